@@ -1,0 +1,3 @@
+//! State model, transaction semantics and the sequential and parallel executors.
+//!
+//! Not built yet: see the executor issue.

@@ -1,0 +1,3 @@
+//! The validator network over libp2p and batch dissemination.
+//!
+//! Not built yet: see the network issue.

@@ -1,0 +1,35 @@
+//! Ordo's shared primitives: the few types every other crate speaks.
+//!
+//! - [`Hash32`]: a 32-byte BLAKE3 digest, always taken over a domain tag so that no two
+//!   kinds of object can share a digest.
+//! - [`KeyPair`], [`PublicKey`], [`Signature`], [`verify_batch`]: ed25519 signing and
+//!   verification; batches are checked together and a failed batch names its bad members.
+//! - [`Address`]: an account, derived from its owner's public key.
+//! - [`Transaction`], [`SignedTransaction`], [`Payload`]: what clients sign and submit.
+//! - [`codec`]: the one canonical binary encoding (bincode 2, fixed-width integers), with
+//!   decoding that enforces a size limit and rejects trailing bytes.
+//! - [`keyfile`]: key files on disk, written with mode 0600.
+//!
+//! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
+//! to the crate that owns that behaviour.
+
+pub mod codec;
+mod crypto;
+mod error;
+mod hash;
+pub mod keyfile;
+mod transaction;
+
+pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature};
+pub use error::Error;
+pub use hash::{Hash32, HexParseError};
+pub use transaction::{
+    Payload, SignedTransaction, SwapDirection, Transaction, MAX_TRANSACTION_BYTES,
+};
+
+/// Identifies one chain; part of every signed transaction so that a signature made for
+/// one network is never valid on another.
+pub type ChainId = u64;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
