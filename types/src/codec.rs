@@ -6,7 +6,7 @@
 //! reading it, caps what length prefixes may claim at the same limit (no huge allocation
 //! from a forged length) and rejects bytes left over after the value.
 
-use bincode::config::{Configuration, Fixint, LittleEndian, Limit};
+use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
 use bincode::error::DecodeError;
 
 use crate::{Error, Result};
@@ -75,7 +75,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let s = Sample { a: 5, b: vec![1, 2, 3], c: true };
+        let s = Sample {
+            a: 5,
+            b: vec![1, 2, 3],
+            c: true,
+        };
         let bytes = encode(&s);
         assert_eq!(decode::<Sample, 64>(&bytes).unwrap(), s);
     }
@@ -93,8 +97,15 @@ mod tests {
 
     #[test]
     fn booleans_other_than_zero_and_one_are_malformed() {
-        let mut bytes = encode(&Sample { a: 1, b: vec![], c: true });
+        let mut bytes = encode(&Sample {
+            a: 1,
+            b: vec![],
+            c: true,
+        });
         *bytes.last_mut().unwrap() = 2;
-        assert!(matches!(decode::<Sample, 64>(&bytes), Err(Error::Malformed(_))));
+        assert!(matches!(
+            decode::<Sample, 64>(&bytes),
+            Err(Error::Malformed(_))
+        ));
     }
 }

@@ -204,7 +204,10 @@ mod tests {
         let b = KeyPair::from_seed([2; 32]);
         assert_eq!(a.address(), KeyPair::from_seed([1; 32]).address());
         assert_ne!(a.address(), b.address());
-        assert_eq!(a.address().to_string().parse::<Address>().unwrap(), a.address());
+        assert_eq!(
+            a.address().to_string().parse::<Address>().unwrap(),
+            a.address()
+        );
     }
 
     #[test]

@@ -85,8 +85,8 @@ pub fn read(path: &Path) -> Result<KeyPair> {
     if file.scheme != "ed25519" {
         return Err(malformed(format!("unknown scheme {:?}", file.scheme)));
     }
-    let seed = parse_hex::<32>(&file.secret_key)
-        .map_err(|e| malformed(format!("secret_key: {e}")))?;
+    let seed =
+        parse_hex::<32>(&file.secret_key).map_err(|e| malformed(format!("secret_key: {e}")))?;
     let key = KeyPair::from_seed(seed);
     if key.public() != file.public_key || key.address() != file.address {
         return Err(malformed(
@@ -145,6 +145,9 @@ mod tests {
         let other = hex::encode(KeyPair::from_seed([2; 32]).seed());
         let text = text.replace(&hex::encode([1u8; 32]), &other);
         std::fs::write(&tampered, text).unwrap();
-        assert!(matches!(read(&tampered), Err(Error::KeyFileMalformed { .. })));
+        assert!(matches!(
+            read(&tampered),
+            Err(Error::KeyFileMalformed { .. })
+        ));
     }
 }

@@ -9,6 +9,8 @@
 //! - [`codec`]: the one canonical binary encoding (bincode 2, fixed-width integers), with
 //!   decoding that enforces a size limit and rejects trailing bytes.
 //! - [`keyfile`]: key files on disk, written with mode 0600.
+//! - [`StateView`], [`StateAccumulator`]: the executor's read access to state, and the
+//!   incremental commitment behind every state root.
 //!
 //! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
 //! to the crate that owns that behaviour.
@@ -18,11 +20,13 @@ mod crypto;
 mod error;
 mod hash;
 pub mod keyfile;
+mod state;
 mod transaction;
 
 pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature};
 pub use error::Error;
 pub use hash::{Hash32, HexParseError};
+pub use state::{StateAccumulator, StateView, LANES as STATE_ACCUMULATOR_LANES};
 pub use transaction::{
     Payload, SignedTransaction, SwapDirection, Transaction, MAX_TRANSACTION_BYTES,
 };

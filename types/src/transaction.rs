@@ -75,7 +75,10 @@ impl Transaction {
     /// Signs with `key`, which must be the sender's key for the result to verify.
     pub fn sign(self, key: &KeyPair) -> SignedTransaction {
         let signature = key.sign(self.hash().as_bytes());
-        SignedTransaction { tx: self, signature }
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -86,7 +89,9 @@ impl SignedTransaction {
 
     /// Checks the signature alone; use [`SignedTransaction::verify_many`] for batches.
     pub fn verify(&self) -> Result<()> {
-        self.tx.sender.verify(self.hash().as_bytes(), &self.signature)
+        self.tx
+            .sender
+            .verify(self.hash().as_bytes(), &self.signature)
     }
 
     /// Verifies all signatures in one batch; on failure the error names every bad index.

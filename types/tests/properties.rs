@@ -1,21 +1,27 @@
 //! Property tests of the canonical encoding and of signature checking.
 
 use ordo_types::{
-    Address, Error, KeyPair, Payload, PublicKey, SignedTransaction, SwapDirection,
-    Transaction, MAX_TRANSACTION_BYTES,
+    Address, Error, KeyPair, Payload, PublicKey, SignedTransaction, SwapDirection, Transaction,
+    MAX_TRANSACTION_BYTES,
 };
 use proptest::prelude::*;
 
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
-        (any::<[u8; 32]>(), any::<u64>())
-            .prop_map(|(to, amount)| Payload::Transfer { to: Address(to), amount }),
+        (any::<[u8; 32]>(), any::<u64>()).prop_map(|(to, amount)| Payload::Transfer {
+            to: Address(to),
+            amount
+        }),
         (any::<u32>(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
             |(pool, amount_in, min_out, ab)| Payload::Swap {
                 pool,
                 amount_in,
                 min_out,
-                direction: if ab { SwapDirection::AToB } else { SwapDirection::BToA },
+                direction: if ab {
+                    SwapDirection::AToB
+                } else {
+                    SwapDirection::BToA
+                },
             }
         ),
         any::<u32>().prop_map(|collection| Payload::Mint { collection }),
@@ -25,8 +31,14 @@ fn payload() -> impl Strategy<Value = Payload> {
 
 /// A transaction signed by a key drawn from `seed`.
 fn signed_tx() -> impl Strategy<Value = SignedTransaction> {
-    (any::<[u8; 32]>(), any::<u64>(), any::<u64>(), any::<u64>(), payload()).prop_map(
-        |(seed, chain_id, nonce, expiry, payload)| {
+    (
+        any::<[u8; 32]>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        payload(),
+    )
+        .prop_map(|(seed, chain_id, nonce, expiry, payload)| {
             let key = KeyPair::from_seed(seed);
             Transaction {
                 chain_id,
@@ -36,8 +48,7 @@ fn signed_tx() -> impl Strategy<Value = SignedTransaction> {
                 payload,
             }
             .sign(&key)
-        },
-    )
+        })
 }
 
 proptest! {
@@ -164,5 +175,8 @@ fn small_order_key_is_rejected() {
     let mut sig = [0u8; 64];
     sig[0] = 1;
     let sig = ordo_types::Signature(sig);
-    assert!(matches!(key.verify(b"anything", &sig), Err(Error::InvalidPublicKey)));
+    assert!(matches!(
+        key.verify(b"anything", &sig),
+        Err(Error::InvalidPublicKey)
+    ));
 }
