@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian or Ubuntu machine with only the Rust toolchain lacks:
+# clang and libclang (RocksDB's build needs them), and rustfmt/clippy when rustup can add
+# them. Safe to run again: it installs nothing that is already there.
+set -euo pipefail
+
+have_libclang() {
+    ldconfig -p 2>/dev/null | grep -q 'libclang' && return 0
+    compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null && return 0
+    compgen -G '/usr/lib/*/libclang*.so*' >/dev/null
+}
+
+if ! command -v clang >/dev/null 2>&1 || ! have_libclang; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "ordo: RocksDB's build needs clang and libclang; install them with your package manager" >&2
+        exit 1
+    fi
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null 2>&1; then
+            echo "ordo: clang and libclang are missing and sudo is not available; as root run: apt-get install -y clang libclang-dev" >&2
+            exit 1
+        fi
+        sudo="sudo"
+    fi
+    echo "ordo: installing clang and libclang-dev (needed to build RocksDB)" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-dev >/dev/null
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    for component in rustfmt clippy; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+            rustup component add "$component"
+        fi
+    done
+fi
