@@ -1,0 +1,224 @@
+//! Who leads a round.
+//!
+//! Round-robin is the reference. Leader reputation (after Aptos' proposer-and-voter
+//! election) looks at the last `window` committed blocks whose round is at most
+//! `round - lag`: a validator that authored one of them or signed one of their QCs is
+//! active and gets `active_weight`, any other gets `inactive_weight`; the leader is a
+//! weighted draw seeded by the epoch and round. A crashed validator neither proposes nor
+//! votes, so it soon drops to the low weight and stops costing a timeout every n rounds;
+//! once it votes again it is active again.
+//!
+//! Invariant: the leader of round r depends only on committed blocks of rounds at most
+//! r - lag. With the 2-chain rule a replica holding the QC of round r - 1 has committed
+//! through r - 2, so a lag of 3 lets every replica that can vote in r name the leader of
+//! r + 1, and replicas that agree on the committed chain agree on every leader.
+
+use std::collections::{HashMap, VecDeque};
+
+use ordo_types::Hash32;
+
+use crate::messages::{Block, Epoch, Round, ValidatorIndex};
+
+/// How leaders are chosen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaderPolicy {
+    RoundRobin,
+    Reputation {
+        /// Committed blocks looked at.
+        window: usize,
+        /// Rounds between the newest block looked at and the round being decided; >= 3.
+        lag: Round,
+        active_weight: u64,
+        inactive_weight: u64,
+    },
+}
+
+impl LeaderPolicy {
+    /// Reputation with a window of ten blocks per validator.
+    pub fn reputation(n: usize) -> Self {
+        LeaderPolicy::Reputation {
+            window: (10 * n).max(10),
+            lag: 3,
+            active_weight: 100,
+            inactive_weight: 1,
+        }
+    }
+}
+
+struct Entry {
+    round: Round,
+    author: ValidatorIndex,
+    voters: Vec<ValidatorIndex>,
+}
+
+pub struct LeaderElection {
+    policy: LeaderPolicy,
+    epoch: Epoch,
+    n: usize,
+    history: VecDeque<Entry>,
+    cache: HashMap<Round, ValidatorIndex>,
+}
+
+impl LeaderElection {
+    pub fn new(policy: LeaderPolicy, epoch: Epoch, n: usize) -> Self {
+        let policy = match policy {
+            LeaderPolicy::Reputation {
+                window,
+                lag,
+                active_weight,
+                inactive_weight,
+            } => LeaderPolicy::Reputation {
+                window: window.max(1),
+                lag: lag.max(3),
+                active_weight,
+                inactive_weight: inactive_weight.max(1),
+            },
+            p => p,
+        };
+        Self {
+            policy,
+            epoch,
+            n: n.max(1),
+            history: VecDeque::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Feeds a committed block; blocks arrive in commit order.
+    pub fn record_commit(&mut self, block: &Block) {
+        let LeaderPolicy::Reputation { window, .. } = self.policy else {
+            return;
+        };
+        if block.round == 0 {
+            return;
+        }
+        self.history.push_back(Entry {
+            round: block.round,
+            author: block.author,
+            voters: block.qc.signatures.iter().map(|s| s.0).collect(),
+        });
+        while self.history.len() > 2 * window + 8 {
+            self.history.pop_front();
+        }
+        self.cache.clear();
+    }
+
+    pub fn leader(&mut self, round: Round) -> ValidatorIndex {
+        if let Some(l) = self.cache.get(&round) {
+            return *l;
+        }
+        let leader = self.compute(round);
+        if self.cache.len() > 64 {
+            self.cache.clear();
+        }
+        self.cache.insert(round, leader);
+        leader
+    }
+
+    fn compute(&self, round: Round) -> ValidatorIndex {
+        let LeaderPolicy::Reputation {
+            window,
+            lag,
+            active_weight,
+            inactive_weight,
+        } = self.policy
+        else {
+            return (round % self.n as u64) as ValidatorIndex;
+        };
+        let cutoff = round.saturating_sub(lag);
+        let mut active = vec![false; self.n];
+        for e in self
+            .history
+            .iter()
+            .rev()
+            .filter(|e| e.round <= cutoff)
+            .take(window)
+        {
+            for v in std::iter::once(&e.author).chain(e.voters.iter()) {
+                if let Some(a) = active.get_mut(usize::from(*v)) {
+                    *a = true;
+                }
+            }
+        }
+        let weights: Vec<u64> = active
+            .iter()
+            .map(|a| if *a { active_weight } else { inactive_weight })
+            .collect();
+        let total: u64 = weights.iter().sum();
+        let seed = Hash32::digest_parts(
+            b"ordo/leader\0",
+            &[&self.epoch.to_le_bytes(), &round.to_le_bytes()],
+        );
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&seed.0[..8]);
+        let mut pick = u64::from_le_bytes(bytes) % total.max(1);
+        for (i, w) in weights.iter().enumerate() {
+            if pick < *w {
+                return i as ValidatorIndex;
+            }
+            pick -= w;
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::QuorumCert;
+    use ordo_types::Signature;
+
+    fn committed(round: Round, author: ValidatorIndex, voters: &[ValidatorIndex]) -> Block {
+        let mut qc = QuorumCert::genesis(0);
+        qc.signatures = voters.iter().map(|v| (*v, Signature([0; 64]))).collect();
+        Block {
+            epoch: 0,
+            round,
+            author,
+            timestamp_ms: 0,
+            payload: vec![],
+            qc,
+        }
+    }
+
+    #[test]
+    fn round_robin_rotates() {
+        let mut e = LeaderElection::new(LeaderPolicy::RoundRobin, 0, 4);
+        assert_eq!(
+            (0..8).map(|r| e.leader(r)).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 0, 1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn silent_validator_is_rarely_chosen_and_choice_is_deterministic() {
+        let policy = LeaderPolicy::reputation(4);
+        let mut a = LeaderElection::new(policy.clone(), 0, 4);
+        let mut b = LeaderElection::new(policy, 0, 4);
+        for r in 1..=40u64 {
+            let author = (r % 3) as ValidatorIndex;
+            let blk = committed(r, author, &[0, 1, 2]);
+            a.record_commit(&blk);
+            b.record_commit(&blk);
+        }
+        let picks: Vec<_> = (44..1044).map(|r| a.leader(r)).collect();
+        let silent = picks.iter().filter(|l| **l == 3).count();
+        assert!(silent < 20, "validator 3 led {silent} of 1000 rounds");
+        assert_eq!(picks, (44..1044).map(|r| b.leader(r)).collect::<Vec<_>>());
+        for v in 0..3 {
+            assert!(picks.iter().filter(|l| **l == v).count() > 200);
+        }
+    }
+
+    #[test]
+    fn the_lag_hides_recent_commits() {
+        let mut e = LeaderElection::new(LeaderPolicy::reputation(4), 0, 4);
+        let before: Vec<_> = (10..53).map(|r| e.leader(r)).collect();
+        e.record_commit(&committed(50, 0, &[0]));
+        let after: Vec<_> = (10..53).map(|r| e.leader(r)).collect();
+        assert_eq!(
+            before, after,
+            "a commit at round 50 decides nothing before round 53"
+        );
+    }
+}

@@ -1,0 +1,655 @@
+//! A deterministic, seeded simulator of a committee of replicas.
+//!
+//! One event queue ordered by (simulated time, sequence number) drives every replica; the
+//! only randomness is one seeded RNG, so a seed replays exactly. Links have latency with
+//! jitter (which reorders messages) and loss; faults are partitions that heal, crashes
+//! (also in the middle of a replica's action list) with restarts from persisted safety
+//! data and committed blocks, permanently crashed validators, and Twins: two nodes running
+//! honest code with one key, routed by per-round partitions.
+//!
+//! Invariant checked on every run: honest replicas commit one chain (the same block at
+//! every height, each commit extending the replica's previous one); an observer of every
+//! signed vote flags any validator that signed two different votes in one round.
+
+mod network;
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt;
+
+use ordo_types::{Hash32, KeyPair, PublicKey, Signature};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::committee::{ed25519_verify, sim_verify, Committee, Signer, SimSigner};
+use crate::config::Config;
+use crate::leader::LeaderPolicy;
+use crate::messages::{Block, Message, Round};
+use crate::replica::{Action, Event, Replica, Stats};
+use crate::safety::SafetyData;
+
+pub use network::Partitions;
+
+/// The kind of fault a scenario injects before the network heals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// Latency and jitter only.
+    None,
+    /// Message loss on every link.
+    Lossy,
+    /// Random partitions that change and heal.
+    Partition,
+    /// Up to f validators crash (at any point of an action list) and restart.
+    CrashRestart,
+    /// f validators are down for the whole run.
+    Crash,
+    /// This many keys run on two nodes each, with per-round partitions.
+    Twins(usize),
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::None => f.write_str("none"),
+            Fault::Lossy => f.write_str("lossy"),
+            Fault::Partition => f.write_str("partition"),
+            Fault::CrashRestart => f.write_str("crash-restart"),
+            Fault::Crash => f.write_str("crash"),
+            Fault::Twins(k) => write!(f, "twins({k})"),
+        }
+    }
+}
+
+/// One scenario.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub n: usize,
+    pub seed: u64,
+    pub fault: Fault,
+    /// Simulated run length.
+    pub duration_ms: u64,
+    /// Faults stop here (except [`Fault::Crash`]); liveness is checked after it.
+    pub heal_at_ms: u64,
+    pub min_latency_ms: u64,
+    pub jitter_ms: u64,
+    /// Loss probability before healing in [`Fault::Lossy`] (and a little in others).
+    pub loss: f64,
+    pub leader_policy: LeaderPolicy,
+    /// One payload digest reaches the validators every this many ms; `None`: idle chain.
+    pub payload_interval_ms: Option<u64>,
+    /// ed25519 keys instead of the simulator's keyed hashes.
+    pub real_crypto: bool,
+    pub base_timeout_ms: u64,
+    pub max_timeout_exponent: u32,
+    pub max_batch_delay_ms: u64,
+}
+
+impl SimConfig {
+    pub fn new(n: usize, seed: u64, fault: Fault) -> Self {
+        Self {
+            n,
+            seed,
+            fault,
+            duration_ms: 30_000,
+            heal_at_ms: 12_000,
+            min_latency_ms: 5,
+            jitter_ms: 45,
+            loss: 0.1,
+            leader_policy: LeaderPolicy::reputation(n),
+            payload_interval_ms: Some(50),
+            real_crypto: false,
+            base_timeout_ms: 1_000,
+            max_timeout_exponent: 3,
+            max_batch_delay_ms: 200,
+        }
+    }
+}
+
+/// What one run found.
+#[derive(Clone, Debug, Default)]
+pub struct SimReport {
+    pub safety_violations: Vec<String>,
+    /// Honest validators that signed two different votes in one round.
+    pub double_votes: Vec<String>,
+    /// Why liveness failed after healing, if it did.
+    pub liveness_failure: Option<String>,
+    /// Digest of every honest node's commit log, for the determinism check.
+    pub fingerprint: Hash32,
+    /// (round, payload digests) of the longest honest commit log.
+    pub chain: Vec<(Round, usize)>,
+    /// Sum over honest nodes.
+    pub stats: Stats,
+    pub honest_nodes: usize,
+    pub messages_delivered: u64,
+}
+
+impl SimReport {
+    pub fn is_safe(&self) -> bool {
+        self.safety_violations.is_empty() && self.double_votes.is_empty()
+    }
+
+    /// Rounds per committed block over the whole run.
+    pub fn rounds_per_block(&self) -> f64 {
+        match self.chain.last() {
+            Some((r, _)) if !self.chain.is_empty() => *r as f64 / self.chain.len() as f64,
+            _ => f64::INFINITY,
+        }
+    }
+
+    /// Share of rounds in `from_round..=last committed round` that produced a committed
+    /// (hence certified) block.
+    pub fn certified_round_share(&self, from_round: Round) -> f64 {
+        let Some((last, _)) = self.chain.last() else {
+            return 0.0;
+        };
+        if *last < from_round {
+            return 0.0;
+        }
+        let certified = self.chain.iter().filter(|(r, _)| *r >= from_round).count();
+        certified as f64 / (last - from_round + 1) as f64
+    }
+}
+
+#[derive(Clone)]
+enum SimKey {
+    Real(KeyPair),
+    Fake(SimSigner),
+}
+
+impl Signer for SimKey {
+    fn public_key(&self) -> PublicKey {
+        match self {
+            SimKey::Real(k) => k.public(),
+            SimKey::Fake(s) => s.public_key(),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Signature {
+        match self {
+            SimKey::Real(k) => k.sign(message),
+            SimKey::Fake(s) => s.sign(message),
+        }
+    }
+}
+
+struct Node {
+    validator: usize,
+    honest: bool,
+    replica: Option<Replica<SimKey>>,
+    persisted: Option<Vec<u8>>,
+    /// The committed blocks storage would hold.
+    log: Vec<Block>,
+    timer: Option<u64>,
+    /// Crash after executing this many of the next action list's actions.
+    crash_after: Option<usize>,
+}
+
+enum What {
+    Deliver {
+        from: PublicKey,
+        message: Box<Message>,
+    },
+    Timer(u64),
+    Payload(Vec<Hash32>),
+    Crash(usize),
+    Restart,
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    node: usize,
+    what: What,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Sim {
+    cfg: SimConfig,
+    rng: StdRng,
+    committee: Committee,
+    keys: Vec<SimKey>,
+    replica_cfg: Config,
+    nodes: Vec<Node>,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    now: u64,
+    partitions: Partitions,
+    /// The chain honest nodes agree on, by height (genesis excluded).
+    chain: Vec<(Hash32, Round, usize)>,
+    votes_seen: HashMap<(usize, Round), Hash32>,
+    report: SimReport,
+    payload_counter: u64,
+}
+
+/// Runs one scenario to completion.
+pub fn run(cfg: &SimConfig) -> SimReport {
+    let mut sim = Sim::new(cfg.clone());
+    sim.run();
+    sim.finish()
+}
+
+impl Sim {
+    fn new(cfg: SimConfig) -> Self {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let keys: Vec<SimKey> = (0..cfg.n)
+            .map(|i| {
+                let seed = Hash32::digest_parts(b"ordo/sim-key\0", &[&(i as u64).to_le_bytes()]);
+                if cfg.real_crypto {
+                    SimKey::Real(KeyPair::from_seed(seed.0))
+                } else {
+                    SimKey::Fake(SimSigner(PublicKey(seed.0)))
+                }
+            })
+            .collect();
+        let committee = Committee::new(0, keys.iter().map(|k| k.public_key()).collect())
+            .expect("distinct simulator keys");
+        let mut replica_cfg = Config::new(cfg.n);
+        replica_cfg.leader_policy = cfg.leader_policy.clone();
+        replica_cfg.base_timeout_ms = cfg.base_timeout_ms;
+        replica_cfg.max_timeout_exponent = cfg.max_timeout_exponent;
+        replica_cfg.max_batch_delay_ms = cfg.max_batch_delay_ms;
+        replica_cfg.block_retention = 100_000;
+        replica_cfg.verify = if cfg.real_crypto {
+            ed25519_verify
+        } else {
+            sim_verify
+        };
+        let twins = match cfg.fault {
+            Fault::Twins(k) => k.min(cfg.n),
+            _ => 0,
+        };
+        // Twinned keys are the first `twins` validators; their second copies come last.
+        let mut nodes: Vec<Node> = (0..cfg.n).map(|v| Node::new(v, v >= twins)).collect();
+        nodes.extend((0..twins).map(|v| Node::new(v, false)));
+        let partitions = Partitions::new(&cfg, nodes.len(), twins, &mut rng);
+        let mut sim = Sim {
+            rng,
+            committee,
+            keys,
+            replica_cfg,
+            nodes,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now: 0,
+            partitions,
+            chain: Vec::new(),
+            votes_seen: HashMap::new(),
+            report: SimReport::default(),
+            payload_counter: 0,
+            cfg,
+        };
+        sim.schedule_faults();
+        sim
+    }
+
+    fn push(&mut self, at: u64, node: usize, what: What) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            node,
+            what,
+        });
+    }
+
+    fn schedule_faults(&mut self) {
+        let f = self.committee.max_faulty();
+        match self.cfg.fault {
+            Fault::Crash => {
+                // Validators 1..=f never start (0 stays up so that genesis has a leader
+                // under round-robin too; it makes no difference to reputation).
+                for v in 1..=f {
+                    self.nodes[v].replica = None;
+                    self.nodes[v].crash_after = Some(usize::MAX);
+                }
+            }
+            Fault::CrashRestart => {
+                // Validators 0..f take turns crashing, so at most f are down at once.
+                for v in 0..f {
+                    let mut t = self.rng.gen_range(500..3_000);
+                    while t < self.cfg.heal_at_ms {
+                        let down = self.rng.gen_range(200..4_000);
+                        let after = self.rng.gen_range(0..4);
+                        self.push(t, v, What::Crash(after));
+                        self.push(t + down, v, What::Restart);
+                        t += down + self.rng.gen_range(500..4_000);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn start_node(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let key = self.keys[node.validator].clone();
+        let mut replica = match &node.persisted {
+            None => Replica::new(self.replica_cfg.clone(), self.committee.clone(), key),
+            Some(bytes) => {
+                let safety = SafetyData::from_bytes(bytes).expect("simulator persisted it");
+                let tail_from = node.log.len().saturating_sub(256);
+                let mut tail = vec![];
+                if tail_from == 0 {
+                    tail.push(Block::genesis(0));
+                }
+                tail.extend(node.log[tail_from..].iter().cloned());
+                Replica::restore(
+                    self.replica_cfg.clone(),
+                    self.committee.clone(),
+                    key,
+                    safety,
+                    tail,
+                )
+            }
+        };
+        let actions = replica.start(self.now);
+        self.nodes[i].replica = Some(replica);
+        self.nodes[i].timer = None;
+        self.execute(i, actions);
+        // The node's batch store survives; re-announce what is not yet committed.
+        let committed: std::collections::HashSet<Hash32> = self.nodes[i]
+            .log
+            .iter()
+            .flat_map(|b| b.payload.iter().copied())
+            .collect();
+        let digests: Vec<Hash32> = (0..self.payload_counter)
+            .map(payload_digest)
+            .filter(|d| !committed.contains(d))
+            .collect();
+        if !digests.is_empty() {
+            let now = self.now;
+            self.push(now, i, What::Payload(digests));
+        }
+    }
+
+    fn run(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].crash_after != Some(usize::MAX) {
+                self.start_node(i);
+            }
+        }
+        if let Some(interval) = self.cfg.payload_interval_ms {
+            let mut t = interval;
+            while t < self.cfg.duration_ms {
+                self.push(t, usize::MAX, What::Payload(Vec::new()));
+                t += interval;
+            }
+        }
+        while let Some(ev) = self.queue.pop() {
+            if ev.at > self.cfg.duration_ms {
+                break;
+            }
+            self.now = ev.at;
+            self.dispatch(ev);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Scheduled) {
+        let i = ev.node;
+        if i == usize::MAX {
+            // A client batch became available: every validator stores it after a delay.
+            let d = payload_digest(self.payload_counter);
+            self.payload_counter += 1;
+            for n in 0..self.nodes.len() {
+                let delay = self.rng.gen_range(0..=self.cfg.jitter_ms + 20);
+                self.push(self.now + delay, n, What::Payload(vec![d]));
+            }
+            return;
+        }
+        let event = match ev.what {
+            What::Crash(after) => {
+                self.nodes[i].crash_after = Some(after);
+                return;
+            }
+            What::Restart => {
+                if self.nodes[i].replica.is_none() {
+                    self.nodes[i].crash_after = None;
+                    self.start_node(i);
+                }
+                return;
+            }
+            What::Timer(at) => {
+                if self.nodes[i].timer != Some(at) {
+                    return;
+                }
+                self.nodes[i].timer = None;
+                Event::Tick
+            }
+            What::Payload(d) => Event::PayloadReady(d),
+            What::Deliver { from, message } => {
+                self.report.messages_delivered += 1;
+                Event::Message {
+                    from,
+                    message: *message,
+                }
+            }
+        };
+        let now = self.now;
+        let Some(replica) = self.nodes[i].replica.as_mut() else {
+            return;
+        };
+        let actions = replica.handle(now, event);
+        self.execute(i, actions);
+    }
+
+    fn execute(&mut self, i: usize, actions: Vec<Action>) {
+        let limit = match self.nodes[i].crash_after.take() {
+            Some(k) => k.min(actions.len()),
+            None => usize::MAX,
+        };
+        let crashing = limit != usize::MAX;
+        for (k, action) in actions.into_iter().enumerate() {
+            if k >= limit {
+                break;
+            }
+            self.execute_one(i, action);
+        }
+        if crashing {
+            // Volatile state is gone; persisted safety data and the commit log remain.
+            self.nodes[i].replica = None;
+            self.nodes[i].timer = None;
+        }
+    }
+
+    fn execute_one(&mut self, i: usize, action: Action) {
+        match action {
+            Action::Persist(safety) => self.nodes[i].persisted = Some(safety.to_bytes()),
+            Action::SetTimer { deadline_ms } => {
+                let at = deadline_ms.max(self.now);
+                self.nodes[i].timer = Some(at);
+                self.push(at, i, What::Timer(at));
+            }
+            Action::Send { to, message } => {
+                if let Message::Vote(v) = &message {
+                    self.observe_vote(i, v.round, v.block_id);
+                }
+                let from = self.keys[self.nodes[i].validator].public_key();
+                for j in 0..self.nodes.len() {
+                    if j != i && self.keys[self.nodes[j].validator].public_key() == to {
+                        self.send(i, j, from, message.clone());
+                    }
+                }
+            }
+            Action::Broadcast(message) => {
+                let me = self.nodes[i].validator;
+                let from = self.keys[me].public_key();
+                for j in 0..self.nodes.len() {
+                    if self.nodes[j].validator != me {
+                        self.send(i, j, from, message.clone());
+                    }
+                }
+            }
+            Action::Commit { blocks, .. } => self.observe_commit(i, blocks),
+        }
+    }
+
+    fn send(&mut self, i: usize, j: usize, from: PublicKey, message: Message) {
+        let healed = self.now >= self.cfg.heal_at_ms;
+        if !healed {
+            let round = message.round();
+            if !self.partitions.connected(i, j, self.now, round) {
+                return;
+            }
+            let loss = match self.cfg.fault {
+                Fault::Lossy => self.cfg.loss,
+                _ => self.cfg.loss / 10.0,
+            };
+            if self.rng.gen_bool(loss.clamp(0.0, 1.0)) {
+                return;
+            }
+        }
+        // Encode and decode every message, as the network would.
+        let bytes = message.encode();
+        let Ok(message) = Message::decode(&bytes) else {
+            return;
+        };
+        let delay = self.cfg.min_latency_ms + self.rng.gen_range(0..=self.cfg.jitter_ms);
+        let message = Box::new(message);
+        self.push(self.now + delay, j, What::Deliver { from, message });
+    }
+
+    fn observe_vote(&mut self, i: usize, round: Round, block: Hash32) {
+        if !self.nodes[i].honest {
+            return;
+        }
+        let v = self.nodes[i].validator;
+        match self.votes_seen.get(&(v, round)) {
+            Some(b) if *b != block => self.report.double_votes.push(format!(
+                "validator {v} voted for {} and {} in round {round}",
+                b.short(),
+                block.short()
+            )),
+            Some(_) => {}
+            None => {
+                self.votes_seen.insert((v, round), block);
+            }
+        }
+    }
+
+    fn observe_commit(&mut self, i: usize, blocks: Vec<Block>) {
+        for b in blocks {
+            let id = b.id();
+            let node = &mut self.nodes[i];
+            let expected_parent = node
+                .log
+                .last()
+                .map(|p| p.id())
+                .unwrap_or_else(|| Block::genesis(0).id());
+            if node.honest && b.parent() != expected_parent {
+                self.report.safety_violations.push(format!(
+                    "node {i} committed {b} whose parent is not its previous commit"
+                ));
+            }
+            let height = node.log.len();
+            node.log.push(b.clone());
+            if !node.honest {
+                continue;
+            }
+            match self.chain.get(height) {
+                Some((other, _, _)) if *other != id => {
+                    self.report.safety_violations.push(format!(
+                        "fork at height {height}: node {i} committed {b}, another honest node {}",
+                        other.short()
+                    ));
+                }
+                Some(_) => {}
+                None => self.chain.push((id, b.round, b.payload.len())),
+            }
+        }
+    }
+
+    fn finish(mut self) -> SimReport {
+        let heal_height =
+            |log: &Vec<Block>, heal: u64| log.iter().filter(|b| b.timestamp_ms < heal).count();
+        let mut fingerprint_parts: Vec<u8> = Vec::new();
+        let mut honest = 0;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.honest {
+                continue;
+            }
+            honest += 1;
+            for b in &node.log {
+                fingerprint_parts.extend_from_slice(b.id().as_bytes());
+            }
+            fingerprint_parts.extend_from_slice(&(i as u64).to_le_bytes());
+            let Some(replica) = &node.replica else {
+                continue;
+            };
+            add_stats(&mut self.report.stats, replica.stats());
+            if self.report.liveness_failure.is_none() && self.cfg.fault != Fault::Crash {
+                // Blocks proposed after healing must reach every live honest node.
+                let after = node.log.len() - heal_height(&node.log, self.cfg.heal_at_ms);
+                if after < 2 {
+                    self.report.liveness_failure = Some(format!(
+                        "node {i} committed {after} blocks proposed after the heal at {} ms (round {}, {} blocks in all)",
+                        self.cfg.heal_at_ms,
+                        replica.round(),
+                        node.log.len()
+                    ));
+                }
+            }
+        }
+        if self.cfg.fault == Fault::Crash && self.chain.len() < 2 {
+            self.report.liveness_failure = Some("no progress with f crashed".into());
+        }
+        self.report.honest_nodes = honest;
+        self.report.fingerprint = Hash32::digest(b"ordo/sim-fingerprint\0", &fingerprint_parts);
+        self.report.chain = self.chain.iter().map(|(_, r, p)| (*r, *p)).collect();
+        self.report
+    }
+}
+
+impl Node {
+    fn new(validator: usize, honest: bool) -> Self {
+        Node {
+            validator,
+            honest,
+            replica: None,
+            persisted: None,
+            log: Vec::new(),
+            timer: None,
+            crash_after: None,
+        }
+    }
+}
+
+fn payload_digest(i: u64) -> Hash32 {
+    Hash32::digest(b"ordo/sim-batch\0", &i.to_le_bytes())
+}
+
+fn add_stats(total: &mut Stats, s: &Stats) {
+    total.rounds_entered += s.rounds_entered;
+    total.local_timeouts += s.local_timeouts;
+    total.proposals += s.proposals;
+    total.empty_proposals += s.empty_proposals;
+    total.votes += s.votes;
+    total.qcs_formed += s.qcs_formed;
+    total.tcs_formed += s.tcs_formed;
+    total.committed_blocks += s.committed_blocks;
+    total.invalid_messages += s.invalid_messages;
+    total.block_requests += s.block_requests;
+}
+
+/// Counts of scenarios per fault kind, for the summary line.
+pub fn summarize(kinds: &BTreeMap<String, usize>) -> String {
+    kinds
+        .iter()
+        .map(|(k, c)| format!("{k}: {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
