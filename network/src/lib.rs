@@ -1,3 +1,44 @@
-//! The validator network over libp2p and batch dissemination.
+//! Ordo's validator network over libp2p, the mempool, and batch dissemination with proofs
+//! of availability.
 //!
-//! Not built yet: see the network issue.
+//! - [`start`] an endpoint from a [`NetworkConfig`] (identity, listen address, [`Committee`]
+//!   from genesis); it returns a [`NetworkHandle`] (send to one validator, broadcast to all,
+//!   request, stats, shutdown) and the [`Inbound`] channels: consensus bytes, batch
+//!   messages, batch requests and opaque requests. Consensus messages are opaque bytes here;
+//!   only validators are served; every queue and frame is bounded.
+//! - [`Mempool`]: verified transactions with caps (count, bytes, per sender), a nonce
+//!   window, deduplication and expiry.
+//! - [`Dissemination::spawn`]: batch maker, receiver (verifies every signature on rayon,
+//!   stores, acknowledges), quorum waiter (f + 1 acks into a [`ProofOfAvailability`]),
+//!   batch server and [`Dissemination::fetch`] of missing batches.
+
+mod batch;
+mod batch_maker;
+mod batch_store;
+mod committee;
+mod dissemination;
+mod error;
+mod framing;
+mod mempool;
+mod network;
+mod protocol;
+mod quorum_waiter;
+mod stats;
+
+pub use batch::{Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, ProofOfAvailability};
+pub use batch_store::{BatchStore, BatchStoreConfig};
+pub use committee::{network_keypair_from_seed, network_public_key, Committee, ValidatorInfo};
+pub use dissemination::{
+    AvailableBatch, Dissemination, DisseminationConfig, DisseminationOutputs, DisseminationSnapshot,
+};
+pub use error::{Error, MempoolCap};
+pub use mempool::{Mempool, MempoolConfig, Taken};
+pub use network::{start, Inbound, InboundRequest, NetworkConfig, NetworkHandle};
+pub use protocol::{
+    Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_CONSENSUS_MESSAGE_BYTES,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+};
+pub use stats::StatsSnapshot;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

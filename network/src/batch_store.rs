@@ -1,0 +1,191 @@
+//! The batch store: verified batches by digest, within byte and count bounds.
+//!
+//! Invariant: a batch is in the store only once every signature in it has been verified by
+//! this validator (or it is this validator's own batch, made of transactions its mempool
+//! verified). So presence in the store is the record of "verified here", and a batch seen
+//! again is never verified twice. An acknowledgement promises to keep the batch, so a full
+//! store refuses new batches (no acknowledgement) instead of evicting acknowledged ones;
+//! the node removes batches once they are committed and persisted elsewhere. Each author
+//! may use at most its share of the bytes, so one validator cannot crowd out the others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use metrics::gauge;
+use ordo_types::{Hash32, PublicKey};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::batch::{Batch, BatchInfo};
+use crate::Error;
+
+#[derive(Debug, Clone)]
+pub struct BatchStoreConfig {
+    pub max_bytes: usize,
+    pub max_batches: usize,
+    /// Bytes any one author's batches may take; at least a whole batch.
+    pub max_bytes_per_author: usize,
+}
+
+impl Default for BatchStoreConfig {
+    fn default() -> Self {
+        BatchStoreConfig {
+            max_bytes: 1 << 30,
+            max_batches: 100_000,
+            max_bytes_per_author: 512 << 20,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    batches: HashMap<Hash32, (BatchInfo, Arc<Batch>)>,
+    bytes: usize,
+    per_author: HashMap<PublicKey, usize>,
+}
+
+pub struct BatchStore {
+    config: BatchStoreConfig,
+    inner: Mutex<Inner>,
+    inserted: Notify,
+}
+
+impl BatchStore {
+    pub fn new(config: BatchStoreConfig) -> Self {
+        BatchStore {
+            config,
+            inner: Mutex::new(Inner::default()),
+            inserted: Notify::new(),
+        }
+    }
+
+    /// Stores a verified batch; `Ok(false)` if it was already there.
+    pub fn insert(&self, info: BatchInfo, batch: Arc<Batch>) -> Result<bool, Error> {
+        let bytes = info.bytes as usize;
+        {
+            let mut inner = self.inner.lock();
+            if inner.batches.contains_key(&info.digest) {
+                return Ok(false);
+            }
+            let author_bytes = inner.per_author.get(&info.author).copied().unwrap_or(0);
+            if inner.batches.len() >= self.config.max_batches {
+                return Err(Error::StoreFull(format!("{} batches", inner.batches.len())));
+            }
+            if inner.bytes + bytes > self.config.max_bytes {
+                return Err(Error::StoreFull(format!("{} bytes", inner.bytes)));
+            }
+            if author_bytes + bytes > self.config.max_bytes_per_author {
+                return Err(Error::StoreFull(format!(
+                    "author {} over its share",
+                    info.author.address().short()
+                )));
+            }
+            inner.bytes += bytes;
+            *inner.per_author.entry(info.author).or_default() += bytes;
+            inner.batches.insert(info.digest, (info, batch));
+            gauge!("ordo_network_batch_store_bytes").set(inner.bytes as f64);
+            gauge!("ordo_network_batch_store_batches").set(inner.batches.len() as f64);
+        }
+        self.inserted.notify_waiters();
+        Ok(true)
+    }
+
+    pub fn get(&self, digest: &Hash32) -> Option<Arc<Batch>> {
+        self.inner
+            .lock()
+            .batches
+            .get(digest)
+            .map(|(_, b)| b.clone())
+    }
+
+    pub fn info(&self, digest: &Hash32) -> Option<BatchInfo> {
+        self.inner.lock().batches.get(digest).map(|(i, _)| *i)
+    }
+
+    pub fn contains(&self, digest: &Hash32) -> bool {
+        self.inner.lock().batches.contains_key(digest)
+    }
+
+    /// Drops batches that are no longer needed (committed and persisted).
+    pub fn remove(&self, digests: &[Hash32]) {
+        let mut inner = self.inner.lock();
+        for d in digests {
+            if let Some((info, _)) = inner.batches.remove(d) {
+                inner.bytes -= info.bytes as usize;
+                if let Some(n) = inner.per_author.get_mut(&info.author) {
+                    *n -= info.bytes as usize;
+                }
+            }
+        }
+        gauge!("ordo_network_batch_store_bytes").set(inner.bytes as f64);
+        gauge!("ordo_network_batch_store_batches").set(inner.batches.len() as f64);
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until `digest` is stored or `within` passes; true if stored.
+    pub async fn wait_for(&self, digest: &Hash32, within: std::time::Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.inserted.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.contains(digest) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(within, wait).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::BatchBody;
+    use ordo_types::KeyPair;
+
+    fn batch(author: u8, seq: u64, payload: usize) -> (BatchInfo, Arc<Batch>) {
+        let b = Batch {
+            author: KeyPair::from_seed([author; 32]).public(),
+            seq,
+            body: BatchBody::Opaque(vec![vec![0; payload]]),
+        };
+        (b.info(), Arc::new(b))
+    }
+
+    #[test]
+    fn bounds_refuse_instead_of_evicting() {
+        let (i1, b1) = batch(1, 0, 100);
+        let size = i1.bytes as usize;
+        let store = BatchStore::new(BatchStoreConfig {
+            max_bytes: size * 3,
+            max_batches: 10,
+            max_bytes_per_author: size * 2,
+        });
+        assert!(store.insert(i1, b1.clone()).unwrap());
+        assert!(!store.insert(i1, b1).unwrap());
+        let (i2, b2) = batch(1, 1, 100);
+        store.insert(i2, b2).unwrap();
+        let (i3, b3) = batch(1, 2, 100);
+        assert!(matches!(
+            store.insert(i3, b3.clone()),
+            Err(Error::StoreFull(_))
+        ));
+        let (i4, b4) = batch(2, 0, 100);
+        store.insert(i4, b4).unwrap();
+        let (i5, b5) = batch(3, 0, 100);
+        assert!(matches!(store.insert(i5, b5), Err(Error::StoreFull(_))));
+        assert!(store.contains(&i1.digest));
+        store.remove(&[i1.digest]);
+        store.insert(i3, b3).unwrap();
+        assert_eq!(store.len(), 3);
+    }
+}

@@ -1,0 +1,527 @@
+//! Batch dissemination: the wiring of batch maker, receiver, quorum waiter and sync.
+//!
+//! ```text
+//! mempool ─▶ BatchMaker ─▶ disseminate ─┬─▶ store (own batch: verified at ingress)
+//!                                        ├─▶ QuorumWaiter (own ack) ─▶ proofs out
+//!                                        └─▶ broadcast to every validator
+//! network batches in ─▶ receive ─┬─ Batch: verify all signatures on rayon, store, ack
+//!                                └─ Ack:   QuorumWaiter
+//! network batch requests in ─▶ serve from store;   fetch(proof) ─▶ ask signers, verify, store
+//! ```
+//!
+//! Invariant: this validator signs an acknowledgement only for a batch in its store, and a
+//! batch enters the store only after every signature in it verified here (or it is our own
+//! batch). A stored batch is acknowledged again on request without verifying it again.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::counter;
+use ordo_types::{ChainId, Hash32, KeyPair, PublicKey, SignedTransaction};
+use parking_lot::Mutex;
+use rayon::prelude::*;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::batch::{Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, ProofOfAvailability};
+use crate::batch_maker::BatchMaker;
+use crate::batch_store::{BatchStore, BatchStoreConfig};
+use crate::mempool::Mempool;
+use crate::protocol::{Request, Response};
+use crate::quorum_waiter::{QuorumEvent, QuorumWaiter};
+use crate::{Error, InboundRequest, NetworkHandle};
+
+/// Signatures verified together in one rayon task: large enough to amortise batch
+/// verification, small enough to spread a batch over every core.
+const VERIFY_CHUNK: usize = 128;
+
+#[derive(Debug, Clone)]
+pub struct DisseminationConfig {
+    /// A batch is cut when its transactions reach this many encoded bytes...
+    pub max_batch_bytes: usize,
+    /// ...or this many transactions...
+    pub max_batch_txs: usize,
+    /// ...or its oldest transaction has waited this long.
+    pub max_batch_delay: Duration,
+    /// Own batches awaiting a proof of availability; more wait (back-pressure).
+    pub max_pending_batches: usize,
+    /// A batch without a proof is pushed again to non-acknowledgers after this long.
+    pub resend_interval: Duration,
+    /// Received batches verified at the same time.
+    pub max_concurrent_verifications: usize,
+    /// Acknowledge opaque batches (dissemination benchmarks only).
+    pub accept_opaque: bool,
+    pub proof_queue: usize,
+    pub store: BatchStoreConfig,
+}
+
+impl Default for DisseminationConfig {
+    fn default() -> Self {
+        DisseminationConfig {
+            max_batch_bytes: 500_000,
+            max_batch_txs: 10_000,
+            max_batch_delay: Duration::from_millis(20),
+            max_pending_batches: 64,
+            resend_interval: Duration::from_secs(2),
+            max_concurrent_verifications: 2 * rayon::current_num_threads().max(1),
+            accept_opaque: false,
+            proof_queue: 1024,
+            store: BatchStoreConfig::default(),
+        }
+    }
+}
+
+/// A batch of ours that has its proof of availability.
+#[derive(Debug, Clone)]
+pub struct AvailableBatch {
+    pub proof: ProofOfAvailability,
+    /// From the batch's creation to its f + 1-th acknowledgement.
+    pub latency: Duration,
+}
+
+/// What the dissemination layer hands the node.
+pub struct DisseminationOutputs {
+    /// Proofs of availability of this validator's batches, for the leader's blocks.
+    pub proofs: mpsc::Receiver<AvailableBatch>,
+    /// Hashes of transactions dropped from the mempool because they expired.
+    pub expired: mpsc::Receiver<Vec<Hash32>>,
+}
+
+/// Counters of one validator's dissemination layer.
+#[derive(Debug, Default)]
+pub struct DisseminationStats {
+    batches_created: AtomicU64,
+    batches_acknowledged: AtomicU64,
+    batches_rejected: AtomicU64,
+    proofs: AtomicU64,
+    signatures_verified: AtomicU64,
+    batches_fetched: AtomicU64,
+}
+
+/// A copy of [`DisseminationStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DisseminationSnapshot {
+    pub batches_created: u64,
+    /// Acknowledgements this validator signed for others' batches.
+    pub batches_acknowledged: u64,
+    pub batches_rejected: u64,
+    pub proofs: u64,
+    /// Transaction signatures this validator has verified in received batches.
+    pub signatures_verified: u64,
+    pub batches_fetched: u64,
+}
+
+impl DisseminationStats {
+    pub fn snapshot(&self) -> DisseminationSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DisseminationSnapshot {
+            batches_created: l(&self.batches_created),
+            batches_acknowledged: l(&self.batches_acknowledged),
+            batches_rejected: l(&self.batches_rejected),
+            proofs: l(&self.proofs),
+            signatures_verified: l(&self.signatures_verified),
+            batches_fetched: l(&self.batches_fetched),
+        }
+    }
+
+    pub(crate) fn proof_formed(&self) {
+        self.proofs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn rejected(&self, reason: &'static str) {
+        self.batches_rejected.fetch_add(1, Ordering::Relaxed);
+        counter!("ordo_network_batches_rejected_total", "reason" => reason).increment(1);
+    }
+}
+
+/// A cloneable handle on a validator's dissemination layer.
+#[derive(Clone)]
+pub struct Dissemination {
+    inner: Arc<DInner>,
+}
+
+struct DInner {
+    config: DisseminationConfig,
+    key: KeyPair,
+    chain_id: ChainId,
+    network: NetworkHandle,
+    store: Arc<BatchStore>,
+    mempool: Arc<Mempool>,
+    pending: Arc<Semaphore>,
+    next_seq: AtomicU64,
+    quorum: mpsc::Sender<QuorumEvent>,
+    stats: Arc<DisseminationStats>,
+    in_flight: Mutex<HashSet<Hash32>>,
+    verifications: Arc<Semaphore>,
+    shutdown: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Dissemination {
+    /// Starts the batch maker, receiver, quorum waiter and batch server of one validator,
+    /// fed by the network's `batches` and `batch_requests` channels (see [`crate::Inbound`]).
+    /// `key` is the validator's consensus key; it signs acknowledgements.
+    pub fn spawn(
+        config: DisseminationConfig,
+        key: KeyPair,
+        network: NetworkHandle,
+        batches: mpsc::Receiver<(PublicKey, BatchMessage)>,
+        batch_requests: mpsc::Receiver<InboundRequest>,
+        mempool: Arc<Mempool>,
+    ) -> (Dissemination, DisseminationOutputs) {
+        let chain_id = network.committee().chain_id();
+        let (quorum_tx, quorum_rx) = mpsc::channel(4096);
+        let (proofs_tx, proofs_rx) = mpsc::channel(config.proof_queue);
+        let (expired_tx, expired_rx) = mpsc::channel(1024);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let stats = Arc::new(DisseminationStats::default());
+        // Sequence numbers start at the clock so that a restarted author does not reuse
+        // one for different contents.
+        let first_seq = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        let d = Dissemination {
+            inner: Arc::new(DInner {
+                store: Arc::new(BatchStore::new(config.store.clone())),
+                pending: Arc::new(Semaphore::new(config.max_pending_batches)),
+                verifications: Arc::new(Semaphore::new(config.max_concurrent_verifications.max(1))),
+                config,
+                key,
+                chain_id,
+                network: network.clone(),
+                mempool: mempool.clone(),
+                next_seq: AtomicU64::new(first_seq),
+                quorum: quorum_tx,
+                stats: stats.clone(),
+                in_flight: Mutex::new(HashSet::new()),
+                shutdown: shutdown_tx,
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        let waiter = QuorumWaiter {
+            committee: network.committee().clone(),
+            network,
+            proofs: proofs_tx,
+            stats,
+            resend_interval: d.inner.config.resend_interval,
+        };
+        let tasks = vec![
+            tokio::spawn(waiter.run(quorum_rx, shutdown_rx.clone())),
+            tokio::spawn(d.clone().receive(batches, shutdown_rx.clone())),
+            tokio::spawn(d.clone().serve(batch_requests, shutdown_rx.clone())),
+            tokio::spawn(
+                BatchMaker {
+                    dissemination: d.clone(),
+                    mempool,
+                    expired: expired_tx,
+                }
+                .run(shutdown_rx),
+            ),
+        ];
+        *d.inner.tasks.lock() = tasks;
+        let outputs = DisseminationOutputs {
+            proofs: proofs_rx,
+            expired: expired_rx,
+        };
+        (d, outputs)
+    }
+
+    pub fn store(&self) -> &Arc<BatchStore> {
+        &self.inner.store
+    }
+
+    pub fn mempool(&self) -> &Arc<Mempool> {
+        &self.inner.mempool
+    }
+
+    pub fn network(&self) -> &NetworkHandle {
+        &self.inner.network
+    }
+
+    pub fn config(&self) -> &DisseminationConfig {
+        &self.inner.config
+    }
+
+    pub fn stats(&self) -> DisseminationSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Makes a batch of `body`, stores it, and pushes it to every validator. Waits while
+    /// too many of our batches lack a proof of availability. The transactions must have
+    /// been verified by this validator (the mempool does so on insertion).
+    pub async fn disseminate(&self, body: BatchBody) -> Result<BatchInfo, Error> {
+        let inner = &self.inner;
+        let permit = inner
+            .pending
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        let batch = Batch {
+            author: inner.key.public(),
+            seq: inner.next_seq.fetch_add(1, Ordering::Relaxed),
+            body,
+        };
+        let created = Instant::now();
+        let (bytes, info) = batch.encode_with_info();
+        let wire = Arc::new(batch_message_wire(&bytes));
+        inner.store.insert(info, Arc::new(batch))?;
+        let own_ack = BatchAck::sign(inner.chain_id, info, &inner.key);
+        inner
+            .quorum
+            .send(QuorumEvent::Own {
+                info,
+                own_ack,
+                wire: wire.clone(),
+                created,
+                permit,
+            })
+            .await
+            .map_err(|_| Error::Shutdown)?;
+        inner.network.broadcast_batch_bytes(wire);
+        inner.stats.batches_created.fetch_add(1, Ordering::Relaxed);
+        counter!("ordo_network_batches_created_total").increment(1);
+        debug!(batch = %info, "batch disseminated");
+        Ok(info)
+    }
+
+    /// The batch a proof names: from the store, or else fetched from the validators that
+    /// acknowledged it (then from any other), verified and stored.
+    pub async fn fetch(&self, proof: &ProofOfAvailability) -> Result<Arc<Batch>, Error> {
+        let digest = proof.info.digest;
+        if let Some(batch) = self.inner.store.get(&digest) {
+            return Ok(batch);
+        }
+        let me = self.inner.key.public();
+        let committee = self.inner.network.committee();
+        let mut candidates: Vec<PublicKey> =
+            proof.signers().copied().filter(|k| *k != me).collect();
+        for v in committee.validators() {
+            if v.consensus_key != me && !candidates.contains(&v.consensus_key) {
+                candidates.push(v.consensus_key);
+            }
+        }
+        for peer in candidates {
+            let batch = match self
+                .inner
+                .network
+                .request(&peer, &Request::Batch(digest))
+                .await
+            {
+                Ok(Response::Batch(Some(batch))) => batch,
+                Ok(_) => continue,
+                Err(e) => {
+                    debug!(%peer, error = %e, "batch request failed");
+                    continue;
+                }
+            };
+            let (_, info) = batch.encode_with_info();
+            if info != proof.info {
+                warn!(%peer, "answered a batch request with another batch");
+                continue;
+            }
+            let batch = Arc::new(batch);
+            if let Err(e) = self.verify(batch.clone()).await {
+                warn!(%peer, error = %e, "fetched batch does not verify");
+                continue;
+            }
+            self.inner.store.insert(info, batch.clone())?;
+            self.inner
+                .stats
+                .batches_fetched
+                .fetch_add(1, Ordering::Relaxed);
+            counter!("ordo_network_batches_fetched_total").increment(1);
+            return Ok(batch);
+        }
+        Err(Error::BatchUnavailable(digest))
+    }
+
+    /// Stops the dissemination tasks (the network is stopped separately).
+    pub async fn shutdown(&self) {
+        let _ = self.inner.shutdown.send(true);
+        let tasks = std::mem::take(&mut *self.inner.tasks.lock());
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Verifies every transaction signature of `batch` on the rayon pool.
+    async fn verify(&self, batch: Arc<Batch>) -> Result<(), Error> {
+        let chain_id = self.inner.chain_id;
+        let accept_opaque = self.inner.config.accept_opaque;
+        let stats = self.inner.stats.clone();
+        let (tx, rx) = oneshot::channel();
+        rayon::spawn(move || {
+            let result = match &batch.body {
+                BatchBody::Transactions(txs) => {
+                    let r = verify_transactions(txs, chain_id);
+                    stats
+                        .signatures_verified
+                        .fetch_add(txs.len() as u64, Ordering::Relaxed);
+                    r
+                }
+                BatchBody::Opaque(_) if accept_opaque => Ok(()),
+                BatchBody::Opaque(_) => Err(Error::InvalidBatch(
+                    "opaque batches are not accepted".into(),
+                )),
+            };
+            let _ = tx.send(result);
+        });
+        rx.await.unwrap_or(Err(Error::Shutdown))
+    }
+
+    async fn receive(
+        self,
+        mut batches: mpsc::Receiver<(PublicKey, BatchMessage)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let (from, message) = tokio::select! {
+                m = batches.recv() => match m { Some(m) => m, None => break },
+                _ = shutdown.changed() => break,
+            };
+            match message {
+                BatchMessage::Ack(ack) => {
+                    if self
+                        .inner
+                        .quorum
+                        .send(QuorumEvent::Ack(from, ack))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                BatchMessage::Batch(batch) => {
+                    let Ok(permit) = self.inner.verifications.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.on_batch(from, batch).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+
+    async fn on_batch(&self, from: PublicKey, batch: Batch) {
+        let inner = &self.inner;
+        if batch.author != from {
+            warn!(%from, "pushed a batch authored by someone else");
+            inner.stats.rejected("wrong_author");
+            return;
+        }
+        let (_, info) = batch.encode_with_info();
+        if inner.store.contains(&info.digest) {
+            // Already verified here: acknowledge again (the author may have missed it).
+            self.acknowledge(info);
+            return;
+        }
+        if !inner.in_flight.lock().insert(info.digest) {
+            return;
+        }
+        let batch = Arc::new(batch);
+        let verified = self.verify(batch.clone()).await;
+        let outcome = verified.and_then(|()| inner.store.insert(info, batch));
+        inner.in_flight.lock().remove(&info.digest);
+        match outcome {
+            Ok(_) => self.acknowledge(info),
+            Err(e @ Error::StoreFull(_)) => {
+                warn!(batch = %info, error = %e, "not acknowledged");
+                inner.stats.rejected("store_full");
+            }
+            Err(e) => {
+                warn!(batch = %info, %from, error = %e, "batch rejected");
+                inner.stats.rejected("invalid");
+            }
+        }
+    }
+
+    fn acknowledge(&self, info: BatchInfo) {
+        let inner = &self.inner;
+        let ack = BatchAck::sign(inner.chain_id, info, &inner.key);
+        if inner
+            .network
+            .send_batch_message(&info.author, &BatchMessage::Ack(ack))
+            .is_ok()
+        {
+            inner
+                .stats
+                .batches_acknowledged
+                .fetch_add(1, Ordering::Relaxed);
+            counter!("ordo_network_batches_acknowledged_total").increment(1);
+        }
+    }
+
+    async fn serve(
+        self,
+        mut requests: mpsc::Receiver<InboundRequest>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let request = tokio::select! {
+                r = requests.recv() => match r { Some(r) => r, None => break },
+                _ = shutdown.changed() => break,
+            };
+            let response = match &request.request {
+                Request::Batch(digest) => {
+                    Response::Batch(self.inner.store.get(digest).map(|b| (*b).clone()))
+                }
+                Request::Opaque(_) => Response::Busy,
+            };
+            request.respond(response);
+        }
+    }
+}
+
+/// The batch-protocol frame of a batch whose canonical bytes are `batch_bytes`, without
+/// encoding the batch a second time: the enum's variant index, then the batch.
+fn batch_message_wire(batch_bytes: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(batch_bytes.len() + 4);
+    wire.extend_from_slice(&0u32.to_le_bytes());
+    wire.extend_from_slice(batch_bytes);
+    wire
+}
+
+/// Chain ids and signatures of every transaction; signatures in parallel chunks.
+pub(crate) fn verify_transactions(
+    txs: &[SignedTransaction],
+    chain_id: ChainId,
+) -> Result<(), Error> {
+    if let Some(t) = txs.iter().find(|t| t.tx.chain_id != chain_id) {
+        return Err(Error::WrongChain {
+            expected: chain_id,
+            got: t.tx.chain_id,
+        });
+    }
+    txs.par_chunks(VERIFY_CHUNK).try_for_each(|chunk| {
+        SignedTransaction::verify_many(chunk).map_err(|_| Error::BadSignature)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_types::codec;
+
+    #[test]
+    fn wire_frame_equals_the_encoded_message() {
+        let batch = Batch {
+            author: KeyPair::from_seed([1; 32]).public(),
+            seq: 9,
+            body: BatchBody::Opaque(vec![vec![1, 2, 3]]),
+        };
+        let (bytes, _) = batch.encode_with_info();
+        assert_eq!(
+            batch_message_wire(&bytes),
+            codec::encode(&BatchMessage::Batch(batch))
+        );
+    }
+}

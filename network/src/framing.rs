@@ -1,0 +1,91 @@
+//! Length-prefixed frames on a libp2p stream.
+//!
+//! A frame is a 4-byte little-endian length followed by that many bytes. The reader refuses
+//! a length above its limit before allocating anything, so a peer cannot make us reserve
+//! memory by announcing a huge frame; after such a refusal the stream is out of step and
+//! must be closed.
+
+use std::io;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge { len: usize, max: usize },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    w.write_all(&len.to_le_bytes()).await?;
+    w.write_all(bytes).await?;
+    w.flush().await
+}
+
+/// Reads one frame into `buf`. `Ok(false)` means the peer closed the stream cleanly
+/// between frames.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    buf: &mut Vec<u8>,
+) -> Result<bool, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    buf.clear();
+    buf.resize(len, 0);
+    r.read_exact(buf).await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use futures::io::Cursor;
+
+    #[test]
+    fn round_trip_and_clean_end() {
+        let mut out = Vec::new();
+        block_on(write_frame(&mut out, b"hello")).unwrap();
+        block_on(write_frame(&mut out, b"")).unwrap();
+        let mut r = Cursor::new(out);
+        let mut buf = Vec::new();
+        assert!(block_on(read_frame(&mut r, 16, &mut buf)).unwrap());
+        assert_eq!(buf, b"hello");
+        assert!(block_on(read_frame(&mut r, 16, &mut buf)).unwrap());
+        assert!(buf.is_empty());
+        assert!(!block_on(read_frame(&mut r, 16, &mut buf)).unwrap());
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_reading() {
+        let mut bytes = u32::MAX.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"xx");
+        let mut buf = Vec::new();
+        let err = block_on(read_frame(&mut Cursor::new(bytes), 1024, &mut buf)).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max: 1024, .. }));
+        assert!(buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn truncated_frame_is_an_error() {
+        let mut bytes = 10u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"abc");
+        let mut buf = Vec::new();
+        assert!(matches!(
+            block_on(read_frame(&mut Cursor::new(bytes), 1024, &mut buf)),
+            Err(FrameError::Io(_))
+        ));
+    }
+}

@@ -1,0 +1,434 @@
+//! The mempool: accepted transactions waiting to be packed into batches.
+//!
+//! Invariants:
+//! - Every transaction held has a verified signature, the chain's id, a nonce within
+//!   `[account nonce, account nonce + window)` and an expiry in the future when accepted.
+//! - No hash is held twice, and a hash handed to a batch is remembered (in a bounded
+//!   window) so that a resubmission is a duplicate, not a second copy in another batch.
+//! - Counts, bytes and per-sender counts never exceed their caps; a transaction that would
+//!   exceed one is refused with [`Error::MempoolFull`].
+//! - Transactions leave in arrival order; those found expired on the way out are dropped
+//!   and reported.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use metrics::{counter, gauge};
+use ordo_types::{ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::{Error, MempoolCap};
+
+#[derive(Debug, Clone)]
+pub struct MempoolConfig {
+    pub chain_id: ChainId,
+    pub max_transactions: usize,
+    pub max_bytes: usize,
+    pub max_per_sender: usize,
+    /// How far above the account's next nonce a transaction may be.
+    pub nonce_window: u64,
+    /// How many batched hashes are remembered for deduplication.
+    pub dedup_window: usize,
+}
+
+impl MempoolConfig {
+    pub fn new(chain_id: ChainId) -> Self {
+        MempoolConfig {
+            chain_id,
+            max_transactions: 200_000,
+            max_bytes: 64 << 20,
+            max_per_sender: 1024,
+            nonce_window: 1024,
+            dedup_window: 400_000,
+        }
+    }
+}
+
+struct Entry {
+    tx: SignedTransaction,
+    bytes: usize,
+    arrival: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Hash32>,
+    entries: HashMap<Hash32, Entry>,
+    per_sender: HashMap<PublicKey, usize>,
+    bytes: usize,
+    batched: HashSet<Hash32>,
+    batched_order: VecDeque<Hash32>,
+}
+
+/// Shared by the RPC (inserting) and the batch maker (taking).
+pub struct Mempool {
+    config: MempoolConfig,
+    inner: Mutex<Inner>,
+    arrivals: Notify,
+}
+
+/// What [`Mempool::take`] hands out.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub transactions: Vec<SignedTransaction>,
+    /// Hashes of transactions dropped because they expired while waiting.
+    pub expired: Vec<Hash32>,
+}
+
+fn reject(reason: &'static str) {
+    counter!("ordo_network_mempool_rejected_total", "reason" => reason).increment(1);
+}
+
+impl Mempool {
+    pub fn new(config: MempoolConfig) -> Self {
+        Mempool {
+            config,
+            inner: Mutex::new(Inner::default()),
+            arrivals: Notify::new(),
+        }
+    }
+
+    pub fn config(&self) -> &MempoolConfig {
+        &self.config
+    }
+
+    /// Verifies the signature, then admits the transaction. `account_nonce` is the sender's
+    /// next nonce in the latest state; `now_ms` is Unix time in milliseconds.
+    pub fn insert(
+        &self,
+        tx: SignedTransaction,
+        account_nonce: u64,
+        now_ms: u64,
+    ) -> Result<Hash32, Error> {
+        if tx.verify().is_err() {
+            reject("bad_signature");
+            return Err(Error::BadSignature);
+        }
+        self.insert_verified(tx, account_nonce, now_ms)
+    }
+
+    /// Verifies all signatures in one batch (much cheaper per signature than one by one)
+    /// and admits each transaction; `account_nonce` gives each sender's next nonce.
+    pub fn insert_many(
+        &self,
+        txs: Vec<SignedTransaction>,
+        account_nonce: impl Fn(&PublicKey) -> u64,
+        now_ms: u64,
+    ) -> Vec<Result<Hash32, Error>> {
+        let bad: HashSet<usize> = match SignedTransaction::verify_many(&txs) {
+            Ok(()) => HashSet::new(),
+            Err(ordo_types::Error::BadSignatures { bad, .. }) => bad.into_iter().collect(),
+            Err(_) => (0..txs.len()).collect(),
+        };
+        txs.into_iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                if bad.contains(&i) {
+                    reject("bad_signature");
+                    Err(Error::BadSignature)
+                } else {
+                    let nonce = account_nonce(&tx.tx.sender);
+                    self.insert_verified(tx, nonce, now_ms)
+                }
+            })
+            .collect()
+    }
+
+    /// Admits a transaction whose signature the caller has already verified.
+    pub fn insert_verified(
+        &self,
+        tx: SignedTransaction,
+        account_nonce: u64,
+        now_ms: u64,
+    ) -> Result<Hash32, Error> {
+        let c = &self.config;
+        if tx.tx.chain_id != c.chain_id {
+            reject("wrong_chain");
+            return Err(Error::WrongChain {
+                expected: c.chain_id,
+                got: tx.tx.chain_id,
+            });
+        }
+        if tx.tx.expiry <= now_ms {
+            reject("expired");
+            return Err(Error::Expired {
+                expiry: tx.tx.expiry,
+                now: now_ms,
+            });
+        }
+        if tx.tx.nonce < account_nonce {
+            reject("nonce_too_low");
+            return Err(Error::NonceTooLow {
+                nonce: tx.tx.nonce,
+                next: account_nonce,
+            });
+        }
+        if tx.tx.nonce - account_nonce >= c.nonce_window {
+            reject("nonce_too_high");
+            return Err(Error::NonceTooHigh {
+                nonce: tx.tx.nonce,
+                next: account_nonce,
+                window: c.nonce_window,
+            });
+        }
+        let bytes = tx.encode().len();
+        if bytes > MAX_TRANSACTION_BYTES {
+            reject("too_large");
+            return Err(Error::TooLarge {
+                len: bytes,
+                max: MAX_TRANSACTION_BYTES,
+            });
+        }
+        let hash = tx.hash();
+        let sender = tx.tx.sender;
+        {
+            let mut inner = self.inner.lock();
+            if inner.entries.contains_key(&hash) || inner.batched.contains(&hash) {
+                reject("duplicate");
+                return Err(Error::Duplicate(hash));
+            }
+            let full = if inner.entries.len() >= c.max_transactions {
+                Some(MempoolCap::Transactions)
+            } else if inner.bytes + bytes > c.max_bytes {
+                Some(MempoolCap::Bytes)
+            } else if inner.per_sender.get(&sender).copied().unwrap_or(0) >= c.max_per_sender {
+                Some(MempoolCap::PerSender)
+            } else {
+                None
+            };
+            if let Some(cap) = full {
+                reject("mempool_full");
+                return Err(Error::MempoolFull(cap));
+            }
+            *inner.per_sender.entry(sender).or_default() += 1;
+            inner.bytes += bytes;
+            inner.queue.push_back(hash);
+            inner.entries.insert(
+                hash,
+                Entry {
+                    tx,
+                    bytes,
+                    arrival: Instant::now(),
+                },
+            );
+            gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
+            gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+        }
+        self.arrivals.notify_one();
+        Ok(hash)
+    }
+
+    /// Takes transactions in arrival order, up to `max_bytes` of encoded size and `max_txs`.
+    pub fn take(&self, max_bytes: usize, max_txs: usize, now_ms: u64) -> Taken {
+        let mut taken = Taken::default();
+        let mut size = 0;
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        while let Some(hash) = inner.queue.front().copied() {
+            let Some(entry) = inner.entries.get(&hash) else {
+                inner.queue.pop_front();
+                continue;
+            };
+            let expired = entry.tx.tx.expiry <= now_ms;
+            if !expired && (taken.transactions.len() >= max_txs || size + entry.bytes > max_bytes) {
+                break;
+            }
+            inner.queue.pop_front();
+            let Some(entry) = inner.entries.remove(&hash) else {
+                continue;
+            };
+            inner.bytes -= entry.bytes;
+            let sender = entry.tx.tx.sender;
+            if let Some(n) = inner.per_sender.get_mut(&sender) {
+                *n -= 1;
+                if *n == 0 {
+                    inner.per_sender.remove(&sender);
+                }
+            }
+            if expired {
+                taken.expired.push(hash);
+                continue;
+            }
+            size += entry.bytes;
+            taken.transactions.push(entry.tx);
+            inner.batched.insert(hash);
+            inner.batched_order.push_back(hash);
+            while inner.batched_order.len() > self.config.dedup_window {
+                if let Some(old) = inner.batched_order.pop_front() {
+                    inner.batched.remove(&old);
+                }
+            }
+        }
+        if !taken.expired.is_empty() {
+            counter!("ordo_network_mempool_expired_total").increment(taken.expired.len() as u64);
+        }
+        gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
+        gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+        taken
+    }
+
+    /// (transactions held, their encoded bytes, arrival time of the oldest).
+    pub fn status(&self) -> (usize, usize, Option<Instant>) {
+        let inner = self.inner.lock();
+        let oldest = inner
+            .queue
+            .front()
+            .and_then(|h| inner.entries.get(h))
+            .map(|e| e.arrival);
+        (inner.entries.len(), inner.bytes, oldest)
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, hash: &Hash32) -> bool {
+        self.inner.lock().entries.contains_key(hash)
+    }
+
+    /// Resolves after at least one insertion since the last call returned.
+    pub async fn arrival(&self) {
+        self.arrivals.notified().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_types::{Address, KeyPair, Payload, Transaction};
+
+    const NOW: u64 = 1_000_000;
+
+    fn tx(key: &KeyPair, nonce: u64, expiry: u64) -> SignedTransaction {
+        Transaction {
+            chain_id: 7,
+            sender: key.public(),
+            nonce,
+            expiry,
+            payload: Payload::Transfer {
+                to: Address::default(),
+                amount: 1,
+            },
+        }
+        .sign(key)
+    }
+
+    #[test]
+    fn admits_in_window_and_refuses_with_specific_errors() {
+        let pool = Mempool::new(MempoolConfig {
+            nonce_window: 4,
+            ..MempoolConfig::new(7)
+        });
+        let k = KeyPair::from_seed([1; 32]);
+        pool.insert(tx(&k, 5, NOW + 10), 5, NOW).unwrap();
+        assert!(matches!(
+            pool.insert(tx(&k, 5, NOW + 10), 5, NOW),
+            Err(Error::Duplicate(_))
+        ));
+        assert!(matches!(
+            pool.insert(tx(&k, 4, NOW + 10), 5, NOW),
+            Err(Error::NonceTooLow { .. })
+        ));
+        assert!(matches!(
+            pool.insert(tx(&k, 9, NOW + 10), 5, NOW),
+            Err(Error::NonceTooHigh { .. })
+        ));
+        assert!(matches!(
+            pool.insert(tx(&k, 6, NOW), 5, NOW),
+            Err(Error::Expired { .. })
+        ));
+        let mut other_chain = tx(&k, 6, NOW + 10);
+        other_chain.tx.chain_id = 8;
+        let other_chain = other_chain.tx.sign(&k);
+        assert!(matches!(
+            pool.insert(other_chain, 5, NOW),
+            Err(Error::WrongChain { .. })
+        ));
+        let mut forged = tx(&k, 7, NOW + 10);
+        forged.tx.nonce = 8;
+        assert!(matches!(
+            pool.insert(forged, 5, NOW),
+            Err(Error::BadSignature)
+        ));
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn caps_answer_mempool_full() {
+        let pool = Mempool::new(MempoolConfig {
+            max_transactions: 3,
+            max_per_sender: 2,
+            ..MempoolConfig::new(7)
+        });
+        let a = KeyPair::from_seed([1; 32]);
+        let b = KeyPair::from_seed([2; 32]);
+        pool.insert(tx(&a, 0, NOW + 10), 0, NOW).unwrap();
+        pool.insert(tx(&a, 1, NOW + 10), 0, NOW).unwrap();
+        assert!(matches!(
+            pool.insert(tx(&a, 2, NOW + 10), 0, NOW),
+            Err(Error::MempoolFull(MempoolCap::PerSender))
+        ));
+        pool.insert(tx(&b, 0, NOW + 10), 0, NOW).unwrap();
+        assert!(matches!(
+            pool.insert(tx(&b, 1, NOW + 10), 0, NOW),
+            Err(Error::MempoolFull(MempoolCap::Transactions))
+        ));
+
+        let one = tx(&a, 0, NOW + 10).encode().len();
+        let pool = Mempool::new(MempoolConfig {
+            max_bytes: one * 2,
+            ..MempoolConfig::new(7)
+        });
+        pool.insert(tx(&a, 0, NOW + 10), 0, NOW).unwrap();
+        pool.insert(tx(&a, 1, NOW + 10), 0, NOW).unwrap();
+        assert!(matches!(
+            pool.insert(tx(&b, 0, NOW + 10), 0, NOW),
+            Err(Error::MempoolFull(MempoolCap::Bytes))
+        ));
+    }
+
+    #[test]
+    fn take_respects_limits_order_and_reports_expired() {
+        let pool = Mempool::new(MempoolConfig::new(7));
+        let k = KeyPair::from_seed([1; 32]);
+        let h0 = pool.insert(tx(&k, 0, NOW + 5), 0, NOW).unwrap();
+        let h1 = pool.insert(tx(&k, 1, NOW + 100), 0, NOW).unwrap();
+        let h2 = pool.insert(tx(&k, 2, NOW + 100), 0, NOW).unwrap();
+        let taken = pool.take(usize::MAX, 1, NOW + 10);
+        assert_eq!(taken.expired, vec![h0]);
+        assert_eq!(
+            taken
+                .transactions
+                .iter()
+                .map(|t| t.hash())
+                .collect::<Vec<_>>(),
+            vec![h1]
+        );
+        let taken = pool.take(usize::MAX, 10, NOW + 10);
+        assert_eq!(taken.transactions[0].hash(), h2);
+        assert!(pool.is_empty());
+        // Batched hashes stay duplicates; per-sender room is given back.
+        assert!(matches!(
+            pool.insert(tx(&k, 1, NOW + 100), 0, NOW),
+            Err(Error::Duplicate(_))
+        ));
+        pool.insert(tx(&k, 3, NOW + 100), 0, NOW).unwrap();
+    }
+
+    #[test]
+    fn insert_many_names_the_bad_signature() {
+        let pool = Mempool::new(MempoolConfig::new(7));
+        let k = KeyPair::from_seed([1; 32]);
+        let mut txs: Vec<_> = (0..4).map(|n| tx(&k, n, NOW + 10)).collect();
+        txs[2].signature.0[0] ^= 1;
+        let results = pool.insert_many(txs, |_| 0, NOW);
+        assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
+        assert!(matches!(results[2], Err(Error::BadSignature)));
+        assert_eq!(pool.len(), 3);
+    }
+}

@@ -1,0 +1,123 @@
+//! Counters of one endpoint, kept both as `metrics` (for Prometheus, named
+//! `ordo_network_*`) and as plain atomics readable through the handle, because one process
+//! may run several endpoints (tests, benchmarks) and global metrics cannot tell them apart.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use metrics::{counter, gauge};
+
+use crate::protocol::Protocol;
+
+/// Why an outbound message was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    QueueFull,
+    Unreachable,
+    WriteFailed,
+}
+
+impl DropReason {
+    fn label(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Unreachable => "unreachable",
+            DropReason::WriteFailed => "write_failed",
+        }
+    }
+}
+
+/// What an endpoint has seen; every field only grows except `connected_peers`.
+#[derive(Debug)]
+pub struct NetworkStats {
+    /// Decode or framing errors, per validator index.
+    decode_errors: Vec<AtomicU64>,
+    /// Connections and streams refused because the peer is not a validator.
+    refused: AtomicU64,
+    /// Validators dropped for sending garbage.
+    peers_dropped: AtomicU64,
+    sends_dropped: AtomicU64,
+    connected_peers: AtomicU64,
+    bytes_in: [AtomicU64; Protocol::COUNT],
+    bytes_out: [AtomicU64; Protocol::COUNT],
+}
+
+/// A copy of [`NetworkStats`] at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    pub decode_errors: Vec<u64>,
+    pub refused: u64,
+    pub peers_dropped: u64,
+    pub sends_dropped: u64,
+    pub connected_peers: u64,
+    pub bytes_in: [u64; Protocol::COUNT],
+    pub bytes_out: [u64; Protocol::COUNT],
+}
+
+impl NetworkStats {
+    pub(crate) fn new(validators: usize) -> Self {
+        NetworkStats {
+            decode_errors: (0..validators).map(|_| AtomicU64::new(0)).collect(),
+            refused: AtomicU64::new(0),
+            peers_dropped: AtomicU64::new(0),
+            sends_dropped: AtomicU64::new(0),
+            connected_peers: AtomicU64::new(0),
+            bytes_in: Default::default(),
+            bytes_out: Default::default(),
+        }
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            decode_errors: self.decode_errors.iter().map(load).collect(),
+            refused: load(&self.refused),
+            peers_dropped: load(&self.peers_dropped),
+            sends_dropped: load(&self.sends_dropped),
+            connected_peers: load(&self.connected_peers),
+            bytes_in: std::array::from_fn(|i| load(&self.bytes_in[i])),
+            bytes_out: std::array::from_fn(|i| load(&self.bytes_out[i])),
+        }
+    }
+
+    pub(crate) fn decode_error(&self, peer: usize, protocol: Protocol) {
+        if let Some(c) = self.decode_errors.get(peer) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        counter!("ordo_network_decode_errors_total",
+            "peer" => peer.to_string(), "protocol" => protocol.label())
+        .increment(1);
+    }
+
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        counter!("ordo_network_refused_total").increment(1);
+    }
+
+    pub(crate) fn peer_dropped(&self) {
+        self.peers_dropped.fetch_add(1, Ordering::Relaxed);
+        counter!("ordo_network_peers_dropped_total").increment(1);
+    }
+
+    pub(crate) fn send_dropped(&self, protocol: Protocol, reason: DropReason) {
+        self.sends_dropped.fetch_add(1, Ordering::Relaxed);
+        counter!("ordo_network_send_dropped_total",
+            "protocol" => protocol.label(), "reason" => reason.label())
+        .increment(1);
+    }
+
+    pub(crate) fn set_connected(&self, n: usize) {
+        self.connected_peers.store(n as u64, Ordering::Relaxed);
+        gauge!("ordo_network_connected_peers").set(n as f64);
+    }
+
+    pub(crate) fn bytes_in(&self, protocol: Protocol, n: usize) {
+        self.bytes_in[protocol as usize].fetch_add(n as u64, Ordering::Relaxed);
+        counter!("ordo_network_bytes_in_total", "protocol" => protocol.label()).increment(n as u64);
+    }
+
+    pub(crate) fn bytes_out(&self, protocol: Protocol, n: usize) {
+        self.bytes_out[protocol as usize].fetch_add(n as u64, Ordering::Relaxed);
+        counter!("ordo_network_bytes_out_total", "protocol" => protocol.label())
+            .increment(n as u64);
+    }
+}
