@@ -1,3 +1,74 @@
-//! State model, transaction semantics and the sequential and parallel executors.
+//! Ordo's execution: the state model, transaction semantics, and two executors that give
+//! byte-identical results: a sequential reference and a parallel Block-STM engine.
 //!
-//! Not built yet: see the executor issue.
+//! - [`Executor`]: executes a block's transactions against a [`StateView`]
+//!   ([`Executor::execute_transactions`]) and updates the state root
+//!   ([`Executor::execute_block`]). Implemented by [`SequentialExecutor`] and
+//!   [`ParallelExecutor`] (a dedicated rayon pool of `threads` workers).
+//! - [`StateKey`], [`StateValue`]: typed state and its canonical bytes at the storage
+//!   boundary; [`WriteSet`], [`Receipt`], [`TxStatus`]: encodable results.
+//! - [`ChainConfig`], [`BlockContext`]: what execution needs besides transactions.
+//! - [`genesis`]: the initial state from a [`GenesisSpec`], with its accumulator.
+//! - [`MemoryState`]: an in-memory [`StateView`] for tests and benchmarks.
+//! - [`workload`]: generators of benchmark and test blocks.
+//!
+//! Transactions arrive with verified signatures; the executors check chain id, expiry,
+//! nonce and balances (see [`receipt`] for each failure's effect on state).
+
+mod error;
+pub mod genesis;
+mod memory;
+mod output;
+mod parallel;
+mod prepare;
+pub mod receipt;
+mod sequential;
+mod state;
+mod vm;
+pub mod workload;
+
+pub use error::ExecutionError;
+pub use genesis::{genesis, Genesis, GenesisSpec};
+pub use memory::MemoryState;
+pub use output::{apply_changes, BlockOutput, Change, ExecutedBlock, ExecutionStats, WriteSet};
+pub use parallel::{ParallelExecutor, ParallelOptions, Strategy};
+pub use prepare::MAX_BLOCK_TRANSACTIONS;
+pub use receipt::{Receipt, TxStatus};
+pub use sequential::SequentialExecutor;
+pub use state::{Account, Collection, KeyBytes, Pool, StateKey, StateValue};
+pub use vm::{
+    compute, BlockContext, ChainConfig, COMPUTE_BASE_GAS, MAX_COMPUTE_ITERATIONS, MINT_GAS,
+    SWAP_GAS, TRANSFER_GAS,
+};
+
+use ordo_types::{SignedTransaction, StateAccumulator, StateView};
+
+/// The result type of this crate.
+pub type Result<T, E = ExecutionError> = std::result::Result<T, E>;
+
+/// Executes blocks. Every implementation gives the same results, byte for byte.
+pub trait Executor: Send + Sync {
+    fn config(&self) -> &ChainConfig;
+
+    /// Runs `txs` in block order against the state in `view`: receipts and the sorted
+    /// write set, without the state root.
+    fn execute_transactions(
+        &self,
+        view: &dyn StateView,
+        block: &BlockContext,
+        txs: &[SignedTransaction],
+    ) -> Result<ExecutedBlock>;
+
+    /// Runs `txs` and updates `parent`, the accumulator of the state in `view`.
+    fn execute_block(
+        &self,
+        view: &dyn StateView,
+        block: &BlockContext,
+        txs: &[SignedTransaction],
+        parent: &StateAccumulator,
+    ) -> Result<BlockOutput> {
+        Ok(self
+            .execute_transactions(view, block, txs)?
+            .into_output(parent, false))
+    }
+}

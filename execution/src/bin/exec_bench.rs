@@ -1,0 +1,223 @@
+//! `exec-bench`: sequential against parallel execution of 10,000-transaction blocks.
+//!
+//! Workloads: transfer, swap, mint, and compute at about 10 µs and 45 µs per transaction;
+//! 2 to 10,000 accounts (pools for swap, collections for mint; swap and mint senders are
+//! 10,000 accounts). Each row executes one block against the genesis state in memory, with
+//! the sequential executor and with the parallel one at the row's thread count, in
+//! interleaved rounds; times are the best round, and every parallel result is checked equal to the sequential
+//! one. The state-root update is not in the timed figures: `root_ms` reports it apart.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use ordo_execution::workload::{Fixture, Workload};
+use ordo_execution::{
+    compute, ExecutedBlock, Executor, ParallelExecutor, ParallelOptions, SequentialExecutor,
+    Strategy,
+};
+use ordo_types::StateAccumulator;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the sequential and parallel executors")]
+struct Args {
+    /// Fewer repetitions; finishes in under a minute on 2 cores.
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per row instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Transactions per block.
+    #[arg(long, default_value_t = 10_000)]
+    txs: usize,
+    /// Account counts (pools for swap, collections for mint).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![2usize, 10, 100, 1_000, 10_000])]
+    accounts: Vec<usize>,
+    /// Workloads: transfer, swap, mint, compute10, compute45.
+    #[arg(long, value_delimiter = ',', default_values_t = ["transfer", "swap", "mint", "compute10", "compute45"].map(String::from).to_vec())]
+    workloads: Vec<String>,
+    /// Thread counts; by default 1, 2 and all cores.
+    #[arg(long, value_delimiter = ',')]
+    threads: Vec<usize>,
+    /// Parallel strategy: auto, parallel (always the engine), sequential.
+    #[arg(long, default_value = "auto")]
+    strategy: String,
+    /// Disable pre-seeded write estimates in the engine.
+    #[arg(long)]
+    no_preseed: bool,
+}
+
+/// Hashes per microsecond of `compute`, measured here.
+fn iterations_per_us() -> f64 {
+    let n = 20_000u32;
+    let started = Instant::now();
+    std::hint::black_box(compute([1; 32], 0, n));
+    n as f64 / (started.elapsed().as_secs_f64() * 1e6)
+}
+
+/// Runs the block on every executor in turn, `reps` rounds after a warm-up round, so that
+/// all of them see the same background load; keeps each one's fastest time (the least
+/// disturbed by other processes) and last result.
+fn time_interleaved(
+    executors: &[&dyn Executor],
+    fixture: &Fixture,
+    block: &[ordo_types::SignedTransaction],
+    reps: usize,
+) -> Result<Vec<(Duration, ExecutedBlock)>> {
+    let ctx = fixture.context(1);
+    let mut best: Vec<(Duration, ExecutedBlock)> = executors
+        .iter()
+        .map(|e| {
+            Ok((
+                Duration::MAX,
+                e.execute_transactions(&fixture.state, &ctx, block)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    for _ in 0..reps {
+        for (exec, slot) in executors.iter().zip(best.iter_mut()) {
+            let started = Instant::now();
+            let out = exec.execute_transactions(&fixture.state, &ctx, block)?;
+            slot.0 = slot.0.min(started.elapsed());
+            slot.1 = out;
+        }
+    }
+    Ok(best)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut threads = if args.threads.is_empty() {
+        vec![1, 2, cores]
+    } else {
+        args.threads.clone()
+    };
+    threads.sort_unstable();
+    threads.dedup();
+    let strategy = match args.strategy.as_str() {
+        "auto" => Strategy::Auto,
+        "parallel" => Strategy::AlwaysParallel,
+        "sequential" => Strategy::AlwaysSequential,
+        other => bail!("unknown strategy {other}"),
+    };
+    // Rounds per row: as many as fit a time budget, at least two.
+    let budget = Duration::from_millis(if args.quick { 600 } else { 4_000 });
+    let per_us = iterations_per_us();
+    // A plain transaction costs about half a microsecond besides the hashing.
+    let iterations = |us: f64| ((us - 0.5) * per_us).max(1.0) as u32;
+    let config = ordo_execution::workload::bench_config();
+    let sequential = SequentialExecutor::new(config.clone());
+    let parallel: Vec<ParallelExecutor> = threads
+        .iter()
+        .map(|&t| {
+            let mut options = ParallelOptions::new(t);
+            options.strategy = strategy;
+            options.preseed_estimates = !args.no_preseed;
+            ParallelExecutor::new(config.clone(), options)
+        })
+        .collect::<Result<_, _>>()?;
+    let root_pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build()?;
+
+    if !args.json {
+        println!(
+            "exec-bench: {} cores, {} txs per block, best of 2-15 interleaved rounds, compute {:.1} hashes/µs",
+            cores, args.txs, per_us
+        );
+        println!(
+            "{:<10} {:>8} {:>7} {:>12} {:>12} {:>8} {:>7} {:>7} {:>5} {:>8}",
+            "workload",
+            "accounts",
+            "threads",
+            "seq_tps",
+            "par_tps",
+            "speedup",
+            "reexec",
+            "susp",
+            "mode",
+            "root_ms"
+        );
+    }
+    let started = Instant::now();
+    let mut mismatches = 0;
+    for name in &args.workloads {
+        let workload = match name.as_str() {
+            "transfer" => Workload::Transfer,
+            "swap" => Workload::Swap,
+            "mint" => Workload::Mint,
+            "compute10" => Workload::Compute {
+                iterations: iterations(10.0),
+            },
+            "compute45" => Workload::Compute {
+                iterations: iterations(45.0),
+            },
+            other => bail!("unknown workload {other}"),
+        };
+        for &accounts in &args.accounts {
+            let mut fixture = Fixture::new(workload, accounts, 7)?;
+            let block = fixture.block(args.txs);
+            let probe = Instant::now();
+            sequential.execute_transactions(&fixture.state, &fixture.context(1), &block)?;
+            let round = probe.elapsed().mul_f64(1.0 + threads.len() as f64 * 0.8);
+            let reps = (budget.as_secs_f64() / round.as_secs_f64()).clamp(2.0, 15.0) as usize;
+            let mut executors: Vec<&dyn Executor> = vec![&sequential];
+            executors.extend(parallel.iter().map(|p| p as &dyn Executor));
+            let mut timed = time_interleaved(&executors, &fixture, &block, reps)?;
+            let (seq_time, seq_out) = timed.remove(0);
+            let root_started = Instant::now();
+            let parent: &StateAccumulator = &fixture.genesis.accumulator;
+            root_pool.install(|| seq_out.accumulator(parent, cores > 1));
+            let root_ms = root_started.elapsed().as_secs_f64() * 1e3;
+            for ((par_time, par_out), &t) in timed.into_iter().zip(&threads) {
+                if par_out.receipts != seq_out.receipts || par_out.changes != seq_out.changes {
+                    eprintln!("MISMATCH: {name} accounts={accounts} threads={t}");
+                    mismatches += 1;
+                }
+                let seq_tps = args.txs as f64 / seq_time.as_secs_f64();
+                let par_tps = args.txs as f64 / par_time.as_secs_f64();
+                let speedup = par_tps / seq_tps;
+                let mode = if par_out.stats.parallel { "par" } else { "seq" };
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "workload": name,
+                            "accounts": accounts,
+                            "threads": t,
+                            "txs": args.txs,
+                            "seq_tps": seq_tps.round(),
+                            "par_tps": par_tps.round(),
+                            "speedup": (speedup * 1000.0).round() / 1000.0,
+                            "reexecutions": par_out.stats.reexecutions,
+                            "suspensions": par_out.stats.suspensions,
+                            "mode": mode,
+                            "root_ms": (root_ms * 100.0).round() / 100.0,
+                            "cores": cores,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{:<10} {:>8} {:>7} {:>12.0} {:>12.0} {:>8.3} {:>7} {:>7} {:>5} {:>8.2}",
+                        name,
+                        accounts,
+                        t,
+                        seq_tps,
+                        par_tps,
+                        speedup,
+                        par_out.stats.reexecutions,
+                        par_out.stats.suspensions,
+                        mode,
+                        root_ms
+                    );
+                }
+            }
+        }
+    }
+    if !args.json {
+        println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    if mismatches > 0 {
+        bail!("{mismatches} rows where parallel differed from sequential");
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! The one error type of the execution crate.
+//!
+//! A block either executes completely or not at all: every error here means the state could
+//! not be read as it must be, and the caller must not commit anything for the block.
+
+/// Why a block could not be executed. Transaction failures are not errors: they are
+/// receipts with a [`crate::TxStatus`].
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutionError {
+    #[error("reading state key {key} failed: {source}")]
+    StateRead {
+        key: String,
+        #[source]
+        source: ordo_types::Error,
+    },
+    #[error("state key {key} is malformed")]
+    MalformedKey { key: String },
+    #[error("the value stored under state key {key} is malformed: {source}")]
+    MalformedValue {
+        key: String,
+        #[source]
+        source: ordo_types::Error,
+    },
+    #[error("a block of {len} transactions exceeds the limit of {max}")]
+    BlockTooLarge { len: usize, max: usize },
+    #[error("cannot start the executor's thread pool: {0}")]
+    ThreadPool(String),
+    #[error("genesis is invalid: {0}")]
+    InvalidGenesis(String),
+}

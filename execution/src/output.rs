@@ -1,0 +1,211 @@
+//! A block's results: receipts, the sorted write set with each key's previous value, the
+//! fee sink's credit, and the state root updated from the write set alone.
+//!
+//! Invariant: `changes` holds each written key once, sorted by key (equal to byte order of
+//! the encoded keys), with the value before the block (`old`) and after it (`new`); both
+//! executors build it with [`finalize`], so equal per-key results give equal bytes.
+
+use bincode::{Decode, Encode};
+use ordo_types::{Hash32, StateAccumulator, StateView};
+use rayon::prelude::*;
+
+use crate::prepare::{read_key, Prepared};
+use crate::receipt::Receipt;
+use crate::sequential::InOrderRun;
+use crate::state::{Account, StateKey, StateValue};
+use crate::vm::ChainConfig;
+use crate::Result;
+
+/// One written key with its value before and after the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub key: StateKey,
+    pub old: Option<StateValue>,
+    pub new: StateValue,
+}
+
+/// How a block was executed; never part of the results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecutionStats {
+    /// Whether transactions ran on the parallel engine (false: sequential path).
+    pub parallel: bool,
+    /// Executions beyond each transaction's first complete one (failed validations).
+    pub reexecutions: u64,
+    /// Executions stopped at a read of a value not yet written (dependency waits).
+    pub suspensions: u64,
+}
+
+/// Receipts and state changes of an executed block, before the state root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutedBlock {
+    /// One per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+    /// Sorted by key; see the module note.
+    pub changes: Vec<Change>,
+    /// Total fees credited to the fee sink at block end.
+    pub fees: u64,
+    pub stats: ExecutionStats,
+}
+
+/// The keys a block wrote with their new values, sorted by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
+pub struct WriteSet {
+    pub entries: Vec<(StateKey, StateValue)>,
+}
+
+impl WriteSet {
+    /// The entries as storage writes them: (key bytes, value bytes), in key order.
+    pub fn to_bytes(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.to_bytes().to_vec(), v.to_bytes()))
+            .collect()
+    }
+}
+
+/// Everything a block's execution hands to storage and consensus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOutput {
+    pub receipts: Vec<Receipt>,
+    pub write_set: WriteSet,
+    /// The state accumulator after the block; the next block's parent.
+    pub accumulator: StateAccumulator,
+    /// `accumulator.root()`.
+    pub state_root: Hash32,
+    pub stats: ExecutionStats,
+}
+
+impl ExecutedBlock {
+    pub fn write_set(&self) -> WriteSet {
+        WriteSet {
+            entries: self.changes.iter().map(|c| (c.key, c.new)).collect(),
+        }
+    }
+
+    /// The accumulator after this block, given the one before it.
+    pub fn accumulator(&self, parent: &StateAccumulator, parallel: bool) -> StateAccumulator {
+        apply_changes(parent, &self.changes, parallel)
+    }
+
+    /// Adds the state root to the results.
+    pub fn into_output(self, parent: &StateAccumulator, parallel: bool) -> BlockOutput {
+        let accumulator = self.accumulator(parent, parallel);
+        BlockOutput {
+            write_set: self.write_set(),
+            state_root: accumulator.root(),
+            accumulator,
+            receipts: self.receipts,
+            stats: self.stats,
+        }
+    }
+}
+
+/// Updates `parent` with `changes`: each old entry taken out, each new one added.
+pub fn apply_changes(
+    parent: &StateAccumulator,
+    changes: &[Change],
+    parallel: bool,
+) -> StateAccumulator {
+    let fold = |chunk: &[Change]| {
+        let mut delta = StateAccumulator::new();
+        for c in chunk {
+            let key = c.key.to_bytes();
+            if let Some(old) = c.old {
+                delta.remove(&key, &old.to_bytes());
+            }
+            delta.insert(&key, &c.new.to_bytes());
+        }
+        delta
+    };
+    let delta = if parallel {
+        changes
+            .par_chunks(128)
+            .map(fold)
+            .reduce(StateAccumulator::new, |mut a, b| {
+                a.combine(&b);
+                a
+            })
+    } else {
+        fold(changes)
+    };
+    let mut next = parent.clone();
+    next.combine(&delta);
+    next
+}
+
+/// Builds the block's results from a run's final values, minted tokens and receipts, and
+/// credits the fee sink.
+pub(crate) fn finalize(
+    view: &dyn StateView,
+    config: &ChainConfig,
+    prep: &Prepared,
+    run: InOrderRun,
+    stats: ExecutionStats,
+    parallel: bool,
+) -> Result<ExecutedBlock> {
+    let InOrderRun {
+        mut written,
+        tokens,
+        receipts,
+    } = run;
+    let fees = receipts
+        .iter()
+        .fold(0u64, |sum, r| sum.saturating_add(r.fee));
+    let mut sink_change = None;
+    if fees > 0 {
+        let sink = StateKey::Account(config.fee_sink);
+        let credit = |value: Option<StateValue>| {
+            let mut account = match value {
+                Some(StateValue::Account(a)) => a,
+                _ => Account::default(),
+            };
+            // Saturating: the sink's balance is bounded by total supply in practice, and
+            // a saturated credit is still the same on every validator.
+            account.balance = account.balance.saturating_add(fees);
+            StateValue::Account(account)
+        };
+        match prep.index.get(&sink) {
+            Some(&k) => {
+                let k = k as usize;
+                written[k] = Some(credit(written[k].or(prep.base[k])));
+            }
+            None => {
+                let old = read_key(view, &sink)?;
+                sink_change = Some(Change {
+                    key: sink,
+                    old,
+                    new: credit(old),
+                });
+            }
+        }
+    }
+    let mut changes: Vec<Change> = written
+        .iter()
+        .enumerate()
+        .filter_map(|(k, new)| {
+            new.map(|new| Change {
+                key: prep.keys[k],
+                old: prep.base[k],
+                new,
+            })
+        })
+        .collect();
+    // A token key is fresh: ids come from the collection's counter, which only grows.
+    changes.extend(tokens.into_iter().map(|(c, id, owner)| Change {
+        key: StateKey::Token(c, id),
+        old: None,
+        new: StateValue::Token(owner),
+    }));
+    changes.extend(sink_change);
+    if parallel {
+        changes.par_sort_unstable_by_key(|c| c.key);
+    } else {
+        changes.sort_unstable_by_key(|c| c.key);
+    }
+    Ok(ExecutedBlock {
+        receipts,
+        changes,
+        fees,
+        stats,
+    })
+}

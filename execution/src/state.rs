@@ -1,0 +1,273 @@
+//! The state model: typed keys and values, and their canonical bytes at the storage
+//! boundary.
+//!
+//! A key's bytes are a one-byte tag followed by its fields, integers big-endian, so that
+//! the byte order of encoded keys equals the derived order of [`StateKey`] (tested): the
+//! executor sorts typed keys and storage sees them in byte order. A value's bytes are the
+//! canonical encoding ([`ordo_types::codec`]) of the record its key's tag names; which
+//! record a value is follows from its key alone.
+//!
+//! | key | value |
+//! |---|---|
+//! | `Account(addr)` | [`Account`]: native-coin balance and next nonce |
+//! | `Holding(addr, pool)` | units of pool `pool`'s B asset held by `addr` |
+//! | `Storage(addr)` | the 32-byte result of `addr`'s last `Compute` call |
+//! | `Pool(id)` | [`Pool`]: reserves of a constant-product AMM (A = native coin) |
+//! | `Collection(id)` | [`Collection`]: tokens minted so far by an NFT collection |
+//! | `Token(collection, id)` | the token owner's address |
+
+use bincode::{Decode, Encode};
+use ordo_types::{codec, Address};
+
+use crate::{ExecutionError, Result};
+
+const TAG_ACCOUNT: u8 = 0x01;
+const TAG_HOLDING: u8 = 0x02;
+const TAG_STORAGE: u8 = 0x03;
+const TAG_POOL: u8 = 0x10;
+const TAG_COLLECTION: u8 = 0x11;
+const TAG_TOKEN: u8 = 0x12;
+
+/// The longest encoded key: tag, address, pool id.
+pub const MAX_KEY_BYTES: usize = 1 + 32 + 4;
+
+/// Where a value lives. Variant order is tag order; see the module note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub enum StateKey {
+    Account(Address),
+    Holding(Address, u32),
+    Storage(Address),
+    Pool(u32),
+    Collection(u32),
+    Token(u32, u64),
+}
+
+/// An account's native-coin balance and the nonce its next transaction must carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Account {
+    pub balance: u64,
+    pub nonce: u64,
+}
+
+/// A constant-product pool: asset A is the native coin, asset B is the pool's own token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Pool {
+    pub reserve_a: u64,
+    pub reserve_b: u64,
+}
+
+/// An NFT collection's counter; token ids are allocated from it and never reused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Collection {
+    pub minted: u64,
+}
+
+/// A decoded value. Which variant a key holds is fixed by the key's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum StateValue {
+    Account(Account),
+    Holding(u64),
+    Storage([u8; 32]),
+    Pool(Pool),
+    Collection(Collection),
+    Token(Address),
+}
+
+/// An encoded key on the stack, so that hashing keys into the state root allocates nothing.
+#[derive(Clone, Copy)]
+pub struct KeyBytes {
+    len: u8,
+    bytes: [u8; MAX_KEY_BYTES],
+}
+
+impl std::ops::Deref for KeyBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl StateKey {
+    /// The canonical bytes, as storage keeps them.
+    pub fn to_bytes(&self) -> KeyBytes {
+        let mut out = KeyBytes {
+            len: 0,
+            bytes: [0; MAX_KEY_BYTES],
+        };
+        let mut put = |part: &[u8]| {
+            let at = out.len as usize;
+            out.bytes[at..at + part.len()].copy_from_slice(part);
+            out.len += part.len() as u8;
+        };
+        match self {
+            StateKey::Account(a) => {
+                put(&[TAG_ACCOUNT]);
+                put(&a.0);
+            }
+            StateKey::Holding(a, pool) => {
+                put(&[TAG_HOLDING]);
+                put(&a.0);
+                put(&pool.to_be_bytes());
+            }
+            StateKey::Storage(a) => {
+                put(&[TAG_STORAGE]);
+                put(&a.0);
+            }
+            StateKey::Pool(id) => {
+                put(&[TAG_POOL]);
+                put(&id.to_be_bytes());
+            }
+            StateKey::Collection(id) => {
+                put(&[TAG_COLLECTION]);
+                put(&id.to_be_bytes());
+            }
+            StateKey::Token(collection, id) => {
+                put(&[TAG_TOKEN]);
+                put(&collection.to_be_bytes());
+                put(&id.to_be_bytes());
+            }
+        }
+        out
+    }
+
+    /// Reads bytes written by [`StateKey::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let malformed = || ExecutionError::MalformedKey { key: hex_of(bytes) };
+        let (&tag, rest) = bytes.split_first().ok_or_else(malformed)?;
+        let address = |b: &[u8]| -> Option<Address> { Some(Address(b.try_into().ok()?)) };
+        let u32_at = |b: &[u8]| -> Option<u32> { Some(u32::from_be_bytes(b.try_into().ok()?)) };
+        let key = match (tag, rest.len()) {
+            (TAG_ACCOUNT, 32) => address(rest).map(StateKey::Account),
+            (TAG_HOLDING, 36) => {
+                address(&rest[..32]).and_then(|a| Some(StateKey::Holding(a, u32_at(&rest[32..])?)))
+            }
+            (TAG_STORAGE, 32) => address(rest).map(StateKey::Storage),
+            (TAG_POOL, 4) => u32_at(rest).map(StateKey::Pool),
+            (TAG_COLLECTION, 4) => u32_at(rest).map(StateKey::Collection),
+            (TAG_TOKEN, 12) => u32_at(&rest[..4]).and_then(|c| {
+                Some(StateKey::Token(
+                    c,
+                    u64::from_be_bytes(rest[4..].try_into().ok()?),
+                ))
+            }),
+            _ => None,
+        };
+        key.ok_or_else(malformed)
+    }
+
+    /// Decodes the value stored under this key.
+    pub fn decode_value(&self, bytes: &[u8]) -> Result<StateValue> {
+        let value = match self {
+            StateKey::Account(_) => codec::decode::<Account, 16>(bytes).map(StateValue::Account),
+            StateKey::Holding(..) => codec::decode::<u64, 8>(bytes).map(StateValue::Holding),
+            StateKey::Storage(_) => codec::decode::<[u8; 32], 32>(bytes).map(StateValue::Storage),
+            StateKey::Pool(_) => codec::decode::<Pool, 16>(bytes).map(StateValue::Pool),
+            StateKey::Collection(_) => {
+                codec::decode::<Collection, 8>(bytes).map(StateValue::Collection)
+            }
+            StateKey::Token(..) => codec::decode::<Address, 32>(bytes).map(StateValue::Token),
+        };
+        value.map_err(|source| ExecutionError::MalformedValue {
+            key: hex_of(&self.to_bytes()),
+            source,
+        })
+    }
+}
+
+impl StateValue {
+    /// The canonical bytes, as storage keeps them under this value's key.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            StateValue::Account(a) => codec::encode(a),
+            StateValue::Holding(h) => codec::encode(h),
+            StateValue::Storage(s) => codec::encode(s),
+            StateValue::Pool(p) => codec::encode(p),
+            StateValue::Collection(c) => codec::encode(c),
+            StateValue::Token(owner) => codec::encode(owner),
+        }
+    }
+
+    /// Whether this value may be stored under `key`.
+    pub fn fits(&self, key: &StateKey) -> bool {
+        matches!(
+            (key, self),
+            (StateKey::Account(_), StateValue::Account(_))
+                | (StateKey::Holding(..), StateValue::Holding(_))
+                | (StateKey::Storage(_), StateValue::Storage(_))
+                | (StateKey::Pool(_), StateValue::Pool(_))
+                | (StateKey::Collection(_), StateValue::Collection(_))
+                | (StateKey::Token(..), StateValue::Token(_))
+        )
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_key() -> impl Strategy<Value = StateKey> {
+        let addr = any::<[u8; 32]>().prop_map(Address);
+        prop_oneof![
+            addr.clone().prop_map(StateKey::Account),
+            (addr.clone(), any::<u32>()).prop_map(|(a, p)| StateKey::Holding(a, p)),
+            addr.prop_map(StateKey::Storage),
+            any::<u32>().prop_map(StateKey::Pool),
+            any::<u32>().prop_map(StateKey::Collection),
+            (any::<u32>(), any::<u64>()).prop_map(|(c, t)| StateKey::Token(c, t)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn key_bytes_round_trip_and_order_matches(a in any_key(), b in any_key()) {
+            prop_assert_eq!(StateKey::from_bytes(&a.to_bytes()).unwrap(), a);
+            prop_assert_eq!(a.cmp(&b), (*a.to_bytes()).cmp(&*b.to_bytes()));
+        }
+
+        #[test]
+        fn malformed_keys_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            // Never panics; accepted keys re-encode to the same bytes.
+            if let Ok(key) = StateKey::from_bytes(&bytes) {
+                prop_assert_eq!(&*key.to_bytes(), &bytes[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn values_round_trip_under_their_keys() {
+        let a = Address([7; 32]);
+        let cases = [
+            (
+                StateKey::Account(a),
+                StateValue::Account(Account {
+                    balance: 5,
+                    nonce: 9,
+                }),
+            ),
+            (StateKey::Holding(a, 3), StateValue::Holding(11)),
+            (StateKey::Storage(a), StateValue::Storage([3; 32])),
+            (
+                StateKey::Pool(1),
+                StateValue::Pool(Pool {
+                    reserve_a: 1,
+                    reserve_b: 2,
+                }),
+            ),
+            (
+                StateKey::Collection(2),
+                StateValue::Collection(Collection { minted: 4 }),
+            ),
+            (StateKey::Token(2, 4), StateValue::Token(a)),
+        ];
+        for (key, value) in cases {
+            assert!(value.fits(&key));
+            assert_eq!(key.decode_value(&value.to_bytes()).unwrap(), value);
+            assert!(key.decode_value(&[1, 2, 3]).is_err());
+        }
+    }
+}
