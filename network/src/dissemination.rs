@@ -39,6 +39,9 @@ use crate::{Error, InboundRequest, NetworkHandle};
 /// verification, small enough to spread a batch over every core.
 const VERIFY_CHUNK: usize = 128;
 
+/// How long a fetch waits for a batch that is being verified after a push.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct DisseminationConfig {
     /// A batch is cut when its transactions reach this many encoded bytes...
@@ -294,6 +297,10 @@ impl Dissemination {
     /// acknowledged it (then from any other), verified and stored.
     pub async fn fetch(&self, proof: &ProofOfAvailability) -> Result<Arc<Batch>, Error> {
         let digest = proof.info.digest;
+        if self.inner.in_flight.lock().contains(&digest) {
+            // Being verified after a push: wait for it rather than verify it twice.
+            self.inner.store.wait_for(&digest, IN_FLIGHT_WAIT).await;
+        }
         if let Some(batch) = self.inner.store.get(&digest) {
             return Ok(batch);
         }

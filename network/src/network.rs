@@ -12,7 +12,7 @@
 //! - A peer that sends a frame over the limit or bytes that do not decode is counted,
 //!   disconnected and refused for a while.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ use crate::protocol::{
 };
 use crate::stats::{DropReason, NetworkStats};
 use crate::{Committee, Error};
+
+/// Sync requests served at the same time; further request streams are dropped.
+const MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// How an endpoint runs; [`NetworkConfig::new`] gives workable defaults.
 #[derive(Clone)]
@@ -249,6 +252,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
             let (tx, rx) = mpsc::channel(capacity);
             tasks.push(tokio::spawn(
                 Writer {
+                    index: i,
                     peer: v.peer_id,
                     protocol,
                     control: control.clone(),
@@ -415,7 +419,7 @@ impl NetworkHandle {
             mpsc::error::TrySendError::Full(_) => {
                 self.inner
                     .stats
-                    .send_dropped(protocol, DropReason::QueueFull);
+                    .send_dropped(index, protocol, DropReason::QueueFull);
                 Error::QueueFull { peer: *to }
             }
             mpsc::error::TrySendError::Closed(_) => Error::Shutdown,
@@ -424,17 +428,19 @@ impl NetworkHandle {
 
     fn broadcast(&self, protocol: Protocol, bytes: Arc<Vec<u8>>) -> usize {
         let mut queued = 0;
-        for queues in self.inner.queues.iter().flatten() {
+        for (index, queues) in self.inner.queues.iter().enumerate() {
+            let Some(queues) = queues else { continue };
             let queue = match protocol {
                 Protocol::Consensus => &queues.consensus,
                 _ => &queues.batch,
             };
             match queue.try_send(bytes.clone()) {
                 Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => self
-                    .inner
-                    .stats
-                    .send_dropped(protocol, DropReason::QueueFull),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.inner
+                        .stats
+                        .send_dropped(index, protocol, DropReason::QueueFull)
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
@@ -659,6 +665,7 @@ impl SwarmDriver {
 }
 
 struct Writer {
+    index: usize,
     peer: PeerId,
     protocol: Protocol,
     control: Control,
@@ -695,7 +702,7 @@ impl Writer {
                     }
                     _ => {
                         self.stats
-                            .send_dropped(self.protocol, DropReason::Unreachable);
+                            .send_dropped(self.index, self.protocol, DropReason::Unreachable);
                         // Messages queued meanwhile are stale or will be dropped at the full
                         // queue; waiting here is what keeps a dead peer from costing CPU.
                         tokio::select! {
@@ -712,7 +719,7 @@ impl Writer {
                 Ok(Ok(())) => self.stats.bytes_out(self.protocol, message.len() + 4),
                 _ => {
                     self.stats
-                        .send_dropped(self.protocol, DropReason::WriteFailed);
+                        .send_dropped(self.index, self.protocol, DropReason::WriteFailed);
                     stream = None;
                 }
             }
@@ -739,6 +746,9 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut readers = tokio::task::JoinSet::new();
+    // One reader per peer on a long-lived protocol: a peer opens a new stream only after
+    // giving up on the old one, so the old reader is stale and must not hold memory.
+    let mut current: HashMap<usize, tokio::task::AbortHandle> = HashMap::new();
     loop {
         let (peer, stream) = tokio::select! {
             s = incoming.next() => match s { Some(s) => s, None => break },
@@ -750,13 +760,25 @@ async fn accept_loop(
             ctx.stats.refused();
             continue;
         };
+        if protocol == Protocol::Sync && readers.len() >= MAX_CONCURRENT_REQUESTS {
+            debug!(
+                peer = index,
+                "too many requests in progress; stream dropped"
+            );
+            continue;
+        }
         let ctx = ctx.clone();
-        readers.spawn(async move {
+        let handle = readers.spawn(async move {
             match protocol {
                 Protocol::Sync => serve_request(index, stream, &ctx).await,
                 _ => read_stream(protocol, index, stream, &ctx).await,
             }
         });
+        if protocol != Protocol::Sync {
+            if let Some(old) = current.insert(index, handle) {
+                old.abort();
+            }
+        }
     }
     readers.abort_all();
 }

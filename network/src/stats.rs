@@ -35,7 +35,8 @@ pub struct NetworkStats {
     refused: AtomicU64,
     /// Validators dropped for sending garbage.
     peers_dropped: AtomicU64,
-    sends_dropped: AtomicU64,
+    /// Outbound messages dropped, per validator index.
+    sends_dropped: Vec<AtomicU64>,
     connected_peers: AtomicU64,
     bytes_in: [AtomicU64; Protocol::COUNT],
     bytes_out: [AtomicU64; Protocol::COUNT],
@@ -47,7 +48,8 @@ pub struct StatsSnapshot {
     pub decode_errors: Vec<u64>,
     pub refused: u64,
     pub peers_dropped: u64,
-    pub sends_dropped: u64,
+    /// Outbound messages dropped, per validator index.
+    pub sends_dropped: Vec<u64>,
     pub connected_peers: u64,
     pub bytes_in: [u64; Protocol::COUNT],
     pub bytes_out: [u64; Protocol::COUNT],
@@ -59,7 +61,7 @@ impl NetworkStats {
             decode_errors: (0..validators).map(|_| AtomicU64::new(0)).collect(),
             refused: AtomicU64::new(0),
             peers_dropped: AtomicU64::new(0),
-            sends_dropped: AtomicU64::new(0),
+            sends_dropped: (0..validators).map(|_| AtomicU64::new(0)).collect(),
             connected_peers: AtomicU64::new(0),
             bytes_in: Default::default(),
             bytes_out: Default::default(),
@@ -72,7 +74,7 @@ impl NetworkStats {
             decode_errors: self.decode_errors.iter().map(load).collect(),
             refused: load(&self.refused),
             peers_dropped: load(&self.peers_dropped),
-            sends_dropped: load(&self.sends_dropped),
+            sends_dropped: self.sends_dropped.iter().map(load).collect(),
             connected_peers: load(&self.connected_peers),
             bytes_in: std::array::from_fn(|i| load(&self.bytes_in[i])),
             bytes_out: std::array::from_fn(|i| load(&self.bytes_out[i])),
@@ -98,8 +100,10 @@ impl NetworkStats {
         counter!("ordo_network_peers_dropped_total").increment(1);
     }
 
-    pub(crate) fn send_dropped(&self, protocol: Protocol, reason: DropReason) {
-        self.sends_dropped.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn send_dropped(&self, peer: usize, protocol: Protocol, reason: DropReason) {
+        if let Some(c) = self.sends_dropped.get(peer) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
         counter!("ordo_network_send_dropped_total",
             "protocol" => protocol.label(), "reason" => reason.label())
         .increment(1);

@@ -3,7 +3,6 @@
 
 mod cluster;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use cluster::*;
@@ -49,9 +48,9 @@ async fn batches_reach_every_validator_and_proofs_of_availability_form() {
     // verified its own at ingress, so its batches were not checked again.
     for node in &nodes[1..] {
         assert!(eventually(|| node.diss.stats().signatures_verified == TXS as u64).await);
-        assert_eq!(
-            node.diss.stats().batches_acknowledged as usize,
-            digests.len()
+        // One acknowledgement per batch, more if the author pushed a slow one again.
+        assert!(
+            eventually(|| node.diss.stats().batches_acknowledged as usize >= digests.len()).await
         );
     }
     assert_eq!(nodes[0].diss.stats().signatures_verified, 0);
@@ -120,7 +119,8 @@ async fn opaque_batches_are_refused_unless_configured() {
 async fn a_restarted_validator_reconnects_and_fetches_what_it_missed() {
     let keys = keys(4);
     let committee = committee(&keys);
-    let tweak = |_: &mut ordo_network::NetworkConfig, d: &mut ordo_network::DisseminationConfig| {
+    let tweak = |n: &mut ordo_network::NetworkConfig, d: &mut ordo_network::DisseminationConfig| {
+        n.batch_queue = 1;
         d.max_batch_txs = 50;
         d.max_batch_delay = Duration::from_millis(5);
     };
@@ -168,20 +168,22 @@ async fn a_restarted_validator_reconnects_and_fetches_what_it_missed() {
         assert!(n.net.wait_connected(WAIT, |s| s.contains(&3)).await);
     }
 
-    // It missed every batch, and fetches each from the validators that acknowledged it.
-    let mut fetched = HashSet::new();
+    // Batches queued for 3 while it was down may be pushed to it on reconnection (at most
+    // one per queue here); it fetches the rest from the validators that acknowledged them.
     for proof in &proofs {
-        assert!(!restarted.diss.store().contains(&proof.info.digest));
         let batch = within(restarted.diss.fetch(proof)).await.unwrap();
         assert_eq!(batch.digest(), proof.info.digest);
-        fetched.insert(proof.info.digest);
+        assert!(restarted.diss.store().contains(&proof.info.digest));
     }
-    assert_eq!(
-        restarted.diss.stats().batches_fetched as usize,
+    let stats = restarted.diss.stats();
+    assert!(
+        stats.batches_fetched as usize >= proofs.len() - 2,
+        "fetched only {} of {}",
+        stats.batches_fetched,
         proofs.len()
     );
-    assert_eq!(restarted.diss.stats().signatures_verified, 400);
-    assert_eq!(fetched.len(), proofs.len());
+    // Whether pushed or fetched, each signature was verified exactly once.
+    assert_eq!(stats.signatures_verified, 400);
 
     // And it takes part again: a new batch from 0 reaches it.
     let info = nodes[0]
