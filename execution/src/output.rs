@@ -164,7 +164,7 @@ pub(crate) fn finalize(
             account.balance = account.balance.saturating_add(fees);
             StateValue::Account(account)
         };
-        match prep.index.get(&sink) {
+        match prep.index.get(&sink.packed()) {
             Some(&k) => {
                 let k = k as usize;
                 written[k] = Some(credit(written[k].or(prep.base[k])));
@@ -197,15 +197,31 @@ pub(crate) fn finalize(
         new: StateValue::Token(owner),
     }));
     changes.extend(sink_change);
-    if parallel {
-        changes.par_sort_unstable_by_key(|c| c.key);
-    } else {
-        changes.sort_unstable_by_key(|c| c.key);
-    }
+    sort_changes(&mut changes, parallel);
     Ok(ExecutedBlock {
         receipts,
         changes,
         fees,
         stats,
     })
+}
+
+/// Sorts changes by key: by each key's numeric prefix, then whole keys on a tie, over a
+/// small index array rather than the changes themselves.
+fn sort_changes(changes: &mut Vec<Change>, parallel: bool) {
+    let mut order: Vec<(u128, u32)> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.key.sort_prefix(), i as u32))
+        .collect();
+    let compare = |a: &(u128, u32), b: &(u128, u32)| {
+        a.0.cmp(&b.0)
+            .then_with(|| changes[a.1 as usize].key.cmp(&changes[b.1 as usize].key))
+    };
+    if parallel {
+        order.par_sort_unstable_by(compare);
+    } else {
+        order.sort_unstable_by(compare);
+    }
+    *changes = order.iter().map(|&(_, i)| changes[i as usize]).collect();
 }

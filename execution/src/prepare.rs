@@ -11,7 +11,7 @@ use ordo_types::{Address, SignedTransaction, StateView};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::state::{StateKey, StateValue};
+use crate::state::{PackedKey, StateKey, StateValue};
 use crate::vm::{declared_keys, SLOTS};
 use crate::{ExecutionError, Result};
 
@@ -41,7 +41,7 @@ pub(crate) struct Prepared {
     /// Each key's last declarer and its slot.
     pub last: Vec<(u32, u8)>,
     /// Key to dense index.
-    pub index: FxHashMap<StateKey, u32>,
+    pub index: FxHashMap<PackedKey, u32>,
 }
 
 /// Prepares `txs`; with a pool, the independent parts run on it.
@@ -66,7 +66,7 @@ pub(crate) fn prepare(
         txs.iter().map(declare).collect()
     };
 
-    let mut index: FxHashMap<StateKey, u32> =
+    let mut index: FxHashMap<PackedKey, u32> =
         FxHashMap::with_capacity_and_hasher(txs.len() * 2, Default::default());
     let mut keys = Vec::with_capacity(txs.len() * 2);
     let mut last: Vec<(u32, u8)> = Vec::with_capacity(txs.len() * 2);
@@ -80,7 +80,7 @@ pub(crate) fn prepare(
         };
         for (s, key) in declared.iter().enumerate() {
             let Some(key) = key else { continue };
-            let k = *index.entry(*key).or_insert_with(|| {
+            let k = *index.entry(key.packed()).or_insert_with(|| {
                 keys.push(*key);
                 last.push((NONE, 0));
                 (keys.len() - 1) as u32

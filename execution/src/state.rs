@@ -87,7 +87,60 @@ impl std::ops::Deref for KeyBytes {
     }
 }
 
+/// A key packed into five words, for hashing and comparing keys without byte loops; only
+/// the executor's per-block key index uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedKey([u64; 5]);
+
+impl std::hash::Hash for PackedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The first two words tell keys apart except addresses sharing their first eight
+        // bytes, which are digests; equality still compares every word.
+        state.write_u64(self.0[0]);
+        state.write_u64(self.0[1]);
+    }
+}
+
 impl StateKey {
+    pub(crate) fn packed(&self) -> PackedKey {
+        let words = |a: &Address| {
+            let mut w = [0u64; 4];
+            for (word, chunk) in w.iter_mut().zip(a.0.chunks_exact(8)) {
+                *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            }
+            w
+        };
+        let with = |head: u64, a: &Address| {
+            let [a0, a1, a2, a3] = words(a);
+            PackedKey([head, a0, a1, a2, a3])
+        };
+        match self {
+            StateKey::Account(a) => with(u64::from(TAG_ACCOUNT), a),
+            StateKey::Holding(a, pool) => with(u64::from(TAG_HOLDING) | u64::from(*pool) << 8, a),
+            StateKey::Storage(a) => with(u64::from(TAG_STORAGE), a),
+            StateKey::Pool(id) => {
+                PackedKey([u64::from(TAG_POOL) | u64::from(*id) << 8, 0, 0, 0, 0])
+            }
+            StateKey::Collection(id) => {
+                PackedKey([u64::from(TAG_COLLECTION) | u64::from(*id) << 8, 0, 0, 0, 0])
+            }
+            StateKey::Token(c, id) => {
+                PackedKey([u64::from(TAG_TOKEN) | u64::from(*c) << 8, *id, 0, 0, 0])
+            }
+        }
+    }
+
+    /// The first 16 bytes of the encoded key, zero-padded, as a big-endian number: keys
+    /// with different prefixes compare as their prefixes do, so sorting compares numbers
+    /// and falls back to whole keys only on a tie.
+    pub(crate) fn sort_prefix(&self) -> u128 {
+        let bytes = self.to_bytes();
+        let mut prefix = [0u8; 16];
+        let n = bytes.len().min(16);
+        prefix[..n].copy_from_slice(&bytes[..n]);
+        u128::from_be_bytes(prefix)
+    }
+
     /// The canonical bytes, as storage keeps them.
     pub fn to_bytes(&self) -> KeyBytes {
         let mut out = KeyBytes {
@@ -227,6 +280,10 @@ mod tests {
         fn key_bytes_round_trip_and_order_matches(a in any_key(), b in any_key()) {
             prop_assert_eq!(StateKey::from_bytes(&a.to_bytes()).unwrap(), a);
             prop_assert_eq!(a.cmp(&b), (*a.to_bytes()).cmp(&*b.to_bytes()));
+            prop_assert_eq!(a == b, a.packed() == b.packed());
+            if a.sort_prefix() != b.sort_prefix() {
+                prop_assert_eq!(a.sort_prefix().cmp(&b.sort_prefix()), a.cmp(&b));
+            }
         }
 
         #[test]

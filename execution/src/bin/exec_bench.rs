@@ -55,34 +55,58 @@ fn iterations_per_us() -> f64 {
     n as f64 / (started.elapsed().as_secs_f64() * 1e6)
 }
 
+/// CPU time used so far by every thread of this process.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// Runs the block on every executor in turn, `reps` rounds after a warm-up round, so that
 /// all of them see the same background load; keeps each one's fastest time (the least
-/// disturbed by other processes) and last result.
+/// disturbed by other processes), its total CPU time over all rounds, and last result.
 fn time_interleaved(
     executors: &[&dyn Executor],
     fixture: &Fixture,
     block: &[ordo_types::SignedTransaction],
     reps: usize,
-) -> Result<Vec<(Duration, ExecutedBlock)>> {
+    caller: &rayon::ThreadPool,
+) -> Result<Vec<Timed>> {
     let ctx = fixture.context(1);
-    let mut best: Vec<(Duration, ExecutedBlock)> = executors
+    let mut timed: Vec<Timed> = executors
         .iter()
         .map(|e| {
-            Ok((
-                Duration::MAX,
-                e.execute_transactions(&fixture.state, &ctx, block)?,
-            ))
+            Ok(Timed {
+                best: Duration::MAX,
+                cpu: Duration::ZERO,
+                out: e.execute_transactions(&fixture.state, &ctx, block)?,
+            })
         })
         .collect::<Result<_>>()?;
     for _ in 0..reps {
-        for (exec, slot) in executors.iter().zip(best.iter_mut()) {
-            let started = Instant::now();
-            let out = exec.execute_transactions(&fixture.state, &ctx, block)?;
-            slot.0 = slot.0.min(started.elapsed());
-            slot.1 = out;
+        for (exec, slot) in executors.iter().zip(timed.iter_mut()) {
+            // Every executor is called from the same non-main thread, as a node's execution
+            // stage would call it.
+            let (elapsed, cpu, out) = caller.install(|| {
+                let cpu = process_cpu();
+                let started = Instant::now();
+                let out = exec.execute_transactions(&fixture.state, &ctx, block);
+                (started.elapsed(), process_cpu().saturating_sub(cpu), out)
+            });
+            slot.best = slot.best.min(elapsed);
+            slot.cpu += cpu;
+            slot.out = out?;
         }
     }
-    Ok(best)
+    Ok(timed)
+}
+
+struct Timed {
+    best: Duration,
+    cpu: Duration,
+    out: ExecutedBlock,
 }
 
 fn main() -> Result<()> {
@@ -118,6 +142,7 @@ fn main() -> Result<()> {
         })
         .collect::<Result<_, _>>()?;
     let root_pool = rayon::ThreadPoolBuilder::new().num_threads(cores).build()?;
+    let caller = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
 
     if !args.json {
         println!(
@@ -125,7 +150,7 @@ fn main() -> Result<()> {
             cores, args.txs, per_us
         );
         println!(
-            "{:<10} {:>8} {:>7} {:>12} {:>12} {:>8} {:>7} {:>7} {:>5} {:>8}",
+            "{:<10} {:>8} {:>7} {:>12} {:>12} {:>8} {:>7} {:>7} {:>5} {:>8} {:>9}",
             "workload",
             "accounts",
             "threads",
@@ -135,7 +160,8 @@ fn main() -> Result<()> {
             "reexec",
             "susp",
             "mode",
-            "root_ms"
+            "root_ms",
+            "cpu_ratio"
         );
     }
     let started = Instant::now();
@@ -162,13 +188,22 @@ fn main() -> Result<()> {
             let reps = (budget.as_secs_f64() / round.as_secs_f64()).clamp(2.0, 15.0) as usize;
             let mut executors: Vec<&dyn Executor> = vec![&sequential];
             executors.extend(parallel.iter().map(|p| p as &dyn Executor));
-            let mut timed = time_interleaved(&executors, &fixture, &block, reps)?;
-            let (seq_time, seq_out) = timed.remove(0);
+            let mut timed = time_interleaved(&executors, &fixture, &block, reps, &caller)?;
+            let Timed {
+                best: seq_time,
+                cpu: seq_cpu,
+                out: seq_out,
+            } = timed.remove(0);
             let root_started = Instant::now();
             let parent: &StateAccumulator = &fixture.genesis.accumulator;
             root_pool.install(|| seq_out.accumulator(parent, cores > 1));
             let root_ms = root_started.elapsed().as_secs_f64() * 1e3;
-            for ((par_time, par_out), &t) in timed.into_iter().zip(&threads) {
+            for (par, &t) in timed.into_iter().zip(&threads) {
+                let (par_time, par_out) = (par.best, par.out);
+                // CPU spent by the parallel run per unit of sequential CPU: under load from
+                // other processes, wall-clock speedup cannot exceed what free cores allow,
+                // while this ratio still shows the engine's own overhead.
+                let cpu_ratio = par.cpu.as_secs_f64() / seq_cpu.as_secs_f64();
                 if par_out.receipts != seq_out.receipts || par_out.changes != seq_out.changes {
                     eprintln!("MISMATCH: {name} accounts={accounts} threads={t}");
                     mismatches += 1;
@@ -192,12 +227,13 @@ fn main() -> Result<()> {
                             "suspensions": par_out.stats.suspensions,
                             "mode": mode,
                             "root_ms": (root_ms * 100.0).round() / 100.0,
+                            "cpu_ratio": (cpu_ratio * 1000.0).round() / 1000.0,
                             "cores": cores,
                         })
                     );
                 } else {
                     println!(
-                        "{:<10} {:>8} {:>7} {:>12.0} {:>12.0} {:>8.3} {:>7} {:>7} {:>5} {:>8.2}",
+                        "{:<10} {:>8} {:>7} {:>12.0} {:>12.0} {:>8.3} {:>7} {:>7} {:>5} {:>8.2} {:>9.3}",
                         name,
                         accounts,
                         t,
@@ -207,7 +243,8 @@ fn main() -> Result<()> {
                         par_out.stats.reexecutions,
                         par_out.stats.suspensions,
                         mode,
-                        root_ms
+                        root_ms,
+                        cpu_ratio
                     );
                 }
             }

@@ -20,10 +20,15 @@
 //! output the sequential executor computes for `j`.
 //!
 //! Scheduling. Workers take chunks of transactions from one atomic counter; a suspended
-//! transaction is queued on the cell it waits for and handed, when that cell is published,
-//! to the worker that published it. No worker blocks: a worker without work spins on the
-//! commit until the block is done, so the engine never waits on other rayon tasks.
+//! transaction is queued on the cell it waits for. When that cell is published, the
+//! publishing worker continues with the lowest woken transaction and offers the others on
+//! a shared ready queue, which workers drain (lowest index first) before taking new
+//! chunks; so independent chains of dependent transactions run on different workers. No
+//! worker blocks: a worker without work spins on the commit until the block is done, so
+//! the engine never waits on other rayon tasks.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
@@ -112,6 +117,9 @@ pub(crate) struct Engine<'a> {
     /// Every transaction below this one is committed.
     committed: CachePadded<AtomicUsize>,
     committing: CachePadded<AtomicBool>,
+    /// Woken transactions no worker has taken yet, and their number.
+    ready: CachePadded<Mutex<BinaryHeap<Reverse<u32>>>>,
+    ready_len: CachePadded<AtomicUsize>,
     reexecutions: AtomicU64,
     suspensions: AtomicU64,
 }
@@ -154,6 +162,8 @@ impl<'a> Engine<'a> {
             next: CachePadded::new(AtomicUsize::new(0)),
             committed: CachePadded::new(AtomicUsize::new(0)),
             committing: CachePadded::new(AtomicBool::new(false)),
+            ready: CachePadded::new(Mutex::new(BinaryHeap::new())),
+            ready_len: CachePadded::new(AtomicUsize::new(0)),
             reexecutions: AtomicU64::new(0),
             suspensions: AtomicU64::new(0),
         }
@@ -219,7 +229,8 @@ impl<'a> Engine<'a> {
         let mut local: Vec<u32> = Vec::with_capacity(2 * CHUNK);
         let mut idle_spins = 0u32;
         loop {
-            if let Some(j) = local.pop() {
+            if let Some(j) = local.pop().or_else(|| self.take_ready()) {
+                idle_spins = 0;
                 self.execute_first(j, &mut local);
                 continue;
             }
@@ -232,11 +243,15 @@ impl<'a> Engine<'a> {
                 return;
             }
             self.try_commit();
+            // Idle until another worker publishes: spin briefly, then give the core away,
+            // which matters when the machine has fewer free cores than workers.
             idle_spins += 1;
-            if idle_spins % 64 == 0 {
+            if idle_spins < 64 {
+                std::hint::spin_loop();
+            } else if idle_spins < 256 {
                 std::thread::yield_now();
             } else {
-                std::hint::spin_loop();
+                std::thread::sleep(std::time::Duration::from_micros(20));
             }
         }
     }
@@ -254,7 +269,7 @@ impl<'a> Engine<'a> {
                     cell.executed = true;
                     std::mem::take(&mut cell.dependents)
                 };
-                local.extend(dependents);
+                self.wake(dependents, local);
                 // Whoever finishes the next transaction to commit runs the commit. The
                 // SeqCst load pairs with the committer's store and re-check (see
                 // `try_commit`) so that the finished transaction is never left behind.
@@ -263,6 +278,30 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+    }
+
+    /// Keeps the lowest woken transaction for this worker and offers the rest.
+    fn wake(&self, mut dependents: Vec<u32>, local: &mut Vec<u32>) {
+        let Some(lowest) = dependents.iter().copied().min() else {
+            return;
+        };
+        local.push(lowest);
+        if dependents.len() > 1 {
+            dependents.retain(|&d| d != lowest);
+            let mut ready = self.ready.lock();
+            ready.extend(dependents.into_iter().map(Reverse));
+            self.ready_len.store(ready.len(), Ordering::Release);
+        }
+    }
+
+    fn take_ready(&self) -> Option<u32> {
+        if self.ready_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut ready = self.ready.lock();
+        let j = ready.pop().map(|Reverse(j)| j);
+        self.ready_len.store(ready.len(), Ordering::Release);
+        j
     }
 
     fn executed(&self, j: usize) -> bool {

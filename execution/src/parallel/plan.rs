@@ -3,8 +3,10 @@
 //! The declared keys give each transaction's possible predecessors (the previous declarer
 //! of each key). With each transaction weighted by its rough cost, the longest chain of
 //! predecessors bounds any schedule from below, and so the block's available parallelism
-//! is `total / max(longest chain, total / threads)`. Cheap transactions need more of it to
-//! repay the engine's bookkeeping than heavy ones.
+//! is `total / max(longest chain, total / threads)`. The engine is used when that
+//! parallelism repays its bookkeeping: for cheap transactions (transfers, swaps, mints) it
+//! does not, and they run through the in-order loop, while preparation and the write set
+//! still use every worker.
 
 use ordo_types::SignedTransaction;
 
@@ -13,24 +15,24 @@ use crate::vm::cost_weight;
 
 /// Blocks smaller than this run sequentially: starting workers costs more than they save.
 const MIN_PARALLEL_TXS: usize = 64;
-/// Average weight from which transactions count as heavy.
-const HEAVY_WEIGHT: u64 = 8;
-/// Parallelism a block of cheap transactions needs to use the engine.
-const CHEAP_THRESHOLD: f64 = 1.8;
-/// Parallelism a block of heavy transactions needs to use the engine.
-const HEAVY_THRESHOLD: f64 = 1.25;
+/// The engine's bookkeeping per transaction (reads through the multi-version memory,
+/// publication, validation), in units of a plain transaction's execution (about 50 ns);
+/// measured with exec-bench as the engine on one thread against the in-order loop.
+const ENGINE_OVERHEAD: u64 = 5;
+/// The engine must beat the in-order loop's estimate by this factor to be used.
+const MARGIN: f64 = 0.8;
 
-/// The block's available parallelism on `threads` workers (1.0: none).
+/// The block's total weight and its available parallelism on `threads` workers.
 pub(crate) fn available_parallelism(
     txs: &[SignedTransaction],
     prep: &Prepared,
     threads: usize,
-) -> (f64, u64) {
+) -> (u64, f64) {
     let mut depth = vec![0u64; txs.len()];
     let mut total = 0u64;
     let mut longest = 0u64;
     for (j, (t, keys)) in txs.iter().zip(&prep.txs).enumerate() {
-        let w = u64::from(cost_weight(&t.tx));
+        let w = cost_weight(&t.tx);
         let ready = keys
             .prev
             .iter()
@@ -43,22 +45,18 @@ pub(crate) fn available_parallelism(
         total += w;
     }
     if total == 0 {
-        return (1.0, 0);
+        return (0, 1.0);
     }
     let bound = (longest as f64).max(total as f64 / threads as f64);
-    (total as f64 / bound, total / txs.len() as u64)
+    (total, total as f64 / bound)
 }
 
-/// Whether to run `txs` on the engine with `threads` workers.
+/// Whether the engine on `threads` workers is expected to beat the in-order loop.
 pub(crate) fn worth_parallel(txs: &[SignedTransaction], prep: &Prepared, threads: usize) -> bool {
     if threads < 2 || txs.len() < MIN_PARALLEL_TXS {
         return false;
     }
-    let (parallelism, mean_weight) = available_parallelism(txs, prep, threads);
-    let threshold = if mean_weight >= HEAVY_WEIGHT {
-        HEAVY_THRESHOLD
-    } else {
-        CHEAP_THRESHOLD
-    };
-    parallelism >= threshold
+    let (total, parallelism) = available_parallelism(txs, prep, threads);
+    let engine = (total + ENGINE_OVERHEAD * txs.len() as u64) as f64 / parallelism;
+    engine < MARGIN * total as f64
 }
