@@ -30,7 +30,9 @@ pub mod workload;
 pub use error::ExecutionError;
 pub use genesis::{genesis, Genesis, GenesisSpec};
 pub use memory::MemoryState;
-pub use output::{apply_changes, BlockOutput, Change, ExecutedBlock, ExecutionStats, WriteSet};
+pub use output::{
+    apply_changes, BlockOutput, Change, ExecutedBlock, ExecutionStats, PhaseTimes, WriteSet,
+};
 pub use parallel::{ParallelExecutor, ParallelOptions, Strategy};
 pub use prepare::MAX_BLOCK_TRANSACTIONS;
 pub use receipt::{Receipt, TxStatus};

@@ -33,10 +33,26 @@ pub struct ExecutionStats {
     pub reexecutions: u64,
     /// Executions stopped at a read of a value not yet written (dependency waits).
     pub suspensions: u64,
+    pub phases: PhaseTimes,
+}
+
+/// Where a block's execution time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTimes {
+    /// Sender addresses and declared keys.
+    pub declare: std::time::Duration,
+    /// Interning keys and linking each key's declarers.
+    pub intern: std::time::Duration,
+    /// Reading and decoding the keys' values before the block.
+    pub load: std::time::Duration,
+    /// Running the transactions (engine or in-order loop).
+    pub execute: std::time::Duration,
+    /// Building and sorting the write set.
+    pub finalize: std::time::Duration,
 }
 
 /// Receipts and state changes of an executed block, before the state root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutedBlock {
     /// One per transaction, in block order.
     pub receipts: Vec<Receipt>,
@@ -143,6 +159,8 @@ pub(crate) fn finalize(
     stats: ExecutionStats,
     parallel: bool,
 ) -> Result<ExecutedBlock> {
+    let started = std::time::Instant::now();
+    let mut stats = stats;
     let InOrderRun {
         mut written,
         tokens,
@@ -198,6 +216,7 @@ pub(crate) fn finalize(
     }));
     changes.extend(sink_change);
     sort_changes(&mut changes, parallel);
+    stats.phases.finalize = started.elapsed();
     Ok(ExecutedBlock {
         receipts,
         changes,

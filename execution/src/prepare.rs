@@ -11,6 +11,7 @@ use ordo_types::{Address, SignedTransaction, StateView};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use crate::output::PhaseTimes;
 use crate::state::{PackedKey, StateKey, StateValue};
 use crate::vm::{declared_keys, SLOTS};
 use crate::{ExecutionError, Result};
@@ -42,6 +43,8 @@ pub(crate) struct Prepared {
     pub last: Vec<(u32, u8)>,
     /// Key to dense index.
     pub index: FxHashMap<PackedKey, u32>,
+    /// Time spent in each step of preparation.
+    pub phases: PhaseTimes,
 }
 
 /// Prepares `txs`; with a pool, the independent parts run on it.
@@ -56,6 +59,8 @@ pub(crate) fn prepare(
             max: MAX_BLOCK_TRANSACTIONS,
         });
     }
+    let mut phases = PhaseTimes::default();
+    let started = std::time::Instant::now();
     let declare = |t: &SignedTransaction| {
         let sender = t.tx.sender_address();
         (sender, declared_keys(&t.tx, sender))
@@ -66,6 +71,8 @@ pub(crate) fn prepare(
         txs.iter().map(declare).collect()
     };
 
+    phases.declare = started.elapsed();
+    let started = std::time::Instant::now();
     let mut index: FxHashMap<PackedKey, u32> =
         FxHashMap::with_capacity_and_hasher(txs.len() * 2, Default::default());
     let mut keys = Vec::with_capacity(txs.len() * 2);
@@ -92,6 +99,8 @@ pub(crate) fn prepare(
         prepared_txs.push(t);
     }
 
+    phases.intern = started.elapsed();
+    let started = std::time::Instant::now();
     let base: Vec<Option<StateValue>> = if parallel {
         keys.par_iter()
             .with_min_len(256)
@@ -102,7 +111,9 @@ pub(crate) fn prepare(
             .map(|k| read_key(view, k))
             .collect::<Result<_>>()?
     };
+    phases.load = started.elapsed();
     Ok(Prepared {
+        phases,
         txs: prepared_txs,
         keys,
         base,

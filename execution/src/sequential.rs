@@ -35,15 +35,12 @@ impl Executor for SequentialExecutor {
         txs: &[SignedTransaction],
     ) -> Result<ExecutedBlock> {
         let prep = prepare(view, txs, false)?;
+        let executing = std::time::Instant::now();
         let run = run_in_order(&self.config, block, txs, &prep);
-        finalize(
-            view,
-            &self.config,
-            &prep,
-            run,
-            ExecutionStats::default(),
-            false,
-        )
+        let mut stats = ExecutionStats::default();
+        stats.phases = prep.phases;
+        stats.phases.execute = executing.elapsed();
+        finalize(view, &self.config, &prep, run, stats, false)
     }
 }
 

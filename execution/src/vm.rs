@@ -157,7 +157,9 @@ pub(crate) fn execute<R: SlotReader>(
     }
     // From here on the fee is paid and the nonce used, whatever the payload does.
     account.balance -= fee;
-    account.nonce += 1;
+    // Saturating: a nonce reaches 2^64 - 1 only after that many transactions; the
+    // executor must not panic on it.
+    account.nonce = account.nonce.saturating_add(1);
     let mut effects = Effects {
         receipt: Receipt {
             status: TxStatus::Success,

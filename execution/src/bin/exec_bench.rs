@@ -64,7 +64,7 @@ fn process_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// Runs the block on every executor in turn, `reps` rounds after a warm-up round, so that
+/// Runs the block on every executor in turn, `reps` rounds after an optional warm-up round, so that
 /// all of them see the same background load; keeps each one's fastest time (the least
 /// disturbed by other processes), its total CPU time over all rounds, and last result.
 fn time_interleaved(
@@ -73,18 +73,23 @@ fn time_interleaved(
     block: &[ordo_types::SignedTransaction],
     reps: usize,
     caller: &rayon::ThreadPool,
+    warm_up: bool,
 ) -> Result<Vec<Timed>> {
     let ctx = fixture.context(1);
-    let mut timed: Vec<Timed> = executors
-        .iter()
-        .map(|e| {
-            Ok(Timed {
-                best: Duration::MAX,
-                cpu: Duration::ZERO,
-                out: e.execute_transactions(&fixture.state, &ctx, block)?,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let mut timed: Vec<Timed> = Vec::with_capacity(executors.len());
+    for exec in executors {
+        // The warm-up round also gives each executor its first result.
+        let out = if warm_up {
+            caller.install(|| exec.execute_transactions(&fixture.state, &ctx, block))?
+        } else {
+            ExecutedBlock::default()
+        };
+        timed.push(Timed {
+            best: Duration::MAX,
+            cpu: Duration::ZERO,
+            out,
+        });
+    }
     for _ in 0..reps {
         for (exec, slot) in executors.iter().zip(timed.iter_mut()) {
             // Every executor is called from the same non-main thread, as a node's execution
@@ -101,6 +106,11 @@ fn time_interleaved(
         }
     }
     Ok(timed)
+}
+
+/// Phase times in µs: declare, intern, load, execute, finalize.
+fn phases_us(p: &ordo_execution::PhaseTimes) -> [u64; 5] {
+    [p.declare, p.intern, p.load, p.execute, p.finalize].map(|d| d.as_micros() as u64)
 }
 
 struct Timed {
@@ -188,7 +198,8 @@ fn main() -> Result<()> {
             let reps = (budget.as_secs_f64() / round.as_secs_f64()).clamp(2.0, 15.0) as usize;
             let mut executors: Vec<&dyn Executor> = vec![&sequential];
             executors.extend(parallel.iter().map(|p| p as &dyn Executor));
-            let mut timed = time_interleaved(&executors, &fixture, &block, reps, &caller)?;
+            let mut timed =
+                time_interleaved(&executors, &fixture, &block, reps, &caller, !args.quick)?;
             let Timed {
                 best: seq_time,
                 cpu: seq_cpu,
@@ -228,6 +239,8 @@ fn main() -> Result<()> {
                             "mode": mode,
                             "root_ms": (root_ms * 100.0).round() / 100.0,
                             "cpu_ratio": (cpu_ratio * 1000.0).round() / 1000.0,
+                            "seq_phases_us": phases_us(&seq_out.stats.phases),
+                            "par_phases_us": phases_us(&par_out.stats.phases),
                             "cores": cores,
                         })
                     );

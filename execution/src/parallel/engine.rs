@@ -117,6 +117,8 @@ pub(crate) struct Engine<'a> {
     /// Every transaction below this one is committed.
     committed: CachePadded<AtomicUsize>,
     committing: CachePadded<AtomicBool>,
+    /// Set when a worker panicked, so that the others stop instead of waiting forever.
+    aborted: AtomicBool,
     /// Woken transactions no worker has taken yet, and their number.
     ready: CachePadded<Mutex<BinaryHeap<Reverse<u32>>>>,
     ready_len: CachePadded<AtomicUsize>,
@@ -162,6 +164,7 @@ impl<'a> Engine<'a> {
             next: CachePadded::new(AtomicUsize::new(0)),
             committed: CachePadded::new(AtomicUsize::new(0)),
             committing: CachePadded::new(AtomicBool::new(false)),
+            aborted: AtomicBool::new(false),
             ready: CachePadded::new(Mutex::new(BinaryHeap::new())),
             ready_len: CachePadded::new(AtomicUsize::new(0)),
             reexecutions: AtomicU64::new(0),
@@ -225,6 +228,16 @@ impl<'a> Engine<'a> {
 
     /// Runs every transaction and commits them all; call on each worker thread.
     pub(crate) fn work(&self) {
+        /// Marks the engine aborted if this worker unwinds; rayon re-raises the panic.
+        struct AbortOnUnwind<'e>(&'e AtomicBool);
+        impl Drop for AbortOnUnwind<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        let _guard = AbortOnUnwind(&self.aborted);
         let n = self.txs.len();
         let mut local: Vec<u32> = Vec::with_capacity(2 * CHUNK);
         let mut idle_spins = 0u32;
@@ -239,7 +252,7 @@ impl<'a> Engine<'a> {
                 local.extend((start..n.min(start + CHUNK)).rev().map(|j| j as u32));
                 continue;
             }
-            if self.committed.load(Ordering::SeqCst) >= n {
+            if self.committed.load(Ordering::SeqCst) >= n || self.aborted.load(Ordering::Relaxed) {
                 return;
             }
             self.try_commit();

@@ -102,6 +102,8 @@ impl ParallelExecutor {
             parallel: use_engine,
             ..ExecutionStats::default()
         };
+        stats.phases = prep.phases;
+        let executing = Instant::now();
         let run = if use_engine {
             let engine = engine::Engine::new(
                 &self.config,
@@ -117,6 +119,7 @@ impl ParallelExecutor {
         } else {
             run_in_order(&self.config, block, txs, &prep)
         };
+        stats.phases.execute = executing.elapsed();
         let executed = finalize(view, &self.config, &prep, run, stats, true)?;
         let mode = if use_engine { "parallel" } else { "sequential" };
         metrics::counter!("ordo_execution_blocks_total", "mode" => mode).increment(1);
