@@ -37,8 +37,10 @@ impl Executor for SequentialExecutor {
         let prep = prepare(view, txs, false)?;
         let executing = std::time::Instant::now();
         let run = run_in_order(&self.config, block, txs, &prep);
-        let mut stats = ExecutionStats::default();
-        stats.phases = prep.phases;
+        let mut stats = ExecutionStats {
+            phases: prep.phases,
+            ..ExecutionStats::default()
+        };
         stats.phases.execute = executing.elapsed();
         finalize(view, &self.config, &prep, run, stats, false)
     }
