@@ -42,7 +42,15 @@ pub struct ParallelOptions {
     pub preseed_estimates: bool,
 }
 
+impl Default for ParallelOptions {
+    /// One worker per core.
+    fn default() -> Self {
+        ParallelOptions::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
 impl ParallelOptions {
+    /// `threads` workers, automatic strategy, pre-seeded estimates.
     pub fn new(threads: usize) -> Self {
         ParallelOptions {
             threads: threads.max(1),
