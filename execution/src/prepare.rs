@@ -18,7 +18,7 @@ use crate::{ExecutionError, Result};
 
 /// "No transaction" in index fields.
 pub(crate) const NONE: u32 = u32::MAX;
-/// The largest block the executors take; indices must stay below [`NONE`].
+/// The largest block the executors take (transaction indices are 32-bit).
 pub const MAX_BLOCK_TRANSACTIONS: usize = 1 << 24;
 
 /// A transaction's place in the block's key chains.
