@@ -1,0 +1,246 @@
+//! Blocks, quorum certificates, the committed chain's height index, batches, and their
+//! pruning.
+//!
+//! Storage does not decode any of these: consensus and the batch store hand over bytes
+//! and digests. Every block, certificate and batch gets an entry in the age index, tagged
+//! with the committed height when it was stored (or its own height once committed);
+//! [`Storage::prune_below`] removes whatever is tagged below a height. The height index
+//! itself, state, receipts and transaction indexes are never pruned.
+
+use ordo_types::Hash32;
+use rocksdb::{IteratorMode, WriteBatch};
+use tracing::info;
+
+use crate::error::{Op, Result, StorageError};
+use crate::schema::*;
+use crate::store::{next, Storage};
+
+/// Deletes per write batch while pruning, so one prune never builds a huge batch.
+const PRUNE_CHUNK: usize = 10_000;
+
+/// What [`Storage::prune_below`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    pub blocks: u64,
+    pub batches: u64,
+}
+
+impl Storage {
+    /// Stores a block by hash (a proposal, before any commit), and its quorum
+    /// certificate when one is given.
+    pub fn put_block(&self, hash: &Hash32, block: &[u8], qc: Option<&[u8]>) -> Result<()> {
+        self.check_writable()?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BLOCKS), hash.as_bytes(), block);
+        if let Some(qc) = qc {
+            batch.put_cf(self.cf(CF_QCS), hash.as_bytes(), qc);
+        }
+        let age = next(self.last_committed());
+        batch.put_cf(self.cf(CF_AGE), age_key(age, AgeKind::Block, hash), b"");
+        self.write(batch, false)
+    }
+
+    /// Stores the quorum certificate of a block already stored, or about to be.
+    pub fn put_qc(&self, block_hash: &Hash32, qc: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let result = self
+            .inner
+            .db
+            .put_cf_opt(
+                self.cf(CF_QCS),
+                block_hash.as_bytes(),
+                qc,
+                &self.inner.commit_opts,
+            )
+            .map_err(|e| StorageError::from_rocks(e, Op::Write));
+        self.note(result)
+    }
+
+    /// Records that consensus committed block `hash` at `height`, with its bytes and
+    /// certificate when given (they may already be stored by [`Storage::put_block`]).
+    /// Heights come one after the other; recording the same block again is a no-op, a
+    /// different block at a recorded height is [`StorageError::HeightConflict`].
+    pub fn record_committed(
+        &self,
+        height: u64,
+        hash: &Hash32,
+        block: Option<&[u8]>,
+        qc: Option<&[u8]>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let mut chain = self.inner.chain.lock();
+        if let Some(last) = *chain {
+            if height <= last {
+                return match self.block_hash_at(height)? {
+                    Some(stored) if stored == *hash => Ok(()),
+                    Some(stored) => Err(StorageError::HeightConflict {
+                        height,
+                        stored,
+                        given: *hash,
+                    }),
+                    None => Err(StorageError::OutOfOrder {
+                        what: "committed",
+                        expected: last + 1,
+                        got: height,
+                    }),
+                };
+            }
+            if height != last + 1 {
+                return Err(StorageError::OutOfOrder {
+                    what: "committed",
+                    expected: last + 1,
+                    got: height,
+                });
+            }
+        }
+        let mut batch = WriteBatch::default();
+        if let Some(block) = block {
+            batch.put_cf(self.cf(CF_BLOCKS), hash.as_bytes(), block);
+        }
+        if let Some(qc) = qc {
+            batch.put_cf(self.cf(CF_QCS), hash.as_bytes(), qc);
+        }
+        batch.put_cf(self.cf(CF_AGE), age_key(height, AgeKind::Block, hash), b"");
+        batch.put_cf(self.cf(CF_HEIGHTS), height_key(height), hash.as_bytes());
+        batch.put_cf(self.cf(CF_META), META_COMMITTED, height_key(height));
+        self.write(batch, false)?;
+        *chain = Some(height);
+        self.inner
+            .committed_next
+            .store(height + 1, std::sync::atomic::Ordering::SeqCst);
+        metrics::gauge!("ordo_storage_committed_height").set(height as f64);
+        Ok(())
+    }
+
+    /// The hash of the block committed at `height`.
+    pub fn block_hash_at(&self, height: u64) -> Result<Option<Hash32>> {
+        self.get(CF_HEIGHTS, &height_key(height))?
+            .map(|bytes| decode_hash("height index entry", &bytes))
+            .transpose()
+    }
+
+    /// A block's bytes by hash; `None` if unknown or pruned.
+    pub fn block(&self, hash: &Hash32) -> Result<Option<Vec<u8>>> {
+        self.get(CF_BLOCKS, hash.as_bytes())
+    }
+
+    /// The block committed at `height`, with its hash.
+    pub fn block_at(&self, height: u64) -> Result<Option<(Hash32, Vec<u8>)>> {
+        let Some(hash) = self.block_hash_at(height)? else {
+            return Ok(None);
+        };
+        Ok(self.block(&hash)?.map(|block| (hash, block)))
+    }
+
+    /// The quorum certificate of a block, by the block's hash.
+    pub fn qc(&self, block_hash: &Hash32) -> Result<Option<Vec<u8>>> {
+        self.get(CF_QCS, block_hash.as_bytes())
+    }
+
+    /// Stores a batch by its digest.
+    pub fn put_batch(&self, digest: &Hash32, batch_bytes: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BATCHES), digest.as_bytes(), batch_bytes);
+        let age = next(self.last_committed());
+        batch.put_cf(self.cf(CF_AGE), age_key(age, AgeKind::Batch, digest), b"");
+        self.write(batch, false)
+    }
+
+    /// A batch's bytes by digest; `None` if unknown or pruned.
+    pub fn batch(&self, digest: &Hash32) -> Result<Option<Vec<u8>>> {
+        self.get(CF_BATCHES, digest.as_bytes())
+    }
+
+    /// Prunes by the configured retention window: keeps blocks, certificates and
+    /// batches of the last `retain_heights` committed heights. Does nothing without a
+    /// window.
+    pub fn prune(&self) -> Result<PruneStats> {
+        let (Some(window), Some(committed)) =
+            (self.inner.config.retain_heights, self.last_committed())
+        else {
+            return Ok(PruneStats::default());
+        };
+        let keep_from = (committed + 1).saturating_sub(window);
+        self.prune_below(keep_from)
+    }
+
+    /// Removes blocks, certificates and batches stored (or committed) below `height`.
+    pub fn prune_below(&self, height: u64) -> Result<PruneStats> {
+        self.check_writable()?;
+        let mut stats = PruneStats::default();
+        loop {
+            let mut batch = WriteBatch::default();
+            let mut count = 0;
+            let iter = self
+                .inner
+                .db
+                .iterator_cf(self.cf(CF_AGE), IteratorMode::Start);
+            for item in iter {
+                let (key, _) =
+                    item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+                let (age, kind, hash) = decode_age_key(&key).map_err(|e| self.fail(e))?;
+                if age >= height || count == PRUNE_CHUNK {
+                    break;
+                }
+                match kind {
+                    AgeKind::Block => {
+                        batch.delete_cf(self.cf(CF_BLOCKS), hash.as_bytes());
+                        batch.delete_cf(self.cf(CF_QCS), hash.as_bytes());
+                        stats.blocks += 1;
+                    }
+                    AgeKind::Batch => {
+                        batch.delete_cf(self.cf(CF_BATCHES), hash.as_bytes());
+                        stats.batches += 1;
+                    }
+                }
+                batch.delete_cf(self.cf(CF_AGE), key);
+                count += 1;
+            }
+            if count < PRUNE_CHUNK {
+                let pruned_below = self.pruned_below()?.max(height);
+                batch.put_cf(
+                    self.cf(CF_META),
+                    META_PRUNED_BELOW,
+                    height_key(pruned_below),
+                );
+                self.write(batch, false)?;
+                break;
+            }
+            self.write(batch, false)?;
+        }
+        info!(
+            below = height,
+            blocks = stats.blocks,
+            batches = stats.batches,
+            "pruned"
+        );
+        metrics::counter!("ordo_storage_pruned_blocks_total").increment(stats.blocks);
+        metrics::counter!("ordo_storage_pruned_batches_total").increment(stats.batches);
+        Ok(stats)
+    }
+
+    /// Blocks, certificates and batches below this height were pruned.
+    pub fn pruned_below(&self) -> Result<u64> {
+        Ok(self
+            .get(CF_META, META_PRUNED_BELOW)?
+            .map(|bytes| decode_height("pruned height", &bytes))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Writes `batch` with the commit durability, or fsynced when `sync`.
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        let opts = if sync {
+            &self.inner.sync_opts
+        } else {
+            &self.inner.commit_opts
+        };
+        let result = self
+            .inner
+            .db
+            .write_opt(batch, opts)
+            .map_err(|e| StorageError::from_rocks(e, Op::Write));
+        self.note(result)
+    }
+}

@@ -1,0 +1,46 @@
+//! Tunables of the store. Defaults suit a validator; tests shrink the memory budgets.
+
+/// How the store is opened and how durable each kind of write is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    /// Fsync the write-ahead log before [`crate::Storage::commit_executed`] and
+    /// [`crate::Storage::record_committed`] return. With `false`, a `kill -9` still loses
+    /// nothing (the log is in the OS page cache) but a power loss may drop the latest
+    /// blocks, which then re-execute after restart. Safety data is always synced.
+    pub sync_commits: bool,
+    /// Entries of the hot-key state cache (each holds one key and its value).
+    pub cache_entries: usize,
+    /// RocksDB's block cache, in bytes, shared by all column families.
+    pub block_cache_bytes: usize,
+    /// Memtable size of the state column family, in bytes; one 10,000-transaction block
+    /// writes a few megabytes, so several blocks fit before a flush.
+    pub state_write_buffer_bytes: usize,
+    /// Blocks, quorum certificates and batches older than this many committed heights
+    /// are removed by [`crate::Storage::prune`]; `None` keeps everything. State, receipts
+    /// and indexes are always kept.
+    pub retain_heights: Option<u64>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            sync_commits: true,
+            cache_entries: 1 << 20,
+            block_cache_bytes: 512 << 20,
+            state_write_buffer_bytes: 128 << 20,
+            retain_heights: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Small memory budgets for tests and tools that open many stores.
+    pub fn small() -> Self {
+        StorageConfig {
+            cache_entries: 4096,
+            block_cache_bytes: 8 << 20,
+            state_write_buffer_bytes: 4 << 20,
+            ..StorageConfig::default()
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The on-disk layout: column families, and how keys and values are laid out in them.
+//!
+//! Heights in keys are big-endian so that RocksDB's byte order is height order and a
+//! range of heights is a range of keys. Every fixed-size value is checked for its size on
+//! reading; a wrong size is corruption, never a panic.
+
+use ordo_types::{Hash32, StateAccumulator};
+
+use crate::error::{Result, StorageError};
+
+/// State: key bytes to value bytes, as the executor wrote them.
+pub const CF_STATE: &str = "state";
+/// Blocks by hash, bytes as consensus encoded them.
+pub const CF_BLOCKS: &str = "blocks";
+/// Quorum certificates by the hash of the block they certify.
+pub const CF_QCS: &str = "qcs";
+/// Committed height to block hash.
+pub const CF_HEIGHTS: &str = "height_index";
+/// Batches by digest.
+pub const CF_BATCHES: &str = "batches";
+/// Receipts by transaction hash, bytes as execution encoded them.
+pub const CF_RECEIPTS: &str = "receipts";
+/// Transaction hash to (height, position, status).
+pub const CF_TX_INDEX: &str = "tx_index";
+/// Consensus safety data, one value.
+pub const CF_SAFETY: &str = "safety";
+/// Heights, state root, accumulator and per-height roots.
+pub const CF_META: &str = "meta";
+/// (height stored at, kind, hash) of every block, certificate and batch, for pruning.
+pub const CF_AGE: &str = "age_index";
+
+pub const ALL_CFS: [&str; 10] = [
+    CF_STATE,
+    CF_BLOCKS,
+    CF_QCS,
+    CF_HEIGHTS,
+    CF_BATCHES,
+    CF_RECEIPTS,
+    CF_TX_INDEX,
+    CF_SAFETY,
+    CF_META,
+    CF_AGE,
+];
+
+pub const SAFETY_KEY: &[u8] = b"safety";
+pub const META_COMMITTED: &[u8] = b"committed_height";
+pub const META_EXECUTED: &[u8] = b"executed_height";
+pub const META_STATE_ROOT: &[u8] = b"state_root";
+pub const META_ACCUMULATOR: &[u8] = b"accumulator";
+pub const META_PRUNED_BELOW: &[u8] = b"pruned_below";
+const META_ROOT_PREFIX: &[u8] = b"root/";
+
+pub fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// The meta key of the state root after executing `height`.
+pub fn root_key(height: u64) -> [u8; 13] {
+    let mut key = [0u8; 13];
+    key[..5].copy_from_slice(META_ROOT_PREFIX);
+    key[5..].copy_from_slice(&height.to_be_bytes());
+    key
+}
+
+pub fn decode_height(what: &str, bytes: &[u8]) -> Result<u64> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StorageError::malformed(what, format!("{} bytes, expected 8", bytes.len())))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+pub fn decode_hash(what: &str, bytes: &[u8]) -> Result<Hash32> {
+    let array: [u8; 32] = bytes.try_into().map_err(|_| {
+        StorageError::malformed(what, format!("{} bytes, expected 32", bytes.len()))
+    })?;
+    Ok(Hash32(array))
+}
+
+pub fn decode_accumulator(bytes: &[u8]) -> Result<StateAccumulator> {
+    StateAccumulator::from_bytes(bytes).map_err(|e| StorageError::malformed("accumulator", e))
+}
+
+/// Where a transaction ended up: the block's height, its position in the block, and the
+/// execution's status code (whose meaning belongs to execution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxLocation {
+    pub height: u64,
+    pub position: u32,
+    pub status: u8,
+}
+
+impl TxLocation {
+    pub(crate) const ENCODED_LEN: usize = 13;
+
+    pub(crate) fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[..8].copy_from_slice(&self.height.to_be_bytes());
+        out[8..12].copy_from_slice(&self.position.to_be_bytes());
+        out[12] = self.status;
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return Err(StorageError::malformed(
+                "transaction index entry",
+                format!("{} bytes, expected {}", bytes.len(), Self::ENCODED_LEN),
+            ));
+        }
+        let mut height = [0u8; 8];
+        height.copy_from_slice(&bytes[..8]);
+        let mut position = [0u8; 4];
+        position.copy_from_slice(&bytes[8..12]);
+        Ok(TxLocation {
+            height: u64::from_be_bytes(height),
+            position: u32::from_be_bytes(position),
+            status: bytes[12],
+        })
+    }
+}
+
+/// What an entry of the age index points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AgeKind {
+    Block = 1,
+    Batch = 2,
+}
+
+pub const AGE_KEY_LEN: usize = 8 + 1 + 32;
+
+pub fn age_key(height: u64, kind: AgeKind, hash: &Hash32) -> [u8; AGE_KEY_LEN] {
+    let mut key = [0u8; AGE_KEY_LEN];
+    key[..8].copy_from_slice(&height.to_be_bytes());
+    key[8] = kind as u8;
+    key[9..].copy_from_slice(hash.as_bytes());
+    key
+}
+
+pub fn decode_age_key(bytes: &[u8]) -> Result<(u64, AgeKind, Hash32)> {
+    if bytes.len() != AGE_KEY_LEN {
+        return Err(StorageError::malformed(
+            "age index key",
+            format!("{} bytes", bytes.len()),
+        ));
+    }
+    let height = decode_height("age index height", &bytes[..8])?;
+    let kind = match bytes[8] {
+        1 => AgeKind::Block,
+        2 => AgeKind::Batch,
+        other => return Err(StorageError::malformed("age index kind", other)),
+    };
+    let hash = decode_hash("age index hash", &bytes[9..])?;
+    Ok((height, kind, hash))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_location_round_trips_and_rejects_bad_sizes() {
+        let loc = TxLocation {
+            height: 7,
+            position: 9,
+            status: 2,
+        };
+        assert_eq!(TxLocation::decode(&loc.encode()).unwrap(), loc);
+        assert!(matches!(
+            TxLocation::decode(&[0; 12]),
+            Err(StorageError::Corruption(_))
+        ));
+    }
+
+    #[test]
+    fn height_keys_sort_by_height() {
+        assert!(height_key(255) < height_key(256));
+        assert!(root_key(255) < root_key(256));
+        let h = Hash32([9; 32]);
+        assert!(age_key(1, AgeKind::Batch, &h) < age_key(2, AgeKind::Block, &h));
+        assert_eq!(
+            decode_age_key(&age_key(3, AgeKind::Batch, &h)).unwrap(),
+            (3, AgeKind::Batch, h)
+        );
+        assert!(decode_age_key(&[0; 5]).is_err());
+    }
+}

@@ -1,0 +1,449 @@
+//! The store handle: opening RocksDB with its column families, recovery, the record of
+//! fatal failures, consensus safety data and the read-only queries.
+//!
+//! Invariants kept across every write: `meta/executed_height`, `meta/state_root` and
+//! `meta/accumulator` always describe the same state (they are written in one batch with
+//! that state), and `accumulator.root() == state_root`. Committed heights in the height
+//! index form one contiguous run ending at `meta/committed_height`, and the executed
+//! height never exceeds it. After the first fatal error the handle refuses every further
+//! write, so the node stops on the state that is known to be on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ordo_types::{Hash32, StateAccumulator};
+use parking_lot::{Mutex, RwLock};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DBRecoveryMode, IteratorMode, Options, WriteOptions, DB,
+};
+use tracing::{error, info};
+
+use crate::cache::{CacheStats, StateCache};
+use crate::config::StorageConfig;
+use crate::error::{Op, Result, StorageError};
+use crate::schema::*;
+use crate::state::StagedBlock;
+
+/// What the store holds after [`Storage::open`]: where execution resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The last height whose execution results are stored; `None` on a fresh store.
+    pub last_executed: Option<u64>,
+    /// The state root after `last_executed` (the empty state's root on a fresh store).
+    pub state_root: Hash32,
+    /// The accumulator behind `state_root`, to continue updating it incrementally.
+    pub accumulator: StateAccumulator,
+    /// The last height that consensus committed and storage recorded.
+    pub last_committed: Option<u64>,
+    /// Committed blocks above `last_executed`, in height order: execute these first.
+    pub pending: Vec<PendingBlock>,
+    /// Blocks, certificates and batches below this height were pruned.
+    pub pruned_below: u64,
+}
+
+/// A committed block that still needs execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingBlock {
+    pub height: u64,
+    pub hash: Hash32,
+}
+
+/// A handle on one validator's RocksDB store; clones share it.
+#[derive(Clone)]
+pub struct Storage {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub db: DB,
+    pub config: StorageConfig,
+    pub path: PathBuf,
+    /// Block commits and committed-chain records, synced or not per the configuration.
+    pub commit_opts: WriteOptions,
+    /// Safety data: always fsynced.
+    pub sync_opts: WriteOptions,
+    /// Serialises committed-chain records; holds the last committed height.
+    pub chain: Mutex<Option<u64>>,
+    /// Last committed height plus one (0: none), for lock-free readers.
+    pub committed_next: AtomicU64,
+    /// Serialises executed-block commits.
+    pub exec_lock: Mutex<()>,
+    /// Last executed height in the database plus one (0: none).
+    pub executed_next: AtomicU64,
+    /// Highest height whose writes may be visible in the database or cache, plus one;
+    /// raised before a block write starts. Views below it are stale.
+    pub horizon_next: AtomicU64,
+    /// Blocks executed but not yet written, oldest first.
+    pub staged: RwLock<Vec<Arc<StagedBlock>>>,
+    pub cache: StateCache,
+    /// The first fatal error; once set, writes are refused.
+    pub failure: Mutex<Option<String>>,
+}
+
+impl Storage {
+    /// Opens (or creates) the store at `path` and reports where execution resumes.
+    pub fn open(path: impl AsRef<Path>, config: StorageConfig) -> Result<(Storage, Recovery)> {
+        let path = path.as_ref().to_path_buf();
+        let db = open_db(&path, &config).map_err(|e| StorageError::Open {
+            path: path.clone(),
+            reason: e.into_string(),
+        })?;
+        let mut inner = Inner {
+            db,
+            commit_opts: write_options(config.sync_commits),
+            sync_opts: write_options(true),
+            cache: StateCache::new(config.cache_entries),
+            config,
+            path,
+            chain: Mutex::new(None),
+            committed_next: AtomicU64::new(0),
+            exec_lock: Mutex::new(()),
+            executed_next: AtomicU64::new(0),
+            horizon_next: AtomicU64::new(0),
+            staged: RwLock::new(Vec::new()),
+            failure: Mutex::new(None),
+        };
+        let recovery = recover(&inner)?;
+        *inner.chain.get_mut() = recovery.last_committed;
+        let committed_next = next(recovery.last_committed);
+        let executed_next = next(recovery.last_executed);
+        inner.committed_next = AtomicU64::new(committed_next);
+        inner.executed_next = AtomicU64::new(executed_next);
+        inner.horizon_next = AtomicU64::new(executed_next);
+        info!(
+            path = %inner.path.display(),
+            last_executed = ?recovery.last_executed,
+            last_committed = ?recovery.last_committed,
+            pending = recovery.pending.len(),
+            state_root = %recovery.state_root,
+            "storage opened"
+        );
+        Ok((
+            Storage {
+                inner: Arc::new(inner),
+            },
+            recovery,
+        ))
+    }
+
+    /// Writes consensus safety data (last voted round, highest QC, as consensus encoded
+    /// them), replacing the previous value; fsynced before returning, so a vote sent
+    /// after this call survives any crash.
+    pub fn write_safety_data(&self, bytes: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        let started = Instant::now();
+        let cf = self.cf(CF_SAFETY);
+        let result = self
+            .inner
+            .db
+            .put_cf_opt(cf, SAFETY_KEY, bytes, &self.inner.sync_opts)
+            .map_err(|e| StorageError::from_rocks(e, Op::Write));
+        self.note(result)?;
+        metrics::histogram!("ordo_storage_safety_write_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The safety data last written, if any.
+    pub fn safety_data(&self) -> Result<Option<Vec<u8>>> {
+        self.get(CF_SAFETY, SAFETY_KEY)
+    }
+
+    /// Where a transaction was executed, if it was.
+    pub fn tx_location(&self, tx_hash: &Hash32) -> Result<Option<TxLocation>> {
+        self.get(CF_TX_INDEX, tx_hash.as_bytes())?
+            .map(|bytes| TxLocation::decode(&bytes))
+            .transpose()
+    }
+
+    /// A transaction's receipt, as execution encoded it.
+    pub fn receipt(&self, tx_hash: &Hash32) -> Result<Option<Vec<u8>>> {
+        self.get(CF_RECEIPTS, tx_hash.as_bytes())
+    }
+
+    /// The state root after executing `height`.
+    pub fn state_root_at(&self, height: u64) -> Result<Option<Hash32>> {
+        self.get(CF_META, &root_key(height))?
+            .map(|bytes| decode_hash("state root", &bytes))
+            .transpose()
+    }
+
+    /// The last executed height written to the database.
+    pub fn last_executed(&self) -> Option<u64> {
+        prev(self.inner.executed_next.load(Ordering::SeqCst))
+    }
+
+    /// The last committed height recorded.
+    pub fn last_committed(&self) -> Option<u64> {
+        prev(self.inner.committed_next.load(Ordering::SeqCst))
+    }
+
+    /// The first fatal error this handle met, if any; once set, writes are refused and
+    /// the node should stop.
+    pub fn health(&self) -> Option<String> {
+        self.inner.failure.lock().clone()
+    }
+
+    /// Hits and misses of the hot-key state cache.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Visits every stored state entry in key order (the database only, not blocks
+    /// staged in memory).
+    pub fn for_each_state_entry(&self, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
+        for item in self
+            .inner
+            .db
+            .iterator_cf(self.cf(CF_STATE), IteratorMode::Start)
+        {
+            let (key, value) =
+                item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+            visit(&key[..], &value[..]);
+        }
+        Ok(())
+    }
+
+    /// The accumulator recomputed from every stored state entry; equal to the stored
+    /// one unless the store is corrupt.
+    pub fn recompute_accumulator(&self) -> Result<StateAccumulator> {
+        let mut accumulator = StateAccumulator::new();
+        self.for_each_state_entry(|k, v| accumulator.insert(k, v))?;
+        Ok(accumulator)
+    }
+
+    /// The stored accumulator and root of the last executed state.
+    pub fn stored_accumulator(&self) -> Result<(Hash32, StateAccumulator)> {
+        read_state_commitment(&self.inner)
+    }
+
+    /// Flushes memtables to SST files; only tools and tests need this, the WAL already
+    /// makes every write durable.
+    pub fn flush(&self) -> Result<()> {
+        for name in ALL_CFS {
+            self.inner
+                .db
+                .flush_cf(self.cf(name))
+                .map_err(|e| self.fail(StorageError::from_rocks(e, Op::Write)))?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        self.inner.cf(name)
+    }
+
+    pub(crate) fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let result = self
+            .inner
+            .db
+            .get_pinned_cf(self.cf(cf), key)
+            .map(|v| v.map(|s| s.to_vec()))
+            .map_err(|e| StorageError::from_rocks(e, Op::Read));
+        self.note(result)
+    }
+
+    /// Refuses writes after a fatal error.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match &*self.inner.failure.lock() {
+            Some(reason) => Err(StorageError::WriteFailed(format!(
+                "storage stopped after an earlier failure: {reason}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `e` if it is fatal, and hands it back.
+    pub(crate) fn fail(&self, e: StorageError) -> StorageError {
+        if e.is_fatal() {
+            let mut failure = self.inner.failure.lock();
+            if failure.is_none() {
+                error!(error = %e, "storage failed; refusing further writes");
+                metrics::counter!("ordo_storage_fatal_errors_total").increment(1);
+                *failure = Some(e.to_string());
+            }
+        }
+        e
+    }
+
+    pub(crate) fn note<T>(&self, result: Result<T>) -> Result<T> {
+        result.map_err(|e| self.fail(e))
+    }
+}
+
+impl Inner {
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every name in ALL_CFS is created or opened by `open_db`.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| unreachable!("column family {name} is opened with the store"))
+    }
+}
+
+/// `Some(h)` as `h + 1`, `None` as 0: heights in one atomic word.
+pub(crate) fn next(height: Option<u64>) -> u64 {
+    height.map_or(0, |h| h + 1)
+}
+
+pub(crate) fn prev(next: u64) -> Option<u64> {
+    next.checked_sub(1)
+}
+
+fn write_options(sync: bool) -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(sync);
+    opts
+}
+
+fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocksdb::Error> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
+    let mut db_opts = Options::default();
+    db_opts.create_if_missing(true);
+    db_opts.create_missing_column_families(true);
+    // Replay the log up to the first damaged record and no further: what comes back is a
+    // prefix of the writes, each batch whole or absent.
+    db_opts.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    db_opts.set_paranoid_checks(true);
+    db_opts.increase_parallelism(cores.max(2));
+    db_opts.set_max_background_jobs(cores.clamp(2, 8));
+    db_opts.set_max_total_wal_size(1 << 30);
+    db_opts.set_keep_log_file_num(4);
+    db_opts.set_bytes_per_sync(1 << 20);
+
+    let cache = Cache::new_lru_cache(config.block_cache_bytes);
+    let cfs = ALL_CFS.iter().map(|&name| {
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        table.set_format_version(5);
+        let mut cf_opts = Options::default();
+        cf_opts.set_block_based_table_factory(&table);
+        cf_opts.set_level_compaction_dynamic_level_bytes(true);
+        cf_opts.set_compression_type(DBCompressionType::Lz4);
+        cf_opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+        let write_buffer = match name {
+            CF_STATE => config.state_write_buffer_bytes,
+            CF_RECEIPTS | CF_TX_INDEX | CF_BATCHES | CF_BLOCKS => {
+                (config.state_write_buffer_bytes / 2).max(1 << 20)
+            }
+            _ => 1 << 20,
+        };
+        cf_opts.set_write_buffer_size(write_buffer);
+        cf_opts.set_max_write_buffer_number(4);
+        if name == CF_STATE {
+            // Most lookups of absent keys end in the memtable's filter.
+            cf_opts.set_memtable_prefix_bloom_ratio(0.05);
+            cf_opts.set_memtable_whole_key_filtering(true);
+        }
+        ColumnFamilyDescriptor::new(name, cf_opts)
+    });
+    DB::open_cf_descriptors(&db_opts, path, cfs)
+}
+
+fn read_meta(inner: &Inner, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    inner
+        .db
+        .get_cf(inner.cf(CF_META), key)
+        .map_err(|e| StorageError::from_rocks(e, Op::Read))
+}
+
+fn read_height(inner: &Inner, key: &[u8]) -> Result<Option<u64>> {
+    read_meta(inner, key)?
+        .map(|bytes| decode_height("height marker", &bytes))
+        .transpose()
+}
+
+fn read_state_commitment(inner: &Inner) -> Result<(Hash32, StateAccumulator)> {
+    let root = read_meta(inner, META_STATE_ROOT)?;
+    let accumulator = read_meta(inner, META_ACCUMULATOR)?;
+    match (root, accumulator) {
+        (None, None) => {
+            let empty = StateAccumulator::new();
+            Ok((empty.root(), empty))
+        }
+        (Some(root), Some(accumulator)) => {
+            let root = decode_hash("state root", &root)?;
+            let accumulator = decode_accumulator(&accumulator)?;
+            if accumulator.root() != root {
+                return Err(StorageError::Corruption(format!(
+                    "stored state root {root} does not match the stored accumulator's {}",
+                    accumulator.root()
+                )));
+            }
+            Ok((root, accumulator))
+        }
+        _ => Err(StorageError::Corruption(
+            "state root and accumulator are not stored together".into(),
+        )),
+    }
+}
+
+fn recover(inner: &Inner) -> Result<Recovery> {
+    let last_executed = read_height(inner, META_EXECUTED)?;
+    let last_committed = read_height(inner, META_COMMITTED)?;
+    let pruned_below = read_height(inner, META_PRUNED_BELOW)?.unwrap_or(0);
+    let (state_root, accumulator) = read_state_commitment(inner)?;
+    if last_executed.is_none() && state_root != StateAccumulator::new().root() {
+        return Err(StorageError::Corruption(
+            "a state root is stored but no executed height".into(),
+        ));
+    }
+    if last_executed > last_committed {
+        return Err(StorageError::Corruption(format!(
+            "executed height {last_executed:?} is above committed height {last_committed:?}"
+        )));
+    }
+
+    let mut pending: Vec<PendingBlock> = Vec::new();
+    if let Some(committed) = last_committed {
+        let iter = inner.db.iterator_cf(
+            inner.cf(CF_HEIGHTS),
+            IteratorMode::From(
+                &height_key(next(last_executed)),
+                rocksdb::Direction::Forward,
+            ),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(|e| StorageError::from_rocks(e, Op::Read))?;
+            let height = decode_height("height index key", &key)?;
+            if height > committed {
+                break;
+            }
+            let expected = match pending.last() {
+                Some(p) => Some(p.height + 1),
+                None => last_executed.map(|h| h + 1),
+            };
+            if let Some(expected) = expected.filter(|&e| e != height) {
+                return Err(StorageError::Corruption(format!(
+                    "height index has {height} where {expected} belongs"
+                )));
+            }
+            pending.push(PendingBlock {
+                height,
+                hash: decode_hash("height index entry", &value)?,
+            });
+        }
+        if pending.last().map_or(last_executed, |p| Some(p.height)) != Some(committed) {
+            return Err(StorageError::Corruption(format!(
+                "committed height {committed} is not in the height index"
+            )));
+        }
+    }
+    Ok(Recovery {
+        last_executed,
+        state_root,
+        accumulator,
+        last_committed,
+        pending,
+        pruned_below,
+    })
+}
