@@ -20,10 +20,10 @@
 //! output the sequential executor computes for `j`.
 //!
 //! Scheduling. Workers take chunks of transactions from one atomic counter; a suspended
-//! transaction is queued on the cell it waits for. When that cell is published, the
-//! publishing worker continues with the lowest woken transaction and offers the others on
-//! a shared ready queue, which workers drain (lowest index first) before taking new
-//! chunks; so independent chains of dependent transactions run on different workers. No
+//! transaction is queued on the cell it waits for. When that cell is published, the woken
+//! transactions go to a shared ready queue, which every worker drains (lowest index first)
+//! before its own chunk and new chunks; so independent chains of dependent transactions
+//! spread over the workers instead of piling up behind the one that woke them. No
 //! worker blocks: a worker without work spins on the commit until the block is done, so
 //! the engine never waits on other rayon tasks.
 
@@ -242,9 +242,9 @@ impl<'a> Engine<'a> {
         let mut local: Vec<u32> = Vec::with_capacity(2 * CHUNK);
         let mut idle_spins = 0u32;
         loop {
-            if let Some(j) = local.pop().or_else(|| self.take_ready()) {
+            if let Some(j) = self.take_ready().or_else(|| local.pop()) {
                 idle_spins = 0;
-                self.execute_first(j, &mut local);
+                self.execute_first(j);
                 continue;
             }
             let start = self.next.fetch_add(CHUNK, Ordering::Relaxed);
@@ -269,7 +269,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn execute_first(&self, j: u32, local: &mut Vec<u32>) {
+    fn execute_first(&self, j: u32) {
         match self.run_vm(j, self.preseed) {
             Err(Blocked) => {
                 // `walk` queued `j` on the cell it waits for.
@@ -282,7 +282,7 @@ impl<'a> Engine<'a> {
                     cell.executed = true;
                     std::mem::take(&mut cell.dependents)
                 };
-                self.wake(dependents, local);
+                self.wake(dependents);
                 // Whoever finishes the next transaction to commit runs the commit. The
                 // SeqCst load pairs with the committer's store and re-check (see
                 // `try_commit`) so that the finished transaction is never left behind.
@@ -293,18 +293,14 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Keeps the lowest woken transaction for this worker and offers the rest.
-    fn wake(&self, mut dependents: Vec<u32>, local: &mut Vec<u32>) {
-        let Some(lowest) = dependents.iter().copied().min() else {
+    /// Offers woken transactions to every worker.
+    fn wake(&self, dependents: Vec<u32>) {
+        if dependents.is_empty() {
             return;
-        };
-        local.push(lowest);
-        if dependents.len() > 1 {
-            dependents.retain(|&d| d != lowest);
-            let mut ready = self.ready.lock();
-            ready.extend(dependents.into_iter().map(Reverse));
-            self.ready_len.store(ready.len(), Ordering::Release);
         }
+        let mut ready = self.ready.lock();
+        ready.extend(dependents.into_iter().map(Reverse));
+        self.ready_len.store(ready.len(), Ordering::Release);
     }
 
     fn take_ready(&self) -> Option<u32> {
@@ -432,11 +428,10 @@ mod tests {
         let prep = prepare(&fixture.state, &txs, false).unwrap();
         let expected = run_in_order(&fixture.config, &block, &txs, &prep);
         let engine = Engine::new(&fixture.config, &block, &txs, &prep, preseed);
-        let mut local = Vec::new();
         for &j in order {
-            engine.execute_first(j, &mut local);
-            while let Some(d) = local.pop() {
-                engine.execute_first(d, &mut local);
+            engine.execute_first(j);
+            while let Some(d) = engine.take_ready() {
+                engine.execute_first(d);
             }
         }
         engine.try_commit();
