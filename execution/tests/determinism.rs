@@ -287,3 +287,31 @@ fn parallel_equals_sequential_at_the_edges() {
         );
     }
 }
+
+/// Blocks submitted from several threads at once to one executor all complete, each with
+/// the sequential result.
+#[test]
+fn concurrent_callers_share_one_executor() {
+    let case = build_case(9, 2_000, 50);
+    let block = BlockContext {
+        height: 1,
+        timestamp_ms: NOW,
+    };
+    let reference = SequentialExecutor::new(case.config.clone())
+        .execute_block(&case.state, &block, &case.txs, &case.parent)
+        .unwrap();
+    let exec = parallel(&case.config, 2, true, Strategy::AlwaysParallel);
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    exec.execute_block(&case.state, &block, &case.txs, &case.parent)
+                        .unwrap()
+                })
+            })
+            .collect();
+        for run in runs {
+            assert!(same(&run.join().unwrap(), &reference));
+        }
+    });
+}

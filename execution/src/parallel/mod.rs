@@ -65,6 +65,9 @@ pub struct ParallelExecutor {
     config: ChainConfig,
     options: ParallelOptions,
     pool: ThreadPool,
+    /// One block at a time: the engine occupies every pool thread until its block is
+    /// committed, so two blocks sharing the pool could each hold a thread the other needs.
+    one_block: parking_lot::Mutex<()>,
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -86,6 +89,7 @@ impl ParallelExecutor {
             config,
             options,
             pool,
+            one_block: parking_lot::Mutex::new(()),
         })
     }
 
@@ -157,6 +161,7 @@ impl Executor for ParallelExecutor {
         block: &BlockContext,
         txs: &[SignedTransaction],
     ) -> Result<ExecutedBlock> {
+        let _one_block = self.one_block.lock();
         self.pool.install(|| self.run(view, block, txs))
     }
 
@@ -167,6 +172,7 @@ impl Executor for ParallelExecutor {
         txs: &[SignedTransaction],
         parent: &StateAccumulator,
     ) -> Result<BlockOutput> {
+        let _one_block = self.one_block.lock();
         self.pool.install(|| {
             Ok(self
                 .run(view, block, txs)?
