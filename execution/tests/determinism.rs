@@ -254,14 +254,19 @@ proptest! {
     }
 }
 
-/// The extremes the property must hold at, every run: one transaction, two accounts, and a
-/// large block over many accounts.
-/// Also checks that the generator reaches every receipt status, so that the property
-/// covers every failure path.
+/// The extremes the property must hold at, every run: an empty block, one transaction, two
+/// accounts, and a large block over many accounts. Also checks that the generator reaches
+/// every receipt status, so that the property covers every failure path.
 #[test]
 fn parallel_equals_sequential_at_the_edges() {
     let mut seen = std::collections::BTreeSet::new();
-    for (seed, len, accounts) in [(1, 1, 2), (2, 5_000, 2), (3, 5_000, 100_000), (4, 64, 3)] {
+    for (seed, len, accounts) in [
+        (0, 0, 2),
+        (1, 1, 2),
+        (2, 5_000, 2),
+        (3, 5_000, 100_000),
+        (4, 64, 3),
+    ] {
         let out = check(&build_case(seed, len, accounts)).unwrap();
         seen.extend(out.receipts.iter().map(|r| match r.status {
             TxStatus::BadNonce { .. } => "BadNonce".to_string(),
