@@ -60,3 +60,34 @@ pub(crate) fn worth_parallel(txs: &[SignedTransaction], prep: &Prepared, threads
     let engine = (total + ENGINE_OVERHEAD * txs.len() as u64) as f64 / parallelism;
     engine < MARGIN * total as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prepare::prepare;
+    use crate::workload::{Fixture, Workload};
+
+    fn decide(workload: Workload, accounts: usize, threads: usize) -> bool {
+        let mut fixture = Fixture::new(workload, accounts, 3).unwrap();
+        let txs = fixture.block(2_000);
+        let prep = prepare(&fixture.state, &txs, false).unwrap();
+        worth_parallel(&txs, &prep, threads)
+    }
+
+    #[test]
+    fn heavy_independent_blocks_use_the_engine() {
+        let heavy = Workload::Compute { iterations: 200 };
+        assert!(decide(heavy, 100, 2));
+        assert!(decide(heavy, 10_000, 2));
+        assert!(!decide(heavy, 100, 1), "one thread never uses the engine");
+    }
+
+    #[test]
+    fn cheap_or_serial_blocks_use_the_loop() {
+        assert!(!decide(Workload::Transfer, 2, 2));
+        assert!(!decide(Workload::Transfer, 10_000, 2));
+        assert!(!decide(Workload::Swap, 2, 8));
+        // Two senders of heavy calls form two chains: parallel, but not on one thread.
+        assert!(decide(Workload::Compute { iterations: 200 }, 2, 2));
+    }
+}
