@@ -247,7 +247,12 @@ impl<'a> Engine<'a> {
                 self.execute_first(j);
                 continue;
             }
-            let start = self.next.fetch_add(CHUNK, Ordering::Relaxed);
+            // The load keeps idle workers from hammering the counter once it is spent.
+            let start = if self.next.load(Ordering::Relaxed) < n {
+                self.next.fetch_add(CHUNK, Ordering::Relaxed)
+            } else {
+                n
+            };
             if start < n {
                 local.extend((start..n.min(start + CHUNK)).rev().map(|j| j as u32));
                 continue;
