@@ -81,6 +81,9 @@ impl BlockTree {
         match self.blocks.get(&parent) {
             Some(p) if p.round >= self.root.0 => {}
             Some(_) => return Insert::Stale,
+            // A missing parent at or below the root can only be on a fork we will never
+            // commit; there is nothing to fetch.
+            None if block.qc.round <= self.root.0 => return Insert::Stale,
             None => return Insert::MissingParent(parent),
         }
         self.by_round.entry(block.round).or_default().push(id);
@@ -114,11 +117,13 @@ impl BlockTree {
             None => return Vec::new(),
         };
         self.committed.extend(chain.iter().copied());
-        self.root = new_root;
-        let keep: HashSet<Hash32> = self.committed.iter().copied().collect();
-        let above = self.by_round.split_off(&(new_root.0 + 1));
-        let below = std::mem::replace(&mut self.by_round, above);
-        for (round, ids) in below {
+        let old_root = std::mem::replace(&mut self.root, new_root);
+        // Rounds up to the old root hold only committed blocks already; only the newly
+        // committed span can hold forks.
+        let keep: HashSet<Hash32> = chain.iter().copied().collect();
+        let mut span = self.by_round.split_off(&(old_root.0 + 1));
+        let above = span.split_off(&(new_root.0 + 1));
+        for (round, ids) in span {
             let kept: Vec<Hash32> = ids
                 .into_iter()
                 .filter(|i| {
@@ -133,6 +138,7 @@ impl BlockTree {
                 self.by_round.insert(round, kept);
             }
         }
+        self.by_round.extend(above);
         let out = chain
             .iter()
             .filter_map(|i| self.blocks.get(i).cloned())

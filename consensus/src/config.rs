@@ -7,7 +7,10 @@ use crate::messages::Round;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub leader_policy: LeaderPolicy,
-    /// Round timeout before back-off; must exceed `max_batch_delay_ms` plus a round trip.
+    /// Round timeout before back-off. A replica learns that its round succeeded from the
+    /// next proposal, which an idle next leader holds back for `max_batch_delay_ms`, so
+    /// this must exceed `2 * max_batch_delay_ms` plus three one-way network delays, or an
+    /// idle chain times out.
     pub base_timeout_ms: u64,
     /// The timeout doubles for each round since the last QC, up to this many times.
     pub max_timeout_exponent: u32,

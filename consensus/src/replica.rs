@@ -97,6 +97,9 @@ struct TimeoutBox {
 }
 
 const MAX_PENDING_PROPOSALS: usize = 64;
+/// Votes further ahead of our round than this are of no use: we would have to catch up
+/// before the QC could matter.
+const MAX_VOTE_ROUNDS_AHEAD: Round = 16;
 const MAX_ORPHANS: usize = 4_096;
 const MAX_VERIFIED_CACHE: usize = 256;
 const MAX_COMMITTED_DIGESTS: usize = 65_536;
@@ -129,7 +132,10 @@ pub struct Replica<S: Signer> {
     timeouts: BTreeMap<Round, TimeoutBox>,
     pending_proposals: VecDeque<(PublicKey, Proposal)>,
     orphans: HashMap<Hash32, Vec<Block>>,
-    requested: HashMap<Hash32, u64>,
+    /// Block requests: when sent, and whether answered (kept to throttle repeats).
+    requested: HashMap<Hash32, (u64, bool)>,
+    /// Blocks known not to descend from our committed root; never fetched again.
+    foreign: HashSet<Hash32>,
 
     pool: VecDeque<Hash32>,
     available: HashSet<Hash32>,
@@ -206,6 +212,7 @@ impl<S: Signer> Replica<S> {
             pending_proposals: VecDeque::new(),
             orphans: HashMap::new(),
             requested: HashMap::new(),
+            foreign: HashSet::new(),
             pool: VecDeque::new(),
             available: HashSet::new(),
             committed_digests,
@@ -419,6 +426,13 @@ impl<S: Signer> Replica<S> {
                 current: self.round,
             });
         }
+        if b.qc.round <= self.tree.root().0 && !self.tree.contains(&b.parent()) {
+            self.mark_foreign(b.id());
+            return Err(ConsensusError::StaleRound {
+                round: b.round,
+                current: self.round,
+            });
+        }
         let Some(parent) = self.tree.get(&b.parent()) else {
             // The parent may still be on its way: park the proposal and ask for it.
             self.request_block(b.parent(), from, out);
@@ -474,11 +488,15 @@ impl<S: Signer> Replica<S> {
                 current: self.round,
             });
         }
-        self.check_round(v.round)?;
-        if self.me.is_none() || Some(self.leaders.leader(v.round + 1)) != self.me {
-            // Not ours to aggregate (our view of the leader differs, or it was misrouted).
-            return Ok(());
+        if v.round > self.round.saturating_add(MAX_VOTE_ROUNDS_AHEAD) {
+            return Err(ConsensusError::RoundTooFarAhead {
+                round: v.round,
+                current: self.round,
+            });
         }
+        // Any valid quorum makes a valid QC, so votes are aggregated without asking
+        // whether we lead the next round: a vote can overtake the proposal that would
+        // bring our committed history (and so our leader view) up to date.
         let epoch = self.committee.epoch();
         let digest = vote_digest(epoch, v.round, &v.block_id, v.parent_round, &v.parent_id);
         let quorum = self.committee.quorum();
@@ -638,8 +656,9 @@ impl<S: Signer> Replica<S> {
             return Err(ConsensusError::UnrequestedBlocks);
         }
         let first_id = first.id();
-        if self.requested.remove(&first_id).is_none() {
-            return Err(ConsensusError::UnrequestedBlocks);
+        match self.requested.get_mut(&first_id) {
+            Some((_, answered)) if !*answered => *answered = true,
+            _ => return Err(ConsensusError::UnrequestedBlocks),
         }
         // The requested id came from a verified certificate, so the hash chain from it
         // authenticates every ancestor returned.
@@ -663,14 +682,29 @@ impl<S: Signer> Replica<S> {
                 self.note_certified(&block.qc, out);
                 self.adopt_orphans(id, out);
             }
+            Insert::MissingParent(parent) if self.foreign.contains(&parent) => {
+                self.mark_foreign(id);
+            }
             Insert::MissingParent(parent) => {
                 if self.orphans.values().map(Vec::len).sum::<usize>() < MAX_ORPHANS {
                     self.orphans.entry(parent).or_default().push(block);
                 }
                 self.request_block(parent, from, out);
             }
-            Insert::Known | Insert::Stale => {}
+            Insert::Stale => {
+                if block.round > self.tree.root().0 {
+                    self.mark_foreign(id);
+                }
+            }
+            Insert::Known => {}
         }
+    }
+
+    fn mark_foreign(&mut self, id: Hash32) {
+        if self.foreign.len() >= MAX_ORPHANS {
+            self.foreign.clear();
+        }
+        self.foreign.insert(id);
     }
 
     fn adopt_orphans(&mut self, parent: Hash32, out: &mut Vec<Action>) {
@@ -842,7 +876,13 @@ impl<S: Signer> Replica<S> {
             self.high_qc = qc.clone();
         }
         if qc.round > self.tree.root().0 && !self.tree.contains(&qc.block_id) {
-            self.request_block(qc.block_id, from, out);
+            if self.foreign.contains(&qc.parent_id) || self.foreign.contains(&qc.block_id) {
+                // Certified on a fork that cannot reach our root: only possible when
+                // more than f validators are faulty. Do not keep fetching it.
+                self.mark_foreign(qc.block_id);
+            } else {
+                self.request_block(qc.block_id, from, out);
+            }
         }
         self.try_commit(qc.clone(), out);
         if qc.round + 1 > self.round {
@@ -914,18 +954,19 @@ impl<S: Signer> Replica<S> {
     }
 
     fn request_block(&mut self, id: Hash32, from: PublicKey, out: &mut Vec<Action>) {
-        if from == self.signer.public_key() {
+        if from == self.signer.public_key() || self.foreign.contains(&id) {
             return;
         }
-        if let Some(at) = self.requested.get(&id) {
+        if let Some((at, _)) = self.requested.get(&id) {
             if self.now < at.saturating_add(self.cfg.base_timeout_ms) {
                 return;
             }
         }
         if self.requested.len() > 1_024 {
-            self.requested.clear();
+            let horizon = self.now.saturating_sub(self.cfg.base_timeout_ms);
+            self.requested.retain(|_, (at, _)| *at >= horizon);
         }
-        self.requested.insert(id, self.now);
+        self.requested.insert(id, (self.now, false));
         self.stats.block_requests += 1;
         out.push(Action::Send {
             to: from,

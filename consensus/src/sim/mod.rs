@@ -89,8 +89,8 @@ impl SimConfig {
             n,
             seed,
             fault,
-            duration_ms: 30_000,
-            heal_at_ms: 12_000,
+            duration_ms: 20_000,
+            heal_at_ms: 8_000,
             min_latency_ms: 5,
             jitter_ms: 45,
             loss: 0.1,
@@ -98,7 +98,7 @@ impl SimConfig {
             payload_interval_ms: Some(50),
             real_crypto: false,
             base_timeout_ms: 1_000,
-            max_timeout_exponent: 3,
+            max_timeout_exponent: 2,
             max_batch_delay_ms: 200,
         }
     }
@@ -120,6 +120,7 @@ pub struct SimReport {
     pub stats: Stats,
     pub honest_nodes: usize,
     pub messages_delivered: u64,
+    pub messages_by_kind: BTreeMap<&'static str, u64>,
 }
 
 impl SimReport {
@@ -264,6 +265,7 @@ impl Sim {
         replica_cfg.max_timeout_exponent = cfg.max_timeout_exponent;
         replica_cfg.max_batch_delay_ms = cfg.max_batch_delay_ms;
         replica_cfg.block_retention = 100_000;
+        replica_cfg.max_payload = 64;
         replica_cfg.verify = if cfg.real_crypto {
             ed25519_verify
         } else {
@@ -433,6 +435,11 @@ impl Sim {
             What::Payload(d) => Event::PayloadReady(d),
             What::Deliver { from, message } => {
                 self.report.messages_delivered += 1;
+                *self
+                    .report
+                    .messages_by_kind
+                    .entry(message.kind())
+                    .or_default() += 1;
                 Event::Message {
                     from,
                     message: *message,
@@ -652,4 +659,40 @@ pub fn summarize(kinds: &BTreeMap<String, usize>) -> String {
         .map(|(k, c)| format!("{k}: {c}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The seed of scenario `i` of a run seeded with `base`.
+pub fn scenario_seed(base: u64, i: u64) -> u64 {
+    let h = Hash32::digest_parts(
+        b"ordo/sim-scenario\0",
+        &[&base.to_le_bytes(), &i.to_le_bytes()],
+    );
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&h.0[..8]);
+    u64::from_le_bytes(bytes)
+}
+
+/// Everything about a scenario follows from its seed, so the seed alone replays it:
+/// n in {4, 7, 10}, every fault kind, both leader policies, idle or loaded, and a slice
+/// of the runs with real ed25519.
+pub fn scenario(seed: u64) -> SimConfig {
+    let n = [4, 7, 10][(seed % 3) as usize];
+    let f = (n - 1) / 3;
+    let fault = match (seed / 3) % 6 {
+        0 => Fault::None,
+        1 => Fault::Lossy,
+        2 => Fault::Partition,
+        3 => Fault::CrashRestart,
+        4 => Fault::Crash,
+        _ => Fault::Twins(f),
+    };
+    let mut cfg = SimConfig::new(n, seed, fault);
+    if (seed / 18) % 2 == 1 {
+        cfg.leader_policy = LeaderPolicy::RoundRobin;
+    }
+    cfg.real_crypto = (seed / 36) % 100 == 0;
+    if (seed / 900) % 4 == 0 {
+        cfg.payload_interval_ms = None;
+    }
+    cfg
 }

@@ -1,0 +1,442 @@
+//! The replica on its own: ordering of persist and send, validation of hostile input,
+//! restart, payload availability and idle pacing. Real ed25519 keys throughout.
+
+use std::collections::VecDeque;
+
+use ordo_consensus::messages::{proposal_digest, vote_digest};
+use ordo_consensus::{
+    Action, Block, Committee, Config, Event, Message, Proposal, QuorumCert, Replica, SafetyData,
+    Vote,
+};
+use ordo_types::{Hash32, KeyPair, Signature};
+
+const N: usize = 4;
+
+fn keys() -> Vec<KeyPair> {
+    (0..N)
+        .map(|i| KeyPair::from_seed([i as u8 + 1; 32]))
+        .collect()
+}
+
+fn committee(keys: &[KeyPair]) -> Committee {
+    Committee::new(0, keys.iter().map(|k| k.public()).collect()).unwrap()
+}
+
+fn config() -> Config {
+    let mut cfg = Config::new(N);
+    cfg.require_payload_available = false;
+    cfg
+}
+
+/// Synchronous delivery between replicas, recording every action list.
+struct Net {
+    keys: Vec<KeyPair>,
+    replicas: Vec<Replica<KeyPair>>,
+    queue: VecDeque<(usize, usize, Message)>,
+    lists: Vec<(usize, Vec<Action>)>,
+    commits: Vec<Vec<Hash32>>,
+    now: u64,
+}
+
+impl Net {
+    fn new(cfg: Config) -> Self {
+        let keys = keys();
+        let c = committee(&keys);
+        let replicas = keys
+            .iter()
+            .map(|k| Replica::new(cfg.clone(), c.clone(), k.clone()))
+            .collect();
+        let mut net = Net {
+            keys,
+            replicas,
+            queue: VecDeque::new(),
+            lists: Vec::new(),
+            commits: vec![Vec::new(); N],
+            now: 0,
+        };
+        for i in 0..N {
+            let actions = net.replicas[i].start(0);
+            net.apply(i, actions);
+        }
+        net
+    }
+
+    fn index(&self, key: &ordo_types::PublicKey) -> usize {
+        self.keys.iter().position(|k| k.public() == *key).unwrap()
+    }
+
+    fn apply(&mut self, i: usize, actions: Vec<Action>) {
+        for a in &actions {
+            match a {
+                Action::Send { to, message } => {
+                    let j = self.index(to);
+                    self.queue.push_back((i, j, message.clone()));
+                }
+                Action::Broadcast(message) => {
+                    for j in (0..N).filter(|j| *j != i) {
+                        self.queue.push_back((i, j, message.clone()));
+                    }
+                }
+                Action::Commit { blocks, .. } => {
+                    self.commits[i].extend(blocks.iter().map(Block::id));
+                }
+                Action::Persist(_) | Action::SetTimer { .. } => {}
+            }
+        }
+        self.lists.push((i, actions));
+    }
+
+    fn event(&mut self, i: usize, event: Event) {
+        let actions = self.replicas[i].handle(self.now, event);
+        self.apply(i, actions);
+    }
+
+    fn run(&mut self, skip: &[usize]) {
+        while let Some((from, to, message)) = self.queue.pop_front() {
+            if skip.contains(&to) {
+                continue;
+            }
+            let from = self.keys[from].public();
+            self.event(to, Event::Message { from, message });
+        }
+    }
+
+    /// Advances time by `ms` and ticks every live replica.
+    fn tick(&mut self, ms: u64, skip: &[usize]) {
+        self.now += ms;
+        for i in (0..N).filter(|i| !skip.contains(i)) {
+            self.event(i, Event::Tick);
+        }
+        self.run(skip);
+    }
+}
+
+#[test]
+fn replicas_commit_one_chain_and_persist_before_speaking() {
+    let mut net = Net::new(config());
+    for _ in 0..40 {
+        net.tick(300, &[]);
+    }
+    // One replica down forces timeouts, which must also be persisted first.
+    for _ in 0..40 {
+        net.tick(700, &[3]);
+    }
+    let shortest = net.commits.iter().map(Vec::len).min().unwrap();
+    assert!(shortest >= 20, "only {shortest} blocks committed");
+    for log in &net.commits {
+        let common = log.len().min(net.commits[0].len());
+        assert_eq!(log[..common], net.commits[0][..common]);
+    }
+    let mut votes = 0;
+    let mut timeouts = 0;
+    for (_, actions) in &net.lists {
+        for (k, a) in actions.iter().enumerate() {
+            let signed = match a {
+                Action::Send {
+                    message: Message::Vote(_),
+                    ..
+                } => {
+                    votes += 1;
+                    true
+                }
+                Action::Broadcast(Message::Timeout(_)) => {
+                    timeouts += 1;
+                    true
+                }
+                _ => false,
+            };
+            if signed {
+                assert!(
+                    actions[..k].iter().any(|a| matches!(a, Action::Persist(_))),
+                    "vote or timeout sent before its safety data was persisted: {actions:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        votes > 50 && timeouts > 0,
+        "{votes} votes, {timeouts} timeouts"
+    );
+}
+
+/// A replica in round 1 that is not its leader, and the leader's key.
+fn follower() -> (Vec<KeyPair>, Replica<KeyPair>, usize) {
+    let keys = keys();
+    let c = committee(&keys);
+    let mut probe = Replica::new(config(), c.clone(), keys[0].clone());
+    let leader_key = probe.leader_of(1);
+    let leader = keys.iter().position(|k| k.public() == leader_key).unwrap();
+    let me = (leader + 1) % N;
+    let mut r = Replica::new(config(), c, keys[me].clone());
+    r.start(0);
+    (keys, r, leader)
+}
+
+fn proposal(keys: &[KeyPair], author: usize, round: u64, qc: QuorumCert) -> Proposal {
+    let block = Block {
+        epoch: 0,
+        round,
+        author: author as u16,
+        timestamp_ms: 1,
+        payload: vec![Hash32::digest(b"test-batch\0", &round.to_le_bytes())],
+        qc,
+    };
+    let signature = keys[author].sign(proposal_digest(0, round, &block.id()).as_bytes());
+    Proposal {
+        block,
+        tc: None,
+        signature,
+    }
+}
+
+fn deliver(r: &mut Replica<KeyPair>, keys: &[KeyPair], from: usize, m: Message) -> Vec<Action> {
+    r.handle(
+        10,
+        Event::Message {
+            from: keys[from].public(),
+            message: m,
+        },
+    )
+}
+
+fn has_vote(actions: &[Action]) -> bool {
+    actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::Send {
+                message: Message::Vote(_),
+                ..
+            }
+        )
+    })
+}
+
+#[test]
+fn valid_proposal_gets_a_vote() {
+    let (keys, mut r, leader) = follower();
+    let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));
+    assert!(has_vote(&actions), "{actions:?}");
+    assert_eq!(r.stats().invalid_messages, 0);
+}
+
+#[test]
+fn hostile_messages_are_rejected_and_counted() {
+    let (keys, mut r, leader) = follower();
+    let genesis = QuorumCert::genesis(0);
+    let mut cases: Vec<(usize, Message)> = Vec::new();
+
+    let mut bad_sig = proposal(&keys, leader, 1, genesis.clone());
+    bad_sig.signature = Signature([7; 64]);
+    cases.push((leader, Message::Proposal(bad_sig)));
+
+    let not_leader = (leader + 2) % N;
+    cases.push((
+        not_leader,
+        Message::Proposal(proposal(&keys, not_leader, 1, genesis.clone())),
+    ));
+
+    // Sent by one validator in another's name.
+    cases.push((
+        not_leader,
+        Message::Proposal(proposal(&keys, leader, 1, genesis.clone())),
+    ));
+
+    // A round-2 block with a QC for round 1 signed by too few, then by one signer twice.
+    let target = proposal(&keys, leader, 1, genesis.clone()).block;
+    let sign = |i: usize| {
+        let d = vote_digest(0, 1, &target.id(), 0, &genesis.block_id);
+        (i as u16, keys[i].sign(d.as_bytes()))
+    };
+    let mut weak = QuorumCert {
+        round: 1,
+        block_id: target.id(),
+        parent_round: 0,
+        parent_id: genesis.block_id,
+        signatures: vec![sign(0), sign(1)],
+    };
+    cases.push((
+        leader,
+        Message::Proposal(proposal(&keys, leader, 2, weak.clone())),
+    ));
+    weak.signatures = vec![sign(0), sign(1), sign(1)];
+    cases.push((
+        leader,
+        Message::Proposal(proposal(&keys, leader, 2, weak.clone())),
+    ));
+    weak.signatures = vec![sign(0), sign(1), (9, sign(2).1)];
+    cases.push((
+        leader,
+        Message::Proposal(proposal(&keys, leader, 2, weak.clone())),
+    ));
+    // A forged signature inside an otherwise well-formed QC.
+    weak.signatures = vec![sign(0), sign(1), (2, Signature([3; 64]))];
+    cases.push((leader, Message::Proposal(proposal(&keys, leader, 2, weak))));
+
+    // Far ahead, and a round not justified by QC or TC.
+    cases.push((
+        leader,
+        Message::Proposal(proposal(&keys, leader, 1_000_000, genesis.clone())),
+    ));
+    cases.push((
+        leader,
+        Message::Proposal(proposal(&keys, leader, 5, genesis.clone())),
+    ));
+
+    // A vote with a bad signature, and a timeout whose signature is garbage.
+    cases.push((
+        leader,
+        Message::Vote(Vote {
+            round: 1,
+            block_id: target.id(),
+            parent_round: 0,
+            parent_id: genesis.block_id,
+            author: leader as u16,
+            signature: Signature([1; 64]),
+        }),
+    ));
+    cases.push((
+        leader,
+        Message::BlockResponse {
+            blocks: vec![target.clone()],
+        },
+    ));
+
+    let total = cases.len() as u64;
+    for (from, m) in cases {
+        let before = r.stats().invalid_messages;
+        let actions = deliver(&mut r, &keys, from, m.clone());
+        assert!(!has_vote(&actions), "voted for {m}");
+        // The vote with a bad signature is only checked once a quorum is in, so it is not
+        // counted here; everything else is rejected at once.
+        if !matches!(m, Message::Vote(_)) {
+            assert_eq!(r.stats().invalid_messages, before + 1, "accepted {m}");
+        }
+    }
+    assert_eq!(r.stats().invalid_messages, total - 1);
+
+    // A stranger's message.
+    let stranger = KeyPair::from_seed([99; 32]);
+    let p = proposal(&keys, leader, 1, genesis.clone());
+    r.handle(
+        10,
+        Event::Message {
+            from: stranger.public(),
+            message: Message::Proposal(p.clone()),
+        },
+    );
+    assert_eq!(r.stats().invalid_messages, total);
+
+    // Garbage bytes never reach the replica: decoding fails with an error.
+    assert!(Message::decode(&[0xff; 40]).is_err());
+
+    // After all that, the honest proposal still gets its vote.
+    assert!(has_vote(&deliver(
+        &mut r,
+        &keys,
+        leader,
+        Message::Proposal(p)
+    )));
+}
+
+#[test]
+fn restarted_replica_does_not_vote_twice_in_a_round() {
+    let (keys, mut r, leader) = follower();
+    let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    let actions = deliver(&mut r, &keys, leader, Message::Proposal(p.clone()));
+    let persisted = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Persist(s) => Some(s.to_bytes()),
+            _ => None,
+        })
+        .expect("vote persisted");
+    let me = (leader + 1) % N;
+    let mut restarted = Replica::restore(
+        config(),
+        committee(&keys),
+        keys[me].clone(),
+        SafetyData::from_bytes(&persisted).unwrap(),
+        vec![Block::genesis(0)],
+    );
+    restarted.start(20);
+    // An equivocating leader's second block for round 1 must not get a vote either.
+    let mut other = p.block.clone();
+    other.payload.clear();
+    let sig = keys[leader].sign(proposal_digest(0, 1, &other.id()).as_bytes());
+    let equivocation = Proposal {
+        block: other,
+        tc: None,
+        signature: sig,
+    };
+    for m in [Message::Proposal(p), Message::Proposal(equivocation)] {
+        let actions = deliver(&mut restarted, &keys, leader, m);
+        assert!(!has_vote(&actions), "voted twice in round 1: {actions:?}");
+    }
+}
+
+#[test]
+fn votes_wait_for_payload() {
+    let keys = keys();
+    let mut cfg = config();
+    cfg.require_payload_available = true;
+    let c = committee(&keys);
+    let mut probe = Replica::new(cfg.clone(), c.clone(), keys[0].clone());
+    let leader = keys
+        .iter()
+        .position(|k| k.public() == probe.leader_of(1))
+        .unwrap();
+    let me = (leader + 1) % N;
+    let mut r = Replica::new(cfg, c, keys[me].clone());
+    r.start(0);
+    let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    let digest = p.block.payload[0];
+    let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));
+    assert!(
+        !has_vote(&actions),
+        "voted before the payload was available"
+    );
+    let actions = r.handle(30, Event::PayloadReady(vec![digest]));
+    assert!(
+        has_vote(&actions),
+        "no vote once the payload arrived: {actions:?}"
+    );
+}
+
+#[test]
+fn idle_leader_waits_before_an_empty_block() {
+    let keys = keys();
+    let mut cfg = config();
+    cfg.max_batch_delay_ms = 200;
+    let c = committee(&keys);
+    let mut probe = Replica::new(cfg.clone(), c.clone(), keys[0].clone());
+    let leader = keys
+        .iter()
+        .position(|k| k.public() == probe.leader_of(1))
+        .unwrap();
+    let mut r = Replica::new(cfg, c, keys[leader].clone());
+    let proposes = |a: &[Action]| {
+        a.iter()
+            .any(|a| matches!(a, Action::Broadcast(Message::Proposal(_))))
+    };
+    let actions = r.start(1_000);
+    assert!(!proposes(&actions));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::SetTimer { deadline_ms: 1_200 })),
+        "{actions:?}"
+    );
+    assert!(!proposes(&r.handle(1_100, Event::Tick)));
+    assert!(
+        proposes(&r.handle(1_200, Event::Tick)),
+        "empty block after the delay"
+    );
+
+    // With payload the leader does not wait.
+    let mut probe2 = Replica::new(config(), committee(&keys), keys[leader].clone());
+    let actions = probe2.start(0);
+    assert!(!proposes(&actions));
+    let actions = probe2.handle(1, Event::PayloadReady(vec![Hash32([1; 32])]));
+    assert!(proposes(&actions), "payload is proposed at once");
+}
