@@ -197,17 +197,23 @@ pub(crate) fn finalize(
             }
         }
     }
-    let mut changes: Vec<Change> = written
-        .iter()
-        .enumerate()
-        .filter_map(|(k, new)| {
-            new.map(|new| Change {
-                key: prep.keys[k],
-                old: prep.base[k],
-                new,
-            })
+    let change = |(k, new): (usize, &Option<StateValue>)| {
+        new.map(|new| Change {
+            key: prep.keys[k],
+            old: prep.base[k],
+            new,
         })
-        .collect();
+    };
+    let mut changes: Vec<Change> = if parallel {
+        written
+            .par_iter()
+            .with_min_len(1_024)
+            .enumerate()
+            .filter_map(change)
+            .collect()
+    } else {
+        written.iter().enumerate().filter_map(change).collect()
+    };
     // A token key is fresh: ids come from the collection's counter, which only grows.
     changes.extend(tokens.into_iter().map(|(c, id, owner)| Change {
         key: StateKey::Token(c, id),
