@@ -52,8 +52,11 @@ pub struct DisseminationConfig {
     pub max_batch_delay: Duration,
     /// Own batches awaiting a proof of availability; more wait (back-pressure).
     pub max_pending_batches: usize,
-    /// A batch without a proof is pushed again to non-acknowledgers after this long.
+    /// A batch is pushed again to the validators that have not acknowledged it after
+    /// this long...
     pub resend_interval: Duration,
+    /// ...up to this many times once it has its proof (without limit before).
+    pub max_resends: u32,
     /// Received batches verified at the same time.
     pub max_concurrent_verifications: usize,
     /// Acknowledge opaque batches (dissemination benchmarks only).
@@ -69,7 +72,8 @@ impl Default for DisseminationConfig {
             max_batch_txs: 10_000,
             max_batch_delay: Duration::from_millis(20),
             max_pending_batches: 64,
-            resend_interval: Duration::from_secs(2),
+            resend_interval: Duration::from_secs(1),
+            max_resends: 5,
             max_concurrent_verifications: 2 * rayon::current_num_threads().max(1),
             accept_opaque: false,
             proof_queue: 1024,
@@ -209,6 +213,8 @@ impl Dissemination {
         let waiter = QuorumWaiter {
             committee: network.committee().clone(),
             network,
+            store: d.inner.store.clone(),
+            max_resends: d.inner.config.max_resends,
             proofs: proofs_tx,
             stats,
             resend_interval: d.inner.config.resend_interval,
@@ -280,7 +286,6 @@ impl Dissemination {
             .send(QuorumEvent::Own {
                 info,
                 own_ack,
-                wire: wire.clone(),
                 created,
                 permit,
             })

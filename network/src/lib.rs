@@ -11,6 +11,24 @@
 //! - [`Dissemination::spawn`]: batch maker, receiver (verifies every signature on rayon,
 //!   stores, acknowledges), quorum waiter (f + 1 acks into a [`ProofOfAvailability`]),
 //!   batch server and [`Dissemination::fetch`] of missing batches.
+//!
+//! Wiring in a node, in short:
+//!
+//! ```ignore
+//! let (net, inbound) = ordo_network::start(NetworkConfig::new(net_key, listen, committee)).await?;
+//! let mempool = Arc::new(Mempool::new(MempoolConfig::new(chain_id)));
+//! let (dissemination, outputs) = Dissemination::spawn(
+//!     DisseminationConfig::default(), consensus_key, net.clone(),
+//!     /* batches in */ inbound.batches, /* batch requests in */ inbound.batch_requests,
+//!     mempool.clone(),
+//! );
+//! // inbound.consensus: (sender, bytes) for the consensus driver; net.send_consensus /
+//! // net.broadcast_consensus to answer. inbound.requests: block requests to answer.
+//! // outputs.proofs: proofs of availability for the leader's next block;
+//! // outputs.expired: hashes of expired transactions for the RPC's status answers.
+//! // dissemination.fetch(&proof) for each batch of a committed block; store().remove(..)
+//! // once the block is persisted.
+//! ```
 
 mod batch;
 mod batch_maker;

@@ -49,10 +49,14 @@ pub struct NetworkConfig {
     pub committee: Arc<Committee>,
     /// Consensus messages queued per peer before new ones are dropped.
     pub consensus_queue: usize,
-    /// Batch-protocol messages queued per peer before new ones are dropped.
+    /// Batches queued per peer before new ones are dropped.
     pub batch_queue: usize,
-    /// Capacity of each channel towards the node and the dissemination layer.
+    /// Acknowledgements queued per peer; they go out before any queued batch.
+    pub ack_queue: usize,
+    /// Capacity of each channel towards the node and the dissemination layer...
     pub inbound_queue: usize,
+    /// ...but received batch messages, which may be large, queue only this many.
+    pub batch_inbound_queue: usize,
     /// A write that takes longer marks the peer's stream dead.
     pub write_timeout: Duration,
     pub request_timeout: Duration,
@@ -74,7 +78,9 @@ impl NetworkConfig {
             committee,
             consensus_queue: 1024,
             batch_queue: 64,
+            ack_queue: 1024,
             inbound_queue: 1024,
+            batch_inbound_queue: 32,
             write_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             dial_backoff_min: Duration::from_millis(100),
@@ -121,6 +127,32 @@ pub struct NetworkHandle {
 struct PeerQueues {
     consensus: mpsc::Sender<Arc<Vec<u8>>>,
     batch: mpsc::Sender<Arc<Vec<u8>>>,
+    ack: mpsc::Sender<Arc<Vec<u8>>>,
+}
+
+/// Which of a peer's queues a message joins.
+#[derive(Clone, Copy)]
+enum Queue {
+    Consensus,
+    Batch,
+    Ack,
+}
+
+impl Queue {
+    fn protocol(self) -> Protocol {
+        match self {
+            Queue::Consensus => Protocol::Consensus,
+            Queue::Batch | Queue::Ack => Protocol::Batch,
+        }
+    }
+
+    fn of(self, queues: &PeerQueues) -> &mpsc::Sender<Arc<Vec<u8>>> {
+        match self {
+            Queue::Consensus => &queues.consensus,
+            Queue::Batch => &queues.batch,
+            Queue::Ack => &queues.ack,
+        }
+    }
 }
 
 struct Inner {
@@ -216,7 +248,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
     let mut tasks = Vec::new();
 
     let (consensus_tx, consensus_rx) = mpsc::channel(config.inbound_queue);
-    let (batches_tx, batches_rx) = mpsc::channel(config.inbound_queue);
+    let (batches_tx, batches_rx) = mpsc::channel(config.batch_inbound_queue);
     let (batch_req_tx, batch_req_rx) = mpsc::channel(config.inbound_queue);
     let (req_tx, req_rx) = mpsc::channel(config.inbound_queue);
     let ctx = Arc::new(InboundCtx {
@@ -248,7 +280,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
             queues.push(None);
             continue;
         }
-        let mut spawn_writer = |protocol: Protocol, capacity: usize| {
+        let mut spawn_writer = |protocol: Protocol, capacity: usize, priority| {
             let (tx, rx) = mpsc::channel(capacity);
             tasks.push(tokio::spawn(
                 Writer {
@@ -261,13 +293,15 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
                     backoff_min: config.dial_backoff_min,
                     backoff_max: config.dial_backoff_max,
                 }
-                .run(rx, shutdown_rx.clone()),
+                .run(rx, priority, shutdown_rx.clone()),
             ));
             tx
         };
+        let (ack, acks) = mpsc::channel(config.ack_queue);
         queues.push(Some(PeerQueues {
-            consensus: spawn_writer(Protocol::Consensus, config.consensus_queue),
-            batch: spawn_writer(Protocol::Batch, config.batch_queue),
+            consensus: spawn_writer(Protocol::Consensus, config.consensus_queue, None),
+            batch: spawn_writer(Protocol::Batch, config.batch_queue, Some(acks)),
+            ack,
         }));
     }
 
@@ -368,13 +402,13 @@ impl NetworkHandle {
 
     /// Queues a consensus message for one validator. Fails at once if its queue is full.
     pub fn send_consensus(&self, to: &PublicKey, bytes: Vec<u8>) -> Result<(), Error> {
-        self.enqueue(to, Protocol::Consensus, Arc::new(bytes))
+        self.enqueue(to, Queue::Consensus, Arc::new(bytes))
     }
 
     /// Queues a consensus message for every other validator; returns how many queues took
     /// it (full queues drop it and count the drop).
     pub fn broadcast_consensus(&self, bytes: Vec<u8>) -> usize {
-        self.broadcast(Protocol::Consensus, Arc::new(bytes))
+        self.broadcast(Queue::Consensus, Arc::new(bytes))
     }
 
     pub(crate) fn send_batch_message(
@@ -382,7 +416,11 @@ impl NetworkHandle {
         to: &PublicKey,
         message: &BatchMessage,
     ) -> Result<(), Error> {
-        self.enqueue(to, Protocol::Batch, Arc::new(codec::encode(message)))
+        let queue = match message {
+            BatchMessage::Ack(_) => Queue::Ack,
+            BatchMessage::Batch(_) => Queue::Batch,
+        };
+        self.enqueue(to, queue, Arc::new(codec::encode(message)))
     }
 
     pub(crate) fn send_batch_bytes(
@@ -390,19 +428,15 @@ impl NetworkHandle {
         to: &PublicKey,
         bytes: Arc<Vec<u8>>,
     ) -> Result<(), Error> {
-        self.enqueue(to, Protocol::Batch, bytes)
+        self.enqueue(to, Queue::Batch, bytes)
     }
 
     pub(crate) fn broadcast_batch_bytes(&self, bytes: Arc<Vec<u8>>) -> usize {
-        self.broadcast(Protocol::Batch, bytes)
+        self.broadcast(Queue::Batch, bytes)
     }
 
-    fn enqueue(
-        &self,
-        to: &PublicKey,
-        protocol: Protocol,
-        bytes: Arc<Vec<u8>>,
-    ) -> Result<(), Error> {
+    fn enqueue(&self, to: &PublicKey, queue: Queue, bytes: Arc<Vec<u8>>) -> Result<(), Error> {
+        let protocol = queue.protocol();
         let index = self
             .inner
             .committee
@@ -411,11 +445,7 @@ impl NetworkHandle {
         let Some(Some(queues)) = self.inner.queues.get(index) else {
             return Err(Error::UnknownValidator(*to));
         };
-        let queue = match protocol {
-            Protocol::Consensus => &queues.consensus,
-            _ => &queues.batch,
-        };
-        queue.try_send(bytes).map_err(|e| match e {
+        queue.of(queues).try_send(bytes).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 self.inner
                     .stats
@@ -426,15 +456,12 @@ impl NetworkHandle {
         })
     }
 
-    fn broadcast(&self, protocol: Protocol, bytes: Arc<Vec<u8>>) -> usize {
+    fn broadcast(&self, queue: Queue, bytes: Arc<Vec<u8>>) -> usize {
+        let protocol = queue.protocol();
         let mut queued = 0;
         for (index, queues) in self.inner.queues.iter().enumerate() {
             let Some(queues) = queues else { continue };
-            let queue = match protocol {
-                Protocol::Consensus => &queues.consensus,
-                _ => &queues.batch,
-            };
-            match queue.try_send(bytes.clone()) {
+            match queue.of(queues).try_send(bytes.clone()) {
                 Ok(()) => queued += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.inner
@@ -679,14 +706,17 @@ impl Writer {
     async fn run(
         mut self,
         mut queue: mpsc::Receiver<Arc<Vec<u8>>>,
+        mut priority: Option<mpsc::Receiver<Arc<Vec<u8>>>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut stream = None;
         let mut backoff = self.backoff_min;
         loop {
             let message = tokio::select! {
-                m = queue.recv() => match m { Some(m) => m, None => break },
+                biased;
                 _ = shutdown.changed() => break,
+                Some(m) = recv_if_any(&mut priority) => m,
+                m = queue.recv() => match m { Some(m) => m, None => break },
             };
             if stream.is_none() {
                 let opened = timeout(
@@ -724,6 +754,14 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+/// The next message of an optional queue; never resolves without one.
+async fn recv_if_any<T>(queue: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match queue {
+        Some(q) => q.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,54 +1,61 @@
 //! The quorum waiter: collects acknowledgements of this validator's own batches into
-//! proofs of availability.
+//! proofs of availability, and sees each batch delivered to every validator.
 //!
-//! Invariants: an acknowledgement counts only if its signer is a validator that has not
-//! acknowledged this batch yet, it signs exactly the batch's [`BatchInfo`], and its
-//! signature verifies. At f + 1 the proof is emitted once and the batch's slot among the
-//! pending batches is freed. Until then the batch is pushed again, periodically, to the
-//! validators that have not acknowledged it, so a lost message or a restarted peer never
-//! strands a batch.
+//! Invariants: an acknowledgement counts only if its sender signed it, the sender is a
+//! validator that has not acknowledged this batch yet, it signs exactly the batch's
+//! [`BatchInfo`], and its signature verifies. At f + 1 the proof is emitted once and the
+//! batch's slot among the pending batches is freed. The batch is still pushed again,
+//! periodically and a bounded number of times, to the validators that have not
+//! acknowledged it, so a message dropped at a full queue or a restarted peer rarely leaves
+//! a validator to fetch it later. Tracking is bounded: the oldest tracked batch is
+//! forgotten first (its proof, if any, was already emitted).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{counter, histogram};
-use ordo_types::{Hash32, PublicKey, Signature};
+use ordo_types::{codec, Hash32, PublicKey, Signature};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::batch::{BatchAck, BatchInfo, ProofOfAvailability};
+use crate::batch::{BatchAck, BatchInfo, BatchMessage, ProofOfAvailability};
 use crate::dissemination::{AvailableBatch, DisseminationStats};
-use crate::{Committee, NetworkHandle};
+use crate::{BatchStore, Committee, NetworkHandle};
+
+/// Own batches tracked for delivery at most; older ones are forgotten.
+const MAX_TRACKED: usize = 4096;
 
 pub(crate) enum QuorumEvent {
     /// A batch this validator made and broadcast, with its own acknowledgement.
     Own {
         info: BatchInfo,
         own_ack: BatchAck,
-        wire: Arc<Vec<u8>>,
         created: Instant,
         permit: OwnedSemaphorePermit,
     },
     Ack(PublicKey, BatchAck),
 }
 
-struct Pending {
+struct Tracked {
     info: BatchInfo,
     signatures: Vec<(PublicKey, Signature)>,
-    wire: Arc<Vec<u8>>,
     created: Instant,
     last_push: Instant,
-    _permit: OwnedSemaphorePermit,
+    pushes: u32,
+    /// Held until the proof forms: bounds the batches awaiting one.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 pub(crate) struct QuorumWaiter {
     pub committee: Arc<Committee>,
     pub network: NetworkHandle,
+    pub store: Arc<BatchStore>,
     pub proofs: mpsc::Sender<AvailableBatch>,
     pub stats: Arc<DisseminationStats>,
     pub resend_interval: Duration,
+    pub max_resends: u32,
 }
 
 impl QuorumWaiter {
@@ -57,38 +64,47 @@ impl QuorumWaiter {
         mut events: mpsc::Receiver<QuorumEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut pending: HashMap<Hash32, Pending> = HashMap::new();
-        let mut tick = tokio::time::interval(self.resend_interval / 2);
+        let mut tracked: HashMap<Hash32, Tracked> = HashMap::new();
+        let mut order: VecDeque<Hash32> = VecDeque::new();
+        let period = (self.resend_interval / 2).max(Duration::from_millis(10));
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 e = events.recv() => match e { Some(e) => e, None => break },
-                _ = tick.tick() => { self.resend(&mut pending); continue }
+                _ = tick.tick() => { self.resend(&mut tracked); continue }
                 _ = shutdown.changed() => break,
             };
             match event {
                 QuorumEvent::Own {
                     info,
                     own_ack,
-                    wire,
                     created,
                     permit,
                 } => {
-                    let entry = Pending {
+                    let entry = Tracked {
                         info,
                         signatures: vec![(own_ack.signer, own_ack.signature)],
-                        wire,
                         created,
                         last_push: Instant::now(),
-                        _permit: permit,
+                        pushes: 0,
+                        permit: Some(permit),
                     };
-                    pending.insert(info.digest, entry);
+                    tracked.insert(info.digest, entry);
+                    order.push_back(info.digest);
+                    while tracked.len() > MAX_TRACKED {
+                        // Only batches that already have their proof get here in practice:
+                        // at most `max_pending_batches` lack one.
+                        if let Some(old) = order.pop_front() {
+                            tracked.remove(&old);
+                        }
+                    }
                     // A committee of one is done at once.
-                    self.maybe_complete(&mut pending, info.digest).await;
+                    self.on_signature(&mut tracked, info.digest).await;
                 }
                 QuorumEvent::Ack(from, ack) => {
                     let digest = ack.info.digest;
-                    let Some(entry) = pending.get_mut(&digest) else {
+                    let Some(entry) = tracked.get_mut(&digest) else {
                         counter!("ordo_network_acks_late_total").increment(1);
                         continue;
                     };
@@ -109,44 +125,61 @@ impl QuorumWaiter {
                         continue;
                     }
                     entry.signatures.push((ack.signer, ack.signature));
-                    self.maybe_complete(&mut pending, digest).await;
+                    self.on_signature(&mut tracked, digest).await;
                 }
+            }
+            if order.len() > 2 * tracked.len() + 64 {
+                order.retain(|d| tracked.contains_key(d));
             }
         }
     }
 
-    async fn maybe_complete(&self, pending: &mut HashMap<Hash32, Pending>, digest: Hash32) {
-        let done = pending
-            .get(&digest)
-            .is_some_and(|p| p.signatures.len() >= self.committee.availability_threshold());
-        if !done {
+    async fn on_signature(&self, tracked: &mut HashMap<Hash32, Tracked>, digest: Hash32) {
+        let Some(entry) = tracked.get_mut(&digest) else {
             return;
+        };
+        let acks = entry.signatures.len();
+        if entry.permit.is_some() && acks >= self.committee.availability_threshold() {
+            entry.permit = None;
+            let latency = entry.created.elapsed();
+            histogram!("ordo_network_batch_poa_seconds").record(latency.as_secs_f64());
+            counter!("ordo_network_proofs_total").increment(1);
+            self.stats.proof_formed();
+            debug!(batch = %entry.info, ?latency, "proof of availability");
+            let proof = ProofOfAvailability {
+                info: entry.info,
+                signatures: entry.signatures.clone(),
+            };
+            // The node may not listen (tests of the network alone); nothing is lost then.
+            let _ = self.proofs.send(AvailableBatch { proof, latency }).await;
         }
-        let Some(entry) = pending.remove(&digest) else {
-            return;
-        };
-        let latency = entry.created.elapsed();
-        histogram!("ordo_network_batch_poa_seconds").record(latency.as_secs_f64());
-        counter!("ordo_network_proofs_total").increment(1);
-        self.stats.proof_formed();
-        debug!(batch = %entry.info, ?latency, "proof of availability");
-        let proof = ProofOfAvailability {
-            info: entry.info,
-            signatures: entry.signatures,
-        };
-        // The node may not listen (tests of the network alone); nothing is lost then.
-        let _ = self.proofs.send(AvailableBatch { proof, latency }).await;
+        if acks >= self.committee.size() {
+            tracked.remove(&digest);
+        }
     }
 
-    fn resend(&self, pending: &mut HashMap<Hash32, Pending>) {
+    fn resend(&self, tracked: &mut HashMap<Hash32, Tracked>) {
         let now = Instant::now();
-        for entry in pending.values_mut() {
+        let me = self.network.local_key();
+        let mut give_up = Vec::new();
+        for (digest, entry) in tracked.iter_mut() {
             if now.duration_since(entry.last_push) < self.resend_interval {
                 continue;
             }
+            if entry.pushes >= self.max_resends && entry.permit.is_none() {
+                // Proven and pushed enough: whoever still lacks it fetches it.
+                give_up.push(*digest);
+                continue;
+            }
+            let Some(batch) = self.store.get(digest) else {
+                give_up.push(*digest);
+                continue;
+            };
             entry.last_push = now;
+            entry.pushes += 1;
+            let wire = Arc::new(codec::encode(&BatchMessage::Batch((*batch).clone())));
             for v in self.committee.validators() {
-                if Some(v.consensus_key) == self.network.local_key()
+                if Some(v.consensus_key) == me
                     || entry.signatures.iter().any(|(k, _)| *k == v.consensus_key)
                 {
                     continue;
@@ -154,8 +187,11 @@ impl QuorumWaiter {
                 counter!("ordo_network_batches_resent_total").increment(1);
                 let _ = self
                     .network
-                    .send_batch_bytes(&v.consensus_key, entry.wire.clone());
+                    .send_batch_bytes(&v.consensus_key, wire.clone());
             }
+        }
+        for d in give_up {
+            tracked.remove(&d);
         }
     }
 }

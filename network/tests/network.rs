@@ -228,3 +228,41 @@ async fn a_dead_and_a_slow_peer_do_not_stall_broadcast_to_the_others() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_requests_are_answered_by_the_node() {
+    use ordo_network::{Request, Response};
+    let keys = keys(4);
+    let committee = committee(&keys);
+    let mut nodes = start_cluster(&keys, &committee, &[0, 1], &|_, _| {}).await;
+    all_connected(&nodes, 1).await;
+    let mut requests = std::mem::replace(&mut nodes[0].requests, tokio::sync::mpsc::channel(1).1);
+    let server = tokio::spawn(async move {
+        let request = requests.recv().await.unwrap();
+        let Request::Opaque(bytes) = &request.request else {
+            panic!("not opaque")
+        };
+        let mut answer = bytes.clone();
+        answer.reverse();
+        request.respond(Response::Opaque(answer));
+    });
+    let response = nodes[1]
+        .net
+        .request(
+            &keys.consensus[0].public(),
+            &Request::Opaque(b"block 5".to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response, Response::Opaque(b"5 kcolb".to_vec()));
+    within(server).await.unwrap();
+    // A validator that is down answers nothing: the request fails within its timeout.
+    assert!(nodes[1]
+        .net
+        .request(&keys.consensus[3].public(), &Request::Opaque(vec![1]))
+        .await
+        .is_err());
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
