@@ -105,11 +105,13 @@ impl Storage {
             self.inner.cache.end_write();
             return Err(self.fail(e));
         }
-        self.inner.executed_next.store(height + 1, Ordering::SeqCst);
         for (key, value) in &commit.state_writes {
             self.inner.cache.upsert(key, value.as_deref());
         }
         self.inner.cache.end_write();
+        // Only now may a new view start at this height without the staged block: before
+        // the upserts the cache still held the previous block's values.
+        self.inner.executed_next.store(height + 1, Ordering::SeqCst);
         self.unstage(height);
 
         let elapsed = started.elapsed();

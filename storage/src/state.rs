@@ -6,8 +6,9 @@
 //! sees h's writes from memory while [`Storage::commit_executed`] writes them to disk.
 //! A view is a fixed list of staged blocks over the shared database and cache. It answers
 //! for the state at its height as long as no block above that height has started to be
-//! written; after that a read returns [`StorageError::StaleView`] rather than a value
-//! from the future.
+//! written; after that a read that would reach the cache or the database returns
+//! [`StorageError::StaleView`] rather than a value from the future (reads answered by
+//! the view's own staged blocks stay valid: those never change).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
