@@ -64,8 +64,7 @@ impl BlockTree {
         self.blocks.contains_key(id)
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.blocks.len()
     }
 

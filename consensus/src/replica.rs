@@ -287,6 +287,29 @@ impl<S: Signer> Replica<S> {
         &self.stats
     }
 
+    /// One line of the replica's pacemaker and safety state, for failure reports.
+    pub fn describe(&self) -> String {
+        format!(
+            "round {} (since {} ms, timeout at {}), high {}, last TC {}, voted {}, locked {}, \
+             root R{}, tree {} blocks, timed out {}, proposed R{}, waiting vote {}, pending {}",
+            self.round,
+            self.round_started,
+            self.timeout_at,
+            self.high_qc,
+            self.last_tc
+                .as_ref()
+                .map_or("none".to_string(), |t| t.to_string()),
+            self.safety.last_voted_round,
+            self.safety.locked_round,
+            self.tree.root().0,
+            self.tree.len(),
+            self.my_timeout.is_some(),
+            self.proposed,
+            self.waiting_vote.is_some(),
+            self.pending_proposals.len(),
+        )
+    }
+
     /// The leader this replica expects for `round`.
     pub fn leader_of(&mut self, round: Round) -> PublicKey {
         let l = self.leaders.leader(round);

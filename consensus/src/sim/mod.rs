@@ -85,11 +85,17 @@ pub struct SimConfig {
 
 impl SimConfig {
     pub fn new(n: usize, seed: u64, fault: Fault) -> Self {
+        // Twins keep equivocating after the heal: rounds led by a twinned key split the
+        // honest votes and end in a timeout, so commits resume more slowly.
+        let duration_ms = match fault {
+            Fault::Twins(_) => 45_000,
+            _ => 20_000,
+        };
         Self {
             n,
             seed,
             fault,
-            duration_ms: 20_000,
+            duration_ms,
             heal_at_ms: 8_000,
             min_latency_ms: 5,
             jitter_ms: 45,
@@ -121,6 +127,8 @@ pub struct SimReport {
     pub honest_nodes: usize,
     pub messages_delivered: u64,
     pub messages_by_kind: BTreeMap<&'static str, u64>,
+    /// Each node's final state, for failure reports.
+    pub node_states: Vec<String>,
 }
 
 impl SimReport {
@@ -595,8 +603,14 @@ impl Sim {
             }
             fingerprint_parts.extend_from_slice(&(i as u64).to_le_bytes());
             let Some(replica) = &node.replica else {
+                self.report.node_states.push(format!("node {i}: down"));
                 continue;
             };
+            self.report.node_states.push(format!(
+                "node {i} (validator {}): {}",
+                node.validator,
+                replica.describe()
+            ));
             add_stats(&mut self.report.stats, replica.stats());
             if self.report.liveness_failure.is_none() && self.cfg.fault != Fault::Crash {
                 // Blocks proposed after healing must reach every live honest node.
