@@ -3,8 +3,8 @@
 //! Invariant: every entry holds the value of its key in the database as of the last
 //! completed block write (or `None` when the key is absent there). The writer keeps this
 //! by bracketing each block write with [`StateCache::begin_write`] / [`StateCache::end_write`]
-//! (a sequence counter, odd while a write is in flight) and upserting the keys it writes in
-//! between. A reader that missed the cache and read the database may insert what it read
+//! (a sequence counter, odd while a write is in flight) and updating the cached keys it
+//! writes in between. A reader that missed the cache and read the database may insert what it read
 //! only if the counter is even and unchanged since before its read, checked under the
 //! shard's lock: otherwise its value might predate a write that already updated the cache.
 //!
@@ -114,20 +114,24 @@ impl StateCache {
         self.sequence.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Sets a key's value as a block write leaves it; only between `begin_write` and
-    /// `end_write`.
-    pub fn upsert(&self, key: &[u8], value: Option<&[u8]>) {
+    /// Brings a cached key up to date with a block write; only between `begin_write`
+    /// and `end_write`. Keys not cached stay out: inserting every key of a large block
+    /// would cost the commit more than the next reads of those keys save.
+    pub fn update(&self, key: &[u8], value: Option<&[u8]>) {
         if self.shard_capacity == 0 {
             return;
         }
         let shard = self.shard(key);
         let mut map = shard.map.write();
         if let Some(existing) = map.get_mut(key) {
-            existing.value = value.map(<[u8]>::to_vec);
-            return;
+            match (&mut existing.value, value) {
+                (Some(old), Some(new)) => {
+                    old.clear();
+                    old.extend_from_slice(new);
+                }
+                (slot, new) => *slot = new.map(<[u8]>::to_vec),
+            }
         }
-        self.make_room(&mut map);
-        map.insert(key.into(), entry(value.map(<[u8]>::to_vec)));
     }
 
     fn make_room(&self, map: &mut HashMap<Box<[u8]>, Entry>) {
@@ -187,8 +191,11 @@ mod tests {
     fn a_read_that_overlaps_a_write_is_not_cached() {
         let cache = StateCache::new(1024);
         let before = cache.read_sequence();
+        cache.insert_read(b"k", Some(b"old".to_vec()), before);
+        let before = cache.read_sequence();
         cache.begin_write();
-        cache.upsert(b"k", Some(b"new"));
+        cache.update(b"k", Some(b"new"));
+        cache.update(b"j", Some(b"new"));
         cache.end_write();
         // The reader's value predates the write: it must not replace or shadow it.
         cache.insert_read(b"k", Some(b"old".to_vec()), before);
@@ -207,12 +214,10 @@ mod tests {
     fn capacity_is_bounded() {
         let cache = StateCache::new(SHARDS * 4);
         for i in 0u32..10_000 {
-            cache.begin_write();
-            cache.upsert(&i.to_le_bytes(), Some(b"v"));
-            cache.end_write();
+            cache.insert_read(&i.to_le_bytes(), Some(b"v".to_vec()), cache.read_sequence());
         }
         assert!(cache.stats().entries <= (SHARDS * 4) as u64);
-        // The most recent write is always present.
+        // The most recent insert is always present.
         assert_eq!(
             cache.get(&9_999u32.to_le_bytes()),
             Some(Some(b"v".to_vec()))

@@ -89,6 +89,7 @@ impl Storage {
         }
 
         let batch = self.build_batch(commit)?;
+        let write_started = Instant::now();
         let root = commit.state_root();
         let bytes = batch.size_in_bytes();
 
@@ -105,8 +106,10 @@ impl Storage {
             self.inner.cache.end_write();
             return Err(self.fail(e));
         }
+        metrics::histogram!("ordo_storage_commit_write_seconds")
+            .record(write_started.elapsed().as_secs_f64());
         for (key, value) in &commit.state_writes {
-            self.inner.cache.upsert(key, value.as_deref());
+            self.inner.cache.update(key, value.as_deref());
         }
         self.inner.cache.end_write();
         // Only now may a new view start at this height without the staged block: before
@@ -138,8 +141,7 @@ impl Storage {
 
     fn build_batch(&self, commit: &BlockCommit) -> Result<WriteBatch> {
         let state = self.cf(CF_STATE);
-        let receipts = self.cf(CF_RECEIPTS);
-        let tx_index = self.cf(CF_TX_INDEX);
+        let txs = self.cf(CF_TXS);
         let meta = self.cf(CF_META);
 
         let estimate: usize = commit
@@ -163,6 +165,7 @@ impl Storage {
         let mut transactions: Vec<(usize, &TxOutcome)> =
             commit.transactions.iter().enumerate().collect();
         transactions.sort_by_key(|a| a.1.hash);
+        let mut entry = Vec::new();
         for (position, tx) in transactions {
             let position = u32::try_from(position).map_err(|_| {
                 StorageError::InvalidCommit(format!(
@@ -175,8 +178,10 @@ impl Storage {
                 position,
                 status: tx.status,
             };
-            batch.put_cf(receipts, tx.hash.as_bytes(), &tx.receipt);
-            batch.put_cf(tx_index, tx.hash.as_bytes(), location.encode());
+            entry.clear();
+            entry.extend_from_slice(&location.encode());
+            entry.extend_from_slice(&tx.receipt);
+            batch.put_cf(txs, tx.hash.as_bytes(), &entry);
         }
         let root = commit.state_root();
         batch.put_cf(meta, root_key(commit.height), root.as_bytes());

@@ -27,7 +27,7 @@ impl Default for StorageConfig {
             sync_commits: true,
             cache_entries: 1 << 20,
             block_cache_bytes: 512 << 20,
-            state_write_buffer_bytes: 128 << 20,
+            state_write_buffer_bytes: 32 << 20,
             retain_heights: None,
         }
     }

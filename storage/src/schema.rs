@@ -18,10 +18,10 @@ pub const CF_QCS: &str = "qcs";
 pub const CF_HEIGHTS: &str = "height_index";
 /// Batches by digest.
 pub const CF_BATCHES: &str = "batches";
-/// Receipts by transaction hash, bytes as execution encoded them.
-pub const CF_RECEIPTS: &str = "receipts";
-/// Transaction hash to (height, position, status).
-pub const CF_TX_INDEX: &str = "tx_index";
+/// The transaction index and the receipts in one: transaction hash to its
+/// [`TxLocation`] (13 bytes) followed by its receipt, as execution encoded it. One entry
+/// per transaction instead of two makes a block's write batch a quarter smaller.
+pub const CF_TXS: &str = "transactions";
 /// Consensus safety data, one value.
 pub const CF_SAFETY: &str = "safety";
 /// Heights, state root, accumulator and per-height roots.
@@ -29,17 +29,8 @@ pub const CF_META: &str = "meta";
 /// (height stored at, kind, hash) of every block, certificate and batch, for pruning.
 pub const CF_AGE: &str = "age_index";
 
-pub const ALL_CFS: [&str; 10] = [
-    CF_STATE,
-    CF_BLOCKS,
-    CF_QCS,
-    CF_HEIGHTS,
-    CF_BATCHES,
-    CF_RECEIPTS,
-    CF_TX_INDEX,
-    CF_SAFETY,
-    CF_META,
-    CF_AGE,
+pub const ALL_CFS: [&str; 9] = [
+    CF_STATE, CF_BLOCKS, CF_QCS, CF_HEIGHTS, CF_BATCHES, CF_TXS, CF_SAFETY, CF_META, CF_AGE,
 ];
 
 pub const SAFETY_KEY: &[u8] = b"safety";
@@ -100,22 +91,29 @@ impl TxLocation {
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != Self::ENCODED_LEN {
+    /// Splits a transaction entry into its location and its receipt.
+    pub(crate) fn split(bytes: &[u8]) -> Result<(Self, &[u8])> {
+        if bytes.len() < Self::ENCODED_LEN {
             return Err(StorageError::malformed(
-                "transaction index entry",
-                format!("{} bytes, expected {}", bytes.len(), Self::ENCODED_LEN),
+                "transaction entry",
+                format!(
+                    "{} bytes, expected at least {}",
+                    bytes.len(),
+                    Self::ENCODED_LEN
+                ),
             ));
         }
+        let (location, receipt) = bytes.split_at(Self::ENCODED_LEN);
         let mut height = [0u8; 8];
-        height.copy_from_slice(&bytes[..8]);
+        height.copy_from_slice(&location[..8]);
         let mut position = [0u8; 4];
-        position.copy_from_slice(&bytes[8..12]);
-        Ok(TxLocation {
+        position.copy_from_slice(&location[8..12]);
+        let location = TxLocation {
             height: u64::from_be_bytes(height),
             position: u32::from_be_bytes(position),
-            status: bytes[12],
-        })
+            status: location[12],
+        };
+        Ok((location, receipt))
     }
 }
 
@@ -159,15 +157,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tx_location_round_trips_and_rejects_bad_sizes() {
+    fn tx_entries_round_trip_and_reject_bad_sizes() {
         let loc = TxLocation {
             height: 7,
             position: 9,
             status: 2,
         };
-        assert_eq!(TxLocation::decode(&loc.encode()).unwrap(), loc);
+        let mut entry = loc.encode().to_vec();
+        assert_eq!(TxLocation::split(&entry).unwrap(), (loc, &b""[..]));
+        entry.extend_from_slice(b"receipt");
+        assert_eq!(TxLocation::split(&entry).unwrap(), (loc, &b"receipt"[..]));
         assert!(matches!(
-            TxLocation::decode(&[0; 12]),
+            TxLocation::split(&[0; 12]),
             Err(StorageError::Corruption(_))
         ));
     }

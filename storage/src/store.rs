@@ -154,14 +154,21 @@ impl Storage {
 
     /// Where a transaction was executed, if it was.
     pub fn tx_location(&self, tx_hash: &Hash32) -> Result<Option<TxLocation>> {
-        self.get(CF_TX_INDEX, tx_hash.as_bytes())?
-            .map(|bytes| TxLocation::decode(&bytes))
-            .transpose()
+        Ok(self.transaction(tx_hash)?.map(|(location, _)| location))
     }
 
     /// A transaction's receipt, as execution encoded it.
     pub fn receipt(&self, tx_hash: &Hash32) -> Result<Option<Vec<u8>>> {
-        self.get(CF_RECEIPTS, tx_hash.as_bytes())
+        Ok(self.transaction(tx_hash)?.map(|(_, receipt)| receipt))
+    }
+
+    /// Where a transaction was executed and its receipt, in one lookup.
+    pub fn transaction(&self, tx_hash: &Hash32) -> Result<Option<(TxLocation, Vec<u8>)>> {
+        let Some(entry) = self.get(CF_TXS, tx_hash.as_bytes())? else {
+            return Ok(None);
+        };
+        let (location, receipt) = TxLocation::split(&entry).map_err(|e| self.fail(e))?;
+        Ok(Some((location, receipt.to_vec())))
     }
 
     /// The state root after executing `height`.
@@ -332,18 +339,11 @@ fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocks
         cf_opts.set_bottommost_compression_type(DBCompressionType::Lz4);
         let write_buffer = match name {
             CF_STATE => config.state_write_buffer_bytes,
-            CF_RECEIPTS | CF_TX_INDEX | CF_BATCHES | CF_BLOCKS => {
-                (config.state_write_buffer_bytes / 2).max(1 << 20)
-            }
+            CF_TXS | CF_BATCHES | CF_BLOCKS => (config.state_write_buffer_bytes / 2).max(1 << 20),
             _ => 1 << 20,
         };
         cf_opts.set_write_buffer_size(write_buffer);
         cf_opts.set_max_write_buffer_number(4);
-        if name == CF_STATE {
-            // Most lookups of absent keys end in the memtable's filter.
-            cf_opts.set_memtable_prefix_bloom_ratio(0.05);
-            cf_opts.set_memtable_whole_key_filtering(true);
-        }
         ColumnFamilyDescriptor::new(name, cf_opts)
     });
     DB::open_cf_descriptors(&db_opts, path, cfs)
