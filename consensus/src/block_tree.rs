@@ -120,8 +120,8 @@ impl BlockTree {
         // Rounds up to the old root hold only committed blocks already; only the newly
         // committed span can hold forks.
         let keep: HashSet<Hash32> = chain.iter().copied().collect();
-        let mut span = self.by_round.split_off(&(old_root.0 + 1));
-        let above = span.split_off(&(new_root.0 + 1));
+        let mut span = self.by_round.split_off(&old_root.0.saturating_add(1));
+        let above = span.split_off(&new_root.0.saturating_add(1));
         for (round, ids) in span {
             let kept: Vec<Hash32> = ids
                 .into_iter()

@@ -63,7 +63,7 @@ impl QuorumCert {
 
     /// The block this certificate commits, if its round directly follows its parent's.
     pub fn commits(&self) -> Option<(Round, Hash32)> {
-        (self.round > 0 && self.round == self.parent_round + 1)
+        (self.round > 0 && self.round == self.parent_round.saturating_add(1))
             .then_some((self.parent_round, self.parent_id))
     }
 

@@ -231,7 +231,7 @@ impl<S: Signer> Replica<S> {
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
         self.now = self.now.max(now_ms);
         let mut out = Vec::new();
-        let round = self.high_qc.round + 1;
+        let round = self.high_qc.round.saturating_add(1);
         self.enter_round(round, &mut out);
         self.schedule_timer(&mut out);
         out
@@ -412,8 +412,8 @@ impl<S: Signer> Replica<S> {
                 parent: b.qc.round,
             });
         }
-        let by_tc = matches!(&p.tc, Some(tc) if tc.round + 1 == b.round);
-        if b.qc.round + 1 != b.round && !by_tc {
+        let by_tc = matches!(&p.tc, Some(tc) if tc.round.saturating_add(1) == b.round);
+        if b.qc.round.saturating_add(1) != b.round && !by_tc {
             return Err(ConsensusError::UnjustifiedRound { round: b.round });
         }
         let id = b.id();
@@ -505,7 +505,7 @@ impl<S: Signer> Replica<S> {
     }
 
     fn add_vote(&mut self, v: Vote, out: &mut Vec<Action>) -> Result<(), ConsensusError> {
-        if v.round + 1 < self.round || v.round <= self.tree.root().0 {
+        if v.round.saturating_add(1) < self.round || v.round <= self.tree.root().0 {
             return Err(ConsensusError::StaleRound {
                 round: v.round,
                 current: self.round,
@@ -624,7 +624,9 @@ impl<S: Signer> Replica<S> {
     }
 
     fn add_timeout(&mut self, t: Timeout, out: &mut Vec<Action>) {
-        if t.round < self.round {
+        // Far-ahead timeouts still taught us their certificates; storing them would only
+        // let a faulty validator fill memory.
+        if t.round < self.round || t.round > self.round.saturating_add(MAX_VOTE_ROUNDS_AHEAD) {
             return;
         }
         let round = t.round;
@@ -775,8 +777,8 @@ impl<S: Signer> Replica<S> {
     }
 
     fn high_qc_round_advance(&mut self, out: &mut Vec<Action>) {
-        if self.high_qc.round + 1 > self.round {
-            self.enter_round(self.high_qc.round + 1, out);
+        if self.high_qc.round.saturating_add(1) > self.round {
+            self.enter_round(self.high_qc.round.saturating_add(1), out);
         }
     }
 
@@ -908,8 +910,8 @@ impl<S: Signer> Replica<S> {
             }
         }
         self.try_commit(qc.clone(), out);
-        if qc.round + 1 > self.round {
-            self.enter_round(qc.round + 1, out);
+        if qc.round.saturating_add(1) > self.round {
+            self.enter_round(qc.round.saturating_add(1), out);
         }
     }
 
@@ -918,8 +920,8 @@ impl<S: Signer> Replica<S> {
         if self.last_tc.as_ref().is_none_or(|t| t.round < tc.round) {
             self.last_tc = Some(tc.clone());
         }
-        if tc.round + 1 > self.round {
-            self.enter_round(tc.round + 1, out);
+        if tc.round.saturating_add(1) > self.round {
+            self.enter_round(tc.round.saturating_add(1), out);
         }
     }
 
@@ -1004,7 +1006,9 @@ impl<S: Signer> Replica<S> {
     // ---- pacemaker ----
 
     fn round_timeout(&self) -> u64 {
-        let behind = self.round.saturating_sub(self.high_qc.round + 1);
+        let behind = self
+            .round
+            .saturating_sub(self.high_qc.round.saturating_add(1));
         let exp = behind.min(u64::from(self.cfg.max_timeout_exponent)) as u32;
         self.cfg.base_timeout_ms.saturating_mul(1u64 << exp)
     }
@@ -1059,7 +1063,7 @@ impl<S: Signer> Replica<S> {
         let last_tc = self
             .last_tc
             .as_ref()
-            .filter(|tc| tc.round + 1 == round)
+            .filter(|tc| tc.round.saturating_add(1) == round)
             .cloned();
         let t = Timeout {
             round,
@@ -1094,11 +1098,11 @@ impl<S: Signer> Replica<S> {
         if self.proposed >= round || self.my_timeout.is_some() || self.leaders.leader(round) != me {
             return;
         }
-        let tc = if self.high_qc.round + 1 == round {
+        let tc = if self.high_qc.round.saturating_add(1) == round {
             None
         } else {
             match &self.last_tc {
-                Some(tc) if tc.round + 1 == round => Some(tc.clone()),
+                Some(tc) if tc.round.saturating_add(1) == round => Some(tc.clone()),
                 _ => return,
             }
         };
@@ -1197,7 +1201,7 @@ impl<S: Signer> Replica<S> {
             signature: self.signer.sign(digest.as_bytes()),
         };
         self.stats.votes += 1;
-        let next = self.leaders.leader(block.round + 1);
+        let next = self.leaders.leader(block.round.saturating_add(1));
         if next == me {
             if let Err(e) = self.add_vote(vote, out) {
                 debug!(error = %e, "own vote rejected");

@@ -57,10 +57,10 @@ impl SafetyData {
         if r <= self.last_voted_round || qc_round < self.locked_round {
             return false;
         }
-        if qc_round + 1 == r {
+        if qc_round.saturating_add(1) == r {
             return true;
         }
-        matches!(tc, Some(tc) if tc.round + 1 == r && qc_round >= tc.max_high_qc_round())
+        matches!(tc, Some(tc) if tc.round.saturating_add(1) == r && qc_round >= tc.max_high_qc_round())
     }
 
     /// Records a vote for `block`; the caller persists before sending.
@@ -82,7 +82,8 @@ impl SafetyData {
         {
             return false;
         }
-        high_qc.round + 1 == round || matches!(tc, Some(tc) if tc.round + 1 == round)
+        high_qc.round.saturating_add(1) == round
+            || matches!(tc, Some(tc) if tc.round.saturating_add(1) == round)
     }
 
     pub fn record_timeout(&mut self, round: Round) {

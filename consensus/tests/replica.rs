@@ -302,6 +302,25 @@ fn hostile_messages_are_rejected_and_counted() {
         },
     ));
 
+    // Rounds at the edge of the integer range.
+    let mut edge = proposal(&keys, leader, u64::MAX, genesis.clone());
+    edge.tc = Some(ordo_consensus::TimeoutCert {
+        round: u64::MAX,
+        high_qc: genesis.clone(),
+        signatures: vec![],
+    });
+    cases.push((leader, Message::Proposal(edge)));
+    cases.push((
+        leader,
+        Message::Timeout(ordo_consensus::Timeout {
+            round: u64::MAX,
+            high_qc: genesis.clone(),
+            last_tc: None,
+            author: leader as u16,
+            signature: Signature([0; 64]),
+        }),
+    ));
+
     let total = cases.len() as u64;
     for (from, m) in cases {
         let before = r.stats().invalid_messages;
@@ -326,6 +345,21 @@ fn hostile_messages_are_rejected_and_counted() {
         },
     );
     assert_eq!(r.stats().invalid_messages, total);
+
+    // A vote at the last round is dropped without arithmetic overflow.
+    deliver(
+        &mut r,
+        &keys,
+        leader,
+        Message::Vote(Vote {
+            round: u64::MAX,
+            block_id: target.id(),
+            parent_round: u64::MAX - 1,
+            parent_id: genesis.block_id,
+            author: leader as u16,
+            signature: Signature([1; 64]),
+        }),
+    );
 
     // Garbage bytes never reach the replica: decoding fails with an error.
     assert!(Message::decode(&[0xff; 40]).is_err());
@@ -439,4 +473,36 @@ fn idle_leader_waits_before_an_empty_block() {
     assert!(!proposes(&actions));
     let actions = probe2.handle(1, Event::PayloadReady(vec![Hash32([1; 32])]));
     assert!(proposes(&actions), "payload is proposed at once");
+}
+
+#[test]
+fn mutated_messages_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (keys, mut r, leader) = follower();
+    let genesis = QuorumCert::genesis(0);
+    let seeds: Vec<Vec<u8>> = vec![
+        Message::Proposal(proposal(&keys, leader, 1, genesis.clone())).encode(),
+        Message::Proposal(proposal(&keys, leader, 2, genesis.clone())).encode(),
+        Message::BlockRequest {
+            block_id: genesis.block_id,
+            above_round: 0,
+            max: 5,
+        }
+        .encode(),
+    ];
+    let mut decoded = 0;
+    for i in 0..3_000 {
+        let mut bytes = seeds[i % seeds.len()].clone();
+        for _ in 0..rng.gen_range(1..6) {
+            let at = rng.gen_range(0..bytes.len());
+            bytes[at] = rng.gen();
+        }
+        if let Ok(m) = Message::decode(&bytes) {
+            decoded += 1;
+            let from = keys[rng.gen_range(0..N)].public();
+            r.handle(i as u64, Event::Message { from, message: m });
+        }
+    }
+    assert!(decoded > 100, "only {decoded} mutated messages decoded");
 }
