@@ -52,8 +52,10 @@ pub struct DisseminationConfig {
     pub max_batch_delay: Duration,
     /// Own batches awaiting a proof of availability; more wait (back-pressure).
     pub max_pending_batches: usize,
+    /// A batch that found a validator's queue full is offered to it again this often.
+    pub retry_interval: Duration,
     /// A batch is pushed again to the validators that have not acknowledged it after
-    /// this long...
+    /// this long (a connection lost with the batch in flight)...
     pub resend_interval: Duration,
     /// ...up to this many times once it has its proof (without limit before).
     pub max_resends: u32,
@@ -72,8 +74,9 @@ impl Default for DisseminationConfig {
             max_batch_txs: 10_000,
             max_batch_delay: Duration::from_millis(20),
             max_pending_batches: 64,
-            resend_interval: Duration::from_secs(1),
-            max_resends: 5,
+            retry_interval: Duration::from_millis(50),
+            resend_interval: Duration::from_secs(10),
+            max_resends: 3,
             max_concurrent_verifications: 2 * rayon::current_num_threads().max(1),
             accept_opaque: false,
             proof_queue: 1024,
@@ -215,6 +218,7 @@ impl Dissemination {
             network,
             store: d.inner.store.clone(),
             max_resends: d.inner.config.max_resends,
+            retry_interval: d.inner.config.retry_interval,
             proofs: proofs_tx,
             stats,
             resend_interval: d.inner.config.resend_interval,
@@ -288,14 +292,34 @@ impl Dissemination {
                 own_ack,
                 created,
                 permit,
+                unsent: self.push_to_all(&wire),
+                wire,
             })
             .await
             .map_err(|_| Error::Shutdown)?;
-        inner.network.broadcast_batch_bytes(wire);
         inner.stats.batches_created.fetch_add(1, Ordering::Relaxed);
         counter!("ordo_network_batches_created_total").increment(1);
         debug!(batch = %info, "batch disseminated");
         Ok(info)
+    }
+
+    /// Queues `wire` for every other validator; returns those whose queue was full.
+    fn push_to_all(&self, wire: &Arc<Vec<u8>>) -> Vec<PublicKey> {
+        let me = self.inner.key.public();
+        self.inner
+            .network
+            .committee()
+            .validators()
+            .iter()
+            .map(|v| v.consensus_key)
+            .filter(|k| *k != me)
+            .filter(|k| {
+                matches!(
+                    self.inner.network.send_batch_bytes(k, wire.clone()),
+                    Err(Error::QueueFull { .. })
+                )
+            })
+            .collect()
     }
 
     /// The batch a proof names: from the store, or else fetched from the validators that

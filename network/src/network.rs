@@ -81,7 +81,7 @@ impl NetworkConfig {
             ack_queue: 1024,
             inbound_queue: 1024,
             batch_inbound_queue: 32,
-            write_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(5),
             dial_backoff_min: Duration::from_millis(100),
             dial_backoff_max: Duration::from_secs(5),
@@ -431,9 +431,26 @@ impl NetworkHandle {
         self.enqueue(to, Queue::Batch, bytes)
     }
 
-    pub(crate) fn broadcast_batch_bytes(&self, bytes: Arc<Vec<u8>>) -> usize {
-        self.broadcast(Queue::Batch, bytes)
+    /// Like `send_batch_bytes`, for a retry of a message already counted as dropped.
+    pub(crate) fn retry_batch_bytes(
+        &self,
+        to: &PublicKey,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let index = self
+            .inner
+            .committee
+            .index_of_key(to)
+            .ok_or(Error::UnknownValidator(*to))?;
+        let Some(Some(queues)) = self.inner.queues.get(index) else {
+            return Err(Error::UnknownValidator(*to));
+        };
+        queues.batch.try_send(bytes).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Error::QueueFull { peer: *to },
+            mpsc::error::TrySendError::Closed(_) => Error::Shutdown,
+        })
     }
+
 
     fn enqueue(&self, to: &PublicKey, queue: Queue, bytes: Arc<Vec<u8>>) -> Result<(), Error> {
         let protocol = queue.protocol();

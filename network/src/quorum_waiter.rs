@@ -4,10 +4,11 @@
 //! Invariants: an acknowledgement counts only if its sender signed it, the sender is a
 //! validator that has not acknowledged this batch yet, it signs exactly the batch's
 //! [`BatchInfo`], and its signature verifies. At f + 1 the proof is emitted once and the
-//! batch's slot among the pending batches is freed. The batch is still pushed again,
-//! periodically and a bounded number of times, to the validators that have not
-//! acknowledged it, so a message dropped at a full queue or a restarted peer rarely leaves
-//! a validator to fetch it later. Tracking is bounded: the oldest tracked batch is
+//! batch's slot among the pending batches is freed. A validator whose send queue was full
+//! is offered the batch again until its queue takes it; one that has not acknowledged
+//! after `resend_interval` (a connection lost with the batch in flight) gets it again, a
+//! bounded number of times once the proof exists. So a busy or restarted validator rarely
+//! has to fetch a batch later. Tracking is bounded: the oldest tracked batch is
 //! forgotten first (its proof, if any, was already emitted).
 
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +23,7 @@ use tracing::{debug, warn};
 
 use crate::batch::{BatchAck, BatchInfo, BatchMessage, ProofOfAvailability};
 use crate::dissemination::{AvailableBatch, DisseminationStats};
-use crate::{BatchStore, Committee, NetworkHandle};
+use crate::{BatchStore, Committee, Error, NetworkHandle};
 
 /// Own batches tracked for delivery at most; older ones are forgotten.
 const MAX_TRACKED: usize = 4096;
@@ -34,6 +35,9 @@ pub(crate) enum QuorumEvent {
         own_ack: BatchAck,
         created: Instant,
         permit: OwnedSemaphorePermit,
+        /// Validators whose queue was full when the batch was pushed.
+        unsent: Vec<PublicKey>,
+        wire: Arc<Vec<u8>>,
     },
     Ack(PublicKey, BatchAck),
 }
@@ -46,6 +50,9 @@ struct Tracked {
     pushes: u32,
     /// Held until the proof forms: bounds the batches awaiting one.
     permit: Option<OwnedSemaphorePermit>,
+    /// Validators still to be offered the batch, and its frame while there are any.
+    unsent: Vec<PublicKey>,
+    wire: Option<Arc<Vec<u8>>>,
 }
 
 pub(crate) struct QuorumWaiter {
@@ -56,6 +63,7 @@ pub(crate) struct QuorumWaiter {
     pub stats: Arc<DisseminationStats>,
     pub resend_interval: Duration,
     pub max_resends: u32,
+    pub retry_interval: Duration,
 }
 
 impl QuorumWaiter {
@@ -66,7 +74,7 @@ impl QuorumWaiter {
     ) {
         let mut tracked: HashMap<Hash32, Tracked> = HashMap::new();
         let mut order: VecDeque<Hash32> = VecDeque::new();
-        let period = (self.resend_interval / 2).max(Duration::from_millis(10));
+        let period = self.retry_interval.max(Duration::from_millis(1));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -81,6 +89,8 @@ impl QuorumWaiter {
                     own_ack,
                     created,
                     permit,
+                    unsent,
+                    wire,
                 } => {
                     let entry = Tracked {
                         info,
@@ -89,6 +99,8 @@ impl QuorumWaiter {
                         last_push: Instant::now(),
                         pushes: 0,
                         permit: Some(permit),
+                        wire: (!unsent.is_empty()).then_some(wire),
+                        unsent,
                     };
                     tracked.insert(info.digest, entry);
                     order.push_back(info.digest);
@@ -163,6 +175,18 @@ impl QuorumWaiter {
         let me = self.network.local_key();
         let mut give_up = Vec::new();
         for (digest, entry) in tracked.iter_mut() {
+            if let Some(wire) = &entry.wire {
+                let network = &self.network;
+                entry.unsent.retain(|k| {
+                    matches!(
+                        network.retry_batch_bytes(k, wire.clone()),
+                        Err(Error::QueueFull { .. })
+                    )
+                });
+                if entry.unsent.is_empty() {
+                    entry.wire = None;
+                }
+            }
             if now.duration_since(entry.last_push) < self.resend_interval {
                 continue;
             }

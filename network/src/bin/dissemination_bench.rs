@@ -281,6 +281,15 @@ async fn run(cluster: &mut Cluster, loads: Vec<Load>) -> anyhow::Result<RunResul
         .all(|d| digests.iter().all(|x| d.store().contains(x)))
     {
         if Instant::now() > deadline {
+            for (i, d) in cluster.diss.iter().enumerate() {
+                let missing = digests.iter().filter(|x| !d.store().contains(x)).count();
+                eprintln!(
+                    "  validator {i}: {missing} of {} batches missing; {:?}; dropped sends {:?}",
+                    digests.len(),
+                    d.stats(),
+                    d.network().stats().sends_dropped
+                );
+            }
             bail!("not every validator stored every batch within 120 s");
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
