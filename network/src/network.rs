@@ -451,7 +451,6 @@ impl NetworkHandle {
         })
     }
 
-
     fn enqueue(&self, to: &PublicKey, queue: Queue, bytes: Arc<Vec<u8>>) -> Result<(), Error> {
         let protocol = queue.protocol();
         let index = self

@@ -44,6 +44,13 @@ struct Args {
     batch_bytes: usize,
     #[arg(long, default_value_t = 20)]
     batch_delay_ms: u64,
+    /// Offered signed transactions per second over all validators; 0 submits as fast as
+    /// the mempools take them.
+    #[arg(long, default_value_t = 0.0)]
+    signed_rate: f64,
+    /// Offered opaque payloads per second over all validators; 0 for as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    opaque_rate: f64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -161,7 +168,26 @@ fn signed_load(args: &Args) -> Vec<Vec<SignedTransaction>> {
         .collect()
 }
 
+/// CPU seconds this process has used, user and system.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
+}
+
+/// Waits until `done` payloads are due at `rate` per second since `started`.
+async fn pace(started: tokio::time::Instant, done: usize, rate: f64) {
+    if rate > 0.0 {
+        tokio::time::sleep_until(started + Duration::from_secs_f64(done as f64 / rate)).await;
+    }
+}
+
 struct RunResult {
+    cpu_s: f64,
     payloads: usize,
     batches: usize,
     to_last_proof: Duration,
@@ -192,8 +218,11 @@ enum Load {
     },
 }
 
-async fn run(cluster: &mut Cluster, loads: Vec<Load>) -> anyhow::Result<RunResult> {
+async fn run(cluster: &mut Cluster, loads: Vec<Load>, rate: f64) -> anyhow::Result<RunResult> {
+    let per_validator_rate = rate / cluster.diss.len() as f64;
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
+    let paced_from = tokio::time::Instant::now();
     let mut expected = Vec::new();
     let mut feeders = Vec::new();
     for (d, load) in cluster.diss.iter().zip(loads) {
@@ -205,10 +234,17 @@ async fn run(cluster: &mut Cluster, loads: Vec<Load>) -> anyhow::Result<RunResul
                     let mut chunks = Vec::new();
                     let mut txs = txs;
                     while !txs.is_empty() {
-                        let rest = txs.split_off(txs.len().min(2048));
+                        let rest = txs.split_off(txs.len().min(if per_validator_rate > 0.0 {
+                            256
+                        } else {
+                            2048
+                        }));
                         chunks.push(std::mem::replace(&mut txs, rest));
                     }
+                    let mut submitted = 0;
                     for chunk in chunks {
+                        pace(paced_from, submitted, per_validator_rate).await;
+                        submitted += chunk.len();
                         let pool = d.mempool().clone();
                         let refused = tokio::task::spawn_blocking(move || {
                             pool.insert_many(chunk, |_| 0, now_ms())
@@ -233,6 +269,7 @@ async fn run(cluster: &mut Cluster, loads: Vec<Load>) -> anyhow::Result<RunResul
                 feeders.push(tokio::spawn(async move {
                     let mut left = count;
                     while left > 0 {
+                        pace(paced_from, count - left, per_validator_rate).await;
                         let n = left.min(per_batch);
                         d.disseminate(BatchBody::Opaque(vec![payload.clone(); n]))
                             .await?;
@@ -304,6 +341,7 @@ async fn run(cluster: &mut Cluster, loads: Vec<Load>) -> anyhow::Result<RunResul
         d.store().remove(&digests);
     }
     Ok(RunResult {
+        cpu_s: cpu_seconds() - cpu_before,
         payloads: expected.iter().sum(),
         batches: digests.len(),
         to_last_proof,
@@ -331,7 +369,12 @@ fn main() -> anyhow::Result<()> {
         let loads = signed_load(&args);
         eprintln!("signed run...");
         let tx_bytes = loads.first().and_then(|l| l.first()).map(|t| t.encode().len()).unwrap_or(0);
-        let signed = run(&mut cluster, loads.into_iter().map(Load::Signed).collect()).await?;
+        let signed = run(
+            &mut cluster,
+            loads.into_iter().map(Load::Signed).collect(),
+            args.signed_rate,
+        )
+        .await?;
 
         let per_batch = (args.batch_bytes / (args.payload_bytes + 8)).max(1);
         let payload = vec![0xABu8; args.payload_bytes];
@@ -339,7 +382,7 @@ fn main() -> anyhow::Result<()> {
             .map(|_| Load::Opaque { count: args.opaque_payloads / args.validators, payload: payload.clone(), per_batch })
             .collect();
         eprintln!("opaque run...");
-        let opaque = run(&mut cluster, opaque_loads).await?;
+        let opaque = run(&mut cluster, opaque_loads, args.opaque_rate).await?;
 
         if args.json {
             let report = serde_json::json!({
@@ -351,6 +394,8 @@ fn main() -> anyhow::Result<()> {
                 "signed_batches": signed.batches,
                 "signed_all_stored_s": signed.to_all_stored.as_secs_f64(),
                 "signed_poa_tps": signed.proof_rate().round(),
+                "signed_offered_rate": args.signed_rate,
+                "signed_per_cpu_second": (signed.payloads as f64 / signed.cpu_s).round(),
                 "signed_poa_p50_ms": signed.p(0.5),
                 "signed_poa_p99_ms": signed.p(0.99),
                 "opaque_tps": opaque.rate().round(),
@@ -359,6 +404,8 @@ fn main() -> anyhow::Result<()> {
                 "opaque_batches": opaque.batches,
                 "opaque_all_stored_s": opaque.to_all_stored.as_secs_f64(),
                 "opaque_poa_tps": opaque.proof_rate().round(),
+                "opaque_offered_rate": args.opaque_rate,
+                "opaque_per_cpu_second": (opaque.payloads as f64 / opaque.cpu_s).round(),
                 "opaque_poa_p50_ms": opaque.p(0.5),
                 "opaque_poa_p99_ms": opaque.p(0.99),
                 "poa_p50_ms": signed.p(0.5),
@@ -369,8 +416,8 @@ fn main() -> anyhow::Result<()> {
             println!("dissemination-bench: {} validators on 127.0.0.1, {cores} cores", args.validators);
             for (name, r, size) in [("signed", &signed, tx_bytes), ("opaque", &opaque, args.payload_bytes)] {
                 println!(
-                    "  {name:<6} {:>8.0}/s held by all ({:.0}/s proven; {} x {size} B in {} batches; last proof {:.2} s, all stored {:.2} s); proof latency p50 {:.1} ms, p99 {:.1} ms",
-                    r.rate(), r.proof_rate(), r.payloads, r.batches, r.to_last_proof.as_secs_f64(), r.to_all_stored.as_secs_f64(), r.p(0.5), r.p(0.99)
+                    "  {name:<6} {:>8.0}/s held by all ({:.0}/s proven; {} x {size} B in {} batches; last proof {:.2} s, all stored {:.2} s); proof latency p50 {:.1} ms, p99 {:.1} ms; {:.0} per CPU-second",
+                    r.rate(), r.proof_rate(), r.payloads, r.batches, r.to_last_proof.as_secs_f64(), r.to_all_stored.as_secs_f64(), r.p(0.5), r.p(0.99), r.payloads as f64 / r.cpu_s
                 );
             }
         }
