@@ -113,12 +113,12 @@ fn is_no_space(message: &str) -> bool {
     lower.contains("no space") || lower.contains("nospace") || lower.contains("enospc")
 }
 
-/// The executor reads through [`ordo_types::StateView`], whose error type has no storage
-/// variant; the storage error travels as text there, and the node learns the typed cause
-/// from [`crate::Storage::health`].
+/// The executor reads through [`ordo_types::StateView`]; the storage error travels there
+/// as [`ordo_types::Error::StateRead`] text, and the node learns the typed cause from
+/// [`crate::Storage::health`].
 impl From<StorageError> for ordo_types::Error {
     fn from(e: StorageError) -> Self {
-        ordo_types::Error::Malformed(format!("state read failed: {e}"))
+        ordo_types::Error::StateRead(e.to_string())
     }
 }
 

@@ -14,6 +14,10 @@ pub enum Error {
     #[error("malformed encoding: {0}")]
     Malformed(String),
 
+    /// The state could not be read (I/O, corruption); the block must not be executed.
+    #[error("state read failed: {0}")]
+    StateRead(String),
+
     #[error("public key is not a valid ed25519 point")]
     InvalidPublicKey,
     #[error("signature does not verify")]
