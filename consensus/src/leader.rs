@@ -6,7 +6,8 @@
 //! active and gets `active_weight`, any other gets `inactive_weight`; the leader is a
 //! weighted draw seeded by the epoch and round. A crashed validator neither proposes nor
 //! votes, so it soon drops to the low weight and stops costing a timeout every n rounds;
-//! once it votes again it is active again.
+//! once it votes again it is active again. Until the window holds n blocks the choice is
+//! round-robin.
 //!
 //! Invariant: the leader of round r depends only on committed blocks of rounds at most
 //! r - lag. With the 2-chain rule a replica holding the QC of round r - 1 has committed
@@ -126,14 +127,20 @@ impl LeaderElection {
             return (round % self.n as u64) as ValidatorIndex;
         };
         let cutoff = round.saturating_sub(lag);
-        let mut active = vec![false; self.n];
-        for e in self
+        let considered: Vec<&Entry> = self
             .history
             .iter()
             .rev()
             .filter(|e| e.round <= cutoff)
             .take(window)
-        {
+            .collect();
+        if considered.len() < self.n {
+            // Too little history to judge anyone (warm-up, or a fresh epoch): a handful of
+            // blocks would make their few authors the only likely leaders.
+            return (round % self.n as u64) as ValidatorIndex;
+        }
+        let mut active = vec![false; self.n];
+        for e in considered {
             for v in std::iter::once(&e.author).chain(e.voters.iter()) {
                 if let Some(a) = active.get_mut(usize::from(*v)) {
                     *a = true;

@@ -16,6 +16,21 @@
 //! - [`SafetyData`] is what storage keeps (as bytes: [`SafetyData::to_bytes`]).
 //! - [`LeaderPolicy`]: round-robin or leader reputation.
 //! - [`sim`]: the deterministic network simulator with partitions, crashes and twins.
+//!
+//! Driver contract, in short: keep a replica on one thread; feed it every authenticated
+//! message, every payload digest the batch store holds, and a tick at each requested
+//! deadline; execute the returned actions in order; on restart call
+//! [`Replica::restore`] with the persisted [`SafetyData`] and the most recent committed
+//! blocks (at least the leader-reputation window). A replica asks for missing blocks
+//! with [`Message::BlockRequest`] and serves its peers' requests from its block tree.
+//!
+//! Tests and figures:
+//! - `cargo test -p ordo-consensus` runs 2,000 seeded scenarios among the rest;
+//! - `ORDO_SIM_SCENARIOS=100000 ORDO_SIM_SEED=7 cargo test --release -p ordo-consensus
+//!   --test simulation seeded -- --nocapture` is the long run; a failure prints
+//!   `ORDO_SIM_REPLAY=<seed>`, which replays that scenario alone;
+//! - `cargo run --release -p ordo-consensus --bin consensus-bench` prints the core's cost
+//!   and the simulator's figures.
 
 mod block_tree;
 mod committee;

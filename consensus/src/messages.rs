@@ -179,13 +179,16 @@ pub fn vote_digest(
 }
 
 /// A validator gives up on `round`; it carries its highest QC so that the timeout
-/// certificate can tell the next leader what it must extend, and the TC that brought it
-/// into `round` so that laggards can follow.
+/// certificate can tell the next leader what it must extend, the TC that brought it into
+/// `round` so that laggards can follow, and the QC that proves its latest commit, so that
+/// every replica learns the commits one replica saw (leader reputation needs replicas
+/// to agree on the committed history).
 #[derive(Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Timeout {
     pub round: Round,
     pub high_qc: QuorumCert,
     pub last_tc: Option<TimeoutCert>,
+    pub commit_qc: QuorumCert,
     pub author: ValidatorIndex,
     pub signature: Signature,
 }

@@ -122,6 +122,8 @@ pub struct Replica<S: Signer> {
     propose_at: Option<u64>,
     last_timer: Option<u64>,
     high_qc: QuorumCert,
+    /// The QC that committed the current root.
+    commit_qc: QuorumCert,
     last_tc: Option<TimeoutCert>,
     proposed: Round,
     my_timeout: Option<Timeout>,
@@ -202,6 +204,7 @@ impl<S: Signer> Replica<S> {
             propose_at: None,
             last_timer: None,
             high_qc,
+            commit_qc: QuorumCert::genesis(epoch),
             last_tc: None,
             proposed: 0,
             my_timeout: None,
@@ -258,7 +261,7 @@ impl<S: Signer> Replica<S> {
                             "reason" => e.reason()
                         )
                         .increment(1);
-                        debug!(from = %from.short_hex(), kind, error = %e, "dropped message");
+                        debug!(from = %short_key(&from), kind, error = %e, "dropped message");
                     }
                 }
             }
@@ -612,8 +615,15 @@ impl<S: Signer> Replica<S> {
         (self.cfg.verify)(&[(digest.as_bytes(), &from, &t.signature)])
             .map_err(|_| ConsensusError::BadSignature)?;
         self.verify_qc(&t.high_qc)?;
+        self.verify_qc(&t.commit_qc)?;
         if let Some(tc) = &t.last_tc {
             self.verify_tc(tc)?;
+        }
+        if t.commit_qc
+            .commits()
+            .is_some_and(|(r, _)| r > self.tree.root().0)
+        {
+            self.process_qc(&t.commit_qc, from, out);
         }
         self.process_qc(&t.high_qc, from, out);
         if let Some(tc) = &t.last_tc {
@@ -970,6 +980,7 @@ impl<S: Signer> Replica<S> {
         {
             self.pending_commit = None;
         }
+        self.commit_qc = qc.clone();
         let root = self.tree.root().0;
         self.orphans.retain(|_, v| {
             v.retain(|b| b.round > root);
@@ -1069,6 +1080,7 @@ impl<S: Signer> Replica<S> {
             round,
             high_qc: self.high_qc.clone(),
             last_tc,
+            commit_qc: self.commit_qc.clone(),
             author: me,
             signature: self.signer.sign(digest.as_bytes()),
         };
@@ -1215,12 +1227,7 @@ impl<S: Signer> Replica<S> {
     }
 }
 
-trait ShortHex {
-    fn short_hex(&self) -> String;
-}
-
-impl ShortHex for PublicKey {
-    fn short_hex(&self) -> String {
-        ordo_types::Hash32(self.0).short()
-    }
+/// The first four bytes of a key, for logs.
+fn short_key(key: &PublicKey) -> String {
+    Hash32(key.0).short()
 }

@@ -159,6 +159,14 @@ fn replicas_commit_one_chain_and_persist_before_speaking() {
     );
 }
 
+/// A validator that leads neither round 1 nor round 2, so that its round-1 vote is sent.
+fn follower_index(probe: &mut Replica<KeyPair>, keys: &[KeyPair]) -> usize {
+    let busy = [probe.leader_of(1), probe.leader_of(2)];
+    keys.iter()
+        .position(|k| !busy.contains(&k.public()))
+        .unwrap()
+}
+
 /// A replica in round 1 that is not its leader, and the leader's key.
 fn follower() -> (Vec<KeyPair>, Replica<KeyPair>, usize) {
     let keys = keys();
@@ -166,7 +174,7 @@ fn follower() -> (Vec<KeyPair>, Replica<KeyPair>, usize) {
     let mut probe = Replica::new(config(), c.clone(), keys[0].clone());
     let leader_key = probe.leader_of(1);
     let leader = keys.iter().position(|k| k.public() == leader_key).unwrap();
-    let me = (leader + 1) % N;
+    let me = follower_index(&mut probe, &keys);
     let mut r = Replica::new(config(), c, keys[me].clone());
     r.start(0);
     (keys, r, leader)
@@ -316,6 +324,7 @@ fn hostile_messages_are_rejected_and_counted() {
             round: u64::MAX,
             high_qc: genesis.clone(),
             last_tc: None,
+            commit_qc: genesis.clone(),
             author: leader as u16,
             signature: Signature([0; 64]),
         }),
@@ -385,7 +394,10 @@ fn restarted_replica_does_not_vote_twice_in_a_round() {
             _ => None,
         })
         .expect("vote persisted");
-    let me = (leader + 1) % N;
+    let me = follower_index(
+        &mut Replica::new(config(), committee(&keys), keys[0].clone()),
+        &keys,
+    );
     let mut restarted = Replica::restore(
         config(),
         committee(&keys),
@@ -420,7 +432,7 @@ fn votes_wait_for_payload() {
         .iter()
         .position(|k| k.public() == probe.leader_of(1))
         .unwrap();
-    let me = (leader + 1) % N;
+    let me = follower_index(&mut probe, &keys);
     let mut r = Replica::new(cfg, c, keys[me].clone());
     r.start(0);
     let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
