@@ -33,6 +33,7 @@ use crate::batch_store::{BatchStore, BatchStoreConfig};
 use crate::mempool::Mempool;
 use crate::protocol::{Request, Response};
 use crate::quorum_waiter::{QuorumEvent, QuorumWaiter};
+use crate::verify::KeyCache;
 use crate::{Error, InboundRequest, NetworkHandle};
 
 /// Signatures verified together in one rayon task: large enough to amortise batch
@@ -166,6 +167,7 @@ struct DInner {
     quorum: mpsc::Sender<QuorumEvent>,
     stats: Arc<DisseminationStats>,
     in_flight: Mutex<HashSet<Hash32>>,
+    keys: Arc<KeyCache>,
     verifications: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -209,6 +211,7 @@ impl Dissemination {
                 quorum: quorum_tx,
                 stats: stats.clone(),
                 in_flight: Mutex::new(HashSet::new()),
+                keys: Arc::new(KeyCache::default()),
                 shutdown: shutdown_tx,
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -391,11 +394,12 @@ impl Dissemination {
         let chain_id = self.inner.chain_id;
         let accept_opaque = self.inner.config.accept_opaque;
         let stats = self.inner.stats.clone();
+        let keys = self.inner.keys.clone();
         let (tx, rx) = oneshot::channel();
         rayon::spawn(move || {
             let result = match &batch.body {
                 BatchBody::Transactions(txs) => {
-                    let r = verify_transactions(txs, chain_id);
+                    let r = verify_transactions(txs, chain_id, &keys);
                     stats
                         .signatures_verified
                         .fetch_add(txs.len() as u64, Ordering::Relaxed);
@@ -530,6 +534,7 @@ fn batch_message_wire(batch_bytes: &[u8]) -> Vec<u8> {
 pub(crate) fn verify_transactions(
     txs: &[SignedTransaction],
     chain_id: ChainId,
+    keys: &KeyCache,
 ) -> Result<(), Error> {
     if let Some(t) = txs.iter().find(|t| t.tx.chain_id != chain_id) {
         return Err(Error::WrongChain {
@@ -537,9 +542,8 @@ pub(crate) fn verify_transactions(
             got: t.tx.chain_id,
         });
     }
-    txs.par_chunks(VERIFY_CHUNK).try_for_each(|chunk| {
-        SignedTransaction::verify_many(chunk).map_err(|_| Error::BadSignature)
-    })
+    txs.par_chunks(VERIFY_CHUNK)
+        .try_for_each(|chunk| keys.verify_many(chunk).map_err(|_| Error::BadSignature))
 }
 
 #[cfg(test)]

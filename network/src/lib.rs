@@ -42,6 +42,7 @@ mod network;
 mod protocol;
 mod quorum_waiter;
 mod stats;
+mod verify;
 
 pub use batch::{Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, ProofOfAvailability};
 pub use batch_store::{BatchStore, BatchStoreConfig};

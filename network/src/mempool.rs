@@ -18,6 +18,7 @@ use ordo_types::{ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::verify::KeyCache;
 use crate::{Error, MempoolCap};
 
 #[derive(Debug, Clone)]
@@ -64,6 +65,7 @@ struct Inner {
 /// Shared by the RPC (inserting) and the batch maker (taking).
 pub struct Mempool {
     config: MempoolConfig,
+    keys: KeyCache,
     inner: Mutex<Inner>,
     arrivals: Notify,
 }
@@ -84,6 +86,7 @@ impl Mempool {
     pub fn new(config: MempoolConfig) -> Self {
         Mempool {
             config,
+            keys: KeyCache::default(),
             inner: Mutex::new(Inner::default()),
             arrivals: Notify::new(),
         }
@@ -116,7 +119,7 @@ impl Mempool {
         account_nonce: impl Fn(&PublicKey) -> u64,
         now_ms: u64,
     ) -> Vec<Result<Hash32, Error>> {
-        let bad: HashSet<usize> = match SignedTransaction::verify_many(&txs) {
+        let bad: HashSet<usize> = match self.keys.verify_many(&txs) {
             Ok(()) => HashSet::new(),
             Err(ordo_types::Error::BadSignatures { bad, .. }) => bad.into_iter().collect(),
             Err(_) => (0..txs.len()).collect(),
