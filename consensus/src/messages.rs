@@ -226,6 +226,9 @@ pub enum Message {
     Proposal(Proposal),
     Vote(Vote),
     Timeout(Timeout),
+    /// A TC its former broadcasts once, so that a replica that missed one of the timeouts
+    /// does not sit out the round until the next timer.
+    TimeoutCert(TimeoutCert),
     /// Asks for `block_id` and up to `max` of its ancestors above round `above_round`.
     BlockRequest {
         block_id: Hash32,
@@ -254,6 +257,7 @@ impl Message {
             Message::Proposal(p) => Some(p.block.round),
             Message::Vote(v) => Some(v.round),
             Message::Timeout(t) => Some(t.round),
+            Message::TimeoutCert(tc) => Some(tc.round),
             Message::BlockRequest { .. } | Message::BlockResponse { .. } => None,
         }
     }
@@ -264,6 +268,7 @@ impl Message {
             Message::Proposal(_) => "proposal",
             Message::Vote(_) => "vote",
             Message::Timeout(_) => "timeout",
+            Message::TimeoutCert(_) => "timeout_cert",
             Message::BlockRequest { .. } => "block_request",
             Message::BlockResponse { .. } => "block_response",
         }
@@ -356,6 +361,7 @@ impl fmt::Display for Message {
             },
             Message::Vote(v) => write!(f, "{v}"),
             Message::Timeout(t) => write!(f, "{t}"),
+            Message::TimeoutCert(tc) => write!(f, "{tc}"),
             Message::BlockRequest {
                 block_id,
                 above_round,

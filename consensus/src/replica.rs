@@ -366,6 +366,18 @@ impl<S: Signer> Replica<S> {
             Message::Proposal(p) => self.on_proposal(from, sender, p, out),
             Message::Vote(v) => self.on_vote(sender, v, out),
             Message::Timeout(t) => self.on_timeout(from, sender, t, out),
+            Message::TimeoutCert(tc) => {
+                if tc.round < self.round {
+                    return Err(ConsensusError::StaleRound {
+                        round: tc.round,
+                        current: self.round,
+                    });
+                }
+                self.check_round(tc.round)?;
+                self.verify_tc(&tc)?;
+                self.process_tc(&tc, from, out);
+                Ok(())
+            }
             Message::BlockRequest {
                 block_id,
                 above_round,
@@ -666,6 +678,7 @@ impl<S: Signer> Replica<S> {
             };
             self.stats.tcs_formed += 1;
             debug!(%tc, "formed TC");
+            out.push(Action::Broadcast(Message::TimeoutCert(tc.clone())));
             let me = self.signer.public_key();
             self.process_tc(&tc, me, out);
         } else if count > self.committee.max_faulty()

@@ -114,23 +114,36 @@ fn seeded_scenarios_are_safe_live_and_deterministic() {
 
 #[test]
 fn control_f_plus_one_twins_produce_a_detected_fork() {
-    // With f + 1 keys on two nodes each, both sides of a split can form quorums, so the
-    // checker must see honest replicas commit different blocks; if it never does, the
-    // checker is blind.
-    for n in [4usize, 7] {
+    // With f + 1 keys on two nodes each, both sides of a split hold a quorum of keys, so
+    // honest replicas on opposite sides commit different blocks; if the checker does not
+    // see it, the checker is blind.
+    for n in [4usize, 7, 10] {
         let f = (n - 1) / 3;
-        let forks = (0..20u64)
-            .filter(|seed| {
-                let report = run(&SimConfig::new(n, *seed, Fault::Twins(f + 1)));
-                !report.safety_violations.is_empty()
-            })
-            .count();
+        let mut cfg = SimConfig::new(n, 1, Fault::Twins(f + 1));
+        cfg.twins_static_split = true;
+        cfg.heal_at_ms = cfg.duration_ms;
+        let report = run(&cfg);
         println!(
-            "n = {n}, {} twins: forks detected in {forks} of 20 seeds",
-            f + 1
+            "n = {n}, {} twins, fixed split: {} safety violations, first: {:?}",
+            f + 1,
+            report.safety_violations.len(),
+            report.safety_violations.first()
         );
-        assert!(forks > 0, "no fork detected with f + 1 twins at n = {n}");
+        assert!(
+            !report.safety_violations.is_empty(),
+            "no fork detected with f + 1 twins at n = {n}"
+        );
+        // The same split with only f twins leaves one side short of a quorum: no fork.
+        let mut safe = SimConfig::new(n, 1, Fault::Twins(f));
+        safe.twins_static_split = true;
+        safe.heal_at_ms = safe.duration_ms;
+        assert!(run(&safe).is_safe(), "fork with only f twins at n = {n}");
     }
+    // Per-round random partitions find forks too, less reliably.
+    let forks = (0..10u64)
+        .filter(|seed| !run(&SimConfig::new(4, *seed, Fault::Twins(2))).is_safe())
+        .count();
+    println!("n = 4, 2 twins, per-round partitions: forks in {forks} of 10 seeds");
 }
 
 #[test]

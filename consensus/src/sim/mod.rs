@@ -81,6 +81,9 @@ pub struct SimConfig {
     pub base_timeout_ms: u64,
     pub max_timeout_exponent: u32,
     pub max_batch_delay_ms: u64,
+    /// Twins only: one fixed split until the heal (each twin's copies on opposite sides,
+    /// honest nodes alternating) instead of per-round partitions.
+    pub twins_static_split: bool,
 }
 
 impl SimConfig {
@@ -106,6 +109,7 @@ impl SimConfig {
             base_timeout_ms: 1_000,
             max_timeout_exponent: 2,
             max_batch_delay_ms: 200,
+            twins_static_split: false,
         }
     }
 }
@@ -336,7 +340,9 @@ impl Sim {
                         let down = self.rng.gen_range(200..4_000);
                         let after = self.rng.gen_range(0..4);
                         self.push(t, v, What::Crash(after));
-                        self.push(t + down, v, What::Restart);
+                        // Every crashed validator is back by the heal.
+                        let back = (t + down).min(self.cfg.heal_at_ms);
+                        self.push(back, v, What::Restart);
                         t += down + self.rng.gen_range(500..4_000);
                     }
                 }
@@ -427,8 +433,9 @@ impl Sim {
                 return;
             }
             What::Restart => {
+                // A crash still pending (the node had no event since) is called off.
+                self.nodes[i].crash_after = None;
                 if self.nodes[i].replica.is_none() {
-                    self.nodes[i].crash_after = None;
                     self.start_node(i);
                 }
                 return;

@@ -11,7 +11,7 @@ use super::{Fault, SimConfig};
 use crate::messages::Round;
 
 /// Rounds that share one twins partition, so that a side can chain two QCs.
-const TWINS_ROUNDS_PER_PARTITION: Round = 4;
+const TWINS_ROUNDS_PER_PARTITION: Round = 8;
 
 pub struct Partitions {
     fault: Fault,
@@ -21,6 +21,7 @@ pub struct Partitions {
     /// Validators; twins' second copies are the nodes after them.
     n: usize,
     twins: usize,
+    static_split: bool,
 }
 
 impl Partitions {
@@ -44,6 +45,7 @@ impl Partitions {
             schedule,
             n: cfg.n,
             twins,
+            static_split: cfg.twins_static_split,
         }
     }
 
@@ -67,6 +69,15 @@ impl Partitions {
     /// In a split, each twin's first copy sits on side 0 and its second on side 1;
     /// honest nodes are spread by the round's hash.
     fn twins_group(&self, node: usize, round: Round) -> u8 {
+        if self.static_split {
+            return if node < self.twins {
+                0
+            } else if node >= self.n {
+                1
+            } else {
+                ((node - self.twins) % 2) as u8
+            };
+        }
         let slot = round / TWINS_ROUNDS_PER_PARTITION;
         let h = Hash32::digest_parts(
             b"ordo/sim-twins\0",
