@@ -63,6 +63,7 @@ fn seeded_scenarios_are_safe_live_and_deterministic() {
     let kinds: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let violations = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -82,6 +83,15 @@ fn seeded_scenarios_are_safe_live_and_deterministic() {
                 }
                 if !report.is_safe() {
                     violations.fetch_add(1, Ordering::Relaxed);
+                }
+                let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                if done % 5_000 == 0 {
+                    eprintln!(
+                        "progress: {done} scenarios, {} safety violations, {} failing, {:.0} s",
+                        violations.load(Ordering::Relaxed),
+                        failures.lock().map_or(0, |f| f.len()),
+                        started.elapsed().as_secs_f64()
+                    );
                 }
                 *kinds
                     .lock()
