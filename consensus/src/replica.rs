@@ -9,8 +9,12 @@
 //! - a QC for block B' whose parent B is of the round just before commits B and its
 //!   ancestors;
 //! - a replica whose round timer expires broadcasts a timeout (and repeats it until it
-//!   leaves the round); f + 1 timeouts make it join, 2f + 1 form a TC that starts r + 1.
-//!   The timer doubles with each round since the last QC.
+//!   leaves the round); f + 1 timeouts make it join, 2f + 1 form a TC that starts r + 1
+//!   and that its former broadcasts once. The timer doubles with each round since the
+//!   last QC. Timeouts carry the sender's latest commit proof, so replicas converge on
+//!   the committed history that leader reputation reads;
+//! - a leader with no payload and nothing uncommitted to push through waits up to
+//!   `max_batch_delay_ms` before proposing an empty block.
 //!
 //! Invariants: no I/O, no clock, no randomness; the same events give the same actions.
 //! A [`Action::Persist`] always precedes the vote or timeout it authorises in one action
