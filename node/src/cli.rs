@@ -26,6 +26,15 @@ pub enum Command {
     /// Create and inspect ed25519 key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run a validator until SIGTERM or Ctrl-C.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The validator's TOML config file.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,7 @@ fn main() {
     let result = match cli.command {
         Command::Keys(KeysCommand::New(args)) => commands::keys::new(&args, &out),
         Command::Keys(KeysCommand::Show(args)) => commands::keys::show(&args, &out),
+        Command::Run(args) => commands::run::run(&args),
     };
     if let Err(error) = result {
         out.fail(&error);

@@ -1,0 +1,219 @@
+//! Where the node gets a batch it needs, and how it serves batches to peers.
+//!
+//! Lookup order: the dissemination layer's memory store, then RocksDB, then the peers
+//! (the block's author first), through the node's own request on the sync protocol so
+//! that peers can answer from RocksDB as well as from memory. A batch from a peer is
+//! accepted only if its digest is the one asked for and every signature in it verifies;
+//! it is then stored, so each batch is verified once per validator.
+//!
+//! Also here: payload availability for voting. When a proposal names batches, each one
+//! found (or fetched) is reported to consensus with `PayloadReady`, once.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_network::{
+    Batch, BatchBody, BatchStore, InboundRequest, NetworkHandle, Request, Response,
+    MAX_BATCH_MESSAGE_BYTES,
+};
+use ordo_storage::Storage;
+use ordo_types::{codec, Hash32, PublicKey, SignedTransaction};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::driver::DriverInput;
+use crate::wire::{NodeRequest, NodeResponse};
+
+/// How long to wait for a pushed batch before asking peers for it.
+const PUSH_GRACE: Duration = Duration::from_millis(300);
+const REPORTED_WINDOW: usize = 200_000;
+
+pub struct Batches {
+    store: Arc<BatchStore>,
+    storage: Storage,
+    network: NetworkHandle,
+    chain_id: u64,
+    me: Option<PublicKey>,
+    reported: Mutex<(HashSet<Hash32>, VecDeque<Hash32>)>,
+    fetching: Mutex<HashSet<Hash32>>,
+    driver: mpsc::Sender<DriverInput>,
+}
+
+/// Where a batch came from.
+pub enum Source {
+    Memory,
+    Disk,
+    Peer,
+}
+
+impl Batches {
+    pub fn new(
+        store: Arc<BatchStore>,
+        storage: Storage,
+        network: NetworkHandle,
+        driver: mpsc::Sender<DriverInput>,
+    ) -> Arc<Self> {
+        Arc::new(Batches {
+            chain_id: network.committee().chain_id(),
+            me: network.local_key(),
+            store,
+            storage,
+            network,
+            reported: Mutex::new((HashSet::new(), VecDeque::new())),
+            fetching: Mutex::new(HashSet::new()),
+            driver,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<BatchStore> {
+        &self.store
+    }
+
+    /// The consensus key of validator `index` (genesis order).
+    pub fn validator_key(&self, index: u16) -> Option<PublicKey> {
+        self.network
+            .committee()
+            .get(usize::from(index))
+            .map(|v| v.consensus_key)
+    }
+
+    /// Tells consensus that `digest` is stored here, once.
+    pub async fn report(&self, digest: Hash32) {
+        {
+            let mut r = self.reported.lock();
+            if !r.0.insert(digest) {
+                return;
+            }
+            r.1.push_back(digest);
+            while r.1.len() > REPORTED_WINDOW {
+                if let Some(old) = r.1.pop_front() {
+                    r.0.remove(&old);
+                }
+            }
+        }
+        let _ = self.driver.send(DriverInput::Payload(vec![digest])).await;
+    }
+
+    fn reported(&self, digest: &Hash32) -> bool {
+        self.reported.lock().0.contains(digest)
+    }
+
+    /// A proposal by `author` names `digests`: make each available and report it.
+    pub fn on_proposal(self: &Arc<Self>, author: PublicKey, digests: &[Hash32]) {
+        for &d in digests {
+            if self.reported(&d) || !self.fetching.lock().insert(d) {
+                continue;
+            }
+            let this = self.clone();
+            tokio::spawn(async move {
+                let found = this.store.contains(&d)
+                    || this.store.wait_for(&d, PUSH_GRACE).await
+                    || this.get(&d, Some(author)).await.is_some();
+                this.fetching.lock().remove(&d);
+                if found {
+                    this.report(d).await;
+                } else {
+                    debug!(batch = %d.short(), "proposed batch not found");
+                }
+            });
+        }
+    }
+
+    /// The batch `digest`, from memory, disk or peers; `None` if nobody had it.
+    pub async fn get(
+        &self,
+        digest: &Hash32,
+        prefer: Option<PublicKey>,
+    ) -> Option<(Arc<Batch>, Source)> {
+        if let Some(b) = self.store.get(digest) {
+            return Some((b, Source::Memory));
+        }
+        match self.storage.batch(digest) {
+            Ok(Some(bytes)) => match codec::decode::<Batch, MAX_BATCH_MESSAGE_BYTES>(&bytes) {
+                Ok(b) if b.digest() == *digest => return Some((Arc::new(b), Source::Disk)),
+                _ => warn!(batch = %digest.short(), "stored batch does not decode"),
+            },
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "reading a batch failed"),
+        }
+        let mut peers: Vec<PublicKey> = prefer.into_iter().collect();
+        for v in self.network.committee().validators() {
+            if !peers.contains(&v.consensus_key) {
+                peers.push(v.consensus_key);
+            }
+        }
+        peers.retain(|p| Some(*p) != self.me);
+        let request = Request::Opaque(NodeRequest::Batch(*digest).encode());
+        for peer in peers {
+            let bytes = match self.network.request(&peer, &request).await {
+                Ok(Response::Opaque(bytes)) => bytes,
+                Ok(_) => continue,
+                Err(e) => {
+                    debug!(%peer, error = %e, "batch request failed");
+                    continue;
+                }
+            };
+            let Ok(NodeResponse::Batch(Some(bytes))) = NodeResponse::decode(&bytes) else {
+                continue;
+            };
+            let Ok(batch) = codec::decode::<Batch, MAX_BATCH_MESSAGE_BYTES>(&bytes) else {
+                warn!(%peer, "sent a batch that does not decode");
+                continue;
+            };
+            if batch.digest() != *digest {
+                warn!(%peer, "answered a batch request with another batch");
+                continue;
+            }
+            let batch = Arc::new(batch);
+            if !self.verify(batch.clone()).await {
+                warn!(%peer, batch = %digest.short(), "fetched batch does not verify");
+                continue;
+            }
+            let (_, info) = batch.encode_with_info();
+            if let Err(e) = self.store.insert(info, batch.clone()) {
+                debug!(error = %e, "fetched batch not kept in memory");
+            }
+            metrics::counter!("ordo_node_batches_fetched_total").increment(1);
+            return Some((batch, Source::Peer));
+        }
+        None
+    }
+
+    async fn verify(&self, batch: Arc<Batch>) -> bool {
+        let chain_id = self.chain_id;
+        tokio::task::spawn_blocking(move || match &batch.body {
+            BatchBody::Transactions(txs) => {
+                txs.iter().all(|t| t.tx.chain_id == chain_id)
+                    && SignedTransaction::verify_many(txs).is_ok()
+            }
+            BatchBody::Opaque(_) => false,
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Answers peers' node requests until the channel closes.
+    pub async fn serve(self: Arc<Self>, mut requests: mpsc::Receiver<InboundRequest>) {
+        while let Some(request) = requests.recv().await {
+            let response = match &request.request {
+                Request::Opaque(bytes) => match NodeRequest::decode(bytes) {
+                    Ok(NodeRequest::Batch(d)) => {
+                        let bytes = match self.store.get(&d) {
+                            Some(b) => Some(codec::encode(&*b)),
+                            None => self.storage.batch(&d).ok().flatten(),
+                        };
+                        Response::Opaque(NodeResponse::Batch(bytes).encode())
+                    }
+                    Err(_) => {
+                        metrics::counter!("ordo_node_bad_requests_total").increment(1);
+                        Response::Busy
+                    }
+                },
+                Request::Batch(d) => Response::Batch(self.store.get(d).map(|b| (*b).clone())),
+            };
+            request.respond(response);
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! A validator's configuration file (TOML): where its data, keys and genesis are, what it
+//! listens on, and its tunables.
+//!
+//! Invariant: a [`NodeConfig`] returned by [`NodeConfig::load`] has every path absolute
+//! (relative paths are resolved against the config file's folder) and every address
+//! parsed; a bad file is refused with the dotted name of the offending field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{NodeError, Result};
+
+/// One validator's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The RocksDB folder; created if missing.
+    pub data_dir: PathBuf,
+    /// The genesis file (JSON or TOML).
+    pub genesis: PathBuf,
+    /// The validator's consensus key file (signs votes, proposals, batch acks).
+    pub validator_key: PathBuf,
+    /// The validator's libp2p identity key file.
+    pub network_key: PathBuf,
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub rpc: RpcSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub consensus: ConsensusSection,
+    #[serde(default)]
+    pub execution: ExecutionSection,
+    #[serde(default)]
+    pub mempool: MempoolSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// libp2p listen address, e.g. `/ip4/127.0.0.1/tcp/7000`.
+    #[serde(with = "as_string")]
+    pub listen: Multiaddr,
+    /// Addresses that replace a validator's genesis address (by consensus key).
+    #[serde(default)]
+    pub peers: Vec<PeerOverride>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerOverride {
+    pub consensus_key: ordo_types::PublicKey,
+    #[serde(with = "as_string")]
+    pub address: Multiaddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcSection {
+    /// HTTP listen address; loopback unless the operator says otherwise.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest long-poll wait a client may ask for, in milliseconds.
+    pub max_wait_ms: u64,
+    /// Requests served at the same time; more get `busy`.
+    pub max_concurrency: usize,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        RpcSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            max_body_bytes: 8 << 20,
+            max_wait_ms: 30_000,
+            max_concurrency: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Prometheus exposition (`/metrics`) address; `None` serves it on the RPC port only.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaderPolicyName {
+    RoundRobin,
+    Reputation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusSection {
+    pub base_timeout_ms: u64,
+    pub max_batch_delay_ms: u64,
+    pub max_payload: usize,
+    pub leader_policy: LeaderPolicyName,
+    /// Committed blocks kept in memory to serve laggards.
+    pub block_retention: usize,
+}
+
+impl Default for ConsensusSection {
+    fn default() -> Self {
+        ConsensusSection {
+            base_timeout_ms: 1_000,
+            max_batch_delay_ms: 200,
+            max_payload: 1_024,
+            leader_policy: LeaderPolicyName::Reputation,
+            block_retention: 4_096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionSection {
+    /// Executor worker threads; 0 means one per core.
+    pub threads: usize,
+    /// When execution is this many blocks behind consensus, ingress refuses new
+    /// transactions (`busy`) and the validator stops offering its own batches.
+    pub max_lag_blocks: u64,
+}
+
+impl Default for ExecutionSection {
+    fn default() -> Self {
+        ExecutionSection {
+            threads: 0,
+            max_lag_blocks: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MempoolSection {
+    pub max_transactions: usize,
+    pub max_per_sender: usize,
+    pub nonce_window: u64,
+    pub max_batch_txs: usize,
+    pub max_batch_delay_ms: u64,
+}
+
+impl Default for MempoolSection {
+    fn default() -> Self {
+        MempoolSection {
+            max_transactions: 200_000,
+            max_per_sender: 1_024,
+            nonce_window: 1_024,
+            max_batch_txs: 4_000,
+            max_batch_delay_ms: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Fsync every executed block before acknowledging it.
+    pub sync_commits: bool,
+    /// Small caches, for tests and local networks of many processes.
+    pub small_caches: bool,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            sync_commits: true,
+            small_caches: false,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Reads, parses and resolves a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|(field, reason)| NodeError::Config {
+            path: path.to_path_buf(),
+            field,
+            reason,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        for p in [
+            &mut config.data_dir,
+            &mut config.genesis,
+            &mut config.validator_key,
+            &mut config.network_key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses TOML; on failure returns (dotted field, reason).
+    pub fn parse(text: &str) -> std::result::Result<Self, (String, String)> {
+        let de = toml::Deserializer::new(text);
+        let config: NodeConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if field == "." {
+                missing_field(&inner.to_string()).unwrap_or(field)
+            } else {
+                field
+            };
+            (field, one_line(inner.message()))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> std::result::Result<(), (String, String)> {
+        let bad = |field: &str, reason: &str| Err((field.to_string(), reason.to_string()));
+        if self.consensus.base_timeout_ms == 0 {
+            return bad("consensus.base_timeout_ms", "must be above 0");
+        }
+        if self.consensus.max_payload == 0 {
+            return bad("consensus.max_payload", "must be above 0");
+        }
+        if self.execution.max_lag_blocks == 0 {
+            return bad("execution.max_lag_blocks", "must be above 0");
+        }
+        if self.mempool.max_batch_txs == 0 {
+            return bad("mempool.max_batch_txs", "must be above 0");
+        }
+        if self.rpc.max_body_bytes < 1024 {
+            return bad("rpc.max_body_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config serialises")
+    }
+
+    /// Writes the config to `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_toml()).map_err(|source| NodeError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// serde names a missing field only in its message: ``missing field `x` ``.
+pub(crate) fn missing_field(message: &str) -> Option<String> {
+    let start = message.find("missing field `")? + "missing field `".len();
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Serde through `Display` / `FromStr`, for multiaddresses.
+pub(crate) mod as_string {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+data_dir = "data"
+genesis = "../genesis.json"
+validator_key = "validator.key"
+network_key = "network.key"
+
+[network]
+listen = "/ip4/127.0.0.1/tcp/7000"
+"#;
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let c = NodeConfig::parse(MINIMAL).unwrap();
+        assert_eq!(c.rpc.listen.ip().to_string(), "127.0.0.1");
+        assert_eq!(c.consensus, ConsensusSection::default());
+        let again = NodeConfig::parse(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let (field, _) =
+            NodeConfig::parse(&MINIMAL.replace("data_dir = \"data\"\n", "")).unwrap_err();
+        assert_eq!(field, "data_dir");
+        let (field, reason) =
+            NodeConfig::parse(&MINIMAL.replace("/ip4/127.0.0.1/tcp/7000", "nonsense")).unwrap_err();
+        assert_eq!(field, "network.listen", "{reason}");
+        let (field, _) =
+            NodeConfig::parse(&format!("{MINIMAL}\n[rpc]\nlisten = \"localhost\"\n")).unwrap_err();
+        assert_eq!(field, "rpc.listen");
+        let (field, reason) =
+            NodeConfig::parse(&format!("{MINIMAL}\n[execution]\nthreds = 2\n")).unwrap_err();
+        assert!(field.starts_with("execution"), "{field}: {reason}");
+        assert!(reason.contains("threds"), "{reason}");
+        let (field, _) =
+            NodeConfig::parse(&format!("{MINIMAL}\n[consensus]\nbase_timeout_ms = 0\n"))
+                .unwrap_err();
+        assert_eq!(field, "consensus.base_timeout_ms");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.data_dir, dir.path().join("data"));
+        assert!(c.genesis.is_absolute());
+        let err = NodeConfig::load(&dir.path().join("none.toml")).unwrap_err();
+        assert!(err.to_string().contains("none.toml"));
+    }
+}

@@ -1,0 +1,318 @@
+//! The genesis file: the chain's identity, its validators and its initial state.
+//!
+//! JSON (`.json`) or TOML (any other extension). Invariant: a [`GenesisFile`] returned by
+//! [`GenesisFile::load`] or [`GenesisFile::validate`] has at least one validator, no
+//! repeated consensus key, network key, account, pool or collection, and network keys
+//! that are valid ed25519 points; so the committees and the initial state built from it
+//! cannot fail. Every validator must load byte-identical genesis data.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use libp2p::Multiaddr;
+use ordo_execution::{ChainConfig, GenesisSpec, Pool};
+use ordo_types::{Address, ChainId, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{as_string, missing_field, one_line};
+use crate::error::{NodeError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisFile {
+    pub chain_id: ChainId,
+    /// The consensus epoch the chain starts in.
+    #[serde(default = "one")]
+    pub epoch: u64,
+    /// Native coin charged per gas unit.
+    #[serde(default = "one")]
+    pub gas_price: u64,
+    /// The account that collects fees.
+    pub fee_sink: Address,
+    pub validators: Vec<GenesisValidator>,
+    #[serde(default)]
+    pub accounts: Vec<GenesisAccount>,
+    #[serde(default)]
+    pub pools: Vec<GenesisPool>,
+    #[serde(default)]
+    pub collections: Vec<u32>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    #[serde(default)]
+    pub name: String,
+    /// Signs proposals, votes and batch acknowledgements.
+    pub consensus_key: PublicKey,
+    /// The ed25519 public key of the validator's libp2p identity.
+    pub network_key: PublicKey,
+    /// Where the others dial it.
+    #[serde(with = "as_string")]
+    pub address: Multiaddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    pub address: Address,
+    pub balance: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisPool {
+    pub id: u32,
+    pub reserve_a: u64,
+    pub reserve_b: u64,
+}
+
+impl GenesisFile {
+    /// Reads, parses and validates a genesis file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let json = path.extension().is_some_and(|e| e == "json");
+        let parsed = if json {
+            Self::parse_json(&text)
+        } else {
+            Self::parse_toml(&text)
+        };
+        parsed.map_err(|(field, reason)| NodeError::Genesis {
+            path: path.to_path_buf(),
+            field,
+            reason,
+        })
+    }
+
+    pub fn parse_json(text: &str) -> std::result::Result<Self, (String, String)> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let g: GenesisFile = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let reason = one_line(&e.into_inner().to_string());
+            let field = if field == "." {
+                missing_field(&reason).unwrap_or(field)
+            } else {
+                field
+            };
+            (field, reason)
+        })?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    pub fn parse_toml(text: &str) -> std::result::Result<Self, (String, String)> {
+        let de = toml::Deserializer::new(text);
+        let g: GenesisFile = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if field == "." {
+                missing_field(&inner.to_string()).unwrap_or(field)
+            } else {
+                field
+            };
+            (field, one_line(inner.message()))
+        })?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// Checks what serde cannot: see the module note.
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        let bad = |field: String, reason: &str| Err((field, reason.to_string()));
+        if self.validators.is_empty() {
+            return bad("validators".into(), "at least one validator is required");
+        }
+        let mut consensus = HashSet::new();
+        let mut network = HashSet::new();
+        for (i, v) in self.validators.iter().enumerate() {
+            if !consensus.insert(v.consensus_key) {
+                return bad(format!("validators[{i}].consensus_key"), "listed twice");
+            }
+            if !network.insert(v.network_key) {
+                return bad(format!("validators[{i}].network_key"), "listed twice");
+            }
+            if let Err(e) = ordo_network::ValidatorInfo::new(
+                v.consensus_key,
+                v.network_key.0,
+                v.address.clone(),
+            ) {
+                return Err((format!("validators[{i}].network_key"), e.to_string()));
+            }
+        }
+        let mut accounts = HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            if !accounts.insert(a.address) {
+                return bad(format!("accounts[{i}].address"), "listed twice");
+            }
+        }
+        let mut pools = HashSet::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            if !pools.insert(p.id) {
+                return bad(format!("pools[{i}].id"), "listed twice");
+            }
+        }
+        let mut collections = HashSet::new();
+        for (i, c) in self.collections.iter().enumerate() {
+            if !collections.insert(*c) {
+                return bad(format!("collections[{i}]"), "listed twice");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("genesis serialises")
+    }
+
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_json()).map_err(|source| NodeError::Write {
+            path: PathBuf::from(path),
+            source,
+        })
+    }
+
+    /// The initial state, for the executor.
+    pub fn state_spec(&self) -> GenesisSpec {
+        GenesisSpec {
+            accounts: self
+                .accounts
+                .iter()
+                .map(|a| (a.address, a.balance))
+                .collect(),
+            pools: self
+                .pools
+                .iter()
+                .map(|p| {
+                    (
+                        p.id,
+                        Pool {
+                            reserve_a: p.reserve_a,
+                            reserve_b: p.reserve_b,
+                        },
+                    )
+                })
+                .collect(),
+            collections: self.collections.clone(),
+        }
+    }
+
+    pub fn chain_config(&self) -> ChainConfig {
+        ChainConfig {
+            chain_id: self.chain_id,
+            gas_price: self.gas_price,
+            fee_sink: self.fee_sink,
+        }
+    }
+
+    /// The validator set as consensus sees it, in genesis order.
+    pub fn consensus_committee(&self) -> Result<ordo_consensus::Committee> {
+        Ok(ordo_consensus::Committee::new(
+            self.epoch,
+            self.validators.iter().map(|v| v.consensus_key).collect(),
+        )?)
+    }
+
+    /// The validator set as the network sees it, with `overrides` replacing addresses.
+    pub fn network_committee(
+        &self,
+        overrides: &[(PublicKey, Multiaddr)],
+    ) -> Result<Arc<ordo_network::Committee>> {
+        let validators = self
+            .validators
+            .iter()
+            .map(|v| {
+                let address = overrides
+                    .iter()
+                    .find(|(k, _)| *k == v.consensus_key)
+                    .map_or_else(|| v.address.clone(), |(_, a)| a.clone());
+                ordo_network::ValidatorInfo::new(v.consensus_key, v.network_key.0, address)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Arc::new(ordo_network::Committee::new(
+            self.chain_id,
+            validators,
+        )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_types::KeyPair;
+
+    fn sample() -> GenesisFile {
+        GenesisFile {
+            chain_id: 9,
+            epoch: 1,
+            gas_price: 1,
+            fee_sink: Address([1; 32]),
+            validators: (0..4u8)
+                .map(|i| GenesisValidator {
+                    name: format!("v{i}"),
+                    consensus_key: KeyPair::from_seed([i + 1; 32]).public(),
+                    network_key: KeyPair::from_seed([i + 50; 32]).public(),
+                    address: "/ip4/127.0.0.1/tcp/7000".parse().unwrap(),
+                })
+                .collect(),
+            accounts: vec![GenesisAccount {
+                address: Address([2; 32]),
+                balance: 100,
+            }],
+            pools: vec![GenesisPool {
+                id: 0,
+                reserve_a: 10,
+                reserve_b: 10,
+            }],
+            collections: vec![0],
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_committees() {
+        let g = sample();
+        let parsed = GenesisFile::parse_json(&g.to_json()).unwrap();
+        assert_eq!(parsed, g);
+        assert_eq!(g.consensus_committee().unwrap().size(), 4);
+        assert_eq!(g.network_committee(&[]).unwrap().size(), 4);
+        let toml_text = toml::to_string(&g).unwrap();
+        assert_eq!(GenesisFile::parse_toml(&toml_text).unwrap(), g);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut g = sample();
+        g.validators[2].consensus_key = g.validators[0].consensus_key;
+        let (field, _) = GenesisFile::parse_json(&g.to_json()).unwrap_err();
+        assert_eq!(field, "validators[2].consensus_key");
+
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v["accounts"][0]["balance"] = serde_json::json!("lots");
+        let (field, _) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
+        assert_eq!(field, "accounts[0].balance");
+
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v.as_object_mut().unwrap().remove("chain_id");
+        let (field, _) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
+        assert_eq!(field, "chain_id");
+
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v["validators"][1]["address"] = serde_json::json!("not an address");
+        let (field, _) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
+        assert_eq!(field, "validators[1].address");
+
+        let mut g = sample();
+        g.validators.clear();
+        assert_eq!(
+            GenesisFile::parse_json(&g.to_json()).unwrap_err().0,
+            "validators"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! State-root exchange: every validator announces its state root after executing each
+//! block; this tracker compares them.
+//!
+//! Rule: when at least 2f + 1 other validators announced the same root for a height and
+//! it differs from ours, our state diverged. The tracker then reports divergence once;
+//! the node logs it, counts it and stops voting, rather than certify blocks on a state
+//! that the honest majority does not share.
+//!
+//! Invariant: memory is bounded: only the most recent `WINDOW` heights are kept.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ordo_types::{Hash32, PublicKey};
+
+const WINDOW: u64 = 1_024;
+
+/// What one announcement or one local root revealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing decided yet.
+    Open,
+    /// A quorum of others agrees with our root at this height.
+    Agreed { height: u64 },
+    /// A quorum of others agrees on `theirs`, which is not our `ours`.
+    Diverged {
+        height: u64,
+        ours: Hash32,
+        theirs: Hash32,
+    },
+}
+
+pub struct RootTracker {
+    quorum: usize,
+    me: Option<PublicKey>,
+    ours: BTreeMap<u64, Hash32>,
+    theirs: BTreeMap<u64, HashMap<PublicKey, Hash32>>,
+    decided: BTreeMap<u64, bool>,
+    highest_agreed: Option<u64>,
+}
+
+impl RootTracker {
+    /// `quorum` is 2f + 1 for the committee; `me` is this validator's key, whose own
+    /// announcements (none are sent to self, but be safe) are ignored.
+    pub fn new(quorum: usize, me: Option<PublicKey>) -> Self {
+        RootTracker {
+            quorum,
+            me,
+            ours: BTreeMap::new(),
+            theirs: BTreeMap::new(),
+            decided: BTreeMap::new(),
+            highest_agreed: None,
+        }
+    }
+
+    pub fn highest_agreed(&self) -> Option<u64> {
+        self.highest_agreed
+    }
+
+    pub fn local(&mut self, height: u64, root: Hash32) -> Verdict {
+        self.ours.insert(height, root);
+        self.prune(height);
+        self.check(height)
+    }
+
+    pub fn remote(&mut self, from: PublicKey, height: u64, root: Hash32) -> Verdict {
+        if Some(from) == self.me {
+            return Verdict::Open;
+        }
+        let newest = self.ours.keys().next_back().copied().unwrap_or(0);
+        // Far-future heights are either a fast peer or noise; keep memory bounded.
+        if height > newest + WINDOW || height + WINDOW < newest {
+            return Verdict::Open;
+        }
+        self.theirs.entry(height).or_default().insert(from, root);
+        self.check(height)
+    }
+
+    fn check(&mut self, height: u64) -> Verdict {
+        if self.decided.contains_key(&height) {
+            return Verdict::Open;
+        }
+        let (Some(ours), Some(theirs)) = (self.ours.get(&height), self.theirs.get(&height)) else {
+            return Verdict::Open;
+        };
+        let mut counts: HashMap<Hash32, usize> = HashMap::new();
+        for r in theirs.values() {
+            *counts.entry(*r).or_default() += 1;
+        }
+        let Some((root, _)) = counts.into_iter().find(|(_, c)| *c >= self.quorum) else {
+            return Verdict::Open;
+        };
+        let agreed = root == *ours;
+        self.decided.insert(height, agreed);
+        if agreed {
+            self.highest_agreed = self.highest_agreed.max(Some(height));
+            Verdict::Agreed { height }
+        } else {
+            Verdict::Diverged {
+                height,
+                ours: *ours,
+                theirs: root,
+            }
+        }
+    }
+
+    fn prune(&mut self, newest: u64) {
+        let keep_from = newest.saturating_sub(WINDOW);
+        self.ours = self.ours.split_off(&keep_from);
+        self.theirs = self.theirs.split_off(&keep_from);
+        self.decided = self.decided.split_off(&keep_from);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_types::KeyPair;
+
+    fn key(i: u8) -> PublicKey {
+        KeyPair::from_seed([i; 32]).public()
+    }
+
+    #[test]
+    fn quorum_of_others_decides() {
+        let mut t = RootTracker::new(3, Some(key(0)));
+        let good = Hash32([1; 32]);
+        assert_eq!(t.local(5, good), Verdict::Open);
+        assert_eq!(t.remote(key(1), 5, good), Verdict::Open);
+        assert_eq!(t.remote(key(0), 5, good), Verdict::Open);
+        assert_eq!(t.remote(key(2), 5, good), Verdict::Open);
+        assert_eq!(t.remote(key(3), 5, good), Verdict::Agreed { height: 5 });
+        assert_eq!(t.highest_agreed(), Some(5));
+    }
+
+    #[test]
+    fn divergence_is_reported_once_whatever_the_arrival_order() {
+        let mut t = RootTracker::new(3, Some(key(0)));
+        let bad = Hash32([2; 32]);
+        let good = Hash32([1; 32]);
+        for i in 1..=3 {
+            assert_eq!(t.remote(key(i), 9, good), Verdict::Open);
+        }
+        assert_eq!(
+            t.local(9, bad),
+            Verdict::Diverged {
+                height: 9,
+                ours: bad,
+                theirs: good
+            }
+        );
+        assert_eq!(t.remote(key(3), 9, good), Verdict::Open);
+        // Two others are not a quorum of 3.
+        let mut t = RootTracker::new(3, Some(key(0)));
+        t.local(1, bad);
+        t.remote(key(1), 1, good);
+        assert_eq!(t.remote(key(2), 1, good), Verdict::Open);
+    }
+}

@@ -1,0 +1,503 @@
+//! The HTTP API (axum), on 127.0.0.1 unless configured otherwise.
+//!
+//! | method | path | |
+//! |---|---|---|
+//! | POST | `/v1/transactions` | one transaction: JSON (`application/json`) or canonical bytes |
+//! | POST | `/v1/transactions/batch` | canonical bytes of `Vec<SignedTransaction>` |
+//! | GET | `/v1/transactions/{hash}?wait_ms=N` | `pending`, `committed`, `expired`, `unknown`; long-poll |
+//! | GET | `/v1/accounts/{address}` | balance and nonce |
+//! | GET | `/v1/blocks/latest`, `/v1/blocks/{height}` | a committed block |
+//! | GET | `/v1/status` | heights, round, state root, peers |
+//! | GET | `/health` | 200 while the node is sound |
+//! | GET | `/metrics` | Prometheus exposition |
+//!
+//! Errors are JSON `{"error": {"code": …, "message": …}}` with a stable code:
+//! `malformed`, `too_large`, `bad_signature`, `wrong_chain`, `expired`, `nonce_too_low`,
+//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `not_found`, `internal`.
+//! Invariant: no request body is read beyond the configured limit, and nothing a client
+//! sends can panic a handler.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use ordo_consensus::messages::MAX_MESSAGE_BYTES;
+use ordo_consensus::{Block, QuorumCert};
+use ordo_execution::{Receipt, StateKey, StateValue};
+use ordo_network::{Mempool, NetworkHandle};
+use ordo_types::{codec, Address, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+use crate::driver::now_ms;
+use crate::pipeline::status_name;
+use crate::shared::Shared;
+
+/// Largest JSON body of one transaction.
+const MAX_JSON_TX_BYTES: usize = 16 << 10;
+
+pub struct RpcState {
+    pub shared: Arc<Shared>,
+    pub mempool: Arc<Mempool>,
+    pub network: NetworkHandle,
+    pub prometheus: Option<PrometheusHandle>,
+    pub max_body_bytes: usize,
+    pub max_wait_ms: u64,
+    pub concurrency: Semaphore,
+}
+
+/// A client-facing error with its stable code.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        metrics::counter!("ordo_node_rpc_errors_total", "code" => code).increment(1);
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", message)
+    }
+
+    fn too_large(len: usize, max: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("{len} bytes exceed the {max}-byte limit"),
+        )
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// The code and message of a mempool refusal.
+    pub fn from_admission(e: &ordo_network::Error) -> Self {
+        use ordo_network::Error as E;
+        let (status, code) = match e {
+            E::BadSignature => (StatusCode::BAD_REQUEST, "bad_signature"),
+            E::WrongChain { .. } => (StatusCode::BAD_REQUEST, "wrong_chain"),
+            E::Expired { .. } => (StatusCode::BAD_REQUEST, "expired"),
+            E::NonceTooLow { .. } => (StatusCode::CONFLICT, "nonce_too_low"),
+            E::NonceTooHigh { .. } => (StatusCode::CONFLICT, "nonce_too_high"),
+            E::Duplicate(_) => (StatusCode::CONFLICT, "duplicate"),
+            E::MempoolFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "mempool_full"),
+            E::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, e.to_string())
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": { "code": self.code, "message": self.message } })),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub fn router(state: Arc<RpcState>) -> Router {
+    Router::new()
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/transactions/{hash}", get(transaction))
+        .route("/v1/accounts/{address}", get(account))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/status", get(status))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(state)
+}
+
+/// Serves `router` on `addr` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+pub async fn bind(addr: SocketAddr) -> crate::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| crate::NodeError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Reads a body of at most `max` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> ApiResult<axum::body::Bytes> {
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > max {
+            return Err(ApiError::too_large(len, max));
+        }
+    }
+    axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| ApiError::too_large(max + 1, max))
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The sender's next nonce in the latest executed state.
+pub fn account_nonce(shared: &Shared, key: &PublicKey) -> u64 {
+    read_account(shared, &key.address())
+        .ok()
+        .flatten()
+        .map_or(0, |(_, nonce)| nonce)
+}
+
+fn read_account(shared: &Shared, address: &Address) -> ApiResult<Option<(u64, u64)>> {
+    let key = StateKey::Account(*address);
+    let bytes = shared
+        .storage
+        .state_get(&key.to_bytes())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    match bytes {
+        None => Ok(None),
+        Some(bytes) => match key.decode_value(&bytes) {
+            Ok(StateValue::Account(a)) => Ok(Some((a.balance, a.nonce))),
+            _ => Err(ApiError::internal("stored account does not decode")),
+        },
+    }
+}
+
+fn check_ingress(state: &RpcState) -> ApiResult<()> {
+    if state.shared.overloaded() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "execution is {} blocks behind consensus; retry shortly",
+                state.shared.lag()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn remember_pending(state: &RpcState, hash: Hash32, expiry: u64) {
+    state.shared.pending.lock().insert(hash, expiry);
+}
+
+async fn submit(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
+    let started = Instant::now();
+    let json = is_json(&headers);
+    let max = if json {
+        MAX_JSON_TX_BYTES
+    } else {
+        MAX_TRANSACTION_BYTES
+    };
+    let bytes = read_body(&headers, body, max).await?;
+    let tx: SignedTransaction = if json {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(e.to_string()))?
+    } else {
+        SignedTransaction::decode(&bytes).map_err(|e| match e {
+            ordo_types::Error::TooLarge { len, max } => ApiError::too_large(len, max),
+            other => ApiError::malformed(other.to_string()),
+        })?
+    };
+    check_ingress(&state)?;
+    let expiry = tx.tx.expiry;
+    let nonce = account_nonce(&state.shared, &tx.tx.sender);
+    let hash = state
+        .mempool
+        .insert(tx, nonce, now_ms())
+        .map_err(|e| ApiError::from_admission(&e))?;
+    remember_pending(&state, hash, expiry);
+    metrics::histogram!("ordo_node_rpc_seconds", "endpoint" => "submit")
+        .record(started.elapsed().as_secs_f64());
+    Ok(Json(json!({ "hash": hash, "status": "pending" })))
+}
+
+async fn submit_batch(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
+    let started = Instant::now();
+    let bytes = read_body(&headers, body, state.max_body_bytes).await?;
+    let txs: Vec<SignedTransaction> = decode_batch(&bytes, state.max_body_bytes)?;
+    check_ingress(&state)?;
+    let shared = state.shared.clone();
+    let mempool = state.mempool.clone();
+    let expiries: Vec<(Hash32, u64)> = txs.iter().map(|t| (t.hash(), t.tx.expiry)).collect();
+    // Batch signature verification is CPU work: off the async workers.
+    let results = tokio::task::spawn_blocking(move || {
+        mempool.insert_many(txs, |k| account_nonce(&shared, k), now_ms())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut accepted = 0usize;
+    let mut out = Vec::with_capacity(results.len());
+    {
+        let mut pending = state.shared.pending.lock();
+        for (result, (hash, expiry)) in results.iter().zip(&expiries) {
+            match result {
+                Ok(_) => {
+                    accepted += 1;
+                    pending.insert(*hash, *expiry);
+                    out.push(Value::Null);
+                }
+                Err(e) => out.push(Value::from(ApiError::from_admission(e).code())),
+            }
+        }
+    }
+    metrics::histogram!("ordo_node_rpc_seconds", "endpoint" => "submit_batch")
+        .record(started.elapsed().as_secs_f64());
+    Ok(Json(json!({ "accepted": accepted, "errors": out })))
+}
+
+fn decode_batch(bytes: &[u8], max: usize) -> ApiResult<Vec<SignedTransaction>> {
+    // The limit is a const generic; requests are bounded by `max` already, so decode under
+    // the largest body the node could be configured with.
+    const CAP: usize = 64 << 20;
+    if bytes.len() > max.min(CAP) {
+        return Err(ApiError::too_large(bytes.len(), max.min(CAP)));
+    }
+    codec::decode::<Vec<SignedTransaction>, CAP>(bytes).map_err(|e| match e {
+        ordo_types::Error::TooLarge { len, max } => ApiError::too_large(len, max),
+        other => ApiError::malformed(other.to_string()),
+    })
+}
+
+fn busy() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "too many requests in flight",
+    )
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait_ms: Option<u64>,
+}
+
+/// A transaction's status as this node knows it.
+fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
+    let storage = &state.shared.storage;
+    if let Some(loc) = storage
+        .tx_location(hash)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    {
+        let receipt = storage
+            .receipt(hash)
+            .ok()
+            .flatten()
+            .and_then(|b| codec::decode::<Receipt, 64>(&b).ok());
+        return Ok(json!({
+            "hash": hash,
+            "status": "committed",
+            "height": loc.height,
+            "position": loc.position,
+            "execution_status": status_name(loc.status),
+            "success": loc.status == 0,
+            "fee": receipt.map(|r| r.fee),
+            "gas_used": receipt.map(|r| r.gas_used),
+        }));
+    }
+    let expiry = state.shared.pending.lock().get(hash).copied();
+    let status = match expiry {
+        // A transaction expires by block time: once a block past its expiry is executed
+        // and it is not in the index, no later block can include it.
+        Some(expiry) if expiry < state.shared.executed_tip().timestamp_ms => "expired",
+        Some(_) => "pending",
+        None => "unknown",
+    };
+    Ok(json!({ "hash": hash, "status": status }))
+}
+
+async fn transaction(
+    State(state): State<Arc<RpcState>>,
+    Path(hash): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> ApiResult<Json<Value>> {
+    let hash: Hash32 = hash
+        .parse()
+        .map_err(|e: ordo_types::HexParseError| ApiError::malformed(e.to_string()))?;
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(state.max_wait_ms));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut executed = state.shared.executed.subscribe();
+    loop {
+        let status = tx_status(&state, &hash)?;
+        let done = matches!(
+            status["status"].as_str(),
+            Some("committed") | Some("expired")
+        );
+        if done || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(status));
+        }
+        // Woken by each executed block; the status can only change then.
+        if tokio::time::timeout_at(deadline, executed.changed())
+            .await
+            .is_err()
+        {
+            return Ok(Json(tx_status(&state, &hash)?));
+        }
+    }
+}
+
+async fn account(
+    State(state): State<Arc<RpcState>>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let address: Address = address
+        .parse()
+        .map_err(|e: ordo_types::HexParseError| ApiError::malformed(e.to_string()))?;
+    let (balance, nonce) = read_account(&state.shared, &address)?.unwrap_or((0, 0));
+    Ok(Json(json!({
+        "address": address,
+        "balance": balance,
+        "nonce": nonce,
+        "height": state.shared.executed_tip().height,
+    })))
+}
+
+fn block_json(state: &RpcState, height: u64) -> ApiResult<Value> {
+    let storage = &state.shared.storage;
+    let Some((hash, bytes)) = storage
+        .block_at(height)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no committed block at height {height}"),
+        ));
+    };
+    let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let qc = storage
+        .qc(&hash)
+        .ok()
+        .flatten()
+        .and_then(|b| codec::decode::<QuorumCert, MAX_MESSAGE_BYTES>(&b).ok());
+    let state_root = storage.state_root_at(height).ok().flatten();
+    Ok(json!({
+        "height": height,
+        "hash": hash,
+        "round": block.round,
+        "epoch": block.epoch,
+        "author": block.author,
+        "timestamp_ms": block.timestamp_ms,
+        "parent": block.parent(),
+        "batches": block.payload,
+        "certified_round": qc.map(|q| q.round),
+        "executed": state_root.is_some(),
+        "state_root": state_root,
+    }))
+}
+
+async fn latest_block(State(state): State<Arc<RpcState>>) -> ApiResult<Json<Value>> {
+    let height = state.shared.committed_height();
+    Ok(Json(block_json(&state, height)?))
+}
+
+async fn block(
+    State(state): State<Arc<RpcState>>,
+    Path(height): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::malformed(format!("{height:?} is not a height")))?;
+    Ok(Json(block_json(&state, height)?))
+}
+
+async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
+    let shared = &state.shared;
+    let tip = shared.executed_tip();
+    let committed = shared.committed_height();
+    let peers = state.network.connected().len();
+    metrics::gauge!("ordo_node_peers").set(peers as f64);
+    let peer_height = shared
+        .peer_height
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Json(json!({
+        "chain_id": shared.chain_id,
+        "height": committed,
+        "round": shared.round(),
+        "executed_height": tip.height,
+        "state_root": tip.state_root,
+        "peers": peers,
+        "peer_id": state.network.peer_id().to_string(),
+        "syncing": shared.lag() > shared.max_lag || peer_height > tip.height + shared.max_lag,
+        "mempool": state.mempool.len(),
+        "voting": !shared.stop_voting.load(std::sync::atomic::Ordering::Relaxed),
+        "state_root_agreed_height": shared.roots.lock().highest_agreed(),
+    }))
+}
+
+async fn health(State(state): State<Arc<RpcState>>) -> Response {
+    match state.shared.fatal.lock().clone() {
+        None => Json(json!({ "status": "ok" })).into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "failed", "reason": reason })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<RpcState>>) -> Response {
+    metrics::gauge!("ordo_node_mempool_transactions").set(state.mempool.len() as f64);
+    metrics::gauge!("ordo_node_peers").set(state.network.connected().len() as f64);
+    match &state.prometheus {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "metrics are disabled")
+            .into_response(),
+    }
+}

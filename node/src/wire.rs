@@ -1,0 +1,94 @@
+//! What validators' nodes say to each other beyond the crates below: the envelope on the
+//! consensus stream (consensus messages and state-root announcements) and the node's own
+//! requests on the sync protocol (batches served from memory or RocksDB).
+//!
+//! Invariant: everything here is decoded from untrusted bytes with a size limit; a frame
+//! that does not decode is counted and its sender reported, never trusted.
+
+use bincode::{Decode, Encode};
+use ordo_consensus::Message;
+use ordo_network::MAX_CONSENSUS_MESSAGE_BYTES;
+use ordo_types::{codec, Hash32};
+
+/// A frame on the consensus stream.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, Encode, Decode)]
+pub enum NodeMessage {
+    Consensus(Message),
+    /// The sender's state root after executing block `height`: carried after the block,
+    /// so that divergent state is noticed (see [`crate::roots`]).
+    StateRoot {
+        height: u64,
+        root: Hash32,
+    },
+}
+
+impl NodeMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ordo_types::Error> {
+        codec::decode::<Self, MAX_CONSENSUS_MESSAGE_BYTES>(bytes)
+    }
+}
+
+/// Largest node request.
+pub const MAX_NODE_REQUEST_BYTES: usize = 1 << 10;
+/// Largest node response (one batch).
+pub const MAX_NODE_RESPONSE_BYTES: usize = 8 << 20;
+
+/// A request on the sync protocol's opaque channel.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum NodeRequest {
+    /// The encoded batch with this digest, from memory or from RocksDB.
+    Batch(Hash32),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum NodeResponse {
+    Batch(Option<Vec<u8>>),
+}
+
+impl NodeRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ordo_types::Error> {
+        codec::decode::<Self, MAX_NODE_REQUEST_BYTES>(bytes)
+    }
+}
+
+impl NodeResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ordo_types::Error> {
+        codec::decode::<Self, MAX_NODE_RESPONSE_BYTES>(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_garbage_is_an_error() {
+        let m = NodeMessage::StateRoot {
+            height: 7,
+            root: Hash32([3; 32]),
+        };
+        match NodeMessage::decode(&m.encode()).unwrap() {
+            NodeMessage::StateRoot { height, root } => {
+                assert_eq!((height, root), (7, Hash32([3; 32])))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(NodeMessage::decode(&[9, 9, 9]).is_err());
+        let r = NodeRequest::Batch(Hash32([1; 32]));
+        assert_eq!(NodeRequest::decode(&r.encode()).unwrap(), r);
+        assert!(NodeRequest::decode(&[0u8; 2000]).is_err());
+    }
+}
