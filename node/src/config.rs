@@ -101,6 +101,10 @@ pub enum LeaderPolicyName {
 #[serde(deny_unknown_fields, default)]
 pub struct ConsensusSection {
     pub base_timeout_ms: u64,
+    /// The round timeout doubles per round without a QC, at most this many times. Kept
+    /// low: with a crashed validator, long back-off stalls the chain far longer than the
+    /// crash itself.
+    pub max_timeout_exponent: u32,
     pub max_batch_delay_ms: u64,
     pub max_payload: usize,
     pub leader_policy: LeaderPolicyName,
@@ -112,6 +116,7 @@ impl Default for ConsensusSection {
     fn default() -> Self {
         ConsensusSection {
             base_timeout_ms: 1_000,
+            max_timeout_exponent: 1,
             max_batch_delay_ms: 200,
             max_payload: 1_024,
             leader_policy: LeaderPolicyName::Reputation,

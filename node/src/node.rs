@@ -188,6 +188,7 @@ fn open_storage(
 fn consensus_config(config: &NodeConfig, n: usize) -> ordo_consensus::Config {
     let mut c = ordo_consensus::Config::new(n);
     c.base_timeout_ms = config.consensus.base_timeout_ms;
+    c.max_timeout_exponent = config.consensus.max_timeout_exponent;
     c.max_batch_delay_ms = config.consensus.max_batch_delay_ms;
     c.max_payload = config.consensus.max_payload;
     c.block_retention = config.consensus.block_retention;

@@ -57,7 +57,10 @@ impl Validator {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
             .args(["run", "--config", self.config.to_str().unwrap()])
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("ORDO_E2E_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -148,7 +151,7 @@ impl Cluster {
             let mut config = v.config.clone();
             // Two cores shared by four validators and the test.
             config.execution.threads = 1;
-            config.consensus.base_timeout_ms = 1_500;
+            config.consensus.base_timeout_ms = 1_000;
             config.write(&v.config_path).unwrap();
             validators.push(Validator {
                 index: v.index,
