@@ -7,7 +7,7 @@ scripts/ensure-deps.sh
 
 echo "== cargo build --release (the first build compiles RocksDB and libp2p: 15-20 minutes on 2 cores)"
 cargo build --release --locked --workspace --bins
-bin=target/release
+bin="${CARGO_TARGET_DIR:-target}/release"
 echo
 echo "== signatures, encoding and hashing (one core)"
 "$bin/crypto-bench"
