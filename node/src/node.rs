@@ -488,28 +488,53 @@ async fn inbound_consensus(
     }
 }
 
-/// Offers this validator's available batches to consensus, holding them back while
-/// execution lags (back-pressure: fewer proposals until execution catches up).
+/// How long a batch's proof waits for the proofs of this validator's earlier batches.
+const PROOF_ORDER_HOLD: Duration = Duration::from_millis(500);
+
+/// Offers this validator's available batches to consensus in creation order, holding them
+/// back while execution lags (back-pressure: fewer proposals until execution catches up).
+///
+/// Proofs of availability complete in acknowledgement order, not creation order; offering
+/// them as they come would let a later batch of a sender's transactions be ordered before
+/// an earlier one, failing every transaction of the later batch on its nonce. A proof
+/// therefore waits for the proofs of the batches made before it, at most
+/// [`PROOF_ORDER_HOLD`] (a batch that never gets a proof must not stall the others).
 async fn own_proofs(
     mut proofs: mpsc::Receiver<ordo_network::AvailableBatch>,
     shared: Arc<Shared>,
     batches: Arc<Batches>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut held: std::collections::BTreeMap<u64, (Hash32, std::time::Instant)> =
+        std::collections::BTreeMap::new();
+    let mut next_seq: Option<u64> = None;
     loop {
-        let proof = tokio::select! {
-            p = proofs.recv() => match p { Some(p) => p, None => return },
+        tokio::select! {
+            p = proofs.recv() => match p {
+                Some(p) => {
+                    metrics::histogram!("ordo_node_batch_availability_seconds")
+                        .record(p.latency.as_secs_f64());
+                    held.insert(p.proof.info.seq, (p.proof.info.digest, std::time::Instant::now()));
+                }
+                None => return,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(20)), if !held.is_empty() => {}
             _ = shutdown.changed() => return,
-        };
-        while shared.overloaded() {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = shutdown.changed() => return,
-            }
         }
-        metrics::histogram!("ordo_node_batch_availability_seconds")
-            .record(proof.latency.as_secs_f64());
-        let digest: Hash32 = proof.proof.info.digest;
-        batches.report(digest).await;
+        while let Some((&seq, &(digest, since))) = held.first_key_value() {
+            let in_order = next_seq.is_some_and(|n| seq <= n);
+            if !in_order && since.elapsed() < PROOF_ORDER_HOLD {
+                break;
+            }
+            while shared.overloaded() {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            held.pop_first();
+            next_seq = Some(seq + 1);
+            batches.report(digest).await;
+        }
     }
 }
