@@ -71,6 +71,7 @@ fn every_command_has_help_and_version() {
         &["keys", "--help"],
         &["keys", "new", "--help"],
         &["keys", "show", "--help"],
+        &["run", "--help"],
     ] {
         let output = ordo(args);
         assert!(output.status.success(), "{args:?}");
@@ -81,4 +82,33 @@ fn every_command_has_help_and_version() {
     }
     let version = ordo(&["--version"]);
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("ordo "));
+}
+
+#[test]
+fn run_refuses_a_bad_config_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(
+        &path,
+        "data_dir = \"d\"\ngenesis = \"g.json\"\nvalidator_key = \"v.key\"\n\
+         network_key = \"n.key\"\n[network]\nlisten = \"not-a-multiaddr\"\n",
+    )
+    .unwrap();
+    let out = ordo(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("network.listen"), "{stderr}");
+
+    std::fs::write(
+        &path,
+        "data_dir = \"d\"\ngenesis = \"g.json\"\nvalidator_key = \"v.key\"\n\
+         network_key = \"n.key\"\n[network]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("g.json"), "{\"chain_id\": 1}").unwrap();
+    let out = ordo(&["run", "--config", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fee_sink"), "{stderr}");
 }
