@@ -215,17 +215,7 @@ impl NodeConfig {
 
     /// Parses TOML; on failure returns (dotted field, reason).
     pub fn parse(text: &str) -> std::result::Result<Self, (String, String)> {
-        let de = toml::Deserializer::new(text);
-        let config: NodeConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let field = if field == "." {
-                missing_field(&inner.to_string()).unwrap_or(field)
-            } else {
-                field
-            };
-            (field, one_line(inner.message()))
-        })?;
+        let config: NodeConfig = from_toml(text)?;
         config.validate()?;
         Ok(config)
     }
@@ -265,6 +255,24 @@ impl NodeConfig {
 }
 
 /// serde names a missing field only in its message: ``missing field `x` ``.
+/// Deserialises TOML; on failure returns (dotted field, reason), so that errors name the
+/// field even when the field is missing altogether.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> std::result::Result<T, (String, String)> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if field == "." {
+            missing_field(&inner.to_string()).unwrap_or(field)
+        } else {
+            field
+        };
+        (field, one_line(inner.message()))
+    })
+}
+
 pub(crate) fn missing_field(message: &str) -> Option<String> {
     let start = message.find("missing field `")? + "missing field `".len();
     let len = message[start..].find('`')?;

@@ -15,7 +15,7 @@ use ordo_execution::{ChainConfig, GenesisSpec, Pool};
 use ordo_types::{Address, ChainId, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{as_string, missing_field, one_line};
+use crate::config::{as_string, from_toml, missing_field, one_line};
 use crate::error::{NodeError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,17 +109,7 @@ impl GenesisFile {
     }
 
     pub fn parse_toml(text: &str) -> std::result::Result<Self, (String, String)> {
-        let de = toml::Deserializer::new(text);
-        let g: GenesisFile = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let field = if field == "." {
-                missing_field(&inner.to_string()).unwrap_or(field)
-            } else {
-                field
-            };
-            (field, one_line(inner.message()))
-        })?;
+        let g: GenesisFile = from_toml(text)?;
         g.validate()?;
         Ok(g)
     }
