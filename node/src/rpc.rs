@@ -240,10 +240,7 @@ async fn submit(
     let tx: SignedTransaction = if json {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::malformed(e.to_string()))?
     } else {
-        SignedTransaction::decode(&bytes).map_err(|e| match e {
-            ordo_types::Error::TooLarge { len, max } => ApiError::too_large(len, max),
-            other => ApiError::malformed(other.to_string()),
-        })?
+        SignedTransaction::decode(&bytes).map_err(decode_error)?
     };
     check_ingress(&state)?;
     let expiry = tx.tx.expiry;
@@ -304,10 +301,15 @@ fn decode_batch(bytes: &[u8], max: usize) -> ApiResult<Vec<SignedTransaction>> {
     if bytes.len() > max.min(CAP) {
         return Err(ApiError::too_large(bytes.len(), max.min(CAP)));
     }
-    codec::decode::<Vec<SignedTransaction>, CAP>(bytes).map_err(|e| match e {
+    codec::decode::<Vec<SignedTransaction>, CAP>(bytes).map_err(decode_error)
+}
+
+/// A body that does not decode: `too_large` when it is over the limit, else `malformed`.
+fn decode_error(e: ordo_types::Error) -> ApiError {
+    match e {
         ordo_types::Error::TooLarge { len, max } => ApiError::too_large(len, max),
         other => ApiError::malformed(other.to_string()),
-    })
+    }
 }
 
 fn busy() -> ApiError {
