@@ -37,6 +37,10 @@ pub struct GenesisFile {
     pub pools: Vec<GenesisPool>,
     #[serde(default)]
     pub collections: Vec<u32>,
+    /// Ordering-only mode (for measuring consensus alone): validators order opaque
+    /// payloads without checking signatures or executing anything. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordering_only: bool,
 }
 
 fn one() -> u64 {
@@ -262,6 +266,7 @@ mod tests {
                 reserve_b: 10,
             }],
             collections: vec![0],
+            ordering_only: false,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct LocalnetSpec {
     pub bench_balance: u64,
     pub pools: u32,
     pub collections: u32,
+    /// Generate an ordering-only network (see [`GenesisFile::ordering_only`]).
+    pub ordering_only: bool,
 }
 
 impl Default for LocalnetSpec {
@@ -72,6 +74,7 @@ impl Default for LocalnetSpec {
             bench_balance: 1_000_000_000_000,
             pools: 4,
             collections: 4,
+            ordering_only: false,
         }
     }
 }
@@ -98,6 +101,18 @@ pub struct Localnet {
     pub genesis: GenesisFile,
     pub dev_key_path: PathBuf,
     pub validators: Vec<LocalValidator>,
+}
+
+/// Where `ordo testnet` keeps the local testnet unless told otherwise: `$ORDO_TESTNET_DIR`,
+/// else `$HOME/.ordo/testnet`, else `.ordo/testnet` under the working directory.
+pub fn default_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ORDO_TESTNET_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".ordo").join("testnet"),
+        None => PathBuf::from(".ordo").join("testnet"),
+    }
 }
 
 /// The deterministic key of benchmark account `i` on chain `chain_id`.
@@ -238,6 +253,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
             })
             .collect(),
         collections: (0..spec.collections).collect(),
+        ordering_only: spec.ordering_only,
     };
     genesis.write_json(&genesis_path)?;
     Ok(Localnet {
