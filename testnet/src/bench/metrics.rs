@@ -1,0 +1,120 @@
+//! Per-stage figures from the validators' Prometheus metrics, read before and after the
+//! measured window.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::client;
+
+/// The counters the benchmark reads, by what they measure.
+pub const ORDERED: &str = "ordo_node_committed_transactions_total";
+pub const EXECUTED: &str = "ordo_node_executed_transactions_total";
+pub const TIMEOUTS: &str = "ordo_consensus_timeouts_total";
+pub const REEXECUTIONS: &str = "ordo_node_reexecutions_total";
+
+/// One validator's counters at one instant (`None`: not exported or not reachable).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub ordered: Option<f64>,
+    pub executed: Option<f64>,
+    pub timeouts: Option<f64>,
+    pub reexecutions: Option<f64>,
+}
+
+/// The sum of every sample of `name` (all label sets) in an exposition text, if any.
+pub fn sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        // The name must end here: `x_total` is not `x_total_bucket`.
+        let rest = match rest.chars().next() {
+            Some('{') => rest.split_once('}').map_or("", |(_, r)| r),
+            Some(' ') => rest,
+            _ => continue,
+        };
+        if let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *found.get_or_insert(0.0) += value;
+        }
+    }
+    found
+}
+
+pub fn snapshot(addr: SocketAddr) -> Snapshot {
+    match client::metrics_text(addr, Duration::from_secs(5)) {
+        Ok(text) => Snapshot {
+            ordered: sum(&text, ORDERED),
+            executed: sum(&text, EXECUTED),
+            timeouts: sum(&text, TIMEOUTS),
+            reexecutions: sum(&text, REEXECUTIONS),
+        },
+        Err(_) => Snapshot::default(),
+    }
+}
+
+/// One validator's figures over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub validator: usize,
+    /// Transactions ordered by consensus per second.
+    pub ordered_tps: Option<f64>,
+    pub executed_tps: Option<f64>,
+    pub view_change_timeouts: Option<u64>,
+    pub reexecutions: Option<u64>,
+}
+
+fn delta(before: Option<f64>, after: Option<f64>) -> Option<f64> {
+    // A counter that is missing at the start but there at the end started at zero.
+    Some(after? - before.unwrap_or(0.0)).filter(|d| *d >= 0.0)
+}
+
+pub fn stage(validator: usize, before: &Snapshot, after: &Snapshot, seconds: f64) -> Stage {
+    let rate = |b, a| delta(b, a).map(|d| d / seconds.max(1e-9));
+    Stage {
+        validator,
+        ordered_tps: rate(before.ordered, after.ordered),
+        executed_tps: rate(before.executed, after.executed),
+        view_change_timeouts: delta(before.timeouts, after.timeouts).map(|d| d as u64),
+        reexecutions: delta(before.reexecutions, after.reexecutions).map(|d| d as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_samples_of_one_metric_only() {
+        let text = "# TYPE ordo_node_executed_transactions_total counter\n\
+                    ordo_node_executed_transactions_total 120\n\
+                    ordo_node_executed_transactions_total_bucket{le=\"1\"} 5\n\
+                    ordo_consensus_timeouts_total{kind=\"a\"} 2\n\
+                    ordo_consensus_timeouts_total{kind=\"b\"} 3\n";
+        assert_eq!(sum(text, EXECUTED), Some(120.0));
+        assert_eq!(sum(text, TIMEOUTS), Some(5.0));
+        assert_eq!(sum(text, ORDERED), None);
+        let before = Snapshot {
+            executed: Some(100.0),
+            ..Snapshot::default()
+        };
+        let after = Snapshot {
+            executed: Some(300.0),
+            timeouts: Some(2.0),
+            ..Snapshot::default()
+        };
+        let s = stage(0, &before, &after, 2.0);
+        assert_eq!(s.executed_tps, Some(100.0));
+        assert_eq!(s.view_change_timeouts, Some(2));
+        assert_eq!(s.ordered_tps, None);
+    }
+}

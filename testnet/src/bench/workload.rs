@@ -1,0 +1,318 @@
+//! The benchmark's transactions, all built and signed before the clock starts.
+//!
+//! Senders take turns (transaction k is sent by account k mod N), so each account's
+//! transactions carry consecutive nonces from its current one, and every account is
+//! pinned to one submission lane (one validator): its transactions enter one mempool in
+//! nonce order. Recipients, pools and collections are drawn from a seeded generator, so
+//! a run is reproducible from its seed.
+
+use ordo_node::localnet::bench_key;
+use ordo_types::{Hash32, KeyPair, Payload, SignedTransaction, SwapDirection, Transaction};
+use rayon::prelude::*;
+
+use super::config::{Skew, Workload};
+
+/// One transaction (or opaque payload) ready to go.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Its canonical bytes as one element of a batch body.
+    pub bytes: Box<[u8]>,
+    pub hash: Hash32,
+    /// The submission lane (an index into the live validators) that sends it.
+    pub lane: u16,
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct PlanSpec {
+    pub chain_id: u64,
+    pub workload: Workload,
+    pub accounts: u32,
+    /// Each account's next nonce when the run starts (empty for opaque payloads).
+    pub start_nonces: Vec<u64>,
+    pub skew: Skew,
+    pub compute_iterations: u32,
+    pub tx_size: usize,
+    pub pools: u32,
+    pub collections: u32,
+    pub count: usize,
+    pub lanes: usize,
+    /// Unix time in milliseconds after which no block may include a transaction.
+    pub expiry_ms: u64,
+    pub seed: u64,
+}
+
+/// The items, and each lane's item indices in sending order.
+#[derive(Debug)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    pub lanes: Vec<Vec<u32>>,
+}
+
+/// The hash under which an ordering-only network reports a payload.
+pub fn payload_hash(payload: &[u8]) -> Hash32 {
+    Hash32::digest(b"ordo/payload\0", payload)
+}
+
+/// The body of a batch request: the canonical encoding of a `Vec` whose elements are
+/// already encoded (a little-endian `u64` count, then the elements).
+pub fn batch_body<'a>(elements: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(elements.len() as u64).to_le_bytes());
+    for e in elements {
+        body.extend_from_slice(e);
+    }
+    body
+}
+
+/// SplitMix64: the `salt`-th random word of item `k` under `seed`.
+fn mix(seed: u64, k: u64, salt: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(salt.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A uniform float in [0, 1).
+fn unit(word: u64) -> f64 {
+    (word >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Draws recipients.
+struct Recipients {
+    skew: Skew,
+    accounts: u32,
+    /// Cumulative Zipf weights, for `Skew::Zipf`.
+    cdf: Vec<f64>,
+}
+
+impl Recipients {
+    fn new(skew: Skew, accounts: u32) -> Self {
+        let cdf = match skew {
+            Skew::Zipf { exponent } => {
+                let mut total = 0.0;
+                let mut cdf: Vec<f64> = (1..=accounts)
+                    .map(|rank| {
+                        total += 1.0 / f64::from(rank).powf(exponent);
+                        total
+                    })
+                    .collect();
+                for c in &mut cdf {
+                    *c /= total;
+                }
+                cdf
+            }
+            _ => Vec::new(),
+        };
+        Recipients {
+            skew,
+            accounts,
+            cdf,
+        }
+    }
+
+    fn draw(&self, a: u64, b: u64) -> u32 {
+        match self.skew {
+            Skew::Uniform => (a % u64::from(self.accounts)) as u32,
+            Skew::Hot { accounts, share } => {
+                if unit(b) < share {
+                    (a % u64::from(accounts)) as u32
+                } else {
+                    (a % u64::from(self.accounts)) as u32
+                }
+            }
+            Skew::Zipf { .. } => {
+                let u = unit(a);
+                (self.cdf.partition_point(|c| *c <= u) as u32).min(self.accounts - 1)
+            }
+        }
+    }
+}
+
+fn payload(spec: &PlanSpec, recipients: &Recipients, keys: &[KeyPair], k: u64) -> Payload {
+    let kind = match spec.workload {
+        Workload::Mixed => [
+            Workload::Transfer,
+            Workload::Swap,
+            Workload::Mint,
+            Workload::Compute,
+        ][(k % 4) as usize],
+        w => w,
+    };
+    let (r1, r2) = (mix(spec.seed, k, 1), mix(spec.seed, k, 2));
+    match kind {
+        Workload::Swap => Payload::Swap {
+            pool: (r1 % u64::from(spec.pools.max(1))) as u32,
+            amount_in: 1_000,
+            min_out: 0,
+            direction: if r2 & 1 == 0 {
+                SwapDirection::AToB
+            } else {
+                SwapDirection::BToA
+            },
+        },
+        Workload::Mint => Payload::Mint {
+            collection: (r1 % u64::from(spec.collections.max(1))) as u32,
+        },
+        Workload::Compute => Payload::Compute {
+            iterations: spec.compute_iterations,
+        },
+        _ => Payload::Transfer {
+            to: keys[recipients.draw(r1, r2) as usize].address(),
+            amount: 1,
+        },
+    }
+}
+
+fn opaque(spec: &PlanSpec, k: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(spec.tx_size);
+    // The index first: payloads of one run never collide.
+    bytes.extend_from_slice(&k.to_le_bytes());
+    let mut salt = 0;
+    while bytes.len() < spec.tx_size {
+        salt += 1;
+        bytes.extend_from_slice(&mix(spec.seed, k, salt).to_le_bytes());
+    }
+    bytes.truncate(spec.tx_size);
+    bytes
+}
+
+/// Builds and signs every item on all cores.
+pub fn build(spec: &PlanSpec) -> Plan {
+    let lanes = spec.lanes.max(1);
+    let items: Vec<Item> = if spec.workload == Workload::Opaque {
+        (0..spec.count as u64)
+            .into_par_iter()
+            .map(|k| {
+                let payload = opaque(spec, k);
+                Item {
+                    hash: payload_hash(&payload),
+                    bytes: ordo_types::codec::encode(&payload).into_boxed_slice(),
+                    lane: (k % lanes as u64) as u16,
+                }
+            })
+            .collect()
+    } else {
+        let keys: Vec<KeyPair> = (0..spec.accounts)
+            .into_par_iter()
+            .map(|i| bench_key(spec.chain_id, i))
+            .collect();
+        let recipients = Recipients::new(spec.skew, spec.accounts);
+        let n = u64::from(spec.accounts);
+        (0..spec.count as u64)
+            .into_par_iter()
+            .map(|k| {
+                let account = (k % n) as usize;
+                let tx = Transaction {
+                    chain_id: spec.chain_id,
+                    sender: keys[account].public(),
+                    nonce: spec.start_nonces[account] + k / n,
+                    expiry: spec.expiry_ms,
+                    payload: payload(spec, &recipients, &keys, k),
+                };
+                let signed: SignedTransaction = tx.sign(&keys[account]);
+                Item {
+                    hash: signed.hash(),
+                    bytes: signed.encode().into_boxed_slice(),
+                    lane: (account % lanes) as u16,
+                }
+            })
+            .collect()
+    };
+    let mut by_lane = vec![Vec::new(); lanes];
+    for (i, item) in items.iter().enumerate() {
+        by_lane[usize::from(item.lane)].push(i as u32);
+    }
+    Plan {
+        items,
+        lanes: by_lane,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ordo_types::codec;
+
+    use super::*;
+
+    fn spec(workload: Workload, count: usize) -> PlanSpec {
+        PlanSpec {
+            chain_id: 7,
+            workload,
+            accounts: 10,
+            start_nonces: (0..10).map(|i| i * 3).collect(),
+            skew: Skew::Uniform,
+            compute_iterations: 10,
+            tx_size: 100,
+            pools: 4,
+            collections: 4,
+            count,
+            lanes: 3,
+            expiry_ms: 1_000,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn batch_bodies_are_the_canonical_encoding_of_the_vec() {
+        let plan = build(&spec(Workload::Mixed, 25));
+        let body = batch_body(plan.items.iter().map(|i| &i.bytes[..]));
+        let txs: Vec<SignedTransaction> =
+            codec::decode::<Vec<SignedTransaction>, { 1 << 20 }>(&body).unwrap();
+        assert_eq!(txs.len(), 25);
+        assert_eq!(codec::encode(&txs), body);
+        SignedTransaction::verify_many(&txs).unwrap();
+
+        let plan = build(&spec(Workload::Opaque, 5));
+        let body = batch_body(plan.items.iter().map(|i| &i.bytes[..]));
+        let payloads: Vec<Vec<u8>> = codec::decode::<Vec<Vec<u8>>, { 1 << 20 }>(&body).unwrap();
+        assert!(payloads.iter().all(|p| p.len() == 100));
+        assert_eq!(plan.items[2].hash, payload_hash(&payloads[2]));
+    }
+
+    #[test]
+    fn each_account_has_consecutive_nonces_on_one_lane() {
+        let s = spec(Workload::Transfer, 95);
+        let plan = build(&s);
+        let mut next: Vec<Option<(u64, u16)>> = vec![None; 10];
+        for lane in &plan.lanes {
+            for &i in lane {
+                let item = &plan.items[i as usize];
+                let tx = SignedTransaction::decode(&item.bytes).unwrap();
+                let a = (0..10)
+                    .find(|&a| bench_key(7, a).public() == tx.tx.sender)
+                    .unwrap() as usize;
+                let expected = next[a].map_or(s.start_nonces[a], |(n, _)| n + 1);
+                assert_eq!(tx.tx.nonce, expected);
+                if let Some((_, l)) = next[a] {
+                    assert_eq!(l, item.lane);
+                }
+                next[a] = Some((tx.tx.nonce, item.lane));
+                assert_eq!(tx.hash(), item.hash);
+            }
+        }
+    }
+
+    #[test]
+    fn hot_and_zipf_skews_concentrate_recipients() {
+        let hot = Recipients::new(
+            Skew::Hot {
+                accounts: 2,
+                share: 0.9,
+            },
+            1000,
+        );
+        let zipf = Recipients::new(Skew::Zipf { exponent: 1.2 }, 1000);
+        let uniform = Recipients::new(Skew::Uniform, 1000);
+        let count = |r: &Recipients| {
+            (0..10_000u64)
+                .filter(|&k| r.draw(mix(3, k, 1), mix(3, k, 2)) < 2)
+                .count()
+        };
+        assert!(count(&hot) > 8_500, "{}", count(&hot));
+        assert!(count(&zipf) > 3_000, "{}", count(&zipf));
+        assert!(count(&uniform) < 100, "{}", count(&uniform));
+    }
+}

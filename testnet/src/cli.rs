@@ -1,0 +1,235 @@
+//! The `ordo testnet ...` and `ordo bench ...` command lines, parsed exactly as a user
+//! types them after `ordo` (the `ordo` binary hands these commands over unchanged).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ordo",
+    version,
+    about = "Ordo local testnets and the end-to-end benchmark",
+    long_about = None
+)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run N validators on this machine: up, status, logs, down.
+    #[command(subcommand)]
+    Testnet(TestnetCommand),
+    /// Measure end-to-end throughput and latency under load.
+    Bench(Box<BenchArgs>),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DirArg {
+    /// The testnet's folder [default: $ORDO_TESTNET_DIR, else ~/.ordo/testnet].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestnetCommand {
+    /// Generate (if needed) and start the validators, wait until they are ready.
+    Up(UpArgs),
+    /// Each validator's process and chain status.
+    Status(StatusArgs),
+    /// Print a validator's log (all validators' when no index is given).
+    Logs(LogsArgs),
+    /// Stop every validator (SIGTERM, then SIGKILL after a grace period). The chain's
+    /// data stays: `up` resumes it.
+    Down(DownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub common: DirArg,
+
+    /// Number of validators of a new testnet [default: 4].
+    #[arg(long, short = 'n', value_name = "N")]
+    pub validators: Option<usize>,
+
+    /// First port of a new testnet: validator i uses base+3i (p2p), +1 (RPC), +2 (metrics)
+    /// [default: 7100].
+    #[arg(long, value_name = "PORT")]
+    pub port_base: Option<u16>,
+
+    /// Stop and delete the existing testnet in the folder, then make a new one.
+    #[arg(long)]
+    pub reset: bool,
+
+    /// Funded benchmark accounts in a new testnet's genesis [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub accounts: Option<u32>,
+
+    /// Make a new testnet that orders opaque payloads without executing them.
+    #[arg(long)]
+    pub ordering_only: bool,
+
+    /// Seconds to wait for every validator to answer and see its peers.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: DirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub common: DirArg,
+
+    /// The validator's index (0 is the first); all validators when absent.
+    #[arg(value_name = "INDEX")]
+    pub index: Option<usize>,
+
+    /// How many of the last lines to print.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 50)]
+    pub lines: usize,
+
+    /// Keep printing what the validators write until Ctrl-C.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub common: DirArg,
+
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub grace: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Bring a temporary testnet up for the run and down after it (also on Ctrl-C).
+    #[arg(long)]
+    pub local: bool,
+
+    /// Validators of the --local testnet.
+    #[arg(
+        long,
+        short = 'n',
+        value_name = "N",
+        default_value_t = 4,
+        requires = "local"
+    )]
+    pub validators: usize,
+
+    /// RPC endpoint to load (repeatable); default: the running validators of the local
+    /// testnet (--dir).
+    #[arg(long, value_name = "URL", conflicts_with = "local")]
+    pub rpc: Vec<String>,
+
+    /// The testnet folder to load (or, with --local, to keep the temporary testnet in).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// First port of the --local testnet [default: a free block of ports].
+    #[arg(long, value_name = "PORT", requires = "local")]
+    pub port_base: Option<u16>,
+
+    /// Open loop: offer this many transactions per second, whatever the answers.
+    #[arg(long, value_name = "TPS", conflicts_with = "max_in_flight")]
+    pub rate: Option<f64>,
+
+    /// Closed loop: keep at most this many transactions outstanding.
+    #[arg(long, value_name = "K")]
+    pub max_in_flight: Option<u64>,
+
+    /// Measured time, after the warm-up (30, 30s, 2m, 500ms).
+    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = duration)]
+    pub duration: std::time::Duration,
+
+    /// Time under load before measuring.
+    #[arg(long, value_name = "TIME", default_value = "5s", value_parser = duration)]
+    pub warmup: std::time::Duration,
+
+    /// Longest wait, after sending stops, for outstanding transactions.
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = duration)]
+    pub drain: std::time::Duration,
+
+    /// transfer, swap, mint, compute, mixed, or opaque (ordering-only payloads).
+    #[arg(long, value_name = "KIND", default_value = "transfer")]
+    pub workload: ordo_testnet::bench::Workload,
+
+    /// Size of each opaque payload in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 512)]
+    pub tx_size: usize,
+
+    /// Funded bench accounts to send from (each keeps its own nonce sequence).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub accounts: u32,
+
+    /// Share (0 to 1) of transfers that go to the hot accounts.
+    #[arg(long, value_name = "SHARE", conflicts_with = "zipf")]
+    pub hot_share: Option<f64>,
+
+    /// How many accounts are hot (with --hot-share).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub hot_accounts: u32,
+
+    /// Draw transfer recipients from a Zipf law with this exponent (e.g. 1.0).
+    #[arg(long, value_name = "S")]
+    pub zipf: Option<f64>,
+
+    /// Iterations of each compute transaction.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub compute_iterations: u32,
+
+    /// Crash this many validators of the --local testnet (the last ones).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub faults: usize,
+
+    /// Kill the faulty validators (SIGKILL) this far into the run instead of never
+    /// starting them.
+    #[arg(long, value_name = "TIME", value_parser = duration)]
+    pub fault_at: Option<std::time::Duration>,
+
+    /// Transactions per submission request.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub batch: usize,
+
+    /// Closed loop: how many transactions to sign up front at most.
+    #[arg(long, value_name = "N")]
+    pub max_txs: Option<u64>,
+
+    /// Seed of the workload's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Write the JSON report to FILE (to standard output when no FILE is given).
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub json: Option<Option<PathBuf>>,
+
+    /// Draw TPS and p50 latency per second as an SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// No live progress line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    ordo_testnet::bench::parse_duration(text)
+}

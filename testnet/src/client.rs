@@ -1,0 +1,169 @@
+//! The few RPC calls the orchestrator and the benchmark make, over one short-lived HTTP/1.1
+//! connection each (`ordo_node::http`), with binary bodies where the node offers them.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use ordo_node::http::{self, HttpResponse};
+use ordo_types::{codec, Address, Hash32};
+use serde_json::Value;
+
+use crate::error::{Result, TestnetError};
+
+/// Parses `http://host:port`, `host:port` (with an optional trailing `/`) into an address.
+pub fn parse_rpc(text: &str) -> Result<SocketAddr> {
+    let bare = text
+        .trim()
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    if bare.is_empty() || bare.contains('/') || text.trim().starts_with("https://") {
+        return Err(TestnetError::Usage(format!(
+            "{text:?} is not an RPC address: give http://HOST:PORT"
+        )));
+    }
+    bare.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            TestnetError::Usage(format!(
+                "{text:?} is not an RPC address: give http://HOST:PORT"
+            ))
+        })
+}
+
+/// The URL form of an RPC address, as printed and as `--rpc` accepts it.
+pub fn rpc_url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// The stable error code of a JSON error answer, if it is one.
+pub fn error_code(response: &HttpResponse) -> Option<String> {
+    Some(response.json()?["error"]["code"].as_str()?.to_string())
+}
+
+fn expect_ok(addr: SocketAddr, what: &str, response: HttpResponse) -> Result<HttpResponse> {
+    if response.status == 200 {
+        return Ok(response);
+    }
+    let code = error_code(&response).unwrap_or_else(|| format!("HTTP {}", response.status));
+    Err(TestnetError::rpc(addr, format!("{what}: {code}")))
+}
+
+fn get_json(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Value> {
+    let response = http::get(addr, path, timeout)
+        .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: {e}")))?;
+    let response = expect_ok(addr, &format!("GET {path}"), response)?;
+    response
+        .json()
+        .ok_or_else(|| TestnetError::rpc(addr, format!("GET {path}: the answer is not JSON")))
+}
+
+/// `GET /v1/status`.
+pub fn status(addr: SocketAddr, timeout: Duration) -> Result<Value> {
+    get_json(addr, "/v1/status", timeout)
+}
+
+/// `GET /v1/accounts/{address}`: (balance, next nonce).
+pub fn account(addr: SocketAddr, address: &Address, timeout: Duration) -> Result<(u64, u64)> {
+    let v = get_json(addr, &format!("/v1/accounts/{address}"), timeout)?;
+    match (v["balance"].as_u64(), v["nonce"].as_u64()) {
+        (Some(balance), Some(nonce)) => Ok((balance, nonce)),
+        _ => Err(TestnetError::rpc(
+            addr,
+            "an account answer without balance or nonce",
+        )),
+    }
+}
+
+/// `GET /v1/blocks/{height}` (JSON).
+pub fn block(addr: SocketAddr, height: u64, timeout: Duration) -> Result<Option<Value>> {
+    let path = format!("/v1/blocks/{height}");
+    let response = http::get(addr, &path, timeout)
+        .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: {e}")))?;
+    if response.status == 404 {
+        return Ok(None);
+    }
+    let response = expect_ok(addr, &format!("GET {path}"), response)?;
+    Ok(response.json())
+}
+
+/// `GET /v1/blocks/{height}/transactions?wait_ms=N` in binary: the hashes of the block's
+/// transactions in block order, or `None` when height `height` is not there within the wait.
+pub fn block_transactions(
+    addr: SocketAddr,
+    height: u64,
+    wait_ms: u64,
+) -> Result<Option<Vec<Hash32>>> {
+    let path = format!("/v1/blocks/{height}/transactions?wait_ms={wait_ms}");
+    let timeout = Duration::from_millis(wait_ms) + Duration::from_secs(10);
+    let response = request(
+        addr,
+        "GET",
+        &path,
+        &[("Accept", "application/octet-stream")],
+        &[],
+        timeout,
+    )
+    .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: {e}")))?;
+    if response.status == 404 {
+        return Ok(None);
+    }
+    let response = expect_ok(addr, &format!("GET {path}"), response)?;
+    codec::decode::<Vec<Hash32>, { 256 << 20 }>(&response.body)
+        .map(Some)
+        .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: undecodable list: {e}")))
+}
+
+/// The Prometheus exposition text of a validator (`GET /metrics`).
+pub fn metrics_text(addr: SocketAddr, timeout: Duration) -> Result<String> {
+    let response = http::get(addr, "/metrics", timeout)
+        .map_err(|e| TestnetError::rpc(addr, format!("GET /metrics: {e}")))?;
+    let response = expect_ok(addr, "GET /metrics", response)?;
+    Ok(String::from_utf8_lossy(&response.body).into_owned())
+}
+
+/// One request with extra headers (the node's client sends only a content type).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    http::parse(&raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpc_addresses_parse_with_or_without_scheme() {
+        let a = parse_rpc("http://127.0.0.1:7101/").unwrap();
+        assert_eq!(a, "127.0.0.1:7101".parse().unwrap());
+        assert_eq!(parse_rpc("127.0.0.1:7101").unwrap(), a);
+        assert_eq!(rpc_url(a), "http://127.0.0.1:7101");
+        assert!(parse_rpc("http://127.0.0.1").is_err());
+        assert!(parse_rpc("https://127.0.0.1:1").is_err());
+        assert!(parse_rpc("127.0.0.1:7101/v1").is_err());
+    }
+}
