@@ -201,6 +201,8 @@ async fn fetch_stage(
                     return;
                 }
             }
+            metrics::counter!("ordo_node_committed_transactions_total")
+                .increment(batch.body.len() as u64);
             if let BatchBody::Transactions(list) = &batch.body {
                 for tx in list {
                     let hash = tx.hash();
