@@ -1,8 +1,22 @@
 //! The command line: every command, flag and help text of `ordo`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The exit statuses, for scripts; the numbers live in `commands::errors`.
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  other failure (key file, unexpected answer, missing ordo-testnet binary)
+  2  bad command-line input
+  3  no node answers at the RPC address, or there is no local testnet
+  4  the node refused the request (its reason code is in the message)
+  5  the transaction was committed but its execution failed
+  6  the transaction expired before it was committed
+  7  the transaction is still pending after the wait
+  8  the node does not know the transaction";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -10,12 +24,23 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "Ordo: a Byzantine-fault-tolerant blockchain node (HotStuff consensus, parallel execution, RocksDB)",
     long_about = None,
-    propagate_version = true
+    propagate_version = true,
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 900)]
     pub json: bool,
+
+    /// The node to talk to, e.g. http://127.0.0.1:7101 or 127.0.0.1:7101
+    /// [default: validator 0 of the local testnet].
+    #[arg(long, global = true, value_name = "URL", display_order = 901)]
+    pub rpc: Option<String>,
+
+    /// The local testnet's folder, for the default RPC address and dev key
+    /// [default: $ORDO_TESTNET_DIR, else ~/.ordo/testnet].
+    #[arg(long, global = true, value_name = "DIR", display_order = 902)]
+    pub testnet_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +53,26 @@ pub enum Command {
     Keys(KeysCommand),
     /// Run a validator until SIGTERM or Ctrl-C.
     Run(RunArgs),
+    /// Run a local multi-validator testnet: up, status, logs, down (runs `ordo-testnet`).
+    #[command(disable_help_flag = true)]
+    Testnet(ExternalArgs),
+    /// Measure end-to-end TPS and latency under load (runs `ordo-testnet`).
+    #[command(disable_help_flag = true)]
+    Bench(ExternalArgs),
+    /// Show an account's balance and next nonce.
+    Account(AccountArgs),
+    /// Send native coins; waits until the transfer is committed unless --no-wait.
+    Transfer(TransferArgs),
+    /// Trade against an AMM pool; waits until committed unless --no-wait.
+    Swap(SwapArgs),
+    /// Mint the next token of an NFT collection to the sender; waits unless --no-wait.
+    Mint(MintArgs),
+    /// Show a transaction's status: pending, committed (height, result), expired or unknown.
+    Tx(TxArgs),
+    /// Show a committed block (the latest when no height is given).
+    Block(BlockArgs),
+    /// Show the node's heights, round, state root and peers.
+    Status,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +80,17 @@ pub struct RunArgs {
     /// The validator's TOML config file.
     #[arg(long, short, value_name = "FILE")]
     pub config: PathBuf,
+}
+
+/// Arguments handed unchanged to the `ordo-testnet` binary.
+#[derive(Debug, Args)]
+pub struct ExternalArgs {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,4 +113,96 @@ pub struct KeysShowArgs {
     /// The key file to read.
     #[arg(value_name = "FILE")]
     pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountArgs {
+    /// The account: an address (64 hex characters) or a key file.
+    #[arg(value_name = "ADDR")]
+    pub address: String,
+}
+
+/// How a transaction is signed, sent and followed; shared by every submitting command.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The sender's key file [default: dev.key of the local testnet].
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Return once the node accepts the transaction, without waiting for it to commit.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds until the transaction expires if no block has included it.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub expires_in: u64,
+    /// The nonce to use [default: the account's next nonce].
+    #[arg(long, value_name = "N")]
+    pub nonce: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The recipient: an address (64 hex characters) or a key file.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// How many coins to send.
+    #[arg(long, value_name = "N")]
+    pub amount: u64,
+    #[command(flatten)]
+    pub submit: SubmitArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Direction {
+    /// Pay asset A (the native coin), receive asset B.
+    AToB,
+    /// Pay asset B, receive asset A (the native coin).
+    BToA,
+}
+
+#[derive(Debug, Args)]
+pub struct SwapArgs {
+    /// The pool's id.
+    #[arg(long, value_name = "ID")]
+    pub pool: u32,
+    /// How much to pay in.
+    #[arg(long, value_name = "N")]
+    pub amount_in: u64,
+    /// The least to receive; the swap fails (and only the fee is paid) below it.
+    #[arg(long, value_name = "N")]
+    pub min_out: u64,
+    /// Which way to trade.
+    #[arg(long, value_enum)]
+    pub direction: Direction,
+    #[command(flatten)]
+    pub submit: SubmitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// The collection's id.
+    #[arg(long, value_name = "ID")]
+    pub collection: u32,
+    #[command(flatten)]
+    pub submit: SubmitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TxArgs {
+    /// The transaction's hash (64 hex characters).
+    #[arg(value_name = "HASH")]
+    pub hash: String,
+    /// Wait until the transaction is committed or expired.
+    #[arg(long)]
+    pub wait: bool,
+    /// The longest to wait with --wait, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, requires = "wait")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// The block's height [default: the latest committed block].
+    #[arg(value_name = "HEIGHT")]
+    pub height: Option<u64>,
 }

@@ -18,8 +18,45 @@ impl HttpResponse {
     }
 }
 
-/// Sends one request and reads the whole answer; `timeout` bounds connect, write and read.
-pub fn request(
+/// The longest a connection attempt may take: on 127.0.0.1 a live node accepts at once,
+/// so waiting longer only delays the "no node here" answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a request got no answer: no connection at all, or a failure after connecting.
+/// Callers tell "no node at this address" from "a node that did not answer".
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot connect: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error("{0}")]
+    Exchange(#[source] std::io::Error),
+}
+
+impl HttpError {
+    pub fn into_io(self) -> std::io::Error {
+        match self {
+            HttpError::Connect(e) | HttpError::Exchange(e) => e,
+        }
+    }
+}
+
+/// Sends one request and reads the whole answer; `timeout` bounds write and read, and
+/// connecting (at most [`CONNECT_TIMEOUT`]).
+pub fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse, HttpError> {
+    let stream = TcpStream::connect_timeout(&addr, timeout.min(CONNECT_TIMEOUT))
+        .map_err(HttpError::Connect)?;
+    exchange(stream, addr, method, path, content_type, body, timeout).map_err(HttpError::Exchange)
+}
+
+fn exchange(
+    mut stream: TcpStream,
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -27,7 +64,6 @@ pub fn request(
     body: &[u8],
     timeout: Duration,
 ) -> std::io::Result<HttpResponse> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut head = format!(
@@ -44,6 +80,18 @@ pub fn request(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     parse(&raw)
+}
+
+/// [`send`] with both failures as one `io::Error`.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<HttpResponse> {
+    send(addr, method, path, content_type, body, timeout).map_err(HttpError::into_io)
 }
 
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> std::io::Result<HttpResponse> {

@@ -248,6 +248,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     }
     let prometheus = prometheus();
     let (storage, tip, accumulator) = open_storage(&config, &genesis_file)?;
+    if genesis_file.ordering_only {
+        warn!("ordering-only network: payloads are ordered and stored, never verified or executed");
+    }
 
     let overrides: Vec<_> = config
         .network
@@ -294,6 +297,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let diss_config = DisseminationConfig {
         max_batch_txs: config.mempool.max_batch_txs,
         max_batch_delay: Duration::from_millis(config.mempool.max_batch_delay_ms),
+        accept_opaque: genesis_file.ordering_only,
         ..DisseminationConfig::default()
     };
     let (dissemination, outputs) = Dissemination::spawn(
@@ -312,6 +316,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         storage.clone(),
         network.clone(),
         driver_tx.clone(),
+        genesis_file.ordering_only,
     );
     let mut servers = Vec::new();
     if let Some(handle) = prometheus.clone() {
@@ -378,6 +383,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         shared: shared.clone(),
         mempool,
         network: network.clone(),
+        dissemination: dissemination.clone(),
+        ordering_only: genesis_file.ordering_only,
         prometheus,
         max_body_bytes: config.rpc.max_body_bytes,
         max_wait_ms: config.rpc.max_wait_ms,

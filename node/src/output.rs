@@ -20,13 +20,40 @@ impl Output {
         }
     }
 
-    /// Prints a failure as one line on stderr (`{"error": …}` with `--json`).
-    pub fn fail(&self, error: &anyhow::Error) {
+    /// Prints a failure as one line on stderr: `error: …`, or with `--json`
+    /// `{"error": …, "kind": …, "exit_code": …}` (`kind` when the failure has a stable name).
+    pub fn fail(&self, error: &anyhow::Error, kind: Option<&str>, exit_code: i32) {
         let reason = format!("{error:#}");
         if self.json {
-            eprintln!("{}", serde_json::json!({ "error": reason }));
+            let mut value = serde_json::json!({ "error": reason, "exit_code": exit_code });
+            if let Some(kind) = kind {
+                value["kind"] = kind.into();
+            }
+            eprintln!("{value}");
         } else {
             eprintln!("error: {reason}");
         }
+    }
+}
+
+/// Label-value rows as text with the values in one column.
+pub fn rows<L: AsRef<str>>(rows: &[(L, String)]) -> String {
+    let width = rows
+        .iter()
+        .map(|(l, _)| l.as_ref().len())
+        .max()
+        .unwrap_or(0);
+    rows.iter()
+        .map(|(l, v)| format!("{:<width$}  {v}", l.as_ref()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_align_values() {
+        let text = super::rows(&[("a", "1".to_string()), ("long label", "2".to_string())]);
+        assert_eq!(text, "a           1\nlong label  2");
     }
 }

@@ -16,8 +16,9 @@
 //!
 //! Invariant: heights are executed one after another, starting after the last executed
 //! height in storage, so a restarted node first executes the committed blocks it had not.
-//! A transaction already executed (or earlier in the same block) is dropped before
-//! execution, identically on every validator: its first receipt stands.
+//! A transaction already executed keeps its first receipt: a recent duplicate is dropped
+//! before execution, an older replay fails on its nonce (no effect on state) and is left
+//! out of the index. Either way every validator reaches the same state.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
@@ -201,21 +202,17 @@ async fn fetch_stage(
                     return;
                 }
             }
+            metrics::counter!("ordo_node_committed_transactions_total")
+                .increment(batch.body.len() as u64);
             if let BatchBody::Transactions(list) = &batch.body {
                 for tx in list {
                     let hash = tx.hash();
-                    if seen.contains(&hash) {
+                    // Recent duplicates (a transaction batched twice) go here; an older
+                    // replay runs and fails on its nonce, without effect, and keeps its
+                    // first receipt (see `index_outcomes`).
+                    if !seen.insert(hash) {
                         continue;
                     }
-                    match shared.storage.tx_location(&hash) {
-                        Ok(None) => {}
-                        Ok(Some(_)) => continue,
-                        Err(e) => {
-                            shared.set_fatal(format!("reading the transaction index: {e}"));
-                            return;
-                        }
-                    }
-                    seen.insert(hash);
                     seen_order.push_back(hash);
                     txs.push(tx.clone());
                 }
@@ -264,16 +261,13 @@ fn execute_stage(
                 return;
             }
         };
-        let transactions = job
-            .txs
-            .iter()
-            .zip(&output.receipts)
-            .map(|(tx, r)| TxOutcome {
-                hash: tx.hash(),
-                status: status_code(&r.status),
-                receipt: codec::encode::<Receipt>(r),
-            })
-            .collect();
+        let transactions = match index_outcomes(&shared, &job.txs, &output.receipts) {
+            Ok(t) => t,
+            Err(e) => {
+                shared.set_fatal(format!("reading the transaction index: {e}"));
+                return;
+            }
+        };
         let commit = Arc::new(BlockCommit {
             height: job.height,
             block_hash: job.block_hash,
@@ -303,6 +297,31 @@ fn execute_stage(
             return;
         }
     }
+}
+
+/// The transaction index entries of an executed block. A transaction that failed because
+/// its nonce was already used may be a replay of one executed earlier: if the index holds
+/// its hash, the first receipt stands and this one is left out. Only this rare case reads
+/// the index.
+fn index_outcomes(
+    shared: &Shared,
+    txs: &[SignedTransaction],
+    receipts: &[Receipt],
+) -> ordo_storage::Result<Vec<TxOutcome>> {
+    let mut out = Vec::with_capacity(txs.len());
+    for (tx, r) in txs.iter().zip(receipts) {
+        let hash = tx.hash();
+        let stale = matches!(r.status, TxStatus::BadNonce { expected } if tx.tx.nonce < expected);
+        if stale && shared.storage.tx_location(&hash)?.is_some() {
+            continue;
+        }
+        out.push(TxOutcome {
+            hash,
+            status: status_code(&r.status),
+            receipt: codec::encode::<Receipt>(r),
+        });
+    }
+    Ok(out)
 }
 
 fn commit_stage(

@@ -4,16 +4,18 @@
 //! |---|---|---|
 //! | POST | `/v1/transactions` | one transaction: JSON (`application/json`) or canonical bytes |
 //! | POST | `/v1/transactions/batch` | canonical bytes of `Vec<SignedTransaction>` |
+//! | POST | `/v1/payloads/batch` | ordering-only networks: canonical bytes of `Vec<Vec<u8>>` |
 //! | GET | `/v1/transactions/{hash}?wait_ms=N` | `pending`, `committed`, `expired`, `unknown`; long-poll |
 //! | GET | `/v1/accounts/{address}` | balance and nonce |
 //! | GET | `/v1/blocks/latest`, `/v1/blocks/{height}` | a committed block |
+//! | GET | `/v1/blocks/{height}/transactions?wait_ms=N` | hashes of an executed block's transactions; long-poll |
 //! | GET | `/v1/status` | heights, round, state root, peers |
 //! | GET | `/health` | 200 while the node is sound |
 //! | GET | `/metrics` | Prometheus exposition |
 //!
 //! Errors are JSON `{"error": {"code": …, "message": …}}` with a stable code:
 //! `malformed`, `too_large`, `bad_signature`, `wrong_chain`, `expired`, `nonce_too_low`,
-//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `not_found`, `internal`.
+//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `not_found`, `wrong_mode`, `internal`.
 //! Invariant: no request body is read beyond the configured limit, and nothing a client
 //! sends can panic a handler.
 
@@ -31,7 +33,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::{Block, QuorumCert};
 use ordo_execution::{Receipt, StateKey, StateValue};
-use ordo_network::{Mempool, NetworkHandle};
+use ordo_network::{
+    Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
+};
 use ordo_types::{codec, Address, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -48,6 +52,9 @@ pub struct RpcState {
     pub shared: Arc<Shared>,
     pub mempool: Arc<Mempool>,
     pub network: NetworkHandle,
+    /// Makes batches of opaque payloads directly (ordering-only networks).
+    pub dissemination: Dissemination,
+    pub ordering_only: bool,
     pub prometheus: Option<PrometheusHandle>,
     pub max_body_bytes: usize,
     pub max_wait_ms: u64,
@@ -126,10 +133,12 @@ pub fn router(state: Arc<RpcState>) -> Router {
     Router::new()
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/payloads/batch", post(submit_payloads))
         .route("/v1/transactions/{hash}", get(transaction))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
+        .route("/v1/blocks/{height}/transactions", get(block_transactions))
         .route("/v1/status", get(status))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
@@ -206,6 +215,11 @@ fn read_account(shared: &Shared, address: &Address) -> ApiResult<Option<(u64, u6
 }
 
 fn check_ingress(state: &RpcState) -> ApiResult<()> {
+    if state.ordering_only {
+        return Err(wrong_mode(
+            "this network is ordering-only: submit opaque payloads to /v1/payloads/batch",
+        ));
+    }
     if state.shared.overloaded() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -312,6 +326,10 @@ fn decode_error(e: ordo_types::Error) -> ApiError {
     }
 }
 
+fn wrong_mode(message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "wrong_mode", message)
+}
+
 fn busy() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -403,6 +421,158 @@ async fn account(
         "nonce": nonce,
         "height": state.shared.executed_tip().height,
     })))
+}
+
+/// The identifier of an opaque payload (ordering-only networks), as block transaction
+/// lists report it.
+pub fn payload_hash(payload: &[u8]) -> Hash32 {
+    Hash32::digest(b"ordo/payload\0", payload)
+}
+
+/// Ordering-only networks: opaque payloads go straight into batches, as many as the
+/// batch limits allow each, without a mempool (there is nothing to check).
+async fn submit_payloads(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    if !state.ordering_only {
+        return Err(wrong_mode(
+            "opaque payloads are accepted only by ordering-only networks (testnet up --ordering-only)",
+        ));
+    }
+    let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
+    let started = Instant::now();
+    let bytes = read_body(&headers, body, state.max_body_bytes).await?;
+    const CAP: usize = 64 << 20;
+    if bytes.len() > state.max_body_bytes.min(CAP) {
+        return Err(ApiError::too_large(
+            bytes.len(),
+            state.max_body_bytes.min(CAP),
+        ));
+    }
+    let payloads = codec::decode::<Vec<Vec<u8>>, CAP>(&bytes).map_err(decode_error)?;
+    if let Some(big) = payloads.iter().find(|p| p.len() > MAX_TRANSACTION_BYTES) {
+        return Err(ApiError::too_large(big.len(), MAX_TRANSACTION_BYTES));
+    }
+    let accepted = payloads.len();
+    let max_txs = state.dissemination.config().max_batch_txs.max(1);
+    // Room for the batch's author, sequence number and length prefixes.
+    let max_bytes = MAX_BATCH_MESSAGE_BYTES / 2;
+    let mut chunk = Vec::new();
+    let mut chunk_bytes = 0usize;
+    for payload in payloads {
+        if !chunk.is_empty()
+            && (chunk.len() >= max_txs || chunk_bytes + payload.len() + 8 > max_bytes)
+        {
+            disseminate_payloads(&state, std::mem::take(&mut chunk)).await?;
+            chunk_bytes = 0;
+        }
+        chunk_bytes += payload.len() + 8;
+        chunk.push(payload);
+    }
+    if !chunk.is_empty() {
+        disseminate_payloads(&state, chunk).await?;
+    }
+    metrics::histogram!("ordo_node_rpc_seconds", "endpoint" => "submit_payloads")
+        .record(started.elapsed().as_secs_f64());
+    Ok(Json(json!({ "accepted": accepted })))
+}
+
+async fn disseminate_payloads(state: &RpcState, payloads: Vec<Vec<u8>>) -> ApiResult<()> {
+    state
+        .dissemination
+        .disseminate(BatchBody::Opaque(payloads))
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::internal(format!("making a batch: {e}")))
+}
+
+/// The hashes of the transactions block `height` executed, in order (opaque payloads'
+/// [`payload_hash`]es on ordering-only networks). Reads the block's batches from disk,
+/// where the pipeline stores them before executing.
+fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Vec<Hash32>> {
+    let storage = &state.shared.storage;
+    let internal = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
+    let Some((_, bytes)) = storage.block_at(height).map_err(|e| internal(&e))? else {
+        return Err(not_found_height(height));
+    };
+    let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| internal(&e))?;
+    let mut hashes = Vec::new();
+    for digest in &block.payload {
+        let Some(bytes) = storage.batch(digest).map_err(|e| internal(&e))? else {
+            return Err(ApiError::internal(format!(
+                "batch {digest} of block {height} is not stored"
+            )));
+        };
+        let batch =
+            codec::decode::<Batch, MAX_BATCH_MESSAGE_BYTES>(&bytes).map_err(|e| internal(&e))?;
+        match &batch.body {
+            BatchBody::Transactions(txs) => {
+                for tx in txs {
+                    let hash = tx.hash();
+                    // A transaction in two batches ran once, where it first appeared.
+                    let here = storage
+                        .tx_location(&hash)
+                        .map_err(|e| internal(&e))?
+                        .is_some_and(|loc| loc.height == height);
+                    if here && !hashes.contains(&hash) {
+                        hashes.push(hash);
+                    }
+                }
+            }
+            BatchBody::Opaque(payloads) => hashes.extend(payloads.iter().map(|p| payload_hash(p))),
+        }
+    }
+    Ok(hashes)
+}
+
+fn not_found_height(height: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no executed block at height {height}"),
+    )
+}
+
+async fn block_transactions(
+    State(state): State<Arc<RpcState>>,
+    Path(height): Path<String>,
+    Query(query): Query<WaitQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::malformed(format!("{height:?} is not a height")))?;
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(state.max_wait_ms));
+    let mut executed = state.shared.executed.subscribe();
+    // The watch guard must not live across an await: only whether the wait succeeded.
+    let _ = tokio::time::timeout(wait, async {
+        executed.wait_for(|tip| tip.height >= height).await.is_ok()
+    })
+    .await;
+    if state.shared.executed_tip().height < height {
+        return Err(not_found_height(height));
+    }
+    let hashes = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || block_transaction_hashes(&state, height)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let binary = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/octet-stream"));
+    Ok(if binary {
+        (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            codec::encode(&hashes),
+        )
+            .into_response()
+    } else {
+        Json(json!({ "height": height, "transactions": hashes })).into_response()
+    })
 }
 
 fn block_json(state: &RpcState, height: u64) -> ApiResult<Value> {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ordo_node::http::{self, HttpResponse};
 use ordo_node::localnet::{self, bench_key, Localnet, LocalnetSpec, ValidatorPorts};
-use ordo_types::{codec, Address, KeyPair, Payload, SignedTransaction, Transaction};
+use ordo_types::{codec, Address, Hash32, KeyPair, Payload, SignedTransaction, Transaction};
 use serde_json::Value;
 
 const CHAIN: u64 = 4242;
@@ -128,6 +128,10 @@ struct Cluster {
 
 impl Cluster {
     fn new(dir: &Path, n: usize, senders: u32) -> Cluster {
+        Self::with(dir, n, senders, false)
+    }
+
+    fn with(dir: &Path, n: usize, senders: u32, ordering_only: bool) -> Cluster {
         let ports = free_ports(3 * n);
         let spec = LocalnetSpec {
             validators: n,
@@ -142,6 +146,7 @@ impl Cluster {
                     .collect(),
             ),
             bench_accounts: senders,
+            ordering_only,
             ..LocalnetSpec::default()
         };
         let net = localnet::generate(dir, &spec).unwrap();
@@ -252,6 +257,33 @@ fn announce_oversized(addr: SocketAddr, path: &str, len: usize) -> HttpResponse 
     http::parse(&raw).expect("an HTTP answer")
 }
 
+/// The hashes that blocks `from..=to` list as executed on `v`, in order.
+fn block_transactions(v: &Validator, from: u64, to: u64) -> Vec<Hash32> {
+    let mut all = Vec::new();
+    for height in from..=to {
+        let r = http::request(
+            v.rpc,
+            "GET",
+            &format!("/v1/blocks/{height}/transactions"),
+            None,
+            &[],
+            HTTP_TIMEOUT,
+        )
+        .unwrap();
+        let json = r.json().expect("JSON block transactions");
+        assert_eq!(r.status, 200, "height {height}: {json}");
+        assert_eq!(json["height"].as_u64(), Some(height));
+        all.extend(
+            json["transactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().parse::<Hash32>().unwrap()),
+        );
+    }
+    all
+}
+
 fn committed_count(v: &Validator, hashes: &[String]) -> usize {
     hashes
         .iter()
@@ -340,6 +372,15 @@ fn four_validators_commit_recover_and_agree() {
         "some transfers did not commit"
     );
     let height_down = cluster.validators[0].executed();
+    // The blocks' transaction lists name every transfer exactly once, and nothing else.
+    let mut listed = block_transactions(&cluster.validators[0], 1, height_down);
+    listed.sort();
+    let mut expected: Vec<Hash32> = all.iter().map(SignedTransaction::hash).collect();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "block transaction lists differ from the transfers"
+    );
     assert!(
         height_down > height_at_kill,
         "no progress with validator 3 down ({height_at_kill} -> {height_down})"
@@ -524,4 +565,86 @@ fn four_validators_commit_recover_and_agree() {
         );
     }
     eprintln!("whole test: {:?}", started.elapsed());
+}
+
+/// An ordering-only network orders opaque payloads: every one shows up in a block on every
+/// validator; transactions are refused with `wrong_mode`.
+#[test]
+fn ordering_only_network_orders_opaque_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::with(dir.path(), 4, 1, true);
+    for v in &mut cluster.validators {
+        v.start();
+    }
+    let all_up = wait_for(Duration::from_secs(60), || {
+        cluster
+            .validators
+            .iter()
+            .all(|v| v.status().is_some_and(|s| s["peers"].as_u64() == Some(3)))
+    });
+    assert!(
+        all_up,
+        "validators did not connect\n{}",
+        cluster.dump_logs()
+    );
+
+    let payloads: Vec<Vec<u8>> = (0..2_000u32)
+        .map(|i| {
+            let mut p = vec![0u8; 512];
+            p[..4].copy_from_slice(&i.to_le_bytes());
+            p
+        })
+        .collect();
+    for (i, chunk) in payloads.chunks(250).enumerate() {
+        let v = &cluster.validators[i % 4];
+        let body = codec::encode(&chunk.to_vec());
+        let r = http::post_bytes(v.rpc, "/v1/payloads/batch", &body, HTTP_TIMEOUT).unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.json().unwrap()["accepted"].as_u64(),
+            Some(chunk.len() as u64)
+        );
+    }
+    let mut expected: Vec<Hash32> = payloads
+        .iter()
+        .map(|p| ordo_node::rpc::payload_hash(p))
+        .collect();
+    expected.sort();
+    for v in &cluster.validators {
+        let mut listed = Vec::new();
+        let mut next = 1;
+        let complete = wait_for(Duration::from_secs(60), || {
+            let tip = v.executed();
+            listed.extend(block_transactions(v, next, tip));
+            next = tip + 1;
+            listed.len() >= expected.len()
+        });
+        assert!(
+            complete,
+            "validator {}: {} of {} payloads ordered\n{}",
+            v.index,
+            listed.len(),
+            expected.len(),
+            cluster.dump_logs()
+        );
+
+        listed.sort();
+        assert_eq!(
+            listed, expected,
+            "validator {} ordered other payloads",
+            v.index
+        );
+    }
+
+    let key = bench_key(CHAIN, 0);
+    let tx = transfer(&key, 0, Address([1; 32]), 1, CHAIN);
+    let v0 = &cluster.validators[0];
+    let r = http::post_bytes(v0.rpc, "/v1/transactions", &tx.encode(), HTTP_TIMEOUT).unwrap();
+    assert_eq!(error_code(&r), "wrong_mode");
+    let body = codec::encode(&vec![tx]);
+    let r = http::post_bytes(v0.rpc, "/v1/transactions/batch", &body, HTTP_TIMEOUT).unwrap();
+    assert_eq!(error_code(&r), "wrong_mode");
+    for v in &mut cluster.validators {
+        assert!(v.terminate(), "validator {} did not stop cleanly", v.index);
+    }
 }

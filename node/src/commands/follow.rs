@@ -1,0 +1,193 @@
+//! Following a transaction: the node's status answer read as an outcome, the long-poll
+//! until it is final, and the outcome turned into the command's exit.
+//!
+//! A transaction is final once committed (successfully or not) or expired; "unknown" means
+//! the node never saw it, which is not the same as expired.
+
+use std::time::{Duration, Instant};
+
+use ordo_types::Hash32;
+use serde_json::Value;
+
+use super::endpoint::Rpc;
+use super::errors::ClientError;
+
+/// The longest one long-poll asks the node to hold; nodes cap it too (30 s by default).
+const MAX_POLL: Duration = Duration::from_secs(25);
+/// Slack on top of a poll's wait for the answer to arrive.
+const POLL_SLACK: Duration = Duration::from_secs(10);
+/// If the node answers a poll sooner than this without news, pause before the next one,
+/// so that a node configured with short waits is not hammered.
+const MIN_POLL: Duration = Duration::from_millis(100);
+
+/// What the node says about a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded { height: u64 },
+    Failed { height: u64, reason: String },
+    Pending,
+    Expired,
+    Unknown,
+}
+
+impl Outcome {
+    /// Reads a `GET /v1/transactions/{hash}` answer.
+    pub fn of(status: &Value) -> Result<Outcome, String> {
+        match status["status"].as_str() {
+            Some("committed") => {
+                let height = status["height"]
+                    .as_u64()
+                    .ok_or("a committed transaction without a height")?;
+                if status["success"].as_bool() == Some(true) {
+                    Ok(Outcome::Succeeded { height })
+                } else {
+                    let reason = status["execution_status"]
+                        .as_str()
+                        .unwrap_or("unknown")
+                        .to_string();
+                    Ok(Outcome::Failed { height, reason })
+                }
+            }
+            Some("pending") => Ok(Outcome::Pending),
+            Some("expired") => Ok(Outcome::Expired),
+            Some("unknown") => Ok(Outcome::Unknown),
+            other => Err(format!("a transaction status of {other:?}")),
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Outcome::Pending | Outcome::Unknown)
+    }
+
+    /// The command's result: success only for a successful commit, or for a pending
+    /// transaction when nobody waited (`waited` is `None`).
+    pub fn verdict(self, hash: Hash32, waited: Option<Duration>) -> Result<(), ClientError> {
+        match self {
+            Outcome::Succeeded { .. } => Ok(()),
+            Outcome::Failed { height, reason } => Err(ClientError::Failed {
+                hash,
+                height,
+                reason,
+            }),
+            Outcome::Expired => Err(ClientError::Expired { hash }),
+            Outcome::Unknown => Err(ClientError::Unknown { hash }),
+            Outcome::Pending => match waited {
+                None => Ok(()),
+                Some(d) => Err(ClientError::Pending {
+                    hash,
+                    secs: d.as_secs(),
+                }),
+            },
+        }
+    }
+}
+
+/// Asks once, without waiting.
+pub fn status_now(rpc: &Rpc, hash: &Hash32) -> Result<(Value, Outcome), ClientError> {
+    let status = rpc.get(&format!("/v1/transactions/{hash}"))?;
+    let outcome = Outcome::of(&status).map_err(|e| rpc.bad_answer(e))?;
+    Ok((status, outcome))
+}
+
+/// Long-polls until the transaction is final or `deadline` passes; the last answer.
+pub fn wait_until(
+    rpc: &Rpc,
+    hash: &Hash32,
+    deadline: Instant,
+) -> Result<(Value, Outcome), ClientError> {
+    loop {
+        let asked = Instant::now();
+        let wait = deadline.saturating_duration_since(asked).min(MAX_POLL);
+        let status = rpc.get_within(
+            &format!("/v1/transactions/{hash}?wait_ms={}", wait.as_millis()),
+            wait + POLL_SLACK,
+        )?;
+        let outcome = Outcome::of(&status).map_err(|e| rpc.bad_answer(e))?;
+        if outcome.is_final() || Instant::now() >= deadline {
+            return Ok((status, outcome));
+        }
+        let took = asked.elapsed();
+        if took < MIN_POLL {
+            std::thread::sleep(MIN_POLL - took);
+        }
+    }
+}
+
+/// A status answer as aligned rows (hash, status, height, result, fee).
+pub fn status_rows(status: &Value) -> Vec<(&'static str, String)> {
+    let mut rows = vec![
+        ("hash", text(&status["hash"])),
+        ("status", text(&status["status"])),
+    ];
+    if status["status"] == "committed" {
+        rows.push(("height", text(&status["height"])));
+        let result = if status["success"].as_bool() == Some(true) {
+            "success".to_string()
+        } else {
+            format!("failed: {}", text(&status["execution_status"]))
+        };
+        rows.push(("result", result));
+        if !status["fee"].is_null() {
+            rows.push(("fee", text(&status["fee"])));
+        }
+    }
+    rows
+}
+
+/// A JSON scalar as plain text (strings without quotes).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn outcomes_and_their_verdicts() {
+        let hash = Hash32([1; 32]);
+        let ok = json!({"status": "committed", "height": 5, "success": true});
+        assert_eq!(Outcome::of(&ok), Ok(Outcome::Succeeded { height: 5 }));
+        let failed = json!({"status": "committed", "height": 6, "success": false,
+                            "execution_status": "insufficient_balance"});
+        let failed = Outcome::of(&failed).unwrap();
+        assert!(failed.is_final());
+        let e = failed.verdict(hash, None).unwrap_err();
+        assert_eq!(e.exit_code(), 5);
+        assert!(e.to_string().contains("height 6"), "{e}");
+
+        // Expired and unknown are different answers with different exits.
+        let expired = Outcome::of(&json!({"status": "expired"})).unwrap();
+        let unknown = Outcome::of(&json!({"status": "unknown"})).unwrap();
+        assert!(expired.is_final() && !unknown.is_final());
+        assert_eq!(expired.verdict(hash, None).unwrap_err().exit_code(), 6);
+        assert_eq!(unknown.verdict(hash, None).unwrap_err().exit_code(), 8);
+
+        // Pending is an answer when asked once, a timeout when waited for.
+        assert!(Outcome::Pending.verdict(hash, None).is_ok());
+        let e = Outcome::Pending
+            .verdict(hash, Some(Duration::from_secs(9)))
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 7);
+
+        assert!(Outcome::of(&json!({"status": "committed"})).is_err());
+        assert!(Outcome::of(&json!({"status": "weird"})).is_err());
+    }
+
+    #[test]
+    fn committed_rows_show_the_result() {
+        let s = json!({"hash": "ab", "status": "committed", "height": 3, "success": false,
+                       "execution_status": "slippage_exceeded", "fee": 10});
+        let rows = status_rows(&s);
+        assert!(rows.contains(&("result", "failed: slippage_exceeded".into())));
+        assert!(rows.contains(&("height", "3".into())));
+        let rows = status_rows(&json!({"hash": "ab", "status": "pending"}));
+        assert_eq!(rows.len(), 2);
+    }
+}

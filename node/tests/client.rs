@@ -1,0 +1,411 @@
+//! The client commands against a real one-validator network: a real `ordo run` process on
+//! free 127.0.0.1 ports, driven by the real `ordo` binary with `--testnet-dir`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ordo_node::http;
+use ordo_node::localnet::{self, LocalnetSpec, ValidatorPorts};
+use serde_json::Value;
+
+const CHAIN: u64 = 777;
+
+/// Ports the OS reports free right now (bound, then released).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// One validator process, killed when dropped.
+struct Validator {
+    child: Child,
+    rpc: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Validator {
+    /// Generates a one-validator network in `dir` and starts it.
+    fn start(dir: &Path) -> Validator {
+        let ports = free_ports(3);
+        let spec = LocalnetSpec {
+            validators: 1,
+            chain_id: CHAIN,
+            ports: Some(vec![ValidatorPorts {
+                p2p: ports[0],
+                rpc: ports[1],
+                metrics: ports[2],
+            }]),
+            bench_accounts: 1,
+            pools: 1,
+            collections: 1,
+            ..LocalnetSpec::default()
+        };
+        let net = localnet::generate(dir, &spec).unwrap();
+        let v = &net.validators[0];
+        let mut config = v.config.clone();
+        config.execution.threads = 1;
+        config.write(&v.config_path).unwrap();
+        let log = std::fs::File::create(&v.log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["run", "--config", v.config_path.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ordo run starts");
+        Validator {
+            child,
+            rpc: v.rpc,
+            log: v.log_path.clone(),
+        }
+    }
+
+    /// Waits until the node answers and has committed a block.
+    fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let height = http::get(self.rpc, "/v1/status", Duration::from_secs(2))
+                .ok()
+                .and_then(|r| r.json())
+                .and_then(|s| s["height"].as_u64());
+            if height.is_some_and(|h| h > 0) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the validator did not commit a block within {within:?}\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Validator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `ordo --testnet-dir DIR ARGS…` without any testnet setting from the environment.
+fn ordo(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .arg("--testnet-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("ORDO_TESTNET_DIR")
+        .output()
+        .expect("the ordo binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON on stdout of a command that must have succeeded.
+fn ok_json(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    serde_json::from_slice(&o.stdout).expect("stdout is one JSON value")
+}
+
+/// Asserts exit status `code` and a one-line error on stderr containing `needle`.
+fn fails_with(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{}{err}", stdout(o));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+}
+
+#[test]
+fn client_commands_against_one_validator() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("net");
+    let node = Validator::start(&dir);
+    node.wait_ready(Duration::from_secs(20));
+
+    // status: the fields scripts rely on.
+    let status = ok_json(&ordo(&dir, &["status", "--json"]));
+    for field in ["height", "round", "executed_height", "state_root", "peers"] {
+        assert!(!status[field].is_null(), "status lacks {field}: {status}");
+    }
+    assert_eq!(status["chain_id"], CHAIN);
+    assert_eq!(status["rpc"], format!("http://{}", node.rpc));
+    let text = stdout(&ordo(&dir, &["status"]));
+    assert!(text.contains("executed height"), "{text}");
+
+    // A transfer from the dev key to a new key, waited for by default.
+    let alice_path = tmp.path().join("alice.key");
+    let alice = ok_json(&ordo(
+        &dir,
+        &[
+            "keys",
+            "new",
+            "--out",
+            alice_path.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    let alice_addr = alice["address"].as_str().unwrap().to_string();
+    let sent = ok_json(&ordo(
+        &dir,
+        &[
+            "transfer",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "1234",
+            "--json",
+        ],
+    ));
+    assert_eq!(sent["status"], "committed", "{sent}");
+    assert_eq!(sent["success"], true, "{sent}");
+    let height = sent["height"].as_u64().expect("a height");
+    assert!(sent["latency_ms"].is_u64(), "{sent}");
+    let hash = sent["hash"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 64);
+
+    // The recipient's balance and the sender's nonce.
+    let account = ok_json(&ordo(&dir, &["account", &alice_addr, "--json"]));
+    assert_eq!(account["address"], alice_addr);
+    assert_eq!(account["balance"], 1234);
+    assert_eq!(account["nonce"], 0);
+    let dev_key = dir.join("dev.key");
+    let dev = ok_json(&ordo(
+        &dir,
+        &["account", dev_key.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(dev["nonce"], 1, "{dev}");
+    let text = stdout(&ordo(&dir, &["account", &alice_addr]));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("balance ") && l.ends_with(" 1234")),
+        "{text}"
+    );
+
+    // tx: committed at the transfer's height.
+    let tx = ok_json(&ordo(&dir, &["tx", &hash, "--json"]));
+    assert_eq!(
+        (
+            tx["hash"].as_str(),
+            tx["status"].as_str(),
+            tx["height"].as_u64()
+        ),
+        (Some(hash.as_str()), Some("committed"), Some(height))
+    );
+    let text = stdout(&ordo(&dir, &["tx", &hash]));
+    assert!(
+        text.contains("committed") && text.contains("success"),
+        "{text}"
+    );
+
+    // block: the latest, and the transfer's by height.
+    let latest = ok_json(&ordo(&dir, &["block", "--json"]));
+    assert!(latest["height"].as_u64().unwrap() >= height, "{latest}");
+    let block = ok_json(&ordo(&dir, &["block", &height.to_string(), "--json"]));
+    assert_eq!(block["height"], height);
+    assert!(!block["hash"].is_null());
+    let text = stdout(&ordo(&dir, &["block", &height.to_string()]));
+    assert!(text.contains("state root"), "{text}");
+    fails_with(
+        &ordo(&dir, &["block", "99999999"]),
+        4,
+        "no committed block at height 99999999",
+    );
+
+    // The same nonce again is refused as too low.
+    let again = ordo(
+        &dir,
+        &[
+            "transfer",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "1",
+            "--nonce",
+            "0",
+        ],
+    );
+    fails_with(&again, 4, "nonce too low");
+
+    // More than the balance: committed, but failed, with the reason.
+    let too_much = ordo(
+        &dir,
+        &[
+            "transfer",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "18000000000000000000",
+            "--json",
+        ],
+    );
+    fails_with(&too_much, 5, "insufficient balance");
+    let report: Value = serde_json::from_slice(&too_much.stdout).unwrap();
+    assert_eq!(
+        (report["status"].as_str(), report["success"].as_bool()),
+        (Some("committed"), Some(false)),
+        "{report}"
+    );
+
+    // Swap and mint share the submit path; a swap under its minimum fails with the reason.
+    let swap = ok_json(&ordo(
+        &dir,
+        &[
+            "swap",
+            "--pool",
+            "0",
+            "--amount-in",
+            "1000",
+            "--min-out",
+            "1",
+            "--direction",
+            "a-to-b",
+            "--json",
+        ],
+    ));
+    assert_eq!(swap["status"], "committed", "{swap}");
+    let greedy = ordo(
+        &dir,
+        &[
+            "swap",
+            "--pool",
+            "0",
+            "--amount-in",
+            "1000",
+            "--min-out",
+            "1000000",
+            "--direction",
+            "a-to-b",
+        ],
+    );
+    fails_with(&greedy, 5, "min-out");
+    let minted = ok_json(&ordo(
+        &dir,
+        &["mint", "--collection", "0", "--no-wait", "--json"],
+    ));
+    assert_eq!(minted["status"], "pending", "{minted}");
+    let mint_hash = minted["hash"].as_str().unwrap();
+    let waited = ok_json(&ordo(&dir, &["tx", mint_hash, "--wait", "--json"]));
+    assert_eq!(waited["status"], "committed", "{waited}");
+    assert!(waited["height"].is_u64());
+
+    // A hash the node never saw is unknown (not expired), with its own exit status.
+    let random = "ab".repeat(32);
+    let unknown = ordo(&dir, &["tx", &random, "--json"]);
+    assert_eq!(unknown.status.code(), Some(8), "{}", stderr(&unknown));
+    let answer: Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    assert_eq!(answer["status"], "unknown");
+    fails_with(&ordo(&dir, &["tx", &random]), 8, "does not know");
+    fails_with(&ordo(&dir, &["tx", "xyz"]), 2, "not a transaction hash");
+
+    // --rpc reaches the same node in either spelling.
+    for url in [format!("http://{}", node.rpc), node.rpc.to_string()] {
+        let s = ok_json(&ordo(tmp.path(), &["--rpc", &url, "status", "--json"]));
+        assert_eq!(s["chain_id"], CHAIN);
+    }
+    eprintln!("client test took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_closed_port_is_no_node_at_once() {
+    let port = free_ports(1)[0];
+    let tmp = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = ordo(
+        tmp.path(),
+        &[
+            "--rpc",
+            &format!("127.0.0.1:{port}"),
+            "account",
+            &"00".repeat(32),
+        ],
+    );
+    fails_with(&out, 3, "no node answers");
+    assert!(stderr(&out).contains("ordo testnet up"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let out = ordo(
+        tmp.path(),
+        &["--rpc", &format!("127.0.0.1:{port}"), "status", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let error: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(error["kind"], "no_node");
+}
+
+#[test]
+fn without_a_testnet_the_client_says_how_to_get_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    fails_with(&ordo(tmp.path(), &["status"]), 3, "ordo testnet up");
+    let to = "11".repeat(32);
+    fails_with(
+        &ordo(tmp.path(), &["transfer", "--to", &to, "--amount", "1"]),
+        2,
+        "--key FILE",
+    );
+    fails_with(
+        &ordo(tmp.path(), &["--rpc", "https://127.0.0.1:1", "status"]),
+        2,
+        "plain HTTP",
+    );
+}
+
+#[test]
+fn help_lists_every_command_and_the_exit_statuses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let help = stdout(&ordo(tmp.path(), &["--help"]));
+    for command in [
+        "testnet", "bench", "account", "transfer", "swap", "mint", "tx", "block", "status",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "--help lacks {command}\n{help}"
+        );
+    }
+    assert!(help.contains("Exit status"), "{help}");
+    for command in [
+        "account", "transfer", "swap", "mint", "tx", "block", "status",
+    ] {
+        let out = ordo(tmp.path(), &[command, "--help"]);
+        assert!(out.status.success(), "{command}");
+        assert!(stdout(&out).contains("Usage:"), "{command}");
+    }
+}
+
+/// `ordo testnet` runs `ordo-testnet` when it is built next to `ordo`, else says to build it;
+/// which one holds depends on what was built before this test, so either is accepted.
+#[test]
+fn testnet_is_delegated_to_ordo_testnet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(["testnet", "--help"])
+        .env("ORDO_TESTNET_DIR", tmp.path())
+        .output()
+        .unwrap();
+    let tool = Path::new(env!("CARGO_BIN_EXE_ordo")).with_file_name("ordo-testnet");
+    if tool.is_file() {
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("Usage:"), "{}", stdout(&out));
+    } else {
+        fails_with(&out, 1, "cargo build --release --workspace");
+    }
+}
