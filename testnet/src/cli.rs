@@ -17,6 +17,15 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// An RPC endpoint for `bench` to load (repeatable), as `ordo --rpc URL bench`.
+    #[arg(long, value_name = "URL")]
+    pub rpc: Vec<String>,
+
+    /// The local testnet's folder, as `ordo --testnet-dir DIR testnet up`
+    /// [default: $ORDO_TESTNET_DIR, else ~/.ordo/testnet].
+    #[arg(long, value_name = "DIR")]
+    pub testnet_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,12 +42,19 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct DirArg {
     /// The testnet's folder [default: $ORDO_TESTNET_DIR, else ~/.ordo/testnet].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "testnet-dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
     /// Print machine-readable JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+impl DirArg {
+    /// Takes the folder given before the command unless one is given after it.
+    pub fn inherit(&mut self, dir: Option<PathBuf>) {
+        self.dir = self.dir.take().or(dir);
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,7 +157,7 @@ pub struct BenchArgs {
     pub rpc: Vec<String>,
 
     /// The testnet folder to load (or, with --local, to keep the temporary testnet in).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, alias = "testnet-dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
     /// First port of the --local testnet [default: a free block of ports].

@@ -40,6 +40,24 @@ pub fn fail(error: &anyhow::Error, json: bool) {
     }
 }
 
+/// The exit status for a failure, as `ordo` numbers them: 2 bad input, 3 no node or no
+/// testnet, 130 interrupted, 1 anything else.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if interrupt::requested() {
+        return 130;
+    }
+    match error.downcast_ref::<TestnetError>() {
+        Some(
+            TestnetError::Usage(_)
+            | TestnetError::PortBusy { .. }
+            | TestnetError::NoSuchValidator { .. },
+        ) => 2,
+        Some(TestnetError::NoTestnet { .. } | TestnetError::Rpc { .. }) => 3,
+        Some(TestnetError::Interrupted) => 130,
+        _ => 1,
+    }
+}
+
 /// Rows as aligned columns.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -282,6 +300,9 @@ pub fn down(args: &DownArgs, json: bool) -> Result<()> {
 }
 
 fn config(args: &BenchArgs) -> Result<BenchConfig> {
+    if args.local && !args.rpc.is_empty() {
+        bail!("--local and --rpc exclude each other: --local loads a testnet of its own");
+    }
     let target = if args.local {
         Target::Local {
             validators: args.validators,

@@ -27,19 +27,35 @@ fn main() {
             // `--json FILE` writes a file; a bare `--json` prints the report.
             Command::Bench(a) => matches!(a.json, Some(None)),
         };
-    let result = match cli.command {
-        Command::Testnet(TestnetCommand::Up(args)) => commands::up(&args, json),
-        Command::Testnet(TestnetCommand::Status(args)) => commands::status(&args, json),
-        Command::Testnet(TestnetCommand::Logs(args)) => commands::logs(&args),
-        Command::Testnet(TestnetCommand::Down(args)) => commands::down(&args, json),
-        Command::Bench(args) => commands::bench(&args, json),
+    let mut command = cli.command;
+    // `ordo --testnet-dir D testnet …` and `ordo --rpc URL bench …`: the flags `ordo`
+    // takes before the command mean the same here.
+    let dir = cli.testnet_dir;
+    let result = match &mut command {
+        Command::Testnet(TestnetCommand::Up(args)) => {
+            args.common.inherit(dir);
+            commands::up(args, json)
+        }
+        Command::Testnet(TestnetCommand::Status(args)) => {
+            args.common.inherit(dir);
+            commands::status(args, json)
+        }
+        Command::Testnet(TestnetCommand::Logs(args)) => {
+            args.common.inherit(dir);
+            commands::logs(args)
+        }
+        Command::Testnet(TestnetCommand::Down(args)) => {
+            args.common.inherit(dir);
+            commands::down(args, json)
+        }
+        Command::Bench(args) => {
+            args.dir = args.dir.take().or(dir);
+            args.rpc.extend(cli.rpc);
+            commands::bench(args, json)
+        }
     };
     if let Err(error) = result {
         commands::fail(&error, json);
-        std::process::exit(if ordo_testnet::interrupt::requested() {
-            130
-        } else {
-            1
-        });
+        std::process::exit(commands::exit_code(&error));
     }
 }
