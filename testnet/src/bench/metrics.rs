@@ -52,11 +52,13 @@ pub fn sum(text: &str, name: &str) -> Option<f64> {
 
 pub fn snapshot(addr: SocketAddr) -> Snapshot {
     match client::metrics_text(addr, Duration::from_secs(5)) {
+        // A counter appears once first incremented: absent from a readable exposition,
+        // it is zero (except the ordered count, whose absence means an older node).
         Ok(text) => Snapshot {
             ordered: sum(&text, ORDERED),
-            executed: sum(&text, EXECUTED),
-            timeouts: sum(&text, TIMEOUTS),
-            reexecutions: sum(&text, REEXECUTIONS),
+            executed: sum(&text, EXECUTED).or(Some(0.0)),
+            timeouts: sum(&text, TIMEOUTS).or(Some(0.0)),
+            reexecutions: sum(&text, REEXECUTIONS).or(Some(0.0)),
         },
         Err(_) => Snapshot::default(),
     }

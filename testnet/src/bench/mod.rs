@@ -304,8 +304,9 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     }
 
     let start_status = client::status(tracker_addr, Duration::from_secs(5))?;
-    let height_key = if opaque { "height" } else { "executed_height" };
-    let start_height = start_status[height_key].as_u64().unwrap_or(0);
+    // Block transaction lists are served up to the executed height (the committed one
+    // on ordering-only networks, where commit is the last stage).
+    let start_height = start_status["executed_height"].as_u64().unwrap_or(0);
     let path = if opaque {
         "/v1/payloads/batch"
     } else {

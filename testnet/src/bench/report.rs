@@ -162,22 +162,31 @@ impl BenchReport {
             .tx_size
             .map(|b| format!(" of {b} bytes"))
             .unwrap_or_default();
+        let accounts = if self.ordering_only {
+            String::new()
+        } else {
+            format!(", {} accounts ({})", n(self.accounts.into()), self.skew)
+        };
         let _ = writeln!(
             s,
-            "ordo bench: {}{size}, {load}; {} validators ({} crashed{}), {} accounts ({}), {} cores",
+            "ordo bench: {}{size}, {load}; {} validators ({} crashed{}){accounts}, {} cores",
             self.workload,
             self.validators,
             self.faults,
             self.fault_at_s
                 .map(|t| format!(" at {t:.0} s"))
-                .unwrap_or_else(|| if self.faults > 0 { " from the start".into() } else { String::new() }),
-            n(self.accounts.into()),
-            self.skew,
+                .unwrap_or_else(|| if self.faults > 0 {
+                    " from the start".into()
+                } else {
+                    String::new()
+                }),
             self.cores
         );
-        let _ = writeln!(
+        let _ =
+            writeln!(
             s,
-            "signed {} before the clock started ({:.1} s); measured {:.1} s after a {:.1} s warm-up{}",
+            "{} {} before the clock started ({:.1} s); measured {:.1} s after a {:.1} s warm-up{}",
+            if self.ordering_only { "built" } else { "signed" },
             n(self.signed),
             self.signing_s,
             self.measured_s,
@@ -192,9 +201,15 @@ impl BenchReport {
             &mut s,
             "offered",
             self.offered,
-            self.offered_tps
-                .map(|r| format!("({} tx/s)", n(r.round() as u64)))
-                .unwrap_or_default(),
+            match self.offered_tps {
+                Some(r) if self.offered > self.sent => format!(
+                    "({} tx/s; {} not sent by the end)",
+                    n(r.round() as u64),
+                    n(self.offered - self.sent)
+                ),
+                Some(r) => format!("({} tx/s)", n(r.round() as u64)),
+                None => String::new(),
+            },
         );
         row(&mut s, "sent", self.sent, String::new());
         row(&mut s, "committed", self.committed, String::new());

@@ -197,9 +197,17 @@ impl Lane<'_> {
         };
     }
 
-    /// `{"accepted": n, "errors": [null | "code", ...]}`, one entry per item.
+    /// `{"accepted": n, "errors": [null | "code", ...]}`, one entry per item; opaque
+    /// payloads are all taken or the whole request is refused: `{"accepted": n}`.
     fn record_answer(&self, batch: &[u32], answer: Option<serde_json::Value>) {
         let shared = self.shared;
+        let all_taken = answer.as_ref().is_some_and(|v| {
+            v.get("errors").is_none() && v["accepted"].as_u64() == Some(batch.len() as u64)
+        });
+        if all_taken {
+            self.settle(batch, outcome::ACCEPTED);
+            return;
+        }
         let errors = answer
             .as_ref()
             .and_then(|v| v["errors"].as_array())

@@ -7,6 +7,7 @@
 //! a run is reproducible from its seed.
 
 use ordo_node::localnet::bench_key;
+use ordo_node::rpc::payload_hash;
 use ordo_types::{Hash32, KeyPair, Payload, SignedTransaction, SwapDirection, Transaction};
 use rayon::prelude::*;
 
@@ -47,11 +48,6 @@ pub struct PlanSpec {
 pub struct Plan {
     pub items: Vec<Item>,
     pub lanes: Vec<Vec<u32>>,
-}
-
-/// The hash under which an ordering-only network reports a payload.
-pub fn payload_hash(payload: &[u8]) -> Hash32 {
-    Hash32::digest(b"ordo/payload\0", payload)
 }
 
 /// The body of a batch request: the canonical encoding of a `Vec` whose elements are

@@ -1,0 +1,200 @@
+//! `ordo bench --local` end to end: a temporary 4-validator testnet, a short open-loop run,
+//! and the JSON report's accounting; ordering-only payloads; a crashed validator. The runs
+//! share two cores, so they take turns.
+//!
+//! Needs the `ordo` binary next to `ordo-testnet` (`cargo test --workspace` builds it;
+//! else `cargo build -p ordo-node --bin ordo`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// One benchmark at a time: each brings up its own validators.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn tool() -> PathBuf {
+    let tool = PathBuf::from(env!("CARGO_BIN_EXE_ordo-testnet"));
+    let ordo = tool.with_file_name("ordo");
+    assert!(
+        ordo.is_file(),
+        "{} is missing: build it first with `cargo build -p ordo-node --bin ordo`",
+        ordo.display()
+    );
+    tool
+}
+
+/// Runs `ordo bench --local` with `args` plus a report file and a testnet folder in a
+/// temporary directory; returns the output and the report.
+fn bench(args: &[&str]) -> (Output, Value, tempfile::TempDir) {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("report.json");
+    let plot = tmp.path().join("plot.svg");
+    let dir = tmp.path().join("testnet");
+    let output = Command::new(tool())
+        .args(["bench", "--local", "--quiet"])
+        .args(args)
+        .args(["--json", report.to_str().unwrap()])
+        .args(["--plot", plot.to_str().unwrap()])
+        .args(["--dir", dir.to_str().unwrap()])
+        .output()
+        .expect("ordo-testnet runs");
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_no_validator_left(&dir);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
+    let report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    (output, report, tmp)
+}
+
+/// No process runs with a config under `dir`, and no pid file is left.
+fn assert_no_validator_left(dir: &Path) {
+    let needle = dir.to_str().unwrap().as_bytes();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        assert!(
+            !cmdline.windows(needle.len()).any(|w| w == needle),
+            "a validator of the run is still alive: {}",
+            String::from_utf8_lossy(&cmdline)
+        );
+    }
+    for i in 0..4 {
+        assert!(!dir.join(format!("v{i}/ordo.pid")).exists());
+    }
+}
+
+fn u(report: &Value, field: &str) -> u64 {
+    report[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} missing in {report:#}"))
+}
+
+/// The accounting identity, recomputed from the report's own numbers.
+fn assert_accounts_for_everything(r: &Value) {
+    let sent = u(r, "sent");
+    assert_eq!(
+        sent,
+        u(r, "committed") + u(r, "rejected") + u(r, "expired") + u(r, "in_flight"),
+        "{r:#}"
+    );
+    assert_eq!(r["identity_holds"], true);
+    assert_eq!(u(r, "anomalies"), 0);
+    let by_reason: u64 = r["rejected_by_reason"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_reason, u(r, "rejected"));
+    let l = &r["latency_ms"];
+    let (p50, p90, p99, max) = (
+        l["p50"].as_f64().unwrap(),
+        l["p90"].as_f64().unwrap(),
+        l["p99"].as_f64().unwrap(),
+        l["max"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "{l}");
+    assert!(u(r, "cores") >= 1);
+    assert_eq!(
+        r["verification"]["nothing_lost"], true,
+        "{:#}",
+        r["verification"]
+    );
+}
+
+#[test]
+fn a_short_transfer_run_accounts_for_every_transaction() {
+    let (output, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--duration",
+        "5s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "2000",
+        "--accounts",
+        "1000",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert_eq!(r["workload"], "transfer");
+    assert_eq!(u(&r, "validators"), 4);
+    assert_eq!(u(&r, "live_validators"), 4);
+    assert!(u(&r, "committed") > 0);
+    assert!(r["committed_tps"].as_f64().unwrap() > 0.0);
+    assert_eq!(u(&r, "offered"), 12_000);
+    assert_eq!(r["verification"]["validators"].as_array().unwrap().len(), 4);
+    assert_eq!(r["verification"]["roots_agree"], true);
+    // Every committed transfer executed: nonces moved by as much (no gaps, no reordering).
+    assert_eq!(u(&r, "nonces_advanced"), u(&r, "committed"));
+    let stages = &r["stages"];
+    assert!(stages["executed_tps"].as_f64().unwrap() > 0.0, "{stages}");
+    let per_second: u64 = r["per_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["committed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_second, u(&r, "committed"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("identity") && text.contains("holds"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ordering_only_orders_opaque_payloads() {
+    let (_, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--workload",
+        "opaque",
+        "--tx-size",
+        "512",
+        "--duration",
+        "3s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "3000",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert_eq!(r["ordering_only"], true);
+    assert_eq!(u(&r, "tx_size"), 512);
+    assert!(u(&r, "committed") > 0);
+    assert!(r["nonces_advanced"].is_null());
+}
+
+#[test]
+fn a_crashed_validator_is_left_out_and_the_rest_commit() {
+    let (_, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--faults",
+        "1",
+        "--duration",
+        "4s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "1000",
+        "--accounts",
+        "500",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert_eq!(u(&r, "faults"), 1);
+    assert_eq!(u(&r, "live_validators"), 3);
+    assert_eq!(r["verification"]["validators"].as_array().unwrap().len(), 3);
+    assert!(u(&r, "committed") > 0);
+}
