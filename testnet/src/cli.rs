@@ -225,6 +225,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub batch: usize,
 
+    /// Sender threads per validator (each sends for its own share of the accounts).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub senders: usize,
+
     /// Closed loop: how many transactions to sign up front at most.
     #[arg(long, value_name = "N")]
     pub max_txs: Option<u64>,

@@ -352,6 +352,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
             at: args.fault_at,
         },
         batch_size: args.batch,
+        senders_per_validator: args.senders,
         max_txs: args.max_txs,
         ttl: Duration::from_secs(60),
         seed: args.seed,
@@ -361,7 +362,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
 
 /// Outstanding transactions of the closed loop when neither --rate nor --max-in-flight
 /// is given.
-const DEFAULT_IN_FLIGHT: u64 = 10_000;
+const DEFAULT_IN_FLIGHT: u64 = 5_000;
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))

@@ -198,3 +198,72 @@ fn a_crashed_validator_is_left_out_and_the_rest_commit() {
     assert_eq!(r["verification"]["validators"].as_array().unwrap().len(), 3);
     assert!(u(&r, "committed") > 0);
 }
+
+#[test]
+fn ctrl_c_stops_the_run_and_its_validators() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("testnet");
+    let mut child = Command::new(tool())
+        .args([
+            "bench",
+            "--local",
+            "--validators",
+            "3",
+            "--duration",
+            "60s",
+            "--rate",
+            "500",
+        ])
+        .args(["--accounts", "300", "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("committed") && tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Under load: a live line with commits in it.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("no live line within 45 s");
+        let committed: u64 = line
+            .split("committed")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if committed > 0 {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bench did not stop within 30 s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_no_validator_left(&dir);
+}

@@ -121,6 +121,8 @@ pub struct BenchConfig {
     pub faults: Faults,
     /// Transactions per submission request.
     pub batch_size: usize,
+    /// Sender threads (each with its own accounts) per validator.
+    pub senders_per_validator: usize,
     /// For closed loop: how many transactions to sign up front at most.
     pub max_txs: Option<u64>,
     /// How long after the run a transaction stays valid.
@@ -157,6 +159,9 @@ impl BenchConfig {
         }
         if self.batch_size == 0 {
             return usage("--batch must be at least 1".into());
+        }
+        if self.senders_per_validator == 0 {
+            return usage("--senders must be at least 1".into());
         }
         match self.skew {
             Skew::Hot { share, accounts } => {

@@ -1,6 +1,7 @@
 //! Sender lanes: one thread per lane submits the lane's items in order, in batches, to
-//! the lane's validator. One thread per lane keeps each account's nonces in order on the
-//! way into its validator's mempool.
+//! the lane's validator (several lanes per validator, so that one request's round trip
+//! does not cap a validator's intake). An account belongs to one lane, and one thread
+//! per lane keeps each account's nonces in order on the way into its validator's mempool.
 //!
 //! Open loop: item k is due `k / rate` seconds after the start; what is due goes out in
 //! batches (a short batch when the oldest due item has waited `FLUSH`), so a slow node
@@ -83,7 +84,7 @@ impl Lane<'_> {
     }
 
     fn closed_loop(&self, max_in_flight: i64) {
-        let lanes = self.shared.targets.len().max(1) as i64;
+        let lanes = self.shared.lane_target.len().max(1) as i64;
         let batch = (max_in_flight / (2 * lanes)).clamp(1, self.batch_size as i64);
         let mut pos = 0;
         while pos < self.items.len() && !self.stopping() {

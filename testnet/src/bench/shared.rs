@@ -63,12 +63,14 @@ pub struct Shared {
     pub outcome: Vec<AtomicU8>,
     pub counters: Counters,
     pub rejected_by: Mutex<BTreeMap<String, u64>>,
-    /// Validators' RPC addresses; lanes start on their own index.
+    /// Validators' RPC addresses; lane `l` starts on validator `l mod targets`.
     pub targets: Vec<SocketAddr>,
     /// The target each lane sends to now (changes when its validator is crashed).
     pub lane_target: Vec<AtomicUsize>,
     pub dead: Vec<AtomicBool>,
     pub stop_sending: AtomicBool,
+    /// The last height the tracker has read.
+    pub tracked_height: AtomicU64,
     pub stop_tracking: AtomicBool,
     /// Closed loop: items sent (or being sent) and not yet seen committed or rejected.
     pub outstanding: AtomicI64,
@@ -80,14 +82,18 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(items: Vec<Item>, targets: Vec<SocketAddr>, window: (Duration, Duration)) -> Self {
+    pub fn new(
+        items: Vec<Item>,
+        targets: Vec<SocketAddr>,
+        lanes: usize,
+        window: (Duration, Duration),
+    ) -> Self {
         let n = items.len();
         let index = items
             .iter()
             .enumerate()
             .map(|(i, item)| (item.hash, i as u32))
             .collect();
-        let lanes = targets.len();
         Shared {
             start: Instant::now(),
             index,
@@ -97,10 +103,13 @@ impl Shared {
             outcome: (0..n).map(|_| AtomicU8::new(outcome::UNSENT)).collect(),
             counters: Counters::default(),
             rejected_by: Mutex::new(BTreeMap::new()),
-            lane_target: (0..lanes).map(AtomicUsize::new).collect(),
-            dead: (0..lanes).map(|_| AtomicBool::new(false)).collect(),
+            lane_target: (0..lanes)
+                .map(|l| AtomicUsize::new(l % targets.len().max(1)))
+                .collect(),
+            dead: targets.iter().map(|_| AtomicBool::new(false)).collect(),
             targets,
             stop_sending: AtomicBool::new(false),
+            tracked_height: AtomicU64::new(0),
             stop_tracking: AtomicBool::new(false),
             outstanding: AtomicI64::new(0),
             window_us: (window.0.as_micros() as u64, window.1.as_micros() as u64),

@@ -27,6 +27,7 @@ pub fn track(shared: &Shared, addr: SocketAddr, start_height: u64, closed_loop: 
         last_height: start_height,
         ..Tracked::default()
     };
+    shared.tracked_height.store(start_height, Ordering::SeqCst);
     let mut failing_since: Option<Instant> = None;
     while !shared.stop_tracking.load(Ordering::SeqCst) {
         let height = tracked.last_height + 1;
@@ -34,6 +35,7 @@ pub fn track(shared: &Shared, addr: SocketAddr, start_height: u64, closed_loop: 
             Ok(Some(hashes)) => {
                 shared.record_block(&hashes, closed_loop);
                 tracked.last_height = height;
+                shared.tracked_height.store(height, Ordering::SeqCst);
                 tracked.blocks += 1;
                 failing_since = None;
             }

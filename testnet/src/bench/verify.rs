@@ -4,8 +4,8 @@
 //! by as much as the committed transactions say.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ordo_node::localnet::bench_key;
 use serde::Serialize;
@@ -16,6 +16,10 @@ use crate::error::{Result, TestnetError};
 
 /// Long poll per height while walking a validator that may be a little behind.
 const WAIT_MS: u64 = 10_000;
+/// Heights read at once from one validator.
+const WORKERS: usize = 4;
+/// The longest the whole check may take.
+const DEADLINE: Duration = Duration::from_secs(180);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ValidatorCheck {
@@ -44,45 +48,69 @@ pub struct Verification {
     pub roots_agree: Option<bool>,
 }
 
-/// Walks heights `from..=to` of validator `index` at `addr`.
+/// Walks heights `from..=to` of validator `index` at `addr`, a few heights at a time.
 fn check_one(
     shared: &Shared,
     index: usize,
     addr: SocketAddr,
     from: u64,
     to: u64,
+    deadline: Instant,
 ) -> ValidatorCheck {
-    let mut found = vec![false; shared.items.len()];
+    let found: Vec<AtomicBool> = (0..shared.items.len())
+        .map(|_| AtomicBool::new(false))
+        .collect();
+    let next = AtomicU64::new(from);
+    let failure = parking_lot::Mutex::new(None::<String>);
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| loop {
+                if failure.lock().is_some() {
+                    return;
+                }
+                let height = next.fetch_add(1, Ordering::SeqCst);
+                if height > to {
+                    return;
+                }
+                let stop = |reason: String| {
+                    failure.lock().get_or_insert(reason);
+                };
+                if crate::interrupt::requested() {
+                    return stop("interrupted".into());
+                }
+                if Instant::now() > deadline {
+                    return stop(format!(
+                        "stopped at height {height} after {} s",
+                        DEADLINE.as_secs()
+                    ));
+                }
+                match client::block_transactions(addr, height, WAIT_MS) {
+                    Ok(Some(hashes)) => {
+                        for h in hashes {
+                            if let Some(&i) = shared.index.get(&h) {
+                                found[i as usize].store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        return stop(format!("height {height} not there after {WAIT_MS} ms"))
+                    }
+                    Err(e) => return stop(e.to_string()),
+                }
+            });
+        }
+    });
     let mut check = ValidatorCheck {
         validator: index,
         rpc: client::rpc_url(addr),
         found: 0,
         missing: 0,
         extra: 0,
-        error: None,
+        error: failure.into_inner(),
     };
-    for height in from..=to {
-        match client::block_transactions(addr, height, WAIT_MS) {
-            Ok(Some(hashes)) => {
-                for h in hashes {
-                    if let Some(&i) = shared.index.get(&h) {
-                        found[i as usize] = true;
-                    }
-                }
-            }
-            Ok(None) => {
-                check.error = Some(format!("height {height} not there after {WAIT_MS} ms"));
-                break;
-            }
-            Err(e) => {
-                check.error = Some(e.to_string());
-                break;
-            }
-        }
-    }
     for (i, f) in found.iter().enumerate() {
         let seen = shared.seen_us[i].load(Ordering::Relaxed) != 0;
-        match (seen, *f) {
+        match (seen, f.load(Ordering::Relaxed)) {
             (true, true) => check.found += 1,
             (true, false) => check.missing += 1,
             (false, true) => check.extra += 1,
@@ -100,10 +128,11 @@ pub fn verify(
     to: u64,
     has_state: bool,
 ) -> Verification {
+    let deadline = Instant::now() + DEADLINE;
     let checks: Vec<ValidatorCheck> = std::thread::scope(|s| {
         let handles: Vec<_> = validators
             .iter()
-            .map(|&(i, addr)| s.spawn(move || check_one(shared, i, addr, from, to)))
+            .map(|&(i, addr)| s.spawn(move || check_one(shared, i, addr, from, to, deadline)))
             .collect();
         handles
             .into_iter()
