@@ -14,7 +14,7 @@
 //! Invariant: the node stops (and `run` returns an error) on the first fatal storage or
 //! execution failure, so it never continues on state it could not persist.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -277,6 +277,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         roots: Mutex::new(RootTracker::new(quorum, Some(key.public()))),
         max_lag: config.execution.max_lag_blocks,
         peer_height: AtomicU64::new(0),
+        recent_blocks: Mutex::new(VecDeque::new()),
     });
 
     let identity = crate::localnet::network_identity(&network_key);

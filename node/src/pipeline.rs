@@ -357,6 +357,7 @@ fn commit_stage(
                 pending.retain(|_, expiry| *expiry > horizon);
             }
         }
+        shared.remember_block(height, commit.transactions.iter().map(|t| t.hash).collect());
         batches.store().remove(&executed.digests);
         network.broadcast_consensus(NodeMessage::StateRoot { height, root }.encode());
         let verdict = shared.roots.lock().local(height, root);

@@ -491,7 +491,13 @@ async fn disseminate_payloads(state: &RpcState, payloads: Vec<Vec<u8>>) -> ApiRe
 /// The hashes of the transactions block `height` executed, in order (opaque payloads'
 /// [`payload_hash`]es on ordering-only networks). Reads the block's batches from disk,
 /// where the pipeline stores them before executing.
-fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Vec<Hash32>> {
+fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Arc<Vec<Hash32>>> {
+    // Ordering-only blocks execute nothing: their payloads are listed from the batches.
+    if !state.ordering_only {
+        if let Some(hashes) = state.shared.recent_block(height) {
+            return Ok(hashes);
+        }
+    }
     let storage = &state.shared.storage;
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
     let Some((_, bytes)) = storage.block_at(height).map_err(|e| internal(&e))? else {
@@ -499,6 +505,7 @@ fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Vec<Hash
     };
     let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| internal(&e))?;
     let mut hashes = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     for digest in &block.payload {
         let Some(bytes) = storage.batch(digest).map_err(|e| internal(&e))? else {
             return Err(ApiError::internal(format!(
@@ -516,7 +523,7 @@ fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Vec<Hash
                         .tx_location(&hash)
                         .map_err(|e| internal(&e))?
                         .is_some_and(|loc| loc.height == height);
-                    if here && !hashes.contains(&hash) {
+                    if here && listed.insert(hash) {
                         hashes.push(hash);
                     }
                 }
@@ -524,7 +531,7 @@ fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Vec<Hash
             BatchBody::Opaque(payloads) => hashes.extend(payloads.iter().map(|p| payload_hash(p))),
         }
     }
-    Ok(hashes)
+    Ok(Arc::new(hashes))
 }
 
 fn not_found_height(height: u64) -> ApiError {
@@ -567,11 +574,11 @@ async fn block_transactions(
     Ok(if binary {
         (
             [(header::CONTENT_TYPE, "application/octet-stream")],
-            codec::encode(&hashes),
+            codec::encode(&*hashes),
         )
             .into_response()
     } else {
-        Json(json!({ "height": height, "transactions": hashes })).into_response()
+        Json(json!({ "height": height, "transactions": &*hashes })).into_response()
     })
 }
 

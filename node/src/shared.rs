@@ -3,8 +3,9 @@
 //!
 //! Invariant: `committed` and `executed` only grow, and `executed.height <= committed`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use ordo_storage::Storage;
 use ordo_types::{ChainId, Hash32};
@@ -40,7 +41,13 @@ pub struct Shared {
     pub max_lag: u64,
     /// Highest committed height a peer has shown us (through its state roots).
     pub peer_height: AtomicU64,
+    /// The transaction hashes of the most recently executed blocks, in order, so that
+    /// clients following the chain read them without touching RocksDB.
+    pub recent_blocks: Mutex<VecDeque<(u64, Arc<Vec<Hash32>>)>>,
 }
+
+/// How many executed blocks keep their transaction lists in memory.
+pub const RECENT_BLOCKS: usize = 1024;
 
 impl Shared {
     pub fn committed_height(&self) -> u64 {
@@ -55,6 +62,23 @@ impl Shared {
     pub fn lag(&self) -> u64 {
         self.committed_height()
             .saturating_sub(self.executed_tip().height)
+    }
+
+    /// Records the transactions executed at `height` (heights arrive in order).
+    pub fn remember_block(&self, height: u64, hashes: Vec<Hash32>) {
+        let mut recent = self.recent_blocks.lock();
+        recent.push_back((height, Arc::new(hashes)));
+        while recent.len() > RECENT_BLOCKS {
+            recent.pop_front();
+        }
+    }
+
+    /// The transactions executed at `height`, if it is recent enough to be held.
+    pub fn recent_block(&self, height: u64) -> Option<Arc<Vec<Hash32>>> {
+        let recent = self.recent_blocks.lock();
+        let first = recent.front()?.0;
+        let (h, hashes) = recent.get(usize::try_from(height.checked_sub(first)?).ok()?)?;
+        (*h == height).then(|| hashes.clone())
     }
 
     pub fn overloaded(&self) -> bool {
