@@ -9,10 +9,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let config = NodeConfig::load(&args.config)?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: log files stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
+    // The global rayon pool verifies the signatures of incoming batches; named threads
+    // make a profile of a validator readable.
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("ordo-verify-{i}"))
+        .build_global()
+        .context("cannot start the signature-verification pool")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ordo-rt")
