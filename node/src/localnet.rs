@@ -213,7 +213,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
             mempool: MempoolSection::default(),
             storage: StorageSection {
                 sync_commits: true,
-                small_caches: true,
+                small_caches: false,
             },
         };
         let config_path = vdir.join("config.toml");
