@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "ordo",
+    bin_name = "ordo",
     version,
     about = "Ordo local testnets and the end-to-end benchmark",
     long_about = None
