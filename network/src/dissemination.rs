@@ -165,6 +165,7 @@ struct DInner {
     store: Arc<BatchStore>,
     mempool: Arc<Mempool>,
     pending: Arc<Semaphore>,
+    first_seq: u64,
     next_seq: AtomicU64,
     quorum: mpsc::Sender<QuorumEvent>,
     stats: Arc<DisseminationStats>,
@@ -209,6 +210,7 @@ impl Dissemination {
                 chain_id,
                 network: network.clone(),
                 mempool: mempool.clone(),
+                first_seq,
                 next_seq: AtomicU64::new(first_seq),
                 quorum: quorum_tx,
                 stats: stats.clone(),
@@ -251,6 +253,11 @@ impl Dissemination {
 
     pub fn store(&self) -> &Arc<BatchStore> {
         &self.inner.store
+    }
+
+    /// The sequence number of this process's first batch; later ones count up from it.
+    pub fn first_seq(&self) -> u64 {
+        self.inner.first_seq
     }
 
     pub fn mempool(&self) -> &Arc<Mempool> {

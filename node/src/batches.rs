@@ -104,25 +104,44 @@ impl Batches {
         self.reported.lock().0.contains(digest)
     }
 
-    /// A proposal by `author` names `digests`: make each available and report it.
+    /// A proposal by `author` names `digests`: make each available and report them in the
+    /// proposal's order. The order matters: a leader proposes reported batches in the
+    /// order it learnt them, and one author's batches carry consecutive nonces of the same
+    /// senders, so reporting them as their fetches happen to finish would let a later
+    /// batch be ordered before an earlier one and fail its transactions on their nonces.
     pub fn on_proposal(self: &Arc<Self>, author: PublicKey, digests: &[Hash32]) {
-        for &d in digests {
-            if self.reported(&d) || !self.fetching.lock().insert(d) {
-                continue;
-            }
-            let this = self.clone();
-            tokio::spawn(async move {
-                let found = this.store.contains(&d)
-                    || this.store.wait_for(&d, PUSH_GRACE).await
-                    || this.get(&d, Some(author)).await.is_some();
+        let wanted: Vec<Hash32> = digests
+            .iter()
+            .copied()
+            .filter(|d| !self.reported(d) && self.fetching.lock().insert(*d))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            // Fetched concurrently, reported in order.
+            let lookups: Vec<_> = wanted
+                .iter()
+                .map(|&d| {
+                    let this = this.clone();
+                    tokio::spawn(async move {
+                        this.store.contains(&d)
+                            || this.store.wait_for(&d, PUSH_GRACE).await
+                            || this.get(&d, Some(author)).await.is_some()
+                    })
+                })
+                .collect();
+            for (d, lookup) in wanted.into_iter().zip(lookups) {
+                let found = lookup.await.unwrap_or(false);
                 this.fetching.lock().remove(&d);
                 if found {
                     this.report(d).await;
                 } else {
                     debug!(batch = %d.short(), "proposed batch not found");
                 }
-            });
-        }
+            }
+        });
     }
 
     /// The batch `digest`, from memory, disk or peers; `None` if nobody had it.

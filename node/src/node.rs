@@ -339,6 +339,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     )));
     servers.push(tokio::spawn(own_proofs(
         outputs.proofs,
+        dissemination.first_seq(),
         shared.clone(),
         batches.clone(),
         shutdown_rx.clone(),
@@ -496,8 +497,11 @@ async fn inbound_consensus(
     }
 }
 
-/// How long a batch's proof waits for the proofs of this validator's earlier batches.
-const PROOF_ORDER_HOLD: Duration = Duration::from_millis(500);
+/// How long a batch's proof waits at most for the proofs of this validator's earlier
+/// batches. The network pushes every own batch until it is proven, so this is a safety
+/// valve for a batch it dropped, not a deadline: a later batch offered early would fail
+/// its senders' transactions on their nonces (500 ms did, under load on 2 cores).
+const PROOF_ORDER_HOLD: Duration = Duration::from_secs(10);
 
 /// Offers this validator's available batches to consensus in creation order, holding them
 /// back while execution lags (back-pressure: fewer proposals until execution catches up).
@@ -507,15 +511,17 @@ const PROOF_ORDER_HOLD: Duration = Duration::from_millis(500);
 /// an earlier one, failing every transaction of the later batch on its nonce. A proof
 /// therefore waits for the proofs of the batches made before it, at most
 /// [`PROOF_ORDER_HOLD`] (a batch that never gets a proof must not stall the others).
+/// `first_seq` is the sequence number of this process's first batch.
 async fn own_proofs(
     mut proofs: mpsc::Receiver<ordo_network::AvailableBatch>,
+    first_seq: u64,
     shared: Arc<Shared>,
     batches: Arc<Batches>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut held: std::collections::BTreeMap<u64, (Hash32, std::time::Instant)> =
         std::collections::BTreeMap::new();
-    let mut next_seq: Option<u64> = None;
+    let mut next_seq = first_seq;
     loop {
         tokio::select! {
             p = proofs.recv() => match p {
@@ -530,7 +536,7 @@ async fn own_proofs(
             _ = shutdown.changed() => return,
         }
         while let Some((&seq, &(digest, since))) = held.first_key_value() {
-            let in_order = next_seq.is_some_and(|n| seq <= n);
+            let in_order = seq <= next_seq;
             if !in_order && since.elapsed() < PROOF_ORDER_HOLD {
                 break;
             }
@@ -541,7 +547,7 @@ async fn own_proofs(
                 }
             }
             held.pop_first();
-            next_seq = Some(seq + 1);
+            next_seq = seq + 1;
             batches.report(digest).await;
         }
     }
