@@ -347,17 +347,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         for (lane, items) in lane_items.iter().enumerate() {
             let load = cfg.load;
             let batch_size = cfg.batch_size;
-            s.spawn(move || {
-                sender::Lane {
-                    shared,
-                    lane,
-                    items,
-                    load,
-                    batch_size,
-                    path,
-                }
-                .run()
-            });
+            s.spawn(move || sender::Lane::new(shared, lane, items, load, batch_size, path).run());
         }
         let mut next_line = Duration::from_secs(1);
         let mut last = (Duration::ZERO, 0);
@@ -555,6 +545,12 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         notes.push(format!(
             "the validators do not export {}: no ordered-rate figure",
             metrics::ORDERED
+        ));
+    }
+    let resubmitted = c.resubmitted.load(Ordering::SeqCst);
+    if resubmitted > 0 {
+        notes.push(format!(
+            "{resubmitted} transactions accepted by a crashed validator and not yet in a block were sent again to a live one"
         ));
     }
     let busy_retries = c.busy_retries.load(Ordering::SeqCst);

@@ -11,7 +11,13 @@
 //! A whole request answered `busy` is sent again unchanged (nothing in it was admitted);
 //! a request that got no answer leaves its items `unanswered`: they may or may not be in
 //! a mempool, and only the blocks will tell.
+//!
+//! When a lane's validator crashes, what it accepted and no block has shown yet may be
+//! lost with its mempool; the lane sends those items again, in order, to its new
+//! validator before anything new, as a client would. Copies of items that do commit are
+//! dropped by the validators, and the tracker counts each item once.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -25,16 +31,37 @@ const FLUSH: Duration = Duration::from_millis(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Lane<'a> {
-    pub shared: &'a Shared,
-    pub lane: usize,
-    pub items: &'a [u32],
-    pub load: Load,
-    pub batch_size: usize,
+    shared: &'a Shared,
+    lane: usize,
+    items: &'a [u32],
+    load: Load,
+    batch_size: usize,
     /// `/v1/transactions/batch` or `/v1/payloads/batch`.
-    pub path: &'static str,
+    path: &'static str,
+    /// The validator this lane last sent to.
+    last_target: Cell<Option<usize>>,
 }
 
-impl Lane<'_> {
+impl<'a> Lane<'a> {
+    pub fn new(
+        shared: &'a Shared,
+        lane: usize,
+        items: &'a [u32],
+        load: Load,
+        batch_size: usize,
+        path: &'static str,
+    ) -> Self {
+        Lane {
+            shared,
+            lane,
+            items,
+            load,
+            batch_size,
+            path,
+            last_target: Cell::new(None),
+        }
+    }
+
     pub fn run(&self) {
         match self.load {
             Load::Open { rate } => self.open_loop(rate),
@@ -61,7 +88,7 @@ impl Lane<'_> {
             let due = end - pos;
             let oldest_wait = now.saturating_sub(due_us(self.items[pos]));
             if due >= self.batch_size || (due > 0 && oldest_wait >= FLUSH.as_micros() as u64) {
-                self.send(&self.items[pos..end]);
+                self.send(pos, end);
                 pos = end;
                 continue;
             }
@@ -100,7 +127,7 @@ impl Lane<'_> {
                 continue;
             }
             let end = pos + want as usize;
-            self.send(&self.items[pos..end]);
+            self.send(pos, end);
             pos = end;
         }
         if pos >= self.items.len() && !self.stopping() {
@@ -113,13 +140,15 @@ impl Lane<'_> {
 
     /// Submits `batch` until it is answered, goes unanswered, or the run stops while the
     /// node is refusing whole requests (then the items stay unsent).
-    fn send(&self, batch: &[u32]) {
+    fn send(&self, pos: usize, end: usize) {
+        let batch = &self.items[pos..end];
         let shared = self.shared;
         let closed = matches!(self.load, Load::Closed { .. });
         let body = batch_body(batch.iter().map(|&i| &shared.items[i as usize].bytes[..]));
         let mut backoff = Duration::from_millis(5);
         loop {
             let target = shared.lane_target[self.lane].load(Ordering::SeqCst);
+            self.resubmit_if_moved(target, pos);
             let addr = shared.targets[target];
             let now = shared.now_us();
             for &i in batch {
@@ -181,6 +210,45 @@ impl Lane<'_> {
                 std::thread::sleep(Duration::from_millis(1));
             }
             backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// After a crash moved this lane to `target`, sends again the items before `pos` that
+    /// were accepted (or unanswered) and have not appeared in a block. Each item keeps its
+    /// first outcome and submission time: the answers here are not counted again.
+    fn resubmit_if_moved(&self, target: usize, pos: usize) {
+        let moved = self
+            .last_target
+            .replace(Some(target))
+            .is_some_and(|old| old != target);
+        if !moved {
+            return;
+        }
+        let shared = self.shared;
+        let lost: Vec<u32> = self.items[..pos]
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let i = i as usize;
+                let o = shared.outcome[i].load(Ordering::SeqCst);
+                (o == outcome::ACCEPTED || o == outcome::UNANSWERED)
+                    && shared.seen_us[i].load(Ordering::SeqCst) == 0
+            })
+            .collect();
+        for chunk in lost.chunks(self.batch_size.max(1)) {
+            let body = batch_body(chunk.iter().map(|&i| &shared.items[i as usize].bytes[..]));
+            let _ = client::request(
+                shared.targets[target],
+                "POST",
+                self.path,
+                &[("Content-Type", "application/octet-stream")],
+                &body,
+                REQUEST_TIMEOUT,
+            );
+            shared
+                .counters
+                .resubmitted
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
     }
 

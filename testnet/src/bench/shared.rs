@@ -49,6 +49,8 @@ pub struct Counters {
     pub duplicates: AtomicU64,
     /// Whole requests answered `busy` and sent again.
     pub busy_retries: AtomicU64,
+    /// Items sent again to a live validator after theirs crashed.
+    pub resubmitted: AtomicU64,
     pub requests: AtomicU64,
     /// Lanes that sent their last item before the end (closed loop with too few signed).
     pub exhausted_lanes: AtomicU64,
