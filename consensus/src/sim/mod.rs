@@ -107,7 +107,7 @@ impl SimConfig {
             payload_interval_ms: Some(50),
             real_crypto: false,
             base_timeout_ms: 1_000,
-            max_timeout_exponent: 2,
+            max_timeout_exponent: 1,
             max_batch_delay_ms: 200,
             twins_static_split: false,
         }
