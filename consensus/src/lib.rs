@@ -25,11 +25,11 @@
 //! with [`Message::BlockRequest`] and serves its peers' requests from its block tree.
 //!
 //! Tests and figures:
-//! - `cargo test -p ordo-consensus` runs 2,000 seeded scenarios among the rest;
-//! - `ORDO_SIM_SCENARIOS=100000 ORDO_SIM_SEED=7 cargo test --release -p ordo-consensus
+//! - `cargo test -p consensus` runs 2,000 seeded scenarios among the rest;
+//! - `ORDO_SIM_SCENARIOS=100000 ORDO_SIM_SEED=7 cargo test --release -p consensus
 //!   --test simulation seeded -- --nocapture` is the long run; a failure prints
 //!   `ORDO_SIM_REPLAY=<seed>`, which replays that scenario alone;
-//! - `cargo run --release -p ordo-consensus --bin consensus-bench` prints the core's cost
+//! - `cargo run --release -p consensus --bin consensus-bench` prints the core's cost
 //!   and the simulator's figures.
 
 mod block_tree;

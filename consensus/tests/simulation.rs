@@ -1,6 +1,6 @@
 //! Seeded simulation of whole committees: safety, liveness after healing, determinism.
 //!
-//! `ORDO_SIM_SCENARIOS=N ORDO_SIM_SEED=S cargo test --release -p ordo-consensus --test simulation`
+//! `ORDO_SIM_SCENARIOS=N ORDO_SIM_SEED=S cargo test --release -p consensus --test simulation`
 //! runs N scenarios derived from S (default 2,000 from a fixed seed); a failing scenario
 //! prints `ORDO_SIM_REPLAY=<seed>`, which replays exactly that scenario.
 

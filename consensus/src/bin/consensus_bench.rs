@@ -1,6 +1,6 @@
 //! Prints what the consensus core costs and what the simulator shows.
 //!
-//! `cargo run --release -p ordo-consensus --bin consensus-bench`
+//! `cargo run --release -p consensus --bin consensus-bench`
 //!
 //! - `replica::cycle/...`: CPU time inside `Replica::handle` per committed block per
 //!   replica, with replicas exchanging messages in memory (no network, no simulator
