@@ -61,6 +61,23 @@ impl BatchStore {
 
     /// Stores a verified batch; `Ok(false)` if it was already there.
     pub fn insert(&self, info: BatchInfo, batch: Arc<Batch>) -> Result<bool, Error> {
+        self.insert_bounded(info, batch, true)
+    }
+
+    /// Stores one of this validator's own batches, whatever the bounds: they are for what
+    /// peers push, while own batches are already bounded by the unproven-batch permits,
+    /// and refusing one would drop the transactions it took from the mempool and leave a
+    /// gap in the author's sequence numbers.
+    pub fn insert_own(&self, info: BatchInfo, batch: Arc<Batch>) -> bool {
+        matches!(self.insert_bounded(info, batch, false), Ok(true))
+    }
+
+    fn insert_bounded(
+        &self,
+        info: BatchInfo,
+        batch: Arc<Batch>,
+        bounded: bool,
+    ) -> Result<bool, Error> {
         let bytes = info.bytes as usize;
         {
             let mut inner = self.inner.lock();
@@ -68,17 +85,22 @@ impl BatchStore {
                 return Ok(false);
             }
             let author_bytes = inner.per_author.get(&info.author).copied().unwrap_or(0);
-            if inner.batches.len() >= self.config.max_batches {
-                return Err(Error::StoreFull(format!("{} batches", inner.batches.len())));
-            }
-            if inner.bytes + bytes > self.config.max_bytes {
-                return Err(Error::StoreFull(format!("{} bytes", inner.bytes)));
-            }
-            if author_bytes + bytes > self.config.max_bytes_per_author {
-                return Err(Error::StoreFull(format!(
+            let refusal = if !bounded {
+                None
+            } else if inner.batches.len() >= self.config.max_batches {
+                Some(format!("{} batches", inner.batches.len()))
+            } else if inner.bytes + bytes > self.config.max_bytes {
+                Some(format!("{} bytes", inner.bytes))
+            } else if author_bytes + bytes > self.config.max_bytes_per_author {
+                Some(format!(
                     "author {} over its share",
                     info.author.address().short()
-                )));
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = refusal {
+                return Err(Error::StoreFull(why));
             }
             inner.bytes += bytes;
             *inner.per_author.entry(info.author).or_default() += bytes;
@@ -182,10 +204,16 @@ mod tests {
         let (i4, b4) = batch(2, 0, 100);
         store.insert(i4, b4).unwrap();
         let (i5, b5) = batch(3, 0, 100);
-        assert!(matches!(store.insert(i5, b5), Err(Error::StoreFull(_))));
+        assert!(matches!(
+            store.insert(i5, b5.clone()),
+            Err(Error::StoreFull(_))
+        ));
         assert!(store.contains(&i1.digest));
         store.remove(&[i1.digest]);
         store.insert(i3, b3).unwrap();
         assert_eq!(store.len(), 3);
+        // The validator's own batches are never refused: the permits bound them.
+        assert!(store.insert_own(i5, b5));
+        assert_eq!(store.len(), 4);
     }
 }

@@ -295,7 +295,7 @@ impl Dissemination {
         let created = Instant::now();
         let (bytes, info) = batch.encode_with_info();
         let wire = Arc::new(batch_message_wire(&bytes));
-        inner.store.insert(info, Arc::new(batch))?;
+        inner.store.insert_own(info, Arc::new(batch));
         let own_ack = BatchAck::sign(inner.chain_id, info, &inner.key);
         inner
             .quorum
