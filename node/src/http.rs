@@ -5,6 +5,41 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// An RPC address as users write it: `http://HOST:PORT` or `HOST:PORT`, with or without a
+/// trailing `/`. The error says what is wrong with it.
+pub fn parse_rpc_url(url: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let trimmed = url.trim();
+    if trimmed.starts_with("https://") {
+        return Err("the node's RPC speaks plain HTTP, not HTTPS".into());
+    }
+    let rest = trimmed.strip_prefix("http://").unwrap_or(trimmed);
+    if rest.contains("://") {
+        return Err("only http:// is supported".into());
+    }
+    let host_port = rest.strip_suffix('/').unwrap_or(rest);
+    if host_port.is_empty() {
+        return Err("no host".into());
+    }
+    if host_port.contains('/') {
+        return Err("give the node's address without a path".into());
+    }
+    if let Ok(addr) = host_port.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let has_port = host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if !has_port {
+        return Err("no port".into());
+    }
+    host_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve the host ({e})"))?
+        .next()
+        .ok_or_else(|| "the host resolves to no address".into())
+}
+
 /// A response: status code and body.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
@@ -50,9 +85,25 @@ pub fn send(
     body: &[u8],
     timeout: Duration,
 ) -> Result<HttpResponse, HttpError> {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|ct| ("Content-Type", ct))
+        .into_iter()
+        .collect();
+    send_with_headers(addr, method, path, &headers, body, timeout)
+}
+
+/// [`send`] with any headers (`Accept`, for instance).
+pub fn send_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse, HttpError> {
     let stream = TcpStream::connect_timeout(&addr, timeout.min(CONNECT_TIMEOUT))
         .map_err(HttpError::Connect)?;
-    exchange(stream, addr, method, path, content_type, body, timeout).map_err(HttpError::Exchange)
+    exchange(stream, addr, method, path, headers, body, timeout).map_err(HttpError::Exchange)
 }
 
 fn exchange(
@@ -60,18 +111,19 @@ fn exchange(
     addr: SocketAddr,
     method: &str,
     path: &str,
-    content_type: Option<&str>,
+    headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
 ) -> std::io::Result<HttpResponse> {
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;

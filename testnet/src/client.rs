@@ -1,8 +1,7 @@
 //! The few RPC calls the orchestrator and the benchmark make, over one short-lived HTTP/1.1
 //! connection each (`ordo_node::http`), with binary bodies where the node offers them.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordo_node::http::{self, HttpResponse};
@@ -11,25 +10,14 @@ use serde_json::Value;
 
 use crate::error::{Result, TestnetError};
 
-/// Parses `http://host:port`, `host:port` (with an optional trailing `/`) into an address.
+/// Parses `http://host:port` or `host:port` (with an optional trailing `/`), as `ordo`'s
+/// `--rpc` does.
 pub fn parse_rpc(text: &str) -> Result<SocketAddr> {
-    let bare = text
-        .trim()
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    if bare.is_empty() || bare.contains('/') || text.trim().starts_with("https://") {
-        return Err(TestnetError::Usage(format!(
-            "{text:?} is not an RPC address: give http://HOST:PORT"
-        )));
-    }
-    bare.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            TestnetError::Usage(format!(
-                "{text:?} is not an RPC address: give http://HOST:PORT"
-            ))
-        })
+    http::parse_rpc_url(text).map_err(|why| {
+        TestnetError::Usage(format!(
+            "{text:?} is not an RPC address ({why}): give http://HOST:PORT"
+        ))
+    })
 }
 
 /// The URL form of an RPC address, as printed and as `--rpc` accepts it.
@@ -123,7 +111,8 @@ pub fn metrics_text(addr: SocketAddr, timeout: Duration) -> Result<String> {
     Ok(String::from_utf8_lossy(&response.body).into_owned())
 }
 
-/// One request with extra headers (the node's client sends only a content type).
+/// One request with extra headers; a refused connection keeps its
+/// [`std::io::ErrorKind::ConnectionRefused`] (the sender retries those elsewhere).
 pub fn request(
     addr: SocketAddr,
     method: &str,
@@ -132,24 +121,8 @@ pub fn request(
     body: &[u8],
     timeout: Duration,
 ) -> std::io::Result<HttpResponse> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.set_nodelay(true)?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    http::parse(&raw)
+    http::send_with_headers(addr, method, path, headers, body, timeout)
+        .map_err(http::HttpError::into_io)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! local testnet's folder. Every answer is either the node's JSON or a [`ClientError`] that
 //! tells "nothing listens there" from "the node refused" from "the node said nonsense".
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,40 +79,11 @@ fn testnet_rpc(dir: &Path) -> Result<SocketAddr, ClientError> {
 
 /// Accepts `http://HOST:PORT`, `HOST:PORT`, with or without a trailing `/`.
 pub fn parse_rpc_url(url: &str) -> Result<SocketAddr, ClientError> {
-    let bad = |why: &str| {
+    ordo_node::http::parse_rpc_url(url).map_err(|why| {
         ClientError::Input(format!(
             "--rpc {url:?}: {why}; expected e.g. http://127.0.0.1:7101 or 127.0.0.1:7101"
         ))
-    };
-    let trimmed = url.trim();
-    if trimmed.starts_with("https://") {
-        return Err(bad("the node's RPC speaks plain HTTP, not HTTPS"));
-    }
-    let rest = trimmed.strip_prefix("http://").unwrap_or(trimmed);
-    if rest.contains("://") {
-        return Err(bad("only http:// is supported"));
-    }
-    let host_port = rest.strip_suffix('/').unwrap_or(rest);
-    if host_port.is_empty() {
-        return Err(bad("no host"));
-    }
-    if host_port.contains('/') {
-        return Err(bad("give the node's address without a path"));
-    }
-    if let Ok(addr) = host_port.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let has_port = host_port
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    if !has_port {
-        return Err(bad("no port"));
-    }
-    host_port
-        .to_socket_addrs()
-        .map_err(|e| bad(&format!("cannot resolve the host ({e})")))?
-        .next()
-        .ok_or_else(|| bad("the host resolves to no address"))
+    })
 }
 
 /// One node's RPC.
