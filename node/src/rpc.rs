@@ -308,14 +308,15 @@ async fn submit_batch(
     Ok(Json(json!({ "accepted": accepted, "errors": out })))
 }
 
-fn decode_batch(bytes: &[u8], max: usize) -> ApiResult<Vec<SignedTransaction>> {
+/// A binary request body of several items (transactions, opaque payloads).
+fn decode_batch<T: bincode::Decode<()>>(bytes: &[u8], max: usize) -> ApiResult<Vec<T>> {
     // The limit is a const generic; requests are bounded by `max` already, so decode under
     // the largest body the node could be configured with.
     const CAP: usize = 64 << 20;
     if bytes.len() > max.min(CAP) {
         return Err(ApiError::too_large(bytes.len(), max.min(CAP)));
     }
-    codec::decode::<Vec<SignedTransaction>, CAP>(bytes).map_err(decode_error)
+    codec::decode::<Vec<T>, CAP>(bytes).map_err(decode_error)
 }
 
 /// A body that does not decode: `too_large` when it is over the limit, else `malformed`.
@@ -444,14 +445,17 @@ async fn submit_payloads(
     let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
     let started = Instant::now();
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
-    const CAP: usize = 64 << 20;
-    if bytes.len() > state.max_body_bytes.min(CAP) {
-        return Err(ApiError::too_large(
-            bytes.len(),
-            state.max_body_bytes.min(CAP),
+    let payloads: Vec<Vec<u8>> = decode_batch(&bytes, state.max_body_bytes)?;
+    if state.shared.overloaded() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{} committed blocks wait to be stored; retry shortly",
+                state.shared.lag()
+            ),
         ));
     }
-    let payloads = codec::decode::<Vec<Vec<u8>>, CAP>(&bytes).map_err(decode_error)?;
     if let Some(big) = payloads.iter().find(|p| p.len() > MAX_TRANSACTION_BYTES) {
         return Err(ApiError::too_large(big.len(), MAX_TRANSACTION_BYTES));
     }
