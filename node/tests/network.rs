@@ -6,7 +6,7 @@
 //! whole test takes about 25 s on 2 cores). `ORDO_E2E_LOG` sets the validators' `RUST_LOG`.
 //! Figures print with `cargo test -p ordo-node --test network -- --nocapture`.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +16,9 @@ use ordo_node::localnet::{self, bench_key, Localnet, LocalnetSpec, ValidatorPort
 use ordo_types::{codec, Address, Hash32, KeyPair, Payload, SignedTransaction, Transaction};
 use serde_json::Value;
 
+mod common;
+use common::{free_ports, wait_for};
+
 const CHAIN: u64 = 4242;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -24,17 +27,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// Ports the OS reports free right now (bound, then released).
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// A validator process, killed when dropped.
@@ -174,20 +166,6 @@ impl Cluster {
             .map(|v| format!("--- validator {} ---\n{}", v.index, v.log_tail()))
             .collect::<Vec<_>>()
             .join("\n")
-    }
-}
-
-/// Polls `cond` every 100 ms until it holds or `within` passes.
-fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

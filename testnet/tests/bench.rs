@@ -5,25 +5,17 @@
 //! Needs the `ordo` binary next to `ordo-testnet` (`cargo test --workspace` builds it;
 //! else `cargo build -p ordo-node --bin ordo`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
 use serde_json::Value;
 
+mod common;
+use common::tool;
+
 /// One benchmark at a time: each brings up its own validators.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn tool() -> PathBuf {
-    let tool = PathBuf::from(env!("CARGO_BIN_EXE_ordo-testnet"));
-    let ordo = tool.with_file_name("ordo");
-    assert!(
-        ordo.is_file(),
-        "{} is missing: build it first with `cargo build -p ordo-node --bin ordo`",
-        ordo.display()
-    );
-    tool
-}
 
 /// Runs `ordo bench --local` with `args` plus a report file and a testnet folder in a
 /// temporary directory; returns the output and the report.

@@ -16,16 +16,8 @@ use ordo_testnet::process;
 use ordo_testnet::testnet::Testnet;
 use serde_json::Value;
 
-fn tool() -> PathBuf {
-    let tool = PathBuf::from(env!("CARGO_BIN_EXE_ordo-testnet"));
-    let ordo = tool.with_file_name("ordo");
-    assert!(
-        ordo.is_file(),
-        "{} is missing: build it first with `cargo build -p ordo-node --bin ordo`",
-        ordo.display()
-    );
-    tool
-}
+mod common;
+use common::tool;
 
 fn run(args: &[&str]) -> Output {
     Command::new(tool())
