@@ -168,6 +168,29 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     request_timeout: Duration,
+    filter: Arc<PeerFilter>,
+}
+
+/// Validators whose traffic this endpoint drops, both ways: the test-only partition switch
+/// behind [`NetworkHandle::set_partitioned`]. Connections stay up, as with a filtering
+/// firewall, so healing needs no redial; nothing but a test or an operator's admin call
+/// ever sets it.
+struct PeerFilter {
+    blocked: Vec<std::sync::atomic::AtomicBool>,
+}
+
+impl PeerFilter {
+    fn new(size: usize) -> PeerFilter {
+        PeerFilter {
+            blocked: (0..size).map(|_| Default::default()).collect(),
+        }
+    }
+
+    fn blocks(&self, index: usize) -> bool {
+        self.blocked
+            .get(index)
+            .is_some_and(|b| b.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 enum Command {
@@ -241,6 +264,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
     info!(%peer_id, %listen_addr, validator = ?local_index, "network listening");
 
     let stats = Arc::new(NetworkStats::new(committee.size()));
+    let filter = Arc::new(PeerFilter::new(committee.size()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (connected_tx, connected_rx) = watch::channel(HashSet::new());
@@ -261,6 +285,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
         requests: req_tx,
         request_timeout: config.request_timeout,
         write_timeout: config.write_timeout,
+        filter: filter.clone(),
     });
     for protocol in [Protocol::Consensus, Protocol::Batch, Protocol::Sync] {
         let incoming = control
@@ -340,6 +365,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
             shutdown: shutdown_tx,
             tasks: Mutex::new(tasks),
             request_timeout: config.request_timeout,
+            filter,
         }),
     };
     let inbound = Inbound {
@@ -445,6 +471,9 @@ impl NetworkHandle {
         let Some(Some(queues)) = self.inner.queues.get(index) else {
             return Err(Error::UnknownValidator(*to));
         };
+        if self.inner.filter.blocks(index) {
+            return Ok(());
+        }
         queues.batch.try_send(bytes).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::QueueFull { peer: *to },
             mpsc::error::TrySendError::Closed(_) => Error::Shutdown,
@@ -461,6 +490,12 @@ impl NetworkHandle {
         let Some(Some(queues)) = self.inner.queues.get(index) else {
             return Err(Error::UnknownValidator(*to));
         };
+        if self.inner.filter.blocks(index) {
+            self.inner
+                .stats
+                .send_dropped(index, protocol, DropReason::Partitioned);
+            return Ok(());
+        }
         queue.of(queues).try_send(bytes).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 self.inner
@@ -477,6 +512,12 @@ impl NetworkHandle {
         let mut queued = 0;
         for (index, queues) in self.inner.queues.iter().enumerate() {
             let Some(queues) = queues else { continue };
+            if self.inner.filter.blocks(index) {
+                self.inner
+                    .stats
+                    .send_dropped(index, protocol, DropReason::Partitioned);
+                continue;
+            }
             match queue.of(queues).try_send(bytes.clone()) {
                 Ok(()) => queued += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -492,14 +533,24 @@ impl NetworkHandle {
 
     /// Sends one request to a validator and waits for its answer.
     pub async fn request(&self, to: &PublicKey, request: &Request) -> Result<Response, Error> {
-        let peer = self
+        let index = self
             .inner
             .committee
             .index_of_key(to)
-            .and_then(|i| self.inner.committee.get(i))
+            .ok_or(Error::UnknownValidator(*to))?;
+        let peer = self
+            .inner
+            .committee
+            .get(index)
             .ok_or(Error::UnknownValidator(*to))?
             .peer_id;
         let fail = |reason: String| Error::Request { peer: *to, reason };
+        if self.inner.filter.blocks(index) {
+            self.inner
+                .stats
+                .send_dropped(index, Protocol::Sync, DropReason::Partitioned);
+            return Err(fail("partitioned".into()));
+        }
         let mut control = self.inner.control.lock().clone();
         let bytes = codec::encode(request);
         let exchange = async {
@@ -544,6 +595,24 @@ impl NetworkHandle {
             .commands
             .send(Command::Address(i, addr))
             .map_err(|_| Error::Shutdown)
+    }
+
+    /// Drops all traffic to and from these validators (by committee index) from now on,
+    /// and lets everyone else's through: a network partition for fault tests. An empty
+    /// list heals. Returns the indices now blocked (unknown indices are ignored).
+    pub fn set_partitioned(&self, indices: &[usize]) -> Vec<usize> {
+        for (i, blocked) in self.inner.filter.blocked.iter().enumerate() {
+            let on = indices.contains(&i) && Some(i) != self.inner.local_index;
+            blocked.store(on, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.partitioned()
+    }
+
+    /// The validators whose traffic [`NetworkHandle::set_partitioned`] drops.
+    pub fn partitioned(&self) -> Vec<usize> {
+        (0..self.inner.filter.blocked.len())
+            .filter(|&i| self.inner.filter.blocks(i))
+            .collect()
     }
 
     /// Counts a consensus message from `from` that the node could not decode, and drops
@@ -791,6 +860,7 @@ struct InboundCtx {
     requests: mpsc::Sender<InboundRequest>,
     request_timeout: Duration,
     write_timeout: Duration,
+    filter: Arc<PeerFilter>,
 }
 
 async fn accept_loop(
@@ -864,6 +934,9 @@ async fn read_stream(
             Err(e) => return misbehaved(ctx, index, protocol, &e),
         }
         ctx.stats.bytes_in(protocol, buf.len() + 4);
+        if ctx.filter.blocks(index) {
+            continue;
+        }
         let delivered = match protocol {
             Protocol::Consensus => ctx
                 .consensus
@@ -899,6 +972,9 @@ async fn serve_request(index: usize, mut stream: libp2p::Stream, ctx: &InboundCt
         _ => return,
     }
     ctx.stats.bytes_in(Protocol::Sync, buf.len() + 4);
+    if ctx.filter.blocks(index) {
+        return;
+    }
     let request = match codec::decode::<Request, MAX_REQUEST_BYTES>(&buf) {
         Ok(r) => r,
         Err(e) => return misbehaved(ctx, index, Protocol::Sync, &e),

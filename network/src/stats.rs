@@ -14,6 +14,8 @@ pub(crate) enum DropReason {
     QueueFull,
     Unreachable,
     WriteFailed,
+    /// Blocked by the test-only partition filter.
+    Partitioned,
 }
 
 impl DropReason {
@@ -22,6 +24,7 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::Unreachable => "unreachable",
             DropReason::WriteFailed => "write_failed",
+            DropReason::Partitioned => "partitioned",
         }
     }
 }

@@ -266,3 +266,55 @@ async fn opaque_requests_are_answered_by_the_node() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_drops_traffic_both_ways_until_healed() {
+    let keys = keys(3);
+    let committee = committee(&keys);
+    let mut nodes = start_cluster(&keys, &committee, &[0, 1, 2], &|_, _| {}).await;
+    all_connected(&nodes, 2).await;
+
+    // 0 and 1 cut each other off (as a partition is set: on both sides, so nothing is left
+    // in flight), while 2 still hears from both. An index of one's own is ignored.
+    assert_eq!(nodes[0].net.set_partitioned(&[1, 0]), vec![1]);
+    assert_eq!(nodes[1].net.set_partitioned(&[0]), vec![0]);
+    assert_eq!(nodes[0].net.broadcast_consensus(b"split".to_vec()), 1);
+    let (from, _) = within(nodes[2].consensus.recv()).await.unwrap();
+    assert_eq!(from, keys.consensus[0].public());
+    nodes[1]
+        .net
+        .send_consensus(&keys.consensus[0].public(), b"from one".to_vec())
+        .unwrap();
+    nodes[1]
+        .net
+        .send_consensus(&keys.consensus[2].public(), b"from one".to_vec())
+        .unwrap();
+    let (from, _) = within(nodes[2].consensus.recv()).await.unwrap();
+    assert_eq!(from, keys.consensus[1].public());
+
+    // Each direction is one ordered stream: had "split" or "from one" got through, it would
+    // arrive before what is sent after healing.
+    assert!(nodes[0].net.set_partitioned(&[]).is_empty());
+    assert!(nodes[1].net.set_partitioned(&[]).is_empty());
+    nodes[0]
+        .net
+        .send_consensus(&keys.consensus[1].public(), b"healed".to_vec())
+        .unwrap();
+    let (from, bytes) = within(nodes[1].consensus.recv()).await.unwrap();
+    assert_eq!(
+        (from, bytes),
+        (keys.consensus[0].public(), b"healed".to_vec())
+    );
+    nodes[1]
+        .net
+        .send_consensus(&keys.consensus[0].public(), b"healed too".to_vec())
+        .unwrap();
+    let (from, bytes) = within(nodes[0].consensus.recv()).await.unwrap();
+    assert_eq!(
+        (from, bytes),
+        (keys.consensus[1].public(), b"healed too".to_vec())
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}

@@ -70,6 +70,10 @@ pub struct RpcSection {
     pub max_wait_ms: u64,
     /// Requests served at the same time; more get `busy`.
     pub max_concurrency: usize,
+    /// Serves the fault-injection endpoint `POST /v1/admin/partition` (drop traffic to and
+    /// from chosen validators). For fault tests only: off by default, and refused unless
+    /// `listen` is a loopback address.
+    pub fault_injection: bool,
 }
 
 impl Default for RpcSection {
@@ -79,6 +83,7 @@ impl Default for RpcSection {
             max_body_bytes: 8 << 20,
             max_wait_ms: 30_000,
             max_concurrency: 1024,
+            fault_injection: false,
         }
     }
 }
@@ -236,6 +241,12 @@ impl NodeConfig {
         }
         if self.rpc.max_body_bytes < 1024 {
             return bad("rpc.max_body_bytes", "must be at least 1024");
+        }
+        if self.rpc.fault_injection && !self.rpc.listen.ip().is_loopback() {
+            return bad(
+                "rpc.fault_injection",
+                "needs a loopback rpc.listen address: it lets any caller cut the validator off",
+            );
         }
         Ok(())
     }

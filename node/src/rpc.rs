@@ -59,6 +59,8 @@ pub struct RpcState {
     pub max_body_bytes: usize,
     pub max_wait_ms: u64,
     pub concurrency: Semaphore,
+    /// Serve `/v1/admin/partition` (config `rpc.fault_injection`, loopback only).
+    pub fault_injection: bool,
 }
 
 /// A client-facing error with its stable code.
@@ -130,7 +132,11 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 pub fn router(state: Arc<RpcState>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.fault_injection {
+        router = router.route("/v1/admin/partition", get(partition).post(set_partition));
+    }
+    router
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/payloads/batch", post(submit_payloads))
@@ -658,6 +664,38 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
         "voting": !shared.stop_voting.load(std::sync::atomic::Ordering::Relaxed),
         "state_root_agreed_height": shared.roots.lock().highest_agreed(),
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionBody {
+    /// Committee indices whose traffic this validator drops; empty heals.
+    blocked: Vec<usize>,
+}
+
+/// `POST /v1/admin/partition {"blocked": [i, ...]}`: the test-only network filter.
+async fn set_partition(
+    State(state): State<Arc<RpcState>>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: PartitionBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::malformed(format!(
+            "expected {{\"blocked\": [validator index, ...]}}: {e}"
+        ))
+    })?;
+    let size = state.network.committee().size();
+    if let Some(bad) = body.blocked.iter().find(|&&i| i >= size) {
+        return Err(ApiError::malformed(format!(
+            "validator {bad} is not in the committee of {size}"
+        )));
+    }
+    let blocked = state.network.set_partitioned(&body.blocked);
+    tracing::warn!(?blocked, "fault injection: partition set");
+    Ok(Json(json!({ "blocked": blocked })))
+}
+
+async fn partition(State(state): State<Arc<RpcState>>) -> Json<Value> {
+    Json(json!({ "blocked": state.network.partitioned() }))
 }
 
 async fn health(State(state): State<Arc<RpcState>>) -> Response {

@@ -97,6 +97,11 @@ pub struct UpArgs {
     #[arg(long)]
     pub ordering_only: bool,
 
+    /// Let a new testnet's validators take `POST /v1/admin/partition` on their (loopback)
+    /// RPC port, to cut chosen validators off for fault tests. Off unless asked for.
+    #[arg(long)]
+    pub fault_injection: bool,
+
     /// Seconds to wait for every validator to answer and see its peers.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,

@@ -103,6 +103,23 @@ pub fn block_transactions(
         .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: undecodable list: {e}")))
 }
 
+/// `POST /v1/admin/partition`: validator `addr` drops all traffic to and from `blocked`
+/// (committee indices) until told otherwise; an empty list heals. Needs a testnet made
+/// with fault injection on.
+pub fn set_partition(addr: SocketAddr, blocked: &[usize], timeout: Duration) -> Result<()> {
+    let body = serde_json::json!({ "blocked": blocked }).to_string();
+    let response = request(
+        addr,
+        "POST",
+        "/v1/admin/partition",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+        timeout,
+    )
+    .map_err(|e| TestnetError::rpc(addr, format!("POST /v1/admin/partition: {e}")))?;
+    expect_ok(addr, "POST /v1/admin/partition", response).map(drop)
+}
+
 /// The Prometheus exposition text of a validator (`GET /metrics`).
 pub fn metrics_text(addr: SocketAddr, timeout: Duration) -> Result<String> {
     let response = http::get(addr, "/metrics", timeout)

@@ -91,6 +91,7 @@ pub fn up(args: &UpArgs, json: bool) -> Result<()> {
         reset: args.reset,
         accounts: args.accounts,
         ordering_only: args.ordering_only,
+        fault_injection: args.fault_injection,
         ready_timeout: Duration::from_secs(args.timeout),
         ..UpOptions::new(dir_of(&args.common))
     };

@@ -37,6 +37,8 @@ pub struct UpOptions {
     /// Funded bench accounts of a new testnet; for an existing one, must match when given.
     pub accounts: Option<u32>,
     pub ordering_only: bool,
+    /// Serve the test-only partition endpoint (`rpc.fault_injection`) on a new testnet.
+    pub fault_injection: bool,
     /// Leave the last `offline` validators stopped (crash faults for the benchmark).
     pub offline: usize,
     /// How long to wait for every validator to answer and see its peers.
@@ -52,6 +54,7 @@ impl UpOptions {
             reset: false,
             accounts: None,
             ordering_only: false,
+            fault_injection: false,
             offline: 0,
             ready_timeout: Duration::from_secs(60),
         }
@@ -264,6 +267,45 @@ impl Testnet {
         Some(pid)
     }
 
+    /// Starts validator `index` unless it is running, without waiting for it: a restarted
+    /// validator catches up on its own. Returns its process id.
+    pub fn start(&self, index: usize) -> Result<i32> {
+        self.check_index(index)?;
+        if let Some(pid) = self.running_pid(index) {
+            return Ok(pid);
+        }
+        let v = &self.net.validators[index];
+        let bin = process::validator_binary()?;
+        let child =
+            process::spawn_validator(&bin, &v.config_path, &v.log_path, &self.pid_file(index))?;
+        Ok(child.id() as i32)
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) validator `index`: a process that stops
+    /// answering without losing anything, as under a long GC pause or a suspended VM.
+    pub fn pause(&self, index: usize, paused: bool) -> Option<i32> {
+        let pid = self.running_pid(index)?;
+        process::signal(pid, if paused { libc::SIGSTOP } else { libc::SIGCONT });
+        Some(pid)
+    }
+
+    /// Deletes validator `index`'s chain data (blocks, state, safety data), keeping its
+    /// keys and config, as when a disk is replaced. Refused while it runs.
+    pub fn wipe_data(&self, index: usize) -> Result<()> {
+        self.check_index(index)?;
+        if self.running_pid(index).is_some() {
+            return Err(TestnetError::Usage(format!(
+                "validator {index} is running: stop it before wiping its data"
+            )));
+        }
+        let data = &self.net.validators[index].config.data_dir;
+        if data.exists() {
+            std::fs::remove_dir_all(data)
+                .map_err(|e| TestnetError::io(format!("remove {}", data.display()), e))?;
+        }
+        Ok(())
+    }
+
     fn info(&self, index: usize, pid: Option<i32>, started: bool) -> ValidatorInfo {
         let v = &self.net.validators[index];
         ValidatorInfo {
@@ -354,6 +396,7 @@ fn generate(opts: &UpOptions) -> Result<Testnet> {
     let threads = executor_threads(validators);
     for v in &mut net.validators {
         v.config.execution.threads = threads;
+        v.config.rpc.fault_injection = opts.fault_injection;
         v.config.write(&v.config_path)?;
     }
     Ok(Testnet { net })
