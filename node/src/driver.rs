@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info};
 
+use crate::block_sync::{self, BlockRequest};
 use crate::shared::Shared;
 use crate::wire::NodeMessage;
 
@@ -93,7 +94,13 @@ impl Driver {
                 input = inputs.recv() => match input {
                     None => break,
                     Some(DriverInput::Message { from, message }) => {
-                        self.replica.handle(now_ms(), Event::Message { from, message })
+                        let request = BlockRequest::of(&message);
+                        let mut actions =
+                            self.replica.handle(now_ms(), Event::Message { from, message });
+                        if let Some(request) = request {
+                            block_sync::complete(&self.shared.storage, &from, request, &mut actions);
+                        }
+                        actions
                     }
                     Some(DriverInput::Payload(digests)) => {
                         self.replica.handle(now_ms(), Event::PayloadReady(digests))

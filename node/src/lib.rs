@@ -12,6 +12,7 @@
 //! - [`NodeError`]: what can go wrong.
 
 mod batches;
+mod block_sync;
 pub mod config;
 mod driver;
 mod error;
