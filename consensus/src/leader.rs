@@ -9,6 +9,14 @@
 //! once it votes again it is active again. Until the window holds n blocks the choice is
 //! round-robin.
 //!
+//! A validator that led a round which the committed chain skipped (the rounds between a
+//! committed block and the QC it carries produced nothing that lasted) failed to propose,
+//! or to gather votes: it gets `inactive_weight` while its newest outcome as a leader in
+//! the window is such a failure rather than an authored block. Voting alone does not save it: a validator cut
+//! off from the others' votes, or one whose proposals never arrive, still signs QCs when
+//! it hears proposals. This is what makes a crashed or isolated leader stop costing a
+//! timeout after its first failure rather than once its signatures leave the window.
+//!
 //! Invariant: the leader of round r depends only on committed blocks of rounds at most
 //! r - lag. With the 2-chain rule a replica holding the QC of round r - 1 has committed
 //! through r - 2, so a lag of 3 lets every replica that can vote in r name the leader of
@@ -54,7 +62,13 @@ struct Entry {
     round: Round,
     author: ValidatorIndex,
     voters: Vec<ValidatorIndex>,
+    /// Leaders of the rounds skipped between this block's QC and this block.
+    failed: Vec<ValidatorIndex>,
 }
+
+/// Skipped rounds looked at per committed block; a longer gap (a long partition) says no
+/// more about who failed than its last rounds do.
+const MAX_SKIPPED_ROUNDS: u64 = 64;
 
 pub struct LeaderElection {
     policy: LeaderPolicy,
@@ -97,10 +111,23 @@ impl LeaderElection {
         if block.round == 0 {
             return;
         }
+        // The leaders of the skipped rounds depend only on blocks at least `lag` rounds
+        // older, all recorded already: every replica names the same ones.
+        let first_skipped = block
+            .qc
+            .round
+            .saturating_add(1)
+            .max(block.round.saturating_sub(MAX_SKIPPED_ROUNDS));
+        let mut failed: Vec<ValidatorIndex> = (first_skipped..block.round)
+            .map(|r| self.leader(r))
+            .collect();
+        failed.sort_unstable();
+        failed.dedup();
         self.history.push_back(Entry {
             round: block.round,
             author: block.author,
             voters: block.qc.signatures.iter().map(|s| s.0).collect(),
+            failed,
         });
         while self.history.len() > 2 * window + 8 {
             self.history.pop_front();
@@ -144,11 +171,28 @@ impl LeaderElection {
             return (round % self.n as u64) as ValidatorIndex;
         }
         let mut active = vec![false; self.n];
+        // Each validator's newest outcome as a leader in the window: true if it authored,
+        // false if it led a skipped round. Entries come newest first.
+        let mut last_outcome: Vec<Option<bool>> = vec![None; self.n];
         for e in considered {
             for v in std::iter::once(&e.author).chain(e.voters.iter()) {
                 if let Some(a) = active.get_mut(usize::from(*v)) {
                     *a = true;
                 }
+            }
+            // Within one entry the skipped rounds come before the block itself.
+            if let Some(o) = last_outcome.get_mut(usize::from(e.author)) {
+                o.get_or_insert(true);
+            }
+            for v in &e.failed {
+                if let Some(o) = last_outcome.get_mut(usize::from(*v)) {
+                    o.get_or_insert(false);
+                }
+            }
+        }
+        for (a, outcome) in active.iter_mut().zip(&last_outcome) {
+            if *outcome == Some(false) {
+                *a = false;
             }
         }
         let weights: Vec<u64> = active
@@ -182,6 +226,8 @@ mod tests {
     fn committed(round: Round, author: ValidatorIndex, voters: &[ValidatorIndex]) -> Block {
         let mut qc = QuorumCert::genesis(0);
         qc.signatures = voters.iter().map(|v| (*v, Signature([0; 64]))).collect();
+        // Certifies the round before: no round skipped unless a test says so.
+        qc.round = round.saturating_sub(1);
         Block {
             epoch: 0,
             round,
@@ -237,6 +283,43 @@ mod tests {
         assert!(
             led < 20,
             "crashed validator 3 still led {led} of 1000 rounds"
+        );
+    }
+
+    #[test]
+    fn a_leader_that_failed_drops_out_at_once_though_it_still_votes() {
+        let n = 4;
+        let mut e = LeaderElection::new(LeaderPolicy::reputation(n), 0, n);
+        // Everyone authors and votes for a while.
+        let mut round = 0u64;
+        for _ in 0..20 {
+            round += 1;
+            let leader = e.leader(round);
+            e.record_commit(&committed(round, leader, &[0, 1, 2, 3]));
+        }
+        // Then validator 3's proposals stop lasting (its next leader never hears the votes,
+        // say) while it goes on signing QCs: its round is skipped by the next commit.
+        let mut failures = 0;
+        while failures == 0 {
+            round += 1;
+            if e.leader(round) == 3 {
+                failures += 1;
+                round += 1;
+            }
+            let leader = e.leader(round);
+            let mut b = committed(round, leader, &[0, 1, 2, 3]);
+            b.qc.round = if failures == 1 { round - 2 } else { round - 1 };
+            e.record_commit(&b);
+            if failures == 1 {
+                break;
+            }
+        }
+        let led = (round + 3..round + 1003)
+            .filter(|r| e.leader(*r) == 3)
+            .count();
+        assert!(
+            led < 20,
+            "validator 3 failed once yet still led {led} of 1000 rounds"
         );
     }
 
