@@ -119,22 +119,37 @@ impl Mempool {
         account_nonce: impl Fn(&PublicKey) -> u64,
         now_ms: u64,
     ) -> Vec<Result<Hash32, Error>> {
-        let bad: HashSet<usize> = match self.keys.verify_many(&txs) {
+        // The cheap checks first: a flood of transactions the pool would refuse anyway
+        // (full, duplicates, nonces out of the window) must not cost a signature check
+        // each, which is what bounds how fast the node answers.
+        let mut results: Vec<Option<Result<Hash32, Error>>> = Vec::with_capacity(txs.len());
+        let mut nonces = Vec::with_capacity(txs.len());
+        for tx in &txs {
+            let nonce = account_nonce(&tx.tx.sender);
+            nonces.push(nonce);
+            results.push(self.screen(tx, nonce, now_ms).err().map(Err));
+        }
+        let (screened, survivors): (Vec<usize>, Vec<SignedTransaction>) = txs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| results[*i].is_none())
+            .unzip();
+        let bad: HashSet<usize> = match self.keys.verify_many(&survivors) {
             Ok(()) => HashSet::new(),
             Err(ordo_types::Error::BadSignatures { bad, .. }) => bad.into_iter().collect(),
-            Err(_) => (0..txs.len()).collect(),
+            Err(_) => (0..survivors.len()).collect(),
         };
-        txs.into_iter()
-            .enumerate()
-            .map(|(i, tx)| {
-                if bad.contains(&i) {
-                    reject("bad_signature");
-                    Err(Error::BadSignature)
-                } else {
-                    let nonce = account_nonce(&tx.tx.sender);
-                    self.insert_verified(tx, nonce, now_ms)
-                }
-            })
+        for (k, (i, tx)) in screened.into_iter().zip(survivors).enumerate() {
+            results[i] = Some(if bad.contains(&k) {
+                reject("bad_signature");
+                Err(Error::BadSignature)
+            } else {
+                self.insert_verified(tx, nonces[i], now_ms)
+            });
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every transaction has a result"))
             .collect()
     }
 
@@ -145,6 +160,40 @@ impl Mempool {
         account_nonce: u64,
         now_ms: u64,
     ) -> Result<Hash32, Error> {
+        let (hash, bytes) = self.screen(&tx, account_nonce, now_ms)?;
+        let sender = tx.tx.sender;
+        {
+            let mut inner = self.inner.lock();
+            // Screened without the lock held throughout: the pool may have changed since.
+            if let Some(e) = self.refusal(&inner, &hash, &sender, bytes) {
+                return Err(e);
+            }
+            *inner.per_sender.entry(sender).or_default() += 1;
+            inner.bytes += bytes;
+            inner.queue.push_back(hash);
+            inner.entries.insert(
+                hash,
+                Entry {
+                    tx,
+                    bytes,
+                    arrival: Instant::now(),
+                },
+            );
+            gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
+            gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+        }
+        self.arrivals.notify_one();
+        Ok(hash)
+    }
+
+    /// Every check but the signature's, without changing anything: the transaction's hash
+    /// and encoded size if the pool would take it now.
+    fn screen(
+        &self,
+        tx: &SignedTransaction,
+        account_nonce: u64,
+        now_ms: u64,
+    ) -> Result<(Hash32, usize), Error> {
         let c = &self.config;
         if tx.tx.chain_id != c.chain_id {
             reject("wrong_chain");
@@ -184,42 +233,38 @@ impl Mempool {
             });
         }
         let hash = tx.hash();
-        let sender = tx.tx.sender;
-        {
-            let mut inner = self.inner.lock();
-            if inner.entries.contains_key(&hash) || inner.batched.contains(&hash) {
-                reject("duplicate");
-                return Err(Error::Duplicate(hash));
-            }
-            let full = if inner.entries.len() >= c.max_transactions {
-                Some(MempoolCap::Transactions)
-            } else if inner.bytes + bytes > c.max_bytes {
-                Some(MempoolCap::Bytes)
-            } else if inner.per_sender.get(&sender).copied().unwrap_or(0) >= c.max_per_sender {
-                Some(MempoolCap::PerSender)
-            } else {
-                None
-            };
-            if let Some(cap) = full {
-                reject("mempool_full");
-                return Err(Error::MempoolFull(cap));
-            }
-            *inner.per_sender.entry(sender).or_default() += 1;
-            inner.bytes += bytes;
-            inner.queue.push_back(hash);
-            inner.entries.insert(
-                hash,
-                Entry {
-                    tx,
-                    bytes,
-                    arrival: Instant::now(),
-                },
-            );
-            gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
-            gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+        match self.refusal(&self.inner.lock(), &hash, &tx.tx.sender, bytes) {
+            Some(e) => Err(e),
+            None => Ok((hash, bytes)),
         }
-        self.arrivals.notify_one();
-        Ok(hash)
+    }
+
+    /// Why the pool as it is refuses this transaction, if it does: already held, or full.
+    fn refusal(
+        &self,
+        inner: &Inner,
+        hash: &Hash32,
+        sender: &PublicKey,
+        bytes: usize,
+    ) -> Option<Error> {
+        let c = &self.config;
+        if inner.entries.contains_key(hash) || inner.batched.contains(hash) {
+            reject("duplicate");
+            return Some(Error::Duplicate(*hash));
+        }
+        let full = if inner.entries.len() >= c.max_transactions {
+            Some(MempoolCap::Transactions)
+        } else if inner.bytes + bytes > c.max_bytes {
+            Some(MempoolCap::Bytes)
+        } else if inner.per_sender.get(sender).copied().unwrap_or(0) >= c.max_per_sender {
+            Some(MempoolCap::PerSender)
+        } else {
+            None
+        };
+        full.map(|cap| {
+            reject("mempool_full");
+            Error::MempoolFull(cap)
+        })
     }
 
     /// Takes transactions in arrival order, up to `max_bytes` of encoded size and `max_txs`.
@@ -319,6 +364,42 @@ mod tests {
             },
         }
         .sign(key)
+    }
+
+    #[test]
+    fn a_batch_is_screened_before_its_signatures_are_checked() {
+        let pool = Mempool::new(MempoolConfig {
+            max_transactions: 2,
+            ..MempoolConfig::new(7)
+        });
+        let keys: Vec<KeyPair> = (0..4u8).map(|i| KeyPair::from_seed([i + 1; 32])).collect();
+        let mut batch: Vec<SignedTransaction> = keys.iter().map(|k| tx(k, 0, NOW + 10)).collect();
+        // Only the third carries a bad signature; the fourth finds the pool full.
+        batch[2].signature.0[0] ^= 1;
+        let dup = batch[0].clone();
+        batch.push(dup);
+        let results = pool.insert_many(batch, |_| 0, NOW);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert!(matches!(results[2], Err(Error::BadSignature)));
+        assert!(matches!(
+            results[3],
+            Err(Error::MempoolFull(MempoolCap::Transactions))
+        ));
+        assert!(matches!(results[4], Err(Error::Duplicate(_))));
+        // A full pool answers a flood of forged transactions without checking one: they
+        // are refused as full, not as badly signed.
+        let forged: Vec<SignedTransaction> = keys
+            .iter()
+            .map(|k| {
+                let mut t = tx(k, 1, NOW + 10);
+                t.signature.0[0] ^= 1;
+                t
+            })
+            .collect();
+        assert!(pool
+            .insert_many(forged, |_| 1, NOW)
+            .iter()
+            .all(|r| matches!(r, Err(Error::MempoolFull(_)))));
     }
 
     #[test]
