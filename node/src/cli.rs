@@ -59,6 +59,10 @@ pub enum Command {
     /// Measure end-to-end TPS and latency under load (runs `ordo-testnet`).
     #[command(disable_help_flag = true)]
     Bench(ExternalArgs),
+    /// Run the fault suite on a temporary testnet: kills, pauses, wipes, partitions and a
+    /// flood under load, then the safety checks (runs `ordo-testnet`).
+    #[command(disable_help_flag = true)]
+    Faults(ExternalArgs),
     /// Show an account's balance and next nonce.
     Account(AccountArgs),
     /// Send native coins; waits until the transfer is committed unless --no-wait.

@@ -33,6 +33,7 @@ fn main() {
         Command::Run(args) => run::run(&args),
         Command::Testnet(_) => Err(external::exec("testnet", &args)),
         Command::Bench(_) => Err(external::exec("bench", &args)),
+        Command::Faults(_) => Err(external::exec("faults", &args)),
         Command::Account(args) => query::account(&args, &target, &out),
         Command::Transfer(args) => submit::transfer(&args, &target, &out),
         Command::Swap(args) => submit::swap(&args, &target, &out),

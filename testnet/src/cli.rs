@@ -38,6 +38,42 @@ pub enum Command {
     Testnet(TestnetCommand),
     /// Measure end-to-end throughput and latency under load.
     Bench(Box<BenchArgs>),
+    /// Run the fault suite: kill, freeze, wipe, partition and flood validators of a
+    /// temporary testnet under load, then check one chain, nothing lost, nothing applied
+    /// twice, recovery and no panic. Exits 1 on any violation.
+    Faults(FaultsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FaultsArgs {
+    /// The long form: 150 s of kill/restart churn, three pauses, 20-s partitions, a
+    /// 30-s flood (about 6 minutes in all). Without it, the short form CI runs.
+    #[arg(long)]
+    pub long: bool,
+
+    /// Validators of the temporary testnet (f = (n - 1) / 3 may be down at once).
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 4)]
+    pub validators: usize,
+
+    /// Seed of the fault schedule and the load; the same seed gives the same schedule.
+    #[arg(long, value_name = "N", default_value_t = 0x20261121)]
+    pub seed: u64,
+
+    /// Length of the kill/restart churn [default: 30s short, 150s long].
+    #[arg(long, value_name = "DURATION", value_parser = ordo_testnet::bench::config::parse_duration)]
+    pub churn: Option<std::time::Duration>,
+
+    /// Keep the testnet's folder here for inspection (the validators are still stopped).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// First port of the testnet [default: a free block of ports].
+    #[arg(long, value_name = "PORT")]
+    pub port_base: Option<u16>,
+
+    /// Write the JSON report to FILE (to standard output when no FILE is given).
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub json: Option<Option<PathBuf>>,
 }
 
 #[derive(Debug, Args, Clone)]

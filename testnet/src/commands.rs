@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use ordo_node::localnet;
 use ordo_testnet::bench::{self, BenchConfig, Faults, Load, Skew, Target};
+use ordo_testnet::faults::{self, FaultsConfig};
 use ordo_testnet::testnet::{self, Testnet, UpOptions};
 use ordo_testnet::{client, interrupt, process, TestnetError};
 use serde_json::json;
 
-use crate::cli::{BenchArgs, DirArg, DownArgs, LogsArgs, StatusArgs, UpArgs};
+use crate::cli::{BenchArgs, DirArg, DownArgs, FaultsArgs, LogsArgs, StatusArgs, UpArgs};
 
 fn dir_of(arg: &DirArg) -> PathBuf {
     arg.dir.clone().unwrap_or_else(localnet::default_dir)
@@ -367,6 +368,40 @@ const DEFAULT_IN_FLIGHT: u64 = 5_000;
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub fn faults(args: &FaultsArgs, json: bool) -> Result<()> {
+    let mut cfg = if args.long {
+        FaultsConfig::long()
+    } else {
+        FaultsConfig::short()
+    };
+    cfg.validators = args.validators;
+    cfg.seed = args.seed;
+    cfg.dir = args.dir.clone();
+    cfg.port_base = args.port_base;
+    if let Some(churn) = args.churn {
+        cfg.churn = churn;
+    }
+    let report = faults::run(&cfg, &mut |m| eprintln!("{m}"))?;
+    let doc = faults::report_json(&report);
+    if json {
+        println!("{doc}");
+    } else {
+        println!("{}", faults::report_text(&report));
+    }
+    if let Some(Some(path)) = &args.json {
+        write_file(path, &serde_json::to_string_pretty(&doc)?)?;
+        eprintln!("report written to {}", path.display());
+    }
+    if !report.passed() {
+        bail!(
+            "{} violations (seed {:#x} repeats the schedule)",
+            report.checked.violations.len(),
+            report.seed
+        );
+    }
+    Ok(())
 }
 
 pub fn bench(args: &BenchArgs, json: bool) -> Result<()> {

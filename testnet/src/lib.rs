@@ -9,11 +9,14 @@
 //!   [`bench::BenchReport`] (text summary, JSON, and [`bench::plot::svg`]).
 //! - [`ports`]: port checks and a free port base; [`process`]: pid files, liveness,
 //!   stopping; [`client`]: the RPC calls used; [`interrupt`]: Ctrl-C as a flag.
+//! - [`faults::run`] with a [`faults::FaultsConfig`]: the process-level fault suite (kills,
+//!   pauses, wipes, partitions, flooding under load, then the chain and ledger checks).
 //! - [`TestnetError`]: what can go wrong, one line each.
 
 pub mod bench;
 pub mod client;
 mod error;
+pub mod faults;
 pub mod interrupt;
 pub mod ports;
 pub mod process;

@@ -26,6 +26,7 @@ fn main() {
             Command::Testnet(TestnetCommand::Down(a)) => a.common.json,
             // `--json FILE` writes a file; a bare `--json` prints the report.
             Command::Bench(a) => matches!(a.json, Some(None)),
+            Command::Faults(a) => matches!(a.json, Some(None)),
         };
     let mut command = cli.command;
     // `ordo --testnet-dir D testnet …` and `ordo --rpc URL bench …`: the flags `ordo`
@@ -52,6 +53,10 @@ fn main() {
             args.dir = args.dir.take().or(dir);
             args.rpc.extend(cli.rpc);
             commands::bench(args, json)
+        }
+        Command::Faults(args) => {
+            args.dir = args.dir.take().or(dir);
+            commands::faults(args, json)
         }
     };
     if let Err(error) = result {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context, Result};
 
 /// The commands `ordo-testnet` implements.
-const DELEGATED: [&str; 2] = ["testnet", "bench"];
+const DELEGATED: [&str; 3] = ["testnet", "bench", "faults"];
 /// Global flags of `ordo` that take a separate value (`--rpc URL`), skipped when looking for
 /// the command.
 const VALUE_FLAGS: [&str; 2] = ["--rpc", "--testnet-dir"];

@@ -8,7 +8,7 @@
 //! that they agree on the state root, and read the per-stage counters.
 
 pub mod config;
-mod metrics;
+pub(crate) mod metrics;
 pub mod plot;
 pub mod report;
 mod sender;
