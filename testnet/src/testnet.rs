@@ -39,6 +39,8 @@ pub struct UpOptions {
     pub ordering_only: bool,
     /// Serve the test-only partition endpoint (`rpc.fault_injection`) on a new testnet.
     pub fault_injection: bool,
+    /// Applied to each validator's config of a new testnet (tests and the fault suite).
+    pub configure: Option<fn(&mut ordo_node::NodeConfig)>,
     /// Leave the last `offline` validators stopped (crash faults for the benchmark).
     pub offline: usize,
     /// How long to wait for every validator to answer and see its peers.
@@ -55,6 +57,7 @@ impl UpOptions {
             accounts: None,
             ordering_only: false,
             fault_injection: false,
+            configure: None,
             offline: 0,
             ready_timeout: Duration::from_secs(60),
         }
@@ -397,6 +400,9 @@ fn generate(opts: &UpOptions) -> Result<Testnet> {
     for v in &mut net.validators {
         v.config.execution.threads = threads;
         v.config.rpc.fault_injection = opts.fault_injection;
+        if let Some(configure) = opts.configure {
+            configure(&mut v.config);
+        }
         v.config.write(&v.config_path)?;
     }
     Ok(Testnet { net })

@@ -196,6 +196,10 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Each validator's mempool cap in the suite (200,000 by default): small enough that the
+/// flood fills it within seconds, so that refusals (`mempool_full`) are exercised.
+const FLOOD_MEMPOOL: usize = 16_384;
+
 /// How close to the head counts as caught up, in blocks.
 const NEAR_HEAD: u64 = 3;
 
@@ -224,6 +228,7 @@ pub fn run(cfg: &FaultsConfig, progress: &mut dyn FnMut(&str)) -> Result<FaultsR
         reset: true,
         accounts: Some(cfg.senders + cfg.flood_accounts),
         fault_injection: true,
+        configure: Some(|c| c.mempool.max_transactions = FLOOD_MEMPOOL),
         ready_timeout: Duration::from_secs(120),
         ..UpOptions::new(dir)
     };
