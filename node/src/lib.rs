@@ -12,6 +12,8 @@
 //! - [`NodeError`]: what can go wrong.
 
 mod batches;
+#[cfg(feature = "byzantine")]
+mod byzantine;
 pub mod config;
 mod driver;
 mod error;
