@@ -13,8 +13,8 @@ use crate::batch::{Batch, BatchBody};
 /// Which batch-protocol misbehaviours are on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ByzantineBatches {
-    /// After each batch, also push a copy under a new sequence number with one
-    /// transaction's signature corrupted: receivers must verify and refuse it.
+    /// After each batch, also push a copy with one transaction's signature corrupted:
+    /// receivers must verify and refuse it.
     pub invalid_signatures: bool,
     /// Push own batches to a single validator, and answer every batch request with
     /// "not here": the proof still forms (that validator's ack and ours), so the others
@@ -28,9 +28,11 @@ impl ByzantineBatches {
     }
 }
 
-/// A copy of `batch` under sequence number `seq` whose first transaction's signature is
-/// flipped; `None` for a batch without transactions.
-pub(crate) fn corrupted(batch: &Batch, seq: u64) -> Option<Batch> {
+/// A copy of `batch` whose first transaction's signature is flipped; `None` for a batch
+/// without transactions. It keeps the batch's sequence number (its digest differs all the
+/// same): a fresh one would leave a gap that holds back the proofs of this validator's
+/// later batches, which are offered to consensus in sequence order.
+pub(crate) fn corrupted(batch: &Batch) -> Option<Batch> {
     let BatchBody::Transactions(txs) = &batch.body else {
         return None;
     };
@@ -40,13 +42,13 @@ pub(crate) fn corrupted(batch: &Batch, seq: u64) -> Option<Batch> {
     bytes[0] ^= 0xff;
     first.signature = Signature(bytes);
     warn!(
-        seq,
+        seq = batch.seq,
         txs = txs.len(),
         "BYZANTINE: pushing a batch with a corrupted signature on purpose"
     );
     Some(Batch {
         author: batch.author,
-        seq,
+        seq: batch.seq,
         body: BatchBody::Transactions(txs),
     })
 }

@@ -302,8 +302,7 @@ impl Dissemination {
         let wire = Arc::new(batch_message_wire(&bytes));
         #[cfg(feature = "byzantine")]
         if inner.config.byzantine.invalid_signatures {
-            let seq = inner.next_seq.fetch_add(1, Ordering::Relaxed);
-            if let Some(bad) = crate::byzantine::corrupted(&batch, seq) {
+            if let Some(bad) = crate::byzantine::corrupted(&batch) {
                 let (bad_bytes, _) = bad.encode_with_info();
                 self.push_to_all(&Arc::new(batch_message_wire(&bad_bytes)));
             }
