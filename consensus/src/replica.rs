@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ordo_types::{Hash32, PublicKey, Signature};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use crate::block_tree::{BlockTree, Insert};
 use crate::committee::{Committee, Signer};
@@ -105,6 +105,7 @@ const MAX_PENDING_PROPOSALS: usize = 64;
 /// before the QC could matter.
 const MAX_VOTE_ROUNDS_AHEAD: Round = 16;
 const MAX_ORPHANS: usize = 4_096;
+const MAX_REMEMBERED_PROPOSALS: usize = 64;
 const MAX_VERIFIED_CACHE: usize = 256;
 const MAX_COMMITTED_DIGESTS: usize = 65_536;
 
@@ -136,6 +137,9 @@ pub struct Replica<S: Signer> {
 
     votes: BTreeMap<Round, VoteBox>,
     timeouts: BTreeMap<Round, TimeoutBox>,
+    /// The first valid proposal's block per recent round: a second one is the leader's
+    /// equivocation, which we count and report (voting rules already keep us safe).
+    proposals: BTreeMap<Round, Hash32>,
     pending_proposals: VecDeque<(PublicKey, Proposal)>,
     orphans: HashMap<Hash32, Vec<Block>>,
     /// Block requests: when sent, and whether answered (kept to throttle repeats).
@@ -216,6 +220,7 @@ impl<S: Signer> Replica<S> {
             pending_commit: None,
             votes: BTreeMap::new(),
             timeouts: BTreeMap::new(),
+            proposals: BTreeMap::new(),
             pending_proposals: VecDeque::new(),
             orphans: HashMap::new(),
             requested: HashMap::new(),
@@ -500,6 +505,7 @@ impl<S: Signer> Replica<S> {
         }
         let id = b.id();
         let round = b.round;
+        self.note_proposal(round, sender, id);
         if self.tree.insert(p.block) == Insert::Added {
             self.adopt_orphans(id, out);
         }
@@ -509,6 +515,25 @@ impl<S: Signer> Replica<S> {
         // We may be the next leader, holding a QC for this block but not the block.
         self.try_propose(out);
         Ok(())
+    }
+
+    /// Remembers the first proposal of `round`; a different one from its leader is an
+    /// equivocation: counted and logged, not acted on.
+    fn note_proposal(&mut self, round: Round, leader: ValidatorIndex, id: Hash32) {
+        match self.proposals.get(&round) {
+            Some(first) if *first != id => {
+                metrics::counter!("ordo_consensus_equivocations_total", "kind" => "proposal")
+                    .increment(1);
+                warn!(round, leader, first = %first.short(), second = %id.short(), "leader equivocated: two proposals for one round");
+            }
+            Some(_) => {}
+            None => {
+                self.proposals.insert(round, id);
+                while self.proposals.len() > MAX_REMEMBERED_PROPOSALS {
+                    self.proposals.pop_first();
+                }
+            }
+        }
     }
 
     fn on_vote(
@@ -549,6 +574,8 @@ impl<S: Signer> Replica<S> {
             return if *d == digest {
                 Ok(())
             } else {
+                metrics::counter!("ordo_consensus_equivocations_total", "kind" => "vote")
+                    .increment(1);
                 Err(ConsensusError::Equivocation { round, author })
             };
         }

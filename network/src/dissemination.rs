@@ -68,6 +68,9 @@ pub struct DisseminationConfig {
     pub accept_opaque: bool,
     pub proof_queue: usize,
     pub store: BatchStoreConfig,
+    /// Deliberate misbehaviour for fault tests (off by default).
+    #[cfg(feature = "byzantine")]
+    pub byzantine: crate::byzantine::ByzantineBatches,
 }
 
 impl Default for DisseminationConfig {
@@ -84,6 +87,8 @@ impl Default for DisseminationConfig {
             accept_opaque: false,
             proof_queue: 1024,
             store: BatchStoreConfig::default(),
+            #[cfg(feature = "byzantine")]
+            byzantine: Default::default(),
         }
     }
 }
@@ -295,6 +300,13 @@ impl Dissemination {
         let created = Instant::now();
         let (bytes, info) = batch.encode_with_info();
         let wire = Arc::new(batch_message_wire(&bytes));
+        #[cfg(feature = "byzantine")]
+        if inner.config.byzantine.invalid_signatures {
+            if let Some(bad) = crate::byzantine::corrupted(&batch) {
+                let (bad_bytes, _) = bad.encode_with_info();
+                self.push_to_all(&Arc::new(batch_message_wire(&bad_bytes)));
+            }
+        }
         inner.store.insert_own(info, Arc::new(batch));
         let own_ack = BatchAck::sign(inner.chain_id, info, &inner.key);
         inner
@@ -318,6 +330,14 @@ impl Dissemination {
     /// Queues `wire` for every other validator; returns those whose queue was full.
     fn push_to_all(&self, wire: &Arc<Vec<u8>>) -> Vec<PublicKey> {
         let me = self.inner.key.public();
+        #[cfg(feature = "byzantine")]
+        let recipients = if self.inner.config.byzantine.withhold {
+            1
+        } else {
+            usize::MAX
+        };
+        #[cfg(not(feature = "byzantine"))]
+        let recipients = usize::MAX;
         self.inner
             .network
             .committee()
@@ -325,6 +345,7 @@ impl Dissemination {
             .iter()
             .map(|v| v.consensus_key)
             .filter(|k| *k != me)
+            .take(recipients)
             .filter(|k| {
                 matches!(
                     self.inner.network.send_batch_bytes(k, wire.clone()),
@@ -520,6 +541,11 @@ impl Dissemination {
                 _ = shutdown.changed() => break,
             };
             let response = match &request.request {
+                #[cfg(feature = "byzantine")]
+                Request::Batch(digest) if self.inner.config.byzantine.withhold => {
+                    warn!(batch = %digest.short(), from = %request.from, "BYZANTINE: withholding a batch on purpose");
+                    Response::Batch(None)
+                }
                 Request::Batch(digest) => {
                     Response::Batch(self.inner.store.get(digest).map(|b| (*b).clone()))
                 }

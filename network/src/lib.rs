@@ -33,6 +33,8 @@
 mod batch;
 mod batch_maker;
 mod batch_store;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 mod committee;
 mod dissemination;
 mod error;

@@ -41,6 +41,9 @@ pub struct Batches {
     reported: Mutex<(HashSet<Hash32>, VecDeque<Hash32>)>,
     fetching: Mutex<HashSet<Hash32>>,
     driver: mpsc::Sender<DriverInput>,
+    /// Byzantine: answer every batch request with "not here" (fault tests only).
+    #[cfg(feature = "byzantine")]
+    withhold: std::sync::atomic::AtomicBool,
 }
 
 /// Where a batch came from.
@@ -68,7 +71,15 @@ impl Batches {
             reported: Mutex::new((HashSet::new(), VecDeque::new())),
             fetching: Mutex::new(HashSet::new()),
             driver,
+            #[cfg(feature = "byzantine")]
+            withhold: Default::default(),
         })
+    }
+
+    #[cfg(feature = "byzantine")]
+    pub fn set_withhold(&self, on: bool) {
+        self.withhold
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Arc<BatchStore> {
@@ -223,6 +234,13 @@ impl Batches {
         while let Some(request) = requests.recv().await {
             let response = match &request.request {
                 Request::Opaque(bytes) => match NodeRequest::decode(bytes) {
+                    #[cfg(feature = "byzantine")]
+                    Ok(NodeRequest::Batch(d))
+                        if self.withhold.load(std::sync::atomic::Ordering::Relaxed) =>
+                    {
+                        warn!(batch = %d.short(), from = %request.from, "BYZANTINE: withholding a batch on purpose");
+                        Response::Opaque(NodeResponse::Batch(None).encode())
+                    }
                     Ok(NodeRequest::Batch(d)) => {
                         let bytes = match self.store.get(&d) {
                             Some(b) => Some(codec::encode(&*b)),
@@ -235,6 +253,10 @@ impl Batches {
                         Response::Busy
                     }
                 },
+                #[cfg(feature = "byzantine")]
+                Request::Batch(_) if self.withhold.load(std::sync::atomic::Ordering::Relaxed) => {
+                    Response::Batch(None)
+                }
                 Request::Batch(d) => Response::Batch(self.store.get(d).map(|b| (*b).clone())),
             };
             request.respond(response);

@@ -38,6 +38,10 @@ pub struct NodeConfig {
     pub mempool: MempoolSection,
     #[serde(default)]
     pub storage: StorageSection,
+    /// Deliberate misbehaviour, for fault tests only: honoured only by a build with the
+    /// `byzantine` feature, refused by any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<ByzantineSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +193,37 @@ impl Default for StorageSection {
     }
 }
 
+/// What a Byzantine validator does wrong (`[byzantine] behaviours = [...]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByzantineSection {
+    pub behaviours: Vec<Behaviour>,
+}
+
+/// One misbehaviour; see `node/src/byzantine.rs` for what each one sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    /// As leader, sends two different signed proposals for one round.
+    Equivocate,
+    /// Signs and sends votes for two different blocks in one round.
+    DoubleVote,
+    /// Disseminates copies of its batches with a corrupted transaction signature.
+    InvalidSignatures,
+    /// Pushes its batches to one peer only and serves no batch to anyone.
+    WithholdBatches,
+    /// Replays its old rounds' consensus messages to everyone.
+    StaleMessages,
+    /// Sends consensus frames above the protocol's size limit.
+    OversizedMessages,
+}
+
+impl ByzantineSection {
+    pub fn has(&self, b: Behaviour) -> bool {
+        self.behaviours.contains(&b)
+    }
+}
+
 impl NodeConfig {
     /// Reads, parses and resolves a config file.
     pub fn load(path: &Path) -> Result<Self> {
@@ -247,6 +282,18 @@ impl NodeConfig {
                 "rpc.fault_injection",
                 "needs a loopback rpc.listen address: it lets any caller cut the validator off",
             );
+        }
+        if let Some(b) = &self.byzantine {
+            if !cfg!(feature = "byzantine") {
+                return bad(
+                    "byzantine",
+                    "this build of ordo lacks the `byzantine` feature, so it cannot \
+                     misbehave on purpose (build with `--features ordo-node/byzantine`)",
+                );
+            }
+            if b.behaviours.is_empty() {
+                return bad("byzantine.behaviours", "name at least one behaviour");
+            }
         }
         Ok(())
     }
@@ -358,6 +405,27 @@ listen = "/ip4/127.0.0.1/tcp/7000"
             NodeConfig::parse(&format!("{MINIMAL}\n[consensus]\nbase_timeout_ms = 0\n"))
                 .unwrap_err();
         assert_eq!(field, "consensus.base_timeout_ms");
+    }
+
+    #[test]
+    fn byzantine_section_needs_the_feature() {
+        let text = format!("{MINIMAL}\n[byzantine]\nbehaviours = [\"double_vote\"]\n");
+        #[cfg(feature = "byzantine")]
+        {
+            let c = NodeConfig::parse(&text).unwrap();
+            assert!(c.byzantine.unwrap().has(Behaviour::DoubleVote));
+        }
+        #[cfg(not(feature = "byzantine"))]
+        {
+            let (field, reason) = NodeConfig::parse(&text).unwrap_err();
+            assert_eq!(field, "byzantine");
+            assert!(reason.contains("feature"), "{reason}");
+        }
+        let (field, _) = NodeConfig::parse(&format!(
+            "{MINIMAL}\n[byzantine]\nbehaviours = [\"be_nice\"]\n"
+        ))
+        .unwrap_err();
+        assert!(field.starts_with("byzantine"), "{field}");
     }
 
     #[test]

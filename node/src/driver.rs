@@ -44,6 +44,9 @@ pub struct Driver {
     pub shared: Arc<Shared>,
     /// Height the next committed block gets.
     pub next_height: u64,
+    /// Deliberate misbehaviour on the outbound path (fault tests only).
+    #[cfg(feature = "byzantine")]
+    pub byzantine: Option<crate::byzantine::Misbehaviour>,
 }
 
 impl Driver {
@@ -139,12 +142,24 @@ impl Driver {
                         metrics::counter!("ordo_node_votes_withheld_total").increment(1);
                         continue;
                     }
+                    #[cfg(feature = "byzantine")]
+                    if let Some(b) = &mut self.byzantine {
+                        if b.on_send(&self.network, self.replica.round(), Some(&to), &message) {
+                            continue;
+                        }
+                    }
                     let bytes = NodeMessage::Consensus(message).encode();
                     if let Err(e) = self.network.send_consensus(&to, bytes) {
                         debug!(error = %e, "consensus send dropped");
                     }
                 }
                 Action::Broadcast(message) => {
+                    #[cfg(feature = "byzantine")]
+                    if let Some(b) = &mut self.byzantine {
+                        if b.on_send(&self.network, self.replica.round(), None, &message) {
+                            continue;
+                        }
+                    }
                     self.network
                         .broadcast_consensus(NodeMessage::Consensus(message).encode());
                 }

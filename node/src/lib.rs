@@ -13,6 +13,8 @@
 
 mod batches;
 mod block_sync;
+#[cfg(feature = "byzantine")]
+mod byzantine;
 pub mod config;
 mod driver;
 mod error;

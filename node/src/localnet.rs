@@ -215,6 +215,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
                 sync_commits: true,
                 small_caches: false,
             },
+            byzantine: None,
         };
         let config_path = vdir.join("config.toml");
         config.write(&config_path)?;

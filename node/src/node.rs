@@ -260,6 +260,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         .collect();
     let net_committee = genesis_file.network_committee(&overrides)?;
     let quorum = consensus_committee.quorum();
+    #[cfg(feature = "byzantine")]
+    let misbehaviour = config.byzantine.clone().map(|section| {
+        crate::byzantine::announce(&section);
+        crate::byzantine::Misbehaviour::new(
+            section,
+            key.clone(),
+            consensus_committee.epoch(),
+            consensus_committee.validators().to_vec(),
+        )
+    });
     let (replica, next_height) =
         restore_replica(&config, &storage, consensus_committee, key.clone())?;
 
@@ -299,6 +309,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         max_batch_txs: config.mempool.max_batch_txs,
         max_batch_delay: Duration::from_millis(config.mempool.max_batch_delay_ms),
         accept_opaque: genesis_file.ordering_only,
+        #[cfg(feature = "byzantine")]
+        byzantine: config
+            .byzantine
+            .as_ref()
+            .map(crate::byzantine::batches)
+            .unwrap_or_default(),
         ..DisseminationConfig::default()
     };
     let (dissemination, outputs) = Dissemination::spawn(
@@ -319,6 +335,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         driver_tx.clone(),
         genesis_file.ordering_only,
     );
+    #[cfg(feature = "byzantine")]
+    if let Some(section) = &config.byzantine {
+        batches.set_withhold(section.has(crate::config::Behaviour::WithholdBatches));
+    }
     let mut servers = Vec::new();
     if let Some(handle) = prometheus.clone() {
         // Histograms accumulate until drained; the recorder leaves draining to its owner.
@@ -377,6 +397,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         network: network.clone(),
         shared: shared.clone(),
         next_height,
+        #[cfg(feature = "byzantine")]
+        byzantine: misbehaviour,
     }
     .spawn(driver_rx, shutdown_rx.clone())
     .map_err(|e| NodeError::Other(format!("cannot start consensus: {e}")))?;
