@@ -9,9 +9,9 @@
 //! once it votes again it is active again. Until the window holds n blocks the choice is
 //! round-robin.
 //!
-//! A validator that led a round which the committed chain skipped (the rounds between a
-//! committed block and the QC it carries produced nothing that lasted) failed to propose,
-//! or to gather votes: it gets `inactive_weight` while its newest outcome as a leader in
+//! A validator that led the last round the committed chain skipped before a block (the
+//! rounds between a committed block and the QC it carries produced nothing that lasted)
+//! failed to propose, or to gather the votes of the round before: it gets `inactive_weight` while its newest outcome as a leader in
 //! the window is such a failure rather than an authored block. Voting alone does not save it: a validator cut
 //! off from the others' votes, or one whose proposals never arrive, still signs QCs when
 //! it hears proposals. This is what makes a crashed or isolated leader stop costing a
@@ -62,13 +62,9 @@ struct Entry {
     round: Round,
     author: ValidatorIndex,
     voters: Vec<ValidatorIndex>,
-    /// Leaders of the rounds skipped between this block's QC and this block.
+    /// The leader of the last round skipped between this block's QC and this block.
     failed: Vec<ValidatorIndex>,
 }
-
-/// Skipped rounds looked at per committed block; a longer gap (a long partition) says no
-/// more about who failed than its last rounds do.
-const MAX_SKIPPED_ROUNDS: u64 = 64;
 
 pub struct LeaderElection {
     policy: LeaderPolicy,
@@ -111,18 +107,15 @@ impl LeaderElection {
         if block.round == 0 {
             return;
         }
-        // The leaders of the skipped rounds depend only on blocks at least `lag` rounds
-        // older, all recorded already: every replica names the same ones.
-        let first_skipped = block
-            .qc
-            .round
-            .saturating_add(1)
-            .max(block.round.saturating_sub(MAX_SKIPPED_ROUNDS));
-        let mut failed: Vec<ValidatorIndex> = (first_skipped..block.round)
-            .map(|r| self.leader(r))
-            .collect();
-        failed.sort_unstable();
-        failed.dedup();
+        // Blame the leader of the last skipped round only: when a round's votes go to a
+        // next leader that is down, both rounds are skipped, and the first leader did its
+        // part. Its leader depends only on blocks at least `lag` rounds older, all recorded
+        // already, so every replica names the same one.
+        let failed: Vec<ValidatorIndex> = if block.qc.round.saturating_add(1) < block.round {
+            vec![self.leader(block.round - 1)]
+        } else {
+            Vec::new()
+        };
         self.history.push_back(Entry {
             round: block.round,
             author: block.author,

@@ -1,5 +1,6 @@
-//! Flooding: clients that submit validly signed transfers as fast as the validators answer,
-//! far above what the network commits, while the honest load goes on. Measures what the
+//! Flooding: clients that submit transfers as fast as the validators answer, half validly
+//! signed and half forged, far above what the network commits, while the honest load goes
+//! on. Measures what the
 //! flood is told (accepted, or refused by code), how long a refusal takes, and each
 //! validator's resident memory.
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use ordo_node::http;
 use ordo_node::localnet::bench_key;
-use ordo_types::{KeyPair, Payload, Transaction};
+use ordo_types::{KeyPair, Payload, Signature, SignedTransaction, Transaction};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -76,37 +77,55 @@ pub fn flood(
     seed: u64,
 ) -> FloodReport {
     // Signed before the clock starts, so that the flood's pace is the validators' and not
-    // this machine's signing speed. Accounts in turn, nonces counting up: each request is
-    // new, validly signed work, until the pool wraps and repeats (then duplicates and
-    // stale nonces, which a validator must refuse cheaply).
+    // this machine's signing speed. Accounts in turn, nonces counting up: each valid request
+    // is new work, until the pool wraps and repeats (then duplicates and stale nonces, which
+    // a validator must refuse cheaply). Every other request is forged.
     let keys: Vec<KeyPair> = accounts.map(|i| bench_key(chain_id, i)).collect();
     let expiry = now_ms() + duration.as_millis() as u64 + 60_000;
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-        (0..POOL_BATCHES)
-            .into_par_iter()
-            .map(|b| {
-                let encoded: Vec<Vec<u8>> = (0..BATCH)
-                    .map(|j| {
-                        let k = b * BATCH + j;
-                        let key = &keys[k % keys.len()];
-                        Transaction {
-                            chain_id,
-                            sender: key.public(),
-                            nonce: (k / keys.len()) as u64,
-                            expiry,
-                            payload: Payload::Transfer {
-                                to: key.address(),
-                                amount: 1,
-                            },
-                        }
-                        .sign(key)
-                        .encode()
-                    })
-                    .collect();
-                batch_body(encoded.iter().map(Vec::as_slice))
+    let tx = |k: usize, amount: u64| {
+        let key = &keys[k % keys.len()];
+        Transaction {
+            chain_id,
+            sender: key.public(),
+            nonce: (k / keys.len()) as u64,
+            expiry,
+            payload: Payload::Transfer {
+                to: key.address(),
+                amount,
+            },
+        }
+    };
+    let signed = (0..POOL_BATCHES).into_par_iter().map(|b| {
+        let encoded: Vec<Vec<u8>> = (b * BATCH..(b + 1) * BATCH)
+            .map(|k| tx(k, 1).sign(&keys[k % keys.len()]).encode())
+            .collect();
+        batch_body(encoded.iter().map(Vec::as_slice))
+    });
+    // Forgeries: the same senders and nonces with another amount (another hash, so the
+    // screening before signature checks lets them through) and a signature that fails.
+    // They cost nothing to make and a signature check each to refuse: the costly flood.
+    let forged = (0..POOL_BATCHES).into_par_iter().map(|b| {
+        let encoded: Vec<Vec<u8>> = (b * BATCH..(b + 1) * BATCH)
+            .map(|k| {
+                SignedTransaction {
+                    tx: tx(k, 2),
+                    signature: Signature([0x5a; 64]),
+                }
+                .encode()
             })
-            .collect(),
-    );
+            .collect();
+        batch_body(encoded.iter().map(Vec::as_slice))
+    });
+    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(2 * POOL_BATCHES);
+    for (s, f) in signed
+        .collect::<Vec<_>>()
+        .into_iter()
+        .zip(forged.collect::<Vec<_>>())
+    {
+        bodies.push(s);
+        bodies.push(f);
+    }
+    let bodies = Arc::new(bodies);
     let tally = Mutex::new(Tally {
         offered: 0,
         accepted: 0,
