@@ -33,28 +33,46 @@ pub fn is_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// A base port whose `3 * validators` consecutive ports are all free now: the OS picks a
-/// free port (bind to port 0) and the block starting there is checked, a few times over.
+/// A base port whose `3 * validators` consecutive ports are all free now, below the
+/// kernel's ephemeral range: a port the OS hands out for outgoing connections (the load's
+/// own HTTP requests, dials) can be taken again at any moment, and a validator restarted
+/// on it would fail to bind. Bases are drawn at random, so concurrent runs rarely collide.
 pub fn find_free_base(validators: usize) -> Result<u16> {
-    let span = 3 * validators.max(1);
-    for _ in 0..64 {
-        let probe = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| TestnetError::io("bind a probe port on 127.0.0.1", e))?;
-        let base = probe
-            .local_addr()
-            .map_err(|e| TestnetError::io("read a probe port", e))?
-            .port();
-        drop(probe);
-        if usize::from(base) + span > usize::from(u16::MAX) {
+    let span = 3 * validators.max(1) as u32;
+    let (low, _) = ephemeral_range();
+    let first = 10_000u32;
+    let last = low.saturating_sub(span).max(first + 1);
+    let mut draw = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    for _ in 0..256 {
+        draw = draw
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let base = first + ((draw >> 33) as u32) % (last - first);
+        if base + span > u32::from(u16::MAX) {
             continue;
         }
-        if (0..span).all(|i| is_free(base + i as u16)) {
+        let base = base as u16;
+        if (0..span as u16).all(|i| is_free(base + i)) {
             return Ok(base);
         }
     }
     Err(TestnetError::Usage(format!(
-        "found no {span} consecutive free ports on 127.0.0.1; pass --port-base"
+        "found no {span} consecutive free ports on 127.0.0.1 below {low}; pass --port-base"
     )))
+}
+
+/// The kernel's range for outgoing connections' local ports (Linux's default elsewhere).
+fn ephemeral_range() -> (u32, u32) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|x| x.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
 }
 
 #[cfg(test)]
@@ -82,5 +100,7 @@ mod tests {
     fn a_found_base_is_free() {
         let base = find_free_base(4).unwrap();
         assert!((0..12).all(|i| is_free(base + i)));
+        // Out of the range the OS picks outgoing connections' ports from.
+        assert!(u32::from(base) + 12 <= ephemeral_range().0);
     }
 }

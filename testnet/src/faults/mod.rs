@@ -599,7 +599,7 @@ impl<'a> Suite<'a> {
         self.report.partitions += 1;
         self.report.majority_commits = Some(after.saturating_sub(before));
         progress(&format!(
-            "partition 3|1: the majority committed {} blocks",
+            "partition 3|1: the majority committed {} blocks (height {before} to {after})",
             after.saturating_sub(before)
         ));
         self.report.faults.push(FaultEvent {
@@ -720,12 +720,19 @@ impl<'a> Suite<'a> {
         self.status(i)?["executed_height"].as_u64()
     }
 
+    /// The highest committed height any of `among` reports. Retries for a few seconds when
+    /// none answers (a busy validator may miss the 2-s timeout): a silent 0 would read as
+    /// "nothing committed".
     fn max_height(&self, among: &[usize]) -> u64 {
-        among
-            .iter()
-            .filter_map(|&i| self.status(i)?["height"].as_u64())
-            .max()
-            .unwrap_or(0)
+        let mut best = None;
+        self.wait_until(Duration::from_secs(10), |s| {
+            best = among
+                .iter()
+                .filter_map(|&i| s.status(i)?["height"].as_u64())
+                .max();
+            best.is_some()
+        });
+        best.unwrap_or(0)
     }
 
     /// Every validator answers and has executed within [`NEAR_HEAD`] blocks of the highest
