@@ -104,7 +104,13 @@ const MAX_PENDING_PROPOSALS: usize = 64;
 /// Votes further ahead of our round than this are of no use: we would have to catch up
 /// before the QC could matter.
 const MAX_VOTE_ROUNDS_AHEAD: Round = 16;
-const MAX_ORPHANS: usize = 4_096;
+/// Blocks held while the chain below them is fetched. A validator that lost its data walks
+/// back from the tip to its root one response at a time and holds everything until the
+/// walk arrives, so this bounds how far behind it can rejoin (there is no state sync yet);
+/// only requested, hash-chained blocks get here, at a few hundred bytes each.
+const MAX_ORPHANS: usize = 65_536;
+/// Blocks known not to extend our chain.
+const MAX_FOREIGN: usize = 4_096;
 const MAX_REMEMBERED_PROPOSALS: usize = 64;
 const MAX_VERIFIED_CACHE: usize = 256;
 const MAX_COMMITTED_DIGESTS: usize = 65_536;
@@ -142,6 +148,8 @@ pub struct Replica<S: Signer> {
     proposals: BTreeMap<Round, Hash32>,
     pending_proposals: VecDeque<(PublicKey, Proposal)>,
     orphans: HashMap<Hash32, Vec<Block>>,
+    /// Blocks in `orphans`.
+    orphan_count: usize,
     /// Block requests: when sent, and whether answered (kept to throttle repeats).
     requested: HashMap<Hash32, (u64, bool)>,
     /// Blocks known not to descend from our committed root; never fetched again.
@@ -223,6 +231,7 @@ impl<S: Signer> Replica<S> {
             proposals: BTreeMap::new(),
             pending_proposals: VecDeque::new(),
             orphans: HashMap::new(),
+            orphan_count: 0,
             requested: HashMap::new(),
             foreign: HashSet::new(),
             pool: VecDeque::new(),
@@ -765,7 +774,8 @@ impl<S: Signer> Replica<S> {
                 self.mark_foreign(id);
             }
             Insert::MissingParent(parent) => {
-                if self.orphans.values().map(Vec::len).sum::<usize>() < MAX_ORPHANS {
+                if self.orphan_count < MAX_ORPHANS {
+                    self.orphan_count += 1;
                     self.orphans.entry(parent).or_default().push(block);
                 }
                 self.request_block(parent, from, out);
@@ -780,7 +790,7 @@ impl<S: Signer> Replica<S> {
     }
 
     fn mark_foreign(&mut self, id: Hash32) {
-        if self.foreign.len() >= MAX_ORPHANS {
+        if self.foreign.len() >= MAX_FOREIGN {
             self.foreign.clear();
         }
         self.foreign.insert(id);
@@ -789,7 +799,9 @@ impl<S: Signer> Replica<S> {
     fn adopt_orphans(&mut self, parent: Hash32, out: &mut Vec<Action>) {
         let mut stack = vec![parent];
         while let Some(p) = stack.pop() {
-            for child in self.orphans.remove(&p).unwrap_or_default() {
+            let children = self.orphans.remove(&p).unwrap_or_default();
+            self.orphan_count -= children.len();
+            for child in children {
                 let id = child.id();
                 let qc = child.qc.clone();
                 if self.tree.insert(child) == Insert::Added {
@@ -1030,6 +1042,7 @@ impl<S: Signer> Replica<S> {
             v.retain(|b| b.round > root);
             !v.is_empty()
         });
+        self.orphan_count = self.orphans.values().map(Vec::len).sum();
         out.push(Action::Commit { blocks, proof: qc });
     }
 
