@@ -148,6 +148,8 @@ pub struct Replica<S: Signer> {
     proposals: BTreeMap<Round, Hash32>,
     pending_proposals: VecDeque<(PublicKey, Proposal)>,
     orphans: HashMap<Hash32, Vec<Block>>,
+    /// Each block in `orphans`, by id: its parent.
+    orphan_parents: HashMap<Hash32, Hash32>,
     /// Blocks in `orphans`.
     orphan_count: usize,
     /// Block requests: when sent, and whether answered (kept to throttle repeats).
@@ -231,6 +233,7 @@ impl<S: Signer> Replica<S> {
             proposals: BTreeMap::new(),
             pending_proposals: VecDeque::new(),
             orphans: HashMap::new(),
+            orphan_parents: HashMap::new(),
             orphan_count: 0,
             requested: HashMap::new(),
             foreign: HashSet::new(),
@@ -490,8 +493,13 @@ impl<S: Signer> Replica<S> {
             });
         }
         let Some(parent) = self.tree.get(&b.parent()) else {
-            // The parent may still be on its way: park the proposal and ask for it.
-            self.request_block(b.parent(), from, out);
+            // The parent may still be on its way: park the proposal and ask for it, or,
+            // when it is held already, for what the held chain still misses.
+            if self.orphan_parents.contains_key(&b.parent()) {
+                self.request_missing_roots(from, out);
+            } else {
+                self.request_block(b.parent(), from, out);
+            }
             self.pending_proposals.push_back((from, p));
             while self.pending_proposals.len() > MAX_PENDING_PROPOSALS {
                 self.pending_proposals.pop_front();
@@ -774,11 +782,20 @@ impl<S: Signer> Replica<S> {
                 self.mark_foreign(id);
             }
             Insert::MissingParent(parent) => {
+                if self.orphan_parents.contains_key(&id) {
+                    return;
+                }
                 if self.orphan_count < MAX_ORPHANS {
                     self.orphan_count += 1;
+                    self.orphan_parents.insert(id, parent);
                     self.orphans.entry(parent).or_default().push(block);
                 }
-                self.request_block(parent, from, out);
+                // A held parent's own ancestors are being fetched already: asking for it
+                // again would start a second walk down the same chain (and every block of
+                // a response would start one).
+                if !self.orphan_parents.contains_key(&parent) {
+                    self.request_block(parent, from, out);
+                }
             }
             Insert::Stale => {
                 if block.round > self.tree.root().0 {
@@ -803,6 +820,7 @@ impl<S: Signer> Replica<S> {
             self.orphan_count -= children.len();
             for child in children {
                 let id = child.id();
+                self.orphan_parents.remove(&id);
                 let qc = child.qc.clone();
                 if self.tree.insert(child) == Insert::Added {
                     self.note_certified(&qc, out);
@@ -1043,7 +1061,29 @@ impl<S: Signer> Replica<S> {
             !v.is_empty()
         });
         self.orphan_count = self.orphans.values().map(Vec::len).sum();
+        if self.orphan_parents.len() != self.orphan_count {
+            self.orphan_parents = self
+                .orphans
+                .iter()
+                .flat_map(|(parent, v)| v.iter().map(move |b| (b.id(), *parent)))
+                .collect();
+        }
         out.push(Action::Commit { blocks, proof: qc });
+    }
+
+    /// Asks again for the parents that held chains of orphans wait on (a lost response
+    /// would otherwise stall the walk; `request_block` spaces repeats by a base timeout).
+    fn request_missing_roots(&mut self, from: PublicKey, out: &mut Vec<Action>) {
+        let roots: Vec<Hash32> = self
+            .orphans
+            .keys()
+            .filter(|p| !self.orphan_parents.contains_key(*p) && !self.tree.contains(p))
+            .copied()
+            .take(4)
+            .collect();
+        for root in roots {
+            self.request_block(root, from, out);
+        }
     }
 
     fn request_block(&mut self, id: Hash32, from: PublicKey, out: &mut Vec<Action>) {
