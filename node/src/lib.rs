@@ -15,6 +15,8 @@ mod batches;
 pub mod config;
 mod driver;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod genesis;
 pub mod http;
 pub mod localnet;
