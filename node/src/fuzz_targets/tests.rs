@@ -25,6 +25,22 @@ fn run_reporting(target: &Target, input: &[u8], how: &str) -> bool {
     }
 }
 
+/// The control: a body that panics is reported with its input, so the runs above can fail.
+#[test]
+#[should_panic(expected = "fuzz target control panicked on a seed; input (2 bytes): ff00")]
+fn a_panicking_body_is_reported_with_its_input() {
+    fn buggy_decoder(data: &[u8]) -> bool {
+        assert!(data.first() != Some(&0xff), "a decoder bug");
+        true
+    }
+    let control = Target {
+        name: "control",
+        run: buggy_decoder,
+        seeds: Vec::new,
+    };
+    run_reporting(&control, &[0xff, 0], "a seed");
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -142,6 +158,14 @@ fn mutated_seeds_never_panic() {
             let input = apply(&seeds[rng.below(seeds.len())], &edits, &pool);
             let how = format!("mutation {i} of run seed {run_seed} ({edits:?})");
             accepted += u64::from(run_reporting(target, &input, &how));
+        }
+        // Otherwise the mutations never got past the decoders' first checks.
+        if iterations >= 1_000 {
+            assert!(
+                accepted > seeds.len() as u64,
+                "{}: no mutated input was accepted",
+                target.name
+            );
         }
         let executions = seeds.len() as u64 + iterations;
         total += executions;
