@@ -8,7 +8,7 @@
 # Runs on stable Rust: `-s none` builds without a sanitizer (AddressSanitizer needs nightly;
 # the decoders are safe Rust, so what a fuzzer can find here is panics, overflows, hangs and
 # failed round trips, all caught without it). The first build instruments every dependency,
-# RocksDB and libp2p included, into fuzz/target: count 20 to 30 minutes on 2 cores.
+# RocksDB and libp2p included, into fuzz/target: count 30 to 50 minutes on 2 cores.
 # Ends with one line per target (executions, executions per second, corpus size) and a
 # non-zero status if any target failed; a failing input is kept in fuzz/artifacts/<target>/.
 set -euo pipefail
