@@ -33,11 +33,14 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
 ) -> Result<bool, FrameError> {
     let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
+    // Only an end before a frame's first byte is a clean close: an end inside the length
+    // prefix is a truncated frame, as it is anywhere after it.
+    match r.read_exact(&mut len[..1]).await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(e) => return Err(e.into()),
     }
+    r.read_exact(&mut len[1..]).await?;
     let len = u32::from_le_bytes(len) as usize;
     if len > max {
         return Err(FrameError::TooLarge { len, max });
@@ -46,6 +49,34 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     buf.resize(len, 0);
     r.read_exact(buf).await?;
     Ok(true)
+}
+
+/// The frames a reader with limit `max` takes from `bytes`, and whether the bytes ended
+/// cleanly between frames: the reader driven over a byte slice, so that fuzzing and
+/// property tests reach it without a socket.
+#[doc(hidden)]
+pub fn read_frames_from(bytes: &[u8], max: usize) -> (Vec<Vec<u8>>, bool) {
+    let mut reader = futures::io::Cursor::new(bytes);
+    let mut frames = Vec::new();
+    loop {
+        let mut buf = Vec::new();
+        match futures::executor::block_on(read_frame(&mut reader, max, &mut buf)) {
+            Ok(true) => frames.push(buf),
+            Ok(false) => return (frames, true),
+            Err(_) => return (frames, false),
+        }
+    }
+}
+
+/// The bytes [`write_frame`] sends for `frames`, one after another.
+#[doc(hidden)]
+pub fn write_frames_to_vec(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for frame in frames {
+        futures::executor::block_on(write_frame(&mut out, frame))
+            .expect("writing a frame under 4 GiB into a Vec cannot fail");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -76,6 +107,30 @@ mod tests {
         let err = block_on(read_frame(&mut Cursor::new(bytes), 1024, &mut buf)).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { max: 1024, .. }));
         assert!(buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn an_end_inside_the_length_prefix_is_an_error() {
+        // A fuzzing regression: a cut inside the prefix is no clean close between frames.
+        for cut in 1..4 {
+            let mut r = Cursor::new(vec![5u8; cut]);
+            let mut buf = Vec::new();
+            assert!(
+                matches!(
+                    block_on(read_frame(&mut r, 16, &mut buf)),
+                    Err(FrameError::Io(_))
+                ),
+                "{cut} bytes of a length prefix"
+            );
+        }
+        assert_eq!(
+            read_frames_from(&[1, 0, 0, 0, 7, 2], 16),
+            (vec![vec![7]], false)
+        );
+        assert_eq!(
+            read_frames_from(&[1, 0, 0, 0, 7], 16),
+            (vec![vec![7]], true)
+        );
     }
 
     #[test]

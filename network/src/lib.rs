@@ -53,6 +53,9 @@ pub use dissemination::{
     AvailableBatch, Dissemination, DisseminationConfig, DisseminationOutputs, DisseminationSnapshot,
 };
 pub use error::{Error, MempoolCap};
+/// The frame reader over a byte slice, for the fuzz targets (`ordo_node::fuzz_targets`).
+#[doc(hidden)]
+pub use framing::{read_frames_from, write_frames_to_vec};
 pub use mempool::{Mempool, MempoolConfig, Taken};
 pub use network::{start, Inbound, InboundRequest, NetworkConfig, NetworkHandle};
 pub use protocol::{

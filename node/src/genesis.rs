@@ -124,6 +124,10 @@ impl GenesisFile {
         if self.validators.is_empty() {
             return bad("validators".into(), "at least one validator is required");
         }
+        // Consensus numbers validators with a u16.
+        if self.validators.len() > usize::from(u16::MAX) {
+            return bad("validators".into(), "at most 65535 validators");
+        }
         let mut consensus = HashSet::new();
         let mut network = HashSet::new();
         for (i, v) in self.validators.iter().enumerate() {
@@ -309,5 +313,10 @@ mod tests {
             GenesisFile::parse_json(&g.to_json()).unwrap_err().0,
             "validators"
         );
+        // More validators than consensus can number would pass, and then no committee.
+        let mut g = sample();
+        g.validators = vec![g.validators[0].clone(); usize::from(u16::MAX) + 1];
+        let (field, reason) = g.validate().unwrap_err();
+        assert_eq!(field, "validators", "{reason}");
     }
 }

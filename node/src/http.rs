@@ -226,11 +226,13 @@ fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
         if size == 0 {
             return Ok(out);
         }
-        if data.len() < size + 2 {
-            return Err(bad("truncated chunk"));
-        }
+        // The size is the peer's word: a huge one must not overflow the bound.
+        let end = size
+            .checked_add(2)
+            .filter(|&end| end <= data.len())
+            .ok_or_else(|| bad("truncated chunk"))?;
         out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+        data = &data[end..];
     }
 }
 
@@ -246,5 +248,13 @@ mod tests {
             .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (404, &b"abcd"[..]));
         assert!(parse(b"garbage").is_err());
+    }
+
+    #[test]
+    fn a_huge_chunk_size_is_an_error() {
+        // A fuzzing regression: the bound `size + 2` must not overflow (a panic in debug
+        // builds, an out-of-range slice in release).
+        let raw = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffff\r\nab";
+        assert!(parse(raw).is_err());
     }
 }

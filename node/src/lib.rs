@@ -18,6 +18,8 @@ mod byzantine;
 pub mod config;
 mod driver;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod genesis;
 pub mod http;
 pub mod localnet;

@@ -46,7 +46,7 @@ use crate::pipeline::status_name;
 use crate::shared::Shared;
 
 /// Largest JSON body of one transaction.
-const MAX_JSON_TX_BYTES: usize = 16 << 10;
+pub(crate) const MAX_JSON_TX_BYTES: usize = 16 << 10;
 
 pub struct RpcState {
     pub shared: Arc<Shared>,
@@ -315,7 +315,7 @@ async fn submit_batch(
 }
 
 /// A binary request body of several items (transactions, opaque payloads).
-fn decode_batch<T: bincode::Decode<()>>(bytes: &[u8], max: usize) -> ApiResult<Vec<T>> {
+pub(crate) fn decode_batch<T: bincode::Decode<()>>(bytes: &[u8], max: usize) -> ApiResult<Vec<T>> {
     // The limit is a const generic; requests are bounded by `max` already, so decode under
     // the largest body the node could be configured with.
     const CAP: usize = 64 << 20;

@@ -32,14 +32,7 @@ pub fn write(path: &Path, key: &KeyPair) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let body = KeyFile {
-        scheme: "ed25519".into(),
-        public_key: key.public(),
-        address: key.address(),
-        secret_key: hex::encode(key.seed()),
-    };
-    let mut json = serde_json::to_string_pretty(&body).expect("key file serialises");
-    json.push('\n');
+    let json = to_text(key);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -81,17 +74,32 @@ pub fn read(path: &Path) -> Result<KeyPair> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let file: KeyFile = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+    parse(&text).map_err(malformed)
+}
+
+/// The text [`write`] puts in a key file.
+pub fn to_text(key: &KeyPair) -> String {
+    let body = KeyFile {
+        scheme: "ed25519".into(),
+        public_key: key.public(),
+        address: key.address(),
+        secret_key: hex::encode(key.seed()),
+    };
+    let mut json = serde_json::to_string_pretty(&body).expect("key file serialises");
+    json.push('\n');
+    json
+}
+
+/// Parses a key file's text; the error says why it is malformed.
+pub fn parse(text: &str) -> std::result::Result<KeyPair, String> {
+    let file: KeyFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if file.scheme != "ed25519" {
-        return Err(malformed(format!("unknown scheme {:?}", file.scheme)));
+        return Err(format!("unknown scheme {:?}", file.scheme));
     }
-    let seed =
-        parse_hex::<32>(&file.secret_key).map_err(|e| malformed(format!("secret_key: {e}")))?;
+    let seed = parse_hex::<32>(&file.secret_key).map_err(|e| format!("secret_key: {e}"))?;
     let key = KeyPair::from_seed(seed);
     if key.public() != file.public_key || key.address() != file.address {
-        return Err(malformed(
-            "public_key or address does not belong to secret_key".into(),
-        ));
+        return Err("public_key or address does not belong to secret_key".into());
     }
     Ok(key)
 }

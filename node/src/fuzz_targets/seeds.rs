@@ -1,0 +1,340 @@
+//! Valid inputs for every target: the seed corpus, built from real values so that each
+//! variant of each message is present. Deterministic (fixed keys, ed25519 signs
+//! deterministically), so the committed corpus under `fuzz/seeds` can be checked against it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ordo_consensus::{Block, Message, Proposal, QuorumCert, Timeout, TimeoutCert, Vote};
+use ordo_network::{
+    write_frames_to_vec, Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, Request, Response,
+};
+use ordo_types::{
+    codec, keyfile, Address, Hash32, KeyPair, Payload, Signature, SignedTransaction, SwapDirection,
+    Transaction,
+};
+
+use crate::config::{
+    ConsensusSection, ExecutionSection, MempoolSection, MetricsSection, NetworkSection,
+    PeerOverride, RpcSection, StorageSection,
+};
+use crate::genesis::{GenesisAccount, GenesisPool, GenesisValidator};
+use crate::wire::{NodeMessage, NodeRequest, NodeResponse};
+use crate::{GenesisFile, NodeConfig};
+
+fn key(i: u8) -> KeyPair {
+    KeyPair::from_seed([i; 32])
+}
+
+fn hash(i: u8) -> Hash32 {
+    Hash32([i; 32])
+}
+
+fn signed_transactions() -> Vec<SignedTransaction> {
+    let payloads = [
+        Payload::Transfer {
+            to: key(2).address(),
+            amount: 10,
+        },
+        Payload::Swap {
+            pool: 1,
+            amount_in: 500,
+            min_out: 1,
+            direction: SwapDirection::BToA,
+        },
+        Payload::Mint { collection: 3 },
+        Payload::Compute { iterations: 64 },
+    ];
+    payloads
+        .into_iter()
+        .zip(0u64..)
+        .map(|(payload, nonce)| {
+            Transaction {
+                chain_id: 9,
+                sender: key(1).public(),
+                nonce,
+                expiry: 1_700_000_000_000,
+                payload,
+            }
+            .sign(&key(1))
+        })
+        .collect()
+}
+
+pub fn transaction() -> Vec<Vec<u8>> {
+    signed_transactions().iter().map(|t| t.encode()).collect()
+}
+
+pub fn transaction_json() -> Vec<Vec<u8>> {
+    signed_transactions()
+        .iter()
+        .map(|t| serde_json::to_vec(t).expect("a transaction serialises to JSON"))
+        .collect()
+}
+
+pub fn rpc_transactions() -> Vec<Vec<u8>> {
+    let txs = signed_transactions();
+    vec![
+        codec::encode(&txs),
+        codec::encode(&txs[..1].to_vec()),
+        codec::encode(&Vec::<SignedTransaction>::new()),
+    ]
+}
+
+pub fn rpc_payloads() -> Vec<Vec<u8>> {
+    vec![
+        codec::encode(&vec![b"payload".to_vec(), Vec::new(), vec![7; 40]]),
+        codec::encode(&Vec::<Vec<u8>>::new()),
+    ]
+}
+
+fn qc(round: u64) -> QuorumCert {
+    QuorumCert {
+        round,
+        block_id: hash(round as u8),
+        parent_round: round.saturating_sub(1),
+        parent_id: hash(round as u8 + 100),
+        signatures: vec![(0, Signature([1; 64])), (2, Signature([2; 64]))],
+    }
+}
+
+fn tc(round: u64) -> TimeoutCert {
+    TimeoutCert {
+        round,
+        high_qc: qc(round - 2),
+        signatures: vec![
+            (1, round - 2, Signature([3; 64])),
+            (3, 0, Signature([4; 64])),
+        ],
+    }
+}
+
+fn block(round: u64) -> Block {
+    Block {
+        epoch: 1,
+        round,
+        author: 1,
+        timestamp_ms: 1_700_000_000_000,
+        payload: vec![hash(7), hash(8)],
+        qc: qc(round - 1),
+    }
+}
+
+fn consensus_messages() -> Vec<Message> {
+    vec![
+        Message::Proposal(Proposal {
+            block: block(5),
+            tc: Some(tc(4)),
+            signature: Signature([5; 64]),
+        }),
+        Message::Proposal(Proposal {
+            block: Block::genesis(1),
+            tc: None,
+            signature: Signature([6; 64]),
+        }),
+        Message::Vote(Vote {
+            round: 5,
+            block_id: hash(5),
+            parent_round: 4,
+            parent_id: hash(4),
+            author: 2,
+            signature: Signature([7; 64]),
+        }),
+        Message::Timeout(Timeout {
+            round: 6,
+            high_qc: qc(5),
+            last_tc: Some(tc(5)),
+            commit_qc: QuorumCert::genesis(1),
+            author: 3,
+            signature: Signature([8; 64]),
+        }),
+        Message::TimeoutCert(tc(6)),
+        Message::BlockRequest {
+            block_id: hash(9),
+            above_round: 2,
+            max: 16,
+        },
+        Message::BlockResponse {
+            blocks: vec![block(4), block(3)],
+        },
+    ]
+}
+
+pub fn consensus_message() -> Vec<Vec<u8>> {
+    consensus_messages().iter().map(Message::encode).collect()
+}
+
+fn batches() -> Vec<Batch> {
+    vec![
+        Batch {
+            author: key(3).public(),
+            seq: 1,
+            body: BatchBody::Transactions(signed_transactions()),
+        },
+        Batch {
+            author: key(3).public(),
+            seq: 2,
+            body: BatchBody::Opaque(vec![b"opaque".to_vec(), Vec::new()]),
+        },
+    ]
+}
+
+fn batch_info() -> BatchInfo {
+    batches()[0].info()
+}
+
+pub fn batch_message() -> Vec<Vec<u8>> {
+    let mut messages: Vec<BatchMessage> = batches().into_iter().map(BatchMessage::Batch).collect();
+    messages.push(BatchMessage::Ack(BatchAck::sign(9, batch_info(), &key(4))));
+    messages.iter().map(codec::encode).collect()
+}
+
+pub fn sync_request() -> Vec<Vec<u8>> {
+    [
+        Request::Batch(batch_info().digest),
+        Request::Opaque(NodeRequest::Batch(batch_info().digest).encode()),
+    ]
+    .iter()
+    .map(codec::encode)
+    .collect()
+}
+
+pub fn sync_response() -> Vec<Vec<u8>> {
+    let mut responses = vec![Response::Batch(None), Response::Busy];
+    responses.extend(batches().into_iter().map(|b| Response::Batch(Some(b))));
+    responses.extend(node_response().into_iter().map(Response::Opaque));
+    responses.iter().map(codec::encode).collect()
+}
+
+/// Streams of frames, each after the byte that sets the reader's limit (16 x 255 bytes).
+pub fn frames() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let messages = consensus_message();
+    for frames in [&messages[2..4], &messages[5..6], &[]] {
+        let mut stream = vec![u8::MAX];
+        stream.extend(write_frames_to_vec(frames));
+        out.push(stream);
+    }
+    out
+}
+
+pub fn node_message() -> Vec<Vec<u8>> {
+    let mut messages: Vec<NodeMessage> = consensus_messages()
+        .into_iter()
+        .map(NodeMessage::Consensus)
+        .collect();
+    messages.push(NodeMessage::StateRoot {
+        height: 12,
+        root: hash(12),
+    });
+    messages.iter().map(NodeMessage::encode).collect()
+}
+
+pub fn node_request() -> Vec<Vec<u8>> {
+    vec![NodeRequest::Batch(hash(1)).encode()]
+}
+
+pub fn node_response() -> Vec<Vec<u8>> {
+    let mut responses = vec![NodeResponse::Batch(None)];
+    responses.extend(
+        batches()
+            .iter()
+            .map(|b| NodeResponse::Batch(Some(codec::encode(b)))),
+    );
+    responses.iter().map(NodeResponse::encode).collect()
+}
+
+/// The smallest config `ordo run` accepts, and a full one as `ordo testnet` writes it.
+pub fn config() -> Vec<Vec<u8>> {
+    let minimal = "data_dir = \"data\"\ngenesis = \"../genesis.json\"\n\
+        validator_key = \"validator.key\"\nnetwork_key = \"network.key\"\n\n\
+        [network]\nlisten = \"/ip4/127.0.0.1/tcp/7000\"\n";
+    let full = NodeConfig {
+        data_dir: PathBuf::from("/var/lib/ordo/data"),
+        genesis: PathBuf::from("genesis.toml"),
+        validator_key: PathBuf::from("validator.key"),
+        network_key: PathBuf::from("network.key"),
+        network: NetworkSection {
+            listen: "/ip4/0.0.0.0/tcp/7000".parse().expect("a valid multiaddr"),
+            peers: vec![PeerOverride {
+                consensus_key: key(2).public(),
+                address: "/dns4/v2.example/tcp/7000"
+                    .parse()
+                    .expect("a valid multiaddr"),
+            }],
+        },
+        rpc: RpcSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7101)),
+            ..RpcSection::default()
+        },
+        metrics: MetricsSection {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 7102))),
+        },
+        consensus: ConsensusSection::default(),
+        execution: ExecutionSection::default(),
+        mempool: MempoolSection::default(),
+        storage: StorageSection {
+            sync_commits: false,
+            small_caches: true,
+        },
+    };
+    vec![minimal.as_bytes().to_vec(), full.to_toml().into_bytes()]
+}
+
+fn genesis() -> GenesisFile {
+    GenesisFile {
+        chain_id: 9,
+        epoch: 1,
+        gas_price: 1,
+        fee_sink: Address([1; 32]),
+        validators: (0..4u8)
+            .map(|i| GenesisValidator {
+                name: format!("v{i}"),
+                consensus_key: key(i + 1).public(),
+                network_key: key(i + 50).public(),
+                address: format!("/ip4/127.0.0.1/tcp/{}", 7000 + u16::from(i))
+                    .parse()
+                    .expect("a valid multiaddr"),
+            })
+            .collect(),
+        accounts: vec![GenesisAccount {
+            address: key(1).address(),
+            balance: 1_000_000,
+        }],
+        pools: vec![GenesisPool {
+            id: 1,
+            reserve_a: 1_000,
+            reserve_b: 2_000,
+        }],
+        collections: vec![3],
+        ordering_only: false,
+    }
+}
+
+pub fn genesis_json() -> Vec<Vec<u8>> {
+    let mut ordering_only = genesis();
+    ordering_only.ordering_only = true;
+    [genesis(), ordering_only]
+        .iter()
+        .map(|g| g.to_json().into_bytes())
+        .collect()
+}
+
+pub fn genesis_toml() -> Vec<Vec<u8>> {
+    vec![toml::to_string(&genesis())
+        .expect("a genesis serialises to TOML")
+        .into_bytes()]
+}
+
+pub fn keyfile() -> Vec<Vec<u8>> {
+    vec![keyfile::to_text(&key(1)).into_bytes()]
+}
+
+pub fn http_response() -> Vec<Vec<u8>> {
+    vec![
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"status\":\"ok\"}\n"
+            .to_vec(),
+        b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n1;x=y\r\nd\r\n0\r\n\r\n"
+            .to_vec(),
+    ]
+}
