@@ -394,10 +394,12 @@ impl<S: Signer> Replica<S> {
                         current: self.round,
                     });
                 }
-                self.check_round(tc.round)?;
+                // A certificate far ahead is still learnt from once verified (see
+                // `on_proposal`): it holds no per-round state.
+                let far = self.check_round(tc.round);
                 self.verify_tc(&tc)?;
                 self.process_tc(&tc, from, out);
-                Ok(())
+                far
             }
             Message::BlockRequest {
                 block_id,
@@ -429,7 +431,15 @@ impl<S: Signer> Replica<S> {
         if b.author != sender {
             return Err(ConsensusError::AuthorMismatch { author: b.author });
         }
-        self.check_round(b.round)?;
+        if let Err(e) = self.check_round(b.round) {
+            // Too far ahead to hold, but its certificate, once verified, is worth learning
+            // from: a validator that lost its data, or slept through thousands of rounds,
+            // catches up by it (it enters the certified round and fetches the chain).
+            if self.verify_qc(&b.qc).is_ok() {
+                self.process_qc(&b.qc, from, out);
+            }
+            return Err(e);
+        }
         if b.epoch != self.committee.epoch() {
             return Err(ConsensusError::WrongEpoch {
                 got: b.epoch,
@@ -989,6 +999,8 @@ impl<S: Signer> Replica<S> {
                 // Certified on a fork that cannot reach our root: only possible when
                 // more than f validators are faulty. Do not keep fetching it.
                 self.mark_foreign(qc.block_id);
+            } else if self.orphan_parents.contains_key(&qc.block_id) {
+                self.request_missing_roots(from, out);
             } else {
                 self.request_block(qc.block_id, from, out);
             }

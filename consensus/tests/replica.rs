@@ -518,3 +518,53 @@ fn mutated_messages_never_panic() {
     }
     assert!(decoded > 100, "only {decoded} mutated messages decoded");
 }
+
+#[test]
+fn a_certificate_far_ahead_is_learnt_from_though_its_proposal_is_refused() {
+    let (keys, mut r, _) = follower();
+    // The chain went on without this replica (it lost its data, or slept): a proposal of
+    // round 20,001 carries a QC of 20,000 signed by three validators.
+    let far = 20_000u64;
+    let parent = Hash32::digest(b"far-parent\0", b"");
+    let certified = Hash32::digest(b"far-block\0", b"");
+    let qc = QuorumCert {
+        round: far,
+        block_id: certified,
+        parent_round: far - 1,
+        parent_id: parent,
+        signatures: (0..3)
+            .map(|i| {
+                let d = vote_digest(0, far, &certified, far - 1, &parent);
+                (i as u16, keys[i].sign(d.as_bytes()))
+            })
+            .collect(),
+    };
+    let author = (0..N)
+        .find(|&i| r.leader_of(far + 1) == keys[i].public())
+        .unwrap();
+    let p = proposal(&keys, author, far + 1, qc);
+    let actions = deliver(&mut r, &keys, author, Message::Proposal(p));
+    assert_eq!(
+        r.stats().invalid_messages,
+        1,
+        "the proposal itself is refused"
+    );
+    assert_eq!(r.round(), far + 1, "the QC moved the replica to its round");
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send { message: Message::BlockRequest { block_id, .. }, .. } if *block_id == certified
+        )),
+        "the certified block is fetched: {actions:?}"
+    );
+
+    // A forged certificate from far ahead moves nothing.
+    let (keys, mut r, _) = follower();
+    let mut forged = QuorumCert::genesis(0);
+    forged.round = far;
+    forged.block_id = certified;
+    forged.signatures = (0..3).map(|i| (i as u16, Signature([9; 64]))).collect();
+    let p = proposal(&keys, author, far + 1, forged);
+    deliver(&mut r, &keys, author, Message::Proposal(p));
+    assert_eq!(r.round(), 1);
+}
