@@ -277,6 +277,7 @@ pub fn config() -> Vec<Vec<u8>> {
             sync_commits: false,
             small_caches: true,
         },
+        byzantine: None,
     };
     vec![minimal.as_bytes().to_vec(), full.to_toml().into_bytes()]
 }
