@@ -9,11 +9,12 @@
 //! once it votes again it is active again. Until the window holds n blocks the choice is
 //! round-robin.
 //!
-//! A validator that led the last round the committed chain skipped before a block (the
-//! rounds between a committed block and the QC it carries produced nothing that lasted)
-//! failed to propose, or to gather the votes of the round before: it gets `inactive_weight` while its newest outcome as a leader in
-//! the window is such a failure rather than an authored block. Voting alone does not save it: a validator cut
-//! off from the others' votes, or one whose proposals never arrive, still signs QCs when
+//! A validator that led a round the committed chain skipped (the rounds between a committed
+//! block and the QC it carries produced nothing that lasted) failed to propose, to gather
+//! votes, or to propose one block to everyone: it gets `inactive_weight`
+//! while its newest outcome as a leader, over the last four windows, is such a failure rather
+//! than an authored block. Voting alone does not save it: a validator cut off from the
+//! others' votes, or one whose proposals never arrive, still signs QCs when
 //! it hears proposals. This is what makes a crashed or isolated leader stop costing a
 //! timeout after its first failure rather than once its signatures leave the window.
 //!
@@ -58,11 +59,17 @@ impl LeaderPolicy {
     }
 }
 
+/// How many windows back a failure as leader is remembered.
+const FAILURE_MEMORY: usize = 4;
+/// Skipped rounds blamed per committed block: the last ones of a long gap (a partition)
+/// say as much as all of them.
+const MAX_BLAMED_ROUNDS: u64 = 8;
+
 struct Entry {
     round: Round,
     author: ValidatorIndex,
     voters: Vec<ValidatorIndex>,
-    /// The leader of the last round skipped between this block's QC and this block.
+    /// Leaders of the rounds skipped between this block's QC and this block.
     failed: Vec<ValidatorIndex>,
 }
 
@@ -107,22 +114,29 @@ impl LeaderElection {
         if block.round == 0 {
             return;
         }
-        // Blame the leader of the last skipped round only: when a round's votes go to a
-        // next leader that is down, both rounds are skipped, and the first leader did its
-        // part. Its leader depends only on blocks at least `lag` rounds older, all recorded
-        // already, so every replica names the same one.
-        let failed: Vec<ValidatorIndex> = if block.qc.round.saturating_add(1) < block.round {
-            vec![self.leader(block.round - 1)]
-        } else {
-            Vec::new()
-        };
+        // Blame the leaders of the skipped rounds (the last few of a long gap). When a
+        // round's votes go to a next leader that is down, the honest leader before it is
+        // blamed too, and sits out a while; blaming only the last round instead would never
+        // blame a leader that equivocates, since the round after it is the one that times
+        // out. Their leaders depend only on blocks at least `lag` rounds older, all
+        // recorded already, so every replica names the same ones.
+        let first_skipped = block
+            .qc
+            .round
+            .saturating_add(1)
+            .max(block.round.saturating_sub(MAX_BLAMED_ROUNDS));
+        let mut failed: Vec<ValidatorIndex> = (first_skipped..block.round)
+            .map(|r| self.leader(r))
+            .collect();
+        failed.sort_unstable();
+        failed.dedup();
         self.history.push_back(Entry {
             round: block.round,
             author: block.author,
             voters: block.qc.signatures.iter().map(|s| s.0).collect(),
             failed,
         });
-        while self.history.len() > 2 * window + 8 {
+        while self.history.len() > FAILURE_MEMORY * window + 8 {
             self.history.pop_front();
         }
         self.cache.clear();
@@ -151,28 +165,33 @@ impl LeaderElection {
             return (round % self.n as u64) as ValidatorIndex;
         };
         let cutoff = round.saturating_sub(lag);
-        let considered: Vec<&Entry> = self
+        // Newest first: the window decides who is active; failures are remembered over a
+        // longer stretch, so that a leader that keeps failing (crashed, cut off, or
+        // equivocating) is not retried every `window` commits.
+        let remembered: Vec<&Entry> = self
             .history
             .iter()
             .rev()
             .filter(|e| e.round <= cutoff)
-            .take(window)
+            .take(FAILURE_MEMORY * window)
             .collect();
-        if considered.len() < self.n {
+        if remembered.len().min(window) < self.n {
             // Too little history to judge anyone (warm-up, or a fresh epoch): a handful of
             // blocks would make their few authors the only likely leaders.
             return (round % self.n as u64) as ValidatorIndex;
         }
         let mut active = vec![false; self.n];
-        // Each validator's newest outcome as a leader in the window: true if it authored,
-        // false if it led a skipped round. Entries come newest first.
-        let mut last_outcome: Vec<Option<bool>> = vec![None; self.n];
-        for e in considered {
+        for e in remembered.iter().take(window) {
             for v in std::iter::once(&e.author).chain(e.voters.iter()) {
                 if let Some(a) = active.get_mut(usize::from(*v)) {
                     *a = true;
                 }
             }
+        }
+        // Each validator's newest outcome as a leader: true if it authored, false if it led
+        // a skipped round.
+        let mut last_outcome: Vec<Option<bool>> = vec![None; self.n];
+        for e in &remembered {
             // Within one entry the skipped rounds come before the block itself.
             if let Some(o) = last_outcome.get_mut(usize::from(e.author)) {
                 o.get_or_insert(true);
