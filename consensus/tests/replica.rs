@@ -129,7 +129,10 @@ fn replicas_commit_one_chain_and_persist_before_speaking() {
     }
     let mut votes = 0;
     let mut timeouts = 0;
-    for (_, actions) in &net.lists {
+    // A replica re-sends its timeout while the round lasts; only the first send of a round's
+    // timeout signs anything new.
+    let mut sent_timeouts = std::collections::HashSet::new();
+    for (replica, actions) in &net.lists {
         for (k, a) in actions.iter().enumerate() {
             let signed = match a {
                 Action::Send {
@@ -139,9 +142,9 @@ fn replicas_commit_one_chain_and_persist_before_speaking() {
                     votes += 1;
                     true
                 }
-                Action::Broadcast(Message::Timeout(_)) => {
+                Action::Broadcast(Message::Timeout(t)) => {
                     timeouts += 1;
-                    true
+                    sent_timeouts.insert((*replica, t.round))
                 }
                 _ => false,
             };

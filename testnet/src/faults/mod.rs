@@ -82,7 +82,7 @@ impl FaultsConfig {
             pauses: 1,
             pause_for: Duration::from_secs(4),
             wipe: true,
-            partition_for: Duration::from_secs(8),
+            partition_for: Duration::from_secs(12),
             flood: Duration::from_secs(10),
             flood_accounts: 2_000,
             recover_within: Duration::from_secs(30),
