@@ -55,6 +55,9 @@ pub enum TestnetError {
     #[error(transparent)]
     Node(#[from] ordo_node::NodeError),
 
+    #[error("the fault suite cannot go on: {0}")]
+    Faults(String),
+
     #[error("interrupted")]
     Interrupted,
 }

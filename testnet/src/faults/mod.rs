@@ -389,7 +389,7 @@ impl<'a> Suite<'a> {
             load.ledger.committed_ok.load(Ordering::Relaxed) >= u64::from(cfg.senders)
         });
         if !flowing {
-            return Err(TestnetError::Usage(
+            return Err(TestnetError::Faults(
                 "the load did not get going within 60 s before any fault".into(),
             ));
         }
@@ -472,12 +472,7 @@ impl<'a> Suite<'a> {
             for &v in &victims {
                 self.restart(v)?;
             }
-            self.report.faults.push(FaultEvent {
-                kind: "kill",
-                validators: victims,
-                at_s: at,
-                recovered_s: None,
-            });
+            self.fault("kill", victims, at);
             std::thread::sleep(cfg.churn_every);
         }
         self.recover("churn", progress)
@@ -491,13 +486,24 @@ impl<'a> Suite<'a> {
             client::status(rpc, Duration::from_secs(1)).is_ok()
         });
         if !up {
-            return Err(TestnetError::Usage(format!(
+            return Err(TestnetError::Faults(format!(
                 "validator {v} did not answer within 30 s of its restart; see {}",
                 self.net.log_file(v).display()
             )));
         }
         self.live.set(v, true);
         Ok(())
+    }
+
+    /// Records a fault that began `at` seconds into the run; [`Suite::recover`] fills in
+    /// how long the network took to get over it.
+    fn fault(&mut self, kind: &'static str, validators: Vec<usize>, at: f64) {
+        self.report.faults.push(FaultEvent {
+            kind,
+            validators,
+            at_s: at,
+            recovered_s: None,
+        });
     }
 
     /// Waits until every validator is near the head, records how long it took for the
@@ -534,12 +540,7 @@ impl<'a> Suite<'a> {
         self.net.pause(v, false);
         self.live.set(v, true);
         self.report.pauses += 1;
-        self.report.faults.push(FaultEvent {
-            kind: "pause",
-            validators: vec![v],
-            at_s: at,
-            recovered_s: None,
-        });
+        self.fault("pause", vec![v], at);
         self.recover("pause", progress)
     }
 
@@ -554,12 +555,7 @@ impl<'a> Suite<'a> {
         self.net.wipe_data(v)?;
         self.restart(v)?;
         self.report.wipes += 1;
-        self.report.faults.push(FaultEvent {
-            kind: "wipe",
-            validators: vec![v],
-            at_s: at,
-            recovered_s: None,
-        });
+        self.fault("wipe", vec![v], at);
         self.recover("wipe", progress)
     }
 
@@ -604,12 +600,7 @@ impl<'a> Suite<'a> {
             "partition 3|1: the majority committed {} blocks (height {before} to {after})",
             after.saturating_sub(before)
         ));
-        self.report.faults.push(FaultEvent {
-            kind: "partition 3|1",
-            validators: vec![alone],
-            at_s: at,
-            recovered_s: None,
-        });
+        self.fault("partition 3|1", vec![alone], at);
         self.recover("partition 3|1 healed", progress)
     }
 
@@ -649,12 +640,7 @@ impl<'a> Suite<'a> {
         ));
         let mut both = left;
         both.extend(right);
-        self.report.faults.push(FaultEvent {
-            kind: "partition 2|2",
-            validators: both,
-            at_s: at,
-            recovered_s: None,
-        });
+        self.fault("partition 2|2", both, at);
         self.recover("partition 2|2 healed", progress)
     }
 
