@@ -322,6 +322,17 @@ pub(crate) fn decode_batch<T: bincode::Decode<()>>(bytes: &[u8], max: usize) -> 
     if bytes.len() > max.min(CAP) {
         return Err(ApiError::too_large(bytes.len(), max.min(CAP)));
     }
+    // Every item takes at least one byte after the 8-byte count, so a count above what is
+    // left is a lie: refused before the decoder reserves room for that many items.
+    if let Some(prefix) = bytes.first_chunk::<8>() {
+        let count = u64::from_le_bytes(*prefix);
+        if count > (bytes.len() - 8) as u64 {
+            return Err(ApiError::malformed(format!(
+                "the body claims {count} items in {} bytes",
+                bytes.len()
+            )));
+        }
+    }
     codec::decode::<Vec<T>, CAP>(bytes).map_err(decode_error)
 }
 
@@ -720,5 +731,26 @@ async fn metrics_text(State(state): State<Arc<RpcState>>) -> Response {
             .into_response(),
         None => ApiError::new(StatusCode::NOT_FOUND, "not_found", "metrics are disabled")
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_count_beyond_the_body_is_refused_before_decoding() {
+        let mut lie = (1u64 << 40).to_le_bytes().to_vec();
+        lie.extend_from_slice(&[0; 12]);
+        let err = decode_batch::<Vec<u8>>(&lie, 8 << 20).unwrap_err();
+        assert_eq!(err.code, "malformed");
+
+        let honest = codec::encode(&vec![vec![1u8, 2], vec![3]]);
+        assert_eq!(
+            decode_batch::<Vec<u8>>(&honest, 8 << 20).unwrap(),
+            vec![vec![1u8, 2], vec![3]]
+        );
+        let err = decode_batch::<Vec<u8>>(&honest, honest.len() - 1).unwrap_err();
+        assert_eq!(err.code, "too_large");
     }
 }

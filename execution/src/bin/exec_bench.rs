@@ -163,7 +163,7 @@ fn main() -> Result<()> {
 
     if !args.json {
         println!(
-            "exec-bench: {} cores, {} txs per block, best of up to 15 interleaved rounds, compute {:.1} hashes/µs",
+            "exec-bench: {} cores, {} txs per block, best of up to 200 interleaved rounds, compute {:.1} hashes/µs",
             cores, args.txs, per_us
         );
         println!(
@@ -203,7 +203,7 @@ fn main() -> Result<()> {
             sequential.execute_transactions(&fixture.state, &fixture.context(1), &block)?;
             let round = probe.elapsed().mul_f64(1.0 + threads.len() as f64 * 0.8);
             let min_reps = if args.quick { 1.0 } else { 2.0 };
-            let reps = (budget.as_secs_f64() / round.as_secs_f64()).clamp(min_reps, 15.0) as usize;
+            let reps = (budget.as_secs_f64() / round.as_secs_f64()).clamp(min_reps, 200.0) as usize;
             let mut executors: Vec<&dyn Executor> = vec![&sequential];
             executors.extend(parallel.iter().map(|p| p as &dyn Executor));
             let mut timed =

@@ -679,10 +679,14 @@ impl<'a> Suite<'a> {
             (Some(a), Some(b)) => (b - a).max(0.0) / report.seconds.max(1e-9),
             _ => 0.0,
         };
+        if report.committed_tps > 0.0 {
+            report.overload = report.offered_tps / report.committed_tps;
+        }
         progress(&format!(
-            "flood: offered {:.0} tx/s against {:.0} tx/s committed; honest {:.1} tx/s during against {:.1} before; peak RSS {:?} MiB",
+            "flood: offered {:.0} tx/s against {:.0} tx/s committed ({:.1}x); honest {:.1} tx/s during against {:.1} before; peak RSS {:?} MiB",
             report.offered_tps,
             report.committed_tps,
+            report.overload,
             report.honest_tps_during,
             report.honest_tps_before,
             report
@@ -793,8 +797,8 @@ pub fn report_text(r: &FaultsReport) -> String {
     }
     if let Some(f) = &r.flood {
         out.push(format!(
-            "flood: offered {:.0} tx/s for {:.0} s ({} requests) against {:.0} tx/s committed, {} accepted, refused {:?}; answers p50 {} ms p99 {} ms",
-            f.offered_tps, f.seconds, f.requests, f.committed_tps, f.accepted, f.refused, f.answer_ms_p50, f.answer_ms_p99
+            "flood: offered {:.0} tx/s for {:.0} s ({} requests) against {:.0} tx/s committed ({:.1}x), {} accepted, refused {:?}; answers p50 {} ms p99 {} ms",
+            f.offered_tps, f.seconds, f.requests, f.committed_tps, f.overload, f.accepted, f.refused, f.answer_ms_p50, f.answer_ms_p99
         ));
         out.push(format!(
             "flood: honest {:.1} tx/s during, {:.1} before; RSS MiB at start {:?}, peak {:?}",
