@@ -287,7 +287,7 @@ async fn submit_batch(
     check_ingress(&state)?;
     let shared = state.shared.clone();
     let mempool = state.mempool.clone();
-    let expiries: Vec<(Hash32, u64)> = txs.iter().map(|t| (t.hash(), t.tx.expiry)).collect();
+    let expiries: Vec<u64> = txs.iter().map(|t| t.tx.expiry).collect();
     // Batch signature verification is CPU work: off the async workers.
     let results = tokio::task::spawn_blocking(move || {
         mempool.insert_many(txs, |k| account_nonce(&shared, k), now_ms())
@@ -298,9 +298,9 @@ async fn submit_batch(
     let mut out = Vec::with_capacity(results.len());
     {
         let mut pending = state.shared.pending.lock();
-        for (result, (hash, expiry)) in results.iter().zip(&expiries) {
+        for (result, expiry) in results.iter().zip(&expiries) {
             match result {
-                Ok(_) => {
+                Ok(hash) => {
                     accepted += 1;
                     pending.insert(*hash, *expiry);
                     out.push(Value::Null);
