@@ -118,10 +118,11 @@ impl LeaderElection {
         }
         // Blame the leaders of the skipped rounds (the last few of a long gap). When a
         // round's votes go to a next leader that is down, the honest leader before it is
-        // blamed too, and sits out a while; blaming only the last round instead would never
-        // blame a leader that equivocates, since the round after it is the one that times
-        // out. Their leaders depend only on blocks at least `lag` rounds older, all
-        // recorded already, so every replica names the same ones.
+        // blamed too, and sits out a while: the price of catching a failed leader whose
+        // round is followed by other skipped rounds (a partition, a stall over several
+        // rounds), which blaming only the last round would miss. Their leaders depend only
+        // on blocks at least `lag` rounds older, all recorded already, so every replica
+        // names the same ones.
         let first_skipped = block
             .qc
             .round

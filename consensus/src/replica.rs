@@ -144,7 +144,7 @@ pub struct Replica<S: Signer> {
     votes: BTreeMap<Round, VoteBox>,
     timeouts: BTreeMap<Round, TimeoutBox>,
     /// The first valid proposal's block per recent round: a second one is the leader's
-    /// equivocation, which we count and report (voting rules already keep us safe).
+    /// equivocation, which we count and report, and never vote for.
     proposals: BTreeMap<Round, Hash32>,
     pending_proposals: VecDeque<(PublicKey, Proposal)>,
     orphans: HashMap<Hash32, Vec<Block>>,
@@ -532,11 +532,14 @@ impl<S: Signer> Replica<S> {
         }
         let id = b.id();
         let round = b.round;
-        self.note_proposal(round, sender, id);
+        let first = self.note_proposal(round, sender, id);
         if self.tree.insert(p.block) == Insert::Added {
             self.adopt_orphans(id, out);
         }
-        if round == self.round {
+        // Only the round's first proposal gets our vote. The safety rules already refuse a
+        // second vote, but a vote still waiting for its payload would otherwise move to
+        // the twin, splitting the honest votes so that neither block is certified.
+        if round == self.round && first {
             self.try_vote(&id, p.tc, out);
         }
         // We may be the next leader, holding a QC for this block but not the block.
@@ -545,20 +548,22 @@ impl<S: Signer> Replica<S> {
     }
 
     /// Remembers the first proposal of `round`; a different one from its leader is an
-    /// equivocation: counted and logged, not acted on.
-    fn note_proposal(&mut self, round: Round, leader: ValidatorIndex, id: Hash32) {
+    /// equivocation: counted and logged. Returns whether `id` is the round's first.
+    fn note_proposal(&mut self, round: Round, leader: ValidatorIndex, id: Hash32) -> bool {
         match self.proposals.get(&round) {
             Some(first) if *first != id => {
                 metrics::counter!("ordo_consensus_equivocations_total", "kind" => "proposal")
                     .increment(1);
                 warn!(round, leader, first = %first.short(), second = %id.short(), "leader equivocated: two proposals for one round");
+                false
             }
-            Some(_) => {}
+            Some(_) => true,
             None => {
                 self.proposals.insert(round, id);
                 while self.proposals.len() > MAX_REMEMBERED_PROPOSALS {
                     self.proposals.pop_first();
                 }
+                true
             }
         }
     }

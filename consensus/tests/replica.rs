@@ -452,6 +452,55 @@ fn votes_wait_for_payload() {
     );
 }
 
+/// A leader that equivocates sends one replica its block, then a twin with the same
+/// payload. The replica waits for that payload before voting, and once it arrives it must
+/// vote for the first block, not the twin: a vote that follows the last proposal heard
+/// splits the honest votes between the two, and the round times out.
+#[test]
+fn a_vote_waiting_for_payload_stays_with_the_first_proposal() {
+    let keys = keys();
+    let mut cfg = config();
+    cfg.require_payload_available = true;
+    let c = committee(&keys);
+    let mut probe = Replica::new(cfg.clone(), c.clone(), keys[0].clone());
+    let leader = keys
+        .iter()
+        .position(|k| k.public() == probe.leader_of(1))
+        .unwrap();
+    let me = follower_index(&mut probe, &keys);
+    let mut r = Replica::new(cfg, c, keys[me].clone());
+    r.start(0);
+    let first = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    let mut twin_block = first.block.clone();
+    twin_block.timestamp_ms += 1;
+    let signature = keys[leader].sign(proposal_digest(0, 1, &twin_block.id()).as_bytes());
+    let twin = Proposal {
+        block: twin_block,
+        tc: None,
+        signature,
+    };
+    let digest = first.block.payload[0];
+    for p in [first.clone(), twin] {
+        let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));
+        assert!(
+            !has_vote(&actions),
+            "voted before the payload was available"
+        );
+    }
+    let actions = r.handle(30, Event::PayloadReady(vec![digest]));
+    let voted: Vec<Hash32> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                message: Message::Vote(v),
+                ..
+            } => Some(v.block_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(voted, vec![first.block.id()], "{actions:?}");
+}
+
 #[test]
 fn idle_leader_waits_before_an_empty_block() {
     let keys = keys();
