@@ -104,7 +104,9 @@ impl ParallelExecutor {
         txs: &[SignedTransaction],
     ) -> Result<ExecutedBlock> {
         let started = Instant::now();
-        let prep = prepare(view, txs, true)?;
+        // One worker gains nothing from splitting work: the sequential executor's own path.
+        let split = self.options.threads > 1;
+        let prep = prepare(view, txs, split)?;
         let use_engine = match self.options.strategy {
             Strategy::AlwaysParallel => true,
             Strategy::AlwaysSequential => false,
@@ -132,7 +134,7 @@ impl ParallelExecutor {
             run_in_order(&self.config, block, txs, &prep)
         };
         stats.phases.execute = executing.elapsed();
-        let executed = finalize(view, &self.config, &prep, run, stats, true)?;
+        let executed = finalize(view, &self.config, &prep, run, stats, split)?;
         let mode = if use_engine { "parallel" } else { "sequential" };
         metrics::counter!("ordo_execution_blocks_total", "mode" => mode).increment(1);
         metrics::counter!("ordo_execution_transactions_total").increment(txs.len() as u64);
