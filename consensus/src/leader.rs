@@ -60,7 +60,10 @@ impl LeaderPolicy {
 }
 
 /// Rounds past the usual lag without a newer committed block after which leaders rotate.
-const STALL_ROUNDS: Round = 3;
+/// One: two skipped rounds in a row (a dead leader and the round whose votes went to it)
+/// already stop commits, and each further round under a history that favours a lost
+/// validator costs a whole timeout (with 3, a 3|1 split on a local testnet lost 10 s).
+const STALL_ROUNDS: Round = 1;
 /// How many windows back a failure as leader is remembered.
 const FAILURE_MEMORY: usize = 4;
 /// Skipped rounds blamed per committed block: the last ones of a long gap (a partition)
