@@ -172,13 +172,18 @@ fn follower_index(probe: &mut Replica<KeyPair>, keys: &[KeyPair]) -> usize {
 
 /// A replica in round 1 that is not its leader, and the leader's key.
 fn follower() -> (Vec<KeyPair>, Replica<KeyPair>, usize) {
+    follower_with(config())
+}
+
+/// [`follower`] under `cfg`.
+fn follower_with(cfg: Config) -> (Vec<KeyPair>, Replica<KeyPair>, usize) {
     let keys = keys();
     let c = committee(&keys);
-    let mut probe = Replica::new(config(), c.clone(), keys[0].clone());
+    let mut probe = Replica::new(cfg.clone(), c.clone(), keys[0].clone());
     let leader_key = probe.leader_of(1);
     let leader = keys.iter().position(|k| k.public() == leader_key).unwrap();
     let me = follower_index(&mut probe, &keys);
-    let mut r = Replica::new(config(), c, keys[me].clone());
+    let mut r = Replica::new(cfg, c, keys[me].clone());
     r.start(0);
     (keys, r, leader)
 }
@@ -192,7 +197,12 @@ fn proposal(keys: &[KeyPair], author: usize, round: u64, qc: QuorumCert) -> Prop
         payload: vec![Hash32::digest(b"test-batch\0", &round.to_le_bytes())],
         qc,
     };
-    let signature = keys[author].sign(proposal_digest(0, round, &block.id()).as_bytes());
+    signed(keys, author, block)
+}
+
+/// `block` proposed and signed by `author`.
+fn signed(keys: &[KeyPair], author: usize, block: Block) -> Proposal {
+    let signature = keys[author].sign(proposal_digest(0, block.round, &block.id()).as_bytes());
     Proposal {
         block,
         tc: None,
@@ -412,12 +422,7 @@ fn restarted_replica_does_not_vote_twice_in_a_round() {
     // An equivocating leader's second block for round 1 must not get a vote either.
     let mut other = p.block.clone();
     other.payload.clear();
-    let sig = keys[leader].sign(proposal_digest(0, 1, &other.id()).as_bytes());
-    let equivocation = Proposal {
-        block: other,
-        tc: None,
-        signature: sig,
-    };
+    let equivocation = signed(&keys, leader, other);
     for m in [Message::Proposal(p), Message::Proposal(equivocation)] {
         let actions = deliver(&mut restarted, &keys, leader, m);
         assert!(!has_vote(&actions), "voted twice in round 1: {actions:?}");
@@ -426,18 +431,9 @@ fn restarted_replica_does_not_vote_twice_in_a_round() {
 
 #[test]
 fn votes_wait_for_payload() {
-    let keys = keys();
     let mut cfg = config();
     cfg.require_payload_available = true;
-    let c = committee(&keys);
-    let mut probe = Replica::new(cfg.clone(), c.clone(), keys[0].clone());
-    let leader = keys
-        .iter()
-        .position(|k| k.public() == probe.leader_of(1))
-        .unwrap();
-    let me = follower_index(&mut probe, &keys);
-    let mut r = Replica::new(cfg, c, keys[me].clone());
-    r.start(0);
+    let (keys, mut r, leader) = follower_with(cfg);
     let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
     let digest = p.block.payload[0];
     let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));
@@ -458,27 +454,13 @@ fn votes_wait_for_payload() {
 /// splits the honest votes between the two, and the round times out.
 #[test]
 fn a_vote_waiting_for_payload_stays_with_the_first_proposal() {
-    let keys = keys();
     let mut cfg = config();
     cfg.require_payload_available = true;
-    let c = committee(&keys);
-    let mut probe = Replica::new(cfg.clone(), c.clone(), keys[0].clone());
-    let leader = keys
-        .iter()
-        .position(|k| k.public() == probe.leader_of(1))
-        .unwrap();
-    let me = follower_index(&mut probe, &keys);
-    let mut r = Replica::new(cfg, c, keys[me].clone());
-    r.start(0);
+    let (keys, mut r, leader) = follower_with(cfg);
     let first = proposal(&keys, leader, 1, QuorumCert::genesis(0));
     let mut twin_block = first.block.clone();
     twin_block.timestamp_ms += 1;
-    let signature = keys[leader].sign(proposal_digest(0, 1, &twin_block.id()).as_bytes());
-    let twin = Proposal {
-        block: twin_block,
-        tc: None,
-        signature,
-    };
+    let twin = signed(&keys, leader, twin_block);
     let digest = first.block.payload[0];
     for p in [first.clone(), twin] {
         let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));

@@ -151,9 +151,9 @@ impl Storage {
             .chain(commit.transactions.iter().map(|t| t.receipt.len() + 110))
             .sum();
         let mut batch = WriteBatch::with_capacity_bytes(estimate + 4096);
-        // In key order, each memtable insert starts its search where the previous one
-        // ended, which makes a large batch markedly cheaper to apply. The sort is stable,
-        // so a repeated key's last write still comes last.
+        // In key order, a key that lands right after the previous one in the memtable is
+        // inserted without a search (see `open_db`). The sort is stable, so a repeated
+        // key's last write still comes last.
         let mut writes: Vec<&(Vec<u8>, Option<Vec<u8>>)> = commit.state_writes.iter().collect();
         writes.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in writes {

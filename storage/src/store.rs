@@ -323,10 +323,11 @@ fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocks
     db_opts.set_max_total_wal_size(1 << 30);
     db_opts.set_keep_log_file_num(4);
     db_opts.set_bytes_per_sync(1 << 20);
-    // One thread commits blocks, in key order: a memtable written by one writer at a time
-    // continues each insert's search from where the previous one ended, while concurrent
-    // memtable writes search every key from the top (a tenth of a validator's CPU on a
-    // 4-validator testnet went to that search).
+    // One thread commits blocks. Without concurrent memtable writes RocksDB inserts through
+    // its cheaper non-atomic path, which also skips the search when a key lands right after
+    // the previous one (a block's writes come in key order). Any other key is still searched
+    // from the top: the memtable search stays near a tenth of a validator's CPU on a
+    // 4-validator testnet, and this took it from 7.2% to 5.6% on a single validator.
     db_opts.set_allow_concurrent_memtable_write(false);
 
     let cache = Cache::new_lru_cache(config.block_cache_bytes);

@@ -111,22 +111,21 @@ pub fn flood(
     // Forgeries: the same senders and nonces with another amount (another hash, so the
     // screening before signature checks lets them through) and a signature that fails.
     // They cost nothing to make and a signature check each to refuse: the costly flood.
-    let forged = (0..POOL_BATCHES / (FORGED_EVERY - 1))
-        .into_par_iter()
-        .map(|b| {
-            let encoded: Vec<Vec<u8>> = (b * BATCH..(b + 1) * BATCH)
-                .map(|k| {
-                    SignedTransaction {
-                        tx: tx(k, 2),
-                        signature: Signature([0x5a; 64]),
-                    }
-                    .encode()
-                })
-                .collect();
-            batch_body(encoded.iter().map(Vec::as_slice))
-        });
+    let forgeries = POOL_BATCHES / (FORGED_EVERY - 1);
+    let forged = (0..forgeries).into_par_iter().map(|b| {
+        let encoded: Vec<Vec<u8>> = (b * BATCH..(b + 1) * BATCH)
+            .map(|k| {
+                SignedTransaction {
+                    tx: tx(k, 2),
+                    signature: Signature([0x5a; 64]),
+                }
+                .encode()
+            })
+            .collect();
+        batch_body(encoded.iter().map(Vec::as_slice))
+    });
     let mut forged = forged.collect::<Vec<_>>().into_iter();
-    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(2 * POOL_BATCHES);
+    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(POOL_BATCHES + forgeries);
     for (i, s) in signed.collect::<Vec<_>>().into_iter().enumerate() {
         bodies.push(s);
         if i % (FORGED_EVERY - 1) == FORGED_EVERY - 2 {
