@@ -78,6 +78,11 @@ pub struct Taken {
     pub expired: Vec<Hash32>,
 }
 
+fn publish_size(inner: &Inner) {
+    gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
+    gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+}
+
 fn reject(reason: &'static str) {
     counter!("ordo_network_mempool_rejected_total", "reason" => reason).increment(1);
 }
@@ -121,31 +126,45 @@ impl Mempool {
     ) -> Vec<Result<Hash32, Error>> {
         // The cheap checks first: a flood of transactions the pool would refuse anyway
         // (full, duplicates, nonces out of the window) must not cost a signature check
-        // each, which is what bounds how fast the node answers.
+        // each, which is what bounds how fast the node answers. Each transaction is hashed
+        // and encoded once; the signature check and the admission reuse both.
         let mut results: Vec<Option<Result<Hash32, Error>>> = Vec::with_capacity(txs.len());
-        let mut nonces = Vec::with_capacity(txs.len());
-        for tx in &txs {
+        let mut screened = Vec::with_capacity(txs.len());
+        for (i, tx) in txs.into_iter().enumerate() {
             let nonce = account_nonce(&tx.tx.sender);
-            nonces.push(nonce);
-            results.push(self.screen(tx, nonce, now_ms).err().map(Err));
+            match self.screen(&tx, nonce, now_ms) {
+                Ok((hash, bytes)) => {
+                    results.push(None);
+                    screened.push((i, tx, hash, bytes));
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
         }
-        let (screened, survivors): (Vec<usize>, Vec<SignedTransaction>) = txs
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| results[*i].is_none())
-            .unzip();
-        let bad: HashSet<usize> = match self.keys.verify_many(&survivors) {
+        let survivors: Vec<&SignedTransaction> = screened.iter().map(|(_, tx, _, _)| tx).collect();
+        let hashes: Vec<Hash32> = screened.iter().map(|&(_, _, hash, _)| hash).collect();
+        let bad: HashSet<usize> = match self.keys.verify_hashed(&survivors, &hashes) {
             Ok(()) => HashSet::new(),
             Err(ordo_types::Error::BadSignatures { bad, .. }) => bad.into_iter().collect(),
             Err(_) => (0..survivors.len()).collect(),
         };
-        for (k, (i, tx)) in screened.into_iter().zip(survivors).enumerate() {
-            results[i] = Some(if bad.contains(&k) {
-                reject("bad_signature");
-                Err(Error::BadSignature)
-            } else {
-                self.insert_verified(tx, nonces[i], now_ms)
-            });
+        drop(survivors);
+        let mut admitted = 0;
+        {
+            let mut inner = self.inner.lock();
+            for (k, (i, tx, hash, bytes)) in screened.into_iter().enumerate() {
+                results[i] = Some(if bad.contains(&k) {
+                    reject("bad_signature");
+                    Err(Error::BadSignature)
+                } else {
+                    let admitted_one = self.admit(&mut inner, tx, hash, bytes);
+                    admitted += usize::from(admitted_one.is_ok());
+                    admitted_one
+                });
+            }
+            publish_size(&inner);
+        }
+        if admitted > 0 {
+            self.arrivals.notify_one();
         }
         results
             .into_iter()
@@ -161,28 +180,39 @@ impl Mempool {
         now_ms: u64,
     ) -> Result<Hash32, Error> {
         let (hash, bytes) = self.screen(&tx, account_nonce, now_ms)?;
-        let sender = tx.tx.sender;
         {
             let mut inner = self.inner.lock();
-            // Screened without the lock held throughout: the pool may have changed since.
-            if let Some(e) = self.refusal(&inner, &hash, &sender, bytes) {
-                return Err(e);
-            }
-            *inner.per_sender.entry(sender).or_default() += 1;
-            inner.bytes += bytes;
-            inner.queue.push_back(hash);
-            inner.entries.insert(
-                hash,
-                Entry {
-                    tx,
-                    bytes,
-                    arrival: Instant::now(),
-                },
-            );
-            gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
-            gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+            self.admit(&mut inner, tx, hash, bytes)?;
+            publish_size(&inner);
         }
         self.arrivals.notify_one();
+        Ok(hash)
+    }
+
+    /// Adds a screened, verified transaction, unless the pool changed since it was
+    /// screened (without the lock held throughout) so that it now refuses it.
+    fn admit(
+        &self,
+        inner: &mut Inner,
+        tx: SignedTransaction,
+        hash: Hash32,
+        bytes: usize,
+    ) -> Result<Hash32, Error> {
+        let sender = tx.tx.sender;
+        if let Some(e) = self.refusal(inner, &hash, &sender, bytes) {
+            return Err(e);
+        }
+        *inner.per_sender.entry(sender).or_default() += 1;
+        inner.bytes += bytes;
+        inner.queue.push_back(hash);
+        inner.entries.insert(
+            hash,
+            Entry {
+                tx,
+                bytes,
+                arrival: Instant::now(),
+            },
+        );
         Ok(hash)
     }
 
@@ -311,8 +341,7 @@ impl Mempool {
         if !taken.expired.is_empty() {
             counter!("ordo_network_mempool_expired_total").increment(taken.expired.len() as u64);
         }
-        gauge!("ordo_network_mempool_transactions").set(inner.entries.len() as f64);
-        gauge!("ordo_network_mempool_bytes").set(inner.bytes as f64);
+        publish_size(inner);
         taken
     }
 

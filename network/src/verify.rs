@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use ed25519_dalek::VerifyingKey;
-use ordo_types::{PublicKey, SignedTransaction};
+use ordo_types::{Hash32, PublicKey, SignedTransaction};
 use parking_lot::Mutex;
 
 /// Keys remembered at most; the cache starts over when full (cheap, and hot keys return).
@@ -22,10 +22,13 @@ pub(crate) struct KeyCache {
 
 impl KeyCache {
     /// The sender keys of `txs`, or `None` if any is not a valid, non-weak point.
-    fn keys(&self, txs: &[SignedTransaction]) -> Option<Vec<VerifyingKey>> {
+    fn keys<'a>(
+        &self,
+        txs: impl ExactSizeIterator<Item = &'a SignedTransaction> + Clone,
+    ) -> Option<Vec<VerifyingKey>> {
         let mut found: Vec<Option<VerifyingKey>> = {
             let cache = self.keys.lock();
-            txs.iter()
+            txs.clone()
                 .map(|t| cache.get(&t.tx.sender).copied())
                 .collect()
         };
@@ -52,21 +55,41 @@ impl KeyCache {
 
     /// Verifies every signature of `txs`; same verdict as `SignedTransaction::verify_many`.
     pub(crate) fn verify_many(&self, txs: &[SignedTransaction]) -> ordo_types::Result<()> {
-        if txs.is_empty() {
+        let hashes: Vec<Hash32> = txs.iter().map(SignedTransaction::hash).collect();
+        self.check(txs.iter(), &hashes)
+    }
+
+    /// [`KeyCache::verify_many`] for callers that hold the transactions' hashes already:
+    /// `hashes[i]` must be `txs[i].hash()`.
+    pub(crate) fn verify_hashed(
+        &self,
+        txs: &[&SignedTransaction],
+        hashes: &[Hash32],
+    ) -> ordo_types::Result<()> {
+        debug_assert_eq!(txs.len(), hashes.len());
+        self.check(txs.iter().copied(), hashes)
+    }
+
+    fn check<'a>(
+        &self,
+        txs: impl ExactSizeIterator<Item = &'a SignedTransaction> + Clone,
+        hashes: &[Hash32],
+    ) -> ordo_types::Result<()> {
+        if txs.len() == 0 {
             return Ok(());
         }
-        if let Some(keys) = self.keys(txs) {
-            let hashes: Vec<_> = txs.iter().map(SignedTransaction::hash).collect();
+        if let Some(keys) = self.keys(txs.clone()) {
             let messages: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
             let signatures: Vec<ed25519_dalek::Signature> = txs
-                .iter()
+                .clone()
                 .map(|t| ed25519_dalek::Signature::from_bytes(&t.signature.0))
                 .collect();
             if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
                 return Ok(());
             }
         }
-        SignedTransaction::verify_many(txs)
+        let owned: Vec<SignedTransaction> = txs.cloned().collect();
+        SignedTransaction::verify_many(&owned)
     }
 }
 
@@ -103,6 +126,15 @@ mod tests {
         let mut bad = good.clone();
         bad[7].signature.0[3] ^= 1;
         let err = cache.verify_many(&bad).unwrap_err();
+        assert!(matches!(err, ordo_types::Error::BadSignatures { ref bad, .. } if bad == &vec![7]));
+        // With the hashes given, the same verdicts.
+        let hashed = |txs: &[SignedTransaction]| {
+            let refs: Vec<&SignedTransaction> = txs.iter().collect();
+            let hashes: Vec<Hash32> = txs.iter().map(SignedTransaction::hash).collect();
+            cache.verify_hashed(&refs, &hashes)
+        };
+        assert!(hashed(&good).is_ok());
+        let err = hashed(&bad).unwrap_err();
         assert!(matches!(err, ordo_types::Error::BadSignatures { ref bad, .. } if bad == &vec![7]));
         // A sender key that is not a curve point.
         let mut bogus = good.clone();

@@ -48,6 +48,8 @@ struct Job {
     timestamp_ms: u64,
     digests: Vec<Hash32>,
     txs: Vec<SignedTransaction>,
+    /// `txs[i]`'s hash, computed once when the block was gathered.
+    hashes: Vec<Hash32>,
     fetched_at: Instant,
 }
 
@@ -181,6 +183,7 @@ async fn fetch_stage(
         let (block_hash, block) = block;
         let author = batches.validator_key(block.author);
         let mut txs = Vec::new();
+        let mut hashes = Vec::new();
         for digest in &block.payload {
             let mut delay = Duration::from_millis(50);
             let batch = loop {
@@ -215,6 +218,7 @@ async fn fetch_stage(
                     }
                     seen_order.push_back(hash);
                     txs.push(tx.clone());
+                    hashes.push(hash);
                 }
             }
         }
@@ -229,6 +233,7 @@ async fn fetch_stage(
             timestamp_ms: block.timestamp_ms,
             digests: block.payload.clone(),
             txs,
+            hashes,
             fetched_at: Instant::now(),
         };
         if jobs.send(job).await.is_err() {
@@ -261,7 +266,7 @@ fn execute_stage(
                 return;
             }
         };
-        let transactions = match index_outcomes(&shared, &job.txs, &output.receipts) {
+        let transactions = match index_outcomes(&shared, &job.txs, &job.hashes, &output.receipts) {
             Ok(t) => t,
             Err(e) => {
                 shared.set_fatal(format!("reading the transaction index: {e}"));
@@ -306,11 +311,11 @@ fn execute_stage(
 fn index_outcomes(
     shared: &Shared,
     txs: &[SignedTransaction],
+    hashes: &[Hash32],
     receipts: &[Receipt],
 ) -> ordo_storage::Result<Vec<TxOutcome>> {
     let mut out = Vec::with_capacity(txs.len());
-    for (tx, r) in txs.iter().zip(receipts) {
-        let hash = tx.hash();
+    for ((tx, &hash), r) in txs.iter().zip(hashes).zip(receipts) {
         let stale = matches!(r.status, TxStatus::BadNonce { expected } if tx.tx.nonce < expected);
         if stale && shared.storage.tx_location(&hash)?.is_some() {
             continue;
