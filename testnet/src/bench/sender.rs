@@ -123,7 +123,8 @@ impl<'a> Lane<'a> {
                     .compare_exchange(current, current + want, Ordering::SeqCst, Ordering::SeqCst)
                     .is_err()
             {
-                std::thread::sleep(Duration::from_micros(500));
+                self.shared
+                    .wait_for_room(want, max_in_flight, Duration::from_millis(20));
                 continue;
             }
             let end = pos + want as usize;
@@ -178,9 +179,7 @@ impl<'a> Lane<'a> {
                         self.settle(batch, outcome::REJECTED);
                         shared.reject(&code, batch.len() as u64);
                         if closed {
-                            shared
-                                .outstanding
-                                .fetch_sub(batch.len() as i64, Ordering::SeqCst);
+                            shared.release(batch.len() as i64);
                         }
                         return;
                     }
@@ -199,9 +198,7 @@ impl<'a> Lane<'a> {
                     shared.submitted_us[i as usize].store(0, Ordering::SeqCst);
                 }
                 if closed {
-                    shared
-                        .outstanding
-                        .fetch_sub(batch.len() as i64, Ordering::SeqCst);
+                    shared.release(batch.len() as i64);
                 }
                 return;
             }
@@ -299,7 +296,7 @@ impl<'a> Lane<'a> {
             }
         }
         if matches!(self.load, Load::Closed { .. }) && refused > 0 {
-            shared.outstanding.fetch_sub(refused, Ordering::SeqCst);
+            shared.release(refused);
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use ordo_types::Hash32;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::workload::Item;
 
@@ -75,7 +75,11 @@ pub struct Shared {
     pub tracked_height: AtomicU64,
     pub stop_tracking: AtomicBool,
     /// Closed loop: items sent (or being sent) and not yet seen committed or rejected.
+    /// Lower it with [`Shared::release`], which wakes lanes waiting in
+    /// [`Shared::wait_for_room`].
     pub outstanding: AtomicI64,
+    room_lock: Mutex<()>,
+    room: Condvar,
     /// The measurement window, in microseconds since the start.
     pub window_us: (u64, u64),
     /// Latency of the items submitted inside the window.
@@ -114,9 +118,33 @@ impl Shared {
             tracked_height: AtomicU64::new(0),
             stop_tracking: AtomicBool::new(false),
             outstanding: AtomicI64::new(0),
+            room_lock: Mutex::new(()),
+            room: Condvar::new(),
             window_us: (window.0.as_micros() as u64, window.1.as_micros() as u64),
             latency: Mutex::new(histogram()),
             seconds: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Closed loop: `n` outstanding items were settled (committed or refused).
+    pub fn release(&self, n: i64) {
+        if n == 0 {
+            return;
+        }
+        self.outstanding.fetch_sub(n, Ordering::SeqCst);
+        // Under the lock, so that a lane between its check and its wait cannot miss it.
+        let _guard = self.room_lock.lock();
+        self.room.notify_all();
+    }
+
+    /// Closed loop: waits until `want` more items fit under `max_in_flight`, or `timeout`
+    /// passed. Waking on each release, rather than polling, matters: sixteen lanes polling
+    /// every half millisecond were tens of thousands of context switches a second on the
+    /// cores the validators share.
+    pub fn wait_for_room(&self, want: i64, max_in_flight: i64, timeout: Duration) {
+        let mut guard = self.room_lock.lock();
+        if self.outstanding.load(Ordering::SeqCst) + want > max_in_flight {
+            self.room.wait_for(&mut guard, timeout);
         }
     }
 
@@ -165,6 +193,7 @@ impl Shared {
     pub fn record_block(&self, hashes: &[Hash32], closed_loop: bool) -> u64 {
         let now = self.now_us();
         let mut ours = 0;
+        let mut released = 0;
         let mut latencies = Vec::new();
         for hash in hashes {
             let Some(&i) = self.index.get(hash) else {
@@ -184,7 +213,7 @@ impl Shared {
                 .committed_distinct
                 .fetch_add(1, Ordering::Relaxed);
             if closed_loop {
-                self.outstanding.fetch_sub(1, Ordering::SeqCst);
+                released += 1;
             }
             let submitted = self.submitted_us[i].load(Ordering::SeqCst);
             if submitted != 0 {
@@ -194,6 +223,7 @@ impl Shared {
         if ours == 0 {
             return 0;
         }
+        self.release(released);
         let second = ((now - 1) / 1_000_000) as usize;
         {
             let mut seconds = self.seconds.lock();
