@@ -210,7 +210,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "TPS", conflicts_with = "max_in_flight")]
     pub rate: Option<f64>,
 
-    /// Closed loop: keep at most this many transactions outstanding.
+    /// Closed loop: keep at most this many transactions outstanding [default: 6500 when
+    /// --rate is not given].
     #[arg(long, value_name = "K")]
     pub max_in_flight: Option<u64>,
 

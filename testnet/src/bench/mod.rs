@@ -37,7 +37,7 @@ use crate::ports;
 use crate::testnet::{self, Testnet, UpOptions};
 
 /// Most items a closed-loop run signs up front unless `--max-txs` says otherwise.
-const CLOSED_LOOP_CAP: u64 = 2_000_000;
+const CLOSED_LOOP_CAP: u64 = 3_000_000;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -268,8 +268,11 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     let count = match cfg.load {
         Load::Open { rate } => (rate * run_time.as_secs_f64()).ceil() as u64,
         Load::Closed { max_in_flight } => cfg.max_txs.unwrap_or_else(|| {
-            // Enough for a mean latency down to 200 ms.
-            (max_in_flight * 5 * run_time.as_secs().max(1))
+            // Enough for a mean latency down to 100 ms (ordering only) or 140 ms (signed
+            // transactions, whose signing up front takes time); a run that would outlast
+            // its items says so in its notes.
+            let per_second = if opaque { 10 } else { 7 };
+            (max_in_flight * per_second * run_time.as_secs().max(1))
                 .clamp(2 * max_in_flight, CLOSED_LOOP_CAP)
         }),
     }
