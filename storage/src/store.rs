@@ -200,7 +200,9 @@ impl Storage {
     }
 
     /// Visits every stored state entry in key order (the database only, not blocks
-    /// staged in memory).
+    /// staged in memory). Only for a store no block is being written to: state values
+    /// are updated in place in the memtable, and an iterator does not take the per-key
+    /// locks that make a concurrent `get` safe.
     pub fn for_each_state_entry(&self, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
         for item in self
             .inner
