@@ -80,6 +80,8 @@ pub struct Shared {
     pub outstanding: AtomicI64,
     room_lock: Mutex<()>,
     room: Condvar,
+    /// Lanes waiting in [`Shared::wait_for_room`] (changed under `room_lock`).
+    waiting: AtomicUsize,
     /// The measurement window, in microseconds since the start.
     pub window_us: (u64, u64),
     /// Latency of the items submitted inside the window.
@@ -120,6 +122,7 @@ impl Shared {
             outstanding: AtomicI64::new(0),
             room_lock: Mutex::new(()),
             room: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             window_us: (window.0.as_micros() as u64, window.1.as_micros() as u64),
             latency: Mutex::new(histogram()),
             seconds: Mutex::new(Vec::new()),
@@ -144,7 +147,9 @@ impl Shared {
     pub fn wait_for_room(&self, want: i64, max_in_flight: i64, timeout: Duration) {
         let mut guard = self.room_lock.lock();
         if self.outstanding.load(Ordering::SeqCst) + want > max_in_flight {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
             self.room.wait_for(&mut guard, timeout);
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -247,5 +252,34 @@ impl Shared {
             }
         }
         ours
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lane waiting for room wakes when items are released, not when its timeout ends.
+    #[test]
+    fn a_release_wakes_a_lane_waiting_for_room() {
+        const TIMEOUT: Duration = Duration::from_secs(60);
+        let shared = Shared::new(Vec::new(), Vec::new(), 1, (Duration::ZERO, Duration::ZERO));
+        shared.outstanding.store(10, Ordering::SeqCst);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let started = Instant::now();
+                shared.wait_for_room(1, 10, TIMEOUT);
+                started.elapsed()
+            });
+            // The count rises under the lock that the wait gives up, so once it is 1 the
+            // release below can only take the lock when the lane is really waiting.
+            while shared.waiting.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            shared.release(1);
+            let waited = waiter.join().unwrap();
+            assert!(waited < TIMEOUT / 2, "woke only after {waited:?}");
+        });
+        assert_eq!(shared.outstanding.load(Ordering::SeqCst), 9);
     }
 }
