@@ -107,6 +107,10 @@ pub struct DisseminationOutputs {
     pub proofs: mpsc::Receiver<AvailableBatch>,
     /// Hashes of transactions dropped from the mempool because they expired.
     pub expired: mpsc::Receiver<Vec<Hash32>>,
+    /// Other validators' batches as they are verified and stored after a push (not those
+    /// fetched on request), so that any leader can propose them. Dropped when the node
+    /// falls behind reading them (see `ordo_network_stored_notices_dropped_total`).
+    pub stored: mpsc::Receiver<BatchInfo>,
 }
 
 /// Counters of one validator's dissemination layer.
@@ -173,6 +177,7 @@ struct DInner {
     first_seq: u64,
     next_seq: AtomicU64,
     quorum: mpsc::Sender<QuorumEvent>,
+    stored: mpsc::Sender<BatchInfo>,
     stats: Arc<DisseminationStats>,
     in_flight: Mutex<HashSet<Hash32>>,
     keys: Arc<KeyCache>,
@@ -197,6 +202,7 @@ impl Dissemination {
         let (quorum_tx, quorum_rx) = mpsc::channel(4096);
         let (proofs_tx, proofs_rx) = mpsc::channel(config.proof_queue);
         let (expired_tx, expired_rx) = mpsc::channel(1024);
+        let (stored_tx, stored_rx) = mpsc::channel(config.proof_queue);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let stats = Arc::new(DisseminationStats::default());
         // Sequence numbers start at the clock so that a restarted author does not reuse
@@ -218,6 +224,7 @@ impl Dissemination {
                 first_seq,
                 next_seq: AtomicU64::new(first_seq),
                 quorum: quorum_tx,
+                stored: stored_tx,
                 stats: stats.clone(),
                 in_flight: Mutex::new(HashSet::new()),
                 keys: Arc::new(KeyCache::default()),
@@ -252,6 +259,7 @@ impl Dissemination {
         let outputs = DisseminationOutputs {
             proofs: proofs_rx,
             expired: expired_rx,
+            stored: stored_rx,
         };
         (d, outputs)
     }
@@ -502,7 +510,14 @@ impl Dissemination {
         let outcome = verified.and_then(|()| inner.store.insert(info, batch));
         inner.in_flight.lock().remove(&info.digest);
         match outcome {
-            Ok(_) => self.acknowledge(info),
+            Ok(new) => {
+                self.acknowledge(info);
+                if new {
+                    if let Err(mpsc::error::TrySendError::Full(_)) = inner.stored.try_send(info) {
+                        counter!("ordo_network_stored_notices_dropped_total").increment(1);
+                    }
+                }
+            }
             Err(e @ Error::StoreFull(_)) => {
                 warn!(batch = %info, error = %e, "not acknowledged");
                 inner.stats.rejected("store_full");

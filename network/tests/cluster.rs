@@ -59,6 +59,7 @@ pub struct Node {
     pub consensus: mpsc::Receiver<(PublicKey, Vec<u8>)>,
     pub proofs: mpsc::Receiver<AvailableBatch>,
     pub expired: mpsc::Receiver<Vec<ordo_types::Hash32>>,
+    pub stored: mpsc::Receiver<ordo_network::BatchInfo>,
     pub requests: mpsc::Receiver<ordo_network::InboundRequest>,
 }
 
@@ -96,6 +97,7 @@ pub async fn start_node(
         consensus: inbound.consensus,
         proofs: outputs.proofs,
         expired: outputs.expired,
+        stored: outputs.stored,
         requests: inbound.requests,
     }
 }

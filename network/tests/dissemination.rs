@@ -54,6 +54,18 @@ async fn batches_reach_every_validator_and_proofs_of_availability_form() {
         );
     }
     assert_eq!(nodes[0].diss.stats().signatures_verified, 0);
+    // Every receiver announces each pushed batch once, as stored (for the node to offer
+    // to consensus); the author announces none of its own.
+    for node in &mut nodes[1..] {
+        let mut announced = std::collections::HashSet::new();
+        while announced.len() < digests.len() {
+            let info = within(node.stored.recv()).await.unwrap();
+            assert_eq!(info.author, keys.consensus[0].public());
+            assert!(digests.contains(&info.digest));
+            assert!(announced.insert(info.digest), "announced twice");
+        }
+    }
+    assert!(nodes[0].stored.try_recv().is_err());
     for n in &nodes {
         n.shutdown().await;
     }

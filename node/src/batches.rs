@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::driver::DriverInput;
+use crate::offers::Offer;
 use crate::wire::{NodeRequest, NodeResponse};
 
 /// How long to wait for a pushed batch before asking peers for it.
@@ -41,6 +42,8 @@ pub struct Batches {
     reported: Mutex<(HashSet<Hash32>, VecDeque<Hash32>)>,
     fetching: Mutex<HashSet<Hash32>>,
     driver: mpsc::Sender<DriverInput>,
+    /// What the chain shows of peers' batch sequences, for [`crate::offers`].
+    offers: mpsc::Sender<Offer>,
     /// Byzantine: answer every batch request with "not here" (fault tests only).
     #[cfg(feature = "byzantine")]
     withhold: std::sync::atomic::AtomicBool,
@@ -59,6 +62,7 @@ impl Batches {
         storage: Storage,
         network: NetworkHandle,
         driver: mpsc::Sender<DriverInput>,
+        offers: mpsc::Sender<Offer>,
         ordering_only: bool,
     ) -> Arc<Self> {
         Arc::new(Batches {
@@ -71,6 +75,7 @@ impl Batches {
             reported: Mutex::new((HashSet::new(), VecDeque::new())),
             fetching: Mutex::new(HashSet::new()),
             driver,
+            offers,
             #[cfg(feature = "byzantine")]
             withhold: Default::default(),
         })
@@ -92,6 +97,29 @@ impl Batches {
             .committee()
             .get(usize::from(index))
             .map(|v| v.consensus_key)
+    }
+
+    /// The committee's consensus keys.
+    pub fn members(&self) -> Vec<PublicKey> {
+        self.network
+            .committee()
+            .validators()
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect()
+    }
+
+    /// A committed block held these batches (author, sequence number, digest).
+    pub fn committed(&self, batches: Vec<(PublicKey, u64, Hash32)>) {
+        self.offer(Offer::Committed(batches));
+    }
+
+    fn offer(&self, offer: Offer) {
+        if self.offers.try_send(offer).is_err() {
+            // Only costs this validator proposing peers' batches until the chain shows
+            // their authors again.
+            metrics::counter!("ordo_node_offer_notices_dropped_total").increment(1);
+        }
     }
 
     /// Tells consensus that `digest` is stored here, once.
@@ -148,6 +176,11 @@ impl Batches {
                 this.fetching.lock().remove(&d);
                 if found {
                     this.report(d).await;
+                    // Learnt after the report, so that the batch precedes its author's
+                    // next ones in the pool.
+                    if let Some(info) = this.store.info(&d) {
+                        this.offer(Offer::Proposed(info));
+                    }
                 } else {
                     debug!(batch = %d.short(), "proposed batch not found");
                 }

@@ -24,6 +24,7 @@ pub mod genesis;
 pub mod http;
 pub mod localnet;
 mod node;
+mod offers;
 mod pipeline;
 mod roots;
 pub mod rpc;

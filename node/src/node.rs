@@ -6,6 +6,8 @@
 //!                                     ├─ state roots ─▶ RootTracker                              │
 //!                                     └─ messages ─────────────────────────────▶ Driver (thread) ◀┘
 //! own batch proofs ─▶ (held while execution lags) ─▶ PayloadReady ─▶ Driver
+//! peers' pushed batches ─▶ offers (each author's in sequence, held while execution lags)
+//!                      ─▶ PayloadReady ─▶ Driver (any leader proposes what it holds)
 //! Driver: Persist (fsync) ▸ Send ▸ Commit (record in RocksDB, raise committed height)
 //! committed height ─▶ Pipeline: fetch ─▶ execute ─▶ commit ─▶ executed height, state root
 //! RPC ─▶ Mempool ─▶ Dissemination (batches, acks, proofs)
@@ -328,11 +330,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (driver_tx, driver_rx) = mpsc::channel::<DriverInput>(4096);
+    let (offers_tx, offers_rx) = mpsc::channel(4096);
     let batches = Batches::new(
         dissemination.store().clone(),
         storage.clone(),
         network.clone(),
         driver_tx.clone(),
+        offers_tx,
         genesis_file.ordering_only,
     );
     #[cfg(feature = "byzantine")]
@@ -360,6 +364,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     servers.push(tokio::spawn(own_proofs(
         outputs.proofs,
         dissemination.first_seq(),
+        shared.clone(),
+        batches.clone(),
+        shutdown_rx.clone(),
+    )));
+    servers.push(tokio::spawn(crate::offers::offer_peer_batches(
+        outputs.stored,
+        offers_rx,
         shared.clone(),
         batches.clone(),
         shutdown_rx.clone(),

@@ -184,6 +184,7 @@ async fn fetch_stage(
         let author = batches.validator_key(block.author);
         let mut txs = Vec::new();
         let mut hashes = Vec::new();
+        let mut sequences = Vec::with_capacity(block.payload.len());
         for digest in &block.payload {
             let mut delay = Duration::from_millis(50);
             let batch = loop {
@@ -198,6 +199,7 @@ async fn fetch_stage(
                 delay = (delay * 2).min(Duration::from_secs(2));
             };
             let (batch, source) = batch;
+            sequences.push((batch.author, batch.seq, *digest));
             if !matches!(source, Source::Disk) {
                 // Kept on disk so that a restart, or a peer catching up, finds it here.
                 if let Err(e) = shared.storage.put_batch(digest, &codec::encode(&*batch)) {
@@ -222,6 +224,7 @@ async fn fetch_stage(
                 }
             }
         }
+        batches.committed(sequences);
         while seen_order.len() > SEEN_WINDOW {
             if let Some(old) = seen_order.pop_front() {
                 seen.remove(&old);

@@ -272,7 +272,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub senders: usize,
 
-    /// Closed loop: how many transactions to sign up front at most.
+    /// Closed loop: how many transactions to sign up front at most [default: enough for
+    /// the run at a mean latency of 140 ms (80 ms ordering only), at most 3 million (6
+    /// million opaque payloads)]
     #[arg(long, value_name = "N")]
     pub max_txs: Option<u64>,
 

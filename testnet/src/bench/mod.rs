@@ -38,6 +38,8 @@ use crate::testnet::{self, Testnet, UpOptions};
 
 /// Most items a closed-loop run signs up front unless `--max-txs` says otherwise.
 const CLOSED_LOOP_CAP: u64 = 3_000_000;
+/// The same for opaque payloads, which cost no signing (about 650 bytes each in memory).
+const CLOSED_LOOP_CAP_OPAQUE: u64 = 6_000_000;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -268,12 +270,15 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     let count = match cfg.load {
         Load::Open { rate } => (rate * run_time.as_secs_f64()).ceil() as u64,
         Load::Closed { max_in_flight } => cfg.max_txs.unwrap_or_else(|| {
-            // Enough for a mean latency down to 100 ms (ordering only) or 140 ms (signed
+            // Enough for a mean latency down to 80 ms (ordering only) or 140 ms (signed
             // transactions, whose signing up front takes time); a run that would outlast
             // its items says so in its notes.
-            let per_second = if opaque { 10 } else { 7 };
-            (max_in_flight * per_second * run_time.as_secs().max(1))
-                .clamp(2 * max_in_flight, CLOSED_LOOP_CAP)
+            let (per_second, cap) = if opaque {
+                (12, CLOSED_LOOP_CAP_OPAQUE)
+            } else {
+                (7, CLOSED_LOOP_CAP)
+            };
+            (max_in_flight * per_second * run_time.as_secs().max(1)).clamp(2 * max_in_flight, cap)
         }),
     }
     .max(1);
