@@ -42,7 +42,7 @@ pub struct Batches {
     reported: Mutex<(HashSet<Hash32>, VecDeque<Hash32>)>,
     fetching: Mutex<HashSet<Hash32>>,
     driver: mpsc::Sender<DriverInput>,
-    /// What the chain shows of peers' batch sequences, for [`crate::offers`].
+    /// Committed batches' sequence numbers, for [`crate::offers`].
     offers: mpsc::Sender<Offer>,
     /// Byzantine: answer every batch request with "not here" (fault tests only).
     #[cfg(feature = "byzantine")]
@@ -111,13 +111,10 @@ impl Batches {
 
     /// A committed block held these batches (author, sequence number, digest).
     pub fn committed(&self, batches: Vec<(PublicKey, u64, Hash32)>) {
-        self.offer(Offer::Committed(batches));
-    }
-
-    fn offer(&self, offer: Offer) {
-        if self.offers.try_send(offer).is_err() {
-            // Only costs this validator proposing peers' batches until the chain shows
-            // their authors again.
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.offers.try_send(Offer::Committed(batches))
+        {
+            // Costs nothing lasting: the next commit of the same authors says as much.
             metrics::counter!("ordo_node_offer_notices_dropped_total").increment(1);
         }
     }
@@ -176,11 +173,6 @@ impl Batches {
                 this.fetching.lock().remove(&d);
                 if found {
                     this.report(d).await;
-                    // Learnt after the report, so that the batch precedes its author's
-                    // next ones in the pool.
-                    if let Some(info) = this.store.info(&d) {
-                        this.offer(Offer::Proposed(info));
-                    }
                 } else {
                     debug!(batch = %d.short(), "proposed batch not found");
                 }

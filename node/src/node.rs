@@ -331,6 +331,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (driver_tx, driver_rx) = mpsc::channel::<DriverInput>(4096);
     let (offers_tx, offers_rx) = mpsc::channel(4096);
+    let consensus_pool = consensus_config(&config, network.committee().validators().len()).max_pool;
     let batches = Batches::new(
         dissemination.store().clone(),
         storage.clone(),
@@ -371,6 +372,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     servers.push(tokio::spawn(crate::offers::offer_peer_batches(
         outputs.stored,
         offers_rx,
+        consensus_pool,
         shared.clone(),
         batches.clone(),
         shutdown_rx.clone(),

@@ -6,18 +6,23 @@
 //! A leader proposes its pool in the order batches were offered, and one author's
 //! batches carry consecutive nonces of the same senders: a later batch ordered before an
 //! earlier one would fail its transactions on their nonces. So each author's batches are
-//! offered strictly in sequence order, starting after one this validator has seen in a
-//! proposal (reported to consensus before it is learnt here, so it precedes its
-//! successors in the pool) or a committed block (an author's first sequence number is its start time, so
-//! there is nothing else to start from). A gap (a push that was lost) holds the author's
-//! later batches until the missing one shows up in the chain; meanwhile the author still
-//! proposes its own, as before. A leader needs no proof of availability to propose a
-//! batch it holds itself: voters fetch it from the leader.
+//! offered strictly in sequence order, each after its predecessor (offered here before
+//! it, so it comes first in the pool) or after a batch of that author that a committed
+//! block holds. The chain is read only from committed blocks (a proposal may be forged or
+//! orphaned), and only for batches this validator received from their author's own push:
+//! a fetched batch's author and sequence number are just fields that anyone could have
+//! filled in. An author's first sequence number is its start time, so nothing is offered
+//! for an author until one of its pushed batches is committed; a gap (a lost push) holds
+//! the author's later batches until one of them is committed. Meanwhile the author still
+//! proposes its own, as before. A leader needs no proof of availability for a batch it
+//! holds itself: voters fetch it from the leader.
 //!
-//! Bounded: at most [`MAX_OUTSTANDING`] offered and not yet committed batches per author,
-//! and [`MAX_HELD`] waiting, so one flooding validator cannot fill consensus's pool.
+//! Bounded: an author's offered and not yet committed batches are capped so that all
+//! authors together fill at most half of consensus's pool (whose overflow drops the
+//! oldest entry, which would put an author's next batch first), and at most [`MAX_HELD`]
+//! wait, so one flooding validator cannot crowd out the others.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use crate::batches::Batches;
 use crate::shared::Shared;
 
-/// Offered batches of one author that are not committed yet, at most.
+/// Offered and uncommitted batches of one author, at most (fewer in large committees).
 pub const MAX_OUTSTANDING: usize = 1_024;
 /// Batches of one author waiting for their turn, at most; more are not offered.
 pub const MAX_HELD: usize = 4_096;
@@ -36,37 +41,46 @@ pub const MAX_HELD: usize = 4_096;
 /// What the offer task learns.
 #[derive(Debug, Clone)]
 pub enum Offer {
-    /// A peer's batch was pushed, verified and stored here.
+    /// A peer's batch was pushed by its author, verified and stored here.
     Stored(BatchInfo),
-    /// A proposal named this batch.
-    Proposed(BatchInfo),
     /// A committed block held these batches (author, sequence number, digest).
     Committed(Vec<(PublicKey, u64, Hash32)>),
 }
 
 #[derive(Default)]
 struct Author {
-    /// The sequence number to offer next; unknown until one is seen in the chain.
+    /// The sequence number to offer next; unknown until a pushed batch is committed.
     next: Option<u64>,
+    /// Pushed here and not offered yet, by sequence number.
     held: BTreeMap<u64, Hash32>,
-    outstanding: usize,
+    /// Offered and not known to be committed, by sequence number.
+    offered: BTreeMap<u64, Hash32>,
+}
+
+impl Author {
+    /// Whether `digest` is this author's batch `seq` as its author pushed it here.
+    fn pushed(&self, seq: u64, digest: &Hash32) -> bool {
+        self.held.get(&seq) == Some(digest) || self.offered.get(&seq) == Some(digest)
+    }
 }
 
 /// The ordering rules above, without I/O.
 pub struct Sequencer {
     /// The committee's keys: batches claiming any other author are ignored.
     members: HashSet<PublicKey>,
+    max_outstanding: usize,
     authors: HashMap<PublicKey, Author>,
-    /// Offered and not yet committed: digest to author.
-    offered: HashMap<Hash32, PublicKey>,
 }
 
 impl Sequencer {
-    pub fn new(members: impl IntoIterator<Item = PublicKey>) -> Self {
+    /// `pool` is the most digests consensus keeps waiting to be proposed.
+    pub fn new(members: impl IntoIterator<Item = PublicKey>, pool: usize) -> Self {
+        let members: HashSet<PublicKey> = members.into_iter().collect();
+        let max_outstanding = (pool / 2 / members.len().max(1)).clamp(1, MAX_OUTSTANDING);
         Sequencer {
-            members: members.into_iter().collect(),
+            members,
+            max_outstanding,
             authors: HashMap::new(),
-            offered: HashMap::new(),
         }
     }
 
@@ -74,9 +88,10 @@ impl Sequencer {
     pub fn learn(&mut self, offer: Offer) -> Vec<Hash32> {
         let mut ready = Vec::new();
         match offer {
-            Offer::Stored(info) | Offer::Proposed(info) if !self.members.contains(&info.author) => {
-            }
             Offer::Stored(info) => {
+                if !self.members.contains(&info.author) {
+                    return ready;
+                }
                 let author = self.authors.entry(info.author).or_default();
                 let behind = author.next.is_some_and(|n| info.seq < n);
                 if !behind && author.held.len() < MAX_HELD {
@@ -84,35 +99,25 @@ impl Sequencer {
                 }
                 self.drain(info.author, &mut ready);
             }
-            Offer::Proposed(info) => {
-                self.in_chain(info.author, info.seq);
-                self.drain(info.author, &mut ready);
-            }
             Offer::Committed(batches) => {
                 for (author, seq, digest) in batches {
-                    if !self.members.contains(&author) {
+                    let Some(a) = self.authors.get_mut(&author) else {
+                        continue;
+                    };
+                    if !a.pushed(seq, &digest) {
                         continue;
                     }
-                    if let Some(by) = self.offered.remove(&digest) {
-                        if let Some(a) = self.authors.get_mut(&by) {
-                            a.outstanding = a.outstanding.saturating_sub(1);
-                        }
+                    let after = seq.saturating_add(1);
+                    if a.next.is_none_or(|n| n < after) {
+                        a.next = Some(after);
                     }
-                    self.in_chain(author, seq);
+                    // Committed, or passed by the chain (a dropped notice cannot leak).
+                    a.offered = a.offered.split_off(&after);
                     self.drain(author, &mut ready);
                 }
             }
         }
         ready
-    }
-
-    /// `seq` of `author` is in the chain: what comes after it is next.
-    fn in_chain(&mut self, author: PublicKey, seq: u64) {
-        let a = self.authors.entry(author).or_default();
-        let after = seq.saturating_add(1);
-        if a.next.is_none_or(|n| n < after) {
-            a.next = Some(after);
-        }
     }
 
     fn drain(&mut self, author: PublicKey, ready: &mut Vec<Hash32>) {
@@ -122,51 +127,47 @@ impl Sequencer {
         let Some(mut next) = a.next else { return };
         // Anything below `next` is in the chain already or was passed by it.
         a.held = a.held.split_off(&next);
-        while a.outstanding < MAX_OUTSTANDING {
+        while a.offered.len() < self.max_outstanding {
             let Some(digest) = a.held.remove(&next) else {
                 break;
             };
-            next += 1;
-            a.outstanding += 1;
-            self.offered.insert(digest, author);
+            a.offered.insert(next, digest);
             ready.push(digest);
+            next += 1;
         }
         a.next = Some(next);
     }
 }
 
-/// Runs the [`Sequencer`] over what `offers` brings and reports the batches it releases to
-/// consensus, holding them back while execution lags (as own batches are).
-/// `stored` is the dissemination layer's notice of pushed batches, `chain` what
-/// [`Batches`] sees in proposals and commits.
+/// Runs the [`Sequencer`] over what `stored` (the dissemination layer's notices of
+/// pushed batches) and `committed` bring, and reports the batches it releases to
+/// consensus, holding them back while execution lags (as own batches are) but reading
+/// notices all the while.
 pub async fn offer_peer_batches(
     mut stored: mpsc::Receiver<BatchInfo>,
-    mut chain: mpsc::Receiver<Offer>,
+    mut committed: mpsc::Receiver<Offer>,
+    pool: usize,
     shared: Arc<Shared>,
     batches: Arc<Batches>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut sequencer = Sequencer::new(batches.members());
+    let mut sequencer = Sequencer::new(batches.members(), pool);
+    let mut ready: VecDeque<Hash32> = VecDeque::new();
     loop {
-        let offer = tokio::select! {
-            Some(info) = stored.recv() => Offer::Stored(info),
-            o = chain.recv() => match o { Some(o) => o, None => return },
-            _ = shutdown.changed() => return,
-        };
-        let ready = sequencer.learn(offer);
-        if ready.is_empty() {
-            continue;
-        }
-        while shared.overloaded() {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = shutdown.changed() => return,
+        if !ready.is_empty() && !shared.overloaded() {
+            metrics::counter!("ordo_node_peer_batches_offered_total").increment(ready.len() as u64);
+            for digest in ready.drain(..) {
+                batches.report(digest).await;
             }
         }
-        metrics::counter!("ordo_node_peer_batches_offered_total").increment(ready.len() as u64);
-        for digest in ready {
-            batches.report(digest).await;
-        }
+        let offer = tokio::select! {
+            Some(info) = stored.recv() => Offer::Stored(info),
+            o = committed.recv() => match o { Some(o) => o, None => return },
+            // Overloaded with offers waiting: look again.
+            _ = tokio::time::sleep(Duration::from_millis(20)), if !ready.is_empty() => continue,
+            _ = shutdown.changed() => return,
+        };
+        ready.extend(sequencer.learn(offer));
     }
 }
 
@@ -175,9 +176,15 @@ mod tests {
     use super::*;
     use ordo_types::KeyPair;
 
+    const POOL: usize = 16_384;
+
+    fn key(author: u8) -> PublicKey {
+        KeyPair::from_seed([author; 32]).public()
+    }
+
     fn info(author: u8, seq: u64) -> BatchInfo {
         BatchInfo {
-            author: KeyPair::from_seed([author; 32]).public(),
+            author: key(author),
             seq,
             digest: Hash32::digest(b"test\0", &[author, seq as u8, (seq >> 8) as u8]),
             num_txs: 1,
@@ -185,83 +192,95 @@ mod tests {
         }
     }
 
-    #[test]
-    fn strangers_are_ignored() {
-        let mut s = Sequencer::new((1..=3).map(|a| info(a, 0).author));
-        s.learn(Offer::Proposed(info(9, 0)));
-        assert!(s.learn(Offer::Stored(info(9, 1))).is_empty());
-        assert!(s.authors.is_empty());
+    fn sequencer() -> Sequencer {
+        Sequencer::new((1..=3).map(key), POOL)
     }
 
-    fn digests(infos: &[BatchInfo]) -> Vec<Hash32> {
-        infos.iter().map(|i| i.digest).collect()
+    fn committed(author: u8, seq: u64) -> Offer {
+        Offer::Committed(vec![(key(author), seq, info(author, seq).digest)])
+    }
+
+    fn digests(author: u8, seqs: impl IntoIterator<Item = u64>) -> Vec<Hash32> {
+        seqs.into_iter().map(|s| info(author, s).digest).collect()
     }
 
     #[test]
-    fn nothing_is_offered_before_the_author_is_seen_in_the_chain() {
-        let mut s = Sequencer::new((1..=3).map(|a| info(a, 0).author));
+    fn nothing_is_offered_before_a_pushed_batch_of_the_author_commits() {
+        let mut s = sequencer();
         assert!(s.learn(Offer::Stored(info(1, 10))).is_empty());
         assert!(s.learn(Offer::Stored(info(1, 11))).is_empty());
-        // Batch 9 in a proposal: 10 and 11 follow it.
-        assert_eq!(
-            s.learn(Offer::Proposed(info(1, 9))),
-            digests(&[info(1, 10), info(1, 11)])
-        );
-        assert_eq!(s.learn(Offer::Stored(info(1, 12))), digests(&[info(1, 12)]));
+        assert_eq!(s.learn(committed(1, 10)), digests(1, [11]));
+        assert_eq!(s.learn(Offer::Stored(info(1, 12))), digests(1, [12]));
+    }
+
+    #[test]
+    fn a_commit_of_a_batch_not_pushed_here_moves_nothing() {
+        let mut s = sequencer();
+        for seq in 10..=12 {
+            s.learn(Offer::Stored(info(1, seq)));
+        }
+        // Someone else's batch claiming author 1 and sequence 11 (a forgery, or a batch
+        // this validator only fetched): its author and sequence prove nothing.
+        let forged = Hash32::digest(b"test\0", b"forged");
+        assert!(s
+            .learn(Offer::Committed(vec![(key(1), 11, forged)]))
+            .is_empty());
+        assert_eq!(s.learn(committed(1, 10)), digests(1, [11, 12]));
     }
 
     #[test]
     fn batches_stored_out_of_order_are_offered_in_order() {
-        let mut s = Sequencer::new((1..=3).map(|a| info(a, 0).author));
-        s.learn(Offer::Proposed(info(1, 0)));
+        let mut s = sequencer();
+        s.learn(Offer::Stored(info(1, 0)));
+        assert!(s.learn(committed(1, 0)).is_empty());
         assert!(s.learn(Offer::Stored(info(1, 3))).is_empty());
         assert!(s.learn(Offer::Stored(info(1, 2))).is_empty());
-        assert_eq!(
-            s.learn(Offer::Stored(info(1, 1))),
-            digests(&[info(1, 1), info(1, 2), info(1, 3)])
-        );
+        assert_eq!(s.learn(Offer::Stored(info(1, 1))), digests(1, 1..=3));
         // A late duplicate of an offered batch is not offered again.
         assert!(s.learn(Offer::Stored(info(1, 2))).is_empty());
     }
 
     #[test]
-    fn a_gap_holds_later_batches_until_the_chain_passes_it() {
-        let mut s = Sequencer::new((1..=3).map(|a| info(a, 0).author));
-        s.learn(Offer::Committed(vec![(
-            info(1, 0).author,
-            0,
-            info(1, 0).digest,
-        )]));
+    fn a_gap_holds_later_batches_until_one_of_them_commits() {
+        let mut s = sequencer();
+        s.learn(Offer::Stored(info(1, 0)));
+        s.learn(committed(1, 0));
         // Batch 1 never arrives here.
         assert!(s.learn(Offer::Stored(info(1, 2))).is_empty());
         assert!(s.learn(Offer::Stored(info(1, 3))).is_empty());
-        // A proposal names 1 (reported to consensus before this is learnt, so it comes
-        // first in the pool): 2 and 3 follow.
-        assert_eq!(
-            s.learn(Offer::Proposed(info(1, 1))),
-            digests(&[info(1, 2), info(1, 3)])
-        );
-        // A proposal that jumps ahead drops what it passed.
-        assert!(s.learn(Offer::Stored(info(1, 5))).is_empty());
-        assert!(s.learn(Offer::Proposed(info(1, 6))).is_empty());
-        assert_eq!(s.learn(Offer::Stored(info(1, 7))), digests(&[info(1, 7)]));
+        // Its author proposes 1 and 2 itself; once 2 is committed, 3 is next.
+        assert_eq!(s.learn(committed(1, 2)), digests(1, [3]));
     }
 
     #[test]
-    fn authors_are_independent_and_bounded() {
-        let mut s = Sequencer::new((1..=3).map(|a| info(a, 0).author));
-        s.learn(Offer::Proposed(info(1, 0)));
-        s.learn(Offer::Proposed(info(2, 0)));
+    fn authors_are_independent_bounded_and_freed_by_later_commits() {
+        let mut s = sequencer();
+        for a in 1..=2 {
+            s.learn(Offer::Stored(info(a, 0)));
+            s.learn(committed(a, 0));
+        }
         let mut offered = 0;
         for seq in 1..=(MAX_OUTSTANDING as u64 + 10) {
             offered += s.learn(Offer::Stored(info(1, seq))).len();
         }
         assert_eq!(offered, MAX_OUTSTANDING);
         // Author 2 is not held up by author 1's backlog.
-        assert_eq!(s.learn(Offer::Stored(info(2, 1))), digests(&[info(2, 1)]));
-        // Committing one of author 1's offered batches lets the next one through.
-        let first = info(1, 1);
-        let released = s.learn(Offer::Committed(vec![(first.author, 1, first.digest)]));
-        assert_eq!(released, digests(&[info(1, MAX_OUTSTANDING as u64 + 1)]));
+        assert_eq!(s.learn(Offer::Stored(info(2, 1))), digests(2, [1]));
+        // The commit of batch 5 frees 1 to 5 even if the notices of 1 to 4 were lost.
+        let first_held = MAX_OUTSTANDING as u64 + 1;
+        assert_eq!(
+            s.learn(committed(1, 5)),
+            digests(1, first_held..first_held + 5)
+        );
+    }
+
+    #[test]
+    fn strangers_are_ignored_and_large_committees_offer_less_per_author() {
+        let mut s = sequencer();
+        s.learn(Offer::Stored(info(9, 0)));
+        assert!(s.learn(committed(9, 0)).is_empty());
+        assert!(s.authors.is_empty());
+        let large = Sequencer::new((0..100).map(key), POOL);
+        assert_eq!(large.max_outstanding, POOL / 2 / 100);
     }
 }
