@@ -107,9 +107,10 @@ pub struct DisseminationOutputs {
     pub proofs: mpsc::Receiver<AvailableBatch>,
     /// Hashes of transactions dropped from the mempool because they expired.
     pub expired: mpsc::Receiver<Vec<Hash32>>,
-    /// Other validators' batches as they are verified and stored after a push (not those
-    /// fetched on request), so that any leader can propose them. Dropped when the node
-    /// falls behind reading them (see `ordo_network_stored_notices_dropped_total`).
+    /// Other validators' batches as they are verified and stored after their author's
+    /// push, so that any leader can propose them. Not those fetched on request (whose
+    /// author field nobody vouches for), nor a push of one fetched before. Dropped when
+    /// the node falls behind reading them (`ordo_network_stored_notices_dropped_total`).
     pub stored: mpsc::Receiver<BatchInfo>,
 }
 

@@ -361,6 +361,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         shared.clone(),
         batches.clone(),
         driver_tx.clone(),
+        config.consensus.max_payload,
     )));
     servers.push(tokio::spawn(own_proofs(
         outputs.proofs,
@@ -504,6 +505,7 @@ async fn inbound_consensus(
     shared: Arc<Shared>,
     batches: Arc<Batches>,
     driver: mpsc::Sender<DriverInput>,
+    max_payload: usize,
 ) {
     while let Some((from, bytes)) = inbound.recv().await {
         match NodeMessage::decode(&bytes) {
@@ -518,8 +520,12 @@ async fn inbound_consensus(
                 on_verdict(&shared, verdict);
             }
             Ok(NodeMessage::Consensus(message)) => {
+                // Fetched before consensus checks the proposal, so at least bounded as
+                // consensus will bound it.
                 if let Message::Proposal(p) = &message {
-                    batches.on_proposal(from, &p.block.payload);
+                    if p.block.payload.len() <= max_payload {
+                        batches.on_proposal(from, &p.block.payload);
+                    }
                 }
                 if driver
                     .send(DriverInput::Message { from, message })

@@ -7,8 +7,8 @@
 //! batches carry consecutive nonces of the same senders: a later batch ordered before an
 //! earlier one would fail its transactions on their nonces. So each author's batches are
 //! offered strictly in sequence order, each after its predecessor (offered here before
-//! it, so it comes first in the pool) or after a batch of that author that a committed
-//! block holds. The chain is read only from committed blocks (a proposal may be forged or
+//! it, so it comes first in the pool, unless a proposal's report put it there earlier) or
+//! after a batch of that author that a committed block holds. The chain is read only from committed blocks (a proposal may be forged or
 //! orphaned), and only for batches this validator received from their author's own push:
 //! a fetched batch's author and sequence number are just fields that anyone could have
 //! filled in. An author's first sequence number is its start time, so nothing is offered
@@ -17,10 +17,11 @@
 //! proposes its own, as before. A leader needs no proof of availability for a batch it
 //! holds itself: voters fetch it from the leader.
 //!
-//! Bounded: an author's offered and not yet committed batches are capped so that all
-//! authors together fill at most half of consensus's pool (whose overflow drops the
-//! oldest entry, which would put an author's next batch first), and at most [`MAX_HELD`]
-//! wait, so one flooding validator cannot crowd out the others.
+//! Bounded: an author's offered and not yet committed batches are capped so that offers
+//! from all authors together fill at most half of consensus's pool (whose overflow drops
+//! the oldest entry, which would put an author's next batch first), at most [`MAX_HELD`]
+//! wait, and what waits for execution to catch up is only what is still uncommitted; so
+//! one flooding validator cannot crowd out the others through offers.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct Sequencer {
     members: HashSet<PublicKey>,
     max_outstanding: usize,
     authors: HashMap<PublicKey, Author>,
+    /// Every author's `offered`, together.
+    uncommitted: HashSet<Hash32>,
 }
 
 impl Sequencer {
@@ -81,6 +84,7 @@ impl Sequencer {
             members,
             max_outstanding,
             authors: HashMap::new(),
+            uncommitted: HashSet::new(),
         }
     }
 
@@ -112,12 +116,20 @@ impl Sequencer {
                         a.next = Some(after);
                     }
                     // Committed, or passed by the chain (a dropped notice cannot leak).
-                    a.offered = a.offered.split_off(&after);
+                    let later = a.offered.split_off(&after);
+                    for (_, d) in std::mem::replace(&mut a.offered, later) {
+                        self.uncommitted.remove(&d);
+                    }
                     self.drain(author, &mut ready);
                 }
             }
         }
         ready
+    }
+
+    /// Whether `digest` was offered and is not known to be committed.
+    pub fn uncommitted(&self, digest: &Hash32) -> bool {
+        self.uncommitted.contains(digest)
     }
 
     fn drain(&mut self, author: PublicKey, ready: &mut Vec<Hash32>) {
@@ -132,6 +144,7 @@ impl Sequencer {
                 break;
             };
             a.offered.insert(next, digest);
+            self.uncommitted.insert(digest);
             ready.push(digest);
             next += 1;
         }
@@ -168,6 +181,10 @@ pub async fn offer_peer_batches(
             _ = shutdown.changed() => return,
         };
         ready.extend(sequencer.learn(offer));
+        // While execution lags, commits go on: forget what they took.
+        if ready.len() > sequencer.uncommitted.len() {
+            ready.retain(|d| sequencer.uncommitted(d));
+        }
     }
 }
 
@@ -272,6 +289,9 @@ mod tests {
             s.learn(committed(1, 5)),
             digests(1, first_held..first_held + 5)
         );
+        assert!(!s.uncommitted(&info(1, 5).digest));
+        assert!(s.uncommitted(&info(1, 6).digest));
+        assert_eq!(s.uncommitted.len(), MAX_OUTSTANDING + 1);
     }
 
     #[test]

@@ -501,6 +501,8 @@ fn four_validators_commit_recover_and_agree() {
         "ordo_node_executed_height",
         "ordo_node_round",
         "ordo_consensus_committed_blocks_total",
+        // Validators 1 and 2 pushed batches that validator 0 offered to consensus as well.
+        "ordo_node_peer_batches_offered_total",
     ] {
         assert!(text.contains(name), "metrics lack {name}");
     }
