@@ -8,14 +8,15 @@
 //! earlier one would fail its transactions on their nonces. So each author's batches are
 //! offered strictly in sequence order, each after its predecessor (offered here before
 //! it, so it comes first in the pool, unless a proposal's report put it there earlier) or
-//! after a batch of that author that a committed block holds. The chain is read only from committed blocks (a proposal may be forged or
-//! orphaned), and only for batches this validator received from their author's own push:
-//! a fetched batch's author and sequence number are just fields that anyone could have
-//! filled in. An author's first sequence number is its start time, so nothing is offered
-//! for an author until one of its pushed batches is committed; a gap (a lost push) holds
-//! the author's later batches until one of them is committed. Meanwhile the author still
-//! proposes its own, as before. A leader needs no proof of availability for a batch it
-//! holds itself: voters fetch it from the leader.
+//! after a batch of that author that a committed block holds. The chain is read only
+//! from committed blocks (a proposal may be forged or orphaned), and only for batches
+//! this validator received from their author's own push: a fetched batch's author and
+//! sequence number are just fields that anyone could have filled in. An author's first
+//! sequence number is its start time, so nothing is offered for an author until one of
+//! its pushed batches is committed; a gap (a lost push) holds the author's later batches
+//! until one of them is committed. Meanwhile the author still proposes its own, as
+//! before. A leader needs no proof of availability for a batch it holds itself: voters
+//! fetch it from the leader.
 //!
 //! Bounded: an author's offered and not yet committed batches are capped so that offers
 //! from all authors together fill at most half of consensus's pool (whose overflow drops
