@@ -185,6 +185,7 @@ async fn fetch_stage(
         let mut txs = Vec::new();
         let mut hashes = Vec::new();
         let mut sequences = Vec::with_capacity(block.payload.len());
+        let mut unstored = Vec::new();
         for digest in &block.payload {
             let mut delay = Duration::from_millis(50);
             let batch = loop {
@@ -201,11 +202,7 @@ async fn fetch_stage(
             let (batch, source) = batch;
             sequences.push((batch.author, batch.seq, *digest));
             if !matches!(source, Source::Disk) {
-                // Kept on disk so that a restart, or a peer catching up, finds it here.
-                if let Err(e) = shared.storage.put_batch(digest, &codec::encode(&*batch)) {
-                    shared.set_fatal(format!("storing batch: {e}"));
-                    return;
-                }
+                unstored.push((*digest, batch.clone()));
             }
             metrics::counter!("ordo_node_committed_transactions_total")
                 .increment(batch.body.len() as u64);
@@ -222,6 +219,28 @@ async fn fetch_stage(
                     txs.push(tx.clone());
                     hashes.push(hash);
                 }
+            }
+        }
+        // Kept on disk so that a restart, or a peer catching up, finds them here: written
+        // at once, and off the async workers, which a write would block for as long as
+        // another writer's fsync in the same log group.
+        if !unstored.is_empty() {
+            let storage = shared.storage.clone();
+            let stored = match tokio::task::spawn_blocking(move || {
+                let encoded: Vec<(Hash32, Vec<u8>)> = unstored
+                    .iter()
+                    .map(|(digest, batch)| (*digest, codec::encode(&**batch)))
+                    .collect();
+                storage.put_batches(&encoded)
+            })
+            .await
+            {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = stored {
+                shared.set_fatal(format!("storing the batches of block {height}: {e}"));
+                return;
             }
         }
         batches.committed(sequences);
