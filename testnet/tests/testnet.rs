@@ -221,9 +221,15 @@ fn a_busy_port_is_named_before_anything_starts() {
     let dir_path = tmp.path().join("net");
     let dir = dir_path.to_str().unwrap();
     let _cleanup = Cleanup(dir_path.clone());
-    let base = find_free_base(2).unwrap();
-    let busy = base + 4; // validator 1's RPC
-    let _holder = TcpListener::bind(("127.0.0.1", busy)).unwrap();
+    // Free when picked is not free for ever: another test may take the port meanwhile.
+    let (base, busy, _holder) = (0..20)
+        .find_map(|_| {
+            let base = find_free_base(2).ok()?;
+            let busy = base + 4; // validator 1's RPC
+            let holder = TcpListener::bind(("127.0.0.1", busy)).ok()?;
+            Some((base, busy, holder))
+        })
+        .expect("no free block of ports to test with");
     let started = Instant::now();
     let out = run(&[
         "testnet",
