@@ -137,11 +137,6 @@ impl Storage {
         self.get(CF_QCS, block_hash.as_bytes())
     }
 
-    /// Stores a batch by its digest.
-    pub fn put_batch(&self, digest: &Hash32, batch_bytes: &[u8]) -> Result<()> {
-        self.put_batches(&[(*digest, batch_bytes)])
-    }
-
     /// Stores batches by digest in one write: each write is a trip through the log's
     /// write group, whose leader may be left paying another writer's fsync.
     pub fn put_batches<B: AsRef<[u8]>>(&self, batches: &[(Hash32, B)]) -> Result<()> {

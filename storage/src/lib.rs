@@ -9,7 +9,7 @@
 //!   executed height with its state root and accumulator, the last committed height, and
 //!   the committed blocks still to execute.
 //! - [`Storage::record_committed`], [`Storage::put_block`], [`Storage::put_qc`],
-//!   [`Storage::put_batch`] keep the chain; [`Storage::prune`] drops old blocks and batches.
+//!   [`Storage::put_batches`] keep the chain; [`Storage::prune`] drops old blocks and batches.
 //! - [`Storage::commit_executed`] writes a [`BlockCommit`] (state writes, receipts,
 //!   transaction index, state root, accumulator, executed height) in one atomic batch.
 //! - [`Storage::stage_executed`] and [`Storage::state_view`] let block h+1 execute on a

@@ -398,7 +398,7 @@ fn pruning_drops_old_blocks_and_batches_but_keeps_state_and_receipts() {
     let mut chain = Chain::new();
     let batch_digest = |h: u64| Hash32::digest(b"ordo/storage-test/batch\0", &h.to_le_bytes());
     for h in 1..=10 {
-        storage.put_batch(&batch_digest(h), b"batch").unwrap();
+        storage.put_batches(&[(batch_digest(h), b"batch")]).unwrap();
         record(&storage, h);
         let key = h.to_le_bytes();
         storage

@@ -363,8 +363,8 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
 }
 
 /// Outstanding transactions of the closed loop when neither --rate nor --max-in-flight
-/// is given: enough to keep 4 validators on 2 cores saturated (about 16,500 TPS at a p50
-/// of 360 ms); fewer leave cores idle between rounds, more only add latency there.
+/// is given: enough to keep 4 validators on 2 cores saturated (about 17,000 to 18,000 TPS
+/// at a p50 of 350 ms); fewer leave cores idle between rounds, more only add latency there.
 const DEFAULT_IN_FLIGHT: u64 = 6_500;
 
 fn write_file(path: &Path, text: &str) -> Result<()> {
