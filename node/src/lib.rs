@@ -16,6 +16,7 @@ mod block_sync;
 #[cfg(feature = "byzantine")]
 mod byzantine;
 pub mod config;
+mod dedup;
 mod driver;
 mod error;
 #[doc(hidden)]

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! committed height (watch) ─▶ fetch: block from RocksDB, its batches (memory, disk or
-//!                             peers, verified once), duplicates dropped
+//!                             peers, verified once), duplicates dropped (transaction
+//!                             index, and the blocks fetched but not yet written)
 //!                          ─▶ execute: ParallelExecutor on the latest state (staged
 //!                             overlay included), stage the results
 //!                          ─▶ commit: one atomic RocksDB write batch, wake RPC waiters,
@@ -14,13 +15,14 @@
 //! execution falls behind; the RPC then refuses ingress (see [`crate::shared::Shared::overloaded`]).
 //! Consensus is never waited on: it only raises the committed height.
 //!
-//! Invariant: heights are executed one after another, starting after the last executed
+//! Invariants: heights are executed one after another, starting after the last executed
 //! height in storage, so a restarted node first executes the committed blocks it had not.
-//! A transaction already executed keeps its first receipt: a recent duplicate is dropped
-//! before execution, an older replay fails on its nonce (no effect on state) and is left
-//! out of the index. Either way every validator reaches the same state.
+//! Which transactions execute depends on the committed chain alone: a transaction whose
+//! hash a lower height, or an earlier place in its own block, included (executed and
+//! indexed, whatever its status) is dropped before execution (see [`crate::dedup`]). So a
+//! restart changes nothing, every executed transaction has exactly one index entry (its
+//! first receipt), and every validator reaches the same state.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,11 +37,10 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::batches::{Batches, Source};
+use crate::dedup::DuplicateFilter;
 use crate::roots::Verdict;
 use crate::shared::{ExecutedTip, Shared};
 use crate::wire::NodeMessage;
-
-const SEEN_WINDOW: usize = 1 << 20;
 
 /// One block ready to execute.
 struct Job {
@@ -150,8 +151,7 @@ async fn fetch_stage(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut committed = shared.committed.subscribe();
-    let mut seen: HashSet<Hash32> = HashSet::new();
-    let mut seen_order: VecDeque<Hash32> = VecDeque::new();
+    let mut filter = DuplicateFilter::new();
     loop {
         // Wait until consensus has committed `height`.
         while *committed.borrow_and_update() < height {
@@ -208,47 +208,60 @@ async fn fetch_stage(
                 .increment(batch.body.len() as u64);
             if let BatchBody::Transactions(list) = &batch.body {
                 for tx in list {
-                    let hash = tx.hash();
-                    // Recent duplicates (a transaction batched twice) go here; an older
-                    // replay runs and fails on its nonce, without effect, and keeps its
-                    // first receipt (see `index_outcomes`).
-                    if !seen.insert(hash) {
-                        continue;
-                    }
-                    seen_order.push_back(hash);
                     txs.push(tx.clone());
-                    hashes.push(hash);
+                    hashes.push(tx.hash());
                 }
             }
         }
-        // Kept on disk so that a restart, or a peer catching up, finds them here: written
-        // at once, and off the async workers, which a write would block for as long as
-        // another writer's fsync in the same log group.
-        if !unstored.is_empty() {
-            let storage = shared.storage.clone();
-            let stored = match tokio::task::spawn_blocking(move || {
+        // Both reach RocksDB, so both run off the async workers: the batches are kept on
+        // disk so that a restart, or a peer catching up, finds them here (written at once:
+        // a write would block a worker for as long as another writer's fsync in the same
+        // log group), and the duplicate filter reads the transaction index.
+        let storage = shared.storage.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            if !unstored.is_empty() {
                 let encoded: Vec<(Hash32, Vec<u8>)> = unstored
                     .iter()
                     .map(|(digest, batch)| (*digest, codec::encode(&**batch)))
                     .collect();
-                storage.put_batches(&encoded)
-            })
-            .await
-            {
-                Ok(result) => result.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = stored {
-                shared.set_fatal(format!("storing the batches of block {height}: {e}"));
+                if let Err(e) = storage.put_batches(&encoded) {
+                    return (
+                        filter,
+                        Err(format!("storing the batches of block {height}: {e}")),
+                    );
+                }
+            }
+            let keep = filter
+                .admit(&storage, height, &hashes)
+                .map(|keep| (keep, hashes))
+                .map_err(|e| format!("reading the transaction index for block {height}: {e}"));
+            (filter, keep)
+        })
+        .await;
+        let (keep, hashes) = match stored {
+            Ok((back, Ok(kept))) => {
+                filter = back;
+                kept
+            }
+            Ok((_, Err(e))) => {
+                shared.set_fatal(e);
                 return;
             }
-        }
-        batches.committed(sequences);
-        while seen_order.len() > SEEN_WINDOW {
-            if let Some(old) = seen_order.pop_front() {
-                seen.remove(&old);
+            Err(e) => {
+                shared.set_fatal(format!("fetching block {height}: {e}"));
+                return;
             }
-        }
+        };
+        batches.committed(sequences);
+        let before = txs.len();
+        let (txs, hashes): (Vec<SignedTransaction>, Vec<Hash32>) = txs
+            .into_iter()
+            .zip(hashes)
+            .zip(keep)
+            .filter_map(|(pair, keep)| keep.then_some(pair))
+            .unzip();
+        metrics::counter!("ordo_node_duplicate_transactions_total")
+            .increment((before - txs.len()) as u64);
         let job = Job {
             height,
             block_hash,
@@ -288,13 +301,7 @@ fn execute_stage(
                 return;
             }
         };
-        let transactions = match index_outcomes(&shared, &job.txs, &job.hashes, &output.receipts) {
-            Ok(t) => t,
-            Err(e) => {
-                shared.set_fatal(format!("reading the transaction index: {e}"));
-                return;
-            }
-        };
+        let transactions = index_outcomes(&job.hashes, &output.receipts);
         let commit = Arc::new(BlockCommit {
             height: job.height,
             block_hash: job.block_hash,
@@ -326,29 +333,19 @@ fn execute_stage(
     }
 }
 
-/// The transaction index entries of an executed block. A transaction that failed because
-/// its nonce was already used may be a replay of one executed earlier: if the index holds
-/// its hash, the first receipt stands and this one is left out. Only this rare case reads
-/// the index.
-fn index_outcomes(
-    shared: &Shared,
-    txs: &[SignedTransaction],
-    hashes: &[Hash32],
-    receipts: &[Receipt],
-) -> ordo_storage::Result<Vec<TxOutcome>> {
-    let mut out = Vec::with_capacity(txs.len());
-    for ((tx, &hash), r) in txs.iter().zip(hashes).zip(receipts) {
-        let stale = matches!(r.status, TxStatus::BadNonce { expected } if tx.tx.nonce < expected);
-        if stale && shared.storage.tx_location(&hash)?.is_some() {
-            continue;
-        }
-        out.push(TxOutcome {
+/// The transaction index entries of an executed block: every transaction in it, whatever
+/// its status. None is in the index yet (the duplicate filter let through only hashes
+/// that no earlier height included), so an entry never replaces an earlier receipt.
+pub(crate) fn index_outcomes(hashes: &[Hash32], receipts: &[Receipt]) -> Vec<TxOutcome> {
+    hashes
+        .iter()
+        .zip(receipts)
+        .map(|(&hash, r)| TxOutcome {
             hash,
             status: status_code(&r.status),
             receipt: codec::encode::<Receipt>(r),
-        });
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 fn commit_stage(

@@ -157,6 +157,30 @@ impl Storage {
         Ok(self.transaction(tx_hash)?.map(|(location, _)| location))
     }
 
+    /// Where each of `tx_hashes` was executed, if it was, in order: one batched lookup
+    /// (RocksDB's multi-get), which probes each table file once for the whole set. A hash
+    /// never executed usually stops at the bloom filters, without reading a data block.
+    pub fn tx_locations(&self, tx_hashes: &[Hash32]) -> Result<Vec<Option<TxLocation>>> {
+        let found = self.inner.db.batched_multi_get_cf(
+            self.cf(CF_TXS),
+            tx_hashes.iter().map(Hash32::as_bytes),
+            false,
+        );
+        found
+            .into_iter()
+            .map(|entry| {
+                let entry = entry.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+                entry
+                    .map(|bytes| {
+                        TxLocation::split(&bytes)
+                            .map(|(location, _)| location)
+                            .map_err(|e| self.fail(e))
+                    })
+                    .transpose()
+            })
+            .collect()
+    }
+
     /// A transaction's receipt, as execution encoded it.
     pub fn receipt(&self, tx_hash: &Hash32) -> Result<Option<Vec<u8>>> {
         Ok(self.transaction(tx_hash)?.map(|(_, receipt)| receipt))
@@ -380,6 +404,14 @@ fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocks
             // instead rewrite every live batch in the oldest files at each compaction (a
             // quarter of an ordering-only validator's CPU went to it).
             cf_opts.set_enable_blob_gc(false);
+        }
+        if name == CF_TXS {
+            // Execution looks up every transaction of every block here to drop duplicates
+            // (nearly all misses): a bloom filter over the memtable's keys saves most
+            // misses the memtable search, which was most of the lookup's 1.3 µs, for about
+            // a tenth of this family's memtable memory.
+            cf_opts.set_memtable_whole_key_filtering(true);
+            cf_opts.set_memtable_prefix_bloom_ratio(0.1);
         }
         if name == CF_STATE {
             // A block rewrites keys that are mostly in the memtable already (the same

@@ -388,6 +388,56 @@ fn concurrent_readers_see_exactly_their_views_height() {
 }
 
 #[test]
+fn batched_transaction_lookups_agree_with_single_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::new();
+    let (storage, _) = open(&dir);
+    for height in 1..=3 {
+        record(&storage, height);
+        storage
+            .commit_executed(&chain.block(height, vec![set("k", [height as u8])], 4))
+            .unwrap();
+        if height == 2 {
+            // Some entries in table files, some in the memtable.
+            storage.flush().unwrap();
+        }
+    }
+    // A block staged but not written is not in the index yet.
+    record(&storage, 4);
+    storage
+        .stage_executed(Arc::new(chain.block(4, vec![], 2)))
+        .unwrap();
+    let asked: Vec<Hash32> = vec![
+        tx_hash(3, 1),
+        tx_hash(9, 0),
+        tx_hash(1, 0),
+        tx_hash(4, 0),
+        tx_hash(2, 3),
+        tx_hash(1, 0),
+        tx_hash(2, 4),
+    ];
+    let batched = storage.tx_locations(&asked).unwrap();
+    let single: Vec<Option<TxLocation>> = asked
+        .iter()
+        .map(|h| storage.tx_location(h).unwrap())
+        .collect();
+    assert_eq!(batched, single);
+    assert_eq!(
+        batched[4],
+        Some(TxLocation {
+            height: 2,
+            position: 3,
+            status: 1
+        })
+    );
+    assert_eq!(
+        batched.iter().map(Option::is_some).collect::<Vec<_>>(),
+        [true, false, true, false, true, true, false]
+    );
+    assert_eq!(storage.tx_locations(&[]).unwrap(), Vec::new());
+}
+
+#[test]
 fn pruning_drops_old_blocks_and_batches_but_keeps_state_and_receipts() {
     let dir = tempfile::tempdir().unwrap();
     let config = StorageConfig {
