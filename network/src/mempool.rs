@@ -9,12 +9,16 @@
 //!   exceed one is refused with [`Error::MempoolFull`].
 //! - Transactions leave in arrival order; those found expired on the way out are dropped
 //!   and reported.
+//! - Per sender, the highest nonce accepted here is remembered after its transaction has
+//!   left for a batch, until that transaction expires, for at most
+//!   [`MAX_NONCE_RECORDS`] senders: [`Mempool::next_nonce`] answers a client that asks
+//!   which nonce to sign next while the previous one is not executed yet.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use metrics::{counter, gauge};
-use ordo_types::{ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
+use ordo_types::{Address, ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -46,6 +50,21 @@ impl MempoolConfig {
     }
 }
 
+/// How many senders' highest accepted nonces are remembered. A node rarely has more
+/// senders with transactions in flight than this (about 4 MiB of records); beyond it a new
+/// sender is not recorded and [`Mempool::next_nonce`] falls back to the executed nonce,
+/// which costs a client that reads it at worst one retry, never a wrong state.
+pub const MAX_NONCE_RECORDS: usize = 1 << 16;
+/// How often, at most, expired nonce records are swept: a sweep walks every record.
+const NONCE_SWEEP_EVERY_MS: u64 = 1_000;
+
+/// The highest nonce a sender had accepted here, and when that transaction expires.
+#[derive(Clone, Copy)]
+struct NonceRecord {
+    nonce: u64,
+    expiry: u64,
+}
+
 struct Entry {
     tx: SignedTransaction,
     bytes: usize,
@@ -60,6 +79,9 @@ struct Inner {
     bytes: usize,
     batched: HashSet<Hash32>,
     batched_order: VecDeque<Hash32>,
+    /// Keyed by address, which is what clients ask about.
+    nonces: HashMap<Address, NonceRecord>,
+    nonces_swept_ms: u64,
 }
 
 /// Shared by the RPC (inserting) and the batch maker (taking).
@@ -203,6 +225,7 @@ impl Mempool {
             return Err(e);
         }
         *inner.per_sender.entry(sender).or_default() += 1;
+        Self::record_nonce(inner, sender.address(), tx.tx.nonce, tx.tx.expiry);
         inner.bytes += bytes;
         inner.queue.push_back(hash);
         inner.entries.insert(
@@ -214,6 +237,33 @@ impl Mempool {
             },
         );
         Ok(hash)
+    }
+
+    fn record_nonce(inner: &mut Inner, address: Address, nonce: u64, expiry: u64) {
+        let full = inner.nonces.len() >= MAX_NONCE_RECORDS;
+        match inner.nonces.get_mut(&address) {
+            Some(r) if nonce >= r.nonce => *r = NonceRecord { nonce, expiry },
+            Some(_) => {}
+            None if full => {}
+            None => {
+                inner.nonces.insert(address, NonceRecord { nonce, expiry });
+            }
+        }
+    }
+
+    /// The nonce `address` should sign next as far as this pool knows: one above the
+    /// highest nonce it accepted from that sender whose transaction has not expired, if that
+    /// is at least `account_nonce` (the sender's next nonce in the executed state);
+    /// `None` when the pool knows nothing newer than the executed state.
+    pub fn next_nonce(&self, address: &Address, account_nonce: u64, now_ms: u64) -> Option<u64> {
+        let mut inner = self.inner.lock();
+        let record = *inner.nonces.get(address)?;
+        if record.expiry <= now_ms || record.nonce < account_nonce {
+            // Executed or expired: the executed state answers from now on.
+            inner.nonces.remove(address);
+            return None;
+        }
+        Some(record.nonce.saturating_add(1))
     }
 
     /// Every check but the signature's, without changing anything: the transaction's hash
@@ -340,6 +390,10 @@ impl Mempool {
         }
         if !taken.expired.is_empty() {
             counter!("ordo_network_mempool_expired_total").increment(taken.expired.len() as u64);
+        }
+        if now_ms >= inner.nonces_swept_ms + NONCE_SWEEP_EVERY_MS {
+            inner.nonces_swept_ms = now_ms;
+            inner.nonces.retain(|_, r| r.expiry > now_ms);
         }
         publish_size(inner);
         taken
@@ -531,6 +585,33 @@ mod tests {
             Err(Error::Duplicate(_))
         ));
         pool.insert(tx(&k, 3, NOW + 100), 0, NOW).unwrap();
+    }
+
+    #[test]
+    fn next_nonce_counts_accepted_transactions_until_executed_or_expired() {
+        let pool = Mempool::new(MempoolConfig::new(7));
+        let k = KeyPair::from_seed([1; 32]);
+        let other = KeyPair::from_seed([2; 32]).address();
+        assert_eq!(pool.next_nonce(&k.address(), 0, NOW), None);
+        pool.insert(tx(&k, 0, NOW + 100), 0, NOW).unwrap();
+        pool.insert(tx(&k, 1, NOW + 50), 0, NOW).unwrap();
+        assert_eq!(pool.next_nonce(&k.address(), 0, NOW), Some(2));
+        assert_eq!(pool.next_nonce(&other, 0, NOW), None);
+        // Still known once batched: the node has not executed them yet.
+        assert_eq!(pool.take(usize::MAX, 10, NOW).transactions.len(), 2);
+        assert_eq!(pool.next_nonce(&k.address(), 0, NOW), Some(2));
+        assert_eq!(pool.next_nonce(&k.address(), 1, NOW), Some(2));
+        // The executed state passed it: forgotten.
+        assert_eq!(pool.next_nonce(&k.address(), 2, NOW), None);
+        assert_eq!(pool.next_nonce(&k.address(), 0, NOW), None);
+        // Its highest transaction expired: forgotten, whatever is left below it.
+        pool.insert(tx(&k, 2, NOW + 10), 2, NOW).unwrap();
+        assert_eq!(pool.next_nonce(&k.address(), 2, NOW + 9), Some(3));
+        assert_eq!(pool.next_nonce(&k.address(), 2, NOW + 10), None);
+        // A lower nonce accepted later does not lower the answer.
+        pool.insert(tx(&k, 5, NOW + 100), 3, NOW).unwrap();
+        pool.insert(tx(&k, 4, NOW + 100), 3, NOW).unwrap();
+        assert_eq!(pool.next_nonce(&k.address(), 3, NOW), Some(6));
     }
 
     #[test]

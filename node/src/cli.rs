@@ -1,9 +1,14 @@
 //! The command line: every command, flag and help text of `ordo`.
+//!
+//! A usage error is reported like any other failure: with `--json`, as the one JSON
+//! document on stdout (see `output.rs`), with exit status 2. That is why [`Cli`] implements
+//! clap's `Parser` by hand instead of deriving it: `parse_from` is clap's own except for
+//! that case.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// The exit statuses, for scripts; the numbers live in `commands::errors`.
 const EXIT_CODES: &str = "\
@@ -13,20 +18,14 @@ Exit status:
   2  bad command-line input
   3  no node answers at the RPC address, or there is no local testnet
   4  the node refused the request (its reason code is in the message)
-  5  the transaction was committed but its execution failed
+  5  the transaction was committed but its execution failed (fee paid, nonce used)
   6  the transaction expired before it was committed
   7  the transaction is still pending after the wait
-  8  the node does not know the transaction";
+  8  the node does not know the transaction
+  9  the transaction was included but not executed (e.g. its nonce was already used):
+     nothing changed and no fee was paid; send it again";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "ordo",
-    version,
-    about = "Ordo: a Byzantine-fault-tolerant blockchain node (HotStuff consensus, parallel execution, RocksDB)",
-    long_about = None,
-    propagate_version = true,
-    after_help = EXIT_CODES
-)]
+#[derive(Debug, Args)]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true, display_order = 900)]
@@ -44,6 +43,69 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What `#[command(...)]` on a derived `Parser` would set.
+fn ordo_command() -> clap::Command {
+    clap::Command::new("ordo")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Ordo: a Byzantine-fault-tolerant blockchain node (HotStuff consensus, parallel execution, RocksDB)")
+        .propagate_version(true)
+        .after_help(EXIT_CODES)
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        Self::augment_args(ordo_command())
+    }
+
+    fn command_for_update() -> clap::Command {
+        Self::augment_args_for_update(ordo_command())
+    }
+}
+
+impl Parser for Cli {
+    /// clap's `parse_from`, except that with `--json` a usage error is one JSON document on
+    /// stdout rather than clap's text; help and version print as usual.
+    fn parse_from<I, T>(args: I) -> Cli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        use clap::error::ErrorKind;
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        match Cli::try_parse_from(&args) {
+            Ok(cli) => cli,
+            Err(e)
+                if args.iter().any(|a| a == "--json")
+                    && !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) =>
+            {
+                let out = crate::output::Output::new(true);
+                let reason = match e.kind() {
+                    // clap prints the whole help for these; its first line is no reason.
+                    ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                    | ErrorKind::MissingSubcommand => {
+                        "no command given (see `ordo --help`)".to_string()
+                    }
+                    _ => usage_error_line(&e.render().to_string()),
+                };
+                out.fail(&anyhow::anyhow!(reason), Some("bad_input"), 2);
+                std::process::exit(2);
+            }
+            Err(e) => e.exit(),
+        }
+    }
+}
+
+/// clap's first line without its `error: ` prefix, plus where to look for the usage.
+fn usage_error_line(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("bad command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (see `ordo --help`)")
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +201,8 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub expires_in: u64,
-    /// The nonce to use [default: the account's next nonce].
+    /// The nonce to use [default: the account's next nonce, read from the node, with a
+    /// fresh transaction if that read proves stale].
     #[arg(long, value_name = "N")]
     pub nonce: Option<u64>,
 }

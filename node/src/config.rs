@@ -76,7 +76,7 @@ pub struct RpcSection {
     pub max_concurrency: usize,
     /// Serves the fault-injection endpoint `POST /v1/admin/partition` (drop traffic to and
     /// from chosen validators). For fault tests only: off by default, and refused unless
-    /// `listen` is a loopback address.
+    /// `listen` and `metrics.listen` are loopback addresses.
     pub fault_injection: bool,
 }
 
@@ -95,7 +95,9 @@ impl Default for RpcSection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsSection {
-    /// Prometheus exposition (`/metrics`) address; `None` serves it on the RPC port only.
+    /// Prometheus exposition (`/metrics`, and `/health`) address; `None` serves them on the
+    /// RPC port only. This port serves nothing else. Like `rpc.listen`, it must be loopback
+    /// on a validator with `rpc.fault_injection`.
     pub listen: Option<SocketAddr>,
 }
 
@@ -283,6 +285,17 @@ impl NodeConfig {
                 "needs a loopback rpc.listen address: it lets any caller cut the validator off",
             );
         }
+        // A validator built for fault tests keeps every HTTP listener on loopback, the
+        // metrics port too (which once served the admin endpoint as well).
+        if let Some(metrics) = self.metrics.listen {
+            if self.rpc.fault_injection && !metrics.ip().is_loopback() {
+                return bad(
+                    "metrics.listen",
+                    "must be a loopback address on a validator with rpc.fault_injection, \
+                     as rpc.listen must",
+                );
+            }
+        }
         if let Some(b) = &self.byzantine {
             if !cfg!(feature = "byzantine") {
                 return bad(
@@ -405,6 +418,29 @@ listen = "/ip4/127.0.0.1/tcp/7000"
             NodeConfig::parse(&format!("{MINIMAL}\n[consensus]\nbase_timeout_ms = 0\n"))
                 .unwrap_err();
         assert_eq!(field, "consensus.base_timeout_ms");
+    }
+
+    #[test]
+    fn the_loopback_rule_covers_the_metrics_listener() {
+        let with = |rpc: &str, metrics: &str| {
+            NodeConfig::parse(&format!(
+                "{MINIMAL}\n[rpc]\nlisten = \"{rpc}\"\nfault_injection = true\n\
+                 [metrics]\nlisten = \"{metrics}\"\n"
+            ))
+        };
+        with("127.0.0.1:8545", "127.0.0.1:9100").unwrap();
+        with("127.0.0.1:8545", "[::1]:9100").unwrap();
+        let (field, reason) = with("127.0.0.1:8545", "0.0.0.0:9100").unwrap_err();
+        assert_eq!(field, "metrics.listen", "{reason}");
+        assert!(reason.contains("loopback"), "{reason}");
+        let (field, _) = with("10.0.0.1:8545", "127.0.0.1:9100").unwrap_err();
+        assert_eq!(field, "rpc.fault_injection");
+        // Without the test-only endpoint, the operator may expose either port, as the
+        // design allows ("unless the config says otherwise").
+        NodeConfig::parse(&format!(
+            "{MINIMAL}\n[rpc]\nlisten = \"0.0.0.0:8545\"\n[metrics]\nlisten = \"0.0.0.0:9100\"\n"
+        ))
+        .unwrap();
     }
 
     #[test]

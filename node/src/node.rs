@@ -445,7 +445,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     }));
     if let Some(addr) = config.metrics.listen {
         let listener = rpc::bind(addr).await?;
-        let router = rpc::router(rpc_state);
+        // Metrics and health only: the RPC's submission and admin routes stay on its port.
+        let router = rpc::metrics_router(rpc_state);
         let mut stop = shutdown_rx.clone();
         servers.push(tokio::spawn(async move {
             let stopped = async move {

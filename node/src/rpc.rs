@@ -6,16 +6,31 @@
 //! | POST | `/v1/transactions/batch` | canonical bytes of `Vec<SignedTransaction>` |
 //! | POST | `/v1/payloads/batch` | ordering-only networks: canonical bytes of `Vec<Vec<u8>>` |
 //! | GET | `/v1/transactions/{hash}?wait_ms=N` | `pending`, `committed`, `expired`, `unknown`; long-poll |
-//! | GET | `/v1/accounts/{address}` | balance and nonce |
+//! | GET | `/v1/accounts/{address}` | balance, nonce and `next_nonce` (below) |
 //! | GET | `/v1/blocks/latest`, `/v1/blocks/{height}` | a committed block |
 //! | GET | `/v1/blocks/{height}/transactions?wait_ms=N` | hashes of an executed block's transactions; long-poll |
 //! | GET | `/v1/status` | heights, round, state root, peers |
 //! | GET | `/health` | 200 while the node is sound |
 //! | GET | `/metrics` | Prometheus exposition |
 //!
+//! The metrics listener (config `metrics.listen`) serves [`metrics_router`]: `/metrics` and
+//! `/health` only, never submission or the admin endpoint.
+//!
 //! Errors are JSON `{"error": {"code": …, "message": …}}` with a stable code:
 //! `malformed`, `too_large`, `bad_signature`, `wrong_chain`, `expired`, `nonce_too_low`,
-//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `not_found`, `wrong_mode`, `internal`.
+//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `behind`, `not_found`, `wrong_mode`,
+//! `internal`.
+//!
+//! What a client reads must be true:
+//! - An account is answered from state at least as new as the height this node had
+//!   committed when the request arrived (execution runs behind consensus): the handler
+//!   waits up to [`FRESH_STATE_WAIT`] for execution to get there, else answers `behind`
+//!   (503), so that a client never signs with a nonce this node already knows is used.
+//!   `next_nonce` also counts this sender's transactions accepted here and not executed yet.
+//! - A committed transaction says whether it `executed`: one that failed a precondition
+//!   (a nonce already used, a fee it cannot pay, ...) was included but changed nothing and
+//!   charged nothing, and says so, with the nonce it carried and the one expected.
+//!
 //! Invariant: no request body is read beyond the configured limit, and nothing a client
 //! sends can panic a handler.
 
@@ -32,7 +47,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::{Block, QuorumCert};
-use ordo_execution::{Receipt, StateKey, StateValue};
+use ordo_execution::{Receipt, StateKey, StateValue, TxStatus};
 use ordo_network::{
     Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
 };
@@ -43,10 +58,17 @@ use tokio::sync::Semaphore;
 
 use crate::driver::now_ms;
 use crate::pipeline::status_name;
-use crate::shared::Shared;
+use crate::shared::{ExecutedTip, Shared};
 
 /// Largest JSON body of one transaction.
 pub(crate) const MAX_JSON_TX_BYTES: usize = 16 << 10;
+
+/// The longest an account query waits for execution to reach the height this node had
+/// committed when the query arrived. A validator in step executes a committed block in
+/// tens to hundreds of milliseconds; one still behind after 2 s is catching up or
+/// overloaded, and its client does better asking another validator (the CLI's requests
+/// time out after 10 s, so the answer `behind` arrives well before that).
+pub const FRESH_STATE_WAIT: Duration = Duration::from_secs(2);
 
 pub struct RpcState {
     pub shared: Arc<Shared>,
@@ -95,6 +117,20 @@ impl ApiError {
 
     fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// Execution has not reached the height the answer must reflect: ask again or ask
+    /// another validator.
+    fn behind(executed: u64, committed: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "behind",
+            format!(
+                "this validator has executed height {executed} of {committed} committed and \
+                 did not catch up within {} ms; retry or ask another validator",
+                FRESH_STATE_WAIT.as_millis()
+            ),
+        )
     }
 
     /// The code and message of a mempool refusal.
@@ -150,6 +186,22 @@ pub fn router(state: Arc<RpcState>) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(state)
+}
+
+/// The metrics listener's routes: Prometheus exposition and health, nothing that changes
+/// state or reveals more than the RPC port's `/metrics` does.
+pub fn metrics_router(state: Arc<RpcState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "the metrics port serves /metrics and /health only",
+            )
         })
         .with_state(state)
 }
@@ -373,16 +425,31 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
             .ok()
             .flatten()
             .and_then(|b| codec::decode::<Receipt, 64>(&b).ok());
-        return Ok(json!({
+        // Included is not executed: a transaction that failed a precondition changed
+        // nothing and paid nothing, and a client must be able to tell.
+        let executed = match &receipt {
+            Some(r) => r.status.charged(),
+            None => !UNCHARGED_STATUS_CODES.contains(&loc.status),
+        };
+        let mut answer = json!({
             "hash": hash,
             "status": "committed",
             "height": loc.height,
             "position": loc.position,
             "execution_status": status_name(loc.status),
             "success": loc.status == 0,
+            "executed": executed,
             "fee": receipt.map(|r| r.fee),
             "gas_used": receipt.map(|r| r.gas_used),
-        }));
+        });
+        if let Some(Receipt {
+            status: TxStatus::BadNonce { expected },
+            ..
+        }) = receipt
+        {
+            answer["expected_nonce"] = expected.into();
+        }
+        return Ok(answer);
     }
     let expiry = state.shared.pending.lock().get(hash).copied();
     let status = match expiry {
@@ -413,15 +480,101 @@ async fn transaction(
             Some("committed") | Some("expired")
         );
         if done || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(status));
+            return Ok(Json(with_nonce(&state, hash, status).await));
         }
         // Woken by each executed block; the status can only change then.
         if tokio::time::timeout_at(deadline, executed.changed())
             .await
             .is_err()
         {
-            return Ok(Json(tx_status(&state, &hash)?));
+            let status = tx_status(&state, &hash)?;
+            return Ok(Json(with_nonce(&state, hash, status).await));
         }
+    }
+}
+
+/// The status codes (see `pipeline::status_code`) of transactions that were included but
+/// not executed, for a receipt that cannot be read; [`TxStatus::charged`] is the rule.
+const UNCHARGED_STATUS_CODES: [u8; 5] = [1, 2, 3, 4, 5];
+
+/// Adds to a `bad_nonce` answer the nonce the transaction carried and whether it was
+/// already used (`nonce_already_used`): the difference between "send it again with a fresh
+/// nonce" and "send the missing nonces first". The transaction is read back from its
+/// block's batches; this is rare and bounded by the RPC's concurrency, and the answer goes
+/// out without the two fields when it cannot be done (busy, or the block pruned).
+async fn with_nonce(state: &Arc<RpcState>, hash: Hash32, mut status: Value) -> Value {
+    let (Some(height), Some(expected)) =
+        (status["height"].as_u64(), status["expected_nonce"].as_u64())
+    else {
+        return status;
+    };
+    let Ok(_permit) = state.concurrency.try_acquire() else {
+        return status;
+    };
+    let found = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || transaction_in_block(&state, height, &hash)
+    })
+    .await;
+    if let Ok(Some(tx)) = found {
+        status["nonce"] = tx.tx.nonce.into();
+        status["nonce_already_used"] = (tx.tx.nonce < expected).into();
+    }
+    status
+}
+
+/// Transaction `hash` as block `height`'s batches carry it, if they are still stored.
+fn transaction_in_block(state: &RpcState, height: u64, hash: &Hash32) -> Option<SignedTransaction> {
+    let storage = &state.shared.storage;
+    let (_, bytes) = storage.block_at(height).ok()??;
+    let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).ok()?;
+    for digest in &block.payload {
+        let Some(bytes) = storage.batch(digest).ok().flatten() else {
+            continue;
+        };
+        let Ok(batch) = codec::decode::<Batch, MAX_BATCH_MESSAGE_BYTES>(&bytes) else {
+            continue;
+        };
+        if let BatchBody::Transactions(txs) = batch.body {
+            if let Some(tx) = txs.into_iter().find(|tx| tx.hash() == *hash) {
+                return Some(tx);
+            }
+        }
+    }
+    None
+}
+
+/// Waits until execution reaches the height this node has committed now, for at most
+/// [`FRESH_STATE_WAIT`]; `behind` if it does not.
+async fn fresh_state(shared: &Shared) -> ApiResult<()> {
+    executed_at_least(
+        &shared.executed,
+        shared.committed_height(),
+        FRESH_STATE_WAIT,
+    )
+    .await
+}
+
+/// Waits until the executed tip reaches `height`, for at most `within`; `behind` if not.
+async fn executed_at_least(
+    executed: &tokio::sync::watch::Sender<ExecutedTip>,
+    height: u64,
+    within: Duration,
+) -> ApiResult<()> {
+    if executed.borrow().height >= height {
+        return Ok(());
+    }
+    let mut tips = executed.subscribe();
+    // The watch guard must not live across an await: only whether the wait succeeded.
+    let caught_up = tokio::time::timeout(within, async {
+        tips.wait_for(|tip| tip.height >= height).await.is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if caught_up {
+        Ok(())
+    } else {
+        Err(ApiError::behind(executed.borrow().height, height))
     }
 }
 
@@ -432,12 +585,21 @@ async fn account(
     let address: Address = address
         .parse()
         .map_err(|e: ordo_types::HexParseError| ApiError::malformed(e.to_string()))?;
+    fresh_state(&state.shared).await?;
+    let height = state.shared.executed_tip().height;
     let (balance, nonce) = read_account(&state.shared, &address)?.unwrap_or((0, 0));
+    // `nonce` is the executed state's; `next_nonce` is what to sign next, counting what
+    // this node accepted from the sender and has not executed yet.
+    let next_nonce = state
+        .mempool
+        .next_nonce(&address, nonce, now_ms())
+        .map_or(nonce, |n| n.max(nonce));
     Ok(Json(json!({
         "address": address,
         "balance": balance,
         "nonce": nonce,
-        "height": state.shared.executed_tip().height,
+        "next_nonce": next_nonce,
+        "height": height,
     })))
 }
 
@@ -737,6 +899,72 @@ async fn metrics_text(State(state): State<Arc<RpcState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tip(height: u64) -> ExecutedTip {
+        ExecutedTip {
+            height,
+            state_root: Hash32::default(),
+            timestamp_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_account_read_waits_for_execution_to_reach_the_committed_height() {
+        let executed = tokio::sync::watch::Sender::new(tip(3));
+        // Already there: no wait.
+        executed_at_least(&executed, 3, Duration::ZERO)
+            .await
+            .unwrap();
+        // Execution catches up within the bound: answered, from the newer state.
+        let sender = executed.clone();
+        let catch_up = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sender.send_replace(tip(4));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sender.send_replace(tip(5));
+        });
+        executed_at_least(&executed, 5, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(executed.borrow().height, 5);
+        catch_up.await.unwrap();
+        // It does not: `behind`, a 503 that names both heights.
+        let started = Instant::now();
+        let err = executed_at_least(&executed, 9, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(
+            (err.code, err.status),
+            ("behind", StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert!(err.message.contains("height 5 of 9"), "{}", err.message);
+    }
+
+    #[test]
+    fn uncharged_status_codes_are_those_execution_does_not_charge() {
+        use crate::pipeline::status_code;
+        let all = [
+            TxStatus::Success,
+            TxStatus::WrongChain,
+            TxStatus::Expired,
+            TxStatus::BadNonce { expected: 1 },
+            TxStatus::ComputeLimitExceeded,
+            TxStatus::CannotPayFee,
+            TxStatus::InsufficientBalance,
+            TxStatus::UnknownPool,
+            TxStatus::SlippageExceeded,
+            TxStatus::UnknownCollection,
+            TxStatus::Overflow,
+        ];
+        for status in all {
+            assert_eq!(
+                UNCHARGED_STATUS_CODES.contains(&status_code(&status)),
+                !status.charged(),
+                "{status:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_batch_count_beyond_the_body_is_refused_before_decoding() {

@@ -1,4 +1,5 @@
 //! The `ordo` binary as a user runs it: exit codes, one-line errors, JSON output, key files.
+//! With `--json`, stdout carries exactly one JSON document whichever way a command ends.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
@@ -16,7 +17,41 @@ fn stdout_json(output: &Output) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("stdout is one JSON value")
+    one_document(output)
+}
+
+/// The one JSON document on stdout; fails if there are none, several or trailing text.
+fn one_document(output: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&output.stdout);
+    let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text:?}"));
+    assert_eq!(
+        docs.len(),
+        1,
+        "stdout holds {} documents: {text}",
+        docs.len()
+    );
+    docs.into_iter().next().unwrap()
+}
+
+/// A `--json` failure: one document on stdout with the reason and exit status, nothing
+/// on stderr.
+fn json_failure(output: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(output.status.code(), Some(code), "{output:?}");
+    let error = one_document(output);
+    assert_eq!(error["exit_code"], code, "{error}");
+    assert!(
+        error["error"].as_str().is_some_and(|e| !e.contains('\n')),
+        "{error}"
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    error
 }
 
 #[test]
@@ -59,9 +94,35 @@ fn failures_exit_non_zero_with_one_line() {
         dir.path().join("none").to_str().unwrap(),
         "--json",
     ]);
-    assert!(!missing.status.success());
-    let error: serde_json::Value = serde_json::from_slice(&missing.stderr).unwrap();
+    let error = json_failure(&missing, 1);
     assert!(error["error"].as_str().unwrap().contains("does not exist"));
+}
+
+#[test]
+fn usage_errors_with_json_are_one_document() {
+    for args in [
+        &["--json"][..],
+        &["--json", "bogus"],
+        &["transfer", "--amount", "x", "--json"],
+        &["tx", "--json"],
+        &["--json", "block", "not-a-height"],
+    ] {
+        let error = json_failure(&ordo(args), 2);
+        assert_eq!(error["kind"], "bad_input", "{args:?}: {error}");
+        assert!(
+            error["error"].as_str().unwrap().contains("ordo --help"),
+            "{error}"
+        );
+    }
+    // Help and version stay text, and succeed.
+    let help = ordo(&["--json", "--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+    // Without --json a usage error is clap's text on stderr, as before.
+    let plain = ordo(&["bogus"]);
+    assert_eq!(plain.status.code(), Some(2));
+    assert!(plain.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("bogus"));
 }
 
 #[test]

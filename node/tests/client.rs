@@ -1,5 +1,6 @@
 //! The client commands against a real one-validator network: a real `ordo run` process on
-//! free 127.0.0.1 ports, driven by the real `ordo` binary with `--testnet-dir`.
+//! free 127.0.0.1 ports, driven by the real `ordo` binary with `--testnet-dir`. With
+//! `--json` every command, on every exit path, prints exactly one JSON document on stdout.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,6 +20,7 @@ const CHAIN: u64 = 777;
 struct Validator {
     child: Child,
     rpc: SocketAddr,
+    metrics: SocketAddr,
     log: std::path::PathBuf,
 }
 
@@ -55,6 +57,7 @@ impl Validator {
         Validator {
             child,
             rpc: v.rpc,
+            metrics: v.metrics,
             log: v.log_path.clone(),
         }
     }
@@ -115,7 +118,36 @@ fn ok_json(o: &Output) -> Value {
         stdout(o),
         stderr(o)
     );
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON value")
+    one_json(o)
+}
+
+/// The one JSON document on stdout: exactly one, nothing before or after it.
+fn one_json(o: &Output) -> Value {
+    let text = stdout(o);
+    let docs: Vec<Value> = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text:?}"));
+    assert_eq!(
+        docs.len(),
+        1,
+        "stdout holds {} documents: {text}",
+        docs.len()
+    );
+    docs.into_iter().next().unwrap()
+}
+
+/// A `--json` run that failed with `code`: its one document names the failure (containing
+/// `needle`) and its exit status; stderr stays empty.
+fn json_fails_with(o: &Output, code: i32, needle: &str) -> Value {
+    assert_eq!(o.status.code(), Some(code), "{}{}", stdout(o), stderr(o));
+    let doc = one_json(o);
+    assert_eq!(doc["exit_code"], code, "{doc}");
+    let error = doc["error"].as_str().unwrap_or_default();
+    assert!(error.contains(needle), "{error:?} lacks {needle:?}");
+    assert!(!error.contains('\n'), "{error:?}");
+    assert!(stderr(o).is_empty(), "{}", stderr(o));
+    doc
 }
 
 /// Asserts exit status `code` and a one-line error on stderr containing `needle`.
@@ -250,13 +282,25 @@ fn client_commands_against_one_validator() {
             "--json",
         ],
     );
-    fails_with(&too_much, 5, "insufficient balance");
-    let report: Value = serde_json::from_slice(&too_much.stdout).unwrap();
+    // One document with both the transaction's status and the failure.
+    let report = json_fails_with(&too_much, 5, "insufficient balance");
     assert_eq!(
-        (report["status"].as_str(), report["success"].as_bool()),
-        (Some("committed"), Some(false)),
+        (
+            report["status"].as_str(),
+            report["success"].as_bool(),
+            report["executed"].as_bool()
+        ),
+        (Some("committed"), Some(false), Some(true)),
         "{report}"
     );
+    assert_eq!(report["kind"], "execution_failed", "{report}");
+    let failed_hash = report["hash"].as_str().unwrap().to_string();
+    let again = json_fails_with(
+        &ordo(&dir, &["tx", &failed_hash, "--json"]),
+        5,
+        "insufficient balance",
+    );
+    assert_eq!(again["status"], "committed", "{again}");
 
     // Swap and mint share the submit path; a swap under its minimum fails with the reason.
     let swap = ok_json(&ordo(
@@ -303,11 +347,144 @@ fn client_commands_against_one_validator() {
     // A hash the node never saw is unknown (not expired), with its own exit status.
     let random = "ab".repeat(32);
     let unknown = ordo(&dir, &["tx", &random, "--json"]);
-    assert_eq!(unknown.status.code(), Some(8), "{}", stderr(&unknown));
-    let answer: Value = serde_json::from_slice(&unknown.stdout).unwrap();
+    let answer = json_fails_with(&unknown, 8, "does not know");
     assert_eq!(answer["status"], "unknown");
     fails_with(&ordo(&dir, &["tx", &random]), 8, "does not know");
     fails_with(&ordo(&dir, &["tx", "xyz"]), 2, "not a transaction hash");
+
+    // More failure paths, each one document with --json.
+    json_fails_with(
+        &ordo(&dir, &["block", "99999999", "--json"]),
+        4,
+        "no committed block",
+    );
+    json_fails_with(
+        &ordo(&dir, &["tx", "xyz", "--json"]),
+        2,
+        "not a transaction hash",
+    );
+    json_fails_with(
+        &ordo(&dir, &["account", "nope", "--json"]),
+        2,
+        "neither an address",
+    );
+    json_fails_with(
+        &ordo(
+            &dir,
+            &[
+                "transfer",
+                "--to",
+                &alice_addr,
+                "--amount",
+                "1",
+                "--nonce",
+                "0",
+                "--json",
+            ],
+        ),
+        4,
+        "nonce too low",
+    );
+
+    // Two transactions with one nonce: the second is included but not executed, and says
+    // so (exit 9, `executed: false`), never as a successful inclusion.
+    let next = ok_json(&ordo(
+        &dir,
+        &["account", dev_key.to_str().unwrap(), "--json"],
+    ))["next_nonce"]
+        .as_u64()
+        .expect("next_nonce");
+    let nonce = next.to_string();
+    let first = ok_json(&ordo(
+        &dir,
+        &[
+            "transfer",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "5",
+            "--nonce",
+            &nonce,
+            "--no-wait",
+            "--json",
+        ],
+    ));
+    // The node counts what it accepted and has not executed yet.
+    let account = ok_json(&ordo(
+        &dir,
+        &["account", dev_key.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(account["next_nonce"], next + 1, "{account}");
+    let second = ok_json(&ordo(
+        &dir,
+        &[
+            "transfer",
+            "--to",
+            &alice_addr,
+            "--amount",
+            "6",
+            "--nonce",
+            &nonce,
+            "--no-wait",
+            "--json",
+        ],
+    ));
+    let first_hash = first["hash"].as_str().unwrap();
+    let second_hash = second["hash"].as_str().unwrap();
+    ok_json(&ordo(&dir, &["tx", first_hash, "--wait", "--json"]));
+    let stale = ordo(&dir, &["tx", second_hash, "--wait", "--json"]);
+    let doc = json_fails_with(&stale, 9, "not executed");
+    assert_eq!(
+        (
+            doc["status"].as_str(),
+            doc["executed"].as_bool(),
+            doc["execution_status"].as_str(),
+            doc["nonce_already_used"].as_bool(),
+        ),
+        (
+            Some("committed"),
+            Some(false),
+            Some("bad_nonce"),
+            Some(true)
+        ),
+        "{doc}"
+    );
+    assert_eq!(doc["kind"], "not_executed");
+    assert!(
+        doc["error"].as_str().unwrap().contains("already used"),
+        "{doc}"
+    );
+    let text = ordo(&dir, &["tx", second_hash]);
+    assert!(
+        stdout(&text).contains("included, not executed")
+            && stdout(&text).contains("nothing changed"),
+        "{}",
+        stdout(&text)
+    );
+    fails_with(&text, 9, "fresh nonce");
+
+    // The metrics port serves metrics and health, and nothing that changes state.
+    let r = http::get(node.metrics, "/metrics", Duration::from_secs(5)).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("ordo_"));
+    assert_eq!(
+        http::get(node.metrics, "/health", Duration::from_secs(5))
+            .unwrap()
+            .status,
+        200
+    );
+    let post = http::post_json(
+        node.metrics,
+        "/v1/transactions",
+        &serde_json::json!({}),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(post.status, 404, "{}", String::from_utf8_lossy(&post.body));
+    for path in ["/v1/status", "/v1/admin/partition"] {
+        let r = http::get(node.metrics, path, Duration::from_secs(5)).unwrap();
+        assert_eq!(r.status, 404, "{path}");
+    }
 
     // --rpc reaches the same node in either spelling.
     for url in [format!("http://{}", node.rpc), node.rpc.to_string()] {
@@ -340,7 +517,7 @@ fn a_closed_port_is_no_node_at_once() {
         &["--rpc", &format!("127.0.0.1:{port}"), "status", "--json"],
     );
     assert_eq!(out.status.code(), Some(3));
-    let error: Value = serde_json::from_slice(&out.stderr).unwrap();
+    let error = json_fails_with(&out, 3, "no node answers");
     assert_eq!(error["kind"], "no_node");
 }
 

@@ -52,9 +52,23 @@ pub fn status(addr: SocketAddr, timeout: Duration) -> Result<Value> {
     get_json(addr, "/v1/status", timeout)
 }
 
-/// `GET /v1/accounts/{address}`: (balance, next nonce).
+/// `GET /v1/accounts/{address}`: (balance, next nonce). A validator whose execution is
+/// behind its committed chain answers `behind` after a short wait of its own; it is asked
+/// again until `timeout` has passed.
 pub fn account(addr: SocketAddr, address: &Address, timeout: Duration) -> Result<(u64, u64)> {
-    let v = get_json(addr, &format!("/v1/accounts/{address}"), timeout)?;
+    let path = format!("/v1/accounts/{address}");
+    let deadline = std::time::Instant::now() + timeout;
+    let v = loop {
+        let response = http::get(addr, &path, timeout)
+            .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: {e}")))?;
+        let behind = response.status == 503 && error_code(&response).as_deref() == Some("behind");
+        if !behind || std::time::Instant::now() >= deadline {
+            let response = expect_ok(addr, &format!("GET {path}"), response)?;
+            break response.json().ok_or_else(|| {
+                TestnetError::rpc(addr, format!("GET {path}: the answer is not JSON"))
+            })?;
+        }
+    };
     match (v["balance"].as_u64(), v["nonce"].as_u64()) {
         (Some(balance), Some(nonce)) => Ok((balance, nonce)),
         _ => Err(TestnetError::rpc(

@@ -3,6 +3,8 @@
 //! `--rpc URL` names a node; without it the client reads validator 0's RPC address from the
 //! local testnet's folder. Every answer is either the node's JSON or a [`ClientError`] that
 //! tells "nothing listens there" from "the node refused" from "the node said nonsense".
+//! An account read that the node answers `behind` (its execution has not caught up with
+//! what it committed) is asked again a few times before the client gives up.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,13 +12,19 @@ use std::time::Duration;
 
 use ordo_node::http::{self, HttpError, HttpResponse};
 use ordo_node::NodeConfig;
-use ordo_types::SignedTransaction;
+use ordo_types::{Address, SignedTransaction};
 use serde_json::Value;
 
 use super::errors::ClientError;
 
 /// How long an ordinary request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times an account read is asked while the node answers `behind`. The node
+/// itself waits up to 2 s for its execution before it says so, so three tries give a node
+/// that is catching up about 7 s, after which another validator is the better bet.
+const BEHIND_ATTEMPTS: u32 = 3;
+/// The pause before asking again after `behind`, times the attempt number.
+const BEHIND_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Where the client finds its node and, by default, its key.
 pub struct Target {
@@ -105,6 +113,24 @@ impl Rpc {
     pub fn get_within(&self, path: &str, timeout: Duration) -> Result<Value, ClientError> {
         let response = http::send(self.addr, "GET", path, None, &[], timeout);
         self.answer(response)
+    }
+
+    /// `GET /v1/accounts/{address}`, asked again while the node answers `behind`; the
+    /// last answer otherwise (a `behind` refusal tells the user to ask another validator).
+    pub fn account(&self, address: &Address) -> Result<Value, ClientError> {
+        let path = format!("/v1/accounts/{address}");
+        let mut attempt = 1;
+        loop {
+            match self.get(&path) {
+                Err(ClientError::Refused { code, .. })
+                    if code == "behind" && attempt < BEHIND_ATTEMPTS =>
+                {
+                    std::thread::sleep(BEHIND_BACKOFF * attempt);
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// Submits one transaction in its canonical bytes; the node's answer on acceptance.

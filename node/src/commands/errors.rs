@@ -23,6 +23,14 @@ pub enum ClientError {
         height: u64,
         reason: String,
     },
+    #[error("transaction {hash} was included at height {height} but not executed: {}; nothing changed and no fee was paid; {}", super::follow::not_executed_why(.reason, *.nonce, *.expected), resend_advice(.reason, *.nonce, *.expected))]
+    NotExecuted {
+        hash: Hash32,
+        height: u64,
+        reason: String,
+        nonce: Option<u64>,
+        expected: Option<u64>,
+    },
     #[error("transaction {hash} expired: no block included it before its expiry; send it again with a later expiry (--expires-in)")]
     Expired { hash: Hash32 },
     #[error("transaction {hash} is still pending after {secs} s; follow it with `ordo tx {hash} --wait`")]
@@ -46,6 +54,7 @@ impl ClientError {
             ClientError::Expired { .. } => 6,
             ClientError::Pending { .. } => 7,
             ClientError::Unknown { .. } => 8,
+            ClientError::NotExecuted { .. } => 9,
             ClientError::BadAnswer { .. } => 1,
         }
     }
@@ -59,6 +68,7 @@ impl ClientError {
             ClientError::NoAnswer { .. } => "no_answer".into(),
             ClientError::Refused { code, .. } => code.clone(),
             ClientError::Failed { .. } => "execution_failed".into(),
+            ClientError::NotExecuted { .. } => "not_executed".into(),
             ClientError::Expired { .. } => "expired".into(),
             ClientError::Pending { .. } => "pending".into(),
             ClientError::Unknown { .. } => "unknown".into(),
@@ -80,6 +90,7 @@ fn explain_refusal(code: &str, message: &str) -> String {
         "malformed" => "the node could not decode the request",
         "duplicate" => "the node already has this transaction; follow it with `ordo tx HASH`",
         "busy" => "the node is busy; retry shortly",
+        "behind" => "the node's execution is behind its consensus, so its answer could be stale; retry shortly or ask another validator with --rpc URL",
         "not_found" if !message.is_empty() => return message.to_string(),
         "not_found" => "not found",
         "internal" => "the node failed internally; see its log",
@@ -89,6 +100,19 @@ fn explain_refusal(code: &str, message: &str) -> String {
         what.to_string()
     } else {
         format!("{what} ({message})")
+    }
+}
+
+/// What to do about a transaction that was included but not executed.
+fn resend_advice(reason: &str, nonce: Option<u64>, expected: Option<u64>) -> &'static str {
+    match (reason, nonce, expected) {
+        ("bad_nonce", Some(n), Some(e)) if n > e => {
+            "send the missing nonces first, or send it again without --nonce"
+        }
+        ("bad_nonce", ..) => "send it again with a fresh nonce (omit --nonce)",
+        ("cannot_pay_fee", ..) => "fund the sender's account and send it again",
+        ("expired", ..) => "send it again with a later expiry (--expires-in)",
+        _ => "send a corrected transaction",
     }
 }
 
@@ -135,9 +159,16 @@ mod tests {
             ClientError::Expired { hash },
             ClientError::Pending { hash, secs: 5 },
             ClientError::Unknown { hash },
+            ClientError::NotExecuted {
+                hash,
+                height: 4,
+                reason: "bad_nonce".into(),
+                nonce: Some(1),
+                expected: Some(2),
+            },
         ];
         let codes: Vec<i32> = errors.iter().map(ClientError::exit_code).collect();
-        assert_eq!(codes, [2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(codes, [2, 3, 4, 5, 6, 7, 8, 9]);
         for e in &errors {
             assert!(!e.to_string().contains('\n'), "{e}");
         }
@@ -145,5 +176,15 @@ mod tests {
         assert!(refused.contains("nonce too low") && refused.contains("next nonce 1"));
         assert!(errors[3].to_string().contains("insufficient balance"));
         assert_ne!(errors[4].kind(), errors[6].kind());
+        let stale = errors[7].to_string();
+        assert!(
+            stale.contains("nonce 1 already used") && stale.contains("nothing changed"),
+            "{stale}"
+        );
+        let behind = ClientError::Refused {
+            code: "behind".into(),
+            message: String::new(),
+        };
+        assert!(behind.to_string().contains("another validator"), "{behind}");
     }
 }

@@ -2,7 +2,10 @@
 //! until it is final, and the outcome turned into the command's exit.
 //!
 //! A transaction is final once committed (successfully or not) or expired; "unknown" means
-//! the node never saw it, which is not the same as expired.
+//! the node never saw it, which is not the same as expired. A committed transaction that
+//! failed a precondition (a nonce already used, a fee it cannot pay) was included but not
+//! executed: nothing changed and nothing was paid, and it is reported as such, never as a
+//! successful inclusion.
 
 use std::time::{Duration, Instant};
 
@@ -20,11 +23,36 @@ const POLL_SLACK: Duration = Duration::from_secs(10);
 /// so that a node configured with short waits is not hammered.
 const MIN_POLL: Duration = Duration::from_millis(100);
 
+/// Execution statuses of transactions that were included but not executed (see the table
+/// in `ordo_execution::receipt`), for a node that does not say `executed` itself.
+const NOT_EXECUTED: [&str; 5] = [
+    "wrong_chain",
+    "expired",
+    "bad_nonce",
+    "compute_limit_exceeded",
+    "cannot_pay_fee",
+];
+
 /// What the node says about a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Succeeded { height: u64 },
-    Failed { height: u64, reason: String },
+    Succeeded {
+        height: u64,
+    },
+    /// Executed: the fee was paid and the nonce used, but the payload failed.
+    Failed {
+        height: u64,
+        reason: String,
+    },
+    /// Included in a block but not executed: nothing changed, nothing was paid.
+    NotExecuted {
+        height: u64,
+        reason: String,
+        /// For `bad_nonce`: the nonce it carried and the one the account expected, where
+        /// the node could tell.
+        nonce: Option<u64>,
+        expected: Option<u64>,
+    },
     Pending,
     Expired,
     Unknown,
@@ -39,13 +67,24 @@ impl Outcome {
                     .as_u64()
                     .ok_or("a committed transaction without a height")?;
                 if status["success"].as_bool() == Some(true) {
-                    Ok(Outcome::Succeeded { height })
-                } else {
-                    let reason = status["execution_status"]
-                        .as_str()
-                        .unwrap_or("unknown")
-                        .to_string();
+                    return Ok(Outcome::Succeeded { height });
+                }
+                let reason = status["execution_status"]
+                    .as_str()
+                    .unwrap_or("unknown")
+                    .to_string();
+                let executed = status["executed"]
+                    .as_bool()
+                    .unwrap_or_else(|| !NOT_EXECUTED.contains(&reason.as_str()));
+                if executed {
                     Ok(Outcome::Failed { height, reason })
+                } else {
+                    Ok(Outcome::NotExecuted {
+                        height,
+                        reason,
+                        nonce: status["nonce"].as_u64(),
+                        expected: status["expected_nonce"].as_u64(),
+                    })
                 }
             }
             Some("pending") => Ok(Outcome::Pending),
@@ -59,6 +98,21 @@ impl Outcome {
         !matches!(self, Outcome::Pending | Outcome::Unknown)
     }
 
+    /// For a transaction signed with `nonce`: the account's next nonce when it was found
+    /// committed with that nonce already used (`bad_nonce`, below the expected one). Such a
+    /// transaction changed nothing, paid nothing and can never execute later (its nonce
+    /// stays used), so sending a fresh one cannot do the work twice.
+    pub fn stale_nonce(&self, nonce: u64) -> Option<u64> {
+        match self {
+            Outcome::NotExecuted {
+                reason,
+                expected: Some(expected),
+                ..
+            } if reason == "bad_nonce" && *expected > nonce => Some(*expected),
+            _ => None,
+        }
+    }
+
     /// The command's result: success only for a successful commit, or for a pending
     /// transaction when nobody waited (`waited` is `None`).
     pub fn verdict(self, hash: Hash32, waited: Option<Duration>) -> Result<(), ClientError> {
@@ -68,6 +122,18 @@ impl Outcome {
                 hash,
                 height,
                 reason,
+            }),
+            Outcome::NotExecuted {
+                height,
+                reason,
+                nonce,
+                expected,
+            } => Err(ClientError::NotExecuted {
+                hash,
+                height,
+                reason,
+                nonce,
+                expected,
             }),
             Outcome::Expired => Err(ClientError::Expired { hash }),
             Outcome::Unknown => Err(ClientError::Unknown { hash }),
@@ -121,10 +187,18 @@ pub fn status_rows(status: &Value) -> Vec<(&'static str, String)> {
     ];
     if status["status"] == "committed" {
         rows.push(("height", text(&status["height"])));
-        let result = if status["success"].as_bool() == Some(true) {
-            "success".to_string()
-        } else {
-            format!("failed: {}", text(&status["execution_status"]))
+        let result = match Outcome::of(status) {
+            Ok(Outcome::Succeeded { .. }) => "success".to_string(),
+            Ok(Outcome::NotExecuted {
+                reason,
+                nonce,
+                expected,
+                ..
+            }) => format!(
+                "included, not executed: {}; nothing changed",
+                not_executed_why(&reason, nonce, expected)
+            ),
+            _ => format!("failed: {}", text(&status["execution_status"])),
         };
         rows.push(("result", result));
         if !status["fee"].is_null() {
@@ -132,6 +206,27 @@ pub fn status_rows(status: &Value) -> Vec<(&'static str, String)> {
         }
     }
     rows
+}
+
+/// Why a transaction was included but not executed, in a few words.
+pub fn not_executed_why(reason: &str, nonce: Option<u64>, expected: Option<u64>) -> String {
+    match (reason, nonce, expected) {
+        ("bad_nonce", Some(n), Some(e)) if n < e => {
+            format!("nonce {n} already used (the account's next nonce was {e})")
+        }
+        ("bad_nonce", Some(n), Some(e)) => {
+            format!("nonce {n} ahead of the account's next nonce {e}")
+        }
+        ("bad_nonce", None, Some(e)) => {
+            format!("its nonce was not the account's next nonce ({e})")
+        }
+        ("bad_nonce", _, _) => "its nonce was not the account's next nonce".into(),
+        ("cannot_pay_fee", ..) => "the sender could not pay the fee".into(),
+        ("expired", ..) => "it had expired when its block executed".into(),
+        ("wrong_chain", ..) => "it is for another chain".into(),
+        ("compute_limit_exceeded", ..) => "it asks for more than the compute limit".into(),
+        (other, ..) => other.to_string(),
+    }
 }
 
 /// A JSON scalar as plain text (strings without quotes).
@@ -178,6 +273,41 @@ mod tests {
 
         assert!(Outcome::of(&json!({"status": "committed"})).is_err());
         assert!(Outcome::of(&json!({"status": "weird"})).is_err());
+    }
+
+    #[test]
+    fn a_stale_nonce_is_included_but_not_executed() {
+        let hash = Hash32([2; 32]);
+        let stale = json!({"status": "committed", "height": 7, "success": false,
+                           "executed": false, "execution_status": "bad_nonce",
+                           "nonce": 3, "expected_nonce": 5, "fee": 0});
+        let outcome = Outcome::of(&stale).unwrap();
+        assert!(outcome.is_final());
+        assert_eq!(outcome.stale_nonce(3), Some(5));
+        // A nonce ahead of the account's is not stale: that transaction may still run.
+        assert_eq!(outcome.stale_nonce(6), None);
+        let rows = status_rows(&stale);
+        let result = &rows.iter().find(|(l, _)| *l == "result").unwrap().1;
+        assert!(
+            result.contains("not executed") && result.contains("nonce 3 already used"),
+            "{result}"
+        );
+        let e = outcome.verdict(hash, None).unwrap_err();
+        assert_eq!(e.exit_code(), 9);
+        let line = e.to_string();
+        assert!(
+            line.contains("not executed") && line.contains("fresh nonce"),
+            "{line}"
+        );
+
+        // A node without the `executed` field: the status name decides.
+        let old = json!({"status": "committed", "height": 7, "success": false,
+                         "execution_status": "cannot_pay_fee"});
+        assert!(matches!(Outcome::of(&old), Ok(Outcome::NotExecuted { .. })));
+        let charged = json!({"status": "committed", "height": 7, "success": false,
+                             "execution_status": "insufficient_balance"});
+        assert!(matches!(Outcome::of(&charged), Ok(Outcome::Failed { .. })));
+        assert_eq!(Outcome::of(&charged).unwrap().stale_nonce(0), None);
     }
 
     #[test]

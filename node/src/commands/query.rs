@@ -15,12 +15,13 @@ use crate::output::{self, Output};
 pub fn account(args: &AccountArgs, target: &Target, out: &Output) -> Result<()> {
     let address = parse::address(&args.address, "ADDR")?;
     let rpc = target.connect()?;
-    let account = rpc.get(&format!("/v1/accounts/{address}"))?;
+    let account = rpc.account(&address)?;
     out.emit(account.clone(), || {
         output::rows(&[
             ("address", text(&account["address"])),
             ("balance", text(&account["balance"])),
             ("nonce", text(&account["nonce"])),
+            ("next nonce", text(&account["next_nonce"])),
             ("as of height", text(&account["height"])),
         ])
     });

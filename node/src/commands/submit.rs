@@ -3,15 +3,23 @@
 //!
 //! The chain id comes from the node's status and the nonce from the sender's account, so a
 //! transaction is built for the network it is sent to.
+//!
+//! A nonce the client read (no `--nonce`) can be stale: the node asked may not have
+//! executed the sender's previous transaction yet, sent through another validator. Such a
+//! transaction is committed with `bad_nonce` below the account's next nonce: included, not
+//! executed, nothing changed or paid, and it can never execute later. The client then signs
+//! a fresh one, at most [`MAX_ATTEMPTS`] in all, saying so on stderr, and reports only the
+//! last. A nonce the user gave is used once, as given.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use ordo_types::{keyfile, Payload, SwapDirection, Transaction};
+use ordo_types::{keyfile, Hash32, KeyPair, Payload, SwapDirection, Transaction};
 use serde_json::{json, Value};
 
-use super::endpoint::Target;
-use super::follow::{self, text};
+use super::endpoint::{Rpc, Target};
+use super::errors::ClientError;
+use super::follow::{self, text, Outcome};
 use super::parse;
 use crate::cli::{Direction, MintArgs, SubmitArgs, SwapArgs, TransferArgs};
 use crate::output::{self, Output};
@@ -19,6 +27,10 @@ use crate::output::{self, Output};
 /// How long past its expiry a transaction is still waited for: the node calls it expired
 /// only once a block stamped after the expiry has executed.
 const EXPIRY_GRACE: Duration = Duration::from_secs(15);
+/// Transactions signed for one command when the nonce read turns out stale. A retry uses
+/// at least the nonce the failed one's block expected, so a second stale read needs another
+/// transaction of the sender to land in between; three covers that and stays short.
+const MAX_ATTEMPTS: u32 = 3;
 
 pub fn transfer(args: &TransferArgs, target: &Target, out: &Output) -> Result<()> {
     let to = parse::address(&args.to, "--to")?;
@@ -67,24 +79,108 @@ fn submit(payload: Payload, args: &SubmitArgs, target: &Target, out: &Output) ->
     let chain_id = status["chain_id"]
         .as_u64()
         .ok_or_else(|| rpc.bad_answer("a status without chain_id"))?;
-    let nonce = match args.nonce {
-        Some(nonce) => nonce,
-        None => rpc.get(&format!("/v1/accounts/{}", key.address()))?["nonce"]
-            .as_u64()
-            .ok_or_else(|| rpc.bad_answer("an account without a nonce"))?,
-    };
+    // The lowest nonce a fresh transaction may use: what the stale one's block expected.
+    let mut floor = 0;
+    let mut attempt = 1;
+    // Latency counts from the first submission: a retry is part of what the user waited.
+    let mut first_submitted = None;
+    loop {
+        let nonce = match args.nonce {
+            Some(nonce) => nonce,
+            None => read_nonce(&rpc, &key)?.max(floor),
+        };
+        let Sent {
+            mut report,
+            hash,
+            followed,
+        } = send_and_follow(
+            &payload,
+            args,
+            &rpc,
+            &key,
+            (chain_id, nonce),
+            &mut first_submitted,
+        )?;
+        let Some((outcome, latency)) = followed else {
+            // --no-wait: accepted is all there is to say.
+            out.emit(report, || {
+                output::rows(&[
+                    ("hash", hash.to_string()),
+                    ("status", "pending".into()),
+                    ("nonce", nonce.to_string()),
+                    ("follow", format!("ordo tx {hash} --wait")),
+                ])
+            });
+            return Ok(());
+        };
+        if args.nonce.is_none() && attempt < MAX_ATTEMPTS {
+            if let Some(expected) = outcome.stale_nonce(nonce) {
+                eprintln!(
+                    "retrying: transaction {hash} was included with nonce {nonce}, already used \
+                     (the account's next was {expected}; {} read a stale account); nothing \
+                     changed; sending a fresh transaction (attempt {} of {MAX_ATTEMPTS})",
+                    rpc.url(),
+                    attempt + 1
+                );
+                floor = expected;
+                attempt += 1;
+                continue;
+            }
+        }
+        report["attempts"] = attempt.into();
+        out.emit(report.clone(), || {
+            let mut rows = follow::status_rows(&report);
+            if !report["latency_ms"].is_null() {
+                rows.push(("latency", format!("{} ms", text(&report["latency_ms"]))));
+            }
+            output::rows(&rows)
+        });
+        return outcome.verdict(hash, Some(latency)).map_err(Into::into);
+    }
+}
+
+/// The sender's next nonce as the node knows it: `next_nonce` (which counts what it
+/// accepted and has not executed yet), else `nonce` from a node that predates it.
+fn read_nonce(rpc: &Rpc, key: &KeyPair) -> Result<u64, ClientError> {
+    let account = rpc.account(&key.address())?;
+    account["next_nonce"]
+        .as_u64()
+        .or_else(|| account["nonce"].as_u64())
+        .ok_or_else(|| rpc.bad_answer("an account without a nonce"))
+}
+
+/// What became of one signed transaction.
+struct Sent {
+    /// What the command reports about it: the client's view merged with the node's.
+    report: Value,
+    hash: Hash32,
+    /// Its final outcome and latency; `None` with `--no-wait`.
+    followed: Option<(Outcome, Duration)>,
+}
+
+/// Signs `payload` for `(chain_id, nonce)`, submits it and, unless `--no-wait`, follows it
+/// until it is final. The latency counts from `first_submitted`, set here if unset.
+fn send_and_follow(
+    payload: &Payload,
+    args: &SubmitArgs,
+    rpc: &Rpc,
+    key: &KeyPair,
+    (chain_id, nonce): (u64, u64),
+    first_submitted: &mut Option<Instant>,
+) -> Result<Sent> {
     let expiry = now_ms() + args.expires_in * 1000;
     let tx = Transaction {
         chain_id,
         sender: key.public(),
         nonce,
         expiry,
-        payload,
+        payload: payload.clone(),
     }
-    .sign(&key);
+    .sign(key);
     let hash = tx.hash();
 
     let started = Instant::now();
+    let first = *first_submitted.get_or_insert(started);
     let accepted = rpc.submit(&tx)?;
     if accepted["hash"] != hash.to_string() {
         return Err(rpc
@@ -99,32 +195,25 @@ fn submit(payload: Payload, args: &SubmitArgs, target: &Target, out: &Output) ->
         "expiry": expiry,
     });
     if args.no_wait {
-        out.emit(report, || {
-            output::rows(&[
-                ("hash", hash.to_string()),
-                ("status", "pending".into()),
-                ("nonce", nonce.to_string()),
-                ("follow", format!("ordo tx {hash} --wait")),
-            ])
+        return Ok(Sent {
+            report,
+            hash,
+            followed: None,
         });
-        return Ok(());
     }
 
     let deadline = started + Duration::from_secs(args.expires_in) + EXPIRY_GRACE;
-    let (status, outcome) = follow::wait_until(&rpc, &hash, deadline)?;
-    let latency = started.elapsed();
+    let (status, outcome) = follow::wait_until(rpc, &hash, deadline)?;
+    let latency = first.elapsed();
     merge_status(&mut report, &status);
     if status["status"] == "committed" {
         report["latency_ms"] = (latency.as_millis() as u64).into();
     }
-    out.emit(report.clone(), || {
-        let mut rows = follow::status_rows(&report);
-        if !report["latency_ms"].is_null() {
-            rows.push(("latency", format!("{} ms", text(&report["latency_ms"]))));
-        }
-        output::rows(&rows)
-    });
-    outcome.verdict(hash, Some(latency)).map_err(Into::into)
+    Ok(Sent {
+        report,
+        hash,
+        followed: Some((outcome, latency)),
+    })
 }
 
 /// Copies the node's view of the transaction (status, height, result, fee) into `report`.
