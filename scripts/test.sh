@@ -10,3 +10,5 @@ echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== control: forged block sync without its defences must fork (consensus/src/control.rs)"
+cargo test -p consensus --features insecure-sync --locked --test sync_control

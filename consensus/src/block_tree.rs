@@ -1,7 +1,9 @@
 //! The tree of blocks above the committed root, plus a short tail of committed blocks.
 //!
-//! Invariant: every uncommitted block in the tree has its parent in the tree, so the path
-//! from any block down to the root is complete. Committing a block makes it the root and
+//! Invariants: every uncommitted block in the tree has its parent in the tree, at the
+//! round its QC names and below its own, so the path from any block down to the root is
+//! complete and describes itself truthfully. What a certificate commits is read from
+//! these blocks ([`BlockTree::committed_by`]). Committing a block makes it the root and
 //! prunes every block at or below its round that is not on the committed chain; forks
 //! never survive a commit.
 
@@ -20,6 +22,20 @@ pub enum Insert {
     MissingParent(Hash32),
     /// At or below the committed root: nothing to do.
     Stale,
+    /// The block's QC names its parent at another round than the parent's, or the block
+    /// does not follow its parent's round: no honest quorum certified such a chain.
+    Inconsistent,
+}
+
+/// What a certificate commits, as the tree sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CommitRule {
+    /// The certified block is not in the tree (yet).
+    Unknown,
+    /// The certified block does not directly follow its parent's round.
+    Nothing,
+    /// The parent: its round and id.
+    Commits(Round, Hash32),
 }
 
 pub struct BlockTree {
@@ -68,8 +84,14 @@ impl BlockTree {
         self.blocks.len()
     }
 
+    #[cfg(test)]
     pub fn insert(&mut self, block: Block) -> Insert {
-        let id = block.id();
+        self.insert_with_id(block.id(), block)
+    }
+
+    /// [`BlockTree::insert`] for a caller that computed `id == block.id()` already.
+    pub fn insert_with_id(&mut self, id: Hash32, block: Block) -> Insert {
+        debug_assert_eq!(id, block.id());
         if self.blocks.contains_key(&id) {
             return Insert::Known;
         }
@@ -78,6 +100,9 @@ impl BlockTree {
         }
         let parent = block.parent();
         match self.blocks.get(&parent) {
+            Some(p) if p.round != block.qc.round || p.round >= block.round => {
+                return Insert::Inconsistent
+            }
             Some(p) if p.round >= self.root.0 => {}
             Some(_) => return Insert::Stale,
             // A missing parent at or below the root can only be on a fork we will never
@@ -90,9 +115,13 @@ impl BlockTree {
         Insert::Added
     }
 
-    /// Commits `id` and its uncommitted ancestors; returns them oldest first. Returns an
-    /// empty list if `id` is already committed or not on a complete path to the root.
-    pub fn commit(&mut self, id: &Hash32) -> Vec<Block> {
+    /// Commits `id`, which must be a block of `round`, and its uncommitted ancestors;
+    /// returns them oldest first. Returns an empty list if `id` is already committed, is
+    /// not of `round`, or is not on a complete path to the root.
+    pub fn commit(&mut self, id: &Hash32, round: Round) -> Vec<Block> {
+        if !crate::control::INSECURE_SYNC && self.blocks.get(id).is_none_or(|b| b.round != round) {
+            return Vec::new();
+        }
         let mut chain = Vec::new();
         let mut cursor = *id;
         loop {
@@ -161,23 +190,18 @@ impl BlockTree {
         }
     }
 
-    /// `id` and its ancestors above `above_round`, newest first, at most `max`.
-    pub fn ancestors(&self, id: &Hash32, above_round: Round, max: usize) -> Vec<Block> {
-        let mut out = Vec::new();
-        let mut cursor = *id;
-        while out.len() < max {
-            match self.blocks.get(&cursor) {
-                Some(b) if b.round > above_round => {
-                    out.push(b.clone());
-                    if b.round == 0 {
-                        break;
-                    }
-                    cursor = b.parent();
-                }
-                _ => break,
-            }
+    /// What a QC for `certified` (of `round`) commits under the 2-chain rule: the
+    /// certified block's parent, when the certified block is of `round` and directly
+    /// follows that parent's round. Read from the tree, whose blocks are bound by their
+    /// ids, never from a certificate's own parent fields.
+    pub fn committed_by(&self, certified: &Hash32, round: Round) -> CommitRule {
+        let Some(block) = self.blocks.get(certified) else {
+            return CommitRule::Unknown;
+        };
+        if block.round != round || block.qc.round.saturating_add(1) != round {
+            return CommitRule::Nothing;
         }
-        out
+        CommitRule::Commits(block.qc.round, block.parent())
     }
 
     /// Walks from `id` down to (not including) the root.
@@ -224,21 +248,47 @@ mod tests {
         for b in [&a1, &b1, &a2, &a3] {
             assert_eq!(t.insert(b.clone()), Insert::Added);
         }
-        let committed = t.commit(&a2.id());
+        assert!(t.commit(&a2.id(), 3).is_empty(), "a2 is not of round 3");
+        let committed = t.commit(&a2.id(), 2);
         assert_eq!(
             committed.iter().map(|b| b.round).collect::<Vec<_>>(),
             vec![1, 2]
         );
         assert!(!t.contains(&b1.id()), "fork pruned");
         assert_eq!(t.root(), (2, a2.id()));
-        assert!(t.commit(&a2.id()).is_empty(), "no double commit");
+        assert!(t.commit(&a2.id(), 2).is_empty(), "no double commit");
         assert_eq!(t.insert(b1), Insert::Stale);
-        let anc = t.ancestors(&a3.id(), 0, 10);
-        assert_eq!(
-            anc.iter().map(|b| b.round).collect::<Vec<_>>(),
-            vec![3, 2, 1]
-        );
         assert_eq!(t.uncommitted_path(&a3.id()).count(), 1);
+    }
+
+    #[test]
+    fn a_chain_the_certificates_do_not_describe_is_refused() {
+        let g = Block::genesis(0);
+        let mut t = BlockTree::new(vec![g.clone()], 10);
+        let a1 = child(&g, 1, 1);
+        t.insert(a1.clone());
+        let mut lying = child(&a1, 3, 2);
+        lying.qc.round = 2;
+        assert_eq!(t.insert(lying), Insert::Inconsistent);
+        let mut backwards = child(&a1, 1, 3);
+        backwards.qc.round = 1;
+        assert_eq!(t.insert(backwards), Insert::Inconsistent);
+        let a2 = child(&a1, 2, 4);
+        t.insert(a2.clone());
+        assert_eq!(t.committed_by(&a2.id(), 2), CommitRule::Commits(1, a1.id()));
+        assert_eq!(
+            t.committed_by(&a2.id(), 3),
+            CommitRule::Nothing,
+            "wrong round"
+        );
+        let a4 = child(&a2, 4, 5);
+        t.insert(a4.clone());
+        assert_eq!(
+            t.committed_by(&a4.id(), 4),
+            CommitRule::Nothing,
+            "round gap"
+        );
+        assert_eq!(t.committed_by(&Hash32([7; 32]), 5), CommitRule::Unknown);
     }
 
     #[test]
@@ -249,7 +299,7 @@ mod tests {
         for r in 1..=10 {
             let b = child(&last, r, r as u8);
             t.insert(b.clone());
-            t.commit(&b.id());
+            t.commit(&b.id(), r);
             last = b;
         }
         assert_eq!(t.committed.len(), 3);

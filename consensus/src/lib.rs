@@ -15,14 +15,23 @@
 //!   [`Message::encode`] / [`Message::decode`] (size-limited).
 //! - [`SafetyData`] is what storage keeps (as bytes: [`SafetyData::to_bytes`]).
 //! - [`LeaderPolicy`]: round-robin or leader reputation.
-//! - [`sim`]: the deterministic network simulator with partitions, crashes and twins.
+//! - [`sim`]: the deterministic network simulator with partitions, crashes, twins and
+//!   forged block sync.
 //!
 //! Driver contract, in short: keep a replica on one thread; feed it every authenticated
 //! message, every payload digest the batch store holds, and a tick at each requested
 //! deadline; execute the returned actions in order; on restart call
 //! [`Replica::restore`] with the persisted [`SafetyData`] and the most recent committed
-//! blocks (at least the leader-reputation window). A replica asks for missing blocks
-//! with [`Message::BlockRequest`] and serves its peers' requests from its block tree.
+//! blocks (at least the leader-reputation window). A replica asks one peer for missing
+//! blocks with [`Message::BlockRequest`] and takes the [`Message::BlockResponse`] from
+//! that peer only, verifying every certificate in it; it never answers requests itself:
+//! the node keeps the blocks of [`Action::KeepBlock`] and answers with [`sync::answer`]
+//! off the consensus thread. [`Action::FetchPayload`] names payload to fetch for a
+//! proposal that passed every check.
+//!
+//! A block's id binds its whole parent certificate except the signature bytes, and what a
+//! certificate commits is read from the block tree; `--features insecure-sync` reverts
+//! both for the control test alone (see `src/control.rs`).
 //!
 //! Tests and figures:
 //! - `cargo test -p consensus` runs 2,000 seeded scenarios among the rest;
@@ -35,12 +44,14 @@
 mod block_tree;
 mod committee;
 mod config;
+mod control;
 mod error;
 mod leader;
 pub mod messages;
 mod replica;
 mod safety;
 pub mod sim;
+pub mod sync;
 
 pub use committee::{ed25519_verify, sim_verify, Committee, Signer, SimSigner, VerifyFn};
 pub use config::Config;

@@ -2,8 +2,9 @@
 //!
 //! Invariant: every signature covers a domain-tagged digest that names the epoch and the
 //! round, so no signature can be replayed in another round, epoch or role. A block's id
-//! commits to its parent's id (through the QC it carries), so a chain of ids authenticates
-//! a chain of blocks without further signatures.
+//! commits to the whole QC it carries (all but the signature bytes), its parent's id
+//! among it, so a chain of ids authenticates a chain of blocks and their certificates'
+//! content without further signatures.
 
 use std::fmt;
 
@@ -106,9 +107,36 @@ impl Block {
         }
     }
 
-    /// The block's id: over everything but the parent QC's signatures, which may differ
-    /// between copies of one certificate.
+    /// The block's id: over every field, the parent QC's included, except the QC's
+    /// signature bytes (one signer may sign one digest in more than one way). So a block
+    /// fetched by id carries exactly the certificate its proposer sent: the parent it
+    /// names (which decides what the QC commits) and who signed it (which leader
+    /// reputation reads) cannot be altered by whoever relays it.
     pub fn id(&self) -> Hash32 {
+        if crate::control::INSECURE_SYNC {
+            return self.legacy_id();
+        }
+        let signers: Vec<ValidatorIndex> = self.qc.signatures.iter().map(|s| s.0).collect();
+        Hash32::digest_parts(
+            BLOCK_TAG,
+            &[
+                &self.epoch.to_le_bytes(),
+                &self.round.to_le_bytes(),
+                &self.author.to_le_bytes(),
+                &self.timestamp_ms.to_le_bytes(),
+                &codec::encode(&self.payload),
+                &self.qc.round.to_le_bytes(),
+                self.qc.block_id.as_bytes(),
+                &self.qc.parent_round.to_le_bytes(),
+                self.qc.parent_id.as_bytes(),
+                &codec::encode(&signers),
+            ],
+        )
+    }
+
+    /// The id before the forged-sync fix: the QC's round and block only. Kept for the
+    /// control build alone (see [`crate::control`]).
+    fn legacy_id(&self) -> Hash32 {
         Hash32::digest_parts(
             BLOCK_TAG,
             &[
@@ -330,6 +358,15 @@ impl fmt::Debug for Block {
     }
 }
 
+impl fmt::Debug for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.tc {
+            Some(tc) => write!(f, "Proposal({} with {})", self.block, tc),
+            None => write!(f, "Proposal({})", self.block),
+        }
+    }
+}
+
 impl fmt::Display for Vote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -422,13 +459,24 @@ mod tests {
     }
 
     #[test]
-    fn block_id_ignores_qc_signatures_but_not_parent() {
+    fn block_id_binds_the_certificate_but_not_its_signature_bytes() {
         let mut a = Block::genesis(1);
         a.round = 3;
+        a.qc.signatures.push((0, Signature([1; 64])));
         let mut b = a.clone();
-        b.qc.signatures.push((0, Signature([1; 64])));
-        assert_eq!(a.id(), b.id());
-        b.qc.block_id = Hash32([9; 32]);
-        assert_ne!(a.id(), b.id());
+        b.qc.signatures[0].1 = Signature([2; 64]);
+        assert_eq!(a.id(), b.id(), "another signature by the same signer");
+        let mut c = a.clone();
+        c.qc.signatures[0].0 = 1;
+        assert_ne!(a.id(), c.id(), "another signer");
+        let mut d = a.clone();
+        d.qc.block_id = Hash32([9; 32]);
+        assert_ne!(a.id(), d.id());
+        let mut e = a.clone();
+        e.qc.parent_id = Hash32([9; 32]);
+        assert_ne!(a.id(), e.id());
+        let mut f = a.clone();
+        f.qc.parent_round = 2;
+        assert_ne!(a.id(), f.id());
     }
 }

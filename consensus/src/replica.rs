@@ -25,9 +25,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use ordo_types::{Hash32, PublicKey, Signature};
 use tracing::{debug, trace, warn};
 
-use crate::block_tree::{BlockTree, Insert};
+use crate::block_tree::{BlockTree, CommitRule, Insert};
 use crate::committee::{Committee, Signer};
 use crate::config::Config;
+use crate::control::INSECURE_SYNC;
 use crate::error::ConsensusError;
 use crate::leader::LeaderElection;
 use crate::messages::{
@@ -66,6 +67,19 @@ pub enum Action {
         blocks: Vec<Block>,
         proof: QuorumCert,
     },
+    /// This block joined the replica's tree: keep it where peers' block requests are
+    /// answered from (see [`crate::sync`]). Memory will do: `Commit` is what makes
+    /// committed blocks durable. The replica itself never answers block requests, so that
+    /// serving laggards costs the consensus thread nothing.
+    KeepBlock(Block),
+    /// A valid proposal of the current round, the one this replica would vote for, names
+    /// payload that is not reported available: fetch it, from the proposer first, and
+    /// report it with [`Event::PayloadReady`]. Emitted once per block, and only after the
+    /// proposal passed every check, so that nobody makes the node fetch by sending junk.
+    FetchPayload {
+        proposer: PublicKey,
+        digests: Vec<Hash32>,
+    },
     /// Deliver [`Event::Tick`] at or after this time; replaces any earlier timer.
     SetTimer {
         deadline_ms: u64,
@@ -94,6 +108,13 @@ struct VoteBox {
     done: bool,
 }
 
+/// One outstanding block request: only `peer`'s answer is taken, once.
+struct Requested {
+    at: u64,
+    peer: PublicKey,
+    answered: bool,
+}
+
 #[derive(Default)]
 struct TimeoutBox {
     by_author: BTreeMap<ValidatorIndex, (Round, Signature, QuorumCert)>,
@@ -112,6 +133,8 @@ const MAX_ORPHANS: usize = 65_536;
 /// Blocks known not to extend our chain.
 const MAX_FOREIGN: usize = 4_096;
 const MAX_REMEMBERED_PROPOSALS: usize = 64;
+/// Certificates recently verified. A block response of `sync_batch` (128) blocks adds as
+/// many; twice that keeps the live rounds' certificates cached through one.
 const MAX_VERIFIED_CACHE: usize = 256;
 const MAX_COMMITTED_DIGESTS: usize = 65_536;
 
@@ -139,6 +162,8 @@ pub struct Replica<S: Signer> {
     proposed: Round,
     my_timeout: Option<Timeout>,
     waiting_vote: Option<(Hash32, Option<TimeoutCert>)>,
+    /// The last block whose missing payload this replica asked the node to fetch.
+    fetch_asked: Option<Hash32>,
     pending_commit: Option<QuorumCert>,
 
     votes: BTreeMap<Round, VoteBox>,
@@ -152,8 +177,8 @@ pub struct Replica<S: Signer> {
     orphan_parents: HashMap<Hash32, Hash32>,
     /// Blocks in `orphans`.
     orphan_count: usize,
-    /// Block requests: when sent, and whether answered (kept to throttle repeats).
-    requested: HashMap<Hash32, (u64, bool)>,
+    /// Block requests by the block asked for (kept to throttle repeats).
+    requested: HashMap<Hash32, Requested>,
     /// Blocks known not to descend from our committed root; never fetched again.
     foreign: HashSet<Hash32>,
 
@@ -227,6 +252,7 @@ impl<S: Signer> Replica<S> {
             proposed: 0,
             my_timeout: None,
             waiting_vote: None,
+            fetch_asked: None,
             pending_commit: None,
             votes: BTreeMap::new(),
             timeouts: BTreeMap::new(),
@@ -401,21 +427,9 @@ impl<S: Signer> Replica<S> {
                 self.process_tc(&tc, from, out);
                 far
             }
-            Message::BlockRequest {
-                block_id,
-                above_round,
-                max,
-            } => {
-                let max = usize::from(max.min(self.cfg.sync_batch));
-                let blocks = self.tree.ancestors(&block_id, above_round, max);
-                if !blocks.is_empty() {
-                    out.push(Action::Send {
-                        to: from,
-                        message: Message::BlockResponse { blocks },
-                    });
-                }
-                Ok(())
-            }
+            // Answered by the node's block server from the blocks the replica asked it to
+            // keep (see `crate::sync`), off the consensus thread.
+            Message::BlockRequest { .. } => Ok(()),
             Message::BlockResponse { blocks } => self.on_blocks(from, blocks, out),
         }
     }
@@ -533,8 +547,14 @@ impl<S: Signer> Replica<S> {
         let id = b.id();
         let round = b.round;
         let first = self.note_proposal(round, sender, id);
-        if self.tree.insert(p.block) == Insert::Added {
-            self.adopt_orphans(id, out);
+        match self.add_block(id, p.block, out) {
+            Insert::Added => self.adopt_orphans(id, out),
+            Insert::Inconsistent => {
+                return Err(ConsensusError::MalformedCertificate(
+                    "block's QC does not name its parent's round",
+                ))
+            }
+            _ => {}
         }
         // Only the round's first proposal gets our vote. The safety rules already refuse a
         // second vote, but a vote still waiting for its payload would otherwise move to
@@ -768,15 +788,22 @@ impl<S: Signer> Replica<S> {
         }
         let first_id = first.id();
         match self.requested.get_mut(&first_id) {
-            Some((_, answered)) if !*answered => *answered = true,
+            // Only the peer asked may answer, once: a response from anyone else could
+            // race the honest one with a chain of its choosing.
+            Some(r) if !r.answered && (r.peer == from || INSECURE_SYNC) => r.answered = true,
             _ => return Err(ConsensusError::UnrequestedBlocks),
         }
         // The requested id came from a verified certificate, so the hash chain from it
-        // authenticates every ancestor returned.
+        // authenticates every ancestor returned, certificates included (the id binds
+        // them); their signatures are checked as well, in one batch, so that nothing
+        // unverified is ever trusted as a certificate.
         for pair in blocks.windows(2) {
             if pair[0].parent() != pair[1].id() || pair[1].round >= pair[0].round {
                 return Err(ConsensusError::BrokenChain);
             }
+        }
+        if !INSECURE_SYNC {
+            self.verify_qcs(blocks.iter().map(|b| &b.qc))?;
         }
         for block in blocks.into_iter().rev() {
             self.offer_block(block, from, out);
@@ -785,13 +812,29 @@ impl<S: Signer> Replica<S> {
         Ok(())
     }
 
+    /// Inserts a block into the tree and, when it is new there, asks the node to keep it
+    /// for peers' block requests.
+    fn add_block(&mut self, id: Hash32, block: Block, out: &mut Vec<Action>) -> Insert {
+        let outcome = self.tree.insert_with_id(id, block);
+        if outcome == Insert::Added {
+            if let Some(b) = self.tree.get(&id) {
+                out.push(Action::KeepBlock(b.clone()));
+            }
+        }
+        outcome
+    }
+
     /// Inserts a block known to be authentic (by hash chain), or keeps it as an orphan.
     fn offer_block(&mut self, block: Block, from: PublicKey, out: &mut Vec<Action>) {
         let id = block.id();
-        match self.tree.insert(block.clone()) {
+        let qc = block.qc.clone();
+        match self.add_block(id, block.clone(), out) {
             Insert::Added => {
-                self.note_certified(&block.qc, out);
+                self.note_certified(&qc, out);
                 self.adopt_orphans(id, out);
+            }
+            Insert::Inconsistent => {
+                debug!(%block, "synced block does not match its parent's round");
             }
             Insert::MissingParent(parent) if self.foreign.contains(&parent) => {
                 self.mark_foreign(id);
@@ -837,7 +880,7 @@ impl<S: Signer> Replica<S> {
                 let id = child.id();
                 self.orphan_parents.remove(&id);
                 let qc = child.qc.clone();
-                if self.tree.insert(child) == Insert::Added {
+                if self.add_block(id, child, out) == Insert::Added {
                     self.note_certified(&qc, out);
                     stack.push(id);
                 }
@@ -925,40 +968,58 @@ impl<S: Signer> Replica<S> {
 
     /// Checks a QC: 2f + 1 distinct known signers whose signatures verify in one batch.
     pub fn verify_qc(&mut self, qc: &QuorumCert) -> Result<(), ConsensusError> {
-        if qc.round == 0 {
-            return if *qc == self.genesis_qc {
-                Ok(())
-            } else {
-                Err(ConsensusError::MalformedCertificate(
-                    "round-0 QC is not genesis",
-                ))
-            };
+        self.verify_qcs(std::iter::once(qc))
+    }
+
+    /// Checks certificates together: their signatures go to one batch verification.
+    /// Certificates verified before (the cache) cost nothing.
+    fn verify_qcs<'q>(
+        &mut self,
+        qcs: impl IntoIterator<Item = &'q QuorumCert>,
+    ) -> Result<(), ConsensusError> {
+        let epoch = self.committee.epoch();
+        let mut fresh: Vec<(Hash32, Hash32, &QuorumCert)> = Vec::new();
+        for qc in qcs {
+            if qc.round == 0 {
+                if *qc != self.genesis_qc {
+                    return Err(ConsensusError::MalformedCertificate(
+                        "round-0 QC is not genesis",
+                    ));
+                }
+                continue;
+            }
+            if qc.parent_round >= qc.round {
+                return Err(ConsensusError::MalformedCertificate(
+                    "parent round not below QC round",
+                ));
+            }
+            let key = qc.cache_key();
+            if self.verified.contains(&key) || fresh.iter().any(|f| f.0 == key) {
+                continue;
+            }
+            self.check_signers(qc.signatures.iter().map(|s| s.0), qc.signatures.len())?;
+            fresh.push((key, qc.signed_digest(epoch), qc));
         }
-        if qc.parent_round >= qc.round {
-            return Err(ConsensusError::MalformedCertificate(
-                "parent round not below QC round",
-            ));
-        }
-        let key = qc.cache_key();
-        if self.verified.contains(&key) {
+        if fresh.is_empty() {
             return Ok(());
         }
-        self.check_signers(qc.signatures.iter().map(|s| s.0), qc.signatures.len())?;
-        let digest = qc.signed_digest(self.committee.epoch());
         let validators = self.committee.validators();
-        let items: Vec<(&[u8], &PublicKey, &Signature)> = qc
-            .signatures
+        let items: Vec<(&[u8], &PublicKey, &Signature)> = fresh
             .iter()
-            .map(|(i, s)| {
-                (
-                    digest.as_bytes().as_slice(),
-                    &validators[usize::from(*i)],
-                    s,
-                )
+            .flat_map(|(_, digest, qc)| {
+                qc.signatures.iter().map(move |(i, s)| {
+                    (
+                        digest.as_bytes().as_slice(),
+                        &validators[usize::from(*i)],
+                        s,
+                    )
+                })
             })
             .collect();
         (self.cfg.verify)(&items).map_err(|_| ConsensusError::BadSignature)?;
-        self.remember_verified(key);
+        for (key, _, _) in fresh {
+            self.remember_verified(key);
+        }
         Ok(())
     }
 
@@ -1026,14 +1087,37 @@ impl<S: Signer> Replica<S> {
         }
     }
 
+    /// Commits what `qc` (verified, or bound by the id of a block it came in) commits.
+    /// What that is comes from the tree: the certified block's parent, if the certified
+    /// block directly follows it. Until the certified block arrives, the QC waits.
     fn try_commit(&mut self, qc: QuorumCert, out: &mut Vec<Action>) {
-        let Some((round, id)) = qc.commits() else {
+        let target = if INSECURE_SYNC {
+            qc.commits()
+        } else {
+            match self.tree.committed_by(&qc.block_id, qc.round) {
+                CommitRule::Commits(round, id) => Some((round, id)),
+                CommitRule::Nothing => None,
+                CommitRule::Unknown if qc.commits().is_some() => {
+                    if qc.round > self.tree.root().0
+                        && self
+                            .pending_commit
+                            .as_ref()
+                            .is_none_or(|p| p.round < qc.round)
+                    {
+                        self.pending_commit = Some(qc);
+                    }
+                    return;
+                }
+                CommitRule::Unknown => None,
+            }
+        };
+        let Some((round, id)) = target else {
             return;
         };
         if round <= self.tree.root().0 {
             return;
         }
-        let blocks = self.tree.commit(&id);
+        let blocks = self.tree.commit(&id, round);
         if blocks.is_empty() {
             // Some block on the way down is missing; retry once sync fills it in.
             if self
@@ -1107,16 +1191,23 @@ impl<S: Signer> Replica<S> {
         if from == self.signer.public_key() || self.foreign.contains(&id) {
             return;
         }
-        if let Some((at, _)) = self.requested.get(&id) {
-            if self.now < at.saturating_add(self.cfg.base_timeout_ms) {
+        if let Some(r) = self.requested.get(&id) {
+            if self.now < r.at.saturating_add(self.cfg.base_timeout_ms) {
                 return;
             }
         }
         if self.requested.len() > 1_024 {
             let horizon = self.now.saturating_sub(self.cfg.base_timeout_ms);
-            self.requested.retain(|_, (at, _)| *at >= horizon);
+            self.requested.retain(|_, r| r.at >= horizon);
         }
-        self.requested.insert(id, (self.now, false));
+        self.requested.insert(
+            id,
+            Requested {
+                at: self.now,
+                peer: from,
+                answered: false,
+            },
+        );
         self.stats.block_requests += 1;
         out.push(Action::Send {
             to: from,
@@ -1224,6 +1315,17 @@ impl<S: Signer> Replica<S> {
         if self.proposed >= round || self.my_timeout.is_some() || self.leaders.leader(round) != me {
             return;
         }
+        if let Some(p) = self.safety.proposal_for(round).cloned() {
+            // Restarted in a round it had proposed in: the same block again, never a
+            // second one (its vote, if it voted, was recorded with it).
+            self.propose_at = None;
+            self.proposed = round;
+            debug!(block = %p.block, "proposing again after a restart");
+            out.push(Action::Broadcast(Message::Proposal(p.clone())));
+            let id = p.block.id();
+            self.add_block(id, p.block, out);
+            return;
+        }
         let tc = if self.high_qc.round.saturating_add(1) == round {
             None
         } else {
@@ -1283,52 +1385,89 @@ impl<S: Signer> Replica<S> {
             tc: tc.clone(),
             signature,
         };
-        out.push(Action::Broadcast(Message::Proposal(proposal.clone())));
-        if self.tree.insert(proposal.block) == Insert::Added {
-            self.try_vote(&id, tc, out);
+        if self.add_block(id, proposal.block.clone(), out) != Insert::Added {
+            return;
+        }
+        // One durable write covers the proposal and the leader's own vote, and both
+        // precede the broadcast.
+        let vote = self.prepare_vote(&id, tc, out);
+        self.safety.record_proposal(proposal.clone());
+        self.safety.high_qc = self.high_qc.clone();
+        out.push(Action::Persist(self.safety.clone()));
+        out.push(Action::Broadcast(Message::Proposal(proposal)));
+        if let Some(vote) = vote {
+            self.send_vote(vote, out);
         }
     }
 
     fn try_vote(&mut self, id: &Hash32, tc: Option<TimeoutCert>, out: &mut Vec<Action>) {
-        let Some(me) = self.me else { return };
-        let Some(block) = self.tree.get(id) else {
-            return;
-        };
-        if block.round != self.round || self.my_timeout.is_some() {
-            return;
+        if let Some(vote) = self.prepare_vote(id, tc, out) {
+            out.push(Action::Persist(self.safety.clone()));
+            self.send_vote(vote, out);
         }
-        if self.cfg.require_payload_available
-            && !block.payload.iter().all(|d| self.available.contains(d))
-        {
-            // The data named here may still be on its way; vote when the node reports it.
-            self.waiting_vote = Some((*id, tc));
-            return;
+    }
+
+    /// Decides whether to vote for block `id`. If so, records the vote in the safety data
+    /// and returns it: the caller persists the safety data before sending it. A block
+    /// whose payload is not all available waits for it, and its payload is asked for once.
+    fn prepare_vote(
+        &mut self,
+        id: &Hash32,
+        tc: Option<TimeoutCert>,
+        out: &mut Vec<Action>,
+    ) -> Option<Vote> {
+        let me = self.me?;
+        let block = self.tree.get(id)?;
+        if block.round != self.round || self.my_timeout.is_some() {
+            return None;
+        }
+        if self.cfg.require_payload_available {
+            let missing: Vec<Hash32> = block
+                .payload
+                .iter()
+                .filter(|d| !self.available.contains(*d))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                // The data named here may still be on its way; vote when the node
+                // reports it.
+                if self.fetch_asked != Some(*id) {
+                    self.fetch_asked = Some(*id);
+                    if let Some(proposer) = self.committee.key(block.author) {
+                        out.push(Action::FetchPayload {
+                            proposer: *proposer,
+                            digests: missing,
+                        });
+                    }
+                }
+                self.waiting_vote = Some((*id, tc));
+                return None;
+            }
         }
         if !self.safety.safe_to_vote(block, tc.as_ref()) {
-            return;
+            return None;
         }
-        let block = block.clone();
-        self.safety.record_vote(&block);
+        let (epoch, round, parent_round, parent_id) =
+            (block.epoch, block.round, block.qc.round, block.qc.block_id);
+        self.safety.record_vote(block);
         self.safety.high_qc = self.high_qc.clone();
-        out.push(Action::Persist(self.safety.clone()));
-        let digest = vote_digest(
-            block.epoch,
-            block.round,
-            id,
-            block.qc.round,
-            &block.qc.block_id,
-        );
-        let vote = Vote {
-            round: block.round,
+        let digest = vote_digest(epoch, round, id, parent_round, &parent_id);
+        Some(Vote {
+            round,
             block_id: *id,
-            parent_round: block.qc.round,
-            parent_id: block.qc.block_id,
+            parent_round,
+            parent_id,
             author: me,
             signature: self.signer.sign(digest.as_bytes()),
-        };
+        })
+    }
+
+    /// Sends a vote whose safety data the caller has persisted: to the next round's
+    /// leader, or into our own aggregation when that is us.
+    fn send_vote(&mut self, vote: Vote, out: &mut Vec<Action>) {
         self.stats.votes += 1;
-        let next = self.leaders.leader(block.round.saturating_add(1));
-        if next == me {
+        let next = self.leaders.leader(vote.round.saturating_add(1));
+        if Some(next) == self.me {
             if let Err(e) = self.add_vote(vote, out) {
                 debug!(error = %e, "own vote rejected");
             }

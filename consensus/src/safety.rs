@@ -15,8 +15,10 @@ use bincode::{Decode, Encode};
 use ordo_types::codec;
 
 use crate::error::ConsensusError;
-use crate::messages::{Block, Epoch, QuorumCert, Round, TimeoutCert};
+use crate::messages::{Block, Epoch, Proposal, QuorumCert, Round, TimeoutCert};
 
+/// Room for the proposal of a round (a block of `max_payload` digests, about 32 KiB at the
+/// default 1,024, and a timeout certificate) with a wide margin.
 const MAX_SAFETY_BYTES: usize = 1 << 20;
 
 /// The durable part of a replica. Storage keeps it as opaque bytes.
@@ -29,6 +31,10 @@ pub struct SafetyData {
     pub locked_round: Round,
     /// The highest QC seen; restores liveness (not safety) after a restart.
     pub high_qc: QuorumCert,
+    /// This replica's proposal for `last_voted_round`, if it led that round: persisted
+    /// before it is sent, so that a leader restarted in its own round sends the same
+    /// block again instead of a second one (which peers would count as equivocation).
+    pub proposal: Option<Proposal>,
 }
 
 impl SafetyData {
@@ -38,6 +44,7 @@ impl SafetyData {
             last_voted_round: 0,
             locked_round: 0,
             high_qc: QuorumCert::genesis(epoch),
+            proposal: None,
         }
     }
 
@@ -67,6 +74,29 @@ impl SafetyData {
     pub fn record_vote(&mut self, block: &Block) {
         self.last_voted_round = block.round;
         self.locked_round = self.locked_round.max(block.qc.round);
+        self.forget_older_proposal();
+    }
+
+    /// Records this replica's own proposal; the caller persists before sending it.
+    pub fn record_proposal(&mut self, proposal: Proposal) {
+        self.proposal = Some(proposal);
+    }
+
+    /// The proposal this replica made for `round`, if any.
+    pub fn proposal_for(&self, round: Round) -> Option<&Proposal> {
+        self.proposal.as_ref().filter(|p| p.block.round == round)
+    }
+
+    /// A proposal matters only in its own round; dropping it later keeps every other
+    /// persist small.
+    fn forget_older_proposal(&mut self) {
+        if self
+            .proposal
+            .as_ref()
+            .is_some_and(|p| p.block.round < self.last_voted_round)
+        {
+            self.proposal = None;
+        }
     }
 
     /// May this replica time out in `round` holding `high_qc`, having entered through `tc`?
@@ -88,6 +118,7 @@ impl SafetyData {
 
     pub fn record_timeout(&mut self, round: Round) {
         self.last_voted_round = self.last_voted_round.max(round);
+        self.forget_older_proposal();
     }
 }
 

@@ -1,7 +1,7 @@
 //! The replica on its own: ordering of persist and send, validation of hostile input,
 //! restart, payload availability and idle pacing. Real ed25519 keys throughout.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use ordo_consensus::messages::{proposal_digest, vote_digest};
 use ordo_consensus::{
@@ -35,6 +35,8 @@ struct Net {
     queue: VecDeque<(usize, usize, Message)>,
     lists: Vec<(usize, Vec<Action>)>,
     commits: Vec<Vec<Hash32>>,
+    /// What each node's block server holds.
+    kept: Vec<HashMap<Hash32, Block>>,
     now: u64,
 }
 
@@ -52,6 +54,7 @@ impl Net {
             queue: VecDeque::new(),
             lists: Vec::new(),
             commits: vec![Vec::new(); N],
+            kept: vec![HashMap::new(); N],
             now: 0,
         };
         for i in 0..N {
@@ -80,7 +83,10 @@ impl Net {
                 Action::Commit { blocks, .. } => {
                     self.commits[i].extend(blocks.iter().map(Block::id));
                 }
-                Action::Persist(_) | Action::SetTimer { .. } => {}
+                Action::KeepBlock(b) => {
+                    self.kept[i].insert(b.id(), b.clone());
+                }
+                Action::Persist(_) | Action::SetTimer { .. } | Action::FetchPayload { .. } => {}
             }
         }
         self.lists.push((i, actions));
@@ -94,6 +100,27 @@ impl Net {
     fn run(&mut self, skip: &[usize]) {
         while let Some((from, to, message)) = self.queue.pop_front() {
             if skip.contains(&to) {
+                continue;
+            }
+            if let Message::BlockRequest {
+                block_id,
+                above_round,
+                max,
+            } = message
+            {
+                // The node's block server answers, not the replica.
+                let kept = &self.kept[to];
+                let blocks = ordo_consensus::sync::answer(
+                    |id| kept.get(id).map(|b| (b.clone(), 0)),
+                    block_id,
+                    above_round,
+                    usize::from(max),
+                    usize::MAX,
+                );
+                if !blocks.is_empty() {
+                    self.queue
+                        .push_back((to, from, Message::BlockResponse { blocks }));
+                }
                 continue;
             }
             let from = self.keys[from].public();
@@ -427,6 +454,102 @@ fn restarted_replica_does_not_vote_twice_in_a_round() {
         let actions = deliver(&mut restarted, &keys, leader, m);
         assert!(!has_vote(&actions), "voted twice in round 1: {actions:?}");
     }
+}
+
+/// The leader of round 1 with `payload` reported available, and what it did.
+fn leader_proposing(payload: Hash32) -> (Vec<KeyPair>, usize, Vec<Action>) {
+    let keys = keys();
+    let leader_key = Replica::new(config(), committee(&keys), keys[0].clone()).leader_of(1);
+    let leader = keys.iter().position(|k| k.public() == leader_key).unwrap();
+    let mut r = Replica::new(config(), committee(&keys), keys[leader].clone());
+    r.start(0);
+    let actions = r.handle(5, Event::PayloadReady(vec![payload]));
+    (keys, leader, actions)
+}
+
+fn proposals(actions: &[Action]) -> Vec<Block> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast(Message::Proposal(p)) => Some(p.block.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_leader_persists_its_proposal_before_sending_it_and_resends_it_after_a_restart() {
+    let (keys, leader, actions) = leader_proposing(Hash32([1; 32]));
+    let sent = actions
+        .iter()
+        .position(|a| matches!(a, Action::Broadcast(Message::Proposal(_))))
+        .expect("the leader proposes");
+    let block = proposals(&actions).remove(0);
+    let persisted = actions[..sent]
+        .iter()
+        .find_map(|a| match a {
+            Action::Persist(s) if s.proposal.as_ref().map(|p| p.block.id()) == Some(block.id()) => {
+                Some(s.to_bytes())
+            }
+            _ => None,
+        })
+        .expect("the proposal is persisted before it is sent");
+
+    // Restarted in the same round with other payload at hand: the same block again, not
+    // a second one that peers would count as the leader's equivocation.
+    let mut restarted = Replica::restore(
+        config(),
+        committee(&keys),
+        keys[leader].clone(),
+        SafetyData::from_bytes(&persisted).unwrap(),
+        vec![Block::genesis(0)],
+    );
+    let mut again = restarted.start(50);
+    again.extend(restarted.handle(60, Event::PayloadReady(vec![Hash32([2; 32])])));
+    let resent = proposals(&again);
+    assert_eq!(
+        resent.iter().map(Block::id).collect::<Vec<_>>(),
+        vec![block.id()],
+        "{again:?}"
+    );
+    assert!(!has_vote(&again), "voted twice in its own round");
+}
+
+#[test]
+fn payload_is_fetched_only_for_a_proposal_that_passed_its_checks() {
+    let mut cfg = config();
+    cfg.require_payload_available = true;
+    let fetches = |actions: &[Action]| -> Vec<Vec<Hash32>> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::FetchPayload { digests, .. } => Some(digests.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (keys, mut r, leader) = follower_with(cfg);
+    let mut forged = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    forged.signature = Signature([7; 64]);
+    assert!(fetches(&deliver(&mut r, &keys, leader, Message::Proposal(forged))).is_empty());
+    let wrong_leader = (leader + 1) % N;
+    let p = proposal(&keys, wrong_leader, 1, QuorumCert::genesis(0));
+    let actions = deliver(&mut r, &keys, wrong_leader, Message::Proposal(p));
+    assert!(
+        fetches(&actions).is_empty(),
+        "fetched for a non-leader: {actions:?}"
+    );
+
+    let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    let digest = p.block.payload[0];
+    let actions = deliver(&mut r, &keys, leader, Message::Proposal(p.clone()));
+    assert_eq!(fetches(&actions), vec![vec![digest]]);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::FetchPayload { proposer, .. } if *proposer == keys[leader].public())),
+        "asked of the proposer first"
+    );
+    let again = deliver(&mut r, &keys, leader, Message::Proposal(p));
+    assert!(fetches(&again).is_empty(), "asked once per block");
 }
 
 #[test]

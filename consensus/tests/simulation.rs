@@ -63,6 +63,8 @@ fn seeded_scenarios_are_safe_live_and_deterministic() {
     let kinds: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let violations = AtomicUsize::new(0);
+    let forged = std::sync::atomic::AtomicU64::new(0);
+    let refused = std::sync::atomic::AtomicU64::new(0);
     let finished = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -83,6 +85,10 @@ fn seeded_scenarios_are_safe_live_and_deterministic() {
                 }
                 if !report.is_safe() {
                     violations.fetch_add(1, Ordering::Relaxed);
+                }
+                if report.forged_responses > 0 {
+                    forged.fetch_add(report.forged_responses, Ordering::Relaxed);
+                    refused.fetch_add(report.stats.invalid_messages, Ordering::Relaxed);
                 }
                 let done = finished.fetch_add(1, Ordering::Relaxed) + 1;
                 if done % 5_000 == 0 {
@@ -113,6 +119,11 @@ fn seeded_scenarios_are_safe_live_and_deterministic() {
         started.elapsed().as_secs_f64()
     );
     println!("per kind: {}", ordo_consensus::sim::summarize(&kinds));
+    println!(
+        "forged block responses sent: {}; messages refused in those scenarios: {}",
+        forged.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed)
+    );
     println!("{} safety violations", violations.load(Ordering::Relaxed));
     assert!(
         failures.is_empty(),

@@ -43,6 +43,7 @@ mod mempool;
 mod network;
 mod protocol;
 mod quorum_waiter;
+mod send_queue;
 mod stats;
 mod verify;
 

@@ -4,9 +4,10 @@
 //! - Only peers whose libp2p identity is in the committee get a connection: the allow list
 //!   denies everyone else right after the noise handshake, and inbound streams from an
 //!   unknown peer are dropped as a second line.
-//! - Every other validator has one bounded send queue per long-lived protocol, drained by
-//!   its own writer task; enqueueing never waits, so a slow or dead peer loses its own
-//!   messages (counted) and never delays anyone else or grows memory.
+//! - Every other validator has one send queue per long-lived protocol, bounded in
+//!   messages and in bytes and drained by its own writer task; enqueueing never waits, so
+//!   a slow or dead peer loses its own messages (counted) and never delays anyone else or
+//!   grows memory.
 //! - A validator that is not connected is dialled again with exponential back-off, so a
 //!   restarted validator is reconnected.
 //! - A peer that sends a frame over the limit or bytes that do not decode is counted,
@@ -33,6 +34,7 @@ use crate::framing::{read_frame, write_frame};
 use crate::protocol::{
     Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
+use crate::send_queue::{self, QueueReceiver, QueueSender, Refused};
 use crate::stats::{DropReason, NetworkStats};
 use crate::{Committee, Error};
 
@@ -47,10 +49,13 @@ pub struct NetworkConfig {
     /// Where to listen, e.g. `/ip4/127.0.0.1/tcp/0` for a port chosen by the OS.
     pub listen_addr: Multiaddr,
     pub committee: Arc<Committee>,
-    /// Consensus messages queued per peer before new ones are dropped.
+    /// Consensus messages queued per peer before new ones are dropped...
     pub consensus_queue: usize,
-    /// Batches queued per peer before new ones are dropped.
+    /// ...and the bytes they may hold.
+    pub consensus_queue_bytes: usize,
+    /// Batches queued per peer before new ones are dropped, and their bytes.
     pub batch_queue: usize,
+    pub batch_queue_bytes: usize,
     /// Acknowledgements queued per peer; they go out before any queued batch.
     pub ack_queue: usize,
     /// Capacity of each channel towards the node and the dissemination layer...
@@ -77,7 +82,11 @@ impl NetworkConfig {
             listen_addr,
             committee,
             consensus_queue: 1024,
+            // Four of the largest consensus frames; a round's traffic is a few KiB.
+            consensus_queue_bytes: 16 << 20,
             batch_queue: 64,
+            // Sixteen of the largest batches, some 400 of the usual ~150 KiB ones.
+            batch_queue_bytes: 64 << 20,
             ack_queue: 1024,
             inbound_queue: 1024,
             batch_inbound_queue: 32,
@@ -125,9 +134,9 @@ pub struct NetworkHandle {
 }
 
 struct PeerQueues {
-    consensus: mpsc::Sender<Arc<Vec<u8>>>,
-    batch: mpsc::Sender<Arc<Vec<u8>>>,
-    ack: mpsc::Sender<Arc<Vec<u8>>>,
+    consensus: QueueSender,
+    batch: QueueSender,
+    ack: QueueSender,
 }
 
 /// Which of a peer's queues a message joins.
@@ -146,7 +155,7 @@ impl Queue {
         }
     }
 
-    fn of(self, queues: &PeerQueues) -> &mpsc::Sender<Arc<Vec<u8>>> {
+    fn of(self, queues: &PeerQueues) -> &QueueSender {
         match self {
             Queue::Consensus => &queues.consensus,
             Queue::Batch => &queues.batch,
@@ -305,8 +314,8 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
             queues.push(None);
             continue;
         }
-        let mut spawn_writer = |protocol: Protocol, capacity: usize, priority| {
-            let (tx, rx) = mpsc::channel(capacity);
+        let mut spawn_writer = |protocol: Protocol, capacity: usize, bytes: usize, priority| {
+            let (tx, rx) = send_queue::bounded(capacity, bytes);
             tasks.push(tokio::spawn(
                 Writer {
                     index: i,
@@ -322,10 +331,21 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
             ));
             tx
         };
-        let (ack, acks) = mpsc::channel(config.ack_queue);
+        // An acknowledgement is about 150 bytes: the count bounds the bytes.
+        let (ack, acks) = send_queue::bounded(config.ack_queue, usize::MAX);
         queues.push(Some(PeerQueues {
-            consensus: spawn_writer(Protocol::Consensus, config.consensus_queue, None),
-            batch: spawn_writer(Protocol::Batch, config.batch_queue, Some(acks)),
+            consensus: spawn_writer(
+                Protocol::Consensus,
+                config.consensus_queue,
+                config.consensus_queue_bytes,
+                None,
+            ),
+            batch: spawn_writer(
+                Protocol::Batch,
+                config.batch_queue,
+                config.batch_queue_bytes,
+                Some(acks),
+            ),
             ack,
         }));
     }
@@ -475,8 +495,8 @@ impl NetworkHandle {
             return Ok(());
         }
         queues.batch.try_send(bytes).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Error::QueueFull { peer: *to },
-            mpsc::error::TrySendError::Closed(_) => Error::Shutdown,
+            Refused::Full => Error::QueueFull { peer: *to },
+            Refused::Closed => Error::Shutdown,
         })
     }
 
@@ -497,13 +517,13 @@ impl NetworkHandle {
             return Ok(());
         }
         queue.of(queues).try_send(bytes).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
+            Refused::Full => {
                 self.inner
                     .stats
                     .send_dropped(index, protocol, DropReason::QueueFull);
                 Error::QueueFull { peer: *to }
             }
-            mpsc::error::TrySendError::Closed(_) => Error::Shutdown,
+            Refused::Closed => Error::Shutdown,
         })
     }
 
@@ -520,12 +540,12 @@ impl NetworkHandle {
             }
             match queue.of(queues).try_send(bytes.clone()) {
                 Ok(()) => queued += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     self.inner
                         .stats
                         .send_dropped(index, protocol, DropReason::QueueFull)
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(Refused::Closed) => {}
             }
         }
         queued
@@ -790,8 +810,8 @@ struct Writer {
 impl Writer {
     async fn run(
         mut self,
-        mut queue: mpsc::Receiver<Arc<Vec<u8>>>,
-        mut priority: Option<mpsc::Receiver<Arc<Vec<u8>>>>,
+        mut queue: QueueReceiver,
+        mut priority: Option<QueueReceiver>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut stream = None;
@@ -843,7 +863,7 @@ impl Writer {
 }
 
 /// The next message of an optional queue; never resolves without one.
-async fn recv_if_any<T>(queue: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+async fn recv_if_any(queue: &mut Option<QueueReceiver>) -> Option<send_queue::Message> {
     match queue {
         Some(q) => q.recv().await,
         None => std::future::pending().await,

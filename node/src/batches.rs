@@ -9,7 +9,7 @@
 //! Also here: payload availability for voting. When a proposal names batches, each one
 //! found (or fetched) is reported to consensus with `PayloadReady`, once.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::block_sync::BlockSync;
 use crate::driver::DriverInput;
 use crate::offers::Offer;
 use crate::wire::{NodeRequest, NodeResponse};
@@ -30,6 +31,11 @@ use crate::wire::{NodeRequest, NodeResponse};
 /// How long to wait for a pushed batch before asking peers for it.
 const PUSH_GRACE: Duration = Duration::from_millis(300);
 const REPORTED_WINDOW: usize = 200_000;
+/// Batches being fetched for one proposer's blocks at a time: two full blocks' worth
+/// (at the default 1,024 digests a block). An honest leader's next proposal comes a
+/// round later, when the last one's fetches are long done; a faulty one cannot make
+/// this node start more than this many lookups.
+const MAX_FETCHES_PER_PROPOSER: usize = 2_048;
 
 pub struct Batches {
     store: Arc<BatchStore>,
@@ -41,6 +47,8 @@ pub struct Batches {
     me: Option<PublicKey>,
     reported: Mutex<(HashSet<Hash32>, VecDeque<Hash32>)>,
     fetching: Mutex<HashSet<Hash32>>,
+    /// Lookups in flight per proposer (see [`MAX_FETCHES_PER_PROPOSER`]).
+    fetching_for: Mutex<HashMap<PublicKey, usize>>,
     driver: mpsc::Sender<DriverInput>,
     /// Committed batches' sequence numbers, for [`crate::offers`].
     offers: mpsc::Sender<Offer>,
@@ -74,6 +82,7 @@ impl Batches {
             network,
             reported: Mutex::new((HashSet::new(), VecDeque::new())),
             fetching: Mutex::new(HashSet::new()),
+            fetching_for: Mutex::new(HashMap::new()),
             driver,
             offers,
             #[cfg(feature = "byzantine")]
@@ -140,17 +149,32 @@ impl Batches {
         self.reported.lock().0.contains(digest)
     }
 
-    /// A proposal by `author` names `digests`: make each available and report them in the
-    /// proposal's order. The order matters: a leader proposes reported batches in the
-    /// order it learnt them, and one author's batches carry consecutive nonces of the same
-    /// senders, so reporting them as their fetches happen to finish would let a later
-    /// batch be ordered before an earlier one and fail its transactions on their nonces.
+    /// A proposal by `author`, checked by consensus, names `digests`: make each available
+    /// and report them in the proposal's order. The order matters: a leader proposes
+    /// reported batches in the order it learnt them, and one author's batches carry
+    /// consecutive nonces of the same senders, so reporting them as their fetches happen
+    /// to finish would let a later batch be ordered before an earlier one and fail its
+    /// transactions on their nonces.
     pub fn on_proposal(self: &Arc<Self>, author: PublicKey, digests: &[Hash32]) {
-        let wanted: Vec<Hash32> = digests
-            .iter()
-            .copied()
-            .filter(|d| !self.reported(d) && self.fetching.lock().insert(*d))
-            .collect();
+        let wanted: Vec<Hash32> = {
+            let mut per = self.fetching_for.lock();
+            let in_flight = per.entry(author).or_default();
+            let room = MAX_FETCHES_PER_PROPOSER.saturating_sub(*in_flight);
+            let mut fetching = self.fetching.lock();
+            let mut wanted: Vec<Hash32> = digests
+                .iter()
+                .copied()
+                .filter(|d| !self.reported(d) && !fetching.contains(d))
+                .collect();
+            if wanted.len() > room {
+                metrics::counter!("ordo_node_payload_fetches_capped_total")
+                    .increment((wanted.len() - room) as u64);
+                wanted.truncate(room);
+            }
+            fetching.extend(wanted.iter().copied());
+            *in_flight += wanted.len();
+            wanted
+        };
         if wanted.is_empty() {
             return;
         }
@@ -171,6 +195,9 @@ impl Batches {
             for (d, lookup) in wanted.into_iter().zip(lookups) {
                 let found = lookup.await.unwrap_or(false);
                 this.fetching.lock().remove(&d);
+                if let Some(n) = this.fetching_for.lock().get_mut(&author) {
+                    *n = n.saturating_sub(1);
+                }
                 if found {
                     this.report(d).await;
                 } else {
@@ -254,11 +281,24 @@ impl Batches {
         .unwrap_or(false)
     }
 
-    /// Answers peers' node requests until the channel closes.
-    pub async fn serve(self: Arc<Self>, mut requests: mpsc::Receiver<InboundRequest>) {
+    /// Answers peers' node requests until the channel closes; block requests go to
+    /// the block server.
+    pub async fn serve(
+        self: Arc<Self>,
+        mut requests: mpsc::Receiver<InboundRequest>,
+        blocks: BlockSync,
+    ) {
         while let Some(request) = requests.recv().await {
             let response = match &request.request {
                 Request::Opaque(bytes) => match NodeRequest::decode(bytes) {
+                    Ok(NodeRequest::Blocks {
+                        block_id,
+                        above_round,
+                        max,
+                    }) => {
+                        blocks.serve(request, block_id, above_round, max);
+                        continue;
+                    }
                     #[cfg(feature = "byzantine")]
                     Ok(NodeRequest::Batch(d))
                         if self.withhold.load(std::sync::atomic::Ordering::Relaxed) =>

@@ -1,120 +1,345 @@
-//! Block requests answered beyond the consensus tree: a replica keeps only its recent
-//! blocks in memory (and a restarted one only what it reloaded), so a validator that lost
-//! its data or fell far behind would find no peer able to serve the chain below their
-//! trees. Committed blocks are in every validator's RocksDB; the driver continues each
-//! block response from there.
+//! Block sync, off the consensus thread: answering peers' block requests, and carrying
+//! the replica's own requests to the peer it named.
 //!
-//! Invariant: a response is a hash chain from the requested block downwards (what the
-//! requester checks), at most [`MAX_SYNC_BLOCKS`] blocks and [`MAX_SYNC_BYTES`] encoded.
+//! ```text
+//! replica KeepBlock ──▶ driver ──▶ BlockServer (thread) ◀── peers' block requests (sync protocol)
+//!                                   kept blocks, then RocksDB ──▶ answer (sync::answer)
+//! replica BlockRequest to P ──▶ driver ──▶ fetch task ──▶ sync-protocol request to P
+//!                                        P's blocks ──▶ driver, as P's BlockResponse
+//! ```
+//!
+//! Why not on the consensus thread: one request may read 128 blocks from RocksDB, so a
+//! replica that answered requests could be slowed at will by any validator. On the sync
+//! protocol every request has its own stream: an answer (up to [`MAX_SYNC_BYTES`]) never
+//! queues ahead of votes on the consensus stream, and it can only come from the peer
+//! asked.
+//!
+//! Invariants: the server's memory is bounded ([`KEPT_BYTES`] of kept blocks, the oldest
+//! dropped first: committed blocks are in RocksDB anyway); each peer is served at most
+//! [`PEER_BYTES_PER_SECOND`] after a burst of [`PEER_BURST_BYTES`], and is told `Busy`
+//! beyond; the driver never waits on either side (full channels drop, and are counted:
+//! the replica asks again after a round timeout).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
 
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
-use ordo_consensus::{Action, Block, Message};
+use ordo_consensus::{sync, Block, Message};
+use ordo_network::{InboundRequest, NetworkHandle, Request, Response};
 use ordo_storage::Storage;
 use ordo_types::{codec, Hash32, PublicKey};
+use tokio::sync::mpsc;
+use tracing::debug;
 
-/// The most blocks in one response: the requester's `sync_batch` (128 by default), which it
+use crate::driver::DriverInput;
+use crate::wire::{NodeRequest, NodeResponse};
+
+/// The most blocks in one answer: the requester's `sync_batch` (128 by default), which it
 /// also enforces.
 pub const MAX_SYNC_BLOCKS: usize = 128;
-/// Half the consensus frame limit, so a response of blocks with full payloads still fits.
+/// A quarter of the sync protocol's response limit (8 MiB), so an answer of blocks with
+/// full payloads (1,024 digests, 32 KiB each) still fits with room to spare.
 pub const MAX_SYNC_BYTES: usize = 2 << 20;
+/// Kept blocks held in memory: about a minute of full blocks at the chain's usual 37
+/// blocks a second, far more than the uncommitted tail that only memory can serve.
+pub const KEPT_BYTES: usize = 64 << 20;
+/// What one peer may be sent per second: a laggard catches up at over ten times the rate
+/// the chain grows even with full blocks, while one validator asking in a loop costs this
+/// node at most a few percent of a core in reads.
+pub const PEER_BYTES_PER_SECOND: f64 = 16.0 * (1 << 20) as f64;
+/// A burst of two full answers.
+pub const PEER_BURST_BYTES: f64 = 2.0 * MAX_SYNC_BYTES as f64;
+/// Work queued for the server (kept blocks and requests). A request that finds it full
+/// is answered `Busy`.
+const SERVER_QUEUE: usize = 4_096;
+/// The replica's requests waiting to go out, and requests out at once. Beyond them a
+/// request is dropped: the replica asks again after a round timeout.
+const FETCH_QUEUE: usize = 256;
+const FETCHES_IN_FLIGHT: usize = 16;
 
-/// A block request's fields.
-#[derive(Clone, Copy, Debug)]
-pub struct BlockRequest {
-    pub block_id: Hash32,
-    pub above_round: u64,
-    pub max: u16,
+/// What the block server works on, in arrival order.
+enum ServerInput {
+    Keep(Block),
+    Request {
+        from: PublicKey,
+        block_id: Hash32,
+        above_round: u64,
+        max: u16,
+        request: InboundRequest,
+    },
 }
 
-impl BlockRequest {
-    pub fn of(message: &Message) -> Option<BlockRequest> {
-        match message {
-            Message::BlockRequest {
+/// The driver's handle on block sync.
+#[derive(Clone)]
+pub struct BlockSync {
+    server: mpsc::Sender<ServerInput>,
+    fetch: mpsc::Sender<(PublicKey, NodeRequest)>,
+}
+
+impl BlockSync {
+    /// Starts the server (a thread) and the fetch task; answers from the fetch task go
+    /// to `driver`.
+    pub fn spawn(
+        storage: Storage,
+        network: NetworkHandle,
+        driver: mpsc::Sender<DriverInput>,
+    ) -> std::io::Result<(BlockSync, std::thread::JoinHandle<()>)> {
+        let (server_tx, server_rx) = mpsc::channel(SERVER_QUEUE);
+        let (fetch_tx, fetch_rx) = mpsc::channel(FETCH_QUEUE);
+        let server = std::thread::Builder::new()
+            .name("ordo-block-server".into())
+            .spawn(move || BlockServer::new(storage).run(server_rx))?;
+        tokio::spawn(fetch_loop(network, fetch_rx, driver));
+        Ok((
+            BlockSync {
+                server: server_tx,
+                fetch: fetch_tx,
+            },
+            server,
+        ))
+    }
+
+    /// A block joined the replica's tree.
+    pub fn keep(&self, block: Block) {
+        if self.server.try_send(ServerInput::Keep(block)).is_err() {
+            metrics::counter!("ordo_node_sync_kept_dropped_total").increment(1);
+        }
+    }
+
+    /// The replica asks `to` for blocks.
+    pub fn request(&self, to: PublicKey, block_id: Hash32, above_round: u64, max: u16) {
+        let request = NodeRequest::Blocks {
+            block_id,
+            above_round,
+            max,
+        };
+        if self.fetch.try_send((to, request)).is_err() {
+            metrics::counter!("ordo_node_sync_requests_dropped_total").increment(1);
+        }
+    }
+
+    /// A peer's block request, from the sync protocol.
+    pub fn serve(&self, request: InboundRequest, block_id: Hash32, above_round: u64, max: u16) {
+        let input = ServerInput::Request {
+            from: request.from,
+            block_id,
+            above_round,
+            max,
+            request,
+        };
+        if let Err(e) = self.server.try_send(input) {
+            if let ServerInput::Request { request, .. } = e.into_inner() {
+                metrics::counter!("ordo_node_sync_served_total", "outcome" => "busy").increment(1);
+                request.respond(Response::Busy);
+            }
+        }
+    }
+}
+
+/// Bytes a peer may still be sent, refilled with time.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes `bytes` if the bucket is not empty (it may go below zero: a large answer
+    /// is paid for by the next requests' waits).
+    fn take(&mut self, now: Instant, bytes: impl FnOnce() -> usize) -> bool {
+        let elapsed = now.duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + elapsed * PEER_BYTES_PER_SECOND).min(PEER_BURST_BYTES);
+        if self.tokens <= 0.0 {
+            return false;
+        }
+        self.tokens -= bytes() as f64;
+        true
+    }
+}
+
+/// Answers block requests from kept blocks and RocksDB.
+struct BlockServer {
+    storage: Storage,
+    kept: HashMap<Hash32, (Block, usize)>,
+    kept_order: VecDeque<Hash32>,
+    kept_bytes: usize,
+    buckets: HashMap<PublicKey, Bucket>,
+}
+
+impl BlockServer {
+    fn new(storage: Storage) -> Self {
+        BlockServer {
+            storage,
+            kept: HashMap::new(),
+            kept_order: VecDeque::new(),
+            kept_bytes: 0,
+            buckets: HashMap::new(),
+        }
+    }
+
+    fn run(mut self, mut inputs: mpsc::Receiver<ServerInput>) {
+        while let Some(input) = inputs.blocking_recv() {
+            match input {
+                ServerInput::Keep(block) => self.keep(block),
+                ServerInput::Request {
+                    from,
+                    block_id,
+                    above_round,
+                    max,
+                    request,
+                } => {
+                    let response = self.answer(from, block_id, above_round, max);
+                    request.respond(response);
+                }
+            }
+        }
+        debug!("block server stopped");
+    }
+
+    fn keep(&mut self, block: Block) {
+        let id = block.id();
+        if self.kept.contains_key(&id) {
+            return;
+        }
+        let size = codec::encode(&block).len();
+        self.kept.insert(id, (block, size));
+        self.kept_order.push_back(id);
+        self.kept_bytes += size;
+        while self.kept_bytes > KEPT_BYTES {
+            let Some(old) = self.kept_order.pop_front() else {
+                break;
+            };
+            if let Some((_, size)) = self.kept.remove(&old) {
+                self.kept_bytes -= size;
+            }
+        }
+    }
+
+    fn answer(
+        &mut self,
+        from: PublicKey,
+        block_id: Hash32,
+        above_round: u64,
+        max: u16,
+    ) -> Response {
+        let now = Instant::now();
+        let bucket = self.buckets.entry(from).or_insert(Bucket {
+            tokens: PEER_BURST_BYTES,
+            at: now,
+        });
+        // The bucket is charged after the walk, with what was actually sent.
+        let mut sent = 0;
+        let mut blocks = Vec::new();
+        let (kept, storage) = (&self.kept, &self.storage);
+        let served = bucket.take(now, || {
+            blocks = sync::answer(
+                |id| match kept.get(id) {
+                    Some((b, size)) => Some((b.clone(), *size)),
+                    None => stored_block(storage, id),
+                },
                 block_id,
                 above_round,
-                max,
-            } => Some(BlockRequest {
-                block_id: *block_id,
-                above_round: *above_round,
-                max: *max,
-            }),
-            _ => None,
+                usize::from(max).min(MAX_SYNC_BLOCKS),
+                MAX_SYNC_BYTES,
+            );
+            sent = blocks.iter().map(|b| codec::encode(b).len()).sum();
+            sent
+        });
+        if !served {
+            metrics::counter!("ordo_node_sync_served_total", "outcome" => "rate_limited")
+                .increment(1);
+            return Response::Busy;
         }
+        metrics::counter!("ordo_node_sync_served_total", "outcome" => "answered").increment(1);
+        metrics::counter!("ordo_node_sync_served_bytes_total").increment(sent as u64);
+        Response::Opaque(NodeResponse::Blocks(blocks).encode())
     }
 }
 
-/// Extends the replica's answer to `request` from `from` (in `actions`) with committed
-/// blocks from storage, or answers from storage alone when the replica had nothing.
-pub fn complete(
-    storage: &Storage,
-    from: &PublicKey,
-    request: BlockRequest,
-    actions: &mut Vec<Action>,
+/// A committed block from RocksDB, with its encoded size.
+fn stored_block(storage: &Storage, id: &Hash32) -> Option<(Block, usize)> {
+    let encoded = storage.block(id).ok().flatten()?;
+    let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&encoded).ok()?;
+    (block.id() == *id).then_some((block, encoded.len()))
+}
+
+/// Sends the replica's requests, a bounded number at a time, and hands each answer to
+/// the driver in the name of the peer that gave it.
+async fn fetch_loop(
+    network: NetworkHandle,
+    mut requests: mpsc::Receiver<(PublicKey, NodeRequest)>,
+    driver: mpsc::Sender<DriverInput>,
 ) {
-    let max = usize::from(request.max).min(MAX_SYNC_BLOCKS);
-    let answered = actions.iter_mut().find_map(|a| match a {
-        Action::Send {
-            to,
-            message: Message::BlockResponse { blocks },
-        } if to == from => Some(blocks),
-        _ => None,
-    });
-    match answered {
-        Some(blocks) => {
-            let Some(last) = blocks.last() else { return };
-            if last.round <= request.above_round.saturating_add(1) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(FETCHES_IN_FLIGHT));
+    while let Some((peer, request)) = requests.recv().await {
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("ordo_node_sync_requests_dropped_total").increment(1);
+            continue;
+        };
+        let network = network.clone();
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let answer = network
+                .request(&peer, &Request::Opaque(request.encode()))
+                .await;
+            let blocks = match answer {
+                Ok(Response::Opaque(bytes)) => match NodeResponse::decode(&bytes) {
+                    Ok(NodeResponse::Blocks(blocks)) => blocks,
+                    Ok(_) | Err(_) => {
+                        metrics::counter!("ordo_node_bad_messages_total").increment(1);
+                        network.report_bad_message(&peer);
+                        return;
+                    }
+                },
+                Ok(Response::Busy) => {
+                    metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "busy")
+                        .increment(1);
+                    return;
+                }
+                Ok(_) => return,
+                Err(e) => {
+                    debug!(%peer, error = %e, "block request failed");
+                    metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "failed")
+                        .increment(1);
+                    return;
+                }
+            };
+            metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "answered").increment(1);
+            if blocks.is_empty() {
                 return;
             }
-            let next = last.parent();
-            let mut bytes: usize = blocks.iter().map(|b| codec::encode(b).len()).sum();
-            extend(storage, next, request.above_round, max, &mut bytes, blocks);
-        }
-        None => {
-            let mut blocks = Vec::new();
-            let mut bytes = 0;
-            extend(
-                storage,
-                request.block_id,
-                request.above_round,
-                max,
-                &mut bytes,
-                &mut blocks,
-            );
-            if !blocks.is_empty() {
-                actions.push(Action::Send {
-                    to: *from,
-                    message: Message::BlockResponse { blocks },
-                });
-            }
-        }
+            let message = Message::BlockResponse { blocks };
+            let _ = driver
+                .send(DriverInput::Message {
+                    from: peer,
+                    message,
+                })
+                .await;
+        });
     }
 }
 
-/// Walks parent links from `cursor` through storage while blocks are above `above_round`.
-fn extend(
-    storage: &Storage,
-    mut cursor: Hash32,
-    above_round: u64,
-    max: usize,
-    bytes: &mut usize,
-    out: &mut Vec<Block>,
-) {
-    while out.len() < max {
-        let Ok(Some(encoded)) = storage.block(&cursor) else {
-            return;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_peer_is_served_a_burst_then_its_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket {
+            tokens: PEER_BURST_BYTES,
+            at: start,
         };
-        if *bytes + encoded.len() > MAX_SYNC_BYTES && !out.is_empty() {
-            return;
-        }
-        let Ok(block) = codec::decode::<Block, MAX_MESSAGE_BYTES>(&encoded) else {
-            return;
-        };
-        if block.round <= above_round || block.id() != cursor {
-            return;
-        }
-        *bytes += encoded.len();
-        cursor = block.parent();
-        out.push(block);
-        metrics::counter!("ordo_node_sync_blocks_from_storage_total").increment(1);
+        let full = MAX_SYNC_BYTES;
+        assert!(bucket.take(start, || full));
+        assert!(bucket.take(start, || full));
+        assert!(!bucket.take(start, || full), "the burst is spent");
+        // Half an answer's worth of time later, one more answer, paid for in advance.
+        let later = start + Duration::from_secs_f64(full as f64 / 2.0 / PEER_BYTES_PER_SECOND);
+        assert!(bucket.take(later, || full));
+        assert!(!bucket.take(later, || full));
     }
 }

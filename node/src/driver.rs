@@ -2,10 +2,13 @@
 //!
 //! It feeds the replica messages, payload availability and timer ticks, and carries out
 //! the actions in the order given: `Persist` is fsynced through storage before the next
-//! action runs (so no vote or timeout leaves before the safety data that authorises it is
-//! durable), sends go to the network's bounded per-peer queues (never blocking), and
-//! committed blocks are recorded in storage at consecutive heights and published to the
-//! execution pipeline through a watch: consensus never waits on execution.
+//! action runs (so no vote, timeout or proposal leaves before the safety data that
+//! authorises it is durable), sends go to the network's bounded per-peer queues (never
+//! blocking), and committed blocks are recorded in storage at consecutive heights and
+//! published to the execution pipeline through a watch: consensus never waits on
+//! execution. Block requests, the blocks to serve them from, and payload to fetch go to
+//! their owners off this thread ([`crate::block_sync`], [`crate::batches`]) through
+//! channels that drop rather than wait.
 //!
 //! Invariant: once a storage write fails, the driver stops carrying out actions.
 
@@ -20,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info};
 
-use crate::block_sync::{self, BlockRequest};
+use crate::block_sync::BlockSync;
 use crate::shared::Shared;
 use crate::wire::NodeMessage;
 
@@ -44,6 +47,9 @@ pub struct Driver {
     pub shared: Arc<Shared>,
     /// Height the next committed block gets.
     pub next_height: u64,
+    pub block_sync: BlockSync,
+    /// Payload of proposals that passed the replica's checks, to fetch: (proposer, digests).
+    pub fetch_payload: mpsc::Sender<(PublicKey, Vec<Hash32>)>,
     /// Deliberate misbehaviour on the outbound path (fault tests only).
     #[cfg(feature = "byzantine")]
     pub byzantine: Option<crate::byzantine::Misbehaviour>,
@@ -97,13 +103,7 @@ impl Driver {
                 input = inputs.recv() => match input {
                     None => break,
                     Some(DriverInput::Message { from, message }) => {
-                        let request = BlockRequest::of(&message);
-                        let mut actions =
-                            self.replica.handle(now_ms(), Event::Message { from, message });
-                        if let Some(request) = request {
-                            block_sync::complete(&self.shared.storage, &from, request, &mut actions);
-                        }
-                        actions
+                        self.replica.handle(now_ms(), Event::Message { from, message })
                     }
                     Some(DriverInput::Payload(digests)) => {
                         self.replica.handle(now_ms(), Event::PayloadReady(digests))
@@ -120,6 +120,12 @@ impl Driver {
             self.shared
                 .round
                 .store(self.replica.round(), Ordering::Relaxed);
+            self.shared
+                .certified_round
+                .store(self.replica.high_qc().round, Ordering::Relaxed);
+            self.shared
+                .committed_round
+                .store(self.replica.committed_root().0, Ordering::Relaxed);
             metrics::gauge!("ordo_node_round").set(self.replica.round() as f64);
         }
         debug!("consensus driver stopped");
@@ -135,6 +141,15 @@ impl Driver {
                         return false;
                     }
                 }
+                Action::Send {
+                    to,
+                    message:
+                        Message::BlockRequest {
+                            block_id,
+                            above_round,
+                            max,
+                        },
+                } => self.block_sync.request(to, block_id, above_round, max),
                 Action::Send { to, message } => {
                     if matches!(message, Message::Vote(_))
                         && self.shared.stop_voting.load(Ordering::Relaxed)
@@ -191,6 +206,12 @@ impl Driver {
                     metrics::gauge!("ordo_node_committed_height").set(height as f64);
                     metrics::histogram!("ordo_node_commit_record_seconds")
                         .record(started.elapsed().as_secs_f64());
+                }
+                Action::KeepBlock(block) => self.block_sync.keep(block),
+                Action::FetchPayload { proposer, digests } => {
+                    if self.fetch_payload.try_send((proposer, digests)).is_err() {
+                        metrics::counter!("ordo_node_payload_fetches_dropped_total").increment(1);
+                    }
                 }
                 Action::SetTimer { deadline_ms } => {
                     let wait = deadline_ms.saturating_sub(now_ms());

@@ -30,7 +30,7 @@ mod pipeline;
 mod roots;
 pub mod rpc;
 mod shared;
-mod wire;
+pub mod wire;
 
 pub use config::NodeConfig;
 pub use error::{NodeError, Result};

@@ -17,7 +17,7 @@
 //! execution failure, so it never continues on state it could not persist.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
 
 use crate::batches::Batches;
+use crate::block_sync::BlockSync;
 use crate::config::{LeaderPolicyName, NodeConfig};
 use crate::driver::{Driver, DriverInput};
 use crate::error::{NodeError, Result};
@@ -48,6 +49,9 @@ use crate::wire::NodeMessage;
 
 /// Committed blocks handed to a restarted replica (leader reputation needs its window).
 const RESTORE_TAIL: u64 = 256;
+/// Proposals whose payload waits to be fetched. One proposal a round asks at most, so a
+/// backlog means the fetcher is stuck; dropping then costs a vote, not memory.
+const PAYLOAD_FETCH_QUEUE: usize = 64;
 
 /// Runs a validator until SIGTERM, Ctrl-C or a fatal error.
 pub async fn run(config: NodeConfig) -> Result<()> {
@@ -108,6 +112,7 @@ pub struct RunningNode {
     dissemination: Dissemination,
     shutdown: watch::Sender<bool>,
     driver: std::thread::JoinHandle<()>,
+    block_server: std::thread::JoinHandle<()>,
     pipeline: crate::pipeline::PipelineHandles,
     servers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -288,7 +293,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         pending: Mutex::new(HashMap::new()),
         roots: Mutex::new(RootTracker::new(quorum, Some(key.public()))),
         max_lag: config.execution.max_lag_blocks,
-        peer_height: AtomicU64::new(0),
+        certified_round: AtomicU64::new(0),
+        committed_round: AtomicU64::new(0),
         recent_blocks: Mutex::new(VecDeque::new()),
     });
 
@@ -354,14 +360,25 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             }
         }));
     }
-    servers.push(tokio::spawn(batches.clone().serve(inbound.requests)));
+    let (block_sync, block_server) =
+        BlockSync::spawn(storage.clone(), network.clone(), driver_tx.clone())
+            .map_err(|e| NodeError::Other(format!("cannot start the block server: {e}")))?;
+    servers.push(tokio::spawn(
+        batches.clone().serve(inbound.requests, block_sync.clone()),
+    ));
+    let (fetch_payload_tx, mut fetch_payload_rx) =
+        mpsc::channel::<(ordo_types::PublicKey, Vec<Hash32>)>(PAYLOAD_FETCH_QUEUE);
+    let fetcher = batches.clone();
+    servers.push(tokio::spawn(async move {
+        while let Some((proposer, digests)) = fetch_payload_rx.recv().await {
+            fetcher.on_proposal(proposer, &digests);
+        }
+    }));
     servers.push(tokio::spawn(inbound_consensus(
         inbound.consensus,
         network.clone(),
         shared.clone(),
-        batches.clone(),
         driver_tx.clone(),
-        config.consensus.max_payload,
     )));
     servers.push(tokio::spawn(own_proofs(
         outputs.proofs,
@@ -411,6 +428,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         network: network.clone(),
         shared: shared.clone(),
         next_height,
+        block_sync,
+        fetch_payload: fetch_payload_tx,
         #[cfg(feature = "byzantine")]
         byzantine: misbehaviour,
     }
@@ -465,6 +484,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         dissemination,
         shutdown: shutdown_tx,
         driver,
+        block_server,
         pipeline,
         servers,
     })
@@ -490,6 +510,9 @@ impl RunningNode {
         for s in self.servers {
             s.abort();
         }
+        // Ends once the driver and the request router have let go of its channel.
+        let block_server = self.block_server;
+        let _ = tokio::task::spawn_blocking(move || block_server.join()).await;
         info!(
             executed = self.shared.executed_tip().height,
             committed = self.shared.committed_height(),
@@ -498,15 +521,15 @@ impl RunningNode {
     }
 }
 
-/// Decodes consensus-stream frames and routes them: consensus messages to the driver
-/// (after starting to make proposals' batches available), state roots to the tracker.
+/// Decodes consensus-stream frames and routes them: consensus messages to the driver,
+/// state roots to the tracker. Block requests travel the sync protocol (see
+/// [`crate::block_sync`]); one on this stream is dropped before it costs the consensus
+/// thread anything.
 async fn inbound_consensus(
     mut inbound: mpsc::Receiver<(ordo_types::PublicKey, Vec<u8>)>,
     network: NetworkHandle,
     shared: Arc<Shared>,
-    batches: Arc<Batches>,
     driver: mpsc::Sender<DriverInput>,
-    max_payload: usize,
 ) {
     while let Some((from, bytes)) = inbound.recv().await {
         match NodeMessage::decode(&bytes) {
@@ -516,18 +539,13 @@ async fn inbound_consensus(
                 network.report_bad_message(&from);
             }
             Ok(NodeMessage::StateRoot { height, root }) => {
-                shared.peer_height.fetch_max(height, Ordering::Relaxed);
                 let verdict = shared.roots.lock().remote(from, height, root);
                 on_verdict(&shared, verdict);
             }
+            Ok(NodeMessage::Consensus(Message::BlockRequest { .. })) => {
+                metrics::counter!("ordo_node_bad_messages_total").increment(1);
+            }
             Ok(NodeMessage::Consensus(message)) => {
-                // Fetched before consensus checks the proposal, so at least bounded as
-                // consensus will bound it.
-                if let Message::Proposal(p) = &message {
-                    if p.block.payload.len() <= max_payload {
-                        batches.on_proposal(from, &p.block.payload);
-                    }
-                }
                 if driver
                     .send(DriverInput::Message { from, message })
                     .await

@@ -821,9 +821,6 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
     let committed = shared.committed_height();
     let peers = state.network.connected().len();
     metrics::gauge!("ordo_node_peers").set(peers as f64);
-    let peer_height = shared
-        .peer_height
-        .load(std::sync::atomic::Ordering::Relaxed);
     Json(json!({
         "chain_id": shared.chain_id,
         "height": committed,
@@ -832,7 +829,7 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
         "state_root": tip.state_root,
         "peers": peers,
         "peer_id": state.network.peer_id().to_string(),
-        "syncing": shared.lag() > shared.max_lag || peer_height > tip.height + shared.max_lag,
+        "syncing": shared.syncing(),
         "mempool": state.mempool.len(),
         "voting": !shared.stop_voting.load(std::sync::atomic::Ordering::Relaxed),
         "state_root_agreed_height": shared.roots.lock().highest_agreed(),

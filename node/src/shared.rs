@@ -39,12 +39,21 @@ pub struct Shared {
     pub roots: Mutex<RootTracker>,
     /// Execution may fall this far behind consensus before ingress is refused.
     pub max_lag: u64,
-    /// Highest committed height a peer has shown us (through its state roots).
-    pub peer_height: AtomicU64,
+    /// The highest round of a verified certificate the replica holds, and the round of
+    /// its committed root: a replica that knows of certificates far above what it has
+    /// committed is fetching the chain. Both come from the consensus driver, never from
+    /// what a peer merely claims.
+    pub certified_round: AtomicU64,
+    pub committed_round: AtomicU64,
     /// The transaction hashes of the most recently executed blocks, in order, so that
     /// clients following the chain read them without touching RocksDB.
     pub recent_blocks: Mutex<VecDeque<(u64, Arc<Vec<Hash32>>)>>,
 }
+
+/// How far a replica's highest certified round may run ahead of its committed root's
+/// before it counts as syncing. In steady state the 2-chain rule keeps them two rounds
+/// apart; a few rounds of timeouts add a few more.
+const SYNC_ROUNDS: u64 = 20;
 
 /// How many executed blocks keep their transaction lists in memory.
 pub const RECENT_BLOCKS: usize = 1024;
@@ -79,6 +88,14 @@ impl Shared {
         let first = recent.front()?.0;
         let (h, hashes) = recent.get(usize::try_from(height.checked_sub(first)?).ok()?)?;
         (*h == height).then(|| hashes.clone())
+    }
+
+    /// Whether this node is catching up: execution lags consensus, or consensus knows of
+    /// certified rounds well past its last commit.
+    pub fn syncing(&self) -> bool {
+        let certified = self.certified_round.load(Ordering::Relaxed);
+        let committed = self.committed_round.load(Ordering::Relaxed);
+        self.lag() > self.max_lag || certified > committed.saturating_add(SYNC_ROUNDS)
     }
 
     pub fn overloaded(&self) -> bool {

@@ -6,7 +6,7 @@
 //! that does not decode is counted and its sender reported, never trusted.
 
 use bincode::{Decode, Encode};
-use ordo_consensus::Message;
+use ordo_consensus::{Block, Message};
 use ordo_network::MAX_CONSENSUS_MESSAGE_BYTES;
 use ordo_types::{codec, Hash32};
 
@@ -35,7 +35,8 @@ impl NodeMessage {
 
 /// Largest node request.
 pub const MAX_NODE_REQUEST_BYTES: usize = 1 << 10;
-/// Largest node response (one batch).
+/// Largest node response (one batch, or an answer of blocks: see
+/// [`crate::block_sync::MAX_SYNC_BYTES`]).
 pub const MAX_NODE_RESPONSE_BYTES: usize = 8 << 20;
 
 /// A request on the sync protocol's opaque channel.
@@ -43,11 +44,20 @@ pub const MAX_NODE_RESPONSE_BYTES: usize = 8 << 20;
 pub enum NodeRequest {
     /// The encoded batch with this digest, from memory or from RocksDB.
     Batch(Hash32),
+    /// `block_id` and up to `max` of its ancestors above `above_round`, newest first
+    /// (what the replica's `Message::BlockRequest` asks; see [`crate::block_sync`]).
+    Blocks {
+        block_id: Hash32,
+        above_round: u64,
+        max: u16,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum NodeResponse {
     Batch(Option<Vec<u8>>),
+    /// A hash chain from the requested block downwards; empty if it is not known here.
+    Blocks(Vec<Block>),
 }
 
 impl NodeRequest {

@@ -4,13 +4,21 @@
 //! only randomness is one seeded RNG, so a seed replays exactly. Links have latency with
 //! jitter (which reorders messages) and loss; faults are partitions that heal, crashes
 //! (also in the middle of a replica's action list) with restarts from persisted safety
-//! data and committed blocks, permanently crashed validators, and Twins: two nodes running
-//! honest code with one key, routed by per-round partitions.
+//! data and committed blocks, permanently crashed validators, Twins: two nodes running
+//! honest code with one key, routed by per-round partitions, and forged block sync: twins
+//! whose keys also answer block requests with forged chains (see [`Forgery`]).
 //!
-//! Invariant checked on every run: honest replicas commit one chain (the same block at
-//! every height, each commit extending the replica's previous one); an observer of every
-//! signed vote flags any validator that signed two different votes in one round.
+//! Every node answers block requests as the real node's block server does: from the
+//! blocks its replica asked it to keep and the committed blocks its storage holds
+//! ([`crate::sync::answer`]); the replica never answers them itself.
+//!
+//! Invariants checked on every run: honest replicas commit one chain (the same block at
+//! every height, each commit extending the replica's previous one, with the same
+//! certificate signers, which leader reputation reads); an observer of every signed vote
+//! and proposal flags any honest validator that signed two different votes, or proposed
+//! two different blocks, in one round (a restart must not make it do either).
 
+mod forger;
 mod network;
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -23,10 +31,14 @@ use rand::{Rng, SeedableRng};
 use crate::committee::{ed25519_verify, sim_verify, Committee, Signer, SimSigner};
 use crate::config::Config;
 use crate::leader::LeaderPolicy;
+use crate::messages::ValidatorIndex;
 use crate::messages::{Block, Message, Round};
 use crate::replica::{Action, Event, Replica, Stats};
 use crate::safety::SafetyData;
+use crate::sync;
 
+use forger::Forger;
+pub use forger::Forgery;
 pub use network::Partitions;
 
 /// The kind of fault a scenario injects before the network heals.
@@ -44,6 +56,19 @@ pub enum Fault {
     Crash,
     /// This many keys run on two nodes each, with per-round partitions.
     Twins(usize),
+    /// f twinned keys (as in `Twins(f)`) whose nodes also forge block sync this way.
+    ForgedSync(Forgery),
+}
+
+impl Fault {
+    /// How many keys run on two nodes in a committee of `n`.
+    pub fn twins(self, n: usize) -> usize {
+        match self {
+            Fault::Twins(k) => k.min(n),
+            Fault::ForgedSync(_) => (n.max(1) - 1) / 3,
+            _ => 0,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -55,6 +80,7 @@ impl fmt::Display for Fault {
             Fault::CrashRestart => f.write_str("crash-restart"),
             Fault::Crash => f.write_str("crash"),
             Fault::Twins(k) => write!(f, "twins({k})"),
+            Fault::ForgedSync(kind) => write!(f, "forged-sync({kind})"),
         }
     }
 }
@@ -91,7 +117,7 @@ impl SimConfig {
         // Twins keep equivocating after the heal: rounds led by a twinned key split the
         // honest votes and end in a timeout, so commits resume more slowly.
         let duration_ms = match fault {
-            Fault::Twins(_) => 45_000,
+            Fault::Twins(_) | Fault::ForgedSync(_) => 45_000,
             _ => 20_000,
         };
         Self {
@@ -118,7 +144,8 @@ impl SimConfig {
 #[derive(Clone, Debug, Default)]
 pub struct SimReport {
     pub safety_violations: Vec<String>,
-    /// Honest validators that signed two different votes in one round.
+    /// Honest validators that signed two different votes, or proposed two different
+    /// blocks, in one round.
     pub double_votes: Vec<String>,
     /// Why liveness failed after healing, if it did.
     pub liveness_failure: Option<String>,
@@ -130,6 +157,8 @@ pub struct SimReport {
     pub stats: Stats,
     pub honest_nodes: usize,
     pub messages_delivered: u64,
+    /// Forged block responses the Byzantine nodes sent.
+    pub forged_responses: u64,
     pub messages_by_kind: BTreeMap<&'static str, u64>,
     /// Each node's final state, for failure reports.
     pub node_states: Vec<String>,
@@ -194,6 +223,12 @@ struct Node {
     timer: Option<u64>,
     /// Crash after executing this many of the next action list's actions.
     crash_after: Option<usize>,
+    /// Blocks the replica asked the node to keep (memory: lost in a crash).
+    kept: HashMap<Hash32, Block>,
+    /// Committed blocks, as storage would hold them.
+    stored: HashMap<Hash32, Block>,
+    /// Whether this node forges block sync (its key is a Byzantine one).
+    forges: bool,
 }
 
 enum What {
@@ -245,6 +280,11 @@ struct Sim {
     /// The chain honest nodes agree on, by height (genesis excluded).
     chain: Vec<(Hash32, Round, usize)>,
     votes_seen: HashMap<(usize, Round), Hash32>,
+    proposals_seen: HashMap<(usize, Round), Hash32>,
+    /// The signers of the QC in each committed block, by block id, as the first honest
+    /// node to commit it recorded them.
+    signers_seen: HashMap<Hash32, Vec<ValidatorIndex>>,
+    forger: Option<Forger>,
     report: SimReport,
     payload_counter: u64,
 }
@@ -283,13 +323,17 @@ impl Sim {
         } else {
             sim_verify
         };
-        let twins = match cfg.fault {
-            Fault::Twins(k) => k.min(cfg.n),
-            _ => 0,
+        let twins = cfg.fault.twins(cfg.n);
+        let forger = match cfg.fault {
+            Fault::ForgedSync(kind) => Some(Forger::new(kind, cfg.n)),
+            _ => None,
         };
         // Twinned keys are the first `twins` validators; their second copies come last.
         let mut nodes: Vec<Node> = (0..cfg.n).map(|v| Node::new(v, v >= twins)).collect();
         nodes.extend((0..twins).map(|v| Node::new(v, false)));
+        for node in &mut nodes {
+            node.forges = forger.is_some() && !node.honest;
+        }
         let partitions = Partitions::new(&cfg, nodes.len(), twins, &mut rng);
         let mut sim = Sim {
             rng,
@@ -303,6 +347,9 @@ impl Sim {
             partitions,
             chain: Vec::new(),
             votes_seen: HashMap::new(),
+            proposals_seen: HashMap::new(),
+            signers_seen: HashMap::new(),
+            forger,
             report: SimReport::default(),
             payload_counter: 0,
             cfg,
@@ -455,6 +502,15 @@ impl Sim {
                     .messages_by_kind
                     .entry(message.kind())
                     .or_default() += 1;
+                if let Message::BlockRequest {
+                    block_id,
+                    above_round,
+                    max,
+                } = *message
+                {
+                    self.serve_blocks(i, from, block_id, above_round, max);
+                    return;
+                }
                 Event::Message {
                     from,
                     message: *message,
@@ -485,6 +541,7 @@ impl Sim {
             // Volatile state is gone; persisted safety data and the commit log remain.
             self.nodes[i].replica = None;
             self.nodes[i].timer = None;
+            self.nodes[i].kept.clear();
         }
     }
 
@@ -500,6 +557,14 @@ impl Sim {
                 if let Message::Vote(v) = &message {
                     self.observe_vote(i, v.round, v.block_id);
                 }
+                if let Message::BlockRequest {
+                    block_id,
+                    above_round,
+                    max,
+                } = &message
+                {
+                    self.misattribute(i, to, *block_id, *above_round, *max);
+                }
                 let from = self.keys[self.nodes[i].validator].public_key();
                 for j in 0..self.nodes.len() {
                     if j != i && self.keys[self.nodes[j].validator].public_key() == to {
@@ -508,6 +573,10 @@ impl Sim {
                 }
             }
             Action::Broadcast(message) => {
+                if let Message::Proposal(p) = &message {
+                    self.observe_proposal(i, &p.block);
+                    self.push_unrequested(&p.block);
+                }
                 let me = self.nodes[i].validator;
                 let from = self.keys[me].public_key();
                 for j in 0..self.nodes.len() {
@@ -517,7 +586,140 @@ impl Sim {
                 }
             }
             Action::Commit { blocks, .. } => self.observe_commit(i, blocks),
+            Action::KeepBlock(block) => {
+                self.nodes[i].kept.insert(block.id(), block);
+            }
+            // Every payload reaches every node (see `dispatch`): nothing to fetch.
+            Action::FetchPayload { .. } => {}
         }
+    }
+
+    /// Node `i`'s block server answers `from`'s request, as the real node's does: from
+    /// the blocks kept and the committed ones, while the node is up. A forging node
+    /// asked under [`Forgery::Certificate`] or [`Forgery::Signers`] forges its answer.
+    fn serve_blocks(&mut self, i: usize, from: PublicKey, id: Hash32, above: Round, max: u16) {
+        if self.nodes[i].replica.is_none() {
+            return;
+        }
+        let max = usize::from(max.min(self.replica_cfg.sync_batch));
+        let forged = self.nodes[i].forges
+            && matches!(
+                self.forger.as_ref().map(|f| f.kind),
+                Some(Forgery::Certificate | Forgery::Signers)
+            );
+        let blocks = if forged {
+            match self.forger.as_mut() {
+                Some(forger) => forger.answer(id, above, max, &mut self.rng),
+                None => Vec::new(),
+            }
+        } else {
+            let node = &self.nodes[i];
+            sync::answer(
+                |id| {
+                    node.kept
+                        .get(id)
+                        .or_else(|| node.stored.get(id))
+                        .map(|b| (b.clone(), 0))
+                },
+                id,
+                above,
+                max,
+                usize::MAX,
+            )
+        };
+        if blocks.is_empty() {
+            return;
+        }
+        let Some(j) = self.node_of(&from) else { return };
+        let me = self.keys[self.nodes[i].validator].public_key();
+        self.send(i, j, me, Message::BlockResponse { blocks });
+    }
+
+    /// The first node running `key`.
+    fn node_of(&self, key: &PublicKey) -> Option<usize> {
+        (0..self.nodes.len()).find(|&j| self.keys[self.nodes[j].validator].public_key() == *key)
+    }
+
+    /// A forging node that sees an honest node's request to someone else answers it
+    /// first, with a forged chain, in its own name ([`Forgery::Misattributed`]).
+    fn misattribute(&mut self, i: usize, to: PublicKey, id: Hash32, above: Round, max: u16) {
+        if !self.nodes[i].honest
+            || self.forger.as_ref().map(|f| f.kind) != Some(Forgery::Misattributed)
+        {
+            return;
+        }
+        let Some(forging) = (0..self.nodes.len()).find(|&k| self.nodes[k].forges) else {
+            return;
+        };
+        let key = self.keys[self.nodes[forging].validator].public_key();
+        if key == to {
+            return;
+        }
+        let max = usize::from(max.min(self.replica_cfg.sync_batch));
+        let Some(forger) = self.forger.as_mut() else {
+            return;
+        };
+        let blocks = forger.answer(id, above, max, &mut self.rng);
+        if !blocks.is_empty() {
+            // Faster than any honest answer: the request has not even left yet.
+            self.deliver_now(i, key, Message::BlockResponse { blocks });
+        }
+    }
+
+    /// Every proposal is also seen by the forgers; under [`Forgery::Unrequested`] one of
+    /// them pushes a forged chain ending at its parent to every honest node.
+    fn push_unrequested(&mut self, block: &Block) {
+        let Some(forger) = self.forger.as_mut() else {
+            return;
+        };
+        forger.observe(block);
+        if forger.kind != Forgery::Unrequested || !self.rng.gen_bool(0.3) {
+            return;
+        }
+        let target = if self.rng.gen_bool(0.5) {
+            Some(block.parent())
+        } else {
+            forger.recent(&mut self.rng)
+        };
+        let Some(target) = target else { return };
+        let blocks = forger.answer(
+            target,
+            0,
+            usize::from(self.replica_cfg.sync_batch),
+            &mut self.rng,
+        );
+        let Some(forging) = (0..self.nodes.len()).find(|&k| self.nodes[k].forges) else {
+            return;
+        };
+        if blocks.is_empty() {
+            return;
+        }
+        let key = self.keys[self.nodes[forging].validator].public_key();
+        for j in 0..self.nodes.len() {
+            if self.nodes[j].honest {
+                self.send(
+                    forging,
+                    j,
+                    key,
+                    Message::BlockResponse {
+                        blocks: blocks.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Delivers in a millisecond, past partitions and loss.
+    fn deliver_now(&mut self, j: usize, from: PublicKey, message: Message) {
+        let at = self.now + 1;
+        self.push(
+            at,
+            j,
+            What::Deliver {
+                from,
+                message: Box::new(message),
+            },
+        );
     }
 
     fn send(&mut self, i: usize, j: usize, from: PublicKey, message: Message) {
@@ -543,6 +745,26 @@ impl Sim {
         let delay = self.cfg.min_latency_ms + self.rng.gen_range(0..=self.cfg.jitter_ms);
         let message = Box::new(message);
         self.push(self.now + delay, j, What::Deliver { from, message });
+    }
+
+    fn observe_proposal(&mut self, i: usize, block: &Block) {
+        if !self.nodes[i].honest {
+            return;
+        }
+        let v = self.nodes[i].validator;
+        let id = block.id();
+        match self.proposals_seen.get(&(v, block.round)) {
+            Some(b) if *b != id => self.report.double_votes.push(format!(
+                "validator {v} proposed {} and {} in round {}",
+                b.short(),
+                id.short(),
+                block.round
+            )),
+            Some(_) => {}
+            None => {
+                self.proposals_seen.insert((v, block.round), id);
+            }
+        }
     }
 
     fn observe_vote(&mut self, i: usize, round: Round, block: Hash32) {
@@ -579,8 +801,22 @@ impl Sim {
             }
             let height = node.log.len();
             node.log.push(b.clone());
+            node.stored.insert(id, b.clone());
             if !node.honest {
                 continue;
+            }
+            let signers: Vec<ValidatorIndex> = b.qc.signatures.iter().map(|s| s.0).collect();
+            match self.signers_seen.get(&id) {
+                Some(first) if *first != signers => {
+                    self.report.safety_violations.push(format!(
+                        "history divergence at height {height}: node {i} committed {b} \
+                         with QC signers {signers:?}, another honest node with {first:?}"
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.signers_seen.insert(id, signers);
+                }
             }
             match self.chain.get(height) {
                 Some((other, _, _)) if *other != id => {
@@ -636,6 +872,7 @@ impl Sim {
             self.report.liveness_failure = Some("no progress with f crashed".into());
         }
         self.report.honest_nodes = honest;
+        self.report.forged_responses = self.forger.as_ref().map_or(0, |f| f.sent);
         self.report.fingerprint = Hash32::digest(b"ordo/sim-fingerprint\0", &fingerprint_parts);
         self.report.chain = self.chain.iter().map(|(_, r, p)| (*r, *p)).collect();
         self.report
@@ -652,6 +889,9 @@ impl Node {
             log: Vec::new(),
             timer: None,
             crash_after: None,
+            kept: HashMap::new(),
+            stored: HashMap::new(),
+            forges: false,
         }
     }
 }
@@ -694,24 +934,26 @@ pub fn scenario_seed(base: u64, i: u64) -> u64 {
 }
 
 /// Everything about a scenario follows from its seed, so the seed alone replays it:
-/// n in {4, 7, 10}, every fault kind, both leader policies, idle or loaded, and a slice
-/// of the runs with real ed25519.
+/// n in {4, 7, 10}, every fault kind and every block-sync forgery, both leader policies,
+/// idle or loaded, and a slice of the runs with real ed25519.
 pub fn scenario(seed: u64) -> SimConfig {
     let n = [4, 7, 10][(seed % 3) as usize];
     let f = (n - 1) / 3;
-    let fault = match (seed / 3) % 6 {
+    let kinds = 6 + Forgery::ALL.len() as u64;
+    let fault = match (seed / 3) % kinds {
         0 => Fault::None,
         1 => Fault::Lossy,
         2 => Fault::Partition,
         3 => Fault::CrashRestart,
         4 => Fault::Crash,
-        _ => Fault::Twins(f),
+        5 => Fault::Twins(f),
+        k => Fault::ForgedSync(Forgery::ALL[(k - 6) as usize]),
     };
     let mut cfg = SimConfig::new(n, seed, fault);
-    if (seed / 18) % 2 == 1 {
+    if (seed / (3 * kinds)) % 2 == 1 {
         cfg.leader_policy = LeaderPolicy::RoundRobin;
     }
-    cfg.real_crypto = (seed / 36) % 100 == 0;
+    cfg.real_crypto = (seed / (6 * kinds)) % 100 == 0;
     if (seed / 900) % 4 == 0 {
         cfg.payload_interval_ms = None;
     }

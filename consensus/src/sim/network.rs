@@ -58,7 +58,7 @@ impl Partitions {
                     None => true,
                 }
             }
-            Fault::Twins(_) => match round {
+            Fault::Twins(_) | Fault::ForgedSync(_) => match round {
                 Some(r) => self.twins_group(i, r) == self.twins_group(j, r),
                 None => true,
             },

@@ -231,11 +231,22 @@ pub fn node_message() -> Vec<Vec<u8>> {
 }
 
 pub fn node_request() -> Vec<Vec<u8>> {
-    vec![NodeRequest::Batch(hash(1)).encode()]
+    vec![
+        NodeRequest::Batch(hash(1)).encode(),
+        NodeRequest::Blocks {
+            block_id: hash(9),
+            above_round: 2,
+            max: 16,
+        }
+        .encode(),
+    ]
 }
 
 pub fn node_response() -> Vec<Vec<u8>> {
-    let mut responses = vec![NodeResponse::Batch(None)];
+    let mut responses = vec![
+        NodeResponse::Batch(None),
+        NodeResponse::Blocks(vec![block(4), block(3)]),
+    ];
     responses.extend(
         batches()
             .iter()
