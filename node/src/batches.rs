@@ -6,12 +6,10 @@
 //! accepted only if its digest is the one asked for and every signature in it verifies;
 //! it is then stored, so each batch is verified once per validator.
 //!
-//! Also here: payload availability for voting. When a proposal names batches, each one
-//! found (or fetched) is reported to consensus with `PayloadReady`, once.
+//! What consensus learns about payload, and in what order, is not decided here but by
+//! [`crate::payload`], which looks batches up through [`Batches::get`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ordo_network::{
     Batch, BatchBody, BatchStore, InboundRequest, NetworkHandle, Request, Response,
@@ -19,23 +17,12 @@ use ordo_network::{
 };
 use ordo_storage::Storage;
 use ordo_types::{codec, Hash32, PublicKey, SignedTransaction};
-use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::block_sync::BlockSync;
-use crate::driver::DriverInput;
-use crate::offers::Offer;
+use crate::supervisor::TaskError;
 use crate::wire::{NodeRequest, NodeResponse};
-
-/// How long to wait for a pushed batch before asking peers for it.
-const PUSH_GRACE: Duration = Duration::from_millis(300);
-const REPORTED_WINDOW: usize = 200_000;
-/// Batches being fetched for one proposer's blocks at a time: two full blocks' worth
-/// (at the default 1,024 digests a block). An honest leader's next proposal comes a
-/// round later, when the last one's fetches are long done; a faulty one cannot make
-/// this node start more than this many lookups.
-const MAX_FETCHES_PER_PROPOSER: usize = 2_048;
 
 pub struct Batches {
     store: Arc<BatchStore>,
@@ -45,13 +32,6 @@ pub struct Batches {
     /// Ordering-only networks carry opaque payloads, which have nothing to verify.
     ordering_only: bool,
     me: Option<PublicKey>,
-    reported: Mutex<(HashSet<Hash32>, VecDeque<Hash32>)>,
-    fetching: Mutex<HashSet<Hash32>>,
-    /// Lookups in flight per proposer (see [`MAX_FETCHES_PER_PROPOSER`]).
-    fetching_for: Mutex<HashMap<PublicKey, usize>>,
-    driver: mpsc::Sender<DriverInput>,
-    /// Committed batches' sequence numbers, for [`crate::offers`].
-    offers: mpsc::Sender<Offer>,
     /// Byzantine: answer every batch request with "not here" (fault tests only).
     #[cfg(feature = "byzantine")]
     withhold: std::sync::atomic::AtomicBool,
@@ -69,8 +49,6 @@ impl Batches {
         store: Arc<BatchStore>,
         storage: Storage,
         network: NetworkHandle,
-        driver: mpsc::Sender<DriverInput>,
-        offers: mpsc::Sender<Offer>,
         ordering_only: bool,
     ) -> Arc<Self> {
         Arc::new(Batches {
@@ -80,11 +58,6 @@ impl Batches {
             store,
             storage,
             network,
-            reported: Mutex::new((HashSet::new(), VecDeque::new())),
-            fetching: Mutex::new(HashSet::new()),
-            fetching_for: Mutex::new(HashMap::new()),
-            driver,
-            offers,
             #[cfg(feature = "byzantine")]
             withhold: Default::default(),
         })
@@ -106,105 +79,6 @@ impl Batches {
             .committee()
             .get(usize::from(index))
             .map(|v| v.consensus_key)
-    }
-
-    /// The committee's consensus keys.
-    pub fn members(&self) -> Vec<PublicKey> {
-        self.network
-            .committee()
-            .validators()
-            .iter()
-            .map(|v| v.consensus_key)
-            .collect()
-    }
-
-    /// A committed block held these batches (author, sequence number, digest).
-    pub fn committed(&self, batches: Vec<(PublicKey, u64, Hash32)>) {
-        if let Err(mpsc::error::TrySendError::Full(_)) =
-            self.offers.try_send(Offer::Committed(batches))
-        {
-            // Costs nothing lasting: the next commit of the same authors says as much.
-            metrics::counter!("ordo_node_offer_notices_dropped_total").increment(1);
-        }
-    }
-
-    /// Tells consensus that `digest` is stored here, once.
-    pub async fn report(&self, digest: Hash32) {
-        {
-            let mut r = self.reported.lock();
-            if !r.0.insert(digest) {
-                return;
-            }
-            r.1.push_back(digest);
-            while r.1.len() > REPORTED_WINDOW {
-                if let Some(old) = r.1.pop_front() {
-                    r.0.remove(&old);
-                }
-            }
-        }
-        let _ = self.driver.send(DriverInput::Payload(vec![digest])).await;
-    }
-
-    fn reported(&self, digest: &Hash32) -> bool {
-        self.reported.lock().0.contains(digest)
-    }
-
-    /// A proposal by `author`, checked by consensus, names `digests`: make each available
-    /// and report them in the proposal's order. The order matters: a leader proposes
-    /// reported batches in the order it learnt them, and one author's batches carry
-    /// consecutive nonces of the same senders, so reporting them as their fetches happen
-    /// to finish would let a later batch be ordered before an earlier one and fail its
-    /// transactions on their nonces.
-    pub fn on_proposal(self: &Arc<Self>, author: PublicKey, digests: &[Hash32]) {
-        let wanted: Vec<Hash32> = {
-            let mut per = self.fetching_for.lock();
-            let in_flight = per.entry(author).or_default();
-            let room = MAX_FETCHES_PER_PROPOSER.saturating_sub(*in_flight);
-            let mut fetching = self.fetching.lock();
-            let mut wanted: Vec<Hash32> = digests
-                .iter()
-                .copied()
-                .filter(|d| !self.reported(d) && !fetching.contains(d))
-                .collect();
-            if wanted.len() > room {
-                metrics::counter!("ordo_node_payload_fetches_capped_total")
-                    .increment((wanted.len() - room) as u64);
-                wanted.truncate(room);
-            }
-            fetching.extend(wanted.iter().copied());
-            *in_flight += wanted.len();
-            wanted
-        };
-        if wanted.is_empty() {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            // Fetched concurrently, reported in order.
-            let lookups: Vec<_> = wanted
-                .iter()
-                .map(|&d| {
-                    let this = this.clone();
-                    tokio::spawn(async move {
-                        this.store.contains(&d)
-                            || this.store.wait_for(&d, PUSH_GRACE).await
-                            || this.get(&d, Some(author)).await.is_some()
-                    })
-                })
-                .collect();
-            for (d, lookup) in wanted.into_iter().zip(lookups) {
-                let found = lookup.await.unwrap_or(false);
-                this.fetching.lock().remove(&d);
-                if let Some(n) = this.fetching_for.lock().get_mut(&author) {
-                    *n = n.saturating_sub(1);
-                }
-                if found {
-                    this.report(d).await;
-                } else {
-                    debug!(batch = %d.short(), "proposed batch not found");
-                }
-            }
-        });
     }
 
     /// The batch `digest`, from memory, disk or peers; `None` if nobody had it.
@@ -287,7 +161,7 @@ impl Batches {
         self: Arc<Self>,
         mut requests: mpsc::Receiver<InboundRequest>,
         blocks: BlockSync,
-    ) {
+    ) -> Result<(), TaskError> {
         while let Some(request) = requests.recv().await {
             let response = match &request.request {
                 Request::Opaque(bytes) => match NodeRequest::decode(bytes) {
@@ -326,5 +200,6 @@ impl Batches {
             };
             request.respond(response);
         }
+        Err(TaskError::closed("the network's requests"))
     }
 }

@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::driver::DriverInput;
+use crate::supervisor::TaskError;
 use crate::wire::{NodeRequest, NodeResponse};
 
 /// The most blocks in one answer: the requester's `sync_batch` (128 by default), which it
@@ -70,34 +71,57 @@ enum ServerInput {
     },
 }
 
-/// The driver's handle on block sync.
+/// The driver's and the request router's handle on block sync.
 #[derive(Clone)]
 pub struct BlockSync {
     server: mpsc::Sender<ServerInput>,
     fetch: mpsc::Sender<(PublicKey, NodeRequest)>,
+    /// The fetch loop's own parts, taken once by [`BlockSync::fetch_loop`].
+    fetcher: Arc<parking_lot::Mutex<Option<Fetcher>>>,
+}
+
+/// What the fetch loop needs.
+struct Fetcher {
+    network: NetworkHandle,
+    requests: mpsc::Receiver<(PublicKey, NodeRequest)>,
+    driver: mpsc::Sender<DriverInput>,
 }
 
 impl BlockSync {
-    /// Starts the server (a thread) and the fetch task; answers from the fetch task go
-    /// to `driver`.
-    pub fn spawn(
+    /// The handle, and the server to run on a thread of its own; answers to the
+    /// replica's requests go to `driver` once [`BlockSync::fetch_loop`] runs.
+    pub fn new(
         storage: Storage,
         network: NetworkHandle,
         driver: mpsc::Sender<DriverInput>,
-    ) -> std::io::Result<(BlockSync, std::thread::JoinHandle<()>)> {
+    ) -> (BlockSync, BlockServer) {
         let (server_tx, server_rx) = mpsc::channel(SERVER_QUEUE);
         let (fetch_tx, fetch_rx) = mpsc::channel(FETCH_QUEUE);
-        let server = std::thread::Builder::new()
-            .name("ordo-block-server".into())
-            .spawn(move || BlockServer::new(storage).run(server_rx))?;
-        tokio::spawn(fetch_loop(network, fetch_rx, driver));
-        Ok((
+        let fetcher = Fetcher {
+            network,
+            requests: fetch_rx,
+            driver,
+        };
+        (
             BlockSync {
                 server: server_tx,
                 fetch: fetch_tx,
+                fetcher: Arc::new(parking_lot::Mutex::new(Some(fetcher))),
             },
-            server,
-        ))
+            BlockServer::new(storage, server_rx),
+        )
+    }
+
+    /// Sends the replica's requests, a bounded number at a time, and hands each answer
+    /// to the driver in the name of the peer that gave it. Runs once.
+    pub async fn fetch_loop(self) -> Result<(), TaskError> {
+        let Some(fetcher) = self.fetcher.lock().take() else {
+            return Err(TaskError::Invariant(
+                "the block fetch loop runs once".into(),
+            ));
+        };
+        drop(self);
+        fetch_loop(fetcher).await
     }
 
     /// A block joined the replica's tree.
@@ -159,8 +183,9 @@ impl Bucket {
 }
 
 /// Answers block requests from kept blocks and RocksDB.
-struct BlockServer {
+pub struct BlockServer {
     storage: Storage,
+    inputs: mpsc::Receiver<ServerInput>,
     kept: HashMap<Hash32, (Block, usize)>,
     kept_order: VecDeque<Hash32>,
     kept_bytes: usize,
@@ -168,9 +193,10 @@ struct BlockServer {
 }
 
 impl BlockServer {
-    fn new(storage: Storage) -> Self {
+    fn new(storage: Storage, inputs: mpsc::Receiver<ServerInput>) -> Self {
         BlockServer {
             storage,
+            inputs,
             kept: HashMap::new(),
             kept_order: VecDeque::new(),
             kept_bytes: 0,
@@ -178,8 +204,9 @@ impl BlockServer {
         }
     }
 
-    fn run(mut self, mut inputs: mpsc::Receiver<ServerInput>) {
-        while let Some(input) = inputs.blocking_recv() {
+    /// Serves until every handle is gone (a shutdown).
+    pub fn run(mut self) -> Result<(), TaskError> {
+        while let Some(input) = self.inputs.blocking_recv() {
             match input {
                 ServerInput::Keep(block) => self.keep(block),
                 ServerInput::Request {
@@ -195,6 +222,7 @@ impl BlockServer {
             }
         }
         debug!("block server stopped");
+        Ok(())
     }
 
     fn keep(&mut self, block: Block) {
@@ -264,13 +292,12 @@ fn stored_block(storage: &Storage, id: &Hash32) -> Option<(Block, usize)> {
     (block.id() == *id).then_some((block, encoded.len()))
 }
 
-/// Sends the replica's requests, a bounded number at a time, and hands each answer to
-/// the driver in the name of the peer that gave it.
-async fn fetch_loop(
-    network: NetworkHandle,
-    mut requests: mpsc::Receiver<(PublicKey, NodeRequest)>,
-    driver: mpsc::Sender<DriverInput>,
-) {
+async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
+    let Fetcher {
+        network,
+        mut requests,
+        driver,
+    } = fetcher;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(FETCHES_IN_FLIGHT));
     while let Some((peer, request)) = requests.recv().await {
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
@@ -319,6 +346,8 @@ async fn fetch_loop(
                 .await;
         });
     }
+    // Every handle (the driver's) is gone: a shutdown.
+    Ok(())
 }
 
 #[cfg(test)]

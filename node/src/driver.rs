@@ -10,35 +10,38 @@
 //! their owners off this thread ([`crate::block_sync`], [`crate::batches`]) through
 //! channels that drop rather than wait.
 //!
-//! Invariant: once a storage write fails, the driver stops carrying out actions.
+//! Invariant: once a storage write fails, the driver stops carrying out actions and ends
+//! with the error (its supervisor stops the validator).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ordo_consensus::{Action, Event, Message, Replica};
 use ordo_network::NetworkHandle;
-use ordo_types::{codec, Hash32, KeyPair, PublicKey};
+use ordo_types::{codec, now_ms, Hash32, KeyPair, PublicKey};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, error, info};
 
 use crate::block_sync::BlockSync;
 use crate::shared::Shared;
+use crate::supervisor::TaskError;
 use crate::wire::NodeMessage;
 
 /// What the node feeds the driver.
 #[allow(clippy::large_enum_variant)]
 pub enum DriverInput {
-    Message { from: PublicKey, message: Message },
+    Message {
+        from: PublicKey,
+        message: Message,
+    },
+    /// Payload that may be proposed and voted for, in the order to propose it.
     Payload(Vec<Hash32>),
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    /// Payload that may be voted for only (a checked proposal's batches).
+    PayloadAvailable(Vec<Hash32>),
+    /// Our state root differs from a quorum's: send no more votes.
+    StopVoting,
 }
 
 pub struct Driver {
@@ -48,47 +51,39 @@ pub struct Driver {
     /// Height the next committed block gets.
     pub next_height: u64,
     pub block_sync: BlockSync,
-    /// Payload of proposals that passed the replica's checks, to fetch: (proposer, digests).
+    /// Payload of proposals that passed the replica's checks, for the payload owner:
+    /// (proposer, digests).
     pub fetch_payload: mpsc::Sender<(PublicKey, Vec<Hash32>)>,
+    /// Set once our state diverged from a quorum's.
+    pub stop_voting: bool,
     /// Deliberate misbehaviour on the outbound path (fault tests only).
     #[cfg(feature = "byzantine")]
     pub byzantine: Option<crate::byzantine::Misbehaviour>,
 }
 
 impl Driver {
-    /// Runs the driver on its own thread until `shutdown` fires or the input closes.
-    pub fn spawn(
+    /// Runs the driver (on the caller's thread, which it keeps) until `shutdown` fires or
+    /// its input closes.
+    pub fn run(
         self,
         inputs: mpsc::Receiver<DriverInput>,
         shutdown: watch::Receiver<bool>,
-    ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name("ordo-consensus".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.shared.set_fatal(format!("consensus runtime: {e}"));
-                        return;
-                    }
-                };
-                runtime.block_on(self.run(inputs, shutdown));
-            })
+    ) -> Result<(), TaskError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| TaskError::Invariant(format!("cannot start its runtime: {e}")))?;
+        runtime.block_on(self.drive(inputs, shutdown))
     }
 
-    async fn run(
+    async fn drive(
         mut self,
         mut inputs: mpsc::Receiver<DriverInput>,
         mut shutdown: watch::Receiver<bool>,
-    ) {
+    ) -> Result<(), TaskError> {
         let mut deadline: Option<Instant> = None;
         let actions = self.replica.start(now_ms());
-        if !self.execute(actions, &mut deadline) {
-            return;
-        }
+        self.execute(actions, &mut deadline)?;
         info!(round = self.replica.round(), "consensus started");
         loop {
             let sleep = async {
@@ -101,12 +96,19 @@ impl Driver {
                 biased;
                 _ = shutdown.changed() => break,
                 input = inputs.recv() => match input {
-                    None => break,
+                    None => return Err(TaskError::closed("the driver's input")),
                     Some(DriverInput::Message { from, message }) => {
                         self.replica.handle(now_ms(), Event::Message { from, message })
                     }
                     Some(DriverInput::Payload(digests)) => {
                         self.replica.handle(now_ms(), Event::PayloadReady(digests))
+                    }
+                    Some(DriverInput::PayloadAvailable(digests)) => {
+                        self.replica.handle(now_ms(), Event::PayloadReady(digests))
+                    }
+                    Some(DriverInput::StopVoting) => {
+                        self.stop_voting = true;
+                        continue;
                     }
                 },
                 _ = sleep => {
@@ -114,9 +116,7 @@ impl Driver {
                     self.replica.handle(now_ms(), Event::Tick)
                 }
             };
-            if !self.execute(actions, &mut deadline) {
-                break;
-            }
+            self.execute(actions, &mut deadline)?;
             self.shared
                 .round
                 .store(self.replica.round(), Ordering::Relaxed);
@@ -129,17 +129,20 @@ impl Driver {
             metrics::gauge!("ordo_node_round").set(self.replica.round() as f64);
         }
         debug!("consensus driver stopped");
+        Ok(())
     }
 
-    /// Carries out `actions` in order; false after a fatal storage error.
-    fn execute(&mut self, actions: Vec<Action>, deadline: &mut Option<Instant>) -> bool {
+    /// Carries out `actions` in order; stops at the first storage failure, so nothing
+    /// leaves that the failed write should have preceded.
+    fn execute(
+        &mut self,
+        actions: Vec<Action>,
+        deadline: &mut Option<Instant>,
+    ) -> Result<(), TaskError> {
         for action in actions {
             match action {
                 Action::Persist(safety) => {
-                    if let Err(e) = self.shared.storage.write_safety_data(&safety.to_bytes()) {
-                        self.shared.set_fatal(format!("writing safety data: {e}"));
-                        return false;
-                    }
+                    self.shared.storage.write_safety_data(&safety.to_bytes())?;
                 }
                 Action::Send {
                     to,
@@ -151,9 +154,7 @@ impl Driver {
                         },
                 } => self.block_sync.request(to, block_id, above_round, max),
                 Action::Send { to, message } => {
-                    if matches!(message, Message::Vote(_))
-                        && self.shared.stop_voting.load(Ordering::Relaxed)
-                    {
+                    if matches!(message, Message::Vote(_)) && self.stop_voting {
                         metrics::counter!("ordo_node_votes_withheld_total").increment(1);
                         continue;
                     }
@@ -186,18 +187,17 @@ impl Driver {
                         let qc = blocks.get(i + 1).map_or(&proof, |next| &next.qc);
                         let height = self.next_height;
                         let id = block.id();
-                        let recorded = self.shared.storage.record_committed(
-                            height,
-                            &id,
-                            Some(&codec::encode(block)),
-                            Some(&codec::encode(qc)),
-                        );
-                        if let Err(e) = recorded {
-                            error!(height, block = %block, error = %e, "cannot record a committed block");
-                            self.shared
-                                .set_fatal(format!("recording committed block {height}: {e}"));
-                            return false;
-                        }
+                        self.shared
+                            .storage
+                            .record_committed(
+                                height,
+                                &id,
+                                Some(&codec::encode(block)),
+                                Some(&codec::encode(qc)),
+                            )
+                            .inspect_err(|e| {
+                                error!(height, block = %block, error = %e, "cannot record a committed block");
+                            })?;
                         self.next_height += 1;
                         debug!(height, block = %block, "committed");
                     }
@@ -219,6 +219,6 @@ impl Driver {
                 }
             }
         }
-        true
+        Ok(())
     }
 }

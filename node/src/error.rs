@@ -48,6 +48,10 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    /// One of the validator's tasks ended (see [`crate::supervisor`]): the validator
+    /// stopped.
+    #[error("validator task '{task}' failed: {reason}")]
+    TaskFailed { task: &'static str, reason: String },
     #[error("{0}")]
     Other(String),
 }

@@ -19,17 +19,20 @@ pub mod config;
 mod dedup;
 mod driver;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod genesis;
 pub mod http;
 pub mod localnet;
 mod node;
-mod offers;
+mod payload;
 mod pipeline;
 mod roots;
 pub mod rpc;
 mod shared;
+mod supervisor;
+mod tx_index;
 pub mod wire;
 
 pub use config::NodeConfig;

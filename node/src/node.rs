@@ -1,23 +1,24 @@
 //! One validator process: start-up (storage and recovery, genesis, network, consensus,
-//! execution, RPC), the wiring between them, and graceful shutdown.
+//! execution, RPC), the wiring between its tasks, and graceful shutdown.
 //!
 //! ```text
-//! network consensus bytes ─▶ inbound ─┬─ proposals' batches ─▶ Batches (fetch) ─▶ PayloadReady ─┐
-//!                                     ├─ state roots ─▶ RootTracker                              │
-//!                                     └─ messages ─────────────────────────────▶ Driver (thread) ◀┘
-//! own batch proofs ─▶ (held while execution lags) ─▶ PayloadReady ─▶ Driver
-//! peers' pushed batches ─▶ offers (each author's in sequence, held while execution lags)
-//!                      ─▶ PayloadReady ─▶ Driver (any leader proposes what it holds)
-//! Driver: Persist (fsync) ▸ Send ▸ Commit (record in RocksDB, raise committed height)
-//! committed height ─▶ Pipeline: fetch ─▶ execute ─▶ commit ─▶ executed height, state root
+//! peers ─▶ inbound ─┬─ consensus messages ─────────────────────────────────▶ Driver (thread)
+//!                   └─ state roots ─▶ roots (tracker) ── StopVoting ─────────▶   │  ▲
+//! own proofs, peers' pushed batches, committed batches, FetchPayload ─▶ payload ─┘  │
+//!   (the one owner of payload order) ── Payload / PayloadAvailable ───────────────────┘
+//! Driver: Persist (fsync) ▸ Send ▸ KeepBlock ─▶ block sync ▸ Commit (RocksDB, committed height)
+//! committed height ─▶ pipeline: fetch ─▶ execute ─▶ commit ─▶ executed tip (watch)
+//!                                                          └▶ ExecutedBlock events ─▶ tx-index,
+//!                                                             roots (and its broadcast),
+//!                                                             batch-store clean-up
 //! RPC ─▶ Mempool ─▶ Dissemination (batches, acks, proofs)
 //! ```
 //!
-//! Invariant: the node stops (and `run` returns an error) on the first fatal storage or
-//! execution failure, so it never continues on state it could not persist.
+//! Invariant: every task runs under the [`Supervisor`]; the first one to end (an error, a
+//! panic, or a return) stops the validator and `run` returns an error naming it, so the
+//! node never continues with a part missing, nor on state it could not persist.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +31,7 @@ use ordo_network::{
     Dissemination, DisseminationConfig, Mempool, MempoolConfig, NetworkConfig, NetworkHandle,
 };
 use ordo_storage::{BlockCommit, Storage, StorageConfig};
-use ordo_types::{codec, keyfile, Hash32, StateAccumulator};
-use parking_lot::Mutex;
+use ordo_types::{codec, keyfile, Hash32, PublicKey, StateAccumulator};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
 
@@ -40,18 +40,26 @@ use crate::block_sync::BlockSync;
 use crate::config::{LeaderPolicyName, NodeConfig};
 use crate::driver::{Driver, DriverInput};
 use crate::error::{NodeError, Result};
+use crate::events::Publisher;
 use crate::genesis::GenesisFile;
-use crate::pipeline::{on_verdict, Pipeline};
-use crate::roots::RootTracker;
+use crate::payload::order::PayloadOrder;
+use crate::payload::PayloadInputs;
+use crate::pipeline::Pipeline;
+use crate::roots::{RootTracker, RootsView};
 use crate::rpc::{self, RpcState};
 use crate::shared::{ExecutedTip, Shared};
+use crate::supervisor::{Failure, Supervisor, TaskError};
+use crate::tx_index::TxIndex;
 use crate::wire::NodeMessage;
 
 /// Committed blocks handed to a restarted replica (leader reputation needs its window).
 const RESTORE_TAIL: u64 = 256;
-/// Proposals whose payload waits to be fetched. One proposal a round asks at most, so a
-/// backlog means the fetcher is stuck; dropping then costs a vote, not memory.
-const PAYLOAD_FETCH_QUEUE: usize = 64;
+/// Inputs waiting for the consensus driver: messages, payload reports. Senders wait for
+/// room, so a slow driver slows the network's reading rather than growing memory.
+const DRIVER_QUEUE: usize = 4_096;
+/// Executed blocks queued for each subscriber; the commit stage waits beyond (a few
+/// blocks of slack keep a subscriber's hiccup off the commit path).
+const EVENT_QUEUE: usize = 64;
 
 /// Runs a validator until SIGTERM, Ctrl-C or a fatal error.
 pub async fn run(config: NodeConfig) -> Result<()> {
@@ -67,24 +75,19 @@ pub async fn run(config: NodeConfig) -> Result<()> {
     run_until(config, stop).await
 }
 
-/// Runs a validator until `stop` resolves (or a fatal error).
+/// Runs a validator until `stop` resolves, or until one of its tasks fails: then it
+/// returns an error that names the task.
 pub async fn run_until(
     config: NodeConfig,
     stop: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
-    let node = start(config).await?;
-    let shared = node.shared.clone();
-    let fatal = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if let Some(reason) = shared.fatal.lock().clone() {
-                return reason;
-            }
-        }
-    };
+    let mut node = start(config).await?;
     let outcome = tokio::select! {
         r = stop => r,
-        reason = fatal => Err(NodeError::Other(reason)),
+        failure = node.failure() => Err(NodeError::TaskFailed {
+            task: failure.task,
+            reason: failure.error.to_string(),
+        }),
     };
     node.shutdown().await;
     outcome
@@ -111,10 +114,7 @@ pub struct RunningNode {
     pub rpc_addr: std::net::SocketAddr,
     dissemination: Dissemination,
     shutdown: watch::Sender<bool>,
-    driver: std::thread::JoinHandle<()>,
-    block_server: std::thread::JoinHandle<()>,
-    pipeline: crate::pipeline::PipelineHandles,
-    servers: Vec<tokio::task::JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 /// Opens the store, creating the genesis state on a fresh one; returns the store, the
@@ -241,7 +241,8 @@ fn restore_replica(
     ))
 }
 
-/// Starts every part of a validator and returns once the RPC listens.
+/// Starts every part of a validator, each under the supervisor, and returns once the RPC
+/// listens.
 pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let genesis_file = GenesisFile::load(&config.genesis)?;
     let key = keyfile::read(&config.validator_key)?;
@@ -288,17 +289,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         committed: committed_tx,
         executed: executed_tx,
         round: AtomicU64::new(0),
-        stop_voting: AtomicBool::new(false),
-        fatal: Mutex::new(None),
-        pending: Mutex::new(HashMap::new()),
-        roots: Mutex::new(RootTracker::new(quorum, Some(key.public()))),
         max_lag: config.execution.max_lag_blocks,
         certified_round: AtomicU64::new(0),
         committed_round: AtomicU64::new(0),
-        recent_blocks: Mutex::new(VecDeque::new()),
     });
 
-    let identity = crate::localnet::network_identity(&network_key);
+    let identity = ordo_network::network_keypair_from_seed(network_key.seed());
     let net_config = NetworkConfig::new(identity, config.network.listen.clone(), net_committee);
     let (network, inbound) = ordo_network::start(net_config).await?;
     info!(
@@ -334,75 +330,117 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         mempool.clone(),
     );
 
+    let mut supervisor = Supervisor::new();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (driver_tx, driver_rx) = mpsc::channel::<DriverInput>(4096);
-    let (offers_tx, offers_rx) = mpsc::channel(4096);
-    let consensus_pool = consensus_config(&config, network.committee().validators().len()).max_pool;
+    let (driver_tx, driver_rx) = mpsc::channel::<DriverInput>(DRIVER_QUEUE);
     let batches = Batches::new(
         dissemination.store().clone(),
         storage.clone(),
         network.clone(),
-        driver_tx.clone(),
-        offers_tx,
         genesis_file.ordering_only,
     );
     #[cfg(feature = "byzantine")]
     if let Some(section) = &config.byzantine {
         batches.set_withhold(section.has(crate::config::Behaviour::WithholdBatches));
     }
-    let mut servers = Vec::new();
     if let Some(handle) = prometheus.clone() {
         // Histograms accumulate until drained; the recorder leaves draining to its owner.
-        servers.push(tokio::spawn(async move {
+        supervisor.spawn("metrics-upkeep", async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 handle.run_upkeep();
             }
-        }));
+        });
     }
+
+    // Block sync: a server thread for peers' requests, a task for the replica's.
     let (block_sync, block_server) =
-        BlockSync::spawn(storage.clone(), network.clone(), driver_tx.clone())
-            .map_err(|e| NodeError::Other(format!("cannot start the block server: {e}")))?;
-    servers.push(tokio::spawn(
+        BlockSync::new(storage.clone(), network.clone(), driver_tx.clone());
+    supervisor
+        .spawn_thread("block-server", move || block_server.run())
+        .map_err(|e| NodeError::Other(format!("cannot start the block server: {e}")))?;
+    supervisor.spawn("block-fetch", block_sync.clone().fetch_loop());
+    supervisor.spawn(
+        "peer-requests",
         batches.clone().serve(inbound.requests, block_sync.clone()),
-    ));
-    let (fetch_payload_tx, mut fetch_payload_rx) =
-        mpsc::channel::<(ordo_types::PublicKey, Vec<Hash32>)>(PAYLOAD_FETCH_QUEUE);
-    let fetcher = batches.clone();
-    servers.push(tokio::spawn(async move {
-        while let Some((proposer, digests)) = fetch_payload_rx.recv().await {
-            fetcher.on_proposal(proposer, &digests);
+    );
+
+    // Events of executed blocks, each subscriber owning what it derives from them.
+    let mut events = Publisher::default();
+    let index = Arc::new(TxIndex::default());
+    supervisor.spawn(
+        "tx-index",
+        crate::tx_index::follow(index.clone(), events.subscribe("tx-index", EVENT_QUEUE)),
+    );
+    let (roots_view_tx, roots_view) = watch::channel(RootsView::default());
+    let (remote_roots_tx, remote_roots_rx) = mpsc::channel(crate::roots::REMOTE_QUEUE);
+    supervisor.spawn(
+        "roots",
+        crate::roots::run(
+            RootTracker::new(quorum, Some(key.public())),
+            events.subscribe("roots", EVENT_QUEUE),
+            remote_roots_rx,
+            network.clone(),
+            driver_tx.clone(),
+            roots_view_tx,
+        ),
+    );
+    let mut executed_batches = events.subscribe("batch-store", EVENT_QUEUE);
+    let store = dissemination.store().clone();
+    supervisor.spawn("batch-store-cleanup", async move {
+        while let Some(block) = executed_batches.recv().await {
+            store.remove(&block.digests);
         }
-    }));
-    servers.push(tokio::spawn(inbound_consensus(
-        inbound.consensus,
-        network.clone(),
-        shared.clone(),
-        driver_tx.clone(),
-    )));
-    servers.push(tokio::spawn(own_proofs(
-        outputs.proofs,
-        dissemination.first_seq(),
-        shared.clone(),
-        batches.clone(),
-        shutdown_rx.clone(),
-    )));
-    servers.push(tokio::spawn(crate::offers::offer_peer_batches(
-        outputs.stored,
-        offers_rx,
-        consensus_pool,
-        shared.clone(),
-        batches.clone(),
-        shutdown_rx.clone(),
-    )));
+        Err(TaskError::closed("the executed-block events"))
+    });
+
+    supervisor.spawn(
+        "inbound-consensus",
+        inbound_consensus(
+            inbound.consensus,
+            network.clone(),
+            remote_roots_tx,
+            driver_tx.clone(),
+        ),
+    );
     let mut expired = outputs.expired;
-    servers.push(tokio::spawn(async move {
-        // Expired transactions are answered from the pending map's expiry; just drain.
+    supervisor.spawn("expired-transactions", async move {
+        // Expired transactions are answered from the index's expiry; only counted here.
         while let Some(hashes) = expired.recv().await {
             metrics::counter!("ordo_node_expired_transactions_total")
                 .increment(hashes.len() as u64);
         }
-    }));
+        Err(TaskError::closed("the mempool's expiry notices"))
+    });
+
+    // The payload owner: the one sender of payload availability to consensus.
+    let consensus_pool = consensus_config(&config, network.committee().validators().len()).max_pool;
+    let (committed_batches_tx, committed_batches_rx) =
+        mpsc::channel(crate::payload::COMMITTED_QUEUE);
+    let (proposals_tx, proposals_rx) = mpsc::channel(crate::payload::PROPOSAL_QUEUE);
+    let members: Vec<ordo_types::PublicKey> = network
+        .committee()
+        .validators()
+        .iter()
+        .map(|v| v.consensus_key)
+        .collect();
+    supervisor.spawn(
+        "payload",
+        crate::payload::run(
+            PayloadOrder::new(dissemination.first_seq(), members, consensus_pool),
+            PayloadInputs {
+                own_proofs: outputs.proofs,
+                stored: outputs.stored,
+                committed: committed_batches_rx,
+                proposals: proposals_rx,
+                committed_height: shared.committed.subscribe(),
+                executed: shared.executed.subscribe(),
+                max_lag: config.execution.max_lag_blocks,
+            },
+            batches.clone(),
+            driver_tx.clone(),
+        ),
+    );
 
     let threads = if config.execution.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -413,14 +451,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         genesis_file.chain_config(),
         ParallelOptions::new(threads),
     )?);
-    let pipeline = Pipeline {
+    Pipeline {
         shared: shared.clone(),
         batches: batches.clone(),
-        network: network.clone(),
         executor,
         accumulator,
+        committed_batches: committed_batches_tx,
+        events,
     }
-    .spawn(shutdown_rx.clone())
+    .spawn(&mut supervisor, shutdown_rx.clone())
     .map_err(|e| NodeError::Other(format!("cannot start the pipeline: {e}")))?;
 
     let driver = Driver {
@@ -429,15 +468,20 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         shared: shared.clone(),
         next_height,
         block_sync,
-        fetch_payload: fetch_payload_tx,
+        fetch_payload: proposals_tx,
+        stop_voting: false,
         #[cfg(feature = "byzantine")]
         byzantine: misbehaviour,
-    }
-    .spawn(driver_rx, shutdown_rx.clone())
-    .map_err(|e| NodeError::Other(format!("cannot start consensus: {e}")))?;
+    };
+    let driver_shutdown = shutdown_rx.clone();
+    supervisor
+        .spawn_thread("consensus", move || driver.run(driver_rx, driver_shutdown))
+        .map_err(|e| NodeError::Other(format!("cannot start consensus: {e}")))?;
 
     let rpc_state = Arc::new(RpcState {
         shared: shared.clone(),
+        index,
+        roots: roots_view,
         mempool,
         network: network.clone(),
         dissemination: dissemination.clone(),
@@ -453,28 +497,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         .local_addr()
         .map_err(|e| NodeError::Other(e.to_string()))?;
     let router = rpc::router(rpc_state.clone());
-    let mut stop = shutdown_rx.clone();
-    servers.push(tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.changed().await;
-        };
-        if let Err(e) = rpc::serve(listener, router, stopped).await {
-            warn!(error = %e, "RPC server stopped");
-        }
-    }));
+    supervisor.spawn("rpc", serve(listener, router, shutdown_rx.clone()));
     if let Some(addr) = config.metrics.listen {
         let listener = rpc::bind(addr).await?;
         // Metrics and health only: the RPC's submission and admin routes stay on its port.
         let router = rpc::metrics_router(rpc_state);
-        let mut stop = shutdown_rx.clone();
-        servers.push(tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = rpc::serve(listener, router, stopped).await {
-                warn!(error = %e, "metrics server stopped");
-            }
-        }));
+        supervisor.spawn("metrics", serve(listener, router, shutdown_rx.clone()));
     }
     info!(rpc = %rpc_addr, executed = tip.height, committed = next_height - 1, "validator running");
     Ok(RunningNode {
@@ -483,36 +511,37 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         rpc_addr,
         dissemination,
         shutdown: shutdown_tx,
-        driver,
-        block_server,
-        pipeline,
-        servers,
+        supervisor,
     })
 }
 
+/// Serves an HTTP router until the shutdown signal.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::result::Result<(), TaskError> {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    rpc::serve(listener, router, stopped)
+        .await
+        .map_err(|e| TaskError::Invariant(format!("HTTP server stopped: {e}")))
+}
+
 impl RunningNode {
+    /// Waits until one of the validator's tasks ends (which is always a failure).
+    pub async fn failure(&mut self) -> Failure {
+        self.supervisor.failure().await
+    }
+
     /// Stops every task: RPC, consensus, dissemination, the pipeline (after the block in
     /// hand), then the network; storage closes when the last handle drops.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let driver = self.driver;
-        let _ = tokio::task::spawn_blocking(move || driver.join()).await;
         self.dissemination.shutdown().await;
-        let _ = self.pipeline.fetch.await;
-        let execute = self.pipeline.execute;
-        let commit = self.pipeline.commit;
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = execute.join();
-            let _ = commit.join();
-        })
-        .await;
+        self.supervisor.shutdown().await;
         self.network.shutdown().await;
-        for s in self.servers {
-            s.abort();
-        }
-        // Ends once the driver and the request router have let go of its channel.
-        let block_server = self.block_server;
-        let _ = tokio::task::spawn_blocking(move || block_server.join()).await;
         info!(
             executed = self.shared.executed_tip().height,
             committed = self.shared.committed_height(),
@@ -526,11 +555,11 @@ impl RunningNode {
 /// [`crate::block_sync`]); one on this stream is dropped before it costs the consensus
 /// thread anything.
 async fn inbound_consensus(
-    mut inbound: mpsc::Receiver<(ordo_types::PublicKey, Vec<u8>)>,
+    mut inbound: mpsc::Receiver<(PublicKey, Vec<u8>)>,
     network: NetworkHandle,
-    shared: Arc<Shared>,
+    roots: mpsc::Sender<(PublicKey, u64, Hash32)>,
     driver: mpsc::Sender<DriverInput>,
-) {
+) -> std::result::Result<(), TaskError> {
     while let Some((from, bytes)) = inbound.recv().await {
         match NodeMessage::decode(&bytes) {
             Err(e) => {
@@ -539,77 +568,20 @@ async fn inbound_consensus(
                 network.report_bad_message(&from);
             }
             Ok(NodeMessage::StateRoot { height, root }) => {
-                let verdict = shared.roots.lock().remote(from, height, root);
-                on_verdict(&shared, verdict);
+                if roots.try_send((from, height, root)).is_err() {
+                    metrics::counter!("ordo_node_state_roots_dropped_total").increment(1);
+                }
             }
             Ok(NodeMessage::Consensus(Message::BlockRequest { .. })) => {
                 metrics::counter!("ordo_node_bad_messages_total").increment(1);
             }
             Ok(NodeMessage::Consensus(message)) => {
-                if driver
+                driver
                     .send(DriverInput::Message { from, message })
                     .await
-                    .is_err()
-                {
-                    return;
-                }
+                    .map_err(|_| TaskError::closed("the consensus driver"))?;
             }
         }
     }
-}
-
-/// How long a batch's proof waits at most for the proofs of this validator's earlier
-/// batches. The network pushes every own batch until it is proven, so this is a safety
-/// valve for a batch it dropped, not a deadline: a later batch offered early would fail
-/// its senders' transactions on their nonces (500 ms did, under load on 2 cores).
-const PROOF_ORDER_HOLD: Duration = Duration::from_secs(10);
-
-/// Offers this validator's available batches to consensus in creation order, holding them
-/// back while execution lags (back-pressure: fewer proposals until execution catches up).
-///
-/// Proofs of availability complete in acknowledgement order, not creation order; offering
-/// them as they come would let a later batch of a sender's transactions be ordered before
-/// an earlier one, failing every transaction of the later batch on its nonce. A proof
-/// therefore waits for the proofs of the batches made before it, at most
-/// [`PROOF_ORDER_HOLD`] (a batch that never gets a proof must not stall the others).
-/// `first_seq` is the sequence number of this process's first batch.
-async fn own_proofs(
-    mut proofs: mpsc::Receiver<ordo_network::AvailableBatch>,
-    first_seq: u64,
-    shared: Arc<Shared>,
-    batches: Arc<Batches>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut held: std::collections::BTreeMap<u64, (Hash32, std::time::Instant)> =
-        std::collections::BTreeMap::new();
-    let mut next_seq = first_seq;
-    loop {
-        tokio::select! {
-            p = proofs.recv() => match p {
-                Some(p) => {
-                    metrics::histogram!("ordo_node_batch_availability_seconds")
-                        .record(p.latency.as_secs_f64());
-                    held.insert(p.proof.info.seq, (p.proof.info.digest, std::time::Instant::now()));
-                }
-                None => return,
-            },
-            _ = tokio::time::sleep(Duration::from_millis(20)), if !held.is_empty() => {}
-            _ = shutdown.changed() => return,
-        }
-        while let Some((&seq, &(digest, since))) = held.first_key_value() {
-            let in_order = seq <= next_seq;
-            if !in_order && since.elapsed() < PROOF_ORDER_HOLD {
-                break;
-            }
-            while shared.overloaded() {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                    _ = shutdown.changed() => return,
-                }
-            }
-            held.pop_first();
-            next_seq = seq + 1;
-            batches.report(digest).await;
-        }
-    }
+    Err(TaskError::closed("the network's consensus stream"))
 }

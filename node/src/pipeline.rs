@@ -7,8 +7,9 @@
 //!                             index, and the blocks fetched but not yet written)
 //!                          ─▶ execute: ParallelExecutor on the latest state (staged
 //!                             overlay included), stage the results
-//!                          ─▶ commit: one atomic RocksDB write batch, wake RPC waiters,
-//!                             announce the state root
+//!                          ─▶ commit: one atomic RocksDB write batch, raise the executed
+//!                             height (RPC waiters wake), publish the executed block
+//!                             (crate::events) to whoever keeps state derived from it
 //! ```
 //!
 //! Channels between stages are bounded (a few blocks), so memory stays flat when
@@ -23,24 +24,23 @@
 //! restart changes nothing, every executed transaction has exactly one index entry (its
 //! first receipt), and every validator reaches the same state.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::Block;
 use ordo_execution::{BlockContext, Executor, ParallelExecutor, Receipt, TxStatus};
-use ordo_network::{BatchBody, NetworkHandle};
+use ordo_network::BatchBody;
 use ordo_storage::{BlockCommit, TxOutcome};
-use ordo_types::{codec, Hash32, SignedTransaction, StateAccumulator};
+use ordo_types::{codec, Hash32, PublicKey, SignedTransaction, StateAccumulator};
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::batches::{Batches, Source};
 use crate::dedup::DuplicateFilter;
-use crate::roots::Verdict;
+use crate::events::{ExecutedBlock, Publisher};
 use crate::shared::{ExecutedTip, Shared};
-use crate::wire::NodeMessage;
+use crate::supervisor::{Supervisor, TaskError};
 
 /// One block ready to execute.
 struct Job {
@@ -99,88 +99,80 @@ pub fn status_name(code: u8) -> &'static str {
 pub struct Pipeline {
     pub shared: Arc<Shared>,
     pub batches: Arc<Batches>,
-    pub network: NetworkHandle,
     pub executor: Arc<ParallelExecutor>,
     /// The accumulator of the last executed state.
     pub accumulator: StateAccumulator,
-}
-
-pub struct PipelineHandles {
-    pub fetch: tokio::task::JoinHandle<()>,
-    pub execute: std::thread::JoinHandle<()>,
-    pub commit: std::thread::JoinHandle<()>,
+    /// The batches of each committed block, for the payload owner: (author, seq, digest).
+    pub committed_batches: mpsc::Sender<Vec<(PublicKey, u64, Hash32)>>,
+    /// Who hears of each executed block.
+    pub events: Publisher,
 }
 
 impl Pipeline {
-    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> std::io::Result<PipelineHandles> {
+    /// Starts the three stages under `supervisor`.
+    pub fn spawn(
+        self,
+        supervisor: &mut Supervisor,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(4);
         let (done_tx, done_rx) = mpsc::channel::<Executed>(4);
         let start = self.shared.executed_tip().height + 1;
-        let fetch = tokio::spawn(fetch_stage(
-            self.shared.clone(),
-            self.batches.clone(),
-            start,
-            jobs_tx,
-            shutdown,
-        ));
+        supervisor.spawn(
+            "fetch",
+            fetch_stage(
+                self.shared.clone(),
+                self.batches.clone(),
+                self.committed_batches,
+                start,
+                jobs_tx,
+                shutdown,
+            ),
+        );
         let shared = self.shared.clone();
         let executor = self.executor.clone();
         let accumulator = self.accumulator;
-        let execute = std::thread::Builder::new()
-            .name("ordo-execute".into())
-            .spawn(move || execute_stage(shared, executor, accumulator, jobs_rx, done_tx))?;
+        supervisor.spawn_thread("execute", move || {
+            execute_stage(shared, executor, accumulator, jobs_rx, done_tx)
+        })?;
         let shared = self.shared.clone();
-        let batches = self.batches.clone();
-        let network = self.network.clone();
-        let commit = std::thread::Builder::new()
-            .name("ordo-commit".into())
-            .spawn(move || commit_stage(shared, batches, network, done_rx))?;
-        Ok(PipelineHandles {
-            fetch,
-            execute,
-            commit,
-        })
+        let events = self.events;
+        supervisor.spawn_thread("commit", move || commit_stage(shared, events, done_rx))?;
+        Ok(())
     }
 }
 
 async fn fetch_stage(
     shared: Arc<Shared>,
     batches: Arc<Batches>,
+    committed_batches: mpsc::Sender<Vec<(PublicKey, u64, Hash32)>>,
     mut height: u64,
     jobs: mpsc::Sender<Job>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), TaskError> {
     let mut committed = shared.committed.subscribe();
     let mut filter = DuplicateFilter::new();
     loop {
         // Wait until consensus has committed `height`.
         while *committed.borrow_and_update() < height {
             tokio::select! {
-                changed = committed.changed() => if changed.is_err() { return },
-                _ = shutdown.changed() => return,
+                changed = committed.changed() => if changed.is_err() {
+                    return Err(TaskError::closed("the committed height"));
+                },
+                _ = shutdown.changed() => return Ok(()),
             }
         }
-        if *shutdown.borrow() || shared.fatal.lock().is_some() {
-            return;
+        if *shutdown.borrow() {
+            return Ok(());
         }
-        let block = match shared.storage.block_at(height) {
-            Ok(Some((hash, bytes))) => match codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes) {
-                Ok(block) => (hash, block),
-                Err(e) => {
-                    shared.set_fatal(format!("committed block {height} does not decode: {e}"));
-                    return;
-                }
-            },
-            Ok(None) => {
-                shared.set_fatal(format!("committed block {height} is missing from storage"));
-                return;
-            }
-            Err(e) => {
-                shared.set_fatal(format!("reading committed block {height}: {e}"));
-                return;
-            }
+        let Some((block_hash, bytes)) = shared.storage.block_at(height)? else {
+            return Err(TaskError::Invariant(format!(
+                "committed block {height} is missing from storage"
+            )));
         };
-        let (block_hash, block) = block;
+        let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| {
+            TaskError::Invariant(format!("committed block {height} does not decode: {e}"))
+        })?;
         let author = batches.validator_key(block.author);
         let mut txs = Vec::new();
         let mut hashes = Vec::new();
@@ -195,7 +187,7 @@ async fn fetch_stage(
                 warn!(height, batch = %digest.short(), "batch of a committed block unavailable; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => return Ok(()),
                 }
                 delay = (delay * 2).min(Duration::from_secs(2));
             };
@@ -225,34 +217,24 @@ async fn fetch_stage(
                     .map(|(digest, batch)| (*digest, codec::encode(&**batch)))
                     .collect();
                 if let Err(e) = storage.put_batches(&encoded) {
-                    return (
-                        filter,
-                        Err(format!("storing the batches of block {height}: {e}")),
-                    );
+                    return (filter, Err(TaskError::Storage(e)));
                 }
             }
             let keep = filter
                 .admit(&storage, height, &hashes)
                 .map(|keep| (keep, hashes))
-                .map_err(|e| format!("reading the transaction index for block {height}: {e}"));
+                .map_err(TaskError::Storage);
             (filter, keep)
         })
-        .await;
-        let (keep, hashes) = match stored {
-            Ok((back, Ok(kept))) => {
-                filter = back;
-                kept
-            }
-            Ok((_, Err(e))) => {
-                shared.set_fatal(e);
-                return;
-            }
-            Err(e) => {
-                shared.set_fatal(format!("fetching block {height}: {e}"));
-                return;
-            }
-        };
-        batches.committed(sequences);
+        .await
+        .map_err(|e| TaskError::Panicked(format!("storing the batches of block {height}: {e}")))?;
+        let (back, kept) = stored;
+        filter = back;
+        let (keep, hashes) = kept?;
+        if committed_batches.try_send(sequences).is_err() {
+            // Costs nothing lasting: the next commit of the same authors says as much.
+            metrics::counter!("ordo_node_offer_notices_dropped_total").increment(1);
+        }
         let before = txs.len();
         let (txs, hashes): (Vec<SignedTransaction>, Vec<Hash32>) = txs
             .into_iter()
@@ -272,7 +254,7 @@ async fn fetch_stage(
             fetched_at: Instant::now(),
         };
         if jobs.send(job).await.is_err() {
-            return;
+            return Err(TaskError::closed("the execute stage's input"));
         }
         height += 1;
     }
@@ -284,7 +266,7 @@ fn execute_stage(
     mut accumulator: StateAccumulator,
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::Sender<Executed>,
-) {
+) -> Result<(), TaskError> {
     while let Some(job) = jobs.blocking_recv() {
         let started = Instant::now();
         metrics::histogram!("ordo_node_fetch_wait_seconds")
@@ -294,13 +276,9 @@ fn execute_stage(
             height: job.height,
             timestamp_ms: job.timestamp_ms,
         };
-        let output = match executor.execute_block(&view, &ctx, &job.txs, &accumulator) {
-            Ok(o) => o,
-            Err(e) => {
-                shared.set_fatal(format!("executing block {}: {e}", job.height));
-                return;
-            }
-        };
+        let output = executor
+            .execute_block(&view, &ctx, &job.txs, &accumulator)
+            .map_err(|e| TaskError::Execution(format!("block {}: {e}", job.height)))?;
         let transactions = index_outcomes(&job.hashes, &output.receipts);
         let commit = Arc::new(BlockCommit {
             height: job.height,
@@ -314,10 +292,7 @@ fn execute_stage(
             transactions,
             accumulator: output.accumulator.clone(),
         });
-        if let Err(e) = shared.storage.stage_executed(commit.clone()) {
-            shared.set_fatal(format!("staging block {}: {e}", job.height));
-            return;
-        }
+        shared.storage.stage_executed(commit.clone())?;
         accumulator = output.accumulator;
         metrics::histogram!("ordo_node_execute_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("ordo_node_reexecutions_total").increment(output.stats.reexecutions);
@@ -328,9 +303,11 @@ fn execute_stage(
             txs: job.txs.len(),
         };
         if done.blocking_send(executed).is_err() {
-            return;
+            return Err(TaskError::closed("the commit stage's input"));
         }
     }
+    // The fetch stage ended (a shutdown, or its failure, which the supervisor has).
+    Ok(())
 }
 
 /// The transaction index entries of an executed block: every transaction in it, whatever
@@ -350,42 +327,26 @@ pub(crate) fn index_outcomes(hashes: &[Hash32], receipts: &[Receipt]) -> Vec<TxO
 
 fn commit_stage(
     shared: Arc<Shared>,
-    batches: Arc<Batches>,
-    network: NetworkHandle,
+    events: Publisher,
     mut done: mpsc::Receiver<Executed>,
-) {
+) -> Result<(), TaskError> {
     while let Some(executed) = done.blocking_recv() {
         let started = Instant::now();
         let commit = &executed.commit;
-        let root = match shared.storage.commit_executed(commit) {
-            Ok(root) => root,
-            Err(e) => {
-                shared.set_fatal(format!("writing block {}: {e}", commit.height));
-                return;
-            }
-        };
+        let root = shared.storage.commit_executed(commit)?;
         let height = commit.height;
         shared.executed.send_replace(ExecutedTip {
             height,
             state_root: root,
             timestamp_ms: executed.timestamp_ms,
         });
-        {
-            let mut pending = shared.pending.lock();
-            for tx in &commit.transactions {
-                pending.remove(&tx.hash);
-            }
-            if height % 256 == 0 {
-                // Expired entries answer `expired` for ten minutes, then `unknown`.
-                let horizon = executed.timestamp_ms.saturating_sub(600_000);
-                pending.retain(|_, expiry| *expiry > horizon);
-            }
-        }
-        shared.remember_block(height, commit.transactions.iter().map(|t| t.hash).collect());
-        batches.store().remove(&executed.digests);
-        network.broadcast_consensus(NodeMessage::StateRoot { height, root }.encode());
-        let verdict = shared.roots.lock().local(height, root);
-        on_verdict(&shared, verdict);
+        events.publish(&ExecutedBlock {
+            height,
+            state_root: root,
+            timestamp_ms: executed.timestamp_ms,
+            transactions: Arc::new(commit.transactions.iter().map(|t| t.hash).collect()),
+            digests: Arc::new(executed.digests),
+        })?;
         metrics::histogram!("ordo_node_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("ordo_node_executed_height").set(height as f64);
         metrics::counter!("ordo_node_executed_transactions_total").increment(executed.txs as u64);
@@ -397,29 +358,5 @@ fn commit_stage(
             info!(height, root = %root.short(), "executed");
         }
     }
-}
-
-/// Acts on what the state-root tracker found.
-pub fn on_verdict(shared: &Shared, verdict: Verdict) {
-    match verdict {
-        Verdict::Diverged {
-            height,
-            ours,
-            theirs,
-        } => {
-            metrics::counter!("ordo_node_state_divergence_total").increment(1);
-            if !shared.stop_voting.swap(true, Ordering::Relaxed) {
-                error!(
-                    height,
-                    ours = %ours,
-                    theirs = %theirs,
-                    "state root differs from a quorum of validators; no longer voting"
-                );
-            }
-        }
-        Verdict::Agreed { height } => {
-            metrics::gauge!("ordo_node_state_root_agreed_height").set(height as f64);
-        }
-        Verdict::Open => {}
-    }
+    Ok(())
 }

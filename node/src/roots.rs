@@ -7,10 +7,23 @@
 //! that the honest majority does not share.
 //!
 //! Invariant: memory is bounded: only the most recent `WINDOW` heights are kept.
+//!
+//! [`RootTracker`] is the pure rule; [`run`] is its owner task: it takes our roots from
+//! the executed-block events (and announces each to the peers), the peers' from the
+//! network, tells the driver to stop voting on divergence, and publishes a
+//! [`RootsView`] for the RPC.
 
 use std::collections::{BTreeMap, HashMap};
 
+use ordo_network::NetworkHandle;
 use ordo_types::{Hash32, PublicKey};
+use tokio::sync::{mpsc, watch};
+use tracing::error;
+
+use crate::driver::DriverInput;
+use crate::events::ExecutedBlock;
+use crate::supervisor::TaskError;
+use crate::wire::NodeMessage;
 
 const WINDOW: u64 = 1_024;
 
@@ -52,6 +65,7 @@ impl RootTracker {
         }
     }
 
+    #[cfg(test)]
     pub fn highest_agreed(&self) -> Option<u64> {
         self.highest_agreed
     }
@@ -108,6 +122,78 @@ impl RootTracker {
         self.ours = self.ours.split_off(&keep_from);
         self.theirs = self.theirs.split_off(&keep_from);
         self.decided = self.decided.split_off(&keep_from);
+    }
+}
+
+/// What the tracker has found, for the RPC's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootsView {
+    /// False once our root differed from a quorum's.
+    pub voting: bool,
+    pub agreed_height: Option<u64>,
+}
+
+impl Default for RootsView {
+    fn default() -> Self {
+        RootsView {
+            voting: true,
+            agreed_height: None,
+        }
+    }
+}
+
+/// Peers' announcements queued for the tracker; more are dropped (counted): a root
+/// missed costs one height's check, not safety.
+pub const REMOTE_QUEUE: usize = 4_096;
+
+/// Runs `tracker` over our executed blocks and the peers' announcements.
+pub async fn run(
+    mut tracker: RootTracker,
+    mut local: mpsc::Receiver<ExecutedBlock>,
+    mut remote: mpsc::Receiver<(PublicKey, u64, Hash32)>,
+    network: NetworkHandle,
+    driver: mpsc::Sender<DriverInput>,
+    view: watch::Sender<RootsView>,
+) -> Result<(), TaskError> {
+    loop {
+        let verdict = tokio::select! {
+            block = local.recv() => {
+                let Some(block) = block else {
+                    return Err(TaskError::closed("the executed-block events"));
+                };
+                let (height, root) = (block.height, block.state_root);
+                network.broadcast_consensus(NodeMessage::StateRoot { height, root }.encode());
+                tracker.local(height, root)
+            }
+            Some((from, height, root)) = remote.recv() => tracker.remote(from, height, root),
+        };
+        match verdict {
+            Verdict::Diverged {
+                height,
+                ours,
+                theirs,
+            } => {
+                metrics::counter!("ordo_node_state_divergence_total").increment(1);
+                if view.borrow().voting {
+                    error!(
+                        height,
+                        ours = %ours,
+                        theirs = %theirs,
+                        "state root differs from a quorum of validators; no longer voting"
+                    );
+                    view.send_modify(|v| v.voting = false);
+                    driver
+                        .send(DriverInput::StopVoting)
+                        .await
+                        .map_err(|_| TaskError::closed("the consensus driver"))?;
+                }
+            }
+            Verdict::Agreed { height } => {
+                metrics::gauge!("ordo_node_state_root_agreed_height").set(height as f64);
+                view.send_modify(|v| v.agreed_height = v.agreed_height.max(Some(height)));
+            }
+            Verdict::Open => {}
+        }
     }
 }
 

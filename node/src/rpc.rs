@@ -54,11 +54,13 @@ use ordo_network::{
 use ordo_types::{codec, Address, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
-use crate::driver::now_ms;
 use crate::pipeline::status_name;
+use crate::roots::RootsView;
 use crate::shared::{ExecutedTip, Shared};
+use crate::tx_index::TxIndex;
+use ordo_types::now_ms;
 
 /// Largest JSON body of one transaction.
 pub(crate) const MAX_JSON_TX_BYTES: usize = 16 << 10;
@@ -72,6 +74,10 @@ pub const FRESH_STATE_WAIT: Duration = Duration::from_secs(2);
 
 pub struct RpcState {
     pub shared: Arc<Shared>,
+    /// Transactions accepted here and pending, and recent blocks' lists (owned by the RPC).
+    pub index: Arc<TxIndex>,
+    /// What the state-root tracker found.
+    pub roots: watch::Receiver<RootsView>,
     pub mempool: Arc<Mempool>,
     pub network: NetworkHandle,
     /// Makes batches of opaque payloads directly (ordering-only networks).
@@ -292,7 +298,7 @@ fn check_ingress(state: &RpcState) -> ApiResult<()> {
 }
 
 fn remember_pending(state: &RpcState, hash: Hash32, expiry: u64) {
-    state.shared.pending.lock().insert(hash, expiry);
+    state.index.accepted([(hash, expiry)]);
 }
 
 async fn submit(
@@ -348,19 +354,18 @@ async fn submit_batch(
     .map_err(|e| ApiError::internal(e.to_string()))?;
     let mut accepted = 0usize;
     let mut out = Vec::with_capacity(results.len());
-    {
-        let mut pending = state.shared.pending.lock();
-        for (result, expiry) in results.iter().zip(&expiries) {
-            match result {
-                Ok(hash) => {
-                    accepted += 1;
-                    pending.insert(*hash, *expiry);
-                    out.push(Value::Null);
-                }
-                Err(e) => out.push(Value::from(ApiError::from_admission(e).code())),
+    let mut pending = Vec::new();
+    for (result, expiry) in results.iter().zip(&expiries) {
+        match result {
+            Ok(hash) => {
+                accepted += 1;
+                pending.push((*hash, *expiry));
+                out.push(Value::Null);
             }
+            Err(e) => out.push(Value::from(ApiError::from_admission(e).code())),
         }
     }
+    state.index.accepted(pending);
     metrics::histogram!("ordo_node_rpc_seconds", "endpoint" => "submit_batch")
         .record(started.elapsed().as_secs_f64());
     Ok(Json(json!({ "accepted": accepted, "errors": out })))
@@ -451,7 +456,7 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
         }
         return Ok(answer);
     }
-    let expiry = state.shared.pending.lock().get(hash).copied();
+    let expiry = state.index.pending_expiry(hash);
     let status = match expiry {
         // A transaction expires by block time: once a block past its expiry is executed
         // and it is not in the index, no later block can include it.
@@ -677,7 +682,7 @@ async fn disseminate_payloads(state: &RpcState, payloads: Vec<Vec<u8>>) -> ApiRe
 fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Arc<Vec<Hash32>>> {
     // Ordering-only blocks execute nothing: their payloads are listed from the batches.
     if !state.ordering_only {
-        if let Some(hashes) = state.shared.recent_block(height) {
+        if let Some(hashes) = state.index.recent_block(height) {
             return Ok(hashes);
         }
     }
@@ -819,6 +824,7 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
     let shared = &state.shared;
     let tip = shared.executed_tip();
     let committed = shared.committed_height();
+    let roots = *state.roots.borrow();
     let peers = state.network.connected().len();
     metrics::gauge!("ordo_node_peers").set(peers as f64);
     Json(json!({
@@ -831,8 +837,8 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
         "peer_id": state.network.peer_id().to_string(),
         "syncing": shared.syncing(),
         "mempool": state.mempool.len(),
-        "voting": !shared.stop_voting.load(std::sync::atomic::Ordering::Relaxed),
-        "state_root_agreed_height": shared.roots.lock().highest_agreed(),
+        "voting": roots.voting,
+        "state_root_agreed_height": roots.agreed_height,
     }))
 }
 
@@ -868,15 +874,10 @@ async fn partition(State(state): State<Arc<RpcState>>) -> Json<Value> {
     Json(json!({ "blocked": state.network.partitioned() }))
 }
 
-async fn health(State(state): State<Arc<RpcState>>) -> Response {
-    match state.shared.fatal.lock().clone() {
-        None => Json(json!({ "status": "ok" })).into_response(),
-        Some(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "failed", "reason": reason })),
-        )
-            .into_response(),
-    }
+/// A validator whose task failed stops (see `crate::supervisor`): one that answers is
+/// healthy.
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
 }
 
 async fn metrics_text(State(state): State<Arc<RpcState>>) -> Response {

@@ -11,21 +11,30 @@
 //! - [`keyfile`]: key files on disk, written with mode 0600.
 //! - [`StateView`], [`StateAccumulator`]: the executor's read access to state, and the
 //!   incremental commitment behind every state root.
+//! - [`BoundedSet`]: the one "seen" window, a set that forgets its oldest members;
+//!   [`now_ms`]: the one wall clock; [`SeededRng`]: the one seeded generator of tests
+//!   and workloads.
 //!
 //! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
 //! to the crate that owns that behaviour.
 
+mod bounded;
+mod clock;
 pub mod codec;
 mod crypto;
 mod error;
 mod hash;
 pub mod keyfile;
+mod rng;
 mod state;
 mod transaction;
 
+pub use bounded::BoundedSet;
+pub use clock::now_ms;
 pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature};
 pub use error::Error;
 pub use hash::{Hash32, HexParseError};
+pub use rng::SeededRng;
 pub use state::{StateAccumulator, StateView, LANES as STATE_ACCUMULATOR_LANES};
 pub use transaction::{
     Payload, SignedTransaction, SwapDirection, Transaction, MAX_TRANSACTION_BYTES,

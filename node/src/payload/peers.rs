@@ -1,4 +1,4 @@
-//! Offering other validators' batches to consensus, so that whoever leads next proposes a
+//! Other validators' batches, offered to consensus so that whoever leads next proposes a
 //! batch instead of its author alone: a batch no longer waits for its author's turn (on
 //! average a round and a half of four), and a crashed author's pushed batches still get
 //! ordered.
@@ -20,20 +20,14 @@
 //!
 //! Bounded: an author's offered and not yet committed batches are capped so that offers
 //! from all authors together fill at most half of consensus's pool (whose overflow drops
-//! the oldest entry, which would put an author's next batch first), at most [`MAX_HELD`]
-//! wait, and what waits for execution to catch up is only what is still uncommitted; so
-//! one flooding validator cannot crowd out the others through offers.
+//! the oldest entry, which would put an author's next batch first), and at most
+//! [`MAX_HELD`] wait; so one flooding validator cannot crowd out the others through offers.
+//! Pure: no I/O, no clock; [`super::order`] runs it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordo_network::BatchInfo;
 use ordo_types::{Hash32, PublicKey};
-use tokio::sync::{mpsc, watch};
-
-use crate::batches::Batches;
-use crate::shared::Shared;
 
 /// Offered and uncommitted batches of one author, at most (fewer in large committees).
 pub const MAX_OUTSTANDING: usize = 1_024;
@@ -129,6 +123,7 @@ impl Sequencer {
     }
 
     /// Whether `digest` was offered and is not known to be committed.
+    #[cfg(test)]
     pub fn uncommitted(&self, digest: &Hash32) -> bool {
         self.uncommitted.contains(digest)
     }
@@ -150,42 +145,6 @@ impl Sequencer {
             next += 1;
         }
         a.next = Some(next);
-    }
-}
-
-/// Runs the [`Sequencer`] over what `stored` (the dissemination layer's notices of
-/// pushed batches) and `committed` bring, and reports the batches it releases to
-/// consensus, holding them back while execution lags (as own batches are) but reading
-/// notices all the while.
-pub async fn offer_peer_batches(
-    mut stored: mpsc::Receiver<BatchInfo>,
-    mut committed: mpsc::Receiver<Offer>,
-    pool: usize,
-    shared: Arc<Shared>,
-    batches: Arc<Batches>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut sequencer = Sequencer::new(batches.members(), pool);
-    let mut ready: VecDeque<Hash32> = VecDeque::new();
-    loop {
-        if !ready.is_empty() && !shared.overloaded() {
-            metrics::counter!("ordo_node_peer_batches_offered_total").increment(ready.len() as u64);
-            for digest in ready.drain(..) {
-                batches.report(digest).await;
-            }
-        }
-        let offer = tokio::select! {
-            Some(info) = stored.recv() => Offer::Stored(info),
-            o = committed.recv() => match o { Some(o) => o, None => return },
-            // Overloaded with offers waiting: look again.
-            _ = tokio::time::sleep(Duration::from_millis(20)), if !ready.is_empty() => continue,
-            _ = shutdown.changed() => return,
-        };
-        ready.extend(sequencer.learn(offer));
-        // While execution lags, commits go on: forget what they took.
-        if ready.len() > sequencer.uncommitted.len() {
-            ready.retain(|d| sequencer.uncommitted(d));
-        }
     }
 }
 

@@ -1,0 +1,242 @@
+//! The payload owner: the only sender of payload availability to consensus.
+//!
+//! ```text
+//! own proofs (dissemination) ───────────┐
+//! peers' pushed batches (dissemination) ├─▶ PayloadOrder (pure) ─▶ driver: Payload (ready,
+//! committed batches (pipeline) ─────────┤        │                   proposable) and
+//! consensus's FetchPayload (driver) ────┤        │                   PayloadAvailable (vote)
+//! execution lag (committed/executed) ───┘        └─▶ lookups (Batches) ─▶ Fetched ─┘
+//! ```
+//!
+//! The rules live in [`order`] and below, without I/O; this task only feeds them and
+//! carries out what they say: it looks batches up through [`Batches`] (memory, disk,
+//! peers), sends reports to the driver, and wakes itself when an own batch's hold runs
+//! out. The lag comes from the chain tips' watches, not from polling.
+//!
+//! Invariant: a proposer has at most [`MAX_LOOKUPS_PER_PROPOSER`] lookups in flight, so a
+//! faulty leader cannot make this node start unbounded work; a lookup not started is
+//! reported as not found, so it holds up nothing.
+
+pub mod order;
+mod own;
+mod peers;
+mod proposals;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordo_network::{AvailableBatch, BatchInfo};
+use ordo_types::{Hash32, PublicKey};
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+
+use crate::batches::Batches;
+use crate::driver::DriverInput;
+use crate::shared::ExecutedTip;
+use crate::supervisor::TaskError;
+use order::{Input, Output, PayloadOrder};
+
+/// Lookups in flight for one proposer's blocks: two full blocks' worth (1,024 digests
+/// a block by default). An honest leader's next proposal comes a round later, when its
+/// last one's lookups are long done.
+pub const MAX_LOOKUPS_PER_PROPOSER: usize = 2_048;
+/// How long a lookup waits for a batch's push before asking peers for it.
+const PUSH_GRACE: Duration = Duration::from_millis(300);
+/// Commit notices queued for the owner; a lost one costs nothing lasting (the next
+/// commit of the same authors says as much).
+pub const COMMITTED_QUEUE: usize = 4_096;
+/// Checked proposals waiting for the owner: one a round arrives at most, so a backlog
+/// means the owner is stuck; dropping then costs a vote, not memory.
+pub const PROPOSAL_QUEUE: usize = 64;
+
+/// What the owner reads.
+pub struct PayloadInputs {
+    /// Proofs of availability of this validator's batches.
+    pub own_proofs: mpsc::Receiver<AvailableBatch>,
+    /// Peers' batches pushed by their authors and stored here.
+    pub stored: mpsc::Receiver<BatchInfo>,
+    /// The batches of each committed block: (author, sequence number, digest).
+    pub committed: mpsc::Receiver<Vec<(PublicKey, u64, Hash32)>>,
+    /// Consensus's checked proposals' missing payload: (proposer, digests).
+    pub proposals: mpsc::Receiver<(PublicKey, Vec<Hash32>)>,
+    /// The chain tips, for the execution lag.
+    pub committed_height: watch::Receiver<u64>,
+    pub executed: watch::Receiver<ExecutedTip>,
+    /// Execution may lag consensus by this many blocks before ready payload is held.
+    pub max_lag: u64,
+}
+
+/// Runs the owner until its inputs or the driver close.
+pub async fn run(
+    mut order: PayloadOrder,
+    mut inputs: PayloadInputs,
+    batches: Arc<Batches>,
+    driver: mpsc::Sender<DriverInput>,
+) -> Result<(), TaskError> {
+    let (fetched_tx, mut fetched) = mpsc::unbounded_channel::<(PublicKey, Hash32, bool)>();
+    let mut lookups: HashMap<PublicKey, usize> = HashMap::new();
+    let mut lagging = false;
+    loop {
+        let sleep = async {
+            match order.deadline() {
+                Some(at) => {
+                    let wait = at.saturating_sub(ordo_types::now_ms());
+                    tokio::time::sleep(Duration::from_millis(wait)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let mut proposer = None;
+        let input = tokio::select! {
+            Some(p) = inputs.own_proofs.recv() => {
+                metrics::histogram!("ordo_node_batch_availability_seconds")
+                    .record(p.latency.as_secs_f64());
+                Input::OwnProof { seq: p.proof.info.seq, digest: p.proof.info.digest }
+            }
+            Some(info) = inputs.stored.recv() => Input::PeerStored(info),
+            Some(batches) = inputs.committed.recv() => Input::Committed(batches),
+            Some((from, digests)) = inputs.proposals.recv() => {
+                proposer = Some(from);
+                Input::ProposalNamed(digests)
+            }
+            Some((from, digest, found)) = fetched.recv() => {
+                if let Some(n) = lookups.get_mut(&from) {
+                    *n = n.saturating_sub(1);
+                }
+                Input::Fetched { digest, found }
+            }
+            changed = inputs.committed_height.changed() => {
+                if changed.is_err() { return Err(TaskError::closed("the committed height")) }
+                match lag_changed(&mut lagging, &inputs) { Some(i) => i, None => continue }
+            }
+            changed = inputs.executed.changed() => {
+                if changed.is_err() { return Err(TaskError::closed("the executed height")) }
+                match lag_changed(&mut lagging, &inputs) { Some(i) => i, None => continue }
+            }
+            _ = sleep => Input::Tick,
+            else => return Ok(()),
+        };
+        let out = order.handle(ordo_types::now_ms(), input);
+        carry_out(
+            out,
+            proposer,
+            &mut order,
+            &mut lookups,
+            &batches,
+            &fetched_tx,
+            &driver,
+        )
+        .await?;
+    }
+}
+
+/// Recomputes whether execution lags; an input only when that changed.
+fn lag_changed(lagging: &mut bool, inputs: &PayloadInputs) -> Option<Input> {
+    let committed = *inputs.committed_height.borrow();
+    let executed = inputs.executed.borrow().height;
+    let now = committed.saturating_sub(executed) > inputs.max_lag;
+    (now != *lagging).then(|| {
+        *lagging = now;
+        Input::Lagging(now)
+    })
+}
+
+async fn carry_out(
+    out: Output,
+    proposer: Option<PublicKey>,
+    order: &mut PayloadOrder,
+    lookups: &mut HashMap<PublicKey, usize>,
+    batches: &Arc<Batches>,
+    fetched: &mpsc::UnboundedSender<(PublicKey, Hash32, bool)>,
+    driver: &mpsc::Sender<DriverInput>,
+) -> Result<(), TaskError> {
+    let mut out = out;
+    if out.dropped > 0 {
+        metrics::counter!("ordo_node_payload_held_dropped_total").increment(out.dropped as u64);
+    }
+    if !out.fetch.is_empty() {
+        let Some(proposer) = proposer else {
+            return Err(TaskError::Invariant("lookups without a proposal".into()));
+        };
+        let in_flight = lookups.entry(proposer).or_default();
+        let room = MAX_LOOKUPS_PER_PROPOSER.saturating_sub(*in_flight);
+        let refused = out.fetch.split_off(room.min(out.fetch.len()));
+        *in_flight += out.fetch.len();
+        for digest in out.fetch.drain(..) {
+            let batches = batches.clone();
+            let report = LookupReport {
+                to: fetched.clone(),
+                proposer,
+                digest,
+                sent: false,
+            };
+            tokio::spawn(async move {
+                let found = batches.store().contains(&digest)
+                    || batches.store().wait_for(&digest, PUSH_GRACE).await
+                    || batches.get(&digest, Some(proposer)).await.is_some();
+                if !found {
+                    debug!(batch = %digest.short(), "proposed batch not found");
+                }
+                report.send(found);
+            });
+        }
+        if !refused.is_empty() {
+            metrics::counter!("ordo_node_payload_fetches_capped_total")
+                .increment(refused.len() as u64);
+            for digest in refused {
+                let more = order.handle(
+                    ordo_types::now_ms(),
+                    Input::Fetched {
+                        digest,
+                        found: false,
+                    },
+                );
+                out.available.extend(more.available);
+            }
+        }
+    }
+    if !out.ready.is_empty() {
+        metrics::counter!("ordo_node_payload_ready_total").increment(out.ready.len() as u64);
+        send(driver, DriverInput::Payload(out.ready)).await?;
+    }
+    if !out.available.is_empty() {
+        metrics::counter!("ordo_node_payload_available_total")
+            .increment(out.available.len() as u64);
+        send(driver, DriverInput::PayloadAvailable(out.available)).await?;
+    }
+    Ok(())
+}
+
+/// A lookup's outcome, sent however the lookup ends (a panic counts as not found), so
+/// that the proposal's later digests are never held up by it.
+struct LookupReport {
+    to: mpsc::UnboundedSender<(PublicKey, Hash32, bool)>,
+    proposer: PublicKey,
+    digest: Hash32,
+    sent: bool,
+}
+
+impl LookupReport {
+    fn send(mut self, found: bool) {
+        self.sent = true;
+        let _ = self.to.send((self.proposer, self.digest, found));
+    }
+}
+
+impl Drop for LookupReport {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.to.send((self.proposer, self.digest, false));
+        }
+    }
+}
+
+async fn send(driver: &mpsc::Sender<DriverInput>, input: DriverInput) -> Result<(), TaskError> {
+    driver
+        .send(input)
+        .await
+        .map_err(|_| TaskError::closed("the consensus driver"))
+}
