@@ -1,4 +1,4 @@
-//! The one error type of the execution crate.
+//! The one error type of the execution crate, and the crate's result type.
 //!
 //! A block either executes completely or not at all: every error here means the state could
 //! not be read as it must be, and the caller must not commit anything for the block.
@@ -28,3 +28,6 @@ pub enum ExecutionError {
     #[error("genesis is invalid: {0}")]
     InvalidGenesis(String),
 }
+
+/// The result type of this crate.
+pub type Result<T, E = ExecutionError> = std::result::Result<T, E>;

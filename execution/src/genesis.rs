@@ -5,8 +5,8 @@ use ordo_types::{Address, Hash32, StateAccumulator};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
+use crate::error::{ExecutionError, Result};
 use crate::state::{Account, Collection, Pool, StateKey, StateValue};
-use crate::{ExecutionError, Result};
 
 /// What the chain starts with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -26,12 +26,20 @@
 //! repay the engine's bookkeeping (heavy transactions); otherwise (cheap or contended
 //! blocks) through the same in-order loop as the sequential executor.
 //!
+//! Modules only use those below them, so that either executor can change without the
+//! shared phases or the state model depending back on it. From the bottom: `error`,
+//! `receipt`, `stats`; `state`; `vm`, `genesis`; `prepare`; `output` (finalization);
+//! `memory`, `executor`; `sequential` (the in-order loop); `parallel`; `workload`.
+//!
 //! Tests: `cargo test -p ordo-execution` runs the determinism property (parallel equals
 //! sequential at 1, 2, 4 and 8 threads; `ORDO_DETERMINISM_CASES` for more cases) and the
 //! 100-block stress test over two accounts (`ORDO_STRESS_BLOCKS`). Benchmark:
 //! `cargo run --release -p ordo-execution --bin exec-bench -- --quick [--json]`.
+//!
+//! [`StateView`]: ordo_types::StateView
 
 mod error;
+mod executor;
 pub mod genesis;
 mod memory;
 mod output;
@@ -40,53 +48,22 @@ mod prepare;
 pub mod receipt;
 mod sequential;
 mod state;
+mod stats;
 mod vm;
 pub mod workload;
 
-pub use error::ExecutionError;
+pub use error::{ExecutionError, Result};
+pub use executor::Executor;
 pub use genesis::{genesis, Genesis, GenesisSpec};
 pub use memory::MemoryState;
-pub use output::{
-    apply_changes, BlockOutput, Change, ExecutedBlock, ExecutionStats, PhaseTimes, WriteSet,
-};
+pub use output::{apply_changes, BlockOutput, Change, ExecutedBlock, WriteSet};
 pub use parallel::{ParallelExecutor, ParallelOptions, Strategy};
 pub use prepare::MAX_BLOCK_TRANSACTIONS;
 pub use receipt::{Receipt, TxStatus};
 pub use sequential::SequentialExecutor;
 pub use state::{Account, Collection, KeyBytes, Pool, StateKey, StateValue};
+pub use stats::{ExecutionStats, PhaseTimes};
 pub use vm::{
     compute, BlockContext, ChainConfig, COMPUTE_BASE_GAS, MAX_COMPUTE_ITERATIONS, MINT_GAS,
     SWAP_GAS, TRANSFER_GAS,
 };
-
-use ordo_types::{SignedTransaction, StateAccumulator, StateView};
-
-/// The result type of this crate.
-pub type Result<T, E = ExecutionError> = std::result::Result<T, E>;
-
-/// Executes blocks. Every implementation gives the same results, byte for byte.
-pub trait Executor: Send + Sync {
-    fn config(&self) -> &ChainConfig;
-
-    /// Runs `txs` in block order against the state in `view`: receipts and the sorted
-    /// write set, without the state root.
-    fn execute_transactions(
-        &self,
-        view: &dyn StateView,
-        block: &BlockContext,
-        txs: &[SignedTransaction],
-    ) -> Result<ExecutedBlock>;
-
-    /// Runs `txs` and updates `parent`, the accumulator of the state in `view`.
-    fn execute_block(
-        &self,
-        view: &dyn StateView,
-        block: &BlockContext,
-        txs: &[SignedTransaction],
-        parent: &StateAccumulator,
-    ) -> Result<BlockOutput> {
-        Ok(self
-            .execute_transactions(view, block, txs)?
-            .into_output(parent, false))
-    }
-}

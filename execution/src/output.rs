@@ -1,20 +1,22 @@
 //! A block's results: receipts, the sorted write set with each key's previous value, the
-//! fee sink's credit, and the state root updated from the write set alone.
+//! fee sink's credit, and the state root updated from the write set alone; and
+//! [`finalize`], which builds them from the per-key outcome of a run ([`InOrderRun`],
+//! whichever executor produced it).
 //!
 //! Invariant: `changes` holds each written key once, sorted by key (equal to byte order of
 //! the encoded keys), with the value before the block (`old`) and after it (`new`); both
 //! executors build it with [`finalize`], so equal per-key results give equal bytes.
 
 use bincode::{Decode, Encode};
-use ordo_types::{Hash32, StateAccumulator, StateView};
+use ordo_types::{Address, Hash32, StateAccumulator, StateView};
 use rayon::prelude::*;
 
+use crate::error::Result;
 use crate::prepare::{read_key, Prepared};
 use crate::receipt::Receipt;
-use crate::sequential::InOrderRun;
 use crate::state::{Account, StateKey, StateValue};
+use crate::stats::ExecutionStats;
 use crate::vm::ChainConfig;
-use crate::Result;
 
 /// One written key with its value before and after the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,33 +24,6 @@ pub struct Change {
     pub key: StateKey,
     pub old: Option<StateValue>,
     pub new: StateValue,
-}
-
-/// How a block was executed; never part of the results.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExecutionStats {
-    /// Whether transactions ran on the parallel engine (false: sequential path).
-    pub parallel: bool,
-    /// Executions beyond each transaction's first complete one (failed validations).
-    pub reexecutions: u64,
-    /// Executions stopped at a read of a value not yet written (dependency waits).
-    pub suspensions: u64,
-    pub phases: PhaseTimes,
-}
-
-/// Where a block's execution time went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PhaseTimes {
-    /// Sender addresses and declared keys.
-    pub declare: std::time::Duration,
-    /// Interning keys and linking each key's declarers.
-    pub intern: std::time::Duration,
-    /// Reading and decoding the keys' values before the block.
-    pub load: std::time::Duration,
-    /// Running the transactions (engine or in-order loop).
-    pub execute: std::time::Duration,
-    /// Building and sorting the write set.
-    pub finalize: std::time::Duration,
 }
 
 /// Receipts and state changes of an executed block, before the state root.
@@ -147,6 +122,14 @@ pub fn apply_changes(
     let mut next = parent.clone();
     next.combine(&delta);
     next
+}
+
+/// The per-key outcome of running a prepared block, in either executor.
+pub(crate) struct InOrderRun {
+    /// Final value of each key the block wrote, by dense index.
+    pub written: Vec<Option<StateValue>>,
+    pub tokens: Vec<(u32, u64, Address)>,
+    pub receipts: Vec<Receipt>,
 }
 
 /// Builds the block's results from a run's final values, minted tokens and receipts, and

@@ -11,10 +11,10 @@ use ordo_types::{Address, SignedTransaction, StateView};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::output::PhaseTimes;
+use crate::error::{ExecutionError, Result};
 use crate::state::{PackedKey, StateKey, StateValue};
+use crate::stats::PhaseTimes;
 use crate::vm::{declared_keys, SLOTS};
-use crate::{ExecutionError, Result};
 
 /// "No transaction" in index fields.
 pub(crate) const NONE: u32 = u32::MAX;

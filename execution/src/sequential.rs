@@ -2,14 +2,15 @@
 //!
 //! It is the definition of a block's result; the parallel executor is tested against it.
 
-use ordo_types::{Address, SignedTransaction, StateView};
+use ordo_types::{SignedTransaction, StateView};
 
-use crate::output::{finalize, ExecutedBlock, ExecutionStats};
+use crate::error::Result;
+use crate::executor::Executor;
+use crate::output::{finalize, ExecutedBlock, InOrderRun};
 use crate::prepare::{prepare, Prepared, NONE};
-use crate::receipt::Receipt;
 use crate::state::StateValue;
+use crate::stats::ExecutionStats;
 use crate::vm::{self, BlockContext, Blocked, ChainConfig, SlotReader, SLOTS};
-use crate::{Executor, Result};
 
 /// Executes blocks on the calling thread.
 #[derive(Debug, Clone)]
@@ -44,14 +45,6 @@ impl Executor for SequentialExecutor {
         stats.phases.execute = executing.elapsed();
         finalize(view, &self.config, &prep, run, stats, false)
     }
-}
-
-/// The per-key outcome of running a prepared block.
-pub(crate) struct InOrderRun {
-    /// Final value of each key the block wrote, by dense index.
-    pub written: Vec<Option<StateValue>>,
-    pub tokens: Vec<(u32, u64, Address)>,
-    pub receipts: Vec<Receipt>,
 }
 
 /// Reads the current value of each slot's key straight from the running state.

@@ -19,7 +19,7 @@
 use bincode::{Decode, Encode};
 use ordo_types::{codec, Address};
 
-use crate::{ExecutionError, Result};
+use crate::error::{ExecutionError, Result};
 
 const TAG_ACCOUNT: u8 = 0x01;
 const TAG_HOLDING: u8 = 0x02;

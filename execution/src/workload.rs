@@ -8,11 +8,11 @@ use ordo_types::{Address, PublicKey, Signature, SignedTransaction, SwapDirection
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::error::Result;
 use crate::genesis::{genesis, Genesis, GenesisSpec};
 use crate::memory::MemoryState;
 use crate::state::Pool;
 use crate::vm::{BlockContext, ChainConfig};
-use crate::Result;
 
 /// Senders of swap and mint blocks, whose contention is set by pools and collections.
 pub const HOT_KEY_SENDERS: usize = 10_000;

@@ -9,43 +9,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ordo_types::{Hash32, StateAccumulator};
+use ordo_types::Hash32;
 use rocksdb::WriteBatch;
 use tracing::debug;
 
 use crate::error::{Op, Result, StorageError};
+use crate::executed::{BlockCommit, TxOutcome};
 use crate::schema::*;
 use crate::store::{prev, Storage};
-
-/// Everything storage keeps from executing one block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockCommit {
-    pub height: u64,
-    /// The hash consensus committed at `height`.
-    pub block_hash: Hash32,
-    /// The block's write set: `Some(value)` sets a key, `None` deletes it. Keys should be
-    /// unique; if one repeats, its last write wins.
-    pub state_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// The block's transactions in block order; a transaction's index here is its
-    /// position.
-    pub transactions: Vec<TxOutcome>,
-    /// The accumulator of the state after this block; its root is the state root.
-    pub accumulator: StateAccumulator,
-}
-
-/// One executed transaction: its hash, execution's status code and encoded receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxOutcome {
-    pub hash: Hash32,
-    pub status: u8,
-    pub receipt: Vec<u8>,
-}
-
-impl BlockCommit {
-    pub fn state_root(&self) -> Hash32 {
-        self.accumulator.root()
-    }
-}
 
 impl Storage {
     /// Writes an executed block's results in one atomic batch and returns its state root.

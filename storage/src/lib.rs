@@ -17,21 +17,28 @@
 //! - [`Storage::write_safety_data`] is fsynced before it returns.
 //! - [`StorageError`] separates corruption, a full disk and failed writes (all fatal,
 //!   see [`StorageError::is_fatal`]) from a caller's mistakes.
+//!
+//! Modules only use those below them. `store` defines the [`Storage`] handle and what it
+//! holds, and `chain`, `state` and `commit` add its methods in their own `impl` blocks; so
+//! anything the handle holds (the cache, the staged blocks) lives below `store`. From the
+//! bottom: `error`, `config`, `cache`; `schema`, `executed`; `store`; `chain`, `state`;
+//! `commit`.
 
 mod cache;
 mod chain;
 mod commit;
 mod config;
 mod error;
+mod executed;
 mod schema;
 mod state;
 mod store;
 
 pub use cache::CacheStats;
 pub use chain::PruneStats;
-pub use commit::{BlockCommit, TxOutcome};
 pub use config::StorageConfig;
 pub use error::{Result, StorageError};
+pub use executed::{BlockCommit, TxOutcome};
 pub use schema::TxLocation;
 pub use state::StateSnapshot;
 pub use store::{PendingBlock, Recovery, Storage};

@@ -10,44 +10,13 @@
 //! [`StorageError::StaleView`] rather than a value from the future (reads answered by
 //! the view's own staged blocks stay valid: those never change).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::commit::BlockCommit;
 use crate::error::{Op, Result, StorageError};
+use crate::executed::{BlockCommit, StagedBlock};
 use crate::schema::CF_STATE;
 use crate::store::{prev, Storage};
-
-/// A block executed but not yet in the database, indexed by key.
-pub(crate) struct StagedBlock {
-    height: u64,
-    commit: Arc<BlockCommit>,
-    /// Key to the position of its last write in `commit.state_writes`.
-    index: HashMap<Vec<u8>, usize>,
-}
-
-impl StagedBlock {
-    fn new(commit: Arc<BlockCommit>) -> Self {
-        let mut index = HashMap::with_capacity(commit.state_writes.len());
-        for (i, (key, _)) in commit.state_writes.iter().enumerate() {
-            index.insert(key.clone(), i);
-        }
-        StagedBlock {
-            height: commit.height,
-            commit,
-            index,
-        }
-    }
-
-    /// `Some(value)` when this block wrote `key` (`None` inside for a deletion).
-    #[allow(clippy::option_option)]
-    fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.index
-            .get(key)
-            .map(|&i| self.commit.state_writes[i].1.as_deref())
-    }
-}
 
 /// The state as of one height: read-only, `Send + Sync`, cheap to clone.
 #[derive(Clone)]

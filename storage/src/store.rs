@@ -24,8 +24,8 @@ use tracing::{error, info};
 use crate::cache::{CacheStats, StateCache};
 use crate::config::StorageConfig;
 use crate::error::{Op, Result, StorageError};
+use crate::executed::StagedBlock;
 use crate::schema::*;
-use crate::state::StagedBlock;
 
 /// What the store holds after [`Storage::open`]: where execution resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,9 +36,9 @@ use ordo_types::{Address, SignedTransaction};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
+use crate::output::InOrderRun;
 use crate::prepare::{Prepared, NONE};
 use crate::receipt::{Receipt, TxStatus};
-use crate::sequential::InOrderRun;
 use crate::state::StateValue;
 use crate::vm::{self, BlockContext, Blocked, ChainConfig, Effects, SlotReader, SLOTS};
 

@@ -14,11 +14,13 @@ use std::time::Instant;
 use ordo_types::{SignedTransaction, StateAccumulator, StateView};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-use crate::output::{finalize, BlockOutput, ExecutedBlock, ExecutionStats};
+use crate::error::{ExecutionError, Result};
+use crate::executor::Executor;
+use crate::output::{finalize, BlockOutput, ExecutedBlock};
 use crate::prepare::prepare;
 use crate::sequential::run_in_order;
+use crate::stats::ExecutionStats;
 use crate::vm::{BlockContext, ChainConfig};
-use crate::{ExecutionError, Executor, Result};
 
 /// When to use the Block-STM engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
