@@ -1,27 +1,47 @@
 //! The batch maker: cuts the mempool into batches by size, count or age.
 //!
-//! Invariant: a batch is cut as soon as the mempool holds `max_batch_bytes` or
-//! `max_batch_txs`, or its oldest transaction has waited `max_batch_delay`; never sooner
-//! and, while batches can be disseminated, never much later. Expired transactions met on
-//! the way are reported, not batched.
+//! Invariant: a batch is cut as soon as the mempool holds [`BatchLimits`]' `max_bytes` or
+//! `max_txs` (the dissemination config's `max_batch_bytes` and `max_batch_txs`), or its
+//! oldest transaction has waited `max_delay`; never sooner and, while batches can be
+//! disseminated, never much later. Expired transactions met on the way are reported, not
+//! batched.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use metrics::counter;
 use ordo_types::Hash32;
 use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
-use crate::batch::BatchBody;
-use crate::dissemination::Dissemination;
+use crate::batch::{BatchBody, BatchInfo};
+use crate::error::Error;
 use crate::mempool::Mempool;
 
 /// Room kept for the batch's own fields (author, sequence, length prefixes).
 const BATCH_OVERHEAD: usize = 128;
 
-pub(crate) struct BatchMaker {
-    pub dissemination: Dissemination,
+/// Where cut batches go: the dissemination layer, which spawns the maker. A trait, so that
+/// the maker does not depend on the module that wires it.
+pub(crate) trait BatchSink: Send + Sync + 'static {
+    /// Sends one batch on its way. The maker cuts no further batch until this returns, so a
+    /// sink that waits (too many batches without a proof) is the maker's back-pressure.
+    fn disseminate(&self, body: BatchBody)
+        -> impl Future<Output = Result<BatchInfo, Error>> + Send;
+}
+
+/// When a batch is cut: by its transactions' encoded bytes, their count, or the age of the
+/// oldest.
+pub(crate) struct BatchLimits {
+    pub max_bytes: usize,
+    pub max_txs: usize,
+    pub max_delay: Duration,
+}
+
+pub(crate) struct BatchMaker<S> {
+    pub sink: S,
+    pub limits: BatchLimits,
     pub mempool: Arc<Mempool>,
     pub expired: mpsc::Sender<Vec<Hash32>>,
 }
@@ -33,14 +53,13 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-impl BatchMaker {
+impl<S: BatchSink> BatchMaker<S> {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let config = self.dissemination.config().clone();
+        let limits = &self.limits;
         loop {
             loop {
                 let (count, bytes, oldest) = self.mempool.status();
-                if bytes + BATCH_OVERHEAD >= config.max_batch_bytes || count >= config.max_batch_txs
-                {
+                if bytes + BATCH_OVERHEAD >= limits.max_bytes || count >= limits.max_txs {
                     break;
                 }
                 let Some(oldest) = oldest else {
@@ -49,7 +68,7 @@ impl BatchMaker {
                         _ = shutdown.changed() => return,
                     }
                 };
-                let due = tokio::time::Instant::from_std(oldest + config.max_batch_delay);
+                let due = tokio::time::Instant::from_std(oldest + limits.max_delay);
                 if due <= tokio::time::Instant::now() {
                     break;
                 }
@@ -60,8 +79,8 @@ impl BatchMaker {
                 }
             }
             let taken = self.mempool.take(
-                config.max_batch_bytes.saturating_sub(BATCH_OVERHEAD),
-                config.max_batch_txs,
+                limits.max_bytes.saturating_sub(BATCH_OVERHEAD),
+                limits.max_txs,
                 now_ms(),
             );
             if !taken.expired.is_empty() && self.expired.try_send(taken.expired).is_err() {
@@ -71,7 +90,7 @@ impl BatchMaker {
                 continue;
             }
             tokio::select! {
-                r = self.dissemination.disseminate(BatchBody::Transactions(taken.transactions)) => {
+                r = self.sink.disseminate(BatchBody::Transactions(taken.transactions)) => {
                     if let Err(e) = r {
                         warn!(error = %e, "batch not disseminated");
                     }

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::batch::{Batch, BatchInfo};
-use crate::Error;
+use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct BatchStoreConfig {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use libp2p::{identity, Multiaddr, PeerId};
 use ordo_types::{ChainId, PublicKey};
 
-use crate::Error;
+use crate::error::Error;
 
 /// One validator as listed in genesis.
 #[derive(Debug, Clone)]

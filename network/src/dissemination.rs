@@ -14,6 +14,7 @@
 //! batch). A stored batch is acknowledged again on request without verifying it again.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,13 +29,15 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::batch::{Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, ProofOfAvailability};
-use crate::batch_maker::BatchMaker;
+use crate::batch_maker::{BatchLimits, BatchMaker, BatchSink};
 use crate::batch_store::{BatchStore, BatchStoreConfig};
+use crate::error::Error;
 use crate::mempool::Mempool;
+use crate::network::{InboundRequest, NetworkHandle};
 use crate::protocol::{Request, Response};
-use crate::quorum_waiter::{QuorumEvent, QuorumWaiter};
+use crate::quorum_waiter::{AvailableBatch, QuorumEvent, QuorumWaiter};
+use crate::stats::{DisseminationSnapshot, DisseminationStats};
 use crate::verify::KeyCache;
-use crate::{Error, InboundRequest, NetworkHandle};
 
 /// Signatures verified together in one rayon task: large enough to amortise batch
 /// verification (about 18.5 µs a signature in chunks of 128, 16 µs in chunks of 512 on
@@ -93,14 +96,6 @@ impl Default for DisseminationConfig {
     }
 }
 
-/// A batch of ours that has its proof of availability.
-#[derive(Debug, Clone)]
-pub struct AvailableBatch {
-    pub proof: ProofOfAvailability,
-    /// From the batch's creation to its f + 1-th acknowledgement.
-    pub latency: Duration,
-}
-
 /// What the dissemination layer hands the node.
 pub struct DisseminationOutputs {
     /// Proofs of availability of this validator's batches, for the leader's blocks.
@@ -112,53 +107,6 @@ pub struct DisseminationOutputs {
     /// author field nobody vouches for), nor a push of one fetched before. Dropped when
     /// the node falls behind reading them (`ordo_network_stored_notices_dropped_total`).
     pub stored: mpsc::Receiver<BatchInfo>,
-}
-
-/// Counters of one validator's dissemination layer.
-#[derive(Debug, Default)]
-pub struct DisseminationStats {
-    batches_created: AtomicU64,
-    batches_acknowledged: AtomicU64,
-    batches_rejected: AtomicU64,
-    proofs: AtomicU64,
-    signatures_verified: AtomicU64,
-    batches_fetched: AtomicU64,
-}
-
-/// A copy of [`DisseminationStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DisseminationSnapshot {
-    pub batches_created: u64,
-    /// Acknowledgements this validator signed for others' batches.
-    pub batches_acknowledged: u64,
-    pub batches_rejected: u64,
-    pub proofs: u64,
-    /// Transaction signatures this validator has verified in received batches.
-    pub signatures_verified: u64,
-    pub batches_fetched: u64,
-}
-
-impl DisseminationStats {
-    pub fn snapshot(&self) -> DisseminationSnapshot {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        DisseminationSnapshot {
-            batches_created: l(&self.batches_created),
-            batches_acknowledged: l(&self.batches_acknowledged),
-            batches_rejected: l(&self.batches_rejected),
-            proofs: l(&self.proofs),
-            signatures_verified: l(&self.signatures_verified),
-            batches_fetched: l(&self.batches_fetched),
-        }
-    }
-
-    pub(crate) fn proof_formed(&self) {
-        self.proofs.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn rejected(&self, reason: &'static str) {
-        self.batches_rejected.fetch_add(1, Ordering::Relaxed);
-        counter!("ordo_network_batches_rejected_total", "reason" => reason).increment(1);
-    }
 }
 
 /// A cloneable handle on a validator's dissemination layer.
@@ -249,7 +197,12 @@ impl Dissemination {
             tokio::spawn(d.clone().serve(batch_requests, shutdown_rx.clone())),
             tokio::spawn(
                 BatchMaker {
-                    dissemination: d.clone(),
+                    limits: BatchLimits {
+                        max_bytes: d.inner.config.max_batch_bytes,
+                        max_txs: d.inner.config.max_batch_txs,
+                        max_delay: d.inner.config.max_batch_delay,
+                    },
+                    sink: d.clone(),
                     mempool,
                     expired: expired_tx,
                 }
@@ -330,7 +283,7 @@ impl Dissemination {
             })
             .await
             .map_err(|_| Error::Shutdown)?;
-        inner.stats.batches_created.fetch_add(1, Ordering::Relaxed);
+        inner.stats.batch_created();
         counter!("ordo_network_batches_created_total").increment(1);
         debug!(batch = %info, "batch disseminated");
         Ok(info)
@@ -409,10 +362,7 @@ impl Dissemination {
                 continue;
             }
             self.inner.store.insert(info, batch.clone())?;
-            self.inner
-                .stats
-                .batches_fetched
-                .fetch_add(1, Ordering::Relaxed);
+            self.inner.stats.batch_fetched();
             counter!("ordo_network_batches_fetched_total").increment(1);
             return Ok(batch);
         }
@@ -439,9 +389,7 @@ impl Dissemination {
             let result = match &batch.body {
                 BatchBody::Transactions(txs) => {
                     let r = verify_transactions(txs, chain_id, &keys);
-                    stats
-                        .signatures_verified
-                        .fetch_add(txs.len() as u64, Ordering::Relaxed);
+                    stats.signatures_verified(txs.len());
                     r
                 }
                 BatchBody::Opaque(_) if accept_opaque => Ok(()),
@@ -538,10 +486,7 @@ impl Dissemination {
             .send_batch_message(&info.author, &BatchMessage::Ack(ack))
             .is_ok()
         {
-            inner
-                .stats
-                .batches_acknowledged
-                .fetch_add(1, Ordering::Relaxed);
+            inner.stats.batch_acknowledged();
             counter!("ordo_network_batches_acknowledged_total").increment(1);
         }
     }
@@ -569,6 +514,15 @@ impl Dissemination {
             };
             request.respond(response);
         }
+    }
+}
+
+impl BatchSink for Dissemination {
+    fn disseminate(
+        &self,
+        body: BatchBody,
+    ) -> impl Future<Output = Result<BatchInfo, Error>> + Send {
+        Dissemination::disseminate(self, body)
     }
 }
 

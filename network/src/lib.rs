@@ -50,9 +50,7 @@ mod verify;
 pub use batch::{Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, ProofOfAvailability};
 pub use batch_store::{BatchStore, BatchStoreConfig};
 pub use committee::{network_keypair_from_seed, network_public_key, Committee, ValidatorInfo};
-pub use dissemination::{
-    AvailableBatch, Dissemination, DisseminationConfig, DisseminationOutputs, DisseminationSnapshot,
-};
+pub use dissemination::{Dissemination, DisseminationConfig, DisseminationOutputs};
 pub use error::{Error, MempoolCap};
 /// The frame reader over a byte slice, for the fuzz targets (`ordo_node::fuzz_targets`).
 #[doc(hidden)]
@@ -63,7 +61,8 @@ pub use protocol::{
     Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_CONSENSUS_MESSAGE_BYTES,
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
-pub use stats::StatsSnapshot;
+pub use quorum_waiter::AvailableBatch;
+pub use stats::{DisseminationSnapshot, StatsSnapshot};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -22,8 +22,8 @@ use ordo_types::{Address, ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRA
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::error::{Error, MempoolCap};
 use crate::verify::KeyCache;
-use crate::{Error, MempoolCap};
 
 #[derive(Debug, Clone)]
 pub struct MempoolConfig {

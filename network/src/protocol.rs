@@ -77,3 +77,16 @@ pub enum Response {
     /// The responder could not answer now; ask someone else or later.
     Busy,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::BatchMessage;
+    use ordo_types::codec;
+
+    #[test]
+    fn garbage_does_not_decode_as_a_batch_message() {
+        let garbage = [0xffu8; 64];
+        assert!(codec::decode::<BatchMessage, MAX_BATCH_MESSAGE_BYTES>(&garbage).is_err());
+    }
+}

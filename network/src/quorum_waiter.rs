@@ -22,11 +22,22 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::batch::{BatchAck, BatchInfo, BatchMessage, ProofOfAvailability};
-use crate::dissemination::{AvailableBatch, DisseminationStats};
-use crate::{BatchStore, Committee, Error, NetworkHandle};
+use crate::batch_store::BatchStore;
+use crate::committee::Committee;
+use crate::error::Error;
+use crate::network::NetworkHandle;
+use crate::stats::DisseminationStats;
 
 /// Own batches tracked for delivery at most; older ones are forgotten.
 const MAX_TRACKED: usize = 4096;
+
+/// A batch of ours that has its proof of availability.
+#[derive(Debug, Clone)]
+pub struct AvailableBatch {
+    pub proof: ProofOfAvailability,
+    /// From the batch's creation to its f + 1-th acknowledgement.
+    pub latency: Duration,
+}
 
 pub(crate) enum QuorumEvent {
     /// A batch this validator made and broadcast, with its own acknowledgement.

@@ -1,6 +1,9 @@
-//! Counters of one endpoint, kept both as `metrics` (for Prometheus, named
-//! `ordo_network_*`) and as plain atomics readable through the handle, because one process
+//! Counters of one endpoint ([`NetworkStats`]) and of its dissemination layer
+//! ([`DisseminationStats`]), kept both as `metrics` (for Prometheus, named
+//! `ordo_network_*`) and as plain atomics readable through the handles, because one process
 //! may run several endpoints (tests, benchmarks) and global metrics cannot tell them apart.
+//!
+//! Invariant: every counter only grows, except `connected_peers`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,7 +32,7 @@ impl DropReason {
     }
 }
 
-/// What an endpoint has seen; every field only grows except `connected_peers`.
+/// What an endpoint has seen.
 #[derive(Debug)]
 pub struct NetworkStats {
     /// Decode or framing errors, per validator index.
@@ -126,5 +129,69 @@ impl NetworkStats {
         self.bytes_out[protocol as usize].fetch_add(n as u64, Ordering::Relaxed);
         counter!("ordo_network_bytes_out_total", "protocol" => protocol.label())
             .increment(n as u64);
+    }
+}
+
+/// Counters of one validator's dissemination layer.
+#[derive(Debug, Default)]
+pub struct DisseminationStats {
+    batches_created: AtomicU64,
+    batches_acknowledged: AtomicU64,
+    batches_rejected: AtomicU64,
+    proofs: AtomicU64,
+    signatures_verified: AtomicU64,
+    batches_fetched: AtomicU64,
+}
+
+/// A copy of [`DisseminationStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DisseminationSnapshot {
+    pub batches_created: u64,
+    /// Acknowledgements this validator signed for others' batches.
+    pub batches_acknowledged: u64,
+    pub batches_rejected: u64,
+    pub proofs: u64,
+    /// Transaction signatures this validator has verified in received batches.
+    pub signatures_verified: u64,
+    pub batches_fetched: u64,
+}
+
+impl DisseminationStats {
+    pub fn snapshot(&self) -> DisseminationSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        DisseminationSnapshot {
+            batches_created: l(&self.batches_created),
+            batches_acknowledged: l(&self.batches_acknowledged),
+            batches_rejected: l(&self.batches_rejected),
+            proofs: l(&self.proofs),
+            signatures_verified: l(&self.signatures_verified),
+            batches_fetched: l(&self.batches_fetched),
+        }
+    }
+
+    pub(crate) fn batch_created(&self) {
+        self.batches_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn batch_acknowledged(&self) {
+        self.batches_acknowledged.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn proof_formed(&self) {
+        self.proofs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn signatures_verified(&self, n: usize) {
+        self.signatures_verified
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn batch_fetched(&self) {
+        self.batches_fetched.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        self.batches_rejected.fetch_add(1, Ordering::Relaxed);
+        counter!("ordo_network_batches_rejected_total", "reason" => reason).increment(1);
     }
 }
