@@ -356,12 +356,29 @@ impl Dissemination {
                 warn!(%peer, "answered a batch request with another batch");
                 continue;
             }
+            if !self.inner.in_flight.lock().insert(digest) {
+                // A push of the same batch is being verified meanwhile: use it rather than
+                // verify it twice.
+                if self.inner.store.wait_for(&digest, IN_FLIGHT_WAIT).await {
+                    if let Some(batch) = self.inner.store.get(&digest) {
+                        return Ok(batch);
+                    }
+                }
+                continue;
+            }
             let batch = Arc::new(batch);
-            if let Err(e) = self.verify(batch.clone()).await {
+            let verified = self.verify(batch.clone()).await;
+            let stored = verified
+                .is_ok()
+                .then(|| self.inner.store.insert(info, batch.clone()));
+            self.inner.in_flight.lock().remove(&digest);
+            if let Err(e) = verified {
                 warn!(%peer, error = %e, "fetched batch does not verify");
                 continue;
             }
-            self.inner.store.insert(info, batch.clone())?;
+            if let Some(Err(e)) = stored {
+                return Err(e);
+            }
             self.inner.stats.batch_fetched();
             counter!("ordo_network_batches_fetched_total").increment(1);
             return Ok(batch);
