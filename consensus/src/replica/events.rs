@@ -1,0 +1,59 @@
+//! The replica's boundary: the events the driver feeds it and the actions it returns.
+//!
+//! Invariant: actions are returned in the order the driver must carry them out, and an
+//! [`Action::Persist`] is made durable before the action after it runs, so that no vote or
+//! timeout leaves the node before the safety data that authorises it.
+
+use ordo_types::{Hash32, PublicKey};
+
+use crate::messages::{Block, Message, QuorumCert};
+use crate::safety::SafetyData;
+
+/// What the driver feeds a replica.
+// Events are moved once into `handle`; boxing the common case would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A message from an authenticated peer.
+    Message { from: PublicKey, message: Message },
+    /// A timer set by [`Action::SetTimer`] fired (or any wake-up: ticks are idempotent).
+    Tick,
+    /// These payload digests are stored locally: they may be proposed, and blocks that
+    /// carry them may be voted for.
+    PayloadReady(Vec<Hash32>),
+}
+
+/// What a replica asks the driver to do, in order.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Store these safety data durably before executing the next action.
+    Persist(SafetyData),
+    Send {
+        to: PublicKey,
+        message: Message,
+    },
+    /// Send to every other validator.
+    Broadcast(Message),
+    /// These blocks are final, oldest first; `proof` is the QC that commits the last one.
+    Commit {
+        blocks: Vec<Block>,
+        proof: QuorumCert,
+    },
+    /// This block joined the replica's tree: keep it where peers' block requests are
+    /// answered from (see [`crate::sync`]). Memory will do: `Commit` is what makes
+    /// committed blocks durable. The replica itself never answers block requests, so that
+    /// serving laggards costs the consensus thread nothing.
+    KeepBlock(Block),
+    /// A valid proposal of the current round, the one this replica would vote for, names
+    /// payload that is not reported available: fetch it, from the proposer first, and
+    /// report it with [`Event::PayloadReady`]. Emitted once per block, and only after the
+    /// proposal passed every check, so that nobody makes the node fetch by sending junk.
+    FetchPayload {
+        proposer: PublicKey,
+        digests: Vec<Hash32>,
+    },
+    /// Deliver [`Event::Tick`] at or after this time; replaces any earlier timer.
+    SetTimer {
+        deadline_ms: u64,
+    },
+}

@@ -1,0 +1,107 @@
+//! The payload pool: the digests the node reported stored, in the order reported, waiting
+//! for this replica to propose them, and the recent window of digests already committed.
+//!
+//! Payload is opaque here: a digest stands for a batch that the node holds. A block gets a
+//! vote only when all its digests are available, which is what lets a leader order
+//! digests alone.
+//!
+//! Invariants: a digest is in the pool at most once, and only while available; a digest
+//! committed within the window (`MAX_COMMITTED_DIGESTS`) is neither available nor pooled
+//! again; the pool holds at most `max_pool` digests, dropping the oldest beyond it.
+
+use std::collections::{HashSet, VecDeque};
+
+use ordo_types::Hash32;
+
+use crate::messages::Block;
+
+/// Committed digests remembered, so that a late or repeated report of one is not proposed
+/// again.
+const MAX_COMMITTED_DIGESTS: usize = 65_536;
+
+pub(super) struct PayloadPool {
+    max_pool: usize,
+    /// Available and not yet committed, oldest first.
+    pool: VecDeque<Hash32>,
+    available: HashSet<Hash32>,
+    committed: HashSet<Hash32>,
+    /// `committed`, oldest first, for eviction.
+    committed_order: VecDeque<Hash32>,
+}
+
+impl PayloadPool {
+    pub(super) fn new(max_pool: usize) -> Self {
+        Self {
+            max_pool,
+            pool: VecDeque::new(),
+            available: HashSet::new(),
+            committed: HashSet::new(),
+            committed_order: VecDeque::new(),
+        }
+    }
+
+    /// Remembers the payload of a block committed before a restart.
+    pub(super) fn restore_committed(&mut self, block: &Block) {
+        for d in &block.payload {
+            self.note_committed(*d);
+        }
+    }
+
+    /// Takes the node's report of stored digests; new ones join the pool.
+    pub(super) fn add_ready(&mut self, digests: Vec<Hash32>) {
+        for d in digests {
+            if self.committed.contains(&d) || !self.available.insert(d) {
+                continue;
+            }
+            self.pool.push_back(d);
+        }
+        while self.pool.len() > self.max_pool {
+            if let Some(d) = self.pool.pop_front() {
+                self.available.remove(&d);
+            }
+        }
+    }
+
+    /// The digests of `payload` not reported available, in order.
+    pub(super) fn missing(&self, payload: &[Hash32]) -> Vec<Hash32> {
+        payload
+            .iter()
+            .filter(|d| !self.available.contains(*d))
+            .copied()
+            .collect()
+    }
+
+    /// Up to `max` pooled digests, oldest first, leaving out those `in_flight` (already in
+    /// an uncommitted block that the proposal extends).
+    pub(super) fn proposable(&self, in_flight: &HashSet<Hash32>, max: usize) -> Vec<Hash32> {
+        self.pool
+            .iter()
+            .filter(|d| !in_flight.contains(*d))
+            .take(max)
+            .copied()
+            .collect()
+    }
+
+    /// These blocks committed: their digests leave the pool for good.
+    pub(super) fn committed(&mut self, blocks: &[Block]) {
+        for b in blocks {
+            for d in &b.payload {
+                self.available.remove(d);
+                self.note_committed(*d);
+            }
+        }
+        while self.committed_order.len() > MAX_COMMITTED_DIGESTS {
+            if let Some(d) = self.committed_order.pop_front() {
+                self.committed.remove(&d);
+            }
+        }
+        let committed = &self.committed;
+        self.pool.retain(|d| !committed.contains(d));
+    }
+
+    fn note_committed(&mut self, d: Hash32) {
+        if self.committed.insert(d) {
+            self.committed_order.push_back(d);
+        }
+    }
+}
