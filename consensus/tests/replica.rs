@@ -553,6 +553,31 @@ fn payload_is_fetched_only_for_a_proposal_that_passed_its_checks() {
 }
 
 #[test]
+fn payload_available_for_voting_is_never_proposed_on_that_report() {
+    let mut cfg = config();
+    cfg.require_payload_available = true;
+    let (keys, mut r, leader) = follower_with(cfg);
+    let p = proposal(&keys, leader, 1, QuorumCert::genesis(0));
+    let digest = p.block.payload[0];
+    deliver(&mut r, &keys, leader, Message::Proposal(p));
+    let actions = r.handle(30, Event::PayloadAvailable(vec![digest]));
+    assert!(has_vote(&actions), "no vote once the payload was available: {actions:?}");
+
+    // As a leader, a replica proposes only what was reported ready.
+    let keys2 = keys.clone();
+    let leader_key = Replica::new(config(), committee(&keys2), keys2[0].clone()).leader_of(1);
+    let me = keys2.iter().position(|k| k.public() == leader_key).unwrap();
+    let mut l = Replica::new(config(), committee(&keys2), keys2[me].clone());
+    l.start(0);
+    let vote_only = Hash32([7; 32]);
+    let ready = Hash32([8; 32]);
+    assert!(proposals(&l.handle(1, Event::PayloadAvailable(vec![vote_only]))).is_empty());
+    let proposed = proposals(&l.handle(2, Event::PayloadReady(vec![ready])));
+    assert_eq!(proposed.len(), 1);
+    assert_eq!(proposed[0].payload, vec![ready]);
+}
+
+#[test]
 fn votes_wait_for_payload() {
     let mut cfg = config();
     cfg.require_payload_available = true;

@@ -7,7 +7,7 @@
 //! blocking), and committed blocks are recorded in storage at consecutive heights and
 //! published to the execution pipeline through a watch: consensus never waits on
 //! execution. Block requests, the blocks to serve them from, and payload to fetch go to
-//! their owners off this thread ([`crate::block_sync`], [`crate::batches`]) through
+//! their owners off this thread ([`crate::block_sync`], [`crate::payload`]) through
 //! channels that drop rather than wait.
 //!
 //! Invariant: once a storage write fails, the driver stops carrying out actions and ends
@@ -104,7 +104,7 @@ impl Driver {
                         self.replica.handle(now_ms(), Event::PayloadReady(digests))
                     }
                     Some(DriverInput::PayloadAvailable(digests)) => {
-                        self.replica.handle(now_ms(), Event::PayloadReady(digests))
+                        self.replica.handle(now_ms(), Event::PayloadAvailable(digests))
                     }
                     Some(DriverInput::StopVoting) => {
                         self.stop_voting = true;

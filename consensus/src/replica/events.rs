@@ -18,9 +18,13 @@ pub enum Event {
     Message { from: PublicKey, message: Message },
     /// A timer set by [`Action::SetTimer`] fired (or any wake-up: ticks are idempotent).
     Tick,
-    /// These payload digests are stored locally: they may be proposed, and blocks that
-    /// carry them may be voted for.
+    /// These payload digests are stored locally: they may be proposed, in this order, and
+    /// blocks that carry them may be voted for.
     PayloadReady(Vec<Hash32>),
+    /// These payload digests are stored locally: blocks that carry them may be voted for,
+    /// but this replica does not propose them on this report (the node decides the order
+    /// in which payload is proposed; a proposal's say-so is no evidence of it).
+    PayloadAvailable(Vec<Hash32>),
 }
 
 /// What a replica asks the driver to do, in order.

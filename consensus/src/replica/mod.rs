@@ -195,6 +195,12 @@ impl<S: Signer> Replica<S> {
         match event {
             Event::Tick => self.on_tick(&mut out),
             Event::PayloadReady(digests) => self.on_payload(digests, &mut out),
+            Event::PayloadAvailable(digests) => {
+                self.payload.add_available(digests);
+                if let Some((id, tc)) = self.waiting_vote.take() {
+                    self.try_vote(&id, tc, &mut out);
+                }
+            }
             Event::Message { from, message } => {
                 let kind = message.kind();
                 if let Err(e) = self.on_message(from, message, &mut out) {

@@ -5,25 +5,34 @@
 //! vote only when all its digests are available, which is what lets a leader order
 //! digests alone.
 //!
+//! Digests reported available for voting only (a checked proposal's payload) are kept
+//! apart, in a bounded window, and never pooled on that report.
+//!
 //! Invariants: a digest is in the pool at most once, and only while available; a digest
 //! committed within the window (`MAX_COMMITTED_DIGESTS`) is neither available nor pooled
-//! again; the pool holds at most `max_pool` digests, dropping the oldest beyond it.
+//! again; the pool holds at most `max_pool` digests, dropping the oldest beyond it; the
+//! vote-only window holds at most `MAX_VOTE_ONLY` digests.
 
 use std::collections::{HashSet, VecDeque};
 
-use ordo_types::Hash32;
+use ordo_types::{BoundedSet, Hash32};
 
 use crate::messages::Block;
 
 /// Committed digests remembered, so that a late or repeated report of one is not proposed
 /// again.
 const MAX_COMMITTED_DIGESTS: usize = 65_536;
+/// Digests available for voting only: four times the default pool, far more than the
+/// proposals of the rounds a replica may still vote in name.
+const MAX_VOTE_ONLY: usize = 65_536;
 
 pub(super) struct PayloadPool {
     max_pool: usize,
     /// Available and not yet committed, oldest first.
     pool: VecDeque<Hash32>,
     available: HashSet<Hash32>,
+    /// Available for voting only, not pooled.
+    vote_only: BoundedSet<Hash32>,
     committed: HashSet<Hash32>,
     /// `committed`, oldest first, for eviction.
     committed_order: VecDeque<Hash32>,
@@ -35,6 +44,7 @@ impl PayloadPool {
             max_pool,
             pool: VecDeque::new(),
             available: HashSet::new(),
+            vote_only: BoundedSet::new(MAX_VOTE_ONLY),
             committed: HashSet::new(),
             committed_order: VecDeque::new(),
         }
@@ -62,11 +72,20 @@ impl PayloadPool {
         }
     }
 
+    /// Takes the node's report of digests available for voting only.
+    pub(super) fn add_available(&mut self, digests: Vec<Hash32>) {
+        for d in digests {
+            if !self.committed.contains(&d) && !self.available.contains(&d) {
+                self.vote_only.insert(d);
+            }
+        }
+    }
+
     /// The digests of `payload` not reported available, in order.
     pub(super) fn missing(&self, payload: &[Hash32]) -> Vec<Hash32> {
         payload
             .iter()
-            .filter(|d| !self.available.contains(*d))
+            .filter(|d| !self.available.contains(*d) && !self.vote_only.contains(d))
             .copied()
             .collect()
     }

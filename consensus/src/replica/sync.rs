@@ -193,12 +193,17 @@ impl BlockSync {
     /// The parents that held chains of orphans wait on, and that nobody holds (a few: each
     /// costs a request).
     pub(super) fn missing_roots(&self, tree: &BlockTree) -> Vec<Hash32> {
-        self.orphans
+        let mut roots: Vec<Hash32> = self
+            .orphans
             .keys()
             .filter(|p| !self.orphan_parents.contains_key(*p) && !tree.contains(p))
             .copied()
-            .take(4)
-            .collect()
+            .collect();
+        // A map's order differs from one process to the next: sorted, the same events
+        // give the same requests.
+        roots.sort_unstable();
+        roots.truncate(4);
+        roots
     }
 
     /// The committed root moved to `root`: held blocks at or below it can never join.
