@@ -561,7 +561,10 @@ fn payload_available_for_voting_is_never_proposed_on_that_report() {
     let digest = p.block.payload[0];
     deliver(&mut r, &keys, leader, Message::Proposal(p));
     let actions = r.handle(30, Event::PayloadAvailable(vec![digest]));
-    assert!(has_vote(&actions), "no vote once the payload was available: {actions:?}");
+    assert!(
+        has_vote(&actions),
+        "no vote once the payload was available: {actions:?}"
+    );
 
     // As a leader, a replica proposes only what was reported ready.
     let keys2 = keys.clone();

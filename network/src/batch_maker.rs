@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use metrics::counter;
 use ordo_types::Hash32;
@@ -46,13 +46,6 @@ pub(crate) struct BatchMaker<S> {
     pub expired: mpsc::Sender<Vec<Hash32>>,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl<S: BatchSink> BatchMaker<S> {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let limits = &self.limits;
@@ -81,7 +74,7 @@ impl<S: BatchSink> BatchMaker<S> {
             let taken = self.mempool.take(
                 limits.max_bytes.saturating_sub(BATCH_OVERHEAD),
                 limits.max_txs,
-                now_ms(),
+                ordo_types::now_ms(),
             );
             if !taken.expired.is_empty() && self.expired.try_send(taken.expired).is_err() {
                 counter!("ordo_network_expired_reports_dropped_total").increment(1);

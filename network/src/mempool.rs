@@ -18,7 +18,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use metrics::{counter, gauge};
-use ordo_types::{Address, ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
+use ordo_types::{
+    Address, BoundedSet, ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES,
+};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -71,14 +73,13 @@ struct Entry {
     arrival: Instant,
 }
 
-#[derive(Default)]
 struct Inner {
     queue: VecDeque<Hash32>,
     entries: HashMap<Hash32, Entry>,
     per_sender: HashMap<PublicKey, usize>,
     bytes: usize,
-    batched: HashSet<Hash32>,
-    batched_order: VecDeque<Hash32>,
+    /// Batched recently: refused as duplicates.
+    batched: BoundedSet<Hash32>,
     /// Keyed by address, which is what clients ask about.
     nonces: HashMap<Address, NonceRecord>,
     nonces_swept_ms: u64,
@@ -112,9 +113,17 @@ fn reject(reason: &'static str) {
 impl Mempool {
     pub fn new(config: MempoolConfig) -> Self {
         Mempool {
-            config,
             keys: KeyCache::default(),
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                entries: HashMap::new(),
+                per_sender: HashMap::new(),
+                bytes: 0,
+                batched: BoundedSet::new(config.dedup_window),
+                nonces: HashMap::new(),
+                nonces_swept_ms: 0,
+            }),
+            config,
             arrivals: Notify::new(),
         }
     }
@@ -381,12 +390,6 @@ impl Mempool {
             size += entry.bytes;
             taken.transactions.push(entry.tx);
             inner.batched.insert(hash);
-            inner.batched_order.push_back(hash);
-            while inner.batched_order.len() > self.config.dedup_window {
-                if let Some(old) = inner.batched_order.pop_front() {
-                    inner.batched.remove(&old);
-                }
-            }
         }
         if !taken.expired.is_empty() {
             counter!("ordo_network_mempool_expired_total").increment(taken.expired.len() as u64);

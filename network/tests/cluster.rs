@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use libp2p::{identity, Multiaddr};
 use ordo_network::{
@@ -167,12 +167,7 @@ pub async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, f).await.expect("timed out")
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+pub use ordo_types::now_ms;
 
 /// `n` signed transfers from `senders` distinct keys, nonces from 0.
 pub fn signed_txs(n: usize, senders: usize, seed: u8) -> Vec<SignedTransaction> {

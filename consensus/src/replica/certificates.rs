@@ -9,9 +9,7 @@
 //! verified (or, for a QC the replica formed itself, every vote in it), so that a cached
 //! certificate is never checked twice and an unverified one is never taken for cached.
 
-use std::collections::{HashSet, VecDeque};
-
-use ordo_types::{Hash32, PublicKey, Signature};
+use ordo_types::{BoundedSet, Hash32, PublicKey, Signature};
 
 use crate::committee::{Committee, VerifyFn};
 use crate::error::ConsensusError;
@@ -24,30 +22,20 @@ const MAX_VERIFIED_CACHE: usize = 256;
 /// Verifies certificates against a committee and remembers which ones passed.
 pub(super) struct Certificates {
     genesis_qc: QuorumCert,
-    verified: HashSet<Hash32>,
-    /// `verified`'s keys, oldest first, for eviction.
-    verified_order: VecDeque<Hash32>,
+    verified: BoundedSet<Hash32>,
 }
 
 impl Certificates {
     pub(super) fn new(genesis_qc: QuorumCert) -> Self {
         Self {
             genesis_qc,
-            verified: HashSet::new(),
-            verified_order: VecDeque::new(),
+            verified: BoundedSet::new(MAX_VERIFIED_CACHE),
         }
     }
 
     /// Caches a certificate whose signatures are known to be valid.
     pub(super) fn remember(&mut self, key: Hash32) {
-        if self.verified.insert(key) {
-            self.verified_order.push_back(key);
-            while self.verified_order.len() > MAX_VERIFIED_CACHE {
-                if let Some(old) = self.verified_order.pop_front() {
-                    self.verified.remove(&old);
-                }
-            }
-        }
+        self.verified.insert(key);
     }
 
     /// Checks a QC: 2f + 1 distinct known signers whose signatures verify in one batch.

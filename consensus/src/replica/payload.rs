@@ -33,9 +33,7 @@ pub(super) struct PayloadPool {
     available: HashSet<Hash32>,
     /// Available for voting only, not pooled.
     vote_only: BoundedSet<Hash32>,
-    committed: HashSet<Hash32>,
-    /// `committed`, oldest first, for eviction.
-    committed_order: VecDeque<Hash32>,
+    committed: BoundedSet<Hash32>,
 }
 
 impl PayloadPool {
@@ -45,15 +43,14 @@ impl PayloadPool {
             pool: VecDeque::new(),
             available: HashSet::new(),
             vote_only: BoundedSet::new(MAX_VOTE_ONLY),
-            committed: HashSet::new(),
-            committed_order: VecDeque::new(),
+            committed: BoundedSet::new(MAX_COMMITTED_DIGESTS),
         }
     }
 
     /// Remembers the payload of a block committed before a restart.
     pub(super) fn restore_committed(&mut self, block: &Block) {
         for d in &block.payload {
-            self.note_committed(*d);
+            self.committed.insert(*d);
         }
     }
 
@@ -106,21 +103,10 @@ impl PayloadPool {
         for b in blocks {
             for d in &b.payload {
                 self.available.remove(d);
-                self.note_committed(*d);
-            }
-        }
-        while self.committed_order.len() > MAX_COMMITTED_DIGESTS {
-            if let Some(d) = self.committed_order.pop_front() {
-                self.committed.remove(&d);
+                self.committed.insert(*d);
             }
         }
         let committed = &self.committed;
         self.pool.retain(|d| !committed.contains(d));
-    }
-
-    fn note_committed(&mut self, d: Hash32) {
-        if self.committed.insert(d) {
-            self.committed_order.push_back(d);
-        }
     }
 }

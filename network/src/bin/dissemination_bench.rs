@@ -11,7 +11,7 @@
 //! `cargo run --release -p ordo-network --bin dissemination-bench -- [--json]`
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -130,17 +130,10 @@ async fn start_cluster(args: &Args) -> anyhow::Result<Cluster> {
     Ok(Cluster { diss, proofs })
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Each validator's share of signed transfers, signed in parallel before the clock starts.
 fn signed_load(args: &Args) -> Vec<Vec<SignedTransaction>> {
     let per_validator = args.signed_txs / args.validators;
-    let expiry = now_ms() + 3_600_000;
+    let expiry = ordo_types::now_ms() + 3_600_000;
     (0..args.validators)
         .map(|v| {
             (0..per_validator)
@@ -247,7 +240,7 @@ async fn run(cluster: &mut Cluster, loads: Vec<Load>, rate: f64) -> anyhow::Resu
                         submitted += chunk.len();
                         let pool = d.mempool().clone();
                         let refused = tokio::task::spawn_blocking(move || {
-                            pool.insert_many(chunk, |_| 0, now_ms())
+                            pool.insert_many(chunk, |_| 0, ordo_types::now_ms())
                                 .iter()
                                 .filter(|r| r.is_err())
                                 .count()

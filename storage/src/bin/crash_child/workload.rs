@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use ordo_types::Hash32;
+use ordo_types::{Hash32, SeededRng};
 
 /// Distinct state keys; small so that blocks overwrite and delete each other's entries.
 pub const KEY_SPACE: u64 = 400;
@@ -14,19 +14,6 @@ pub const WRITES_PER_BLOCK: usize = 40;
 pub const TXS_PER_BLOCK: u32 = 20;
 /// Blocks, certificates and batches of this many recent heights survive pruning.
 pub const RETAIN_HEIGHTS: u64 = 32;
-
-/// splitmix64: a tiny deterministic generator, enough for a workload.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 pub fn block_hash(height: u64) -> Hash32 {
     Hash32::digest(b"ordo/crash-test/block\0", &height.to_le_bytes())
@@ -49,15 +36,15 @@ pub fn status(height: u64, index: u32) -> u8 {
 
 /// Block `height`'s write set: `None` deletes the key.
 pub fn block_writes(height: u64) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-    let mut rng = Rng(height.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut rng = SeededRng::new(height.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let mut writes = BTreeMap::new();
     for _ in 0..WRITES_PER_BLOCK {
-        let key = format!("key/{:05}", rng.next() % KEY_SPACE).into_bytes();
-        let value = if rng.next() % 8 == 0 {
+        let key = format!("key/{:05}", rng.next_u64() % KEY_SPACE).into_bytes();
+        let value = if rng.next_u64() % 8 == 0 {
             None
         } else {
-            let len = 8 + (rng.next() % 56) as usize;
-            let fill = rng.next().to_le_bytes();
+            let len = 8 + (rng.next_u64() % 56) as usize;
+            let fill = rng.next_u64().to_le_bytes();
             Some((0..len).map(|i| fill[i % 8] ^ i as u8).collect())
         };
         writes.insert(key, value);
