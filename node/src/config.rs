@@ -301,7 +301,7 @@ impl NodeConfig {
                 return bad(
                     "byzantine",
                     "this build of ordo lacks the `byzantine` feature, so it cannot \
-                     misbehave on purpose (build with `--features ordo-node/byzantine`)",
+                     misbehave on purpose (build with `--features ordo-cli/byzantine`)",
                 );
             }
             if b.behaviours.is_empty() {

@@ -1,14 +1,13 @@
-//! The Ordo validator: configuration, genesis, local-network generation, and the process
-//! that wires consensus, network, execution and storage together.
+//! The Ordo validator: configuration, genesis, and the process that wires consensus,
+//! network, execution and storage together. Nothing here is client or tooling code: the
+//! `ordo` binary, the RPC's HTTP client and the local-network generator live in ordo-cli,
+//! and the fuzz bodies are compiled only for tests and the `fuzz` feature.
 //!
 //! Public API:
 //! - [`NodeConfig`]: a validator's TOML config ([`NodeConfig::load`] names a bad field).
 //! - [`GenesisFile`]: chain id, validators, initial state ([`GenesisFile::load`]).
-//! - [`localnet::generate`] / [`localnet::open`]: the files of an N-validator network on
-//!   127.0.0.1; [`localnet::bench_key`] gives the funded benchmark accounts' keys.
 //! - [`run`] / [`run_until`] / [`start`]: a validator process until SIGTERM / Ctrl-C;
 //!   [`RunningNode::shutdown`] stops a started one.
-//! - [`http`]: a minimal blocking HTTP/1.1 client for the RPC (tests, CLI, load tools).
 //! - [`NodeError`]: what can go wrong.
 
 mod batches;
@@ -20,11 +19,10 @@ mod dedup;
 mod driver;
 mod error;
 mod events;
+#[cfg(any(test, feature = "fuzz"))]
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod genesis;
-pub mod http;
-pub mod localnet;
 mod node;
 mod payload;
 mod pipeline;

@@ -1,10 +1,10 @@
 //! The few RPC calls the orchestrator and the benchmark make, over one short-lived HTTP/1.1
-//! connection each (`ordo_node::http`), with binary bodies where the node offers them.
+//! connection each (`ordo_cli::http`), with binary bodies where the node offers them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ordo_node::http::{self, HttpResponse};
+use ordo_cli::http::{self, HttpResponse};
 use ordo_types::{codec, Address, Hash32};
 use serde_json::Value;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ordo_node::localnet;
+use ordo_cli::localnet;
 use ordo_testnet::bench::{self, BenchConfig, Faults, Load, Skew, Target};
 use ordo_testnet::faults::{self, FaultsConfig};
 use ordo_testnet::testnet::{self, Testnet, UpOptions};

@@ -13,7 +13,7 @@ pub enum TestnetError {
         index: usize,
     },
 
-    #[error("the validator binary {} is missing: build it with `cargo build -p ordo-node --bin ordo` (or point ORDO_BIN at it)", path.display())]
+    #[error("the validator binary {} is missing: build it with `cargo build -p ordo-cli --bin ordo` (or point ORDO_BIN at it)", path.display())]
     NoValidatorBinary { path: PathBuf },
 
     #[error("no testnet at {}: start one with `ordo testnet up`", dir.display())]

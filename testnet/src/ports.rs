@@ -4,7 +4,8 @@
 
 use std::net::TcpListener;
 
-use ordo_node::localnet::ValidatorPorts;
+use ordo_cli::localnet::ValidatorPorts;
+use ordo_types::SeededRng;
 
 use crate::error::{Result, TestnetError};
 
@@ -42,15 +43,14 @@ pub fn find_free_base(validators: usize) -> Result<u16> {
     let (low, _) = ephemeral_range();
     let first = 10_000u32;
     let last = low.saturating_sub(span).max(first + 1);
-    let mut draw = std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+    // Entropy rather than a timestamp: the process id and the nanoseconds tell apart callers
+    // in other processes and in other threads of this one.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut rng = SeededRng::new(u64::from(std::process::id()) ^ nanos);
     for _ in 0..256 {
-        draw = draw
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let base = first + ((draw >> 33) as u32) % (last - first);
+        let base = first + rng.below(u64::from(last - first)) as u32;
         if base + span > u32::from(u16::MAX) {
             continue;
         }

@@ -1,7 +1,7 @@
 //! A local testnet on disk and its validator processes: `up` (generate if needed, check
 //! ports, start what is not running, wait until ready), `status`, `down`.
 //!
-//! Invariants: a testnet folder is what `ordo_node::localnet::generate` wrote plus, per
+//! Invariants: a testnet folder is what `ordo_cli::localnet::generate` wrote plus, per
 //! validator, `node.log` and, while it runs, `ordo.pid`; `up` never starts a second
 //! process for a running validator; a failed `up` stops what it started itself.
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use ordo_node::localnet::{self, Localnet, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, Localnet, LocalnetSpec, ValidatorPorts};
 use serde::Serialize;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 //! share two cores, so they take turns.
 //!
 //! Needs the `ordo` binary next to `ordo-testnet` (`cargo test --workspace` builds it;
-//! else `cargo build -p ordo-node --bin ordo`).
+//! else `cargo build -p ordo-cli --bin ordo`).
 
 use std::path::Path;
 use std::process::{Command, Output};

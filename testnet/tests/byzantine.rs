@@ -5,7 +5,7 @@
 //!
 //! Needs an `ordo` built with the `byzantine` feature next to `ordo-testnet`:
 //! `cargo test --workspace` builds one (this crate's dev-dependency turns the feature on);
-//! a plain `cargo build -p ordo-node` replaces it with one that refuses to misbehave.
+//! a plain `cargo build -p ordo-cli` replaces it with one that refuses to misbehave.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,7 +82,7 @@ fn start(behaviours: &[&str]) -> Running {
             let log = std::fs::read_to_string(running.net.log_file(BYZANTINE)).unwrap_or_default();
             panic!(
                 "the Byzantine validator exited; if its log says the build lacks the feature, \
-                 rebuild with `cargo build -p ordo-node --bin ordo --features byzantine`:\n{log}"
+                 rebuild with `cargo build -p ordo-cli --bin ordo --features byzantine`:\n{log}"
             );
         }
         assert!(

@@ -9,7 +9,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ordo_node::localnet::{self, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! resuming the same chain.
 //!
 //! Needs the `ordo` binary next to `ordo-testnet` (`cargo test --workspace` builds it;
-//! else `cargo build -p ordo-node --bin ordo`).
+//! else `cargo build -p ordo-cli --bin ordo`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -271,7 +271,7 @@ fn commands_without_a_testnet_or_binary_say_what_to_do() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("cargo build -p ordo-node --bin ordo"),
+        stderr.contains("cargo build -p ordo-cli --bin ordo"),
         "{stderr}"
     );
 }

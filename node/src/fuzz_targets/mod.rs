@@ -1,5 +1,8 @@
-//! Fuzz target bodies for every decoder of untrusted input, shared by the cargo-fuzz crate
-//! (`fuzz/`) and the test suite so that the two exercise exactly the same code.
+//! Fuzz target bodies for every decoder of untrusted input that the validator runs, shared
+//! by the cargo-fuzz crate (`fuzz/`) and the test suite so that the two exercise exactly the
+//! same code. Compiled only for tests and the `fuzz` feature: a validator does not carry
+//! them. The client's own decoder (HTTP answers) has its body in ordo-cli, checked by the
+//! same harness ([`Suite`]).
 //!
 //! Each body takes arbitrary bytes and runs one decoder the way the node runs it: with the
 //! node's size limit, and into the decoders the node applies next (an opaque sync request
@@ -8,8 +11,8 @@
 //!
 //! - binary wire formats are canonical (bincode with fixed-width integers, one encoding per
 //!   value), so the decoded value re-encodes to exactly the input;
-//! - text formats (TOML, JSON, HTTP) accept many spellings of one value, so the value
-//!   written back out parses to an equal value;
+//! - text formats (TOML, JSON) accept many spellings of one value, so the value written
+//!   back out parses to an equal value;
 //! - whatever the node derives from a decoded value at once (hashes, digests, log lines,
 //!   committees from a genesis file) is computed too.
 //!
@@ -18,13 +21,15 @@
 
 mod mutate;
 mod seeds;
+mod suite;
 mod text;
 mod wire;
 
 #[cfg(test)]
 mod tests;
 
-pub use mutate::{apply, random_edits, Edit, SplitMix64};
+pub use mutate::{apply, random_edits, Edit};
+pub use suite::{binaries, run_reporting, Suite};
 
 /// One fuzz target: a decoder of untrusted input and valid inputs to start from.
 pub struct Target {
@@ -119,27 +124,26 @@ pub const TARGETS: &[Target] = &[
         run: text::keyfile,
         seeds: seeds::keyfile,
     },
-    Target {
-        name: "http_response",
-        run: text::http_response,
-        seeds: seeds::http_response,
-    },
 ];
+
+/// The node's bodies as the harness checks them.
+pub const SUITE: Suite = Suite {
+    package: "ordo-node",
+    module: "ordo_node::fuzz_targets",
+    targets: TARGETS,
+};
 
 /// The target called `name`.
 pub fn target(name: &str) -> Option<&'static Target> {
-    TARGETS.iter().find(|t| t.name == name)
+    SUITE.target(name)
 }
 
-/// Runs target `name` on `data`; the entry point of every cargo-fuzz target.
+/// Runs target `name` on `data`; the entry point of the node's cargo-fuzz targets.
 ///
 /// # Panics
 ///
 /// When `name` is not a target (a fuzz target naming a body that does not exist), or
 /// when the body finds a bug.
 pub fn run(name: &str, data: &[u8]) -> bool {
-    match target(name) {
-        Some(t) => (t.run)(data),
-        None => panic!("no fuzz target called {name}"),
-    }
+    SUITE.run(name, data)
 }

@@ -341,12 +341,3 @@ pub fn genesis_toml() -> Vec<Vec<u8>> {
 pub fn keyfile() -> Vec<Vec<u8>> {
     vec![keyfile::to_text(&key(1)).into_bytes()]
 }
-
-pub fn http_response() -> Vec<Vec<u8>> {
-    vec![
-        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 16\r\n\r\n{\"status\":\"ok\"}\n"
-            .to_vec(),
-        b"HTTP/1.1 404 Not Found\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n1;x=y\r\nd\r\n0\r\n\r\n"
-            .to_vec(),
-    ]
-}

@@ -1,10 +1,10 @@
-//! Bodies for the text formats: files an operator is handed (config, genesis, key files),
-//! the RPC's JSON transactions, and the HTTP answers the CLI reads from a node.
+//! Bodies for the text formats: files an operator is handed (config, genesis, key files)
+//! and the RPC's JSON transactions.
 
 use ordo_types::{keyfile, SignedTransaction};
 
 use crate::rpc::MAX_JSON_TX_BYTES;
-use crate::{http, GenesisFile, NodeConfig};
+use crate::{GenesisFile, NodeConfig};
 
 /// Files are read with `read_to_string`, which refuses bytes that are not UTF-8.
 fn utf8(data: &[u8]) -> Option<&str> {
@@ -94,14 +94,5 @@ pub fn keyfile(data: &[u8]) -> bool {
         again == Ok(key.public()),
         "a key file does not survive its own text: {again:?}"
     );
-    true
-}
-
-/// A whole HTTP response as the CLI's client reads it from a node.
-pub fn http_response(data: &[u8]) -> bool {
-    let Ok(response) = http::parse(data) else {
-        return false;
-    };
-    let _ = response.json();
     true
 }

@@ -19,9 +19,10 @@ pub mod workload;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use ordo_node::localnet::LocalnetSpec;
+use ordo_cli::localnet::LocalnetSpec;
+use ordo_types::now_ms;
 use serde_json::Value;
 
 pub use config::{parse_duration, BenchConfig, Faults, Load, Skew, Target, Workload};
@@ -40,12 +41,6 @@ use crate::testnet::{self, Testnet, UpOptions};
 const CLOSED_LOOP_CAP: u64 = 3_000_000;
 /// The same for opaque payloads, which cost no signing (about 650 bytes each in memory).
 const CLOSED_LOOP_CAP_OPAQUE: u64 = 6_000_000;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// A testnet the benchmark started: stopped, and its temporary folder removed, on drop
 /// (normal end, error, Ctrl-C or panic alike).

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ordo_node::localnet::bench_key;
+use ordo_cli::localnet::bench_key;
 use serde::Serialize;
 
 use super::shared::Shared;

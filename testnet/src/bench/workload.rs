@@ -6,9 +6,11 @@
 //! nonce order. Recipients, pools and collections are drawn from a seeded generator, so
 //! a run is reproducible from its seed.
 
-use ordo_node::localnet::bench_key;
+use ordo_cli::localnet::bench_key;
 use ordo_node::rpc::payload_hash;
-use ordo_types::{Hash32, KeyPair, Payload, SignedTransaction, SwapDirection, Transaction};
+use ordo_types::{
+    Hash32, KeyPair, Payload, SeededRng, SignedTransaction, SwapDirection, Transaction,
+};
 use rayon::prelude::*;
 
 use super::config::{Skew, Workload};
@@ -61,14 +63,11 @@ pub fn batch_body<'a>(elements: impl ExactSizeIterator<Item = &'a [u8]>) -> Vec<
     body
 }
 
-/// SplitMix64: the `salt`-th random word of item `k` under `seed`.
-fn mix(seed: u64, k: u64, salt: u64) -> u64 {
-    let mut z = seed
-        .wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-        .wrapping_add(salt.wrapping_mul(0xD1B5_4A32_D192_ED03));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// Item `k`'s own stream under `seed`: items are built in parallel, in any order, so each
+/// draws from a generator of its own rather than from one shared sequence. (An odd
+/// multiplier keeps the streams' seeds distinct.)
+fn item_rng(seed: u64, k: u64) -> SeededRng {
+    SeededRng::new(seed ^ k.wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
 /// A uniform float in [0, 1).
@@ -137,7 +136,8 @@ fn payload(spec: &PlanSpec, recipients: &Recipients, keys: &[KeyPair], k: u64) -
         ][(k % 4) as usize],
         w => w,
     };
-    let (r1, r2) = (mix(spec.seed, k, 1), mix(spec.seed, k, 2));
+    let mut rng = item_rng(spec.seed, k);
+    let (r1, r2) = (rng.next_u64(), rng.next_u64());
     match kind {
         Workload::Swap => Payload::Swap {
             pool: (r1 % u64::from(spec.pools.max(1))) as u32,
@@ -166,10 +166,9 @@ fn opaque(spec: &PlanSpec, k: u64) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(spec.tx_size);
     // The index first: payloads of one run never collide.
     bytes.extend_from_slice(&k.to_le_bytes());
-    let mut salt = 0;
+    let mut rng = item_rng(spec.seed, k);
     while bytes.len() < spec.tx_size {
-        salt += 1;
-        bytes.extend_from_slice(&mix(spec.seed, k, salt).to_le_bytes());
+        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
     }
     bytes.truncate(spec.tx_size);
     bytes
@@ -304,7 +303,10 @@ mod tests {
         let uniform = Recipients::new(Skew::Uniform, 1000);
         let count = |r: &Recipients| {
             (0..10_000u64)
-                .filter(|&k| r.draw(mix(3, k, 1), mix(3, k, 2)) < 2)
+                .filter(|&k| {
+                    let mut rng = item_rng(3, k);
+                    r.draw(rng.next_u64(), rng.next_u64()) < 2
+                })
                 .count()
         };
         assert!(count(&hot) > 8_500, "{}", count(&hot));

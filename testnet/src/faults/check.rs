@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use ordo_node::localnet::bench_key;
+use ordo_cli::localnet::bench_key;
 use serde::Serialize;
 
 use super::load::{executed_timestamp_ms, tx_status, Accepted, RPC_TIMEOUT};

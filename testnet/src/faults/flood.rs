@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use ordo_node::http;
-use ordo_node::localnet::bench_key;
-use ordo_types::{KeyPair, Payload, Signature, SignedTransaction, Transaction};
+use ordo_cli::http;
+use ordo_cli::localnet::bench_key;
+use ordo_types::{now_ms, KeyPair, Payload, Signature, SignedTransaction, Transaction};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::rng::Rng;
-use super::{now_ms, Live};
+use super::Live;
 use crate::bench::workload::batch_body;
 use crate::client;
 

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ordo_node::http;
-use ordo_node::localnet::bench_key;
-use ordo_types::{Address, Hash32, KeyPair, Payload, Transaction};
+use ordo_cli::http;
+use ordo_cli::localnet::bench_key;
+use ordo_types::{now_ms, Address, Hash32, KeyPair, Payload, Transaction};
 use parking_lot::Mutex;
 
 use super::rng::Rng;
-use super::{now_ms, Live};
+use super::Live;
 use crate::client;
 
 /// Short: a paused validator accepts connections and never answers.

@@ -8,7 +8,7 @@ pub fn tool() -> PathBuf {
     let ordo = tool.with_file_name("ordo");
     assert!(
         ordo.is_file(),
-        "{} is missing: build it first with `cargo build -p ordo-node --bin ordo`",
+        "{} is missing: build it first with `cargo build -p ordo-cli --bin ordo`",
         ordo.display()
     );
     tool

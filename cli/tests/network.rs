@@ -4,16 +4,18 @@
 //!
 //! The number of transfers is `ORDO_E2E_TRANSFERS` (default 10,000, the figure; the
 //! whole test takes about 25 s on 2 cores). `ORDO_E2E_LOG` sets the validators' `RUST_LOG`.
-//! Figures print with `cargo test -p ordo-node --test network -- --nocapture`.
+//! Figures print with `cargo test -p ordo-cli --test network -- --nocapture`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use ordo_node::http::{self, HttpResponse};
-use ordo_node::localnet::{self, bench_key, Localnet, LocalnetSpec, ValidatorPorts};
-use ordo_types::{codec, Address, Hash32, KeyPair, Payload, SignedTransaction, Transaction};
+use ordo_cli::http::{self, HttpResponse};
+use ordo_cli::localnet::{self, bench_key, Localnet, LocalnetSpec, ValidatorPorts};
+use ordo_types::{
+    codec, now_ms, Address, Hash32, KeyPair, Payload, SignedTransaction, Transaction,
+};
 use serde_json::Value;
 
 mod common;
@@ -21,13 +23,6 @@ use common::{free_ports, wait_for};
 
 const CHAIN: u64 = 4242;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// A validator process, killed when dropped.
 struct Validator {

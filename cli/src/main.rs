@@ -1,4 +1,5 @@
-//! `ordo`: the Ordo validator and its command-line client.
+//! `ordo`: the Ordo validator (`ordo run`, a thin start of `ordo_node::run`) and its
+//! command-line client.
 //!
 //! Every command accepts `--json` for machine-readable output and exits non-zero with a
 //! one-line reason on failure; the exit statuses are listed in `ordo --help`.

@@ -14,14 +14,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ordo_types::{keyfile, Address, Hash32, KeyPair};
-
-use crate::config::{
+use ordo_node::config::{
     ConsensusSection, ExecutionSection, MempoolSection, MetricsSection, NetworkSection, NodeConfig,
     RpcSection, StorageSection,
 };
-use crate::error::{NodeError, Result};
-use crate::genesis::{GenesisAccount, GenesisFile, GenesisPool, GenesisValidator};
+use ordo_node::genesis::{GenesisAccount, GenesisFile, GenesisPool, GenesisValidator};
+use ordo_node::{NodeError, Result};
+use ordo_types::{keyfile, Address, Hash32, KeyPair};
 
 /// The three ports of one validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! `ordo account`, `ordo tx`, `ordo block`, `ordo status`: read-only questions to a node.
 //! With `--json` each prints the node's own answer (plus `rpc` for `status`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use ordo_types::now_ms;
 use serde_json::Value;
 
 use super::endpoint::Target;
@@ -59,13 +60,10 @@ fn block_text(block: &Value) -> String {
     let batches = block["batches"].as_array().map_or(0, Vec::len);
     let time = match block["timestamp_ms"].as_u64() {
         Some(ms) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
             format!(
                 "{} ({:.1} s ago)",
                 utc(ms),
-                now.saturating_sub(ms) as f64 / 1000.0
+                now_ms().saturating_sub(ms) as f64 / 1000.0
             )
         }
         None => "-".into(),

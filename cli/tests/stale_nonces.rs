@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use ordo_node::http;
-use ordo_node::localnet::{self, bench_key, LocalnetSpec, ValidatorPorts};
-use ordo_types::{keyfile, Address, KeyPair};
+use ordo_cli::http;
+use ordo_cli::localnet::{self, bench_key, LocalnetSpec, ValidatorPorts};
+use ordo_types::{keyfile, now_ms, Address, KeyPair, SeededRng};
 use serde_json::Value;
 
 mod common;
@@ -97,18 +97,6 @@ impl Validator {
 impl Drop for Validator {
     fn drop(&mut self) {
         self.kill9();
-    }
-}
-
-/// A small deterministic generator (xorshift64*), so that a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
     }
 }
 
@@ -198,13 +186,7 @@ fn default_nonces_survive_lagging_paused_and_restarted_validators() {
     let seed = std::env::var("ORDO_STALE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+        .unwrap_or_else(now_ms);
     let per_client: usize = std::env::var("ORDO_STALE_TRANSFERS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -280,20 +262,22 @@ fn default_nonces_survive_lagging_paused_and_restarted_validators() {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
+    // Each client draws its validators from its own stream, all from the run's seed, so
+    // that a failing seed replays.
+    let mut streams = SeededRng::new(seed);
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let (tally, stop, sent) = (tally.clone(), stop.clone(), sent.clone());
             let rpcs = rpcs.clone();
             let key = key_paths[c].clone();
             let to = recipients[c];
-            let mut rng =
-                Rng(seed.wrapping_add((c as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
+            let mut rng = SeededRng::new(streams.next_u64());
             std::thread::spawn(move || {
                 for _ in 0..per_client {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let rpc = rpcs[rng.below(rpcs.len())];
+                    let rpc = rpcs[rng.below(rpcs.len() as u64) as usize];
                     sent.fetch_add(1, Ordering::Relaxed);
                     let outcome = run_transfer(rpc, &key, &to);
                     let mut t = tally.lock().unwrap();

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ordo_node::http::{self, HttpError, HttpResponse};
+use ordo_cli::http::{self, HttpError, HttpResponse};
 use ordo_node::NodeConfig;
 use ordo_types::{Address, SignedTransaction};
 use serde_json::Value;
@@ -36,7 +36,7 @@ impl Target {
     pub fn new(rpc: Option<String>, testnet_dir: Option<PathBuf>) -> Self {
         Target {
             rpc,
-            testnet_dir: testnet_dir.unwrap_or_else(ordo_node::localnet::default_dir),
+            testnet_dir: testnet_dir.unwrap_or_else(ordo_cli::localnet::default_dir),
         }
     }
 
@@ -87,7 +87,7 @@ fn testnet_rpc(dir: &Path) -> Result<SocketAddr, ClientError> {
 
 /// Accepts `http://HOST:PORT`, `HOST:PORT`, with or without a trailing `/`.
 pub fn parse_rpc_url(url: &str) -> Result<SocketAddr, ClientError> {
-    ordo_node::http::parse_rpc_url(url).map_err(|why| {
+    ordo_cli::http::parse_rpc_url(url).map_err(|why| {
         ClientError::Input(format!(
             "--rpc {url:?}: {why}; expected e.g. http://127.0.0.1:7101 or 127.0.0.1:7101"
         ))

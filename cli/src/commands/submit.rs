@@ -11,10 +11,10 @@
 //! a fresh one, at most [`MAX_ATTEMPTS`] in all, saying so on stderr, and reports only the
 //! last. A nonce the user gave is used once, as given.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use ordo_types::{keyfile, Hash32, KeyPair, Payload, SwapDirection, Transaction};
+use ordo_types::{keyfile, now_ms, Hash32, KeyPair, Payload, SwapDirection, Transaction};
 use serde_json::{json, Value};
 
 use super::endpoint::{Rpc, Target};
@@ -59,12 +59,6 @@ pub fn mint(args: &MintArgs, target: &Target, out: &Output) -> Result<()> {
         collection: args.collection,
     };
     submit(payload, &args.submit, target, out)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn submit(payload: Payload, args: &SubmitArgs, target: &Target, out: &Output) -> Result<()> {

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ordo_node::http;
-use ordo_node::localnet::{self, LocalnetSpec, ValidatorPorts};
+use ordo_cli::http;
+use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
 use serde_json::Value;
 
 mod common;

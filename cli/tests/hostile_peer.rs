@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use ordo_cli::http;
+use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
 use ordo_consensus::messages::proposal_digest;
 use ordo_consensus::{Block, Message, Proposal, QuorumCert};
 use ordo_network::{NetworkConfig, Request, Response};
-use ordo_node::http;
-use ordo_node::localnet::{self, LocalnetSpec, ValidatorPorts};
 use ordo_node::wire::{NodeMessage, NodeRequest, NodeResponse};
-use ordo_types::{keyfile, Hash32, Signature};
+use ordo_types::{keyfile, now_ms, Hash32, Signature};
 use serde_json::Value;
 
 mod common;
@@ -247,10 +247,7 @@ async fn payload_is_fetched_only_for_proposals_that_pass_consensus_checks() {
             epoch: t.epoch,
             round: 1,
             author: 1,
-            timestamp_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64,
+            timestamp_ms: now_ms(),
             payload: vec![payload],
             qc: QuorumCert::genesis(t.epoch),
         };
