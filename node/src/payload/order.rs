@@ -5,10 +5,10 @@
 //! sources feed it, each with its own ordering rule, merged here:
 //! - this validator's batches, in creation order ([`super::own`]);
 //! - peers' pushed batches, each author's in sequence order ([`super::peers`]);
-//! - a checked proposal's batches, in the order it names them ([`super::proposals`]):
+//! - a checked proposal's batches, as their lookups find them ([`super::proposals`]):
 //!   these are reported *available* only, for the vote; they are never proposed by this
 //!   validator on the proposal's say-so (a leader's order is no evidence of an author's),
-//!   only through the other two sources.
+//!   only through the other two sources, so their order does not matter.
 //!
 //! While execution lags consensus beyond its limit, ready digests are held (fewer
 //! proposals until execution catches up) and released, minus what was committed
@@ -16,7 +16,8 @@
 //!
 //! Invariants: a digest is reported ready at most once and available at most once, and
 //! never available after ready; each author's ready digests follow its sequence order;
-//! a proposal's available digests follow its order. Pure: no I/O, the time is an input.
+//! a digest is reported available only once its lookup found it. Pure: no I/O, the time
+//! is an input.
 
 use std::collections::VecDeque;
 
@@ -124,7 +125,7 @@ impl PayloadOrder {
                 out.fetch = self.proposals.named(&wanted);
             }
             Input::Fetched { digest, found } => {
-                for d in self.proposals.ended(digest, found) {
+                if let Some(d) = self.proposals.ended(digest, found) {
                     if !self.ready.contains(&d) && self.available.insert(d) {
                         out.available.push(d);
                     }

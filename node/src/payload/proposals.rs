@@ -1,69 +1,51 @@
-//! A proposal's batches, made available for voting in the order the proposal names them.
+//! A checked proposal's batches, made available for voting as their lookups find them.
 //!
 //! Consensus asks for a proposal's missing payload once the proposal passed its checks;
-//! the lookups run concurrently, and each ends found or not. Reporting them as they end
-//! would let an author's later batch be reported before its earlier one; so a digest is
-//! released only once every digest named before it (in this proposal or an earlier one)
-//! has ended. One not found anywhere is dropped from the queue and holds nothing up.
+//! the lookups run concurrently and each ends found or not. Availability for the vote
+//! needs no order (these digests are never pooled for proposing on this report, see
+//! [`super::order`]), so each is released as soon as it is found: a slow lookup (a batch
+//! fetched from peers) holds up nothing but its own block. Ordering them across proposals
+//! once made one slow lookup hold every later round's vote, and rounds timed out.
 //!
-//! Invariant: released digests keep the order in which they were named, each once; the
-//! queue holds at most [`MAX_QUEUED`] digests. Pure: no I/O.
+//! Invariant: each digest is looked up at most once at a time, and released at most once
+//! per lookup, only when found; at most [`MAX_PENDING`] lookups are pending.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use ordo_types::Hash32;
 
-/// Digests waiting for their lookup or for an earlier one: four full proposals (1,024
-/// digests each by default); beyond, a proposal's digests are not queued.
-pub const MAX_QUEUED: usize = 4_096;
+/// Lookups pending at once: four full proposals (1,024 digests each by default); beyond,
+/// a proposal's digests are not looked up (its block waits for a later report).
+pub const MAX_PENDING: usize = 4_096;
 
 #[derive(Default)]
 pub struct ProposalFetches {
-    /// Named digests in order, with the lookup's outcome once known.
-    queue: VecDeque<(Hash32, Option<bool>)>,
-    /// Digests in the queue whose lookup has not ended.
     pending: HashSet<Hash32>,
 }
 
 impl ProposalFetches {
-    /// A checked proposal names `digests`; returns those to look up (not queued already).
+    /// A checked proposal names `digests`; returns those to look up (not pending already).
     pub fn named(&mut self, digests: &[Hash32]) -> Vec<Hash32> {
         let mut fetch = Vec::new();
         for d in digests {
-            if self.pending.contains(d) || self.queue.len() >= MAX_QUEUED {
-                continue;
+            if self.pending.len() >= MAX_PENDING {
+                break;
             }
-            self.pending.insert(*d);
-            self.queue.push_back((*d, None));
-            fetch.push(*d);
+            if self.pending.insert(*d) {
+                fetch.push(*d);
+            }
         }
         fetch
     }
 
-    /// The lookup of `digest` ended; returns the digests now available, in order.
-    pub fn ended(&mut self, digest: Hash32, found: bool) -> Vec<Hash32> {
-        if self.pending.remove(&digest) {
-            if let Some(entry) = self
-                .queue
-                .iter_mut()
-                .find(|(d, o)| *d == digest && o.is_none())
-            {
-                entry.1 = Some(found);
-            }
-        }
-        let mut out = Vec::new();
-        while let Some((d, Some(found))) = self.queue.front().copied() {
-            self.queue.pop_front();
-            if found {
-                out.push(d);
-            }
-        }
-        out
+    /// The lookup of `digest` ended; returns it if it is now available.
+    pub fn ended(&mut self, digest: Hash32, found: bool) -> Option<Hash32> {
+        (self.pending.remove(&digest) && found).then_some(digest)
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.pending.len()
     }
 }
 
@@ -76,15 +58,15 @@ mod tests {
     }
 
     #[test]
-    fn lookups_end_in_any_order_digests_come_out_in_the_named_order() {
+    fn each_found_digest_is_released_when_its_own_lookup_ends() {
         let mut p = ProposalFetches::default();
         assert_eq!(p.named(&[d(1), d(2), d(3)]), vec![d(1), d(2), d(3)]);
-        assert_eq!(p.named(&[d(3), d(4)]), vec![d(4)], "queued already");
-        assert!(p.ended(d(3), true).is_empty());
-        assert!(p.ended(d(2), false).is_empty());
-        assert_eq!(p.ended(d(1), true), vec![d(1), d(3)], "d(2) was not found");
-        assert_eq!(p.ended(d(4), true), vec![d(4)]);
+        assert_eq!(p.named(&[d(3), d(4)]), vec![d(4)], "pending already");
+        assert_eq!(p.ended(d(3), true), Some(d(3)), "not held up by d(1)");
+        assert_eq!(p.ended(d(2), false), None);
+        assert_eq!(p.ended(d(1), true), Some(d(1)));
+        assert_eq!(p.ended(d(4), true), Some(d(4)));
         assert_eq!(p.len(), 0);
-        assert!(p.ended(d(4), true).is_empty(), "an unknown lookup");
+        assert_eq!(p.ended(d(4), true), None, "an unknown lookup");
     }
 }
