@@ -31,9 +31,10 @@ pub struct SafetyData {
     pub locked_round: Round,
     /// The highest QC seen; restores liveness (not safety) after a restart.
     pub high_qc: QuorumCert,
-    /// This replica's proposal for `last_voted_round`, if it led that round: persisted
-    /// before it is sent, so that a leader restarted in its own round sends the same
-    /// block again instead of a second one (which peers would count as equivocation).
+    /// This replica's proposal for `last_voted_round`, if it led that round, persisted
+    /// with its own vote, so that a leader restarted in its own round sends the same
+    /// block again instead of timing out. What keeps a restarted leader from proposing
+    /// a second block is [`SafetyData::restart_floor`], not this field.
     pub proposal: Option<Proposal>,
 }
 
@@ -77,9 +78,28 @@ impl SafetyData {
         self.forget_older_proposal();
     }
 
-    /// Records this replica's own proposal; the caller persists before sending it.
+    /// Records this replica's own proposal; the caller persists before sending it unless
+    /// [`SafetyData::restart_floor`] already covers its round.
     pub fn record_proposal(&mut self, proposal: Proposal) {
         self.proposal = Some(proposal);
+    }
+
+    /// After a restart from these data, this replica proposes no new block in any round
+    /// up to and including the one returned (it may send [`SafetyData::proposal`] again).
+    ///
+    /// A leader sends its proposal for round r before persisting it when
+    /// `restart_floor() >= r` already holds in what is durable, and persists first
+    /// otherwise: either way no restart can lead to a second block in r. In steady state
+    /// the leader of r voted or timed out in r - 1 (durably), so its proposal leaves
+    /// without waiting for a write; the price is that a validator restarted just before
+    /// its own round lets that round time out.
+    pub fn restart_floor(&self) -> Round {
+        if self.last_voted_round == 0 {
+            // Nothing signed yet: round 1 is not covered (a fresh replica must propose).
+            0
+        } else {
+            self.last_voted_round.saturating_add(1)
+        }
     }
 
     /// The proposal this replica made for `round`, if any.

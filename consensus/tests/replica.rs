@@ -478,7 +478,7 @@ fn proposals(actions: &[Action]) -> Vec<Block> {
 }
 
 #[test]
-fn a_leader_persists_its_proposal_before_sending_it_and_resends_it_after_a_restart() {
+fn a_fresh_leader_persists_its_proposal_first_and_resends_it_after_a_restart() {
     let (keys, leader, actions) = leader_proposing(Hash32([1; 32]));
     let sent = actions
         .iter()
@@ -513,6 +513,54 @@ fn a_leader_persists_its_proposal_before_sending_it_and_resends_it_after_a_resta
         "{again:?}"
     );
     assert!(!has_vote(&again), "voted twice in its own round");
+}
+
+/// For every proposal sent in a run, the safety data durable at that moment (the last
+/// persisted before it in that replica's action lists) must keep a restart from proposing
+/// a different block in its round: it holds that very proposal, or its restart floor
+/// covers the round. (The consensus simulator crashes replicas between any two actions and
+/// checks that no replica proposes two blocks in a round.) In steady state the leader
+/// signed in the round before, so its proposal leaves before any write of its own.
+#[test]
+fn every_proposal_is_covered_by_what_was_durable_when_it_was_sent() {
+    let mut net = Net::new(config());
+    for _ in 0..30 {
+        net.tick(300, &[]);
+    }
+    let mut durable: Vec<SafetyData> = (0..N).map(|_| SafetyData::new(0)).collect();
+    let (mut checked, mut sent_before_write) = (0, 0);
+    for (i, actions) in &net.lists {
+        let mut written_in_list = false;
+        for a in actions {
+            match a {
+                Action::Persist(s) => {
+                    durable[*i] = s.clone();
+                    written_in_list = true;
+                }
+                Action::Broadcast(Message::Proposal(p)) => {
+                    let round = p.block.round;
+                    let d = &durable[*i];
+                    let resent = d.proposal_for(round).map(|q| q.block.id());
+                    assert!(
+                        resent == Some(p.block.id()) || d.restart_floor() >= round,
+                        "replica {i} proposed in round {round} with nothing durable to stop a \
+                         restart from proposing again (floor {}, proposal {resent:?})",
+                        d.restart_floor()
+                    );
+                    checked += 1;
+                    if !written_in_list {
+                        sent_before_write += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} proposals");
+    assert!(
+        sent_before_write + 2 >= checked,
+        "only {sent_before_write} of {checked} proposals left before a write"
+    );
 }
 
 #[test]

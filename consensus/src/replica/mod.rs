@@ -101,6 +101,9 @@ pub struct Replica<S: Signer> {
     pending_commit: Option<QuorumCert>,
 
     proposed: Round,
+    /// No new block is proposed in rounds up to this one: what the safety data said when
+    /// this replica was restored (see [`SafetyData::restart_floor`]).
+    restart_floor: Round,
     waiting_vote: Option<(Hash32, Option<TimeoutCert>)>,
     /// The last block whose missing payload this replica asked the node to fetch.
     fetch_asked: Option<Hash32>,
@@ -162,6 +165,7 @@ impl<S: Signer> Replica<S> {
             last_tc: None,
             pending_commit: None,
             proposed: 0,
+            restart_floor: safety.restart_floor(),
             waiting_vote: None,
             fetch_asked: None,
             proposals: FirstProposals::default(),
@@ -884,6 +888,10 @@ impl<S: Signer> Replica<S> {
             self.add_block(id, p.block, out);
             return;
         }
+        if round <= self.restart_floor {
+            // It may have sent a block in this round before it stopped.
+            return;
+        }
         let tc = if self.high_qc.round.saturating_add(1) == round {
             None
         } else {
@@ -941,13 +949,21 @@ impl<S: Signer> Replica<S> {
         if self.add_block(id, proposal.block.clone(), out) != Insert::Added {
             return;
         }
-        // One durable write covers the proposal and the leader's own vote, and both
-        // precede the broadcast.
+        // What is durable already keeps a restart from proposing again in this round
+        // (the usual case: this replica signed in the round before), so the proposal
+        // need not wait for a write; otherwise it waits for the one below. That write
+        // covers the proposal and the leader's own vote, and precedes the vote.
+        let covered = self.safety.restart_floor() >= round;
+        if covered {
+            out.push(Action::Broadcast(Message::Proposal(proposal.clone())));
+        }
         let vote = self.prepare_vote(&id, tc, out);
         self.safety.record_proposal(proposal.clone());
         self.safety.high_qc = self.high_qc.clone();
         out.push(Action::Persist(self.safety.clone()));
-        out.push(Action::Broadcast(Message::Proposal(proposal)));
+        if !covered {
+            out.push(Action::Broadcast(Message::Proposal(proposal)));
+        }
         if let Some(vote) = vote {
             self.send_vote(vote, out);
         }
