@@ -428,6 +428,10 @@ impl<S: Signer> Replica<S> {
                 parent: parent.timestamp_ms,
             });
         }
+        // Its certificate was learnt from before the parent arrived (a parked proposal):
+        // what it commits is known only now, and the leader of this round depends on it.
+        self.try_commit(p.block.qc.clone(), out);
+        let b = &p.block;
         if self.leaders.leader(b.round) != sender {
             return Err(ConsensusError::WrongLeader {
                 round: b.round,
@@ -871,10 +875,17 @@ impl<S: Signer> Replica<S> {
     fn try_propose(&mut self, out: &mut Vec<Action>) {
         let round = self.round();
         let Some(me) = self.me else { return };
-        if self.proposed >= round
-            || self.pacemaker.my_timeout().is_some()
-            || self.leaders.leader(round) != me
-        {
+        if self.proposed >= round || self.pacemaker.my_timeout().is_some() {
+            return;
+        }
+        if self.tree.contains(&self.high_qc.block_id) {
+            // The high QC may have come before its block (which then committed nothing):
+            // commit what it commits before naming this round's leader, which depends on
+            // it. Otherwise this replica could take itself for the leader while its peers,
+            // further along, name another.
+            self.try_commit(self.high_qc.clone(), out);
+        }
+        if self.leaders.leader(round) != me {
             return;
         }
         if let Some(p) = self.safety.proposal_for(round).cloned() {
