@@ -215,6 +215,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "K")]
     pub max_in_flight: Option<u64>,
 
+    /// Open loop at each of these rates in turn (RATE,RATE,...), one whole run each
+    /// (with --local, each on a fresh testnet unless --dir keeps one); prints committed
+    /// rate, p50 and p99 per rate, and --plot draws the throughput-latency curve.
+    #[arg(long, value_name = "RATES", value_parser = rates, conflicts_with_all = ["rate", "max_in_flight", "fault_at"])]
+    pub sweep: Option<Rates>,
+
     /// Measured time, after the warm-up (30, 30s, 2m, 500ms).
     #[arg(long, value_name = "TIME", default_value = "30s", value_parser = duration)]
     pub duration: std::time::Duration,
@@ -293,6 +299,14 @@ pub struct BenchArgs {
     /// No live progress line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// The offered rates of `--sweep`, in the order given.
+#[derive(Clone, Debug)]
+pub struct Rates(pub Vec<f64>);
+
+fn rates(text: &str) -> Result<Rates, String> {
+    ordo_testnet::bench::sweep::parse_rates(text).map(Rates)
 }
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {

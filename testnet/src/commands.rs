@@ -367,6 +367,69 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
 /// at a p50 of 350 ms); fewer leave cores idle between rounds, more only add latency there.
 const DEFAULT_IN_FLIGHT: u64 = 6_500;
 
+/// `ordo bench --sweep`: an open-loop run per rate, then the table, the JSON (every
+/// run's report, in order) and the curve. A run whose checks fail stops the sweep.
+fn sweep(args: &BenchArgs, rates: &[f64], json: bool) -> Result<()> {
+    let mut reports = Vec::new();
+    let mut points = Vec::new();
+    for (i, &rate) in rates.iter().enumerate() {
+        let mut cfg = config(args)?;
+        cfg.load = Load::Open { rate };
+        eprintln!(
+            "sweep: rate {} of {}: offering {rate:.0}/s",
+            i + 1,
+            rates.len()
+        );
+        let report = bench::run(&cfg, &mut |m| eprintln!("{m}"))?;
+        let point = bench::sweep::SweepPoint::from_report(rate, &report);
+        eprintln!(
+            "sweep: offered {rate:.0}/s, committed {:.0}/s, p50 {:.0} ms, p99 {:.0} ms",
+            point.committed_tps, point.p50_ms, point.p99_ms
+        );
+        let interrupted = report.interrupted;
+        let checked = checks_hold(&report);
+        points.push(point);
+        reports.push(report);
+        if interrupted {
+            break;
+        }
+        checked.with_context(|| format!("the run at {rate:.0}/s"))?;
+    }
+    let first = &reports[0];
+    let doc = json!({
+        "sweep": points,
+        "runs": reports.iter().map(bench::report_json).collect::<Vec<_>>(),
+    });
+    if json {
+        println!("{doc}");
+    } else {
+        println!(
+            "ordo bench --sweep: {}, open loop, {} validators, {} cores, {:.0} s measured per rate\n{}",
+            first.workload,
+            first.validators,
+            first.cores,
+            first.measured_s,
+            bench::sweep::table(&points)
+        );
+    }
+    if let Some(Some(path)) = &args.json {
+        write_file(path, &serde_json::to_string_pretty(&doc)?)?;
+        eprintln!("report written to {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "ordo bench --sweep: {} on {} validators, {} cores, open loop",
+            first.workload, first.validators, first.cores
+        );
+        write_file(path, &bench::sweep::svg(&title, &points))?;
+        eprintln!("plot written to {}", path.display());
+    }
+    if reports.iter().any(|r| r.interrupted) {
+        bail!("interrupted: the sweep stopped at Ctrl-C");
+    }
+    Ok(())
+}
+
 fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
@@ -406,6 +469,9 @@ pub fn faults(args: &FaultsArgs, json: bool) -> Result<()> {
 }
 
 pub fn bench(args: &BenchArgs, json: bool) -> Result<()> {
+    if let Some(rates) = &args.sweep {
+        return sweep(args, &rates.0, json);
+    }
     let cfg = config(args)?;
     let report = bench::run(&cfg, &mut |m| eprintln!("{m}"))?;
     let doc = bench::report_json(&report);
@@ -439,6 +505,11 @@ pub fn bench(args: &BenchArgs, json: bool) -> Result<()> {
     if report.interrupted {
         bail!("interrupted: the report covers the run up to Ctrl-C");
     }
+    checks_hold(&report)
+}
+
+/// The run's own accounting and cross-validator checks, as an error when they failed.
+fn checks_hold(report: &bench::BenchReport) -> Result<()> {
     let v = &report.verification;
     if !report.identity_holds || !v.nothing_lost || v.roots_agree == Some(false) {
         bail!(

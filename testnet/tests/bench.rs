@@ -168,6 +168,46 @@ fn ordering_only_orders_opaque_payloads() {
     assert!(r["nonces_advanced"].is_null());
 }
 
+/// `--sweep`: one open-loop run per rate, in order, on the same testnet (kept in --dir
+/// between runs), each accounted for like a single run; the table and the curve follow.
+#[test]
+fn a_sweep_runs_each_rate_in_turn_and_reports_the_curve() {
+    let (output, doc, _tmp) = bench(&[
+        "--validators",
+        "1",
+        "--workload",
+        "opaque",
+        "--duration",
+        "2s",
+        "--warmup",
+        "1s",
+        "--sweep",
+        "1000,3000",
+    ]);
+    let points = doc["sweep"].as_array().expect("a sweep array");
+    let runs = doc["runs"].as_array().expect("a runs array");
+    assert_eq!(points.len(), 2, "{doc:#}");
+    assert_eq!(runs.len(), 2);
+    for (point, (run, rate)) in points.iter().zip(runs.iter().zip([1000.0, 3000.0])) {
+        assert_eq!(point["offered_tps"].as_f64(), Some(rate));
+        assert_eq!(run["rate"].as_f64(), Some(rate));
+        assert_eq!(run["load"], "open");
+        assert_accounts_for_everything(run);
+        assert!(u(run, "committed") > 0, "{run:#}");
+        assert_eq!(point["committed_tps"], run["committed_tps"]);
+        assert_eq!(point["p99_ms"], run["latency_ms"]["p99"]);
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("offered/s"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("1000 ") || l.trim_start().starts_with("3000 "))
+            .count(),
+        2,
+        "{text}"
+    );
+}
+
 #[test]
 fn a_crashed_validator_is_left_out_and_the_rest_commit() {
     let (_, r, _tmp) = bench(&[

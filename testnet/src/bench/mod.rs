@@ -13,6 +13,7 @@ pub mod plot;
 pub mod report;
 mod sender;
 mod shared;
+pub mod sweep;
 mod tracker;
 mod verify;
 pub mod workload;

@@ -20,7 +20,7 @@ pub struct Marks {
 }
 
 /// A round step giving about `count` ticks up to `max`.
-fn step(max: f64, count: f64) -> f64 {
+pub(crate) fn step(max: f64, count: f64) -> f64 {
     let raw = (max / count).max(1e-9);
     let magnitude = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
@@ -30,7 +30,7 @@ fn step(max: f64, count: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
