@@ -13,13 +13,16 @@
 //! While execution lags consensus beyond its limit, ready digests are held (fewer
 //! proposals until execution catches up) and released, minus what was committed
 //! meanwhile, when it has; available ones are never held, or consensus could not vote.
+//! A held digest that a checked proposal names is reported available at once: it is
+//! here, and holding it would hold the vote until the lag ends (in open-loop runs the
+//! rounds then timed out one after another, since a lag makes blocks bigger).
 //!
 //! Invariants: a digest is reported ready at most once and available at most once, and
-//! never available after ready; each author's ready digests follow its sequence order;
-//! a digest is reported available only once its lookup found it. Pure: no I/O, the time
-//! is an input.
+//! never available after it was reported ready; each author's ready digests follow its
+//! sequence order; a digest is reported available only once it is known to be here (its
+//! lookup found it, or it is held). Pure: no I/O, the time is an input.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use ordo_network::BatchInfo;
 use ordo_types::{BoundedSet, Hash32, PublicKey};
@@ -75,6 +78,8 @@ pub struct PayloadOrder {
     proposals: ProposalFetches,
     lagging: bool,
     held: VecDeque<Hash32>,
+    /// What `held` holds, for lookups by digest.
+    held_set: HashSet<Hash32>,
     ready: BoundedSet<Hash32>,
     available: BoundedSet<Hash32>,
     committed: BoundedSet<Hash32>,
@@ -90,6 +95,7 @@ impl PayloadOrder {
             proposals: ProposalFetches::default(),
             lagging: false,
             held: VecDeque::new(),
+            held_set: HashSet::new(),
             ready: BoundedSet::new(REPORTED_WINDOW),
             available: BoundedSet::new(REPORTED_WINDOW),
             committed: BoundedSet::new(COMMITTED_WINDOW),
@@ -118,10 +124,18 @@ impl PayloadOrder {
                 self.offer(released, &mut out);
             }
             Input::ProposalNamed(digests) => {
-                let wanted: Vec<Hash32> = digests
-                    .into_iter()
-                    .filter(|d| !self.ready.contains(d) && !self.available.contains(d))
-                    .collect();
+                let mut wanted = Vec::new();
+                for d in digests {
+                    if self.available.contains(&d) {
+                        continue;
+                    }
+                    if self.held_set.contains(&d) && !self.committed.contains(&d) {
+                        self.available.insert(d);
+                        out.available.push(d);
+                    } else if !self.ready.contains(&d) {
+                        wanted.push(d);
+                    }
+                }
                 out.fetch = self.proposals.named(&wanted);
             }
             Input::Fetched { digest, found } => {
@@ -134,6 +148,7 @@ impl PayloadOrder {
             Input::Lagging(lagging) => {
                 self.lagging = lagging;
                 if !lagging {
+                    self.held_set.clear();
                     let held: Vec<Hash32> = self.held.drain(..).collect();
                     for d in held {
                         if !self.committed.contains(&d) {
@@ -163,8 +178,11 @@ impl PayloadOrder {
             }
             if self.lagging {
                 self.held.push_back(d);
+                self.held_set.insert(d);
                 while self.held.len() > MAX_HELD {
-                    self.held.pop_front();
+                    if let Some(old) = self.held.pop_front() {
+                        self.held_set.remove(&old);
+                    }
                     out.dropped += 1;
                 }
             } else {

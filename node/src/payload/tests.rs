@@ -275,12 +275,48 @@ fn check(world: &World, orderer: &mut dyn Orderer) -> Vec<String> {
     let mut fetched_found: HashMap<Hash32, bool> = HashMap::new();
     let mut fetch_order: Vec<Hash32> = Vec::new();
     let mut available_order: Vec<Hash32> = Vec::new();
+    // Batches stored here (own with their proof, peers' pushed): a proposal naming one
+    // must not wait for anything but its own report.
+    // A committed batch may be gone from the store once executed: one named again is not
+    // counted here.
+    let mut here: HashSet<Hash32> = HashSet::new();
+    let mut committed: HashSet<Hash32> = HashSet::new();
     for (now, input) in &world.inputs {
-        if let Input::Fetched { digest, found } = input {
-            fetched_found.insert(*digest, *found);
+        match input {
+            Input::Fetched { digest, found } => {
+                fetched_found.insert(*digest, *found);
+            }
+            Input::OwnProof { digest, .. } if !committed.contains(digest) => {
+                here.insert(*digest);
+            }
+            Input::PeerStored(info) if !committed.contains(&info.digest) => {
+                here.insert(info.digest);
+            }
+            Input::Committed(batches) => {
+                for (_, _, d) in batches {
+                    here.remove(d);
+                    committed.insert(*d);
+                }
+            }
+            _ => {}
         }
         let out = orderer.handle(*now, input.clone());
         fetch_order.extend(out.fetch.iter().copied());
+        if let Input::ProposalNamed(named) = input {
+            for d in named.iter().filter(|d| here.contains(*d)) {
+                let reported = ready.contains(d)
+                    || available.contains(d)
+                    || out.ready.contains(d)
+                    || out.available.contains(d)
+                    || out.fetch.contains(d);
+                if !reported {
+                    problems.push(format!(
+                        "{} is here and a proposal names it, but the vote waits (at {now} ms)",
+                        d.short()
+                    ));
+                }
+            }
+        }
         for d in &out.ready {
             if !ready.insert(*d) {
                 problems.push(format!("{} reported ready twice", d.short()));
@@ -296,19 +332,21 @@ fn check(world: &World, orderer: &mut dyn Orderer) -> Vec<String> {
             }
         }
         for d in &out.available {
+            if !here.contains(d) {
+                available_order.push(*d);
+            }
             if ready.contains(d) {
                 problems.push(format!("{} reported available after ready", d.short()));
             }
             if !available.insert(*d) {
                 problems.push(format!("{} reported available twice", d.short()));
             }
-            if fetched_found.get(d) != Some(&true) {
-                problems.push(format!("{} reported available but not found", d.short()));
+            if fetched_found.get(d) != Some(&true) && !here.contains(d) {
+                problems.push(format!("{} reported available but not here", d.short()));
             }
-            available_order.push(*d);
         }
     }
-    // Only digests whose lookup was started are made available.
+    // Only digests whose lookup was started, or that were here, are made available.
     let started: HashSet<Hash32> = fetch_order.iter().copied().collect();
     for d in &available_order {
         if !started.contains(d) {
