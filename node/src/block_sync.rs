@@ -32,7 +32,7 @@ use ordo_types::{codec, Hash32, PublicKey};
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::driver::DriverInput;
+use crate::driver_input::DriverInput;
 use crate::supervisor::TaskError;
 use crate::wire::{NodeRequest, NodeResponse};
 

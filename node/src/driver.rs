@@ -25,24 +25,10 @@ use tokio::time::Instant;
 use tracing::{debug, error, info};
 
 use crate::block_sync::BlockSync;
+use crate::driver_input::DriverInput;
 use crate::shared::Shared;
 use crate::supervisor::TaskError;
 use crate::wire::NodeMessage;
-
-/// What the node feeds the driver.
-#[allow(clippy::large_enum_variant)]
-pub enum DriverInput {
-    Message {
-        from: PublicKey,
-        message: Message,
-    },
-    /// Payload that may be proposed and voted for, in the order to propose it.
-    Payload(Vec<Hash32>),
-    /// Payload that may be voted for only (a checked proposal's batches).
-    PayloadAvailable(Vec<Hash32>),
-    /// Our state root differs from a quorum's: send no more votes.
-    StopVoting,
-}
 
 pub struct Driver {
     pub replica: Replica<KeyPair>,

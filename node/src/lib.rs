@@ -17,6 +17,7 @@ mod byzantine;
 pub mod config;
 mod dedup;
 mod driver;
+mod driver_input;
 mod error;
 mod events;
 #[cfg(any(test, feature = "fuzz"))]

@@ -20,7 +20,7 @@ use ordo_types::{Hash32, PublicKey};
 use tokio::sync::{mpsc, watch};
 use tracing::error;
 
-use crate::driver::DriverInput;
+use crate::driver_input::DriverInput;
 use crate::events::ExecutedBlock;
 use crate::supervisor::TaskError;
 use crate::wire::NodeMessage;

@@ -368,10 +368,12 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
 const DEFAULT_IN_FLIGHT: u64 = 6_500;
 
 /// `ordo bench --sweep`: an open-loop run per rate, then the table, the JSON (every
-/// run's report, in order) and the curve. A run whose checks fail stops the sweep.
+/// run's report, in order) and the curve. A run whose checks fail stops the sweep; what
+/// was measured until then, that run included, is still printed and written.
 fn sweep(args: &BenchArgs, rates: &[f64], json: bool) -> Result<()> {
     let mut reports = Vec::new();
     let mut points = Vec::new();
+    let mut failed = None;
     for (i, &rate) in rates.iter().enumerate() {
         let mut cfg = config(args)?;
         cfg.load = Load::Open { rate };
@@ -393,7 +395,10 @@ fn sweep(args: &BenchArgs, rates: &[f64], json: bool) -> Result<()> {
         if interrupted {
             break;
         }
-        checked.with_context(|| format!("the run at {rate:.0}/s"))?;
+        if let Err(e) = checked {
+            failed = Some(e.context(format!("the run at {rate:.0}/s")));
+            break;
+        }
     }
     let first = &reports[0];
     let doc = json!({
@@ -423,6 +428,9 @@ fn sweep(args: &BenchArgs, rates: &[f64], json: bool) -> Result<()> {
         );
         write_file(path, &bench::sweep::svg(&title, &points))?;
         eprintln!("plot written to {}", path.display());
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     if reports.iter().any(|r| r.interrupted) {
         bail!("interrupted: the sweep stopped at Ctrl-C");

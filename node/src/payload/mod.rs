@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 use crate::batches::Batches;
-use crate::driver::DriverInput;
+use crate::driver_input::DriverInput;
 use crate::shared::ExecutedTip;
 use crate::supervisor::TaskError;
 use order::{Input, Output, PayloadOrder};

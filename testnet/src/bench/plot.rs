@@ -30,10 +30,62 @@ pub(crate) fn step(max: f64, count: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
-pub(crate) fn escape(s: &str) -> String {
+fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Starts an SVG document of `width` by `height` on white, with `title` at `left`.
+pub(crate) fn open(svg: &mut String, width: f64, height: f64, left: f64, title: &str) {
+    let _ = writeln!(
+        svg,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"##
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="white"/><text x="{left}" y="22" font-size="15">{}</text>"##,
+        escape(title)
+    );
+}
+
+/// Horizontal grid lines from `left` to `right`, every `step` up to `max`, each with its
+/// value left of the axis; `y` maps a value to its height.
+pub(crate) fn y_grid(
+    svg: &mut String,
+    max: f64,
+    step: f64,
+    y: &dyn Fn(f64) -> f64,
+    left: f64,
+    right: f64,
+) {
+    let mut v = 0.0;
+    while v <= max + 1e-9 {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" y1="{0:.1}" x2="{right:.1}" y2="{0:.1}" stroke="#dddddd"/><text x="{1:.1}" y="{2:.1}" text-anchor="end" font-size="11">{v}</text>"##,
+            y(v),
+            left - 6.0,
+            y(v) + 4.0
+        );
+        v += step;
+    }
+}
+
+/// Ticks under the axis at height `base`, every `step` up to `max`, with their values;
+/// `x` maps a value to its position.
+pub(crate) fn x_ticks(svg: &mut String, max: f64, step: f64, x: &dyn Fn(f64) -> f64, base: f64) {
+    let mut v = 0.0;
+    while v <= max + 1e-9 {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{0:.1}" y1="{base:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#999999"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle" font-size="11">{v}</text>"##,
+            x(v),
+            base + 4.0,
+            base + 16.0
+        );
+        v += step;
+    }
 }
 
 struct Panel<'a> {
@@ -64,32 +116,8 @@ fn panel(svg: &mut String, p: &Panel, x_max: f64, marks: &Marks) {
         p.top,
         x(marks.warmup_s.min(x_max)) - x(0.0)
     );
-    let mut v = 0.0;
-    while v <= y_max + 1e-9 {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#dddddd"/><text x="{2:.1}" y="{3:.1}" text-anchor="end" font-size="11">{4}</text>"##,
-            y(v),
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y(v) + 4.0,
-            v
-        );
-        v += y_step;
-    }
-    let x_step = step(x_max, 10.0);
-    let mut t = 0.0;
-    while t <= x_max + 1e-9 {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="#999999"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" font-size="11">{t}</text>"##,
-            x(t),
-            p.top + PANEL,
-            p.top + PANEL + 4.0,
-            p.top + PANEL + 16.0
-        );
-        t += x_step;
-    }
+    y_grid(svg, y_max, y_step, &y, LEFT, WIDTH - RIGHT);
+    x_ticks(svg, x_max, step(x_max, 10.0), &x, p.top + PANEL);
     let mut vertical = |at: f64, label: &str, color: &str| {
         if at <= x_max {
             let _ = writeln!(
@@ -137,15 +165,7 @@ pub fn svg(title: &str, seconds: &[PerSecond], marks: &Marks) -> String {
         .max(1.0);
     let height = TOP + 2.0 * PANEL + GAP + 50.0;
     let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">"##
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="22" font-size="15">{}</text>"##,
-        escape(title)
-    );
+    open(&mut svg, WIDTH, height, LEFT, title);
     let tps = Panel {
         top: TOP,
         title: "committed per second",

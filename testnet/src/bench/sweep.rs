@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::plot::{escape, step};
+use super::plot::{open, step, x_ticks, y_grid};
 use super::report::BenchReport;
 
 /// Most rates one sweep runs: each is a whole run with its own warm-up and drain.
@@ -122,39 +122,9 @@ pub fn svg(title: &str, points: &[SweepPoint]) -> String {
     let y = |v: f64| TOP + plot_h - v / y_max * plot_h;
 
     let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif">"##
-    );
-    let _ = writeln!(
-        svg,
-        r##"<rect width="100%" height="100%" fill="white"/><text x="{LEFT}" y="22" font-size="15">{}</text>"##,
-        escape(title)
-    );
-    let mut v = 0.0;
-    while v <= y_max + 1e-9 {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#dddddd"/><text x="{2:.1}" y="{3:.1}" text-anchor="end" font-size="11">{v}</text>"##,
-            y(v),
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y(v) + 4.0
-        );
-        v += y_step;
-    }
-    let mut v = 0.0;
-    while v <= x_max + 1e-9 {
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="#999999"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle" font-size="11">{v}</text>"##,
-            x(v),
-            TOP + plot_h,
-            TOP + plot_h + 4.0,
-            TOP + plot_h + 16.0
-        );
-        v += x_step;
-    }
+    open(&mut svg, WIDTH, HEIGHT, LEFT, title);
+    y_grid(&mut svg, y_max, y_step, &y, LEFT, WIDTH - RIGHT);
+    x_ticks(&mut svg, x_max, x_step, &x, TOP + plot_h);
     for (name, color, pick) in [
         (
             "p50",

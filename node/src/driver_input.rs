@@ -1,0 +1,23 @@
+//! What the node feeds the consensus driver: peers' consensus messages (block-sync
+//! answers among them), the payload owner's reports and the root tracker's verdict.
+//!
+//! Its own file so that the driver's feeders (block sync, payload, roots, the inbound
+//! path) depend on this type only, not on the driver, which itself calls block sync.
+
+use ordo_consensus::Message;
+use ordo_types::{Hash32, PublicKey};
+
+/// What the node feeds the driver.
+#[allow(clippy::large_enum_variant)]
+pub enum DriverInput {
+    Message {
+        from: PublicKey,
+        message: Message,
+    },
+    /// Payload that may be proposed and voted for, in the order to propose it.
+    Payload(Vec<Hash32>),
+    /// Payload that may be voted for only (a checked proposal's batches).
+    PayloadAvailable(Vec<Hash32>),
+    /// Our state root differs from a quorum's: send no more votes.
+    StopVoting,
+}
