@@ -51,6 +51,85 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     Ok(true)
 }
 
+/// A frame reader that keeps its progress in itself rather than in a future, so that a
+/// task can wait for the next frame and for other work at once (in `select!`) on the one
+/// stream it owns: dropping [`FrameReader::poll_frame`]'s caller mid-frame loses nothing.
+pub(crate) struct FrameReader {
+    max: usize,
+    len: [u8; 4],
+    /// Bytes of the length prefix read so far, then of the body.
+    got: usize,
+    /// `Some` once the length prefix is complete.
+    body: Option<Vec<u8>>,
+}
+
+impl FrameReader {
+    pub(crate) fn new(max: usize) -> Self {
+        FrameReader {
+            max,
+            len: [0; 4],
+            got: 0,
+            body: None,
+        }
+    }
+
+    /// The next frame; `Ok(None)` if the peer closed the stream cleanly between frames.
+    pub(crate) fn poll_frame<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Option<Vec<u8>>, FrameError>> {
+        use std::task::Poll;
+        loop {
+            match &mut self.body {
+                None => {
+                    let n = match std::pin::Pin::new(&mut *r)
+                        .poll_read(cx, &mut self.len[self.got..])
+                    {
+                        Poll::Ready(Ok(n)) => n,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    if n == 0 {
+                        if self.got == 0 {
+                            return Poll::Ready(Ok(None));
+                        }
+                        return Poll::Ready(Err(
+                            io::Error::from(io::ErrorKind::UnexpectedEof).into()
+                        ));
+                    }
+                    self.got += n;
+                    if self.got == 4 {
+                        let len = u32::from_le_bytes(self.len) as usize;
+                        if len > self.max {
+                            return Poll::Ready(Err(FrameError::TooLarge { len, max: self.max }));
+                        }
+                        self.body = Some(vec![0; len]);
+                        self.got = 0;
+                    }
+                }
+                Some(body) if self.got == body.len() => {
+                    self.got = 0;
+                    return Poll::Ready(Ok(self.body.take()));
+                }
+                Some(body) => {
+                    let n = match std::pin::Pin::new(&mut *r).poll_read(cx, &mut body[self.got..]) {
+                        Poll::Ready(Ok(n)) => n,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    if n == 0 {
+                        return Poll::Ready(Err(
+                            io::Error::from(io::ErrorKind::UnexpectedEof).into()
+                        ));
+                    }
+                    self.got += n;
+                }
+            }
+        }
+    }
+}
+
 /// The frames a reader with limit `max` takes from `bytes`, and whether the bytes ended
 /// cleanly between frames: the reader driven over a byte slice, so that fuzzing and
 /// property tests reach it without a socket.
@@ -84,6 +163,71 @@ mod tests {
     use super::*;
     use futures::executor::block_on;
     use futures::io::Cursor;
+
+    /// A reader that hands out at most `step` bytes per read and is pending every other
+    /// poll, as a socket under load is.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        step: usize,
+        ready: bool,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.ready = !self.ready;
+            if !self.ready {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            let n = self.step.min(buf.len()).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    #[test]
+    fn the_frame_reader_resumes_where_it_stopped_and_keeps_the_limit() {
+        let frames = vec![b"one".to_vec(), vec![], vec![7; 300], b"last".to_vec()];
+        for step in [1, 3, 5, 1000] {
+            let mut r = Trickle {
+                bytes: write_frames_to_vec(&frames),
+                at: 0,
+                step,
+                ready: false,
+            };
+            let mut reader = FrameReader::new(300);
+            let mut got = Vec::new();
+            // Every call is a fresh future, as a `select!` loop makes one per turn.
+            while let Some(frame) =
+                block_on(futures::future::poll_fn(|cx| reader.poll_frame(&mut r, cx))).unwrap()
+            {
+                got.push(frame);
+            }
+            assert_eq!(got, frames, "step {step}");
+        }
+        let mut over = Cursor::new(write_frames_to_vec(&[vec![0; 301]]));
+        let mut reader = FrameReader::new(300);
+        assert!(matches!(
+            block_on(futures::future::poll_fn(
+                |cx| reader.poll_frame(&mut over, cx)
+            )),
+            Err(FrameError::TooLarge { len: 301, max: 300 })
+        ));
+        let mut cut = Cursor::new(write_frames_to_vec(&[b"cut".to_vec()])[..5].to_vec());
+        let mut reader = FrameReader::new(300);
+        assert!(matches!(
+            block_on(futures::future::poll_fn(
+                |cx| reader.poll_frame(&mut cut, cx)
+            )),
+            Err(FrameError::Io(_))
+        ));
+    }
 
     #[test]
     fn round_trip_and_clean_end() {

@@ -56,7 +56,9 @@ pub use error::{Error, MempoolCap};
 #[doc(hidden)]
 pub use framing::{read_frames_from, write_frames_to_vec};
 pub use mempool::{Mempool, MempoolConfig, Taken};
-pub use network::{start, Inbound, InboundRequest, NetworkConfig, NetworkHandle};
+pub use network::{
+    start, Inbound, InboundRequest, NetworkConfig, NetworkHandle, MAX_REQUESTS_IN_FLIGHT_PER_PEER,
+};
 pub use protocol::{
     Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_CONSENSUS_MESSAGE_BYTES,
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,

@@ -4,8 +4,10 @@
 //!   opaque bytes; the node encodes and decodes them.
 //! - batch (`/ordo/batch/1`): a long-lived stream per direction carrying [`BatchMessage`]s:
 //!   an author pushes its batches, receivers answer with signed acknowledgements.
-//! - sync (`/ordo/sync/1`): one stream per request, one [`Request`] frame then one
-//!   [`Response`] frame: missing batches, and opaque requests (blocks) answered by the node.
+//! - sync (`/ordo/sync/2`): a long-lived stream per direction (a lane) carrying many
+//!   requests at once: each [`Request`] frame and its [`Response`] frame start with the
+//!   request's 8-byte id, and answers come back in any order: missing batches, and opaque
+//!   requests (blocks) answered by the node.
 //!
 //! Only validators are served any of them. Every frame is bounded by its protocol's limit.
 
@@ -47,7 +49,7 @@ impl Protocol {
         StreamProtocol::new(match self {
             Protocol::Consensus => "/ordo/consensus/1",
             Protocol::Batch => "/ordo/batch/1",
-            Protocol::Sync => "/ordo/sync/1",
+            Protocol::Sync => "/ordo/sync/2",
         })
     }
 

@@ -267,6 +267,66 @@ async fn opaque_requests_are_answered_by_the_node() {
     }
 }
 
+/// A proposal that names hundreds of batches a validator lacks makes it ask the proposer
+/// for all of them at once. A yamux connection that counts more than 512 open streams is
+/// torn down (consensus streams with it), and a server drops request streams beyond the
+/// number it serves at once: every one of these requests must still be answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_requests_to_one_peer_is_answered_and_keeps_the_connection() {
+    use ordo_network::{Request, Response};
+    const BURST: usize = 700;
+    let keys = keys(2);
+    let committee = committee(&keys);
+    let mut nodes = start_cluster(&keys, &committee, &[0, 1], &|_, _| {}).await;
+    all_connected(&nodes, 1).await;
+    let mut requests = std::mem::replace(&mut nodes[0].requests, tokio::sync::mpsc::channel(1).1);
+    // The server answers each request after a while, as a loaded validator does, so the
+    // burst is in flight all at once unless the requester paces it.
+    let server = tokio::spawn(async move {
+        while let Some(request) = requests.recv().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let Request::Opaque(bytes) = &request.request else {
+                    panic!("not opaque")
+                };
+                let answer = bytes.clone();
+                request.respond(Response::Opaque(answer));
+            });
+        }
+    });
+    let to = keys.consensus[0].public();
+    let burst = (0..BURST as u32).map(|i| {
+        let net = nodes[1].net.clone();
+        async move {
+            let asked = i.to_le_bytes().to_vec();
+            (
+                net.request(&to, &Request::Opaque(asked.clone())).await,
+                asked,
+            )
+        }
+    });
+    let answers = within(futures::future::join_all(burst)).await;
+    let failed: Vec<String> = answers
+        .iter()
+        .filter(|(answer, asked)| !matches!(answer, Ok(Response::Opaque(b)) if b == asked))
+        .map(|(answer, _)| format!("{answer:?}"))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {BURST} requests failed, the first: {}",
+        failed.len(),
+        failed[0]
+    );
+    // The connection carried the burst: consensus still flows on it.
+    nodes[1].net.send_consensus(&to, b"after".to_vec()).unwrap();
+    let (_, bytes) = within(nodes[0].consensus.recv()).await.unwrap();
+    assert_eq!(bytes, b"after");
+    server.abort();
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_drops_traffic_both_ways_until_healed() {
     let keys = keys(3);

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::AsyncWriteExt;
 use libp2p::{Multiaddr, PeerId};
 use libp2p_stream::Control;
 use ordo_types::{codec, PublicKey};
@@ -21,12 +20,12 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::filter::PeerFilter;
+use super::requests::Lane;
 use super::swarm::Command;
 use super::writer::{PeerQueues, Queue};
 use crate::batch::BatchMessage;
 use crate::committee::Committee;
 use crate::error::Error;
-use crate::framing::{read_frame, write_frame};
 use crate::protocol::{Protocol, Request, Response, MAX_RESPONSE_BYTES};
 use crate::send_queue::Refused;
 use crate::stats::{DropReason, NetworkStats, StatsSnapshot};
@@ -53,6 +52,8 @@ pub(super) struct Inner {
     pub(super) shutdown: watch::Sender<bool>,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
     pub(super) request_timeout: Duration,
+    /// By committee index, `None` at this endpoint's own: the request lanes.
+    pub(super) lanes: Vec<Option<Lane>>,
     pub(super) filter: Arc<PeerFilter>,
 }
 
@@ -226,12 +227,6 @@ impl NetworkHandle {
             .committee
             .index_of_key(to)
             .ok_or(Error::UnknownValidator(*to))?;
-        let peer = self
-            .inner
-            .committee
-            .get(index)
-            .ok_or(Error::UnknownValidator(*to))?
-            .peer_id;
         let fail = |reason: String| Error::Request { peer: *to, reason };
         if self.inner.filter.blocks(index) {
             self.inner
@@ -239,36 +234,23 @@ impl NetworkHandle {
                 .send_dropped(index, Protocol::Sync, DropReason::Partitioned);
             return Err(fail("partitioned".into()));
         }
-        let mut control = self.inner.control.lock().clone();
-        let bytes = codec::encode(request);
-        let exchange = async {
-            let mut stream = control
-                .open_stream(peer, Protocol::Sync.stream_protocol())
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            write_frame(&mut stream, &bytes)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
-            self.inner.stats.bytes_out(Protocol::Sync, bytes.len());
-            let mut buf = Vec::new();
-            if !read_frame(&mut stream, MAX_RESPONSE_BYTES, &mut buf)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-            {
-                return Err(fail("stream closed without an answer".into()));
-            }
-            self.inner.stats.bytes_in(Protocol::Sync, buf.len());
-            let _ = stream.close().await;
-            codec::decode::<Response, MAX_RESPONSE_BYTES>(&buf).map_err(|e| {
-                if let Some(i) = self.inner.committee.index_of_key(to) {
-                    self.inner.stats.decode_error(i, Protocol::Sync);
-                }
-                fail(e.to_string())
-            })
+        let Some(lane) = self.inner.lanes.get(index).and_then(Option::as_ref) else {
+            return Err(fail("a request to this endpoint itself".into()));
         };
-        timeout(self.inner.request_timeout, exchange)
+        let control = self.inner.control.lock().clone();
+        let answer = lane
+            .request(
+                &control,
+                &self.inner.stats,
+                &codec::encode(request),
+                self.inner.request_timeout,
+            )
             .await
-            .map_err(|_| fail("timed out".into()))?
+            .map_err(fail)?;
+        codec::decode::<Response, MAX_RESPONSE_BYTES>(&answer).map_err(|e| {
+            self.inner.stats.decode_error(index, Protocol::Sync);
+            fail(e.to_string())
+        })
     }
 
     /// Dials validator `key` at `addr` from now on, instead of its genesis address (a

@@ -1,21 +1,23 @@
-//! The inbound side: one accept loop per protocol, a reader per peer on each long-lived
-//! protocol, a server per sync request, and the [`Inbound`] channels they route to
-//! (consensus bytes, batch messages, batch requests, opaque requests).
+//! The inbound side: one accept loop per protocol, a reader per peer on each protocol (for
+//! the sync protocol, a lane server answering many requests at once), and the [`Inbound`]
+//! channels they route to (consensus bytes, batch messages, batch requests, opaque
+//! requests).
 //!
 //! Invariants:
 //! - Inbound streams from a peer outside the committee are dropped, a second line behind
 //!   the swarm's allow list.
 //! - A peer that sends a frame over the limit or bytes that do not decode is counted and
 //!   banned through the swarm driver: disconnected and refused for a while.
-//! - Memory stays bounded: one reader per peer and long-lived protocol, at most
-//!   [`MAX_CONCURRENT_REQUESTS`] requests served at once, frames bounded by their
-//!   protocol's limit, and bounded channels that apply back-pressure to the stream they
-//!   read from.
+//! - Memory stays bounded: one reader per peer and protocol, at most
+//!   [`MAX_REQUESTS_IN_FLIGHT_PER_PEER`] requests in progress per peer, frames bounded by
+//!   their protocol's limit, and bounded channels that apply back-pressure to the stream
+//!   they read from.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::poll_fn;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p_stream::Control;
 use ordo_types::{codec, PublicKey};
@@ -26,18 +28,16 @@ use tracing::{debug, warn};
 
 use super::config::NetworkConfig;
 use super::filter::PeerFilter;
+use super::requests::{split_frame, tag_frame, ID_BYTES, MAX_REQUESTS_IN_FLIGHT_PER_PEER};
 use super::swarm::Command;
 use crate::batch::BatchMessage;
 use crate::committee::Committee;
 use crate::error::Error;
-use crate::framing::{read_frame, write_frame, FrameError};
+use crate::framing::{read_frame, write_frame, FrameError, FrameReader};
 use crate::protocol::{
     Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
 use crate::stats::NetworkStats;
-
-/// Sync requests served at the same time; further request streams are dropped.
-const MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// A request from a validator, to be answered through [`InboundRequest::respond`].
 #[derive(Debug)]
@@ -133,8 +133,9 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut readers = tokio::task::JoinSet::new();
-    // One reader per peer on a long-lived protocol: a peer opens a new stream only after
-    // giving up on the old one, so the old reader is stale and must not hold memory.
+    // One reader per peer and protocol (every protocol is long-lived, requests included):
+    // a peer opens a new stream only after giving up on the old one, so the old reader is
+    // stale and must not hold memory.
     let mut current: HashMap<usize, tokio::task::AbortHandle> = HashMap::new();
     loop {
         let (peer, stream) = tokio::select! {
@@ -147,24 +148,15 @@ async fn accept_loop(
             ctx.stats.refused();
             continue;
         };
-        if protocol == Protocol::Sync && readers.len() >= MAX_CONCURRENT_REQUESTS {
-            debug!(
-                peer = index,
-                "too many requests in progress; stream dropped"
-            );
-            continue;
-        }
         let ctx = ctx.clone();
         let handle = readers.spawn(async move {
             match protocol {
-                Protocol::Sync => serve_request(index, stream, &ctx).await,
+                Protocol::Sync => serve_lane(index, stream, &ctx).await,
                 _ => read_stream(protocol, index, stream, &ctx).await,
             }
         });
-        if protocol != Protocol::Sync {
-            if let Some(old) = current.insert(index, handle) {
-                old.abort();
-            }
+        if let Some(old) = current.insert(index, handle) {
+            old.abort();
         }
     }
     readers.abort_all();
@@ -217,60 +209,97 @@ async fn read_stream(
     }
 }
 
-async fn serve_request(index: usize, mut stream: libp2p::Stream, ctx: &InboundCtx) {
+/// Serves one peer's request lane (see [`super::requests`]): each request frame is routed,
+/// answered in its own task, and its answer written back tagged with the request's id, in
+/// whatever order the answers finish. With [`MAX_REQUESTS_IN_FLIGHT_PER_PEER`] answers in
+/// progress it stops reading, which holds the peer back instead of queueing without bound.
+/// One task reads and writes the stream: a yamux stream polled from two tasks at once
+/// loses wake-ups.
+async fn serve_lane(index: usize, mut stream: libp2p::Stream, ctx: &Arc<InboundCtx>) {
     let Some(from) = ctx.committee.get(index).map(|v| v.consensus_key) else {
         return;
     };
-    let mut buf = Vec::new();
-    match timeout(
-        ctx.request_timeout,
-        read_frame(&mut stream, MAX_REQUEST_BYTES, &mut buf),
-    )
-    .await
-    {
-        Ok(Ok(true)) => {}
-        Ok(Err(e @ FrameError::TooLarge { .. })) => {
-            return misbehaved(ctx, index, Protocol::Sync, &e)
+    let (answers, mut finished) = mpsc::channel::<Vec<u8>>(MAX_REQUESTS_IN_FLIGHT_PER_PEER);
+    let mut answering = tokio::task::JoinSet::new();
+    let mut in_progress = 0usize;
+    let mut requests = FrameReader::new(ID_BYTES + MAX_REQUEST_BYTES);
+    let mut reading = true;
+    while reading || in_progress > 0 {
+        let event = tokio::select! {
+            Some(answer) = finished.recv() => Ok(answer),
+            frame = poll_fn(|cx| requests.poll_frame(&mut stream, cx)),
+                if reading && in_progress < MAX_REQUESTS_IN_FLIGHT_PER_PEER => Err(frame),
+        };
+        let frame = match event {
+            Ok(answer) => {
+                in_progress -= 1;
+                while answering.try_join_next().is_some() {}
+                match timeout(ctx.write_timeout, write_frame(&mut stream, &answer)).await {
+                    Ok(Ok(())) => ctx.stats.bytes_out(Protocol::Sync, answer.len() + 4),
+                    _ => return,
+                }
+                continue;
+            }
+            Err(Ok(Some(frame))) => frame,
+            Err(Ok(None)) | Err(Err(FrameError::Io(_))) => {
+                // The answers in progress still go out.
+                reading = false;
+                continue;
+            }
+            Err(Err(e @ FrameError::TooLarge { .. })) => {
+                return misbehaved(ctx, index, Protocol::Sync, &e)
+            }
+        };
+        ctx.stats.bytes_in(Protocol::Sync, frame.len() + 4);
+        // A partitioned peer's request is never answered, as across a real partition.
+        if ctx.filter.blocks(index) {
+            continue;
         }
-        _ => return,
+        let Some((id, body)) = split_frame(&frame) else {
+            return misbehaved(ctx, index, Protocol::Sync, &"a request without an id");
+        };
+        let request = match codec::decode::<Request, MAX_REQUEST_BYTES>(body) {
+            Ok(r) => r,
+            Err(e) => return misbehaved(ctx, index, Protocol::Sync, &e),
+        };
+        let (reply, answer) = oneshot::channel();
+        let route = match request {
+            Request::Batch(_) => &ctx.batch_requests,
+            Request::Opaque(_) => &ctx.requests,
+        };
+        // A full queue means we are overloaded: say so rather than wait.
+        let routed = route
+            .try_send(InboundRequest {
+                from,
+                request,
+                reply,
+            })
+            .is_ok();
+        let answers = answers.clone();
+        let wait = ctx.request_timeout;
+        in_progress += 1;
+        answering.spawn(async move {
+            let response = if routed {
+                timeout(wait, answer)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or(Response::Busy)
+            } else {
+                Response::Busy
+            };
+            let mut bytes = codec::encode(&response);
+            if bytes.len() > MAX_RESPONSE_BYTES {
+                warn!(
+                    peer = index,
+                    len = bytes.len(),
+                    "response over the limit not sent"
+                );
+                bytes = codec::encode(&Response::Busy);
+            }
+            // The lane keeps the receiver while any answer is in progress.
+            let _ = answers.send(tag_frame(id, &bytes)).await;
+        });
     }
-    ctx.stats.bytes_in(Protocol::Sync, buf.len() + 4);
-    if ctx.filter.blocks(index) {
-        return;
-    }
-    let request = match codec::decode::<Request, MAX_REQUEST_BYTES>(&buf) {
-        Ok(r) => r,
-        Err(e) => return misbehaved(ctx, index, Protocol::Sync, &e),
-    };
-    let (reply, answer) = oneshot::channel();
-    let route = match request {
-        Request::Batch(_) => &ctx.batch_requests,
-        Request::Opaque(_) => &ctx.requests,
-    };
-    // A full queue means we are overloaded: say so rather than wait.
-    let response = match route.try_send(InboundRequest {
-        from,
-        request,
-        reply,
-    }) {
-        Ok(()) => timeout(ctx.request_timeout, answer)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or(Response::Busy),
-        Err(_) => Response::Busy,
-    };
-    let bytes = codec::encode(&response);
-    if bytes.len() > MAX_RESPONSE_BYTES {
-        warn!(
-            peer = index,
-            len = bytes.len(),
-            "response over the limit not sent"
-        );
-        return;
-    }
-    if let Ok(Ok(())) = timeout(ctx.write_timeout, write_frame(&mut stream, &bytes)).await {
-        ctx.stats.bytes_out(Protocol::Sync, bytes.len() + 4);
-        let _ = stream.close().await;
-    }
+    let _ = stream.close().await;
 }

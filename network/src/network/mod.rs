@@ -2,17 +2,18 @@
 //!
 //! ```text
 //! out: NetworkHandle ─ send, broadcast ─▶ per-peer queues ─▶ writers ─▶ peer streams
-//!                    ─ request ──────────────────────────────────────▶ a stream per request
+//!                    ─ request ─▶ a lane per peer: one stream, many requests ─▶ peer's lane
 //!                    ─ ban, address ─▶ SwarmDriver: dials with back-off, bans, connections
 //!                                        ▲ ban
-//! in:  peer streams ─▶ accept loops ─▶ readers, request servers ─▶ Inbound channels
+//! in:  peer streams ─▶ accept loops ─▶ readers, lane servers ─▶ Inbound channels
 //! ```
 //!
 //! - `config`: [`NetworkConfig`], the bounds and timeouts;
 //! - `handle`: [`NetworkHandle`], the API;
 //! - `swarm`: the task that owns the swarm: dialling, back-off, bans, connection tracking;
 //! - `writer`: the per-peer send queues and their writer tasks;
-//! - `inbound`: accept loops, frame readers, request servers and [`Inbound`];
+//! - `requests`: the request lanes, one stream per peer carrying many requests at once;
+//! - `inbound`: accept loops, frame readers, lane servers and [`Inbound`];
 //! - `filter`: the test-only partition switch.
 //!
 //! Invariants:
@@ -32,6 +33,7 @@ mod config;
 mod filter;
 mod handle;
 mod inbound;
+mod requests;
 mod swarm;
 mod writer;
 
@@ -45,11 +47,13 @@ use tracing::info;
 pub use config::NetworkConfig;
 pub use handle::NetworkHandle;
 pub use inbound::{Inbound, InboundRequest};
+pub use requests::MAX_REQUESTS_IN_FLIGHT_PER_PEER;
 
 use crate::error::Error;
 use crate::stats::NetworkStats;
 use filter::PeerFilter;
 use handle::Inner;
+use requests::Lane;
 use swarm::SwarmDriver;
 
 /// Starts an endpoint: listens, dials the other validators and serves the protocols.
@@ -90,6 +94,14 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
     let driver = SwarmDriver::new(swarm, &config, local_index, stats.clone(), connected_tx);
     tasks.push(tokio::spawn(driver.run(command_rx, shutdown_rx)));
 
+    let lanes = committee
+        .validators()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (Some(i) != local_index).then(|| Lane::new(v.peer_id, i, config.write_timeout))
+        })
+        .collect();
     let handle = NetworkHandle::new(Inner {
         committee,
         local_index,
@@ -103,6 +115,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
         shutdown: shutdown_tx,
         tasks: Mutex::new(tasks),
         request_timeout: config.request_timeout,
+        lanes,
         filter,
     });
     Ok((handle, inbound))
