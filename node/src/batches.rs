@@ -144,7 +144,7 @@ impl Batches {
     async fn verify(&self, batch: Arc<Batch>) -> bool {
         let chain_id = self.chain_id;
         let ordering_only = self.ordering_only;
-        tokio::task::spawn_blocking(move || match &batch.body {
+        crate::bulk::verify(move || match &batch.body {
             BatchBody::Transactions(txs) => {
                 txs.iter().all(|t| t.tx.chain_id == chain_id)
                     && SignedTransaction::verify_many(txs).is_ok()

@@ -12,6 +12,7 @@
 
 mod batches;
 mod block_sync;
+mod bulk;
 #[cfg(feature = "byzantine")]
 mod byzantine;
 pub mod config;

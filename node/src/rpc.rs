@@ -346,12 +346,12 @@ async fn submit_batch(
     let shared = state.shared.clone();
     let mempool = state.mempool.clone();
     let expiries: Vec<u64> = txs.iter().map(|t| t.tx.expiry).collect();
-    // Batch signature verification is CPU work: off the async workers.
-    let results = tokio::task::spawn_blocking(move || {
+    // Batch signature verification is bulk CPU work: below consensus, off the async workers.
+    let results = crate::bulk::verify(move || {
         mempool.insert_many(txs, |k| account_nonce(&shared, k), now_ms())
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    .ok_or_else(|| ApiError::internal("admission panicked".to_string()))?;
     let mut accepted = 0usize;
     let mut out = Vec::with_capacity(results.len());
     let mut pending = Vec::new();

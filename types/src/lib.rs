@@ -13,7 +13,8 @@
 //!   incremental commitment behind every state root.
 //! - [`BoundedSet`]: the one "seen" window, a set that forgets its oldest members;
 //!   [`now_ms`]: the one wall clock; [`SeededRng`]: the one seeded generator of tests
-//!   and workloads.
+//!   and workloads; [`lower_thread_priority`]: how threads doing bulk work (signature
+//!   checks, execution) yield the cores to consensus.
 //!
 //! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
 //! to the crate that owns that behaviour.
@@ -25,6 +26,7 @@ mod crypto;
 mod error;
 mod hash;
 pub mod keyfile;
+mod priority;
 mod rng;
 mod state;
 mod transaction;
@@ -34,6 +36,7 @@ pub use clock::now_ms;
 pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature};
 pub use error::Error;
 pub use hash::{Hash32, HexParseError};
+pub use priority::{lower_thread_priority, BULK_NICE};
 pub use rng::SeededRng;
 pub use state::{StateAccumulator, StateView, LANES as STATE_ACCUMULATOR_LANES};
 pub use transaction::{

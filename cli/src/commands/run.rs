@@ -17,10 +17,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
-    // The global rayon pool verifies the signatures of incoming batches; named threads
-    // make a profile of a validator readable.
+    // The global rayon pool checks every signature (admission, incoming and fetched
+    // batches) below consensus's priority; named threads make a profile readable.
     rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("ordo-verify-{i}"))
+        .start_handler(|_| ordo_types::lower_thread_priority())
         .build_global()
         .context("cannot start the signature-verification pool")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

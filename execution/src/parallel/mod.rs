@@ -85,6 +85,8 @@ impl ParallelExecutor {
         let pool = ThreadPoolBuilder::new()
             .num_threads(options.threads)
             .thread_name(|i| format!("ordo-exec-{i}"))
+            // Execution is bulk work: it must never delay a vote (see ordo_types::priority).
+            .start_handler(|_| ordo_types::lower_thread_priority())
             .build()
             .map_err(|e| ExecutionError::ThreadPool(e.to_string()))?;
         Ok(ParallelExecutor {
