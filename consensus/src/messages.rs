@@ -267,6 +267,10 @@ pub enum Message {
     BlockResponse {
         blocks: Vec<Block>,
     },
+    /// A QC its former broadcasts once when, having formed it, it no longer takes itself
+    /// for the next round's leader (see `Replica`'s vote handling): the replicas that sent
+    /// it their votes then commit what it commits and name the same leader, who proposes.
+    QuorumCert(QuorumCert),
 }
 
 impl Message {
@@ -286,6 +290,7 @@ impl Message {
             Message::Vote(v) => Some(v.round),
             Message::Timeout(t) => Some(t.round),
             Message::TimeoutCert(tc) => Some(tc.round),
+            Message::QuorumCert(qc) => Some(qc.round),
             Message::BlockRequest { .. } | Message::BlockResponse { .. } => None,
         }
     }
@@ -297,6 +302,7 @@ impl Message {
             Message::Vote(_) => "vote",
             Message::Timeout(_) => "timeout",
             Message::TimeoutCert(_) => "timeout_cert",
+            Message::QuorumCert(_) => "quorum_cert",
             Message::BlockRequest { .. } => "block_request",
             Message::BlockResponse { .. } => "block_response",
         }
@@ -399,6 +405,7 @@ impl fmt::Display for Message {
             Message::Vote(v) => write!(f, "{v}"),
             Message::Timeout(t) => write!(f, "{t}"),
             Message::TimeoutCert(tc) => write!(f, "{tc}"),
+            Message::QuorumCert(qc) => write!(f, "{qc}"),
             Message::BlockRequest {
                 block_id,
                 above_round,

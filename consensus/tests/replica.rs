@@ -899,3 +899,69 @@ fn a_certificate_far_ahead_is_learnt_from_though_its_proposal_is_refused() {
     deliver(&mut r, &keys, author, Message::Proposal(p));
     assert_eq!(r.round(), 1);
 }
+
+/// After a round that timed out, the 2-chain commits a block of round r - 4 only once the
+/// QC of round r - 1 forms, while the leader of r is drawn from committed blocks of rounds
+/// up to r - 3. The voters of r - 1, which have not committed that block yet, send their
+/// votes to the leader of r in their view; the replica that collects them commits it and
+/// may then name another leader, so that nobody proposes in r. Whatever each names, once
+/// messages flow again a round whose predecessor was certified must not time out: the
+/// loss costs the rounds it spanned, and no more.
+#[test]
+fn a_lost_round_costs_no_timeout_after_messages_flow_again() {
+    let mut late_timeouts = Vec::new();
+    for start in 0..24 {
+        let mut net = Net::new(config());
+        for _ in 0..(30 + start) {
+            net.tick(300, &[]);
+        }
+        // Every message is lost until each replica has given up on its round.
+        let dropped_from = net.lists.len();
+        let gave_up = |net: &Net, i: usize| {
+            net.lists[dropped_from..].iter().any(|(j, actions)| {
+                *j == i
+                    && actions
+                        .iter()
+                        .any(|a| matches!(a, Action::Broadcast(Message::Timeout(_))))
+            })
+        };
+        for _ in 0..100 {
+            if (0..N).all(|i| gave_up(&net, i)) {
+                break;
+            }
+            net.now += 300;
+            for i in 0..N {
+                net.event(i, Event::Tick);
+            }
+            net.queue.clear();
+        }
+        assert!(
+            (0..N).all(|i| gave_up(&net, i)),
+            "start {start}: no timeouts"
+        );
+        let lost = net.replicas.iter().map(|r| r.round()).max().unwrap();
+        let first = net.lists.len();
+        for _ in 0..60 {
+            net.tick(300, &[]);
+        }
+        let progressed = net.replicas.iter().map(|r| r.round()).min().unwrap();
+        assert!(
+            progressed > lost + 10,
+            "start {start}: stuck at round {progressed} after losing round {lost}"
+        );
+        for (i, actions) in &net.lists[first..] {
+            for a in actions {
+                if let Action::Broadcast(Message::Timeout(t)) = a {
+                    if t.round > lost {
+                        late_timeouts.push((start, *i, t.round, lost));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        late_timeouts.is_empty(),
+        "rounds timed out after messages flowed again (start, replica, round, lost round): \
+         {late_timeouts:?}"
+    );
+}

@@ -339,6 +339,18 @@ impl<S: Signer> Replica<S> {
                 self.process_tc(&tc, from, out);
                 far
             }
+            Message::QuorumCert(qc) => {
+                if qc.round <= self.high_qc.round {
+                    return Err(ConsensusError::StaleRound {
+                        round: qc.round,
+                        current: self.round(),
+                    });
+                }
+                let far = self.check_round(qc.round);
+                self.verify_qc(&qc)?;
+                self.process_qc(&qc, from, out);
+                far
+            }
             // Answered by the node's block server from the blocks the replica asked it to
             // keep (see `crate::sync`), off the consensus thread.
             Message::BlockRequest { .. } => Ok(()),
@@ -490,6 +502,19 @@ impl<S: Signer> Replica<S> {
         let proposer = self.leaders.leader(qc.round);
         let from = self.committee.validators()[usize::from(proposer)];
         self.process_qc(&qc, from, out);
+        // The voters sent their votes here, naming this replica the next round's leader.
+        // Forming the QC may have committed a block they have not (after a timed-out round
+        // the QC of r - 1 commits a block of round r - 4, and leaders are drawn from blocks
+        // committed up to round r - 3), and with it this replica may now name another
+        // leader: then nobody would propose. Passing the QC on makes every replica commit
+        // the same blocks and name the same leader, who then proposes.
+        let next = qc.round.saturating_add(1);
+        if self.round() == next
+            && self.proposed < next
+            && Some(self.leaders.leader(next)) != self.me
+        {
+            out.push(Action::Broadcast(Message::QuorumCert(qc)));
+        }
         Ok(())
     }
 
