@@ -12,15 +12,18 @@
 pub const BULK_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to [`BULK_NICE`] (Linux applies nice values per
-/// thread). Elsewhere, or if the kernel refuses, the thread keeps its priority: this is a
-/// scheduling hint, never a condition for correctness.
+/// thread), never raising it: a validator started at a lower priority still is. Elsewhere,
+/// or if the kernel refuses, the thread keeps its priority: this is a scheduling hint,
+/// never a condition for correctness.
 pub fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority only read their integer arguments; no memory is
-    // shared with the kernel.
+    // SAFETY: gettid, getpriority and setpriority only read their integer arguments; no
+    // memory is shared with the kernel.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, BULK_NICE);
+        if libc::getpriority(libc::PRIO_PROCESS, tid) < BULK_NICE {
+            libc::setpriority(libc::PRIO_PROCESS, tid, BULK_NICE);
+        }
     }
 }
 
