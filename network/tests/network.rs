@@ -317,7 +317,8 @@ async fn a_burst_of_requests_to_one_peer_is_answered_and_keeps_the_connection() 
         failed.len(),
         failed[0]
     );
-    // The connection carried the burst: consensus still flows on it.
+    // Consensus still flows between the two afterwards. (Before lanes, the failures above
+    // were streams the server dropped, reported as "connection is closed".)
     nodes[1].net.send_consensus(&to, b"after".to_vec()).unwrap();
     let (_, bytes) = within(nodes[0].consensus.recv()).await.unwrap();
     assert_eq!(bytes, b"after");
