@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::mempool::Mempool;
 use crate::network::{InboundRequest, NetworkHandle};
 use crate::protocol::{Request, Response};
-use crate::quorum_waiter::{AvailableBatch, QuorumEvent, QuorumWaiter};
+use crate::quorum_waiter::{AvailableBatch, PendingSlot, QuorumEvent, QuorumWaiter};
 use crate::stats::{DisseminationSnapshot, DisseminationStats};
 use crate::verify::KeyCache;
 
@@ -123,6 +123,8 @@ struct DInner {
     store: Arc<BatchStore>,
     mempool: Arc<Mempool>,
     pending: Arc<Semaphore>,
+    /// Items (transactions or payloads) of own batches made and not proven yet.
+    unproven: Arc<AtomicU64>,
     first_seq: u64,
     next_seq: AtomicU64,
     quorum: mpsc::Sender<QuorumEvent>,
@@ -164,6 +166,7 @@ impl Dissemination {
             inner: Arc::new(DInner {
                 store: Arc::new(BatchStore::new(config.store.clone())),
                 pending: Arc::new(Semaphore::new(config.max_pending_batches)),
+                unproven: Arc::new(AtomicU64::new(0)),
                 verifications: Arc::new(Semaphore::new(config.max_concurrent_verifications.max(1))),
                 config,
                 key,
@@ -243,6 +246,12 @@ impl Dissemination {
         self.inner.stats.snapshot()
     }
 
+    /// Items (transactions or payloads) in this validator's batches that have no proof of
+    /// availability yet: part of what its ingress has admitted and not seen ordered.
+    pub fn unproven_items(&self) -> u64 {
+        self.inner.unproven.load(Ordering::Relaxed)
+    }
+
     /// Makes a batch of `body`, stores it, and pushes it to every validator. Waits while
     /// too many of our batches lack a proof of availability. The transactions must have
     /// been verified by this validator (the mempool does so on insertion).
@@ -254,6 +263,7 @@ impl Dissemination {
             .acquire_owned()
             .await
             .map_err(|_| Error::Shutdown)?;
+        let permit = PendingSlot::new(permit, body.len() as u64, inner.unproven.clone());
         let batch = Batch {
             author: inner.key.public(),
             seq: inner.next_seq.fetch_add(1, Ordering::Relaxed),

@@ -360,6 +360,8 @@ impl Mempool {
     pub fn take(&self, max_bytes: usize, max_txs: usize, now_ms: u64) -> Taken {
         let mut taken = Taken::default();
         let mut size = 0;
+        let now = Instant::now();
+        let wait = metrics::histogram!("ordo_network_mempool_wait_seconds");
         let mut inner = self.inner.lock();
         let inner = &mut *inner;
         while let Some(hash) = inner.queue.front().copied() {
@@ -388,6 +390,8 @@ impl Mempool {
                 continue;
             }
             size += entry.bytes;
+            // The mempool's share of a transaction's latency (README, latency by stage).
+            wait.record(now.saturating_duration_since(entry.arrival).as_secs_f64());
             taken.transactions.push(entry.tx);
             inner.batched.insert(hash);
         }

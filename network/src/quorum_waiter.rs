@@ -12,6 +12,7 @@
 //! forgotten first (its proof, if any, was already emitted).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,13 +40,39 @@ pub struct AvailableBatch {
     pub latency: Duration,
 }
 
+/// One of this validator's batches awaiting its proof: its slot among the pending batches,
+/// and its items in the count of own items without a proof, both given back when the proof
+/// forms or the batch is forgotten (on drop).
+pub(crate) struct PendingSlot {
+    _permit: OwnedSemaphorePermit,
+    items: u64,
+    unproven: Arc<AtomicU64>,
+}
+
+impl PendingSlot {
+    pub(crate) fn new(permit: OwnedSemaphorePermit, items: u64, unproven: Arc<AtomicU64>) -> Self {
+        unproven.fetch_add(items, Ordering::Relaxed);
+        PendingSlot {
+            _permit: permit,
+            items,
+            unproven,
+        }
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.unproven.fetch_sub(self.items, Ordering::Relaxed);
+    }
+}
+
 pub(crate) enum QuorumEvent {
     /// A batch this validator made and broadcast, with its own acknowledgement.
     Own {
         info: BatchInfo,
         own_ack: BatchAck,
         created: Instant,
-        permit: OwnedSemaphorePermit,
+        permit: PendingSlot,
         /// Validators whose queue was full when the batch was pushed.
         unsent: Vec<PublicKey>,
         wire: Arc<Vec<u8>>,
@@ -60,7 +87,7 @@ struct Tracked {
     last_push: Instant,
     pushes: u32,
     /// Held until the proof forms: bounds the batches awaiting one.
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<PendingSlot>,
     /// Validators still to be offered the batch, and its frame while there are any.
     unsent: Vec<PublicKey>,
     wire: Option<Arc<Vec<u8>>>,

@@ -163,6 +163,14 @@ pub struct MempoolSection {
     pub nonce_window: u64,
     pub max_batch_txs: usize,
     pub max_batch_delay_ms: u64,
+    /// Ingress admits what commits in about this many milliseconds at the rate this
+    /// validator measures, and refuses the rest `busy` before checking it: the wait it
+    /// aims at for admitted transactions under overload.
+    pub latency_budget_ms: u64,
+    /// Ingress admits at least this many transactions in flight (in the mempool or in
+    /// own batches not committed yet), whatever the measured rate: enough for a cold
+    /// validator to take a useful load while it measures.
+    pub min_in_flight: u64,
 }
 
 impl Default for MempoolSection {
@@ -173,6 +181,8 @@ impl Default for MempoolSection {
             nonce_window: 1_024,
             max_batch_txs: 4_000,
             max_batch_delay_ms: 20,
+            latency_budget_ms: 500,
+            min_in_flight: 1_000,
         }
     }
 }
@@ -275,6 +285,15 @@ impl NodeConfig {
         }
         if self.mempool.max_batch_txs == 0 {
             return bad("mempool.max_batch_txs", "must be above 0");
+        }
+        if self.mempool.latency_budget_ms == 0 {
+            return bad("mempool.latency_budget_ms", "must be above 0");
+        }
+        if self.mempool.min_in_flight == 0 {
+            return bad(
+                "mempool.min_in_flight",
+                "must be above 0: nothing would ever be admitted",
+            );
         }
         if self.rpc.max_body_bytes < 1024 {
             return bad("rpc.max_body_bytes", "must be at least 1024");

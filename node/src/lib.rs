@@ -10,6 +10,7 @@
 //!   [`RunningNode::shutdown`] stops a started one.
 //! - [`NodeError`]: what can go wrong.
 
+mod admission;
 mod batches;
 mod block_sync;
 mod bulk;

@@ -35,6 +35,7 @@ use ordo_types::{codec, keyfile, Hash32, PublicKey, StateAccumulator};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
 
+use crate::admission::{Admission, AdmissionConfig, IngressGate};
 use crate::batches::Batches;
 use crate::block_sync::BlockSync;
 use crate::config::{LeaderPolicyName, NodeConfig};
@@ -425,6 +426,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         .iter()
         .map(|v| v.consensus_key)
         .collect();
+    let admission_config = AdmissionConfig {
+        latency_budget_ms: config.mempool.latency_budget_ms,
+        min_limit: config.mempool.min_in_flight,
+        max_limit: config.mempool.max_transactions as u64,
+    };
+    let gate = Arc::new(IngressGate::new(&admission_config));
     supervisor.spawn(
         "payload",
         crate::payload::run(
@@ -437,6 +444,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
                 committed_height: shared.committed.subscribe(),
                 executed: shared.executed.subscribe(),
                 max_lag: config.execution.max_lag_blocks,
+                me: key.public(),
+                admission: Admission::new(admission_config),
+                gate: gate.clone(),
             },
             batches.clone(),
             driver_tx.clone(),
@@ -484,6 +494,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         index,
         roots: roots_view,
         mempool,
+        gate,
         network: network.clone(),
         dissemination: dissemination.clone(),
         ordering_only: genesis_file.ordering_only,

@@ -19,7 +19,10 @@
 //! Errors are JSON `{"error": {"code": …, "message": …}}` with a stable code:
 //! `malformed`, `too_large`, `bad_signature`, `wrong_chain`, `expired`, `nonce_too_low`,
 //! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `behind`, `not_found`, `wrong_mode`,
-//! `internal`.
+//! `internal`. A `busy` answer (503, `Retry-After: 1`) admitted nothing: the request may
+//! be sent again unchanged. Submissions are refused `busy` before their body is read when
+//! this validator has as much in flight as it orders in its latency budget
+//! ([`crate::admission`]).
 //!
 //! What a client reads must be true:
 //! - An account is answered from state at least as new as the height this node had
@@ -56,6 +59,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
 
+use crate::admission::{IngressGate, Reservation};
 use crate::pipeline::status_name;
 use crate::roots::RootsView;
 use crate::shared::{ExecutedTip, Shared};
@@ -79,6 +83,8 @@ pub struct RpcState {
     /// What the state-root tracker found.
     pub roots: watch::Receiver<RootsView>,
     pub mempool: Arc<Mempool>,
+    /// Admission control's figures ([`crate::admission`]).
+    pub gate: Arc<IngressGate>,
     pub network: NetworkHandle,
     /// Makes batches of opaque payloads directly (ordering-only networks).
     pub dissemination: Dissemination,
@@ -163,11 +169,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response()
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        if self.code == "busy" {
+            // The standard hint, in whole seconds; clients that back off faster may.
+            return (self.status, [(header::RETRY_AFTER, "1")], body).into_response();
+        }
+        (self.status, body).into_response()
     }
 }
 
@@ -297,6 +304,24 @@ fn check_ingress(state: &RpcState) -> ApiResult<()> {
     Ok(())
 }
 
+/// Admission control ([`crate::admission`]): an offer of `items` is refused before it is
+/// decoded, so that an offer over capacity costs neither a signature check nor
+/// dissemination. The reservation is held until the items are in the mempool or batched.
+fn admit(state: &RpcState, items: u64) -> ApiResult<Reservation<'_>> {
+    let waiting = state.mempool.len() as u64 + state.dissemination.unproven_items();
+    state.gate.admit(items, waiting).map_err(|r| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{} transactions admitted here wait to be ordered, this validator's limit \
+                 at its measured commit rate ({}); retry shortly",
+                r.in_flight, r.limit
+            ),
+        )
+    })
+}
+
 fn remember_pending(state: &RpcState, hash: Hash32, expiry: u64) {
     state.index.accepted([(hash, expiry)]);
 }
@@ -307,6 +332,7 @@ async fn submit(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
+    let _room = admit(&state, 1)?;
     let started = Instant::now();
     let json = is_json(&headers);
     let max = if json {
@@ -341,6 +367,7 @@ async fn submit_batch(
     let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
     let started = Instant::now();
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
+    let _room = admit(&state, claimed_items(&bytes)?)?;
     let txs: Vec<SignedTransaction> = decode_batch(&bytes, state.max_body_bytes)?;
     check_ingress(&state)?;
     let shared = state.shared.clone();
@@ -371,6 +398,23 @@ async fn submit_batch(
     Ok(Json(json!({ "accepted": accepted, "errors": out })))
 }
 
+/// How many items a binary batch body says it holds (its 8-byte count prefix), read before
+/// it is decoded. Every item takes at least one byte after the count, so a count above
+/// what is left is a lie: refused before anything reserves room for that many items.
+fn claimed_items(bytes: &[u8]) -> ApiResult<u64> {
+    let Some(prefix) = bytes.first_chunk::<8>() else {
+        return Ok(0);
+    };
+    let count = u64::from_le_bytes(*prefix);
+    if count > (bytes.len() - 8) as u64 {
+        return Err(ApiError::malformed(format!(
+            "the body claims {count} items in {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(count)
+}
+
 /// A binary request body of several items (transactions, opaque payloads).
 pub(crate) fn decode_batch<T: bincode::Decode<()>>(bytes: &[u8], max: usize) -> ApiResult<Vec<T>> {
     // The limit is a const generic; requests are bounded by `max` already, so decode under
@@ -379,17 +423,7 @@ pub(crate) fn decode_batch<T: bincode::Decode<()>>(bytes: &[u8], max: usize) -> 
     if bytes.len() > max.min(CAP) {
         return Err(ApiError::too_large(bytes.len(), max.min(CAP)));
     }
-    // Every item takes at least one byte after the 8-byte count, so a count above what is
-    // left is a lie: refused before the decoder reserves room for that many items.
-    if let Some(prefix) = bytes.first_chunk::<8>() {
-        let count = u64::from_le_bytes(*prefix);
-        if count > (bytes.len() - 8) as u64 {
-            return Err(ApiError::malformed(format!(
-                "the body claims {count} items in {} bytes",
-                bytes.len()
-            )));
-        }
-    }
+    claimed_items(bytes)?;
     codec::decode::<Vec<T>, CAP>(bytes).map_err(decode_error)
 }
 
@@ -629,6 +663,7 @@ async fn submit_payloads(
     let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
     let started = Instant::now();
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
+    let _room = admit(&state, claimed_items(&bytes)?)?;
     let payloads: Vec<Vec<u8>> = decode_batch(&bytes, state.max_body_bytes)?;
     if state.shared.overloaded() {
         return Err(ApiError::new(

@@ -1,5 +1,6 @@
 //! `ordo bench --local` end to end: a temporary 4-validator testnet, a short open-loop run,
-//! and the JSON report's accounting; ordering-only payloads; a crashed validator. The runs
+//! and the JSON report's accounting; a burst above capacity; ordering-only payloads; a
+//! crashed validator. The runs
 //! share two cores, so they take turns.
 //!
 //! Needs the `ordo` binary next to `ordo-testnet` (`cargo test --workspace` builds it;
@@ -142,6 +143,37 @@ fn a_short_transfer_run_accounts_for_every_transaction() {
     assert!(
         text.contains("identity") && text.contains("holds"),
         "{text}"
+    );
+}
+
+/// Overload: a burst far above what two shared cores order (tens of thousands a second,
+/// while the validators order a few thousand here). Admission control refuses the excess
+/// `busy` at ingress, consensus keeps committing without a view change, and everything
+/// admitted commits.
+#[test]
+fn a_burst_above_capacity_is_refused_busy_and_what_is_admitted_commits() {
+    let (_, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--duration",
+        "4s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "40000",
+        "--accounts",
+        "2000",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert!(u(&r, "busy_retries") > 0, "nothing was refused busy: {r:#}");
+    assert!(u(&r, "committed") > 0);
+    assert_eq!(u(&r, "rejected"), 0, "{:#}", r["rejected_by_reason"]);
+    assert_eq!(u(&r, "in_flight"), 0, "something admitted did not commit");
+    assert_eq!(
+        r["stages"]["view_change_timeouts"].as_u64(),
+        Some(0),
+        "{:#}",
+        r["stages"]
     );
 }
 

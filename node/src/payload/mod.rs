@@ -13,6 +13,10 @@
 //! peers), sends reports to the driver, and wakes itself when an own batch's hold runs
 //! out. The lag comes from the chain tips' watches, not from polling.
 //!
+//! It also keeps the account of this validator's own work in flight for admission control
+//! ([`crate::admission`]): it is the one task that sees both an own batch's proof and its
+//! commit.
+//!
 //! Invariant: a proposer has at most [`MAX_LOOKUPS_PER_PROPOSER`] lookups in flight, so a
 //! faulty leader cannot make this node start unbounded work; a lookup not started is
 //! reported as not found, so it holds up nothing.
@@ -33,6 +37,7 @@ use ordo_types::{Hash32, PublicKey};
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
+use crate::admission::{Admission, IngressGate};
 use crate::batches::Batches;
 use crate::driver_input::DriverInput;
 use crate::shared::ExecutedTip;
@@ -67,6 +72,11 @@ pub struct PayloadInputs {
     pub executed: watch::Receiver<ExecutedTip>,
     /// Execution may lag consensus by this many blocks before ready payload is held.
     pub max_lag: u64,
+    /// This validator's key: its own batches among the committed ones.
+    pub me: PublicKey,
+    /// Own work in flight, and where ingress reads the figures.
+    pub admission: Admission,
+    pub gate: Arc<IngressGate>,
 }
 
 /// Runs the owner until its inputs or the driver close.
@@ -94,10 +104,21 @@ pub async fn run(
             Some(p) = inputs.own_proofs.recv() => {
                 metrics::histogram!("ordo_node_batch_availability_seconds")
                     .record(p.latency.as_secs_f64());
-                Input::OwnProof { seq: p.proof.info.seq, digest: p.proof.info.digest }
+                let now = ordo_types::now_ms();
+                let info = &p.proof.info;
+                inputs.admission.proven(info.seq, u64::from(info.num_txs), now);
+                Input::OwnProof { seq: info.seq, digest: info.digest }
             }
             Some(info) = inputs.stored.recv() => Input::PeerStored(info),
-            Some(batches) = inputs.committed.recv() => Input::Committed(batches),
+            Some(batches) = inputs.committed.recv() => {
+                let now = ordo_types::now_ms();
+                for (author, seq, _) in &batches {
+                    if *author == inputs.me {
+                        inputs.admission.committed(*seq, now);
+                    }
+                }
+                Input::Committed(batches)
+            }
             Some((from, digests)) = inputs.proposals.recv() => {
                 proposer = Some(from);
                 Input::ProposalNamed(digests)
@@ -119,7 +140,11 @@ pub async fn run(
             _ = sleep => Input::Tick,
             else => return Ok(()),
         };
-        let out = order.handle(ordo_types::now_ms(), input);
+        let now = ordo_types::now_ms();
+        // After every input, not only own proofs and commits: the measured rate decays
+        // while nothing of ours commits, and ingress must see the limit it gives now.
+        inputs.gate.publish(&mut inputs.admission, now);
+        let out = order.handle(now, input);
         carry_out(
             out,
             proposer,

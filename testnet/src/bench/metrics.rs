@@ -13,6 +13,16 @@ pub const ORDERED: &str = "ordo_node_committed_transactions_total";
 pub const EXECUTED: &str = "ordo_node_executed_transactions_total";
 pub const TIMEOUTS: &str = "ordo_consensus_timeouts_total";
 pub const REEXECUTIONS: &str = "ordo_node_reexecutions_total";
+/// The histograms whose means split a transaction's latency by stage, in the order a
+/// transaction meets them: the mempool (per transaction), its batch's proof of
+/// availability and ordering (per own batch: made to proven, proven to committed and
+/// stored), and execution (per block: stored to executed and written).
+pub const LATENCY_STAGES: [(&str, &str); 4] = [
+    ("mempool", "ordo_network_mempool_wait_seconds"),
+    ("availability", "ordo_node_batch_availability_seconds"),
+    ("ordering", "ordo_node_batch_ordering_seconds"),
+    ("execution", "ordo_node_block_execution_latency_seconds"),
+];
 
 /// One validator's counters at one instant (`None`: not exported or not reachable).
 #[derive(Debug, Clone, Default)]
@@ -21,6 +31,8 @@ pub struct Snapshot {
     pub executed: Option<f64>,
     pub timeouts: Option<f64>,
     pub reexecutions: Option<f64>,
+    /// (sum of seconds, count) of each of [`LATENCY_STAGES`].
+    pub latency: [Option<(f64, f64)>; 4],
 }
 
 /// The sum of every sample of `name` (all label sets) in an exposition text, if any.
@@ -59,6 +71,12 @@ pub fn snapshot(addr: SocketAddr) -> Snapshot {
             executed: sum(&text, EXECUTED).or(Some(0.0)),
             timeouts: sum(&text, TIMEOUTS).or(Some(0.0)),
             reexecutions: sum(&text, REEXECUTIONS).or(Some(0.0)),
+            latency: LATENCY_STAGES.map(|(_, name)| {
+                Some((
+                    sum(&text, &format!("{name}_sum"))?,
+                    sum(&text, &format!("{name}_count"))?,
+                ))
+            }),
         },
         Err(_) => Snapshot::default(),
     }
@@ -73,6 +91,8 @@ pub struct Stage {
     pub executed_tps: Option<f64>,
     pub view_change_timeouts: Option<u64>,
     pub reexecutions: Option<u64>,
+    /// Mean milliseconds of each of [`LATENCY_STAGES`] over the window, by stage name.
+    pub latency_ms: Vec<(String, Option<f64>)>,
 }
 
 fn delta(before: Option<f64>, after: Option<f64>) -> Option<f64> {
@@ -88,6 +108,18 @@ pub fn stage(validator: usize, before: &Snapshot, after: &Snapshot, seconds: f64
         executed_tps: rate(before.executed, after.executed),
         view_change_timeouts: delta(before.timeouts, after.timeouts).map(|d| d as u64),
         reexecutions: delta(before.reexecutions, after.reexecutions).map(|d| d as u64),
+        latency_ms: LATENCY_STAGES
+            .iter()
+            .zip(before.latency.iter().zip(&after.latency))
+            .map(|((name, _), (b, a))| {
+                let mean = a.and_then(|(sum_a, count_a)| {
+                    let (sum_b, count_b) = b.unwrap_or((0.0, 0.0));
+                    let count = count_a - count_b;
+                    (count > 0.0).then(|| (sum_a - sum_b) / count * 1e3)
+                });
+                ((*name).to_string(), mean)
+            })
+            .collect(),
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Stages {
     /// Summed over validators.
     pub view_change_timeouts: Option<u64>,
     pub reexecutions: Option<u64>,
+    /// Mean milliseconds per stage of a transaction's latency (the validators' view),
+    /// averaged over the validators that export it: see `metrics::LATENCY_STAGES`.
+    pub latency_ms: Vec<(String, Option<f64>)>,
     pub per_validator: Vec<Stage>,
 }
 
@@ -67,6 +70,16 @@ impl Stages {
             executed_tps: mean(per_validator.iter().map(|s| s.executed_tps)),
             view_change_timeouts: total(per_validator.iter().map(|s| s.view_change_timeouts)),
             reexecutions: total(per_validator.iter().map(|s| s.reexecutions)),
+            latency_ms: super::metrics::LATENCY_STAGES
+                .iter()
+                .enumerate()
+                .map(|(i, (name, _))| {
+                    let stage = per_validator
+                        .iter()
+                        .map(|s| s.latency_ms.get(i).and_then(|(_, m)| *m));
+                    ((*name).to_string(), mean(stage))
+                })
+                .collect(),
             per_validator,
         }
     }
@@ -259,6 +272,23 @@ impl BenchReport {
             optc(self.stages.view_change_timeouts),
             optc(self.stages.reexecutions)
         );
+        if self.stages.latency_ms.iter().any(|(_, m)| m.is_some()) {
+            let parts: Vec<String> = self
+                .stages
+                .latency_ms
+                .iter()
+                .map(|(name, m)| match m {
+                    Some(m) => format!("{name} {m:.0} ms"),
+                    None => format!("{name} n/a"),
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "  by stage       {} (means, validators' view; the client's mean: {:.0} ms)",
+                parts.join(", "),
+                self.latency_ms.mean
+            );
+        }
         let v = &self.verification;
         let checked = v.validators.len();
         let clean = v
