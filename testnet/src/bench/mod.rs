@@ -119,6 +119,8 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
                 "{online} of {validators} validators ready in {}",
                 report.dir.display()
             ));
+            let targets: Vec<SocketAddr> = (0..online).map(|i| net.rpc(i)).collect();
+            wait_committing(&targets, progress);
             let genesis = &net.net.genesis;
             let setup = Setup {
                 targets: (0..online).map(|i| net.rpc(i)).collect(),
@@ -191,6 +193,47 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
                 notes: Vec::new(),
             })
         }
+    }
+}
+
+/// How long the clock waits at most for consensus to commit on every validator: a
+/// restarted validator may first sit out a round's timeout (two seconds with the default
+/// back-off) before it proposes again.
+const COMMITTING_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until every validator's committed height has moved since it was first read:
+/// validators that answer but do not commit yet (a restart waiting out its last round)
+/// would refuse the first offers `busy` and put the chain's start in the measurement.
+/// Gives up after [`COMMITTING_WAIT`], saying so, and measures anyway.
+fn wait_committing(targets: &[SocketAddr], progress: &mut dyn FnMut(&str)) {
+    let height = |addr: SocketAddr| {
+        client::status(addr, Duration::from_secs(2))
+            .ok()
+            .and_then(|s| s["height"].as_u64())
+    };
+    let first: Vec<Option<u64>> = targets.iter().map(|&a| height(a)).collect();
+    let deadline = Instant::now() + COMMITTING_WAIT;
+    loop {
+        let behind: Vec<usize> = targets
+            .iter()
+            .zip(&first)
+            .enumerate()
+            .filter(|(_, (&addr, start))| {
+                !matches!((height(addr), start), (Some(now), Some(s)) if now > *s)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline || crate::interrupt::requested() {
+            progress(&format!(
+                "validators {behind:?} did not commit a block within {} s; measuring anyway",
+                COMMITTING_WAIT.as_secs()
+            ));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
