@@ -14,10 +14,12 @@ pub const EXECUTED: &str = "ordo_node_executed_transactions_total";
 pub const TIMEOUTS: &str = "ordo_consensus_timeouts_total";
 pub const REEXECUTIONS: &str = "ordo_node_reexecutions_total";
 /// The histograms whose means split a transaction's latency by stage, in the order a
-/// transaction meets them: the mempool (per transaction), its batch's proof of
+/// transaction meets them: ingress (per submission request: read, decoded, signatures
+/// checked, into the mempool), the mempool (per transaction), its batch's proof of
 /// availability and ordering (per own batch: made to proven, proven to committed and
 /// stored), and execution (per block: stored to executed and written).
-pub const LATENCY_STAGES: [(&str, &str); 4] = [
+pub const LATENCY_STAGES: [(&str, &str); 5] = [
+    ("ingress", "ordo_node_rpc_seconds"),
     ("mempool", "ordo_network_mempool_wait_seconds"),
     ("availability", "ordo_node_batch_availability_seconds"),
     ("ordering", "ordo_node_batch_ordering_seconds"),
@@ -32,7 +34,7 @@ pub struct Snapshot {
     pub timeouts: Option<f64>,
     pub reexecutions: Option<f64>,
     /// (sum of seconds, count) of each of [`LATENCY_STAGES`].
-    pub latency: [Option<(f64, f64)>; 4],
+    pub latency: [Option<(f64, f64)>; 5],
 }
 
 /// The sum of every sample of `name` (all label sets) in an exposition text, if any.
