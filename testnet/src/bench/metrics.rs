@@ -66,21 +66,26 @@ pub fn sum(text: &str, name: &str) -> Option<f64> {
 
 pub fn snapshot(addr: SocketAddr) -> Snapshot {
     match client::metrics_text(addr, Duration::from_secs(5)) {
-        // A counter appears once first incremented: absent from a readable exposition,
-        // it is zero (except the ordered count, whose absence means an older node).
-        Ok(text) => Snapshot {
-            ordered: sum(&text, ORDERED),
-            executed: sum(&text, EXECUTED).or(Some(0.0)),
-            timeouts: sum(&text, TIMEOUTS).or(Some(0.0)),
-            reexecutions: sum(&text, REEXECUTIONS).or(Some(0.0)),
-            latency: LATENCY_STAGES.map(|(_, name)| {
-                Some((
-                    sum(&text, &format!("{name}_sum"))?,
-                    sum(&text, &format!("{name}_count"))?,
-                ))
-            }),
-        },
+        Ok(text) => parse(&text),
         Err(_) => Snapshot::default(),
+    }
+}
+
+/// The figures of one readable exposition text.
+fn parse(text: &str) -> Snapshot {
+    // A counter appears once first incremented: absent from a readable exposition, it is
+    // zero (except the ordered count, whose absence means an older node).
+    Snapshot {
+        ordered: sum(text, ORDERED),
+        executed: sum(text, EXECUTED).or(Some(0.0)),
+        timeouts: sum(text, TIMEOUTS).or(Some(0.0)),
+        reexecutions: sum(text, REEXECUTIONS).or(Some(0.0)),
+        latency: LATENCY_STAGES.map(|(_, name)| {
+            Some((
+                sum(text, &format!("{name}_sum"))?,
+                sum(text, &format!("{name}_count"))?,
+            ))
+        }),
     }
 }
 
@@ -152,5 +157,32 @@ mod tests {
         assert_eq!(s.executed_tps, Some(100.0));
         assert_eq!(s.view_change_timeouts, Some(2));
         assert_eq!(s.ordered_tps, None);
+    }
+
+    /// A stage's mean over the window is the growth of its histogram's sum over the growth
+    /// of its count (both cumulative in the exposition), in milliseconds.
+    #[test]
+    fn a_stage_mean_is_taken_over_the_window_only() {
+        let text = |sum: f64, count: u64| {
+            format!(
+                "ordo_node_batch_ordering_seconds{{quantile=\"0.5\"}} 9\n\
+                 ordo_node_batch_ordering_seconds_sum {sum}\n\
+                 ordo_node_batch_ordering_seconds_count {count}\n\
+                 ordo_node_rpc_seconds_sum{{endpoint=\"submit\"}} 1\n\
+                 ordo_node_rpc_seconds_count{{endpoint=\"submit\"}} 10\n\
+                 ordo_node_rpc_seconds_sum{{endpoint=\"submit_batch\"}} 3\n\
+                 ordo_node_rpc_seconds_count{{endpoint=\"submit_batch\"}} 10\n"
+            )
+        };
+        let before = parse(&text(100.0, 1_000));
+        let after = parse(&text(102.5, 1_010));
+        let s = stage(0, &before, &after, 1.0);
+        let mean = |name: &str| s.latency_ms.iter().find(|(n, _)| n == name).unwrap().1;
+        // 2.5 s over 10 batches in the window, not 102.5 s over 1,010.
+        assert_eq!(mean("ordering"), Some(250.0));
+        // Labelled series add up; no growth in the window gives no mean.
+        assert_eq!(before.latency[0], Some((4.0, 20.0)));
+        assert_eq!(mean("ingress"), None);
+        assert_eq!(mean("mempool"), None, "not exported");
     }
 }

@@ -123,7 +123,7 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
             wait_committing(&targets, progress);
             let genesis = &net.net.genesis;
             let setup = Setup {
-                targets: (0..online).map(|i| net.rpc(i)).collect(),
+                targets,
                 indices: (0..online).collect(),
                 validators: *validators,
                 chain_id: genesis.chain_id,
