@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian or Ubuntu machine with only the Rust toolchain lacks:
-# clang and libclang (RocksDB's build needs them), and rustfmt/clippy when rustup can add
-# them. Safe to run again: it installs nothing that is already there.
+# clang and libclang (RocksDB's build needs them), Node.js and npm (the check that the
+# committed contract bytecode is what the pinned Solidity compiler produces), and
+# rustfmt/clippy when rustup can add them. Safe to run again: it installs nothing that is
+# already there.
 set -euo pipefail
 
 have_libclang() {
@@ -10,22 +12,33 @@ have_libclang() {
     compgen -G '/usr/lib/*/libclang*.so*' >/dev/null
 }
 
-if ! command -v clang >/dev/null 2>&1 || ! have_libclang; then
+# apt_install WHAT-FOR PACKAGE...: installs Debian packages, as root or through sudo.
+apt_install() {
+    local why="$1"
+    shift
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "ordo: RocksDB's build needs clang and libclang; install them with your package manager" >&2
+        echo "ordo: $why needs $*; install them with your package manager" >&2
         exit 1
     fi
-    sudo=""
+    local sudo=""
     if [ "$(id -u)" -ne 0 ]; then
         if ! command -v sudo >/dev/null 2>&1; then
-            echo "ordo: clang and libclang are missing and sudo is not available; as root run: apt-get install -y clang libclang-dev" >&2
+            echo "ordo: $* missing and sudo is not available; as root run: apt-get install -y $*" >&2
             exit 1
         fi
         sudo="sudo"
     fi
-    echo "ordo: installing clang and libclang-dev (needed to build RocksDB)" >&2
+    echo "ordo: installing $* ($why)" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v clang >/dev/null 2>&1 || ! have_libclang; then
+    apt_install "building RocksDB" clang libclang-dev
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install "checking the contracts' bytecode" nodejs npm
 fi
 
 if command -v rustup >/dev/null 2>&1; then

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
 
+echo "== contracts: the committed bytecode is what the pinned Solidity compiler produces"
+(cd contracts && npm ci --no-audit --no-fund --loglevel=error && node build.js --check)
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"

@@ -183,7 +183,7 @@ pub struct KeysShowArgs {
 
 #[derive(Debug, Args)]
 pub struct AccountArgs {
-    /// The account: an address (64 hex characters) or a key file.
+    /// The account: an address (0x and 40 hex characters, as Ethereum tools write it) or a key file.
     #[arg(value_name = "ADDR")]
     pub address: String,
 }
@@ -209,7 +209,7 @@ pub struct SubmitArgs {
 
 #[derive(Debug, Args)]
 pub struct TransferArgs {
-    /// The recipient: an address (64 hex characters) or a key file.
+    /// The recipient: an address (0x and 40 hex characters) or a key file.
     #[arg(long, value_name = "ADDR")]
     pub to: String,
     /// How many coins to send.

@@ -242,7 +242,11 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
         chain_id: spec.chain_id,
         epoch: 1,
         gas_price: 1,
-        fee_sink: Address(Hash32::digest(b"ordo/fee-sink\0", &spec.chain_id.to_le_bytes()).0),
+        fee_sink: Address::from_digest(&Hash32::digest(
+            b"ordo/fee-sink\0",
+            &spec.chain_id.to_le_bytes(),
+        )),
+        block_gas_limit: ordo_node::genesis::DEFAULT_BLOCK_GAS_LIMIT,
         validators: genesis_validators,
         accounts,
         pools: (0..spec.pools)

@@ -465,19 +465,19 @@ fn four_validators_commit_recover_and_agree() {
     let r = http::post_json(
         v0.rpc,
         "/v1/transactions",
-        &serde_json::to_value(transfer(&fresh, 0, Address([1; 32]), 1, CHAIN + 1)).unwrap(),
+        &serde_json::to_value(transfer(&fresh, 0, Address([1; 20]), 1, CHAIN + 1)).unwrap(),
         HTTP_TIMEOUT,
     )
     .unwrap();
     assert_eq!(error_code(&r), "wrong_chain");
-    let mut forged = transfer(&keys[1], per_sender, Address([1; 32]), 1, CHAIN);
+    let mut forged = transfer(&keys[1], per_sender, Address([1; 20]), 1, CHAIN);
     forged.tx.payload = Payload::Transfer {
-        to: Address([1; 32]),
+        to: Address([1; 20]),
         amount: 1_000_000,
     };
     let r = http::post_bytes(v0.rpc, "/v1/transactions", &forged.encode(), HTTP_TIMEOUT).unwrap();
     assert_eq!(error_code(&r), "bad_signature");
-    let mut expired = transfer(&keys[1], per_sender, Address([1; 32]), 1, CHAIN);
+    let mut expired = transfer(&keys[1], per_sender, Address([1; 20]), 1, CHAIN);
     expired.tx.expiry = now_ms() - 1;
     let expired = expired.tx.sign(&keys[1]);
     let r = http::post_bytes(v0.rpc, "/v1/transactions", &expired.encode(), HTTP_TIMEOUT).unwrap();
@@ -624,7 +624,7 @@ fn ordering_only_network_orders_opaque_payloads() {
     }
 
     let key = bench_key(CHAIN, 0);
-    let tx = transfer(&key, 0, Address([1; 32]), 1, CHAIN);
+    let tx = transfer(&key, 0, Address([1; 20]), 1, CHAIN);
     let v0 = &cluster.validators[0];
     let r = http::post_bytes(v0.rpc, "/v1/transactions", &tx.encode(), HTTP_TIMEOUT).unwrap();
     assert_eq!(error_code(&r), "wrong_mode");

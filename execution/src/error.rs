@@ -13,6 +13,9 @@ pub enum ExecutionError {
         #[source]
         source: ordo_types::Error,
     },
+    /// A read during a contract block's execution failed (the message names the key).
+    #[error("{0}")]
+    StateReadFailed(String),
     #[error("state key {key} is malformed")]
     MalformedKey { key: String },
     #[error("the value stored under state key {key} is malformed: {source}")]

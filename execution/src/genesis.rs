@@ -41,6 +41,25 @@ impl Genesis {
 /// Builds the genesis state of `spec`; the accumulator is computed on the current rayon
 /// pool.
 pub fn genesis(spec: &GenesisSpec) -> Result<Genesis> {
+    // Every native coin there will ever be exists at genesis (fees move coins, nothing
+    // mints them), so a total supply that fits a u64 keeps every balance, including one
+    // the EVM computes in 256 bits, within a u64: no conversion can truncate.
+    let supply = spec
+        .accounts
+        .iter()
+        .map(|(_, balance)| u128::from(*balance))
+        .chain(
+            spec.pools
+                .iter()
+                .map(|(_, pool)| u128::from(pool.reserve_a)),
+        )
+        .sum::<u128>();
+    if supply > u128::from(u64::MAX) {
+        return Err(ExecutionError::InvalidGenesis(format!(
+            "the total supply of the native coin, {supply}, exceeds {}",
+            u64::MAX
+        )));
+    }
     let mut entries = Vec::with_capacity(spec.accounts.len() + spec.pools.len());
     for (address, balance) in &spec.accounts {
         entries.push((
@@ -94,7 +113,7 @@ mod tests {
     #[test]
     fn genesis_is_sorted_and_its_root_is_order_independent() {
         let spec = GenesisSpec {
-            accounts: vec![(Address([2; 32]), 5), (Address([1; 32]), 7)],
+            accounts: vec![(Address([2; 20]), 5), (Address([1; 20]), 7)],
             pools: vec![(
                 3,
                 Pool {

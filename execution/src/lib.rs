@@ -15,6 +15,12 @@
 //! Transactions arrive with verified signatures; the executors check chain id, expiry,
 //! nonce and balances (see [`receipt`] for each failure's effect on state).
 //!
+//! Contract transactions (`Deploy`, `Call`) run in revm (`evm`): a block holding one goes
+//! through `dynamic` instead, where every transaction reads state keys one at a time as it
+//! runs (read and write sets found at run time), in order or on a second Block-STM engine
+//! keyed by state key (`dynamic::engine`). Which path a block takes depends on its
+//! transactions alone, so every executor takes the same one.
+//!
 //! How a block runs (both executors): *prepare* derives sender addresses, interns every
 //! declared key (sender, recipient, pool, holding, collection, storage) to a dense index,
 //! links each key's declarers in block order and loads the keys' values through the view;
@@ -28,17 +34,22 @@
 //!
 //! Modules only use those below them, so that either executor can change without the
 //! shared phases or the state model depending back on it. From the bottom: `error`,
-//! `receipt`, `stats`; `state`; `vm`, `genesis`; `prepare`; `output` (finalization);
-//! `memory`, `executor`; `sequential` (the in-order loop); `parallel`; `workload`.
+//! `receipt`, `stats`; `state`; `vm`, `evm`, `genesis`; `prepare`; `output`
+//! (finalization); `dynamic` (contract blocks); `memory`, `executor`; `sequential` (the
+//! in-order loop); `parallel`; `workload`.
 //!
 //! Tests: `cargo test -p ordo-execution` runs the determinism property (parallel equals
 //! sequential at 1, 2, 4 and 8 threads; `ORDO_DETERMINISM_CASES` for more cases) and the
-//! 100-block stress test over two accounts (`ORDO_STRESS_BLOCKS`). Benchmark:
+//! 100-block stress test over two accounts (`ORDO_STRESS_BLOCKS`), and `tests/contracts.rs`
+//! the same property over random contract blocks (against plain revm too). Benchmark:
 //! `cargo run --release -p ordo-execution --bin exec-bench -- --quick [--json]`.
 //!
 //! [`StateView`]: ordo_types::StateView
 
+pub mod contracts;
+mod dynamic;
 mod error;
+mod evm;
 mod executor;
 pub mod genesis;
 mod memory;
@@ -53,17 +64,18 @@ mod vm;
 pub mod workload;
 
 pub use error::{ExecutionError, Result};
+pub use evm::{read_only_call, ReadOnlyCall, MAX_TX_GAS};
 pub use executor::Executor;
 pub use genesis::{genesis, Genesis, GenesisSpec};
 pub use memory::MemoryState;
 pub use output::{apply_changes, BlockOutput, Change, ExecutedBlock, WriteSet};
 pub use parallel::{ParallelExecutor, ParallelOptions, Strategy};
 pub use prepare::MAX_BLOCK_TRANSACTIONS;
-pub use receipt::{Receipt, TxStatus};
+pub use receipt::{EvmHalt, EvmInvalid, EvmOutcome, Log, Receipt, TxStatus, MAX_RECEIPT_BYTES};
 pub use sequential::SequentialExecutor;
-pub use state::{Account, Collection, KeyBytes, Pool, StateKey, StateValue};
+pub use state::{Account, Code, Collection, KeyBytes, Pool, StateKey, StateValue, MAX_CODE_BYTES};
 pub use stats::{ExecutionStats, PhaseTimes};
 pub use vm::{
-    compute, BlockContext, ChainConfig, COMPUTE_BASE_GAS, MAX_COMPUTE_ITERATIONS, MINT_GAS,
-    SWAP_GAS, TRANSFER_GAS,
+    compute, BlockContext, ChainConfig, COMPUTE_BASE_GAS, DEFAULT_BLOCK_GAS_LIMIT,
+    MAX_COMPUTE_ITERATIONS, MINT_GAS, SWAP_GAS, TRANSFER_GAS,
 };

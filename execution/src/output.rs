@@ -19,7 +19,7 @@ use crate::stats::ExecutionStats;
 use crate::vm::ChainConfig;
 
 /// One written key with its value before and after the block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub key: StateKey,
     pub old: Option<StateValue>,
@@ -69,7 +69,11 @@ pub struct BlockOutput {
 impl ExecutedBlock {
     pub fn write_set(&self) -> WriteSet {
         WriteSet {
-            entries: self.changes.iter().map(|c| (c.key, c.new)).collect(),
+            entries: self
+                .changes
+                .iter()
+                .map(|c| (c.key, c.new.clone()))
+                .collect(),
         }
     }
 
@@ -101,7 +105,7 @@ pub fn apply_changes(
         let mut delta = StateAccumulator::new();
         for c in chunk {
             let key = c.key.to_bytes();
-            if let Some(old) = c.old {
+            if let Some(old) = &c.old {
                 delta.remove(&key, &old.to_bytes());
             }
             delta.insert(&key, &c.new.to_bytes());
@@ -168,23 +172,23 @@ pub(crate) fn finalize(
         match prep.index.get(&sink.packed()) {
             Some(&k) => {
                 let k = k as usize;
-                written[k] = Some(credit(written[k].or(prep.base[k])));
+                written[k] = Some(credit(written[k].take().or_else(|| prep.base[k].clone())));
             }
             None => {
                 let old = read_key(view, &sink)?;
                 sink_change = Some(Change {
                     key: sink,
+                    new: credit(old.clone()),
                     old,
-                    new: credit(old),
                 });
             }
         }
     }
     let change = |(k, new): (usize, &Option<StateValue>)| {
-        new.map(|new| Change {
+        new.as_ref().map(|new| Change {
             key: prep.keys[k],
-            old: prep.base[k],
-            new,
+            old: prep.base[k].clone(),
+            new: new.clone(),
         })
     };
     let mut changes: Vec<Change> = if parallel {
@@ -231,7 +235,10 @@ fn sort_changes(changes: &mut Vec<Change>, parallel: bool) {
     } else {
         order.sort_unstable_by(compare);
     }
-    *changes = order.iter().map(|&(_, i)| changes[i as usize]).collect();
+    *changes = order
+        .iter()
+        .map(|&(_, i)| changes[i as usize].clone())
+        .collect();
 }
 
 #[cfg(test)]
@@ -247,8 +254,23 @@ mod tests {
                 status: TxStatus::Success,
                 fee: 21,
                 gas_used: 21,
+                evm: None,
             },
             Receipt::uncharged(TxStatus::BadNonce { expected: 4 }),
+            Receipt {
+                status: TxStatus::Reverted,
+                fee: 3,
+                gas_used: 3,
+                evm: Some(Box::new(crate::receipt::EvmOutcome {
+                    output: vec![1, 2, 3],
+                    logs: vec![crate::receipt::Log {
+                        address: Address([5; 20]),
+                        topics: vec![[6; 32]],
+                        data: vec![7],
+                    }],
+                    created: Some(Address([8; 20])),
+                })),
+            },
         ];
         let bytes = codec::encode(&receipts);
         assert_eq!(
@@ -258,13 +280,13 @@ mod tests {
         let write_set = WriteSet {
             entries: vec![
                 (
-                    StateKey::Account(Address([1; 32])),
+                    StateKey::Account(Address([1; 20])),
                     StateValue::Account(Account {
                         balance: 1,
                         nonce: 2,
                     }),
                 ),
-                (StateKey::Token(1, 2), StateValue::Token(Address([3; 32]))),
+                (StateKey::Token(1, 2), StateValue::Token(Address([3; 20]))),
             ],
         };
         let bytes = codec::encode(&write_set);
@@ -273,7 +295,7 @@ mod tests {
 
     #[test]
     fn incremental_update_equals_recomputation() {
-        let a = StateKey::Account(Address([1; 32]));
+        let a = StateKey::Account(Address([1; 20]));
         let b = StateKey::Pool(3);
         let v = |balance| StateValue::Account(Account { balance, nonce: 0 });
         let mut parent = StateAccumulator::new();

@@ -7,11 +7,51 @@
 //! | `Success` | nonce bumped, fee paid, payload applied | charged |
 //! | `WrongChain`, `Expired`, `BadNonce`, `ComputeLimitExceeded`, `CannotPayFee` | none | none |
 //! | `InsufficientBalance`, `UnknownPool`, `SlippageExceeded`, `UnknownCollection`, `Overflow` | nonce bumped, fee paid, payload not applied | charged |
+//! | `EvmInvalid` | none | none |
+//! | `Reverted`, `Halted` | nonce bumped, fee for the gas used paid, the call's effects undone | charged |
 //!
 //! Checks run in this order: chain id, expiry, nonce, compute limit, fee; then the
-//! payload's own checks. The first failing check names the status.
+//! payload's own checks. The first failing check names the status. A contract
+//! transaction's fee is its gas used times the gas price; it must be able to pay for its
+//! whole gas limit (plus the value it sends) before it runs.
 
 use bincode::{Decode, Encode};
+use ordo_types::Address;
+
+/// Why the EVM refused a contract transaction before running it (nothing is charged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum EvmInvalid {
+    /// The gas limit does not cover the transaction's intrinsic gas (its data, creation).
+    IntrinsicGas,
+    /// The gas limit is above the per-transaction cap.
+    GasLimitTooHigh,
+    /// The sender cannot pay the gas limit's fee plus the value it sends.
+    InsufficientFunds,
+    /// Init code longer than EIP-3860 allows.
+    InitCodeTooLarge,
+    /// The block's gas limit is used up.
+    BlockGasExhausted,
+    /// Any other refusal by the EVM's checks.
+    Other,
+}
+
+/// Why the EVM stopped a contract transaction abnormally (its gas limit is charged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum EvmHalt {
+    OutOfGas,
+    /// An undefined opcode or `INVALID`.
+    InvalidOpcode,
+    /// Calls nested deeper than 1,024.
+    CallTooDeep,
+    /// A created contract's code is over EIP-170's limit.
+    CodeSizeLimit,
+    StackOverflow,
+    StackUnderflow,
+    /// A jump to a place that is not a `JUMPDEST`.
+    InvalidJump,
+    /// Any other halt (a state change in a static call, a failed precompile, ...).
+    Other,
+}
 
 /// The outcome of one transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
@@ -39,6 +79,12 @@ pub enum TxStatus {
     UnknownCollection,
     /// The payload would overflow a balance, a reserve or a counter.
     Overflow,
+    /// A contract transaction the EVM refused before running it.
+    EvmInvalid(EvmInvalid),
+    /// The contract reverted; [`EvmOutcome::output`] holds the revert data.
+    Reverted,
+    /// The EVM halted the contract.
+    Halted(EvmHalt),
 }
 
 impl TxStatus {
@@ -51,19 +97,46 @@ impl TxStatus {
                 | TxStatus::BadNonce { .. }
                 | TxStatus::ComputeLimitExceeded
                 | TxStatus::CannotPayFee
+                | TxStatus::EvmInvalid(_)
         )
     }
 }
 
+/// A log a contract emitted (`LOG0`..`LOG4`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Log {
+    pub address: Address,
+    pub topics: Vec<[u8; 32]>,
+    pub data: Vec<u8>,
+}
+
+/// What a contract transaction produced besides its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct EvmOutcome {
+    /// The call's return data, or the revert data of a revert.
+    pub output: Vec<u8>,
+    /// Logs of a successful transaction, in emission order; none otherwise.
+    pub logs: Vec<Log>,
+    /// The contract a successful deploy created.
+    pub created: Option<Address>,
+}
+
 /// One transaction's receipt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct Receipt {
     pub status: TxStatus,
     /// Native coin paid to the fee sink; zero when nothing was charged.
     pub fee: u64,
     /// Work units charged; zero when nothing was charged.
     pub gas_used: u64,
+    /// Set for contract transactions that ran.
+    pub evm: Option<Box<EvmOutcome>>,
 }
+
+/// The largest encoded receipt a reader decodes. Output and logs are bounded by gas: log
+/// data costs 8 gas a byte and memory quadratic gas, so a transaction within the
+/// [`crate::MAX_TX_GAS`] cap of 30 million gas cannot produce 4 MiB of either.
+pub const MAX_RECEIPT_BYTES: usize = 8 << 20;
 
 impl Receipt {
     pub(crate) const fn uncharged(status: TxStatus) -> Self {
@@ -71,6 +144,7 @@ impl Receipt {
             status,
             fee: 0,
             gas_used: 0,
+            evm: None,
         }
     }
 }

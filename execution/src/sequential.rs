@@ -35,6 +35,15 @@ impl Executor for SequentialExecutor {
         block: &BlockContext,
         txs: &[SignedTransaction],
     ) -> Result<ExecutedBlock> {
+        if crate::dynamic::has_contracts(txs) {
+            return crate::dynamic::run_in_order(
+                view,
+                &self.config,
+                block,
+                txs,
+                ExecutionStats::default(),
+            );
+        }
         let prep = prepare(view, txs, false)?;
         let executing = std::time::Instant::now();
         let run = run_in_order(&self.config, block, txs, &prep);
@@ -58,7 +67,7 @@ impl SlotReader for Current<'_> {
         // An unused slot is never read: the VM reads only what the payload declares.
         Ok(match self.keys[slot] {
             NONE => None,
-            k => self.current[k as usize],
+            k => self.current[k as usize].clone(),
         })
     }
 }
@@ -86,8 +95,8 @@ pub(crate) fn run_in_order(
         for (s, w) in effects.writes.iter().enumerate() {
             if let Some(value) = w {
                 let k = keys.keys[s] as usize;
-                current[k] = Some(*value);
-                written[k] = Some(*value);
+                current[k] = Some(value.clone());
+                written[k] = Some(value.clone());
             }
         }
         tokens.extend(effects.token);

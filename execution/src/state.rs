@@ -15,9 +15,17 @@
 //! | `Pool(id)` | [`Pool`]: reserves of a constant-product AMM (A = native coin) |
 //! | `Collection(id)` | [`Collection`]: tokens minted so far by an NFT collection |
 //! | `Token(collection, id)` | the token owner's address |
+//! | `Code(addr)` | [`Code`]: a contract's runtime bytecode (raw bytes, no length prefix) |
+//! | `Slot(addr, index)` | a contract's 32-byte storage word at a 32-byte index |
+//!
+//! An EVM account is its `Account` record (balance, nonce) plus its `Code`, if any: the
+//! EVM and native transactions share one account space. A slot written to zero is stored
+//! as zero, not deleted, so that every executor writes the same keys.
 
 use bincode::{Decode, Encode};
-use ordo_types::{codec, Address};
+use ordo_types::{codec, Address, ADDRESS_BYTES};
+use revm::bytecode::Bytecode;
+use revm::primitives::{Bytes, B256};
 
 use crate::error::{ExecutionError, Result};
 
@@ -27,9 +35,13 @@ const TAG_STORAGE: u8 = 0x03;
 const TAG_POOL: u8 = 0x10;
 const TAG_COLLECTION: u8 = 0x11;
 const TAG_TOKEN: u8 = 0x12;
+const TAG_CODE: u8 = 0x20;
+const TAG_SLOT: u8 = 0x21;
 
-/// The longest encoded key: tag, address, pool id.
-pub const MAX_KEY_BYTES: usize = 1 + 32 + 4;
+/// The longest encoded key: tag, address, slot index.
+pub const MAX_KEY_BYTES: usize = 1 + ADDRESS_BYTES + 32;
+/// The largest contract code (EIP-170); longer stored code is malformed.
+pub const MAX_CODE_BYTES: usize = 24_576;
 
 /// Where a value lives. Variant order is tag order; see the module note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
@@ -40,6 +52,8 @@ pub enum StateKey {
     Pool(u32),
     Collection(u32),
     Token(u32, u64),
+    Code(Address),
+    Slot(Address, [u8; 32]),
 }
 
 /// An account's native-coin balance and the nonce its next transaction must carry.
@@ -62,8 +76,62 @@ pub struct Collection {
     pub minted: u64,
 }
 
-/// A decoded value. Which variant a key holds is fixed by the key's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+/// A contract's runtime code, analysed once (jump destinations) and shared by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Code {
+    bytecode: Bytecode,
+    hash: B256,
+}
+
+impl Code {
+    pub fn new(bytes: &[u8]) -> Self {
+        let bytecode = Bytecode::new_raw(Bytes::copy_from_slice(bytes));
+        let hash = bytecode.hash_slow();
+        Code { bytecode, hash }
+    }
+
+    pub fn bytecode(&self) -> &Bytecode {
+        &self.bytecode
+    }
+
+    /// Keccak-256 of the raw bytes, as `EXTCODEHASH` reports it.
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.bytecode.original_byte_slice()
+    }
+}
+
+impl Encode for Code {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        self.bytes().encode(encoder)
+    }
+}
+
+impl<C> Decode<C> for Code {
+    fn decode<D: bincode::de::Decoder<Context = C>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let bytes = Vec::<u8>::decode(decoder)?;
+        if bytes.len() > MAX_CODE_BYTES {
+            return Err(bincode::error::DecodeError::Other(
+                "code longer than EIP-170 allows",
+            ));
+        }
+        Ok(Code::new(&bytes))
+    }
+}
+
+bincode::impl_borrow_decode!(Code);
+
+/// A decoded value. Which variant a key holds is fixed by the key's kind. Cloning is cheap:
+/// code is shared by reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode)]
 pub enum StateValue {
     Account(Account),
     Holding(u64),
@@ -71,6 +139,8 @@ pub enum StateValue {
     Pool(Pool),
     Collection(Collection),
     Token(Address),
+    Code(Code),
+    Slot([u8; 32]),
 }
 
 /// An encoded key on the stack, so that hashing keys into the state root allocates nothing.
@@ -87,10 +157,10 @@ impl std::ops::Deref for KeyBytes {
     }
 }
 
-/// A key packed into five words, for hashing and comparing keys without byte loops; only
+/// A key packed into seven words, for hashing and comparing keys without byte loops; only
 /// the executor's per-block key index uses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PackedKey([u64; 5]);
+pub(crate) struct PackedKey([u64; 7]);
 
 impl std::hash::Hash for PackedKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -103,29 +173,58 @@ impl std::hash::Hash for PackedKey {
 
 impl StateKey {
     pub(crate) fn packed(&self) -> PackedKey {
-        let words = |a: &Address| {
-            let mut w = [0u64; 4];
-            for (word, chunk) in w.iter_mut().zip(a.0.chunks_exact(8)) {
-                *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            }
-            w
+        // Words in little-endian order of up to eight bytes each; only equality and hashing
+        // use them, so any fixed split works.
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w[..b.len()].copy_from_slice(b);
+            u64::from_le_bytes(w)
         };
+        let address = |a: &Address| [word(&a.0[..8]), word(&a.0[8..16]), word(&a.0[16..])];
         let with = |head: u64, a: &Address| {
-            let [a0, a1, a2, a3] = words(a);
-            PackedKey([head, a0, a1, a2, a3])
+            let [a0, a1, a2] = address(a);
+            PackedKey([head, a0, a1, a2, 0, 0, 0])
         };
         match self {
             StateKey::Account(a) => with(u64::from(TAG_ACCOUNT), a),
             StateKey::Holding(a, pool) => with(u64::from(TAG_HOLDING) | u64::from(*pool) << 8, a),
             StateKey::Storage(a) => with(u64::from(TAG_STORAGE), a),
             StateKey::Pool(id) => {
-                PackedKey([u64::from(TAG_POOL) | u64::from(*id) << 8, 0, 0, 0, 0])
+                PackedKey([u64::from(TAG_POOL) | u64::from(*id) << 8, 0, 0, 0, 0, 0, 0])
             }
-            StateKey::Collection(id) => {
-                PackedKey([u64::from(TAG_COLLECTION) | u64::from(*id) << 8, 0, 0, 0, 0])
-            }
-            StateKey::Token(c, id) => {
-                PackedKey([u64::from(TAG_TOKEN) | u64::from(*c) << 8, *id, 0, 0, 0])
+            StateKey::Collection(id) => PackedKey([
+                u64::from(TAG_COLLECTION) | u64::from(*id) << 8,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ]),
+            StateKey::Token(c, id) => PackedKey([
+                u64::from(TAG_TOKEN) | u64::from(*c) << 8,
+                *id,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ]),
+            StateKey::Code(a) => with(u64::from(TAG_CODE), a),
+            StateKey::Slot(a, index) => {
+                // The tag keeps the low byte of the first word, as for every kind. The
+                // index's tail differs most among slots (small indices; mapping slots are
+                // digests), so it goes into the first word, which is hashed.
+                let [a0, a1, a2] = address(a);
+                PackedKey([
+                    u64::from(TAG_SLOT) | word(&index[24..31]) << 8,
+                    a0,
+                    a1,
+                    a2 | u64::from(index[31]) << 32,
+                    word(&index[..8]),
+                    word(&index[8..16]),
+                    word(&index[16..24]),
+                ])
             }
         }
     }
@@ -179,6 +278,15 @@ impl StateKey {
                 put(&collection.to_be_bytes());
                 put(&id.to_be_bytes());
             }
+            StateKey::Code(a) => {
+                put(&[TAG_CODE]);
+                put(&a.0);
+            }
+            StateKey::Slot(a, index) => {
+                put(&[TAG_SLOT]);
+                put(&a.0);
+                put(index);
+            }
         }
         out
     }
@@ -189,12 +297,13 @@ impl StateKey {
         let (&tag, rest) = bytes.split_first().ok_or_else(malformed)?;
         let address = |b: &[u8]| -> Option<Address> { Some(Address(b.try_into().ok()?)) };
         let u32_at = |b: &[u8]| -> Option<u32> { Some(u32::from_be_bytes(b.try_into().ok()?)) };
+        const A: usize = ADDRESS_BYTES;
         let key = match (tag, rest.len()) {
-            (TAG_ACCOUNT, 32) => address(rest).map(StateKey::Account),
-            (TAG_HOLDING, 36) => {
-                address(&rest[..32]).and_then(|a| Some(StateKey::Holding(a, u32_at(&rest[32..])?)))
+            (TAG_ACCOUNT, A) => address(rest).map(StateKey::Account),
+            (TAG_HOLDING, 24) => {
+                address(&rest[..A]).and_then(|a| Some(StateKey::Holding(a, u32_at(&rest[A..])?)))
             }
-            (TAG_STORAGE, 32) => address(rest).map(StateKey::Storage),
+            (TAG_STORAGE, A) => address(rest).map(StateKey::Storage),
             (TAG_POOL, 4) => u32_at(rest).map(StateKey::Pool),
             (TAG_COLLECTION, 4) => u32_at(rest).map(StateKey::Collection),
             (TAG_TOKEN, 12) => u32_at(&rest[..4]).and_then(|c| {
@@ -203,6 +312,9 @@ impl StateKey {
                     u64::from_be_bytes(rest[4..].try_into().ok()?),
                 ))
             }),
+            (TAG_CODE, A) => address(rest).map(StateKey::Code),
+            (TAG_SLOT, 52) => address(&rest[..A])
+                .and_then(|a| Some(StateKey::Slot(a, rest[A..].try_into().ok()?))),
             _ => None,
         };
         key.ok_or_else(malformed)
@@ -218,7 +330,17 @@ impl StateKey {
             StateKey::Collection(_) => {
                 codec::decode::<Collection, 8>(bytes).map(StateValue::Collection)
             }
-            StateKey::Token(..) => codec::decode::<Address, 32>(bytes).map(StateValue::Token),
+            StateKey::Token(..) => {
+                codec::decode::<Address, ADDRESS_BYTES>(bytes).map(StateValue::Token)
+            }
+            StateKey::Code(_) if bytes.len() <= MAX_CODE_BYTES => {
+                Ok(StateValue::Code(Code::new(bytes)))
+            }
+            StateKey::Code(_) => Err(ordo_types::Error::Malformed(format!(
+                "{} bytes of code, more than {MAX_CODE_BYTES}",
+                bytes.len()
+            ))),
+            StateKey::Slot(..) => codec::decode::<[u8; 32], 32>(bytes).map(StateValue::Slot),
         };
         value.map_err(|source| ExecutionError::MalformedValue {
             key: hex_of(&self.to_bytes()),
@@ -237,6 +359,8 @@ impl StateValue {
             StateValue::Pool(p) => codec::encode(p),
             StateValue::Collection(c) => codec::encode(c),
             StateValue::Token(owner) => codec::encode(owner),
+            StateValue::Code(code) => code.bytes().to_vec(),
+            StateValue::Slot(word) => codec::encode(word),
         }
     }
 
@@ -250,6 +374,8 @@ impl StateValue {
                 | (StateKey::Pool(_), StateValue::Pool(_))
                 | (StateKey::Collection(_), StateValue::Collection(_))
                 | (StateKey::Token(..), StateValue::Token(_))
+                | (StateKey::Code(_), StateValue::Code(_))
+                | (StateKey::Slot(..), StateValue::Slot(_))
         )
     }
 }
@@ -264,14 +390,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn any_key() -> impl Strategy<Value = StateKey> {
-        let addr = any::<[u8; 32]>().prop_map(Address);
+        let addr = any::<[u8; 20]>().prop_map(Address);
         prop_oneof![
             addr.clone().prop_map(StateKey::Account),
             (addr.clone(), any::<u32>()).prop_map(|(a, p)| StateKey::Holding(a, p)),
-            addr.prop_map(StateKey::Storage),
+            addr.clone().prop_map(StateKey::Storage),
             any::<u32>().prop_map(StateKey::Pool),
             any::<u32>().prop_map(StateKey::Collection),
             (any::<u32>(), any::<u64>()).prop_map(|(c, t)| StateKey::Token(c, t)),
+            addr.clone().prop_map(StateKey::Code),
+            (addr.clone(), any::<[u8; 32]>()).prop_map(|(a, i)| StateKey::Slot(a, i)),
+            // Slots of one contract that differ in one byte: the packing must tell them apart.
+            (any::<usize>(), any::<u8>()).prop_map(|(at, b)| {
+                let mut index = [0; 32];
+                index[at % 32] = b;
+                StateKey::Slot(Address([1; 20]), index)
+            }),
         ]
     }
 
@@ -287,7 +421,7 @@ mod tests {
         }
 
         #[test]
-        fn malformed_keys_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        fn malformed_keys_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..60)) {
             // Never panics; accepted keys re-encode to the same bytes.
             if let Ok(key) = StateKey::from_bytes(&bytes) {
                 prop_assert_eq!(&*key.to_bytes(), &bytes[..]);
@@ -297,7 +431,7 @@ mod tests {
 
     #[test]
     fn values_round_trip_under_their_keys() {
-        let a = Address([7; 32]);
+        let a = Address([7; 20]);
         let cases = [
             (
                 StateKey::Account(a),
@@ -320,11 +454,20 @@ mod tests {
                 StateValue::Collection(Collection { minted: 4 }),
             ),
             (StateKey::Token(2, 4), StateValue::Token(a)),
+            (
+                StateKey::Code(a),
+                StateValue::Code(Code::new(&[0x60, 0x00])),
+            ),
+            (StateKey::Slot(a, [9; 32]), StateValue::Slot([4; 32])),
         ];
         for (key, value) in cases {
             assert!(value.fits(&key));
             assert_eq!(key.decode_value(&value.to_bytes()).unwrap(), value);
-            assert!(key.decode_value(&[1, 2, 3]).is_err());
+            if !matches!(key, StateKey::Code(_)) {
+                assert!(key.decode_value(&[1, 2, 3]).is_err());
+            }
         }
+        let huge = vec![0; MAX_CODE_BYTES + 1];
+        assert!(StateKey::Code(a).decode_value(&huge).is_err());
     }
 }

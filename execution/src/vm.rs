@@ -37,7 +37,15 @@ pub struct ChainConfig {
     pub gas_price: u64,
     /// The account that collects every block's fees.
     pub fee_sink: Address,
+    /// The most gas a block's contract transactions may ask for together (see
+    /// [`crate::dynamic`]).
+    pub block_gas_limit: u64,
 }
+
+/// The block gas limit when genesis names none: about 20,000 token transfers, far more
+/// than a block holds at this chain's block rate, so that it only stops pathological
+/// blocks.
+pub const DEFAULT_BLOCK_GAS_LIMIT: u64 = 1_000_000_000;
 
 /// What a block contributes to execution besides its transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +67,7 @@ pub(crate) trait SlotReader {
 }
 
 /// What one execution of a transaction produced.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Effects {
     pub receipt: Receipt,
     /// New values for declared slots; `None` where the slot is not written.
@@ -72,7 +80,7 @@ impl Effects {
     fn none(status: TxStatus) -> Self {
         Effects {
             receipt: Receipt::uncharged(status),
-            writes: [None; SLOTS],
+            writes: [const { None }; SLOTS],
             token: None,
         }
     }
@@ -94,6 +102,8 @@ pub(crate) fn declared_keys(tx: &Transaction, sender: Address) -> [Option<StateK
         ],
         Payload::Mint { collection } => [own, Some(StateKey::Collection(collection)), None],
         Payload::Compute { .. } => [own, Some(StateKey::Storage(sender)), None],
+        // Contract keys are found as the EVM runs (see `crate::dynamic`).
+        Payload::Deploy { .. } | Payload::Call { .. } => [own, None, None],
     }
 }
 
@@ -109,12 +119,14 @@ pub(crate) fn cost_weight(tx: &Transaction) -> u64 {
     }
 }
 
+/// The fixed gas of a native payload.
 fn gas_of(payload: &Payload) -> u64 {
     match payload {
         Payload::Transfer { .. } => TRANSFER_GAS,
         Payload::Swap { .. } => SWAP_GAS,
         Payload::Mint { .. } => MINT_GAS,
         Payload::Compute { iterations } => COMPUTE_BASE_GAS + u64::from(*iterations),
+        Payload::Deploy { .. } | Payload::Call { .. } => 0,
     }
 }
 
@@ -133,6 +145,13 @@ pub(crate) fn execute<R: SlotReader>(
     sender: Address,
     reader: &mut R,
 ) -> Result<Effects, Blocked> {
+    if tx.payload.is_evm() {
+        // Blocks with contract transactions run through `crate::dynamic`, which hands them
+        // to the EVM; refusing here keeps this function total.
+        return Ok(Effects::none(TxStatus::EvmInvalid(
+            crate::receipt::EvmInvalid::Other,
+        )));
+    }
     if tx.chain_id != config.chain_id {
         return Ok(Effects::none(TxStatus::WrongChain));
     }
@@ -165,15 +184,16 @@ pub(crate) fn execute<R: SlotReader>(
             status: TxStatus::Success,
             fee,
             gas_used: gas,
+            evm: None,
         },
-        writes: [None; SLOTS],
+        writes: [const { None }; SLOTS],
         token: None,
     };
     let status = apply_payload(tx, sender, &mut account, reader, &mut effects)?;
     effects.receipt.status = status;
     if status != TxStatus::Success {
         // The payload's own writes are dropped; only the fee and nonce stand.
-        effects.writes = [None; SLOTS];
+        effects.writes = [const { None }; SLOTS];
         effects.token = None;
     }
     effects.writes[SENDER] = Some(StateValue::Account(account));
@@ -234,6 +254,9 @@ fn apply_payload<R: SlotReader>(
             let result = compute(seed, tx.nonce, iterations);
             effects.writes[TARGET] = Some(StateValue::Storage(result));
             TxStatus::Success
+        }
+        Payload::Deploy { .. } | Payload::Call { .. } => {
+            TxStatus::EvmInvalid(crate::receipt::EvmInvalid::Other)
         }
     };
     if status != TxStatus::Success {
@@ -323,7 +346,7 @@ mod tests {
     struct Fixed([Option<StateValue>; SLOTS]);
     impl SlotReader for Fixed {
         fn read(&mut self, slot: usize) -> Result<Option<StateValue>, Blocked> {
-            Ok(self.0[slot])
+            Ok(self.0[slot].clone())
         }
     }
 
@@ -331,7 +354,8 @@ mod tests {
         ChainConfig {
             chain_id: 7,
             gas_price: 2,
-            fee_sink: Address([0xfe; 32]),
+            fee_sink: Address([0xfe; 20]),
+            block_gas_limit: DEFAULT_BLOCK_GAS_LIMIT,
         }
     }
 
@@ -364,7 +388,7 @@ mod tests {
         let t = tx(
             3,
             Payload::Transfer {
-                to: Address([9; 32]),
+                to: Address([9; 20]),
                 amount: 10,
             },
         );
@@ -378,7 +402,7 @@ mod tests {
     #[test]
     fn admission_failures_have_no_effect() {
         let transfer = Payload::Transfer {
-            to: Address([9; 32]),
+            to: Address([9; 20]),
             amount: 1,
         };
         let mut wrong_chain = tx(0, transfer.clone());
@@ -408,7 +432,7 @@ mod tests {
         for (t, sender, status) in cases {
             let e = run(&t, [sender, None, None]);
             assert_eq!(e.receipt, Receipt::uncharged(status));
-            assert_eq!(e.writes, [None; SLOTS]);
+            assert_eq!(e.writes, [const { None }; SLOTS]);
         }
     }
 
@@ -417,7 +441,7 @@ mod tests {
         let poor = tx(
             0,
             Payload::Transfer {
-                to: Address([9; 32]),
+                to: Address([9; 20]),
                 amount: 1_000,
             },
         );
@@ -461,7 +485,7 @@ mod tests {
                 },
             )
         };
-        let e = run(&swap(500), [acct(10_000, 0), pool, None]);
+        let e = run(&swap(500), [acct(10_000, 0), pool.clone(), None]);
         assert_eq!(e.receipt.status, TxStatus::Success);
         assert_eq!(
             e.writes[1],

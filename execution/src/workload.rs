@@ -1,16 +1,26 @@
 //! Block generators for the benchmark and tests: a genesis state and blocks of valid
 //! transactions of one payload kind, with senders drawn uniformly at random.
 //!
+//! Contract workloads (`Erc20`, `Amm`, `Nft`) deploy the example contracts and fund and
+//! approve their senders in setup blocks, executed before the fixture is handed out; the
+//! fixture's state and `parent` accumulator are those after setup.
+//!
 //! Transactions are not signed (the signature is zero): executors take transactions whose
 //! signatures the pipeline has already verified.
 
-use ordo_types::{Address, PublicKey, Signature, SignedTransaction, SwapDirection, Transaction};
+use ordo_types::{
+    Address, Payload, PublicKey, Signature, SignedTransaction, StateAccumulator, SwapDirection,
+    Transaction,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::error::Result;
+use crate::contracts::{call_data, create_address, token_init_code, with_constructor, Word};
+use crate::error::{ExecutionError, Result};
+use crate::executor::Executor;
 use crate::genesis::{genesis, Genesis, GenesisSpec};
 use crate::memory::MemoryState;
+use crate::sequential::SequentialExecutor;
 use crate::state::Pool;
 use crate::vm::{BlockContext, ChainConfig};
 
@@ -32,13 +42,41 @@ pub enum Workload {
     Mint,
     /// Compute calls of `iterations` hashes each.
     Compute { iterations: u32 },
+    /// ERC-20 `transfer`s of one token among the fixture's accounts.
+    Erc20,
+    /// Swaps on the fixture's AMM pairs (the `Pair` example over two tokens); each sender
+    /// trades on one pair, so the pair count sets the contention.
+    Amm,
+    /// `mint()` calls on the fixture's ERC-721 collections.
+    Nft,
 }
+
+impl Workload {
+    /// Whether blocks of this workload run contracts.
+    pub fn is_contract(&self) -> bool {
+        matches!(self, Workload::Erc20 | Workload::Amm | Workload::Nft)
+    }
+}
+
+/// Gas limit of a generated contract call: ample for each workload's call (an AMM swap,
+/// the heaviest, uses about 90,000).
+const CALL_GAS: u64 = 200_000;
+/// Senders of AMM blocks at least: each trades on pair `sender % pairs`.
+const AMM_SENDERS: usize = 1_000;
 
 /// A genesis state and a source of blocks that are valid against it in sequence.
 pub struct Fixture {
     pub config: ChainConfig,
     pub genesis: Genesis,
     pub state: MemoryState,
+    /// The accumulator of `state` (the genesis one, unless setup blocks ran).
+    pub parent: StateAccumulator,
+    /// Setup blocks executed so far; generated blocks follow them.
+    height: u64,
+    /// The token (erc20), the pairs (amm) or the collections (nft).
+    contracts: Vec<Address>,
+    /// The AMM's two tokens.
+    tokens: [Address; 2],
     workload: Workload,
     /// Pools, collections, or accounts (for transfers and compute).
     targets: usize,
@@ -58,7 +96,9 @@ pub fn bench_config() -> ChainConfig {
     ChainConfig {
         chain_id: 1,
         gas_price: 1,
-        fee_sink: Address([0xfe; 32]),
+        fee_sink: Address([0xfe; 20]),
+        // Generated blocks hold up to tens of thousands of contract calls.
+        block_gas_limit: 100 * crate::vm::DEFAULT_BLOCK_GAS_LIMIT,
     }
 }
 
@@ -68,8 +108,9 @@ impl Fixture {
     pub fn new(workload: Workload, targets: usize, seed: u64) -> Result<Self> {
         let targets = targets.max(1);
         let accounts = match workload {
-            Workload::Transfer | Workload::Compute { .. } => targets.max(2),
-            Workload::Swap | Workload::Mint => HOT_KEY_SENDERS,
+            Workload::Transfer | Workload::Compute { .. } | Workload::Erc20 => targets.max(2),
+            Workload::Swap | Workload::Mint | Workload::Nft => HOT_KEY_SENDERS,
+            Workload::Amm => (2 * targets).max(AMM_SENDERS),
         };
         let senders: Vec<PublicKey> = (0..accounts).map(account_key).collect();
         let addresses: Vec<Address> = senders.iter().map(PublicKey::address).collect();
@@ -95,21 +136,192 @@ impl Fixture {
             _ => {}
         }
         let genesis = genesis(&spec)?;
-        Ok(Fixture {
+        let mut fixture = Fixture {
             config: bench_config(),
             state: MemoryState::from_genesis(&genesis),
+            parent: genesis.accumulator.clone(),
             genesis,
+            height: 0,
+            contracts: Vec::new(),
+            tokens: [Address::default(); 2],
             workload,
             targets,
             nonces: vec![0; senders.len()],
             senders,
             addresses,
             rng: StdRng::seed_from_u64(seed),
-        })
+        };
+        fixture.set_up()?;
+        Ok(fixture)
     }
 
-    /// The context of block `height`.
+    /// A transaction from sender `s` with its next nonce.
+    fn signed(&mut self, s: usize, payload: Payload) -> SignedTransaction {
+        let nonce = self.nonces[s];
+        self.nonces[s] += 1;
+        SignedTransaction {
+            tx: Transaction {
+                chain_id: self.config.chain_id,
+                sender: self.senders[s],
+                nonce,
+                expiry: u64::MAX,
+                payload,
+            },
+            signature: Signature([0; 64]),
+        }
+    }
+
+    fn deploy(&mut self, s: usize, init_code: Vec<u8>) -> (SignedTransaction, Address) {
+        let address = create_address(&self.addresses[s], self.nonces[s]);
+        let tx = self.signed(
+            s,
+            Payload::Deploy {
+                init_code,
+                value: 0,
+                gas_limit: 10_000_000,
+            },
+        );
+        (tx, address)
+    }
+
+    fn call(&mut self, s: usize, to: Address, input: Vec<u8>) -> SignedTransaction {
+        self.call_with_gas(s, to, input, CALL_GAS)
+    }
+
+    fn call_with_gas(
+        &mut self,
+        s: usize,
+        to: Address,
+        input: Vec<u8>,
+        gas_limit: u64,
+    ) -> SignedTransaction {
+        self.signed(
+            s,
+            Payload::Call {
+                to,
+                input,
+                value: 0,
+                gas_limit,
+            },
+        )
+    }
+
+    /// Deploys and funds a contract workload's contracts; every setup transaction must
+    /// succeed.
+    fn set_up(&mut self) -> Result<()> {
+        const OWNER: usize = 0;
+        const FUNDS: u128 = 1 << 60;
+        let mut txs = Vec::new();
+        match self.workload {
+            Workload::Erc20 => {
+                let (deploy, token) = self.deploy(OWNER, token_init_code("Bench", "BEN", FUNDS));
+                txs.push(deploy);
+                for s in 1..self.senders.len() {
+                    let to = self.addresses[s];
+                    let mint = call_data(
+                        "mint(address,uint256)",
+                        &[Word::Address(to), Word::Uint(FUNDS)],
+                    );
+                    txs.push(self.call(OWNER, token, mint));
+                }
+                self.contracts = vec![token];
+            }
+            Workload::Nft => {
+                let collection = crate::contracts::artifact("Collection")
+                    .expect("the Collection example is built in");
+                for i in 0..self.targets {
+                    // The constructor's (name, symbol): two empty strings.
+                    let init = with_constructor(
+                        &collection.bytecode,
+                        &[
+                            Word::Uint(0x40),
+                            Word::Uint(0x60),
+                            Word::Uint(0),
+                            Word::Uint(0),
+                        ],
+                    );
+                    let (deploy, address) = self.deploy(OWNER, init);
+                    txs.push(deploy);
+                    self.contracts.push(address);
+                    let _ = i;
+                }
+            }
+            Workload::Amm => {
+                let (deploy_a, a) = self.deploy(OWNER, token_init_code("A", "A", FUNDS));
+                let (deploy_b, b) = self.deploy(OWNER, token_init_code("B", "B", FUNDS));
+                txs.extend([deploy_a, deploy_b]);
+                self.tokens = [a, b];
+                let pair =
+                    crate::contracts::artifact("Pair").expect("the Pair example is built in");
+                for _ in 0..self.targets {
+                    let init =
+                        with_constructor(&pair.bytecode, &[Word::Address(a), Word::Address(b)]);
+                    let (deploy, address) = self.deploy(OWNER, init);
+                    txs.push(deploy);
+                    self.contracts.push(address);
+                }
+                let per_pool = FUNDS / (4 * self.targets as u128);
+                for p in 0..self.targets {
+                    let pair = self.contracts[p];
+                    for token in [a, b] {
+                        let approve = call_data(
+                            "approve(address,uint256)",
+                            &[Word::Address(pair), Word::Uint(u128::MAX)],
+                        );
+                        txs.push(self.call(OWNER, token, approve));
+                    }
+                    let add = call_data(
+                        "addLiquidity(uint256,uint256)",
+                        &[Word::Uint(per_pool), Word::Uint(per_pool)],
+                    );
+                    txs.push(self.call_with_gas(OWNER, pair, add, 1_000_000));
+                }
+                for s in 1..self.senders.len() {
+                    let (to, pair) = (self.addresses[s], self.contracts[s % self.targets]);
+                    for token in [a, b] {
+                        let mint = call_data(
+                            "mint(address,uint256)",
+                            &[Word::Address(to), Word::Uint(1 << 50)],
+                        );
+                        txs.push(self.call(OWNER, token, mint));
+                        let approve = call_data(
+                            "approve(address,uint256)",
+                            &[Word::Address(pair), Word::Uint(u128::MAX)],
+                        );
+                        txs.push(self.call(s, token, approve));
+                    }
+                }
+            }
+            _ => return Ok(()),
+        }
+        let block = self.context(self.height + 1);
+        let out = SequentialExecutor::new(self.config.clone()).execute_block(
+            &self.state,
+            &block,
+            &txs,
+            &self.parent,
+        )?;
+        if let Some((i, r)) = out
+            .receipts
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.status != crate::receipt::TxStatus::Success)
+        {
+            return Err(ExecutionError::InvalidGenesis(format!(
+                "setup transaction {i} of the {:?} workload failed: {r:?}",
+                self.workload
+            )));
+        }
+        self.state.apply(&out.write_set);
+        self.parent = out.accumulator;
+        self.height += 1;
+        Ok(())
+    }
+
+    /// The context of block `height` (height 1 is the first generated block, which
+    /// follows any setup blocks).
     pub fn context(&self, height: u64) -> BlockContext {
+        let height = height + self.height;
         BlockContext {
             height,
             timestamp_ms: TIMESTAMP_MS + height * 1_000,
@@ -144,18 +356,37 @@ impl Fixture {
                 collection: self.rng.gen_range(0..self.targets as u32),
             },
             Workload::Compute { iterations } => ordo_types::Payload::Compute { iterations },
+            Workload::Erc20 => {
+                let mut r = self.rng.gen_range(0..self.senders.len() - 1);
+                if r >= s {
+                    r += 1;
+                }
+                let amount = self.rng.gen_range(1..1_000);
+                let data = call_data(
+                    "transfer(address,uint256)",
+                    &[Word::Address(self.addresses[r]), Word::Uint(amount)],
+                );
+                return self.call(s, self.contracts[0], data);
+            }
+            Workload::Amm => {
+                let s = 1 + s % (self.senders.len() - 1);
+                let pair = self.contracts[s % self.targets];
+                let token_in = self.tokens[self.rng.gen_range(0..2)];
+                let data = call_data(
+                    "swap(address,uint256,uint256)",
+                    &[
+                        Word::Address(token_in),
+                        Word::Uint(self.rng.gen_range(1..10_000)),
+                        Word::Uint(0),
+                    ],
+                );
+                return self.call(s, pair, data);
+            }
+            Workload::Nft => {
+                let collection = self.contracts[self.rng.gen_range(0..self.targets)];
+                return self.call(s, collection, call_data("mint()", &[]));
+            }
         };
-        let nonce = self.nonces[s];
-        self.nonces[s] += 1;
-        SignedTransaction {
-            tx: Transaction {
-                chain_id: self.config.chain_id,
-                sender: self.senders[s],
-                nonce,
-                expiry: u64::MAX,
-                payload,
-            },
-            signature: Signature([0; 64]),
-        }
+        self.signed(s, payload)
     }
 }

@@ -115,6 +115,9 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
         });
     }
     let mut funded = Vec::new();
+    // Genesis bounds the total supply by u64::MAX, so one account at most holds nearly
+    // all of it (the rest of the accounts and pools hold far less than the reserve).
+    let mut whale = false;
     for &i in &used {
         // A few accounts do not exist at all.
         if rng.gen_bool(0.05) {
@@ -123,7 +126,9 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
         let balance = match rng.gen_range(0..10) {
             0 => 0,
             1..=2 => rng.gen_range(0..300),
-            3 => u64::MAX - rng.gen_range(0..1_000),
+            3 if !std::mem::replace(&mut whale, true) => {
+                u64::MAX - 1_000_000_000_000 - rng.gen_range(0..1_000)
+            }
             _ => rng.gen_range(0..10_000_000),
         };
         funded.push((account_key(i).address(), balance));
@@ -148,10 +153,11 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
     let fee_sink = if rng.gen_bool(0.3) {
         account_key(0).address()
     } else {
-        Address([0xfe; 32])
+        Address([0xfe; 20])
     };
     Case {
         config: ChainConfig {
+            block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
             chain_id: CHAIN,
             gas_price: rng.gen_range(0..4),
             fee_sink,
@@ -284,7 +290,9 @@ fn parallel_equals_sequential_at_the_edges() {
         "UnknownPool",
         "SlippageExceeded",
         "UnknownCollection",
-        "Overflow",
+        // Not `Overflow`: genesis bounds the native coin's supply by u64::MAX, and a
+        // pool's B asset is bounded by its reserve, so no valid state reaches it; it stays
+        // as the executors' defence, covered by the VM's unit tests.
     ] {
         assert!(
             seen.contains(status),

@@ -30,6 +30,10 @@ pub struct GenesisFile {
     pub gas_price: u64,
     /// The account that collects fees.
     pub fee_sink: Address,
+    /// The most gas a block's contract transactions may ask for together; beyond it they
+    /// fail uncharged (`block_gas_exhausted`).
+    #[serde(default = "default_block_gas_limit")]
+    pub block_gas_limit: u64,
     pub validators: Vec<GenesisValidator>,
     #[serde(default)]
     pub accounts: Vec<GenesisAccount>,
@@ -45,6 +49,12 @@ pub struct GenesisFile {
 
 fn one() -> u64 {
     1
+}
+
+pub use ordo_execution::DEFAULT_BLOCK_GAS_LIMIT;
+
+fn default_block_gas_limit() -> u64 {
+    DEFAULT_BLOCK_GAS_LIMIT
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +217,7 @@ impl GenesisFile {
             chain_id: self.chain_id,
             gas_price: self.gas_price,
             fee_sink: self.fee_sink,
+            block_gas_limit: self.block_gas_limit,
         }
     }
 
@@ -251,7 +262,8 @@ mod tests {
             chain_id: 9,
             epoch: 1,
             gas_price: 1,
-            fee_sink: Address([1; 32]),
+            fee_sink: Address([1; 20]),
+            block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
             validators: (0..4u8)
                 .map(|i| GenesisValidator {
                     name: format!("v{i}"),
@@ -261,7 +273,7 @@ mod tests {
                 })
                 .collect(),
             accounts: vec![GenesisAccount {
-                address: Address([2; 32]),
+                address: Address([2; 20]),
                 balance: 100,
             }],
             pools: vec![GenesisPool {

@@ -77,6 +77,9 @@ pub fn status_code(status: &TxStatus) -> u8 {
         TxStatus::SlippageExceeded => 8,
         TxStatus::UnknownCollection => 9,
         TxStatus::Overflow => 10,
+        TxStatus::EvmInvalid(_) => 11,
+        TxStatus::Reverted => 12,
+        TxStatus::Halted(_) => 13,
     }
 }
 
@@ -94,6 +97,9 @@ pub fn status_name(code: u8) -> &'static str {
         8 => "slippage_exceeded",
         9 => "unknown_collection",
         10 => "overflow",
+        11 => "evm_invalid",
+        12 => "reverted",
+        13 => "halted",
         _ => "unknown",
     }
 }

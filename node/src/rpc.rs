@@ -50,7 +50,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::{Block, QuorumCert};
-use ordo_execution::{Receipt, StateKey, StateValue, TxStatus};
+use ordo_execution::{EvmOutcome, Receipt, StateKey, StateValue, TxStatus, MAX_RECEIPT_BYTES};
 use ordo_network::{
     Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
 };
@@ -463,7 +463,7 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
             .receipt(hash)
             .ok()
             .flatten()
-            .and_then(|b| codec::decode::<Receipt, 64>(&b).ok());
+            .and_then(|b| codec::decode::<Receipt, MAX_RECEIPT_BYTES>(&b).ok());
         // Included is not executed: a transaction that failed a precondition changed
         // nothing and paid nothing, and a client must be able to tell.
         let executed = match &receipt {
@@ -478,8 +478,8 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
             "execution_status": status_name(loc.status),
             "success": loc.status == 0,
             "executed": executed,
-            "fee": receipt.map(|r| r.fee),
-            "gas_used": receipt.map(|r| r.gas_used),
+            "fee": receipt.as_ref().map(|r| r.fee),
+            "gas_used": receipt.as_ref().map(|r| r.gas_used),
         });
         if let Some(Receipt {
             status: TxStatus::BadNonce { expected },
@@ -487,6 +487,16 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
         }) = receipt
         {
             answer["expected_nonce"] = expected.into();
+        }
+        if let Some(r) = &receipt {
+            match r.status {
+                TxStatus::EvmInvalid(reason) => answer["reason"] = format!("{reason:?}").into(),
+                TxStatus::Halted(reason) => answer["reason"] = format!("{reason:?}").into(),
+                _ => {}
+            }
+        }
+        if let Some(outcome) = receipt.as_ref().and_then(|r| r.evm.as_deref()) {
+            answer["evm"] = evm_outcome_json(outcome);
         }
         return Ok(answer);
     }
@@ -534,7 +544,25 @@ async fn transaction(
 
 /// The status codes (see `pipeline::status_code`) of transactions that were included but
 /// not executed, for a receipt that cannot be read; [`TxStatus::charged`] is the rule.
-const UNCHARGED_STATUS_CODES: [u8; 5] = [1, 2, 3, 4, 5];
+const UNCHARGED_STATUS_CODES: [u8; 6] = [1, 2, 3, 4, 5, 11];
+
+/// A contract transaction's output, logs and created contract, with bytes in "0x" hex as
+/// Ethereum tools print them.
+fn evm_outcome_json(outcome: &EvmOutcome) -> Value {
+    let hex0x = |bytes: &[u8]| {
+        let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("0x{digits}")
+    };
+    json!({
+        "output": hex0x(&outcome.output),
+        "created": outcome.created,
+        "logs": outcome.logs.iter().map(|log| json!({
+            "address": log.address,
+            "topics": log.topics.iter().map(|t| hex0x(t)).collect::<Vec<_>>(),
+            "data": hex0x(&log.data),
+        })).collect::<Vec<_>>(),
+    })
+}
 
 /// Adds to a `bad_nonce` answer the nonce the transaction carried and whether it was
 /// already used (`nonce_already_used`): the difference between "send it again with a fresh

@@ -32,9 +32,16 @@ pub struct PublicKey(pub [u8; 32]);
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct Signature(pub [u8; 64]);
 
-/// An account: BLAKE3 of its owner's public key under the address domain.
+/// An account, in the one account space that native transactions and the EVM share: 20
+/// bytes, so that it is also the account's EVM address (`msg.sender`, `CALLER`, and the
+/// address contracts pay). An ed25519 key's account is the last 20 bytes of BLAKE3 of the
+/// key under the address domain, as an Ethereum account is the last 20 bytes of the
+/// Keccak of its key; a contract's is the EVM's `CREATE` address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Encode, Decode)]
-pub struct Address(pub [u8; 32]);
+pub struct Address(pub [u8; ADDRESS_BYTES]);
+
+/// The length of an [`Address`].
+pub const ADDRESS_BYTES: usize = 20;
 
 /// A signing key with its public half.
 #[derive(Clone)]
@@ -84,7 +91,7 @@ impl fmt::Debug for KeyPair {
 
 impl PublicKey {
     pub fn address(&self) -> Address {
-        Address(*Hash32::digest(ADDRESS_DOMAIN, &self.0).as_bytes())
+        Address::from_digest(&Hash32::digest(ADDRESS_DOMAIN, &self.0))
     }
 
     /// The curve point, if the bytes are a valid key that is not of small order.
@@ -148,8 +155,12 @@ pub fn verify_batch(items: &[(&[u8], &PublicKey, &Signature)]) -> Result<()> {
 
 macro_rules! hex_display {
     ($ty:ident, $len:expr) => {
+        hex_display!($ty, $len, "");
+    };
+    ($ty:ident, $len:expr, $prefix:literal) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($prefix)?;
                 f.write_str(&hex::encode(self.0))
             }
         }
@@ -174,9 +185,17 @@ macro_rules! hex_display {
 
 hex_display!(PublicKey, 32);
 hex_display!(Signature, 64);
-hex_display!(Address, 32);
+// Addresses print as Ethereum tools write them; parsing takes them with or without "0x".
+hex_display!(Address, ADDRESS_BYTES, "0x");
 
 impl Address {
+    /// The address a digest names: its last 20 bytes.
+    pub fn from_digest(digest: &Hash32) -> Address {
+        let mut address = [0; ADDRESS_BYTES];
+        address.copy_from_slice(&digest.as_bytes()[32 - ADDRESS_BYTES..]);
+        Address(address)
+    }
+
     /// The first four bytes in hex, for logs.
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])
@@ -204,10 +223,11 @@ mod tests {
         let b = KeyPair::from_seed([2; 32]);
         assert_eq!(a.address(), KeyPair::from_seed([1; 32]).address());
         assert_ne!(a.address(), b.address());
-        assert_eq!(
-            a.address().to_string().parse::<Address>().unwrap(),
-            a.address()
-        );
+        let text = a.address().to_string();
+        assert_eq!(text.len(), 2 + 2 * ADDRESS_BYTES);
+        assert!(text.starts_with("0x"));
+        assert_eq!(text.parse::<Address>().unwrap(), a.address());
+        assert_eq!(text[2..].parse::<Address>().unwrap(), a.address());
     }
 
     #[test]

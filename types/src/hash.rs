@@ -119,6 +119,19 @@ macro_rules! serde_as_hex {
 }
 pub(crate) use serde_as_hex;
 
+/// Serde of byte strings as "0x"-prefixed hex, as Ethereum tools write code and call data.
+pub(crate) mod hex_bytes {
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("0x{}", hex::encode(bytes)))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        let text = text.trim();
+        hex::decode(text.strip_prefix("0x").unwrap_or(text)).map_err(serde::de::Error::custom)
+    }
+}
+
 serde_as_hex!(Hash32);
 
 #[cfg(test)]

@@ -33,14 +33,15 @@ mod transaction;
 
 pub use bounded::BoundedSet;
 pub use clock::now_ms;
-pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature};
+pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature, ADDRESS_BYTES};
 pub use error::Error;
 pub use hash::{Hash32, HexParseError};
 pub use priority::{lower_thread_priority, BULK_NICE};
 pub use rng::SeededRng;
 pub use state::{StateAccumulator, StateView, LANES as STATE_ACCUMULATOR_LANES};
 pub use transaction::{
-    Payload, SignedTransaction, SwapDirection, Transaction, MAX_TRANSACTION_BYTES,
+    Payload, SignedTransaction, SwapDirection, Transaction, MAX_INIT_CODE_BYTES,
+    MAX_TRANSACTION_BYTES,
 };
 
 /// Identifies one chain; part of every signed transaction so that a signature made for

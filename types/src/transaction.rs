@@ -11,8 +11,12 @@ use crate::{codec, verify_batch, Address, ChainId, Hash32, KeyPair, PublicKey, R
 
 const TX_DOMAIN: &[u8] = b"ordo/tx\0";
 
-/// The largest encoded [`SignedTransaction`] a node accepts. Real ones are under 200 bytes.
-pub const MAX_TRANSACTION_BYTES: usize = 4096;
+/// The largest encoded [`SignedTransaction`] a node accepts. Native ones are under 200
+/// bytes; a contract deployment carries init code of up to [`MAX_INIT_CODE_BYTES`].
+pub const MAX_TRANSACTION_BYTES: usize = MAX_INIT_CODE_BYTES + 1024;
+
+/// The longest init code a deployment may carry (EIP-3860: twice the EIP-170 code limit).
+pub const MAX_INIT_CODE_BYTES: usize = 2 * 24_576;
 
 /// Which way a swap trades against a constant-product pool of two assets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
@@ -41,6 +45,29 @@ pub enum Payload {
     Mint { collection: u32 },
     /// Metered work over the sender's state, standing in for contract logic.
     Compute { iterations: u32 },
+    /// Creates an EVM contract: runs `init_code` with `value` attached and stores the code
+    /// it returns at the address the EVM's `CREATE` derives from the sender and nonce.
+    Deploy {
+        #[serde(with = "crate::hash::hex_bytes")]
+        init_code: Vec<u8>,
+        value: u64,
+        gas_limit: u64,
+    },
+    /// Calls the EVM contract (or pays the account) at `to` with `input` and `value`.
+    Call {
+        to: Address,
+        #[serde(with = "crate::hash::hex_bytes")]
+        input: Vec<u8>,
+        value: u64,
+        gas_limit: u64,
+    },
+}
+
+impl Payload {
+    /// Whether the EVM runs this payload.
+    pub fn is_evm(&self) -> bool {
+        matches!(self, Payload::Deploy { .. } | Payload::Call { .. })
+    }
 }
 
 /// The body a sender signs.

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
-        (any::<[u8; 32]>(), any::<u64>()).prop_map(|(to, amount)| Payload::Transfer {
+        (any::<[u8; 20]>(), any::<u64>()).prop_map(|(to, amount)| Payload::Transfer {
             to: Address(to),
             amount
         }),
@@ -26,6 +26,28 @@ fn payload() -> impl Strategy<Value = Payload> {
         ),
         any::<u32>().prop_map(|collection| Payload::Mint { collection }),
         any::<u32>().prop_map(|iterations| Payload::Compute { iterations }),
+        (
+            proptest::collection::vec(any::<u8>(), 0..64),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(init_code, value, gas_limit)| Payload::Deploy {
+                init_code,
+                value,
+                gas_limit
+            }),
+        (
+            any::<[u8; 20]>(),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(to, input, value, gas_limit)| Payload::Call {
+                to: Address(to),
+                input,
+                value,
+                gas_limit
+            }),
     ]
 }
 

@@ -18,7 +18,7 @@ pub fn address(arg: &str, what: &str) -> Result<Address, ClientError> {
             .map_err(|e| ClientError::Input(format!("{what}: {e}")));
     }
     Err(ClientError::Input(format!(
-        "{what} {arg:?} is neither an address (64 hex characters) nor a key file"
+        "{what} {arg:?} is neither an address (0x and 40 hex characters) nor a key file"
     )))
 }
 

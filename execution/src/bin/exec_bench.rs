@@ -9,6 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Result};
 use clap::Parser;
 use ordo_execution::workload::{Fixture, Workload};
@@ -33,7 +36,8 @@ struct Args {
     /// Account counts (pools for swap, collections for mint).
     #[arg(long, value_delimiter = ',', default_values_t = vec![2usize, 10, 100, 1_000, 10_000])]
     accounts: Vec<usize>,
-    /// Workloads: transfer, swap, mint, compute10, compute45.
+    /// Workloads: transfer, swap, mint, compute10, compute45, and the contract workloads
+    /// erc20, amm (pairs as accounts) and nft (collections as accounts).
     #[arg(long, value_delimiter = ',', default_values_t = ["transfer", "swap", "mint", "compute10", "compute45"].map(String::from).to_vec())]
     workloads: Vec<String>,
     /// Thread counts; by default 1, 2 and all cores.
@@ -194,6 +198,9 @@ fn main() -> Result<()> {
             "compute45" => Workload::Compute {
                 iterations: iterations(45.0),
             },
+            "erc20" => Workload::Erc20,
+            "amm" => Workload::Amm,
+            "nft" => Workload::Nft,
             other => bail!("unknown workload {other}"),
         };
         for &accounts in &args.accounts {
@@ -214,7 +221,7 @@ fn main() -> Result<()> {
                 out: seq_out,
             } = timed.remove(0);
             let root_started = Instant::now();
-            let parent: &StateAccumulator = &fixture.genesis.accumulator;
+            let parent: &StateAccumulator = &fixture.parent;
             root_pool.install(|| seq_out.accumulator(parent, cores > 1));
             let root_ms = root_started.elapsed().as_secs_f64() * 1e3;
             for (par, &t) in timed.into_iter().zip(&threads) {

@@ -75,7 +75,7 @@ impl Cell {
             executed: false,
             incarnation: 0,
             wrote: 0,
-            values: [StateValue::Holding(0); SLOTS],
+            values: [const { StateValue::Holding(0) }; SLOTS],
             token: None,
             receipt: Receipt::uncharged(TxStatus::Success),
             read_mask: 0,
@@ -89,11 +89,11 @@ impl Cell {
         for (s, w) in effects.writes.iter().enumerate() {
             if let Some(v) = w {
                 self.wrote |= 1 << s;
-                self.values[s] = *v;
+                self.values[s] = v.clone();
             }
         }
         self.token = effects.token;
-        self.receipt = effects.receipt;
+        self.receipt = effects.receipt.clone();
         self.read_mask = reads.mask;
         self.reads = reads.versions;
     }
@@ -188,7 +188,7 @@ impl<'a> Engine<'a> {
         let (mut p, mut ps) = (t.prev[slot], t.prev_slot[slot] as usize);
         loop {
             if p == NONE {
-                return Ok((Version::Base, self.prep.base[k as usize]));
+                return Ok((Version::Base, self.prep.base[k as usize].clone()));
             }
             {
                 let mut cell = self.cells[p as usize].lock();
@@ -198,7 +198,7 @@ impl<'a> Engine<'a> {
                             writer: p,
                             incarnation: cell.incarnation,
                         };
-                        return Ok((version, Some(cell.values[ps])));
+                        return Ok((version, Some(cell.values[ps].clone())));
                     }
                 } else if wait {
                     cell.dependents.push(j);
@@ -399,7 +399,7 @@ impl<'a> Engine<'a> {
                 while p != NONE {
                     let cell = &cells[p as usize];
                     if cell.wrote & (1 << ps) != 0 {
-                        return Some(cell.values[ps as usize]);
+                        return Some(cell.values[ps as usize].clone());
                     }
                     let pt = &prep.txs[p as usize];
                     (p, ps) = (pt.prev[ps as usize], pt.prev_slot[ps as usize]);
@@ -408,7 +408,7 @@ impl<'a> Engine<'a> {
             })
             .collect();
         let tokens = cells.iter().filter_map(|c| c.token).collect();
-        let receipts = cells.iter().map(|c| c.receipt).collect();
+        let receipts = cells.iter().map(|c| c.receipt.clone()).collect();
         InOrderRun {
             written,
             tokens,

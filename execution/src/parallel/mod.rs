@@ -14,6 +14,7 @@ use std::time::Instant;
 use ordo_types::{SignedTransaction, StateAccumulator, StateView};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+use crate::dynamic::{self, engine::Engine as DynamicEngine};
 use crate::error::{ExecutionError, Result};
 use crate::executor::Executor;
 use crate::output::{finalize, BlockOutput, ExecutedBlock};
@@ -70,6 +71,58 @@ pub struct ParallelExecutor {
     /// One block at a time: the engine occupies every pool thread until its block is
     /// committed, so two blocks sharing the pool could each hold a thread the other needs.
     one_block: parking_lot::Mutex<()>,
+    /// Which path pays on contract blocks here (see [`ContractPace`]).
+    contract_pace: parking_lot::Mutex<ContractPace>,
+}
+
+/// How fast each path ran contract blocks on this machine, per transaction.
+///
+/// Whether the run-time-keyed engine beats the in-order loop depends on the machine (its
+/// cores, caches and allocator) and the workload, not only on the block, so the executor
+/// measures: it keeps a moving average of each path's time per transaction, runs the
+/// faster one, and tries the other on every [`EXPLORE_EVERY`]th contract block so that
+/// a change in the workload is noticed. Both paths compute the same result, so the
+/// choice changes speed only, and validators may choose differently.
+#[derive(Debug, Default, Clone, Copy)]
+struct ContractPace {
+    engine_ns: Option<f64>,
+    in_order_ns: Option<f64>,
+    blocks: u64,
+}
+
+/// One contract block in this many tries the path that is currently slower.
+const EXPLORE_EVERY: u64 = 16;
+/// Weight of the newest block in each path's moving average.
+const PACE_WEIGHT: f64 = 0.25;
+
+impl ContractPace {
+    fn use_engine(&mut self) -> bool {
+        self.blocks += 1;
+        match (self.engine_ns, self.in_order_ns) {
+            (None, _) => true,
+            (_, None) => false,
+            (Some(engine), Some(in_order)) => {
+                let faster = engine < in_order;
+                if self.blocks % EXPLORE_EVERY == 0 {
+                    !faster
+                } else {
+                    faster
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, engine: bool, ns_per_tx: f64) {
+        let slot = if engine {
+            &mut self.engine_ns
+        } else {
+            &mut self.in_order_ns
+        };
+        *slot = Some(match *slot {
+            None => ns_per_tx,
+            Some(avg) => avg + PACE_WEIGHT * (ns_per_tx - avg),
+        });
+    }
 }
 
 impl std::fmt::Debug for ParallelExecutor {
@@ -94,6 +147,7 @@ impl ParallelExecutor {
             options,
             pool,
             one_block: parking_lot::Mutex::new(()),
+            contract_pace: parking_lot::Mutex::new(ContractPace::default()),
         })
     }
 
@@ -107,6 +161,9 @@ impl ParallelExecutor {
         block: &BlockContext,
         txs: &[SignedTransaction],
     ) -> Result<ExecutedBlock> {
+        if dynamic::has_contracts(txs) {
+            return self.run_contracts(view, block, txs);
+        }
         let started = Instant::now();
         // One worker gains nothing from splitting work: the sequential executor's own path.
         let split = self.options.threads > 1;
@@ -156,6 +213,63 @@ impl ParallelExecutor {
     }
 }
 
+impl ParallelExecutor {
+    /// A block with contract transactions: keys found at run time ([`dynamic`]).
+    fn run_contracts(
+        &self,
+        view: &dyn StateView,
+        block: &BlockContext,
+        txs: &[SignedTransaction],
+    ) -> Result<ExecutedBlock> {
+        let started = Instant::now();
+        let use_engine = match self.options.strategy {
+            Strategy::AlwaysParallel => true,
+            Strategy::AlwaysSequential => false,
+            // Below a few chunks per worker the engine's bookkeeping cannot pay; above,
+            // whichever path has been faster here.
+            Strategy::Auto => {
+                self.options.threads > 1
+                    && txs.len() >= 16 * self.options.threads
+                    && self.contract_pace.lock().use_engine()
+            }
+        };
+        let executed = if use_engine {
+            let senders = txs.iter().map(|t| t.tx.sender_address()).collect();
+            let gas = dynamic::within_block_gas(&self.config, txs);
+            let engine = DynamicEngine::new(view, &self.config, block, txs, senders, gas);
+            rayon::broadcast(|_| engine.work());
+            let run = engine.into_run().map_err(dynamic::failed)?;
+            let mut stats = ExecutionStats {
+                parallel: true,
+                reexecutions: run.reexecutions,
+                ..ExecutionStats::default()
+            };
+            stats.phases.execute = started.elapsed();
+            dynamic::finalize(
+                view,
+                &self.config,
+                run.receipts,
+                run.written,
+                &run.before,
+                stats,
+            )?
+        } else {
+            dynamic::run_in_order(view, &self.config, block, txs, ExecutionStats::default())?
+        };
+        if self.options.strategy == Strategy::Auto && txs.len() >= 16 * self.options.threads {
+            let ns_per_tx = started.elapsed().as_nanos() as f64 / txs.len() as f64;
+            self.contract_pace.lock().record(use_engine, ns_per_tx);
+        }
+        let mode = if use_engine { "parallel" } else { "sequential" };
+        metrics::counter!("ordo_execution_blocks_total", "mode" => mode).increment(1);
+        metrics::counter!("ordo_execution_transactions_total").increment(txs.len() as u64);
+        metrics::counter!("ordo_execution_reexecutions_total")
+            .increment(executed.stats.reexecutions);
+        metrics::histogram!("ordo_execution_block_seconds").record(started.elapsed());
+        Ok(executed)
+    }
+}
+
 impl Executor for ParallelExecutor {
     fn config(&self) -> &ChainConfig {
         &self.config
@@ -184,5 +298,33 @@ impl Executor for ParallelExecutor {
                 .run(view, block, txs)?
                 .into_output(parent, self.options.threads > 1))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_blocks_take_the_faster_path_and_sometimes_try_the_other() {
+        let mut pace = ContractPace::default();
+        // Unmeasured: try the engine, then the loop.
+        assert!(pace.use_engine());
+        pace.record(true, 900.0);
+        assert!(!pace.use_engine());
+        pace.record(false, 600.0);
+        let choices: Vec<bool> = (0..32).map(|_| pace.use_engine()).collect();
+        let tries = choices.iter().filter(|&&engine| engine).count();
+        assert_eq!(
+            tries, 2,
+            "the slower engine is tried once per {EXPLORE_EVERY}"
+        );
+        // The engine becomes faster: the average follows, and the choice flips.
+        for _ in 0..8 {
+            pace.record(true, 300.0);
+        }
+        assert!(pace.engine_ns.unwrap() < 600.0);
+        let engine = (0..15).filter(|_| pace.use_engine()).count();
+        assert!(engine >= 14);
     }
 }

@@ -150,7 +150,7 @@ fn signed_load(args: &Args) -> Vec<Vec<SignedTransaction>> {
                         nonce: (i % TXS_PER_SENDER) as u64,
                         expiry,
                         payload: Payload::Transfer {
-                            to: Address([7; 32]),
+                            to: Address([7; 20]),
                             amount: 1,
                         },
                     }

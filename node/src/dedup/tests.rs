@@ -186,6 +186,7 @@ fn chain() -> &'static (ParallelExecutor, Genesis) {
             chain_id: CHAIN_ID,
             gas_price: 1,
             fee_sink: key(9).address(),
+            block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
         };
         let executor = ParallelExecutor::new(config, ParallelOptions::new(2)).unwrap();
         let spec = GenesisSpec {

@@ -298,7 +298,8 @@ fn genesis() -> GenesisFile {
         chain_id: 9,
         epoch: 1,
         gas_price: 1,
-        fee_sink: Address([1; 32]),
+        fee_sink: Address([1; 20]),
+        block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
         validators: (0..4u8)
             .map(|i| GenesisValidator {
                 name: format!("v{i}"),

@@ -55,7 +55,7 @@ fn sample_transactions(n: usize) -> Vec<SignedTransaction> {
                 nonce: i as u64,
                 expiry: u64::MAX,
                 payload: Payload::Transfer {
-                    to: Address([7; 32]),
+                    to: Address([7; 20]),
                     amount: 10,
                 },
             }

@@ -1,0 +1,241 @@
+//! Blocks with contract transactions: read and write sets found at run time.
+//!
+//! A contract's keys are known only as the EVM runs, so a block holding any `Deploy` or
+//! `Call` does not go through declared-key preparation. Every transaction of such a block,
+//! native ones included, reads state keys one at a time through a [`KeyReader`] and
+//! returns its writes as (key, value) pairs ([`run_tx`]); [`run_in_order`] is the
+//! definition of the block's result, and [`engine`] runs the same transactions on the
+//! Block-STM engine with a multi-version memory keyed by state key.
+//!
+//! Block gas. Contract transactions run while the sum of their gas limits, in block order,
+//! stays within the chain's block gas limit; the rest fail uncharged with
+//! `BlockGasExhausted`. The rule depends on the transactions alone, not on what they do,
+//! so it is decided before anything runs ([`within_block_gas`]) and costs no ordering
+//! between transactions.
+
+pub(crate) mod engine;
+
+use ordo_types::{Address, SignedTransaction, StateView};
+use rustc_hash::FxHashMap;
+
+use crate::error::{ExecutionError, Result};
+use crate::evm::{self, KeyReader, Stop};
+use crate::output::{Change, ExecutedBlock};
+use crate::prepare::read_key;
+use crate::receipt::Receipt;
+use crate::state::{Account, StateKey, StateValue};
+use crate::stats::ExecutionStats;
+use crate::vm::{self, declared_keys, BlockContext, Blocked, ChainConfig, SlotReader, SLOTS};
+
+/// Whether a block needs this path: it holds a contract transaction.
+pub(crate) fn has_contracts(txs: &[SignedTransaction]) -> bool {
+    txs.iter().any(|t| t.tx.payload.is_evm())
+}
+
+/// For each transaction, whether the block gas limit covers it (see the module note).
+pub(crate) fn within_block_gas(config: &ChainConfig, txs: &[SignedTransaction]) -> Vec<bool> {
+    let mut used = 0u64;
+    txs.iter()
+        .map(|t| {
+            let limit = evm::gas_limit(&t.tx.payload);
+            match used.checked_add(limit) {
+                Some(total) if total <= config.block_gas_limit => {
+                    used = total;
+                    true
+                }
+                _ => false,
+            }
+        })
+        .collect()
+}
+
+/// One transaction's result on this path.
+#[derive(Debug, Clone)]
+pub(crate) struct TxEffects {
+    pub receipt: Receipt,
+    /// Each written key once, with its new value.
+    pub writes: Vec<(StateKey, StateValue)>,
+}
+
+/// Native payloads read their declared slots through the key reader.
+struct Slots<'r, R: KeyReader> {
+    keys: [Option<StateKey>; SLOTS],
+    reader: &'r mut R,
+    stop: Option<Stop>,
+}
+
+impl<R: KeyReader> SlotReader for Slots<'_, R> {
+    fn read(&mut self, slot: usize) -> std::result::Result<Option<StateValue>, Blocked> {
+        let Some(key) = &self.keys[slot] else {
+            return Ok(None);
+        };
+        self.reader.read(key).map_err(|stop| {
+            self.stop = Some(stop);
+            Blocked
+        })
+    }
+}
+
+/// Runs transaction `t` through the VM its payload needs.
+pub(crate) fn run_tx<R: KeyReader>(
+    config: &ChainConfig,
+    block: &BlockContext,
+    t: &SignedTransaction,
+    sender: Address,
+    within_gas: bool,
+    reader: &mut R,
+) -> std::result::Result<TxEffects, Stop> {
+    if t.tx.payload.is_evm() {
+        let effects = evm::execute(config, block, &t.tx, sender, within_gas, reader)?;
+        return Ok(TxEffects {
+            receipt: effects.receipt,
+            writes: effects.writes,
+        });
+    }
+    let keys = declared_keys(&t.tx, sender);
+    let mut slots = Slots {
+        keys,
+        reader,
+        stop: None,
+    };
+    let effects = match vm::execute(config, block, &t.tx, sender, &mut slots) {
+        Ok(effects) => effects,
+        Err(Blocked) => return Err(slots.stop.unwrap_or(Stop::Blocked)),
+    };
+    let mut writes: Vec<(StateKey, StateValue)> = effects
+        .writes
+        .into_iter()
+        .zip(keys)
+        .filter_map(|(value, key)| Some((key?, value?)))
+        .collect();
+    if let Some((collection, id, owner)) = effects.token {
+        writes.push((StateKey::Token(collection, id), StateValue::Token(owner)));
+    }
+    Ok(TxEffects {
+        receipt: effects.receipt,
+        writes,
+    })
+}
+
+/// Reads a key from the view for a transaction, as the EVM's readers report failures.
+pub(crate) fn read_base(
+    view: &dyn StateView,
+    key: &StateKey,
+) -> std::result::Result<Option<StateValue>, Stop> {
+    read_key(view, key).map_err(|e| Stop::Failed(e.to_string()))
+}
+
+/// The state as the block runs in order: what the block wrote so far over the view, with
+/// every value read from the view kept as the key's value before the block.
+struct InOrder<'v> {
+    view: &'v dyn StateView,
+    before: FxHashMap<StateKey, Option<StateValue>>,
+    current: FxHashMap<StateKey, StateValue>,
+}
+
+impl KeyReader for InOrder<'_> {
+    fn read(&mut self, key: &StateKey) -> std::result::Result<Option<StateValue>, Stop> {
+        if let Some(value) = self.current.get(key) {
+            return Ok(Some(value.clone()));
+        }
+        if let Some(value) = self.before.get(key) {
+            return Ok(value.clone());
+        }
+        let value = read_base(self.view, key)?;
+        self.before.insert(*key, value.clone());
+        Ok(value)
+    }
+}
+
+/// Runs every transaction of the block in order: the definition of its result.
+pub(crate) fn run_in_order(
+    view: &dyn StateView,
+    config: &ChainConfig,
+    block: &BlockContext,
+    txs: &[SignedTransaction],
+    stats: ExecutionStats,
+) -> Result<ExecutedBlock> {
+    let started = std::time::Instant::now();
+    let gas = within_block_gas(config, txs);
+    let mut state = InOrder {
+        view,
+        before: FxHashMap::default(),
+        current: FxHashMap::default(),
+    };
+    let mut receipts = Vec::with_capacity(txs.len());
+    for (t, within_gas) in txs.iter().zip(gas) {
+        let sender = t.tx.sender_address();
+        let effects = run_tx(config, block, t, sender, within_gas, &mut state).map_err(failed)?;
+        for (key, value) in effects.writes {
+            state.current.insert(key, value);
+        }
+        receipts.push(effects.receipt);
+    }
+    let mut stats = stats;
+    stats.phases.execute = started.elapsed();
+    let InOrder {
+        before, current, ..
+    } = state;
+    finalize(view, config, receipts, current, &before, stats)
+}
+
+pub(crate) fn failed(stop: Stop) -> ExecutionError {
+    match stop {
+        Stop::Failed(reason) => ExecutionError::StateReadFailed(reason),
+        Stop::Blocked => ExecutionError::StateReadFailed("a read blocked in order".into()),
+    }
+}
+
+/// Builds the block's results from the final value of each written key, crediting the
+/// block's fees to the fee sink. `before` holds values read from the view; keys written
+/// without being read are read here.
+pub(crate) fn finalize(
+    view: &dyn StateView,
+    config: &ChainConfig,
+    receipts: Vec<Receipt>,
+    mut written: FxHashMap<StateKey, StateValue>,
+    before: &FxHashMap<StateKey, Option<StateValue>>,
+    stats: ExecutionStats,
+) -> Result<ExecutedBlock> {
+    let started = std::time::Instant::now();
+    let old = |key: &StateKey| -> Result<Option<StateValue>> {
+        match before.get(key) {
+            Some(value) => Ok(value.clone()),
+            None => read_key(view, key),
+        }
+    };
+    let fees = receipts
+        .iter()
+        .fold(0u64, |sum, r| sum.saturating_add(r.fee));
+    if fees > 0 {
+        let sink = StateKey::Account(config.fee_sink);
+        let mut account = match written
+            .get(&sink)
+            .cloned()
+            .map_or_else(|| old(&sink), |v| Ok(Some(v)))?
+        {
+            Some(StateValue::Account(a)) => a,
+            _ => Account::default(),
+        };
+        // Saturating, as on the declared-key path: the same on every validator.
+        account.balance = account.balance.saturating_add(fees);
+        written.insert(sink, StateValue::Account(account));
+    }
+    let mut changes = Vec::with_capacity(written.len());
+    for (key, new) in written {
+        changes.push(Change {
+            old: old(&key)?,
+            key,
+            new,
+        });
+    }
+    changes.sort_unstable_by_key(|c| c.key);
+    let mut stats = stats;
+    stats.phases.finalize = started.elapsed();
+    Ok(ExecutedBlock {
+        receipts,
+        changes,
+        fees,
+        stats,
+    })
+}

@@ -1,0 +1,474 @@
+//! Contract transactions: one `Deploy` or `Call` through revm, against a reader of state
+//! keys that the EVM asks for as it runs.
+//!
+//! The EVM reads accounts, code and storage slots by key through [`KeyReader`] (each read
+//! is what a Block-STM read set records) and its state changes come back as key writes.
+//! Like [`crate::vm`], this code never sees where reads come from, so that the sequential
+//! and the parallel executor run exactly it.
+//!
+//! Fees. revm charges nothing here (its fee charge is disabled and the gas price it sees
+//! is zero); the sender must hold the fee of its whole gas limit plus the value before the
+//! EVM runs, and pays `gas used x gas price` afterwards, which the block credits to the fee
+//! sink at its end as for native transactions. So no contract transaction reads or writes
+//! the fee sink because of a fee, and `COINBASE` is the sink's address.
+//!
+//! Writes. Of the accounts the EVM touched: an account whose balance or nonce changed is
+//! written; a contract created by the transaction has its code written; a storage slot
+//! whose value changed is written (a slot set to zero stays, as zero); an account that
+//! self-destructed in the transaction that created it (EIP-6780) is written as an empty
+//! account, and its slots and code are not written.
+
+use ordo_types::{Address, Payload, Transaction, ADDRESS_BYTES};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::database_interface::{DBErrorMarker, Database};
+use revm::handler::MainnetContext;
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{Address as EvmAddress, TxKind, B256, KECCAK_EMPTY, U256};
+use revm::state::{AccountInfo, Bytecode, EvmState};
+use revm::{ExecuteEvm, MainBuilder};
+
+use crate::receipt::{EvmHalt, EvmInvalid, EvmOutcome, Log, Receipt, TxStatus};
+use crate::state::{Account, StateKey, StateValue};
+use crate::vm::{BlockContext, ChainConfig};
+
+/// The most gas one contract transaction may ask for, as on Ethereum since EIP-7825.
+pub const MAX_TX_GAS: u64 = 30_000_000;
+/// The EVM revision contracts run under (what `solc --evm-version cancun` targets).
+const SPEC: SpecId = SpecId::CANCUN;
+
+/// Why a read could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Stop {
+    /// A lower transaction that may write the key has not executed (parallel only).
+    #[error("blocked on a lower transaction")]
+    Blocked,
+    /// The state could not be read; the block cannot execute.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl DBErrorMarker for Stop {}
+
+/// Read access to any state key. `None`: no value stored.
+pub(crate) trait KeyReader {
+    fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop>;
+}
+
+/// What one execution of a contract transaction produced.
+#[derive(Debug, Clone)]
+pub(crate) struct EvmEffects {
+    pub receipt: Receipt,
+    /// Keys written with their new values, each key once.
+    pub writes: Vec<(StateKey, StateValue)>,
+}
+
+impl EvmEffects {
+    fn none(status: TxStatus) -> Self {
+        EvmEffects {
+            receipt: Receipt::uncharged(status),
+            writes: Vec::new(),
+        }
+    }
+}
+
+pub(crate) fn to_evm(address: &Address) -> EvmAddress {
+    EvmAddress::from(address.0)
+}
+
+pub(crate) fn from_evm(address: &EvmAddress) -> Address {
+    let mut bytes = [0; ADDRESS_BYTES];
+    bytes.copy_from_slice(address.as_slice());
+    Address(bytes)
+}
+
+/// The gas limit a contract payload asks for; zero for native payloads.
+pub(crate) fn gas_limit(payload: &Payload) -> u64 {
+    match payload {
+        Payload::Deploy { gas_limit, .. } | Payload::Call { gas_limit, .. } => *gas_limit,
+        _ => 0,
+    }
+}
+
+/// revm's view of the state: every read goes through the transaction's reader.
+struct Db<'r, R: KeyReader> {
+    reader: &'r mut R,
+}
+
+impl<R: KeyReader> Database for Db<'_, R> {
+    type Error = Stop;
+
+    fn basic(&mut self, address: EvmAddress) -> Result<Option<AccountInfo>, Stop> {
+        let ours = from_evm(&address);
+        let account = match self.reader.read(&StateKey::Account(ours))? {
+            Some(StateValue::Account(a)) => Some(a),
+            _ => None,
+        };
+        let code = match self.reader.read(&StateKey::Code(ours))? {
+            Some(StateValue::Code(c)) => Some(c),
+            _ => None,
+        };
+        if account.is_none() && code.is_none() {
+            return Ok(None);
+        }
+        let account = account.unwrap_or_default();
+        let (code_hash, code) = match code {
+            Some(c) => (c.hash(), c.bytecode().clone()),
+            None => (KECCAK_EMPTY, Bytecode::default()),
+        };
+        Ok(Some(AccountInfo {
+            balance: U256::from(account.balance),
+            nonce: account.nonce,
+            code_hash,
+            account_id: None,
+            code: Some(code),
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Stop> {
+        // `basic` always returns the code with the account, so revm never asks by hash
+        // for anything but the empty code.
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        Err(Stop::Failed(format!("code {code_hash} requested by hash")))
+    }
+
+    fn storage(&mut self, address: EvmAddress, index: U256) -> Result<U256, Stop> {
+        let key = StateKey::Slot(from_evm(&address), index.to_be_bytes());
+        Ok(match self.reader.read(&key)? {
+            Some(StateValue::Slot(word)) => U256::from_be_bytes(word),
+            _ => U256::ZERO,
+        })
+    }
+
+    fn block_hash(&mut self, _number: u64) -> Result<B256, Stop> {
+        // Execution does not see block hashes (the executed state must not depend on
+        // which certified block a validator happened to receive first): BLOCKHASH is zero.
+        Ok(B256::ZERO)
+    }
+}
+
+/// Executes contract transaction `tx`, sent by `sender`, reading through `reader`.
+/// `within_block_gas`: whether the block's gas limit still covers this transaction's gas
+/// limit (see [`crate::dynamic`]).
+pub(crate) fn execute<R: KeyReader>(
+    config: &ChainConfig,
+    block: &BlockContext,
+    tx: &Transaction,
+    sender: Address,
+    within_block_gas: bool,
+    reader: &mut R,
+) -> Result<EvmEffects, Stop> {
+    let (kind, data, value, gas_limit) = match &tx.payload {
+        Payload::Deploy {
+            init_code,
+            value,
+            gas_limit,
+        } => (TxKind::Create, init_code, *value, *gas_limit),
+        Payload::Call {
+            to,
+            input,
+            value,
+            gas_limit,
+        } => (TxKind::Call(to_evm(to)), input, *value, *gas_limit),
+        _ => unreachable!("only contract payloads reach the EVM"),
+    };
+    if tx.chain_id != config.chain_id {
+        return Ok(EvmEffects::none(TxStatus::WrongChain));
+    }
+    if block.timestamp_ms > tx.expiry {
+        return Ok(EvmEffects::none(TxStatus::Expired));
+    }
+    let account = match reader.read(&StateKey::Account(sender))? {
+        Some(StateValue::Account(a)) => a,
+        _ => Account::default(),
+    };
+    if tx.nonce != account.nonce {
+        return Ok(EvmEffects::none(TxStatus::BadNonce {
+            expected: account.nonce,
+        }));
+    }
+    if gas_limit > MAX_TX_GAS {
+        return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+            EvmInvalid::GasLimitTooHigh,
+        )));
+    }
+    if !within_block_gas {
+        return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+            EvmInvalid::BlockGasExhausted,
+        )));
+    }
+    let max_fee = u128::from(gas_limit) * u128::from(config.gas_price);
+    if u128::from(account.balance) < max_fee + u128::from(value) {
+        return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+            EvmInvalid::InsufficientFunds,
+        )));
+    }
+
+    let tx_env = TxEnv {
+        tx_type: 0,
+        caller: to_evm(&sender),
+        gas_limit,
+        gas_price: 0,
+        kind,
+        value: U256::from(value),
+        data: data.clone().into(),
+        nonce: tx.nonce,
+        chain_id: None,
+        ..TxEnv::default()
+    };
+    let outcome = match run_evm(config, block, reader, tx_env, false) {
+        Ok(outcome) => outcome,
+        Err(Refused::Stop(stop)) => return Err(stop),
+        Err(Refused::Invalid(reason)) => return Ok(EvmEffects::none(TxStatus::EvmInvalid(reason))),
+    };
+    let gas_used = outcome.result.tx_gas_used();
+    let fee = gas_used.saturating_mul(config.gas_price);
+    let (status, evm_outcome) = outcome_of(outcome.result);
+    let mut writes = state_writes(outcome.state);
+    charge(&mut writes, sender, fee);
+    Ok(EvmEffects {
+        receipt: Receipt {
+            status,
+            fee,
+            gas_used,
+            evm: Some(Box::new(evm_outcome)),
+        },
+        writes,
+    })
+}
+
+/// Why revm did not run a transaction.
+enum Refused {
+    Stop(Stop),
+    Invalid(EvmInvalid),
+}
+
+/// Runs `tx_env` in revm against `reader`'s state, changing nothing; `read_only` drops the
+/// nonce check (a read-only call carries none).
+fn run_evm<R: KeyReader>(
+    config: &ChainConfig,
+    block: &BlockContext,
+    reader: &mut R,
+    tx_env: TxEnv,
+    read_only: bool,
+) -> Result<revm::context::result::ResultAndState, Refused> {
+    let mut cfg = CfgEnv::new_with_spec(SPEC);
+    cfg.chain_id = config.chain_id;
+    cfg.disable_fee_charge = true;
+    cfg.disable_nonce_check = read_only;
+    cfg.tx_gas_limit_cap = Some(MAX_TX_GAS);
+    let block_env = BlockEnv {
+        number: U256::from(block.height),
+        beneficiary: to_evm(&config.fee_sink),
+        timestamp: U256::from(block.timestamp_ms / 1_000),
+        gas_limit: config.block_gas_limit,
+        basefee: 0,
+        difficulty: U256::ZERO,
+        prevrandao: Some(B256::ZERO),
+        ..BlockEnv::default()
+    };
+    let context: MainnetContext<Db<'_, R>> = Context::new(Db { reader }, SPEC);
+    let mut evm = context.with_cfg(cfg).with_block(block_env).build_mainnet();
+    match evm.transact(tx_env) {
+        Ok(outcome) => Ok(outcome),
+        Err(EVMError::Database(stop)) => Err(Refused::Stop(stop)),
+        Err(EVMError::Transaction(invalid)) => Err(Refused::Invalid(invalid_reason(&invalid))),
+        Err(other) => {
+            // A header or custom error is a bug of this configuration, the same on every
+            // validator; the transaction is refused rather than the block failed.
+            tracing::warn!(error = %other, "the EVM refused a transaction");
+            Err(Refused::Invalid(EvmInvalid::Other))
+        }
+    }
+}
+
+/// A result's status and outcome for the receipt.
+fn outcome_of(result: ExecutionResult) -> (TxStatus, EvmOutcome) {
+    match result {
+        ExecutionResult::Success { logs, output, .. } => {
+            let created = match &output {
+                Output::Create(_, Some(address)) => Some(from_evm(address)),
+                _ => None,
+            };
+            let logs = logs
+                .into_iter()
+                .map(|log| Log {
+                    address: from_evm(&log.address),
+                    topics: log.data.topics().iter().map(|t| t.0).collect(),
+                    data: log.data.data.to_vec(),
+                })
+                .collect();
+            let output = match output {
+                Output::Call(bytes) => bytes.to_vec(),
+                Output::Create(..) => Vec::new(),
+            };
+            (
+                TxStatus::Success,
+                EvmOutcome {
+                    output,
+                    logs,
+                    created,
+                },
+            )
+        }
+        ExecutionResult::Revert { output, .. } => (
+            TxStatus::Reverted,
+            EvmOutcome {
+                output: output.to_vec(),
+                ..EvmOutcome::default()
+            },
+        ),
+        ExecutionResult::Halt { reason, .. } => (
+            TxStatus::Halted(halt_reason(&reason)),
+            EvmOutcome::default(),
+        ),
+    }
+}
+
+/// What a read-only call returned; nothing it did is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOnlyCall {
+    pub status: TxStatus,
+    pub gas_used: u64,
+    /// Return data, or the revert data of a revert.
+    pub output: Vec<u8>,
+    pub logs: Vec<Log>,
+}
+
+/// Calls `to` with `input` as `from` against the state in `view`, as `eth_call` does:
+/// no transaction, no signature, no nonce, no fee, and no state change kept.
+pub fn read_only_call(
+    view: &dyn ordo_types::StateView,
+    config: &ChainConfig,
+    block: &BlockContext,
+    from: Address,
+    to: Address,
+    input: Vec<u8>,
+    gas_limit: u64,
+) -> crate::error::Result<ReadOnlyCall> {
+    struct ViewReader<'v>(&'v dyn ordo_types::StateView);
+    impl KeyReader for ViewReader<'_> {
+        fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
+            crate::dynamic::read_base(self.0, key)
+        }
+    }
+    let tx_env = TxEnv {
+        tx_type: 0,
+        caller: to_evm(&from),
+        gas_limit: gas_limit.min(MAX_TX_GAS),
+        gas_price: 0,
+        kind: TxKind::Call(to_evm(&to)),
+        value: U256::ZERO,
+        data: input.into(),
+        chain_id: None,
+        ..TxEnv::default()
+    };
+    match run_evm(config, block, &mut ViewReader(view), tx_env, true) {
+        Ok(outcome) => {
+            let gas_used = outcome.result.tx_gas_used();
+            let (status, out) = outcome_of(outcome.result);
+            Ok(ReadOnlyCall {
+                status,
+                gas_used,
+                output: out.output,
+                logs: out.logs,
+            })
+        }
+        Err(Refused::Stop(stop)) => Err(crate::dynamic::failed(stop)),
+        Err(Refused::Invalid(reason)) => Ok(ReadOnlyCall {
+            status: TxStatus::EvmInvalid(reason),
+            gas_used: 0,
+            output: Vec::new(),
+            logs: Vec::new(),
+        }),
+    }
+}
+
+/// Takes `fee` from the sender's written account. The EVM always writes the sender (its
+/// nonce moved), and the balance check above left at least the whole gas limit's fee.
+fn charge(writes: &mut [(StateKey, StateValue)], sender: Address, fee: u64) {
+    for (key, value) in writes.iter_mut() {
+        if let (StateKey::Account(a), StateValue::Account(account)) = (&*key, value) {
+            if *a == sender {
+                account.balance = account.balance.saturating_sub(fee);
+                return;
+            }
+        }
+    }
+}
+
+/// The key writes of the EVM's state changes (see the module note), sorted by key.
+fn state_writes(state: EvmState) -> Vec<(StateKey, StateValue)> {
+    let mut writes = Vec::new();
+    for (address, account) in state {
+        if !account.is_touched() {
+            continue;
+        }
+        let ours = from_evm(&address);
+        if account.is_selfdestructed() {
+            writes.push((
+                StateKey::Account(ours),
+                StateValue::Account(Account::default()),
+            ));
+            continue;
+        }
+        if account.is_changed() || account.is_created() {
+            writes.push((
+                StateKey::Account(ours),
+                StateValue::Account(Account {
+                    // The genesis supply bound keeps every balance within a u64 (see
+                    // `genesis`); saturating only so that nothing here can panic.
+                    balance: account.info.balance.try_into().unwrap_or(u64::MAX),
+                    nonce: account.info.nonce,
+                }),
+            ));
+        }
+        if account.is_created() {
+            if let Some(code) = account.info.code.as_ref().filter(|c| !c.is_empty()) {
+                writes.push((
+                    StateKey::Code(ours),
+                    StateValue::Code(crate::state::Code::new(code.original_byte_slice())),
+                ));
+            }
+        }
+        for (index, slot) in account.storage {
+            if slot.is_changed() {
+                writes.push((
+                    StateKey::Slot(ours, index.to_be_bytes()),
+                    StateValue::Slot(slot.present_value.to_be_bytes()),
+                ));
+            }
+        }
+    }
+    writes.sort_unstable_by_key(|w| w.0);
+    writes
+}
+
+fn invalid_reason(invalid: &InvalidTransaction) -> EvmInvalid {
+    match invalid {
+        InvalidTransaction::CallGasCostMoreThanGasLimit { .. }
+        | InvalidTransaction::GasFloorMoreThanGasLimit { .. } => EvmInvalid::IntrinsicGas,
+        InvalidTransaction::TxGasLimitGreaterThanCap { .. }
+        | InvalidTransaction::CallerGasLimitMoreThanBlock => EvmInvalid::GasLimitTooHigh,
+        InvalidTransaction::LackOfFundForMaxFee { .. } => EvmInvalid::InsufficientFunds,
+        InvalidTransaction::CreateInitCodeSizeLimit => EvmInvalid::InitCodeTooLarge,
+        _ => EvmInvalid::Other,
+    }
+}
+
+fn halt_reason(reason: &HaltReason) -> EvmHalt {
+    match reason {
+        HaltReason::OutOfGas(_) => EvmHalt::OutOfGas,
+        HaltReason::OpcodeNotFound | HaltReason::InvalidFEOpcode | HaltReason::NotActivated => {
+            EvmHalt::InvalidOpcode
+        }
+        HaltReason::CallTooDeep => EvmHalt::CallTooDeep,
+        HaltReason::CreateContractSizeLimit => EvmHalt::CodeSizeLimit,
+        HaltReason::StackOverflow => EvmHalt::StackOverflow,
+        HaltReason::StackUnderflow => EvmHalt::StackUnderflow,
+        HaltReason::InvalidJump => EvmHalt::InvalidJump,
+        _ => EvmHalt::Other,
+    }
+}
