@@ -133,6 +133,9 @@ pub enum Command {
     Swap(SwapArgs),
     /// Mint the next token of an NFT collection to the sender; waits unless --no-wait.
     Mint(MintArgs),
+    /// Deploy, call and read EVM contracts (Solidity examples built in, or your own build).
+    #[command(subcommand)]
+    Contract(ContractCommand),
     /// Show a transaction's status: pending, committed (height, result), expired or unknown.
     Tx(TxArgs),
     /// Show a committed block (the latest when no height is given).
@@ -243,6 +246,92 @@ pub struct SwapArgs {
     pub direction: Direction,
     #[command(flatten)]
     pub submit: SubmitArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractCommand {
+    /// Deploy a contract and wait until it is committed; prints its address.
+    ///
+    /// CONTRACT is a built-in example (Token, Pair, Collection, Dao, Counter, Looper,
+    /// MemoryHog, Recurser, SelfDestructor, Reverter, Thrower, Reenterer) or a build file
+    /// (JSON with "abi" and "bytecode", as `contracts/build/*.json`). Constructor arguments
+    /// follow, each parsed as the ABI's type: `ordo contract deploy Token Ordo ORD 1000000`.
+    Deploy(ContractDeployArgs),
+    /// Call a contract in a transaction and wait until it is committed.
+    ///
+    /// `ordo contract call 0xTOKEN 'transfer(address,uint256)' 0xTO 100`; add
+    /// `returns (bool)` to the signature to decode what it returns, and --abi to decode its
+    /// events and custom errors.
+    Call(ContractCallArgs),
+    /// Call a contract read-only against the node's latest executed state: no transaction,
+    /// no fee, nothing changes.
+    ///
+    /// `ordo contract read 0xTOKEN 'balanceOf(address) returns (uint256)' 0xWHO`.
+    Read(ContractReadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ContractDeployArgs {
+    /// A built-in example's name or a build file (see `ordo contract deploy --help`).
+    #[arg(value_name = "CONTRACT")]
+    pub contract: String,
+    /// Constructor arguments, in order (after `--` if one starts with `-`).
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<String>,
+    /// Native coin sent with the deployment (the constructor must be payable).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub value: u64,
+    /// Gas limit; the sender must hold this times the gas price, and pays for what is used.
+    #[arg(long, value_name = "N", default_value_t = 3_000_000)]
+    pub gas: u64,
+    #[command(flatten)]
+    pub submit: SubmitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ContractCallArgs {
+    /// The contract's address.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// The function: 'name(types)', optionally with 'returns (types)'.
+    #[arg(value_name = "SIGNATURE")]
+    pub signature: String,
+    /// Arguments, in order, each parsed as its type (after `--` if one starts with `-`).
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<String>,
+    /// Native coin sent with the call (the function must be payable).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub value: u64,
+    /// Gas limit; the sender must hold this times the gas price, and pays for what is used.
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub gas: u64,
+    /// An ABI to decode events and custom errors with: a built-in example or a build file.
+    #[arg(long, value_name = "CONTRACT")]
+    pub abi: Option<String>,
+    #[command(flatten)]
+    pub submit: SubmitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ContractReadArgs {
+    /// The contract's address.
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    /// The function: 'name(types) returns (types)'.
+    #[arg(value_name = "SIGNATURE")]
+    pub signature: String,
+    /// Arguments, in order, each parsed as its type (after `--` if one starts with `-`).
+    #[arg(value_name = "ARGS")]
+    pub args: Vec<String>,
+    /// The caller (`msg.sender`) [default: the zero address].
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    /// Gas limit of the call.
+    #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+    pub gas: u64,
+    /// An ABI to decode custom errors with: a built-in example or a build file.
+    #[arg(long, value_name = "CONTRACT")]
+    pub abi: Option<String>,
 }
 
 #[derive(Debug, Args)]

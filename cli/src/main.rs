@@ -13,10 +13,10 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, KeysCommand};
+use crate::cli::{Cli, Command, ContractCommand, KeysCommand};
 use crate::commands::endpoint::Target;
 use crate::commands::errors::ClientError;
-use crate::commands::{external, keys, query, run, submit};
+use crate::commands::{contract, external, keys, query, run, submit};
 use crate::output::Output;
 
 // A validator allocates and frees small buffers at a high rate on every core (messages,
@@ -45,6 +45,9 @@ fn main() {
         Command::Transfer(args) => submit::transfer(&args, &target, &out),
         Command::Swap(args) => submit::swap(&args, &target, &out),
         Command::Mint(args) => submit::mint(&args, &target, &out),
+        Command::Contract(ContractCommand::Deploy(args)) => contract::deploy(&args, &target, &out),
+        Command::Contract(ContractCommand::Call(args)) => contract::call(&args, &target, &out),
+        Command::Contract(ContractCommand::Read(args)) => contract::read(&args, &target, &out),
         Command::Tx(args) => query::tx(&args, &target, &out),
         Command::Block(args) => query::block(&args, &target, &out),
         Command::Status => query::status(&target, &out),

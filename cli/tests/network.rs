@@ -16,7 +16,7 @@ use ordo_cli::localnet::{self, bench_key, Localnet, LocalnetSpec, ValidatorPorts
 use ordo_types::{
     codec, now_ms, Address, Hash32, KeyPair, Payload, SignedTransaction, Transaction,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 mod common;
 use common::{free_ports, wait_for};
@@ -634,4 +634,228 @@ fn ordering_only_network_orders_opaque_payloads() {
     for v in &mut cluster.validators {
         assert!(v.terminate(), "validator {} did not stop cleanly", v.index);
     }
+}
+
+/// Runs `ordo --rpc V ARGS… --json` against validator `v` and returns its JSON; the
+/// command must succeed.
+fn ordo_json(v: &Validator, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .arg("--rpc")
+        .arg(v.rpc.to_string())
+        .arg("--json")
+        .args(args)
+        .env_remove("ORDO_TESTNET_DIR")
+        .output()
+        .expect("the ordo binary runs");
+    assert!(
+        out.status.success(),
+        "ordo {args:?} exited {:?}: {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+/// The example contracts, deployed and driven through the `ordo contract` CLI on four
+/// validator processes: an ERC-20 transfer with its event, an AMM pair with liquidity and
+/// a swap, an NFT mint, and a DAO proposal that, voted through, calls a counter. Every
+/// validator then answers every read alike and holds the same state root at one height.
+#[test]
+fn four_validators_run_the_example_contracts_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new(dir.path(), 4, 1);
+    for v in &mut cluster.validators {
+        v.start();
+    }
+    let all_up = wait_for(Duration::from_secs(60), || {
+        cluster.validators.iter().all(|v| {
+            v.status()
+                .is_some_and(|s| s["peers"].as_u64() == Some(3) && s["height"].as_u64() > Some(0))
+        })
+    });
+    assert!(
+        all_up,
+        "validators did not connect and commit\n{}",
+        cluster.dump_logs()
+    );
+    let key = cluster.net.dev_key_path.to_str().unwrap().to_string();
+    let me = ordo_types::keyfile::read(&cluster.net.dev_key_path)
+        .unwrap()
+        .address()
+        .to_string();
+    let other = Address([0x42; 20]).to_string();
+    let v = &cluster.validators[0];
+    let k = ["--key", key.as_str()];
+    let with_key = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(k.iter()).map(|s| s.to_string()).collect()
+    };
+    let run = |v: &Validator, args: Vec<String>| -> Value {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ordo_json(v, &args)
+    };
+    let deploy = |args: &[&str]| -> String {
+        let out = run(v, with_key(&[&["contract", "deploy"], args].concat()));
+        assert_eq!(out["execution_status"], "success", "{out}");
+        out["contract"]
+            .as_str()
+            .expect("a created contract")
+            .to_string()
+    };
+    let call = |to: &str, sig: &str, args: &[&str]| -> Value {
+        let out = run(
+            v,
+            with_key(&[&["contract", "call", to, sig], args].concat()),
+        );
+        assert_eq!(out["execution_status"], "success", "{sig}: {out}");
+        out
+    };
+    let read_on = |v: &Validator, to: &str, sig: &str, args: &[&str]| -> Value {
+        let out = run(
+            v,
+            [&["contract", "read", to, sig], args]
+                .concat()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+        assert_eq!(out["status"], "success", "{sig}: {out}");
+        out["returns"].clone()
+    };
+
+    // ERC-20: deploy with constructor arguments, transfer, its decoded event, a read.
+    let token = deploy(&["Token", "Ordo", "ORD", "1000000"]);
+    let sent = call(
+        &token,
+        "transfer(address,uint256) returns (bool)",
+        &[&other, "250", "--abi", "Token"],
+    );
+    assert_eq!(sent["returns"], json!([true]));
+    assert_eq!(sent["evm"]["logs"][0]["event"], "Transfer", "{sent}");
+    assert_eq!(sent["evm"]["logs"][0]["args"]["value"], "250", "{sent}");
+    assert_eq!(
+        read_on(v, &token, "balanceOf(address) returns (uint256)", &[&other]),
+        json!(["250"])
+    );
+
+    // A revert through the CLI: more than the sender holds; the reason is decoded.
+    let out = Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "--rpc",
+            &v.rpc.to_string(),
+            "--json",
+            "contract",
+            "call",
+            &token,
+        ])
+        .args([
+            "transfer(address,uint256)",
+            &other,
+            "99999999",
+            "--key",
+            &key,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reverted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reverted["execution_status"], "reverted", "{reverted}");
+    assert!(
+        reverted["revert_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("insufficient balance"),
+        "{reverted}"
+    );
+
+    // AMM: a second token, a pair over both, liquidity, a swap.
+    let token_b = deploy(&["Token", "Other", "OTH", "1000000"]);
+    let pair = deploy(&["Pair", &token, &token_b]);
+    for t in [&token, &token_b] {
+        call(t, "approve(address,uint256)", &[&pair, "1000000"]);
+    }
+    call(
+        &pair,
+        "addLiquidity(uint256,uint256)",
+        &["100000", "100000"],
+    );
+    let swapped = call(
+        &pair,
+        "swap(address,uint256,uint256) returns (uint256)",
+        &[&token, "1000", "900"],
+    );
+    let out: u64 = swapped["returns"][0].as_str().unwrap().parse().unwrap();
+    assert!((900..1000).contains(&out), "{swapped}");
+
+    // NFT: a collection and a mint.
+    let collection = deploy(&["Collection", "Art", "ART"]);
+    let minted = call(&collection, "mint() returns (uint256)", &[]);
+    assert_eq!(minted["returns"], json!(["1"]));
+    assert_eq!(
+        read_on(v, &collection, "ownerOf(uint256) returns (address)", &["1"])[0]
+            .as_str()
+            .unwrap()
+            .to_lowercase(),
+        me.to_lowercase()
+    );
+
+    // DAO: propose a call to a counter, vote it through, execute it after the vote.
+    let counter = deploy(&["Counter"]);
+    // Voting is open for 40 blocks: an idle chain makes a few a second, and the vote
+    // below is one CLI command after the proposal.
+    let dao = deploy(&["Dao", &token, "40", "1"]);
+    let increment = format!(
+        "0x{}",
+        hex_of(&ordo_execution::contracts::call_data("increment()", &[]))
+    );
+    let proposed = call(
+        &dao,
+        "propose(address,uint256,bytes,string) returns (uint256)",
+        &[&counter, "0", &increment, "count one"],
+    );
+    let id = proposed["returns"][0].as_str().unwrap().to_string();
+    call(&dao, "vote(uint256,bool)", &[&id, "true"]);
+    // Execution is allowed once the voting period has passed.
+    let until = proposed["height"].as_u64().unwrap() + 41;
+    assert!(wait_for(Duration::from_secs(60), || v.executed() > until));
+    call(&dao, "execute(uint256)", &[&id]);
+    assert_eq!(
+        read_on(v, &counter, "get() returns (uint256)", &[]),
+        json!(["1"])
+    );
+
+    // Every validator answers the reads alike and holds the same root at one height.
+    let height = v.executed();
+    assert!(wait_for(Duration::from_secs(30), || cluster
+        .validators
+        .iter()
+        .all(|w| w.executed() >= height)));
+    let roots: Vec<Value> = cluster
+        .validators
+        .iter()
+        .map(|w| w.get(&format!("/v1/blocks/{height}")).expect("block")["state_root"].clone())
+        .collect();
+    assert!(
+        roots.iter().all(|r| r == &roots[0] && !r.is_null()),
+        "{roots:?}"
+    );
+    for w in &cluster.validators {
+        assert_eq!(
+            read_on(w, &token, "balanceOf(address) returns (uint256)", &[&other]),
+            json!(["250"])
+        );
+        assert_eq!(
+            read_on(w, &counter, "get() returns (uint256)", &[]),
+            json!(["1"])
+        );
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -498,6 +498,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         network: network.clone(),
         dissemination: dissemination.clone(),
         ordering_only: genesis_file.ordering_only,
+        chain: genesis_file.chain_config(),
         prometheus,
         max_body_bytes: config.rpc.max_body_bytes,
         max_wait_ms: config.rpc.max_wait_ms,

@@ -50,7 +50,10 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::{Block, QuorumCert};
-use ordo_execution::{EvmOutcome, Receipt, StateKey, StateValue, TxStatus, MAX_RECEIPT_BYTES};
+use ordo_execution::{
+    read_only_call, BlockContext, ChainConfig, EvmOutcome, Receipt, StateKey, StateValue, TxStatus,
+    MAX_RECEIPT_BYTES, MAX_TX_GAS,
+};
 use ordo_network::{
     Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
 };
@@ -60,7 +63,7 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
 
 use crate::admission::{IngressGate, Reservation};
-use crate::pipeline::status_name;
+use crate::pipeline::{status_code, status_name};
 use crate::roots::RootsView;
 use crate::shared::{ExecutedTip, Shared};
 use crate::tx_index::TxIndex;
@@ -89,6 +92,8 @@ pub struct RpcState {
     /// Makes batches of opaque payloads directly (ordering-only networks).
     pub dissemination: Dissemination,
     pub ordering_only: bool,
+    /// The chain's execution parameters, for read-only contract calls.
+    pub chain: ChainConfig,
     pub prometheus: Option<PrometheusHandle>,
     pub max_body_bytes: usize,
     pub max_wait_ms: u64,
@@ -191,6 +196,7 @@ pub fn router(state: Arc<RpcState>) -> Router {
         .route("/v1/payloads/batch", post(submit_payloads))
         .route("/v1/transactions/{hash}", get(transaction))
         .route("/v1/accounts/{address}", get(account))
+        .route("/v1/contract/read", post(contract_read))
         .route("/v1/blocks/latest", get(latest_block))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/blocks/{height}/transactions", get(block_transactions))
@@ -957,6 +963,91 @@ async fn metrics_text(State(state): State<Arc<RpcState>>) -> Response {
     }
 }
 
+/// The largest read-only call body: call data is bounded like a transaction's.
+const MAX_READ_BODY_BYTES: usize = 2 * MAX_TRANSACTION_BYTES + 1024;
+/// Gas of a read-only call when the request names none.
+const DEFAULT_READ_GAS: u64 = 10_000_000;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadRequest {
+    to: Address,
+    #[serde(default)]
+    from: Option<Address>,
+    /// Call data in hex, "0x" optional.
+    #[serde(default)]
+    input: String,
+    #[serde(default)]
+    gas: Option<u64>,
+}
+
+/// `POST /v1/contract/read`: a read-only call against the latest executed state (as
+/// `eth_call` does): no transaction, no signature, no fee, nothing kept. The EVM runs on a
+/// blocking thread, bounded by the gas cap like any contract call.
+async fn contract_read(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    if state.ordering_only {
+        return Err(wrong_mode(
+            "this network is ordering-only: it runs no contracts",
+        ));
+    }
+    let bytes = read_body(&headers, body, MAX_READ_BODY_BYTES).await?;
+    let request: ReadRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::malformed(format!(
+            "a read is {{\"to\", \"input\", \"from\", \"gas\"}}: {e}"
+        ))
+    })?;
+    let input_hex = request.input.trim();
+    let input = hex_decode(input_hex.strip_prefix("0x").unwrap_or(input_hex))
+        .ok_or_else(|| ApiError::malformed("\"input\" is not hex"))?;
+    fresh_state(&state.shared).await?;
+    let tip = state.shared.executed_tip();
+    let block = BlockContext {
+        height: tip.height + 1,
+        timestamp_ms: tip.timestamp_ms,
+    };
+    let gas = request.gas.unwrap_or(DEFAULT_READ_GAS).min(MAX_TX_GAS);
+    let shared = state.shared.clone();
+    let config = state.chain.clone();
+    let from = request.from.unwrap_or_default();
+    let call = tokio::task::spawn_blocking(move || {
+        let view = shared.storage.state_view();
+        read_only_call(&view, &config, &block, from, request.to, input, gas)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut answer = json!({
+        "status": status_name(status_code(&call.status)),
+        "output": format!("0x{}", hex_encode(&call.output)),
+        "gas_used": call.gas_used,
+        "height": tip.height,
+    });
+    match call.status {
+        TxStatus::EvmInvalid(reason) => answer["reason"] = format!("{reason:?}").into(),
+        TxStatus::Halted(reason) => answer["reason"] = format!("{reason:?}").into(),
+        _ => {}
+    }
+    Ok(Json(answer))
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1004,7 +1095,6 @@ mod tests {
 
     #[test]
     fn uncharged_status_codes_are_those_execution_does_not_charge() {
-        use crate::pipeline::status_code;
         let all = [
             TxStatus::Success,
             TxStatus::WrongChain,
@@ -1017,6 +1107,9 @@ mod tests {
             TxStatus::SlippageExceeded,
             TxStatus::UnknownCollection,
             TxStatus::Overflow,
+            TxStatus::EvmInvalid(ordo_execution::EvmInvalid::IntrinsicGas),
+            TxStatus::Reverted,
+            TxStatus::Halted(ordo_execution::EvmHalt::OutOfGas),
         ];
         for status in all {
             assert_eq!(

@@ -134,6 +134,20 @@ impl Rpc {
     }
 
     /// Submits one transaction in its canonical bytes; the node's answer on acceptance.
+    /// A POST of a JSON body.
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        let response = http::send(
+            self.addr,
+            "POST",
+            path,
+            Some("application/json"),
+            &bytes,
+            REQUEST_TIMEOUT,
+        );
+        self.answer(response)
+    }
+
     pub fn submit(&self, tx: &SignedTransaction) -> Result<Value, ClientError> {
         let response = http::send(
             self.addr,

@@ -39,6 +39,8 @@ pub enum ClientError {
     Unknown { hash: Hash32 },
     #[error("unexpected answer from {url}: {what}")]
     BadAnswer { url: String, what: String },
+    #[error("the read-only call did not succeed: {status}{reason}")]
+    CallFailed { status: String, reason: String },
 }
 
 impl ClientError {
@@ -56,6 +58,7 @@ impl ClientError {
             ClientError::Unknown { .. } => 8,
             ClientError::NotExecuted { .. } => 9,
             ClientError::BadAnswer { .. } => 1,
+            ClientError::CallFailed { .. } => 5,
         }
     }
 
@@ -73,6 +76,7 @@ impl ClientError {
             ClientError::Pending { .. } => "pending".into(),
             ClientError::Unknown { .. } => "unknown".into(),
             ClientError::BadAnswer { .. } => "bad_answer".into(),
+            ClientError::CallFailed { .. } => "call_failed".into(),
         }
     }
 }
@@ -129,6 +133,10 @@ fn explain_execution(reason: &str) -> String {
         "slippage_exceeded" => "the swap would pay out less than --min-out",
         "unknown_collection" => "no such collection",
         "overflow" => "an amount would overflow",
+        "reverted" => "the contract reverted (see revert)",
+        "halted" => {
+            "the EVM halted the contract (out of gas, an invalid opcode, call depth or code size)"
+        }
         other => return other.to_string(),
     };
     format!("{what} ({reason})")

@@ -198,12 +198,57 @@ pub fn status_rows(status: &Value) -> Vec<(&'static str, String)> {
                 "included, not executed: {}; nothing changed",
                 not_executed_why(&reason, nonce, expected)
             ),
+            _ if status["reason"].is_string() => format!(
+                "failed: {} ({})",
+                text(&status["execution_status"]),
+                text(&status["reason"])
+            ),
             _ => format!("failed: {}", text(&status["execution_status"])),
         };
         rows.push(("result", result));
         if !status["fee"].is_null() {
             rows.push(("fee", text(&status["fee"])));
         }
+        if !status["evm"].is_null() {
+            rows.extend(contract_rows(status));
+        }
+    }
+    rows
+}
+
+/// A contract transaction's rows: the created contract, the revert reason, the decoded
+/// return values and each event (decoded where the client knew the ABI).
+fn contract_rows(status: &Value) -> Vec<(&'static str, String)> {
+    let mut rows = vec![("gas", text(&status["gas_used"]))];
+    if let Some(created) = status["evm"]["created"].as_str() {
+        rows.push(("contract", created.to_string()));
+    }
+    if let Some(reason) = status["revert_reason"].as_str() {
+        rows.push(("revert", reason.to_string()));
+    } else if status["execution_status"] == "reverted" {
+        rows.push(("revert", text(&status["evm"]["output"])));
+    }
+    for v in status["returns"].as_array().into_iter().flatten() {
+        rows.push(("returns", text(v)));
+    }
+    for log in status["evm"]["logs"].as_array().into_iter().flatten() {
+        let line = match log["event"].as_str() {
+            Some(name) => {
+                let args: Vec<String> = log["args"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={}", text(v)))
+                    .collect();
+                format!("{name}({}) at {}", args.join(", "), text(&log["address"]))
+            }
+            None => format!(
+                "{} topics from {}",
+                log["topics"].as_array().map_or(0, Vec::len),
+                text(&log["address"])
+            ),
+        };
+        rows.push(("event", line));
     }
     rows
 }
@@ -225,6 +270,10 @@ pub fn not_executed_why(reason: &str, nonce: Option<u64>, expected: Option<u64>)
         ("expired", ..) => "it had expired when its block executed".into(),
         ("wrong_chain", ..) => "it is for another chain".into(),
         ("compute_limit_exceeded", ..) => "it asks for more than the compute limit".into(),
+        ("evm_invalid", ..) => {
+            "the EVM refused it before running (gas limit, funds for gas and value, or block gas)"
+                .into()
+        }
         (other, ..) => other.to_string(),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command group, and the client's shared parts: the node it talks to
 //! (`endpoint`), following a transaction (`follow`), and its failures (`errors`).
 
+pub mod contract;
 pub mod endpoint;
 pub mod errors;
 pub mod external;

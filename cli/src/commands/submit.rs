@@ -62,6 +62,18 @@ pub fn mint(args: &MintArgs, target: &Target, out: &Output) -> Result<()> {
 }
 
 fn submit(payload: Payload, args: &SubmitArgs, target: &Target, out: &Output) -> Result<()> {
+    submit_with(payload, args, target, out, &|_| {})
+}
+
+/// Like `submit`, with `decorate` adding to the final report before it is shown (decoded
+/// return values, events, revert reasons).
+pub fn submit_with(
+    payload: Payload,
+    args: &SubmitArgs,
+    target: &Target,
+    out: &Output,
+    decorate: &dyn Fn(&mut Value),
+) -> Result<()> {
     let key_path = match &args.key {
         Some(path) => path.clone(),
         None => target.dev_key()?,
@@ -122,6 +134,7 @@ fn submit(payload: Payload, args: &SubmitArgs, target: &Target, out: &Output) ->
             }
         }
         report["attempts"] = attempt.into();
+        decorate(&mut report);
         out.emit(report.clone(), || {
             let mut rows = follow::status_rows(&report);
             if !report["latency_ms"].is_null() {
