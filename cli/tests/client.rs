@@ -505,7 +505,7 @@ fn a_closed_port_is_no_node_at_once() {
             "--rpc",
             &format!("127.0.0.1:{port}"),
             "account",
-            &"00".repeat(32),
+            &"00".repeat(20),
         ],
     );
     fails_with(&out, 3, "no node answers");
@@ -525,7 +525,7 @@ fn a_closed_port_is_no_node_at_once() {
 fn without_a_testnet_the_client_says_how_to_get_one() {
     let tmp = tempfile::tempdir().unwrap();
     fails_with(&ordo(tmp.path(), &["status"]), 3, "ordo testnet up");
-    let to = "11".repeat(32);
+    let to = "11".repeat(20);
     fails_with(
         &ordo(tmp.path(), &["transfer", "--to", &to, "--amount", "1"]),
         2,

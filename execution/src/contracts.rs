@@ -132,6 +132,25 @@ pub fn call_data(signature: &str, args: &[Word]) -> Vec<u8> {
     data
 }
 
+/// ABI words of static arguments, without a selector (for encoding by hand the head and
+/// tail of a dynamic array).
+pub fn words(args: &[Word]) -> Vec<u8> {
+    args.iter().flat_map(|a| a.bytes()).collect()
+}
+
+/// `mintBatch(address[],uint256)` call data of the `Token` example.
+pub fn mint_batch(to: &[Address], amount: u128) -> Vec<u8> {
+    let mut data = call_data(
+        "mintBatch(address[],uint256)",
+        &[Word::Uint(0x40), Word::Uint(amount)],
+    );
+    data.extend(words(&[Word::Uint(to.len() as u128)]));
+    data.extend(words(
+        &to.iter().map(|a| Word::Address(*a)).collect::<Vec<_>>(),
+    ));
+    data
+}
+
 /// Init code with constructor arguments appended (static arguments only).
 pub fn with_constructor(bytecode: &[u8], args: &[Word]) -> Vec<u8> {
     let mut code = bytecode.to_vec();

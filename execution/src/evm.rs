@@ -22,7 +22,7 @@ use ordo_types::{Address, Payload, Transaction, ADDRESS_BYTES};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::database_interface::{DBErrorMarker, Database};
-use revm::handler::MainnetContext;
+use revm::handler::{MainnetContext, MainnetEvm};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address as EvmAddress, TxKind, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, Bytecode, EvmState};
@@ -90,12 +90,12 @@ pub(crate) fn gas_limit(payload: &Payload) -> u64 {
     }
 }
 
-/// revm's view of the state: every read goes through the transaction's reader.
-struct Db<'r, R: KeyReader> {
-    reader: &'r mut R,
+/// revm's view of the state: every read goes through the reader.
+struct Db<R: KeyReader> {
+    reader: R,
 }
 
-impl<R: KeyReader> Database for Db<'_, R> {
+impl<R: KeyReader> Database for Db<R> {
     type Error = Stop;
 
     fn basic(&mut self, address: EvmAddress) -> Result<Option<AccountInfo>, Stop> {
@@ -149,16 +149,51 @@ impl<R: KeyReader> Database for Db<'_, R> {
     }
 }
 
-/// Executes contract transaction `tx`, sent by `sender`, reading through `reader`.
-/// `within_block_gas`: whether the block's gas limit still covers this transaction's gas
-/// limit (see [`crate::dynamic`]).
-pub(crate) fn execute<R: KeyReader>(
+/// One EVM for many transactions of a block, reading through its reader. Building an EVM
+/// allocates and zeroes its journal, stack and memory, which cost as much as a token
+/// transfer itself; a runner builds it once per block and thread.
+pub(crate) struct Runner<R: KeyReader> {
+    evm: MainnetEvm<MainnetContext<Db<R>>>,
+}
+
+impl<R: KeyReader> Runner<R> {
+    pub(crate) fn new(config: &ChainConfig, block: &BlockContext, reader: R) -> Self {
+        Runner {
+            evm: build(config, block, Db { reader }, false),
+        }
+    }
+
+    /// The reader, between transactions.
+    pub(crate) fn reader(&mut self) -> &mut R {
+        &mut self.evm.ctx.journaled_state.database.reader
+    }
+
+    pub(crate) fn into_reader(self) -> R {
+        self.evm.ctx.journaled_state.database.reader
+    }
+
+    /// Executes contract transaction `tx`, sent by `sender`. `within_block_gas`: whether
+    /// the block's gas limit still covers this transaction's gas limit (see
+    /// [`crate::dynamic`]).
+    pub(crate) fn execute(
+        &mut self,
+        config: &ChainConfig,
+        block: &BlockContext,
+        tx: &Transaction,
+        sender: Address,
+        within_block_gas: bool,
+    ) -> Result<EvmEffects, Stop> {
+        execute(self, config, block, tx, sender, within_block_gas)
+    }
+}
+
+fn execute<R: KeyReader>(
+    runner: &mut Runner<R>,
     config: &ChainConfig,
     block: &BlockContext,
     tx: &Transaction,
     sender: Address,
     within_block_gas: bool,
-    reader: &mut R,
 ) -> Result<EvmEffects, Stop> {
     let (kind, data, value, gas_limit) = match &tx.payload {
         Payload::Deploy {
@@ -180,7 +215,7 @@ pub(crate) fn execute<R: KeyReader>(
     if block.timestamp_ms > tx.expiry {
         return Ok(EvmEffects::none(TxStatus::Expired));
     }
-    let account = match reader.read(&StateKey::Account(sender))? {
+    let account = match runner.reader().read(&StateKey::Account(sender))? {
         Some(StateValue::Account(a)) => a,
         _ => Account::default(),
     };
@@ -218,7 +253,7 @@ pub(crate) fn execute<R: KeyReader>(
         chain_id: None,
         ..TxEnv::default()
     };
-    let outcome = match run_evm(config, block, reader, tx_env, false) {
+    let outcome = match transact(&mut runner.evm, tx_env) {
         Ok(outcome) => outcome,
         Err(Refused::Stop(stop)) => return Err(stop),
         Err(Refused::Invalid(reason)) => return Ok(EvmEffects::none(TxStatus::EvmInvalid(reason))),
@@ -245,15 +280,14 @@ enum Refused {
     Invalid(EvmInvalid),
 }
 
-/// Runs `tx_env` in revm against `reader`'s state, changing nothing; `read_only` drops the
-/// nonce check (a read-only call carries none).
-fn run_evm<R: KeyReader>(
+/// An EVM for `block` over `db`; `read_only` drops the nonce check (a read-only call
+/// carries none).
+fn build<R: KeyReader>(
     config: &ChainConfig,
     block: &BlockContext,
-    reader: &mut R,
-    tx_env: TxEnv,
+    db: Db<R>,
     read_only: bool,
-) -> Result<revm::context::result::ResultAndState, Refused> {
+) -> MainnetEvm<MainnetContext<Db<R>>> {
     let mut cfg = CfgEnv::new_with_spec(SPEC);
     cfg.chain_id = config.chain_id;
     cfg.disable_fee_charge = true;
@@ -269,8 +303,15 @@ fn run_evm<R: KeyReader>(
         prevrandao: Some(B256::ZERO),
         ..BlockEnv::default()
     };
-    let context: MainnetContext<Db<'_, R>> = Context::new(Db { reader }, SPEC);
-    let mut evm = context.with_cfg(cfg).with_block(block_env).build_mainnet();
+    let context: MainnetContext<Db<R>> = Context::new(db, SPEC);
+    context.with_cfg(cfg).with_block(block_env).build_mainnet()
+}
+
+/// Runs `tx_env`, changing nothing: the state changes come back with the result.
+fn transact<R: KeyReader>(
+    evm: &mut MainnetEvm<MainnetContext<Db<R>>>,
+    tx_env: TxEnv,
+) -> Result<revm::context::result::ResultAndState, Refused> {
     match evm.transact(tx_env) {
         Ok(outcome) => Ok(outcome),
         Err(EVMError::Database(stop)) => Err(Refused::Stop(stop)),
@@ -365,7 +406,15 @@ pub fn read_only_call(
         chain_id: None,
         ..TxEnv::default()
     };
-    match run_evm(config, block, &mut ViewReader(view), tx_env, true) {
+    let mut evm = build(
+        config,
+        block,
+        Db {
+            reader: ViewReader(view),
+        },
+        true,
+    );
+    match transact(&mut evm, tx_env) {
         Ok(outcome) => {
             let gas_used = outcome.result.tx_gas_used();
             let (status, out) = outcome_of(outcome.result);

@@ -233,7 +233,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "TIME", default_value = "10s", value_parser = duration)]
     pub drain: std::time::Duration,
 
-    /// transfer, swap, mint, compute, mixed, or opaque (ordering-only payloads).
+    /// transfer, swap, mint, compute, mixed, or opaque (ordering-only payloads); or the
+    /// contract workloads erc20 (token transfers), amm (swaps over --pools pairs) and nft
+    /// (mints over --collections collections), whose contracts are deployed, and accounts
+    /// funded, before the clock starts.
     #[arg(long, value_name = "KIND", default_value = "transfer")]
     pub workload: ordo_testnet::bench::Workload,
 

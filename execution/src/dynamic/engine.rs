@@ -31,7 +31,7 @@ use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::{read_base, run_tx, TxEffects};
-use crate::evm::{KeyReader, Stop};
+use crate::evm::{KeyReader, Runner, Stop};
 use crate::receipt::Receipt;
 use crate::state::{StateKey, StateValue};
 use crate::vm::{BlockContext, ChainConfig};
@@ -227,6 +227,8 @@ struct Reader<'e, 'a> {
     reads: Vec<(StateKey, Version)>,
 }
 
+type EngineRunner<'e, 'a> = Runner<Reader<'e, 'a>>;
+
 impl KeyReader for Reader<'_, '_> {
     fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
         if let Some((version, value)) = self.engine.memory.read(key, self.j) {
@@ -282,22 +284,37 @@ impl<'a> Engine<'a> {
         }
     }
 
-    fn run(&self, j: u32) -> Result<(TxEffects, Vec<(StateKey, Version)>), Stop> {
-        let mut reader = Reader {
-            engine: self,
-            j,
-            reads: Vec::with_capacity(16),
-        };
+    /// A worker's EVM, reading the multi-version memory as whichever transaction it runs.
+    fn runner<'e>(&'e self) -> EngineRunner<'e, 'a> {
+        Runner::new(
+            self.config,
+            self.block,
+            Reader {
+                engine: self,
+                j: 0,
+                reads: Vec::with_capacity(16),
+            },
+        )
+    }
+
+    fn run(
+        &self,
+        runner: &mut EngineRunner<'_, 'a>,
+        j: u32,
+    ) -> Result<(TxEffects, Vec<(StateKey, Version)>), Stop> {
+        let reader = runner.reader();
+        reader.j = j;
+        reader.reads.clear();
         let i = j as usize;
         let effects = run_tx(
+            runner,
             self.config,
             self.block,
             &self.txs[i],
             self.senders[i],
             self.within_gas[i],
-            &mut reader,
         )?;
-        Ok((effects, reader.reads))
+        Ok((effects, std::mem::take(&mut runner.reader().reads)))
     }
 
     fn fail(&self, stop: Stop) {
@@ -316,6 +333,7 @@ impl<'a> Engine<'a> {
             }
         }
         let _guard = AbortOnUnwind(&self.aborted);
+        let mut runner = self.runner();
         let n = self.txs.len();
         let mut local: Vec<u32> = Vec::with_capacity(CHUNK);
         let mut idle_spins = 0u32;
@@ -328,7 +346,7 @@ impl<'a> Engine<'a> {
             }
             if let Some(j) = local.pop() {
                 idle_spins = 0;
-                self.execute_first(j);
+                self.execute_first(&mut runner, j);
                 continue;
             }
             let start =
@@ -341,7 +359,7 @@ impl<'a> Engine<'a> {
                 local.extend((start..n.min(start + CHUNK)).rev().map(|j| j as u32));
                 continue;
             }
-            self.try_commit();
+            self.try_commit(&mut runner);
             idle_spins += 1;
             if idle_spins < 64 {
                 std::hint::spin_loop();
@@ -359,11 +377,11 @@ impl<'a> Engine<'a> {
         !std::mem::replace(&mut cell.claimed, true)
     }
 
-    fn execute_first(&self, j: u32) {
+    fn execute_first(&self, runner: &mut EngineRunner<'_, 'a>, j: u32) {
         if !self.claim(j) {
             return;
         }
-        match self.run(j) {
+        match self.run(runner, j) {
             Err(stop) => self.fail(stop),
             Ok((effects, reads)) => {
                 self.memory.write(j, 0, &effects.writes);
@@ -374,7 +392,7 @@ impl<'a> Engine<'a> {
                     cell.executed = true;
                 }
                 if self.committed.load(Ordering::SeqCst) == j as usize {
-                    self.try_commit();
+                    self.try_commit(runner);
                 }
             }
         }
@@ -387,7 +405,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Commits as far as transactions are executed, if no one else is committing.
-    fn try_commit(&self) {
+    fn try_commit(&self, runner: &mut EngineRunner<'_, 'a>) {
         let n = self.txs.len();
         loop {
             if self
@@ -402,12 +420,12 @@ impl<'a> Engine<'a> {
                 match self.progress(c) {
                     2 => {
                         if !self.validate(c as u32) {
-                            self.reexecute(c as u32);
+                            self.reexecute(runner, c as u32);
                         }
                     }
                     0 if self.serial.load(Ordering::Relaxed) => {
                         // On the frontier a first run reads final values: it is final.
-                        self.execute_first(c as u32);
+                        self.execute_first(runner, c as u32);
                         if self.progress(c) != 2 {
                             break;
                         }
@@ -439,9 +457,9 @@ impl<'a> Engine<'a> {
     }
 
     /// Runs `j` again on the frontier; its reads are final, so this result is too.
-    fn reexecute(&self, j: u32) {
+    fn reexecute(&self, runner: &mut EngineRunner<'_, 'a>, j: u32) {
         self.reexecutions.fetch_add(1, Ordering::Relaxed);
-        match self.run(j) {
+        match self.run(runner, j) {
             Err(stop) => self.fail(stop),
             Ok((effects, reads)) => {
                 let mut cell = self.cells[j as usize].lock();

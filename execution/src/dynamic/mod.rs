@@ -19,7 +19,7 @@ use ordo_types::{Address, SignedTransaction, StateView};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecutionError, Result};
-use crate::evm::{self, KeyReader, Stop};
+use crate::evm::{self, KeyReader, Runner, Stop};
 use crate::output::{Change, ExecutedBlock};
 use crate::prepare::read_key;
 use crate::receipt::Receipt;
@@ -76,17 +76,18 @@ impl<R: KeyReader> SlotReader for Slots<'_, R> {
     }
 }
 
-/// Runs transaction `t` through the VM its payload needs.
+/// Runs transaction `t` through the VM its payload needs, reading through `runner`'s
+/// reader.
 pub(crate) fn run_tx<R: KeyReader>(
+    runner: &mut Runner<R>,
     config: &ChainConfig,
     block: &BlockContext,
     t: &SignedTransaction,
     sender: Address,
     within_gas: bool,
-    reader: &mut R,
 ) -> std::result::Result<TxEffects, Stop> {
     if t.tx.payload.is_evm() {
-        let effects = evm::execute(config, block, &t.tx, sender, within_gas, reader)?;
+        let effects = runner.execute(config, block, &t.tx, sender, within_gas)?;
         return Ok(TxEffects {
             receipt: effects.receipt,
             writes: effects.writes,
@@ -95,7 +96,7 @@ pub(crate) fn run_tx<R: KeyReader>(
     let keys = declared_keys(&t.tx, sender);
     let mut slots = Slots {
         keys,
-        reader,
+        reader: runner.reader(),
         stop: None,
     };
     let effects = match vm::execute(config, block, &t.tx, sender, &mut slots) {
@@ -157,15 +158,17 @@ pub(crate) fn run_in_order(
 ) -> Result<ExecutedBlock> {
     let started = std::time::Instant::now();
     let gas = within_block_gas(config, txs);
-    let mut state = InOrder {
+    let state = InOrder {
         view,
         before: FxHashMap::default(),
         current: FxHashMap::default(),
     };
+    let mut runner = Runner::new(config, block, state);
     let mut receipts = Vec::with_capacity(txs.len());
     for (t, within_gas) in txs.iter().zip(gas) {
         let sender = t.tx.sender_address();
-        let effects = run_tx(config, block, t, sender, within_gas, &mut state).map_err(failed)?;
+        let effects = run_tx(&mut runner, config, block, t, sender, within_gas).map_err(failed)?;
+        let state = runner.reader();
         for (key, value) in effects.writes {
             state.current.insert(key, value);
         }
@@ -175,7 +178,7 @@ pub(crate) fn run_in_order(
     stats.phases.execute = started.elapsed();
     let InOrder {
         before, current, ..
-    } = state;
+    } = runner.into_reader();
     finalize(view, config, receipts, current, &before, stats)
 }
 

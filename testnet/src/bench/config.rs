@@ -42,6 +42,13 @@ pub enum Workload {
     Mixed,
     /// Random payloads of `--tx-size` bytes on an ordering-only network.
     Opaque,
+    /// ERC-20 `transfer`s of one token (the `Token` example) among the accounts.
+    Erc20,
+    /// Swaps on `Pair` examples over two tokens, one pair per pool of the network; each
+    /// account trades on one pair.
+    Amm,
+    /// `mint()` on `Collection` examples, one per collection of the network.
+    Nft,
 }
 
 impl Workload {
@@ -53,7 +60,15 @@ impl Workload {
             Workload::Compute => "compute",
             Workload::Mixed => "mixed",
             Workload::Opaque => "opaque",
+            Workload::Erc20 => "erc20",
+            Workload::Amm => "amm",
+            Workload::Nft => "nft",
         }
+    }
+
+    /// Whether the workload calls contracts, which set-up deploys before the clock.
+    pub fn is_contract(self) -> bool {
+        matches!(self, Workload::Erc20 | Workload::Amm | Workload::Nft)
     }
 }
 
@@ -68,9 +83,12 @@ impl FromStr for Workload {
             "compute" => Workload::Compute,
             "mixed" => Workload::Mixed,
             "opaque" => Workload::Opaque,
+            "erc20" => Workload::Erc20,
+            "amm" => Workload::Amm,
+            "nft" => Workload::Nft,
             other => {
                 return Err(format!(
-                    "unknown workload {other:?}: use transfer, swap, mint, compute, mixed or opaque"
+                    "unknown workload {other:?}: use transfer, swap, mint, compute, mixed, opaque, erc20, amm or nft"
                 ))
             }
         })
@@ -260,9 +278,11 @@ mod tests {
 
     #[test]
     fn workloads_parse_by_name() {
-        for w in ["transfer", "swap", "mint", "compute", "mixed", "opaque"] {
+        for w in [
+            "transfer", "swap", "mint", "compute", "mixed", "opaque", "erc20", "amm", "nft",
+        ] {
             assert_eq!(w.parse::<Workload>().unwrap().name(), w);
         }
-        assert!("nft".parse::<Workload>().unwrap_err().contains("transfer"));
+        assert!("erc721".parse::<Workload>().unwrap_err().contains("erc20"));
     }
 }

@@ -8,6 +8,7 @@
 //! that they agree on the state root, and read the per-stage counters.
 
 pub mod config;
+pub mod contracts;
 pub(crate) mod metrics;
 pub mod plot;
 pub mod report;
@@ -291,6 +292,17 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         client::status(addr, Duration::from_secs(5))?;
     }
 
+    // Contract workloads deploy and fund before the nonces are read: set-up uses them.
+    let contracts = contracts::set_up(
+        cfg.workload,
+        tracker_addr,
+        setup.chain_id,
+        cfg.accounts,
+        setup.pools,
+        setup.collections,
+        progress,
+    )?
+    .unwrap_or_default();
     let start_accounts = if opaque {
         Vec::new()
     } else {
@@ -350,6 +362,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         lanes,
         expiry_ms,
         seed: cfg.seed,
+        contracts,
     });
     let signing_s = signing_started.elapsed().as_secs_f64();
     if interrupt::requested() {
@@ -573,6 +586,10 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
             }
         }
     };
+
+    if cfg.workload.is_contract() && !interrupted {
+        notes.push(contracts::sample_outcomes(shared, tracker_addr));
+    }
 
     let stages = match (&before, &after) {
         (Some((t0, b)), Some((t1, a))) => {

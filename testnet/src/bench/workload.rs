@@ -7,6 +7,7 @@
 //! a run is reproducible from its seed.
 
 use ordo_cli::localnet::bench_key;
+use ordo_execution::contracts::{call_data, Word};
 use ordo_node::rpc::payload_hash;
 use ordo_types::{
     Hash32, KeyPair, Payload, SeededRng, SignedTransaction, SwapDirection, Transaction,
@@ -14,6 +15,7 @@ use ordo_types::{
 use rayon::prelude::*;
 
 use super::config::{Skew, Workload};
+use super::contracts::Contracts;
 
 /// One transaction (or opaque payload) ready to go.
 #[derive(Debug, Clone)]
@@ -43,7 +45,16 @@ pub struct PlanSpec {
     /// Unix time in milliseconds after which no block may include a transaction.
     pub expiry_ms: u64,
     pub seed: u64,
+    /// What contract workloads call (deployed by set-up).
+    pub contracts: Contracts,
 }
+
+/// Gas limits of the contract workloads' calls: each call's use with ample margin (a token
+/// transfer takes about 35,000 to 52,000, a swap about 90,000, a mint about 75,000). The
+/// sender must hold the limit's fee; it pays for what it uses.
+const TRANSFER_CALL_GAS: u64 = 100_000;
+const SWAP_CALL_GAS: u64 = 200_000;
+const MINT_CALL_GAS: u64 = 150_000;
 
 /// The items, and each lane's item indices in sending order.
 #[derive(Debug)]
@@ -138,7 +149,36 @@ fn payload(spec: &PlanSpec, recipients: &Recipients, keys: &[KeyPair], k: u64) -
     };
     let mut rng = item_rng(spec.seed, k);
     let (r1, r2) = (rng.next_u64(), rng.next_u64());
+    let c = &spec.contracts;
+    let call = |to, input, gas_limit| Payload::Call {
+        to,
+        input,
+        value: 0,
+        gas_limit,
+    };
     match kind {
+        Workload::Erc20 => {
+            let to = keys[recipients.draw(r1, r2) as usize].address();
+            let input = call_data(
+                "transfer(address,uint256)",
+                &[Word::Address(to), Word::Uint(1)],
+            );
+            call(c.token, input, TRANSFER_CALL_GAS)
+        }
+        Workload::Amm => {
+            let account = k % u64::from(spec.accounts.max(1));
+            let pair = c.pairs[(account % c.pairs.len() as u64) as usize];
+            let token_in = c.tokens[(r2 & 1) as usize];
+            let input = call_data(
+                "swap(address,uint256,uint256)",
+                &[Word::Address(token_in), Word::Uint(1_000), Word::Uint(0)],
+            );
+            call(pair, input, SWAP_CALL_GAS)
+        }
+        Workload::Nft => {
+            let collection = c.collections[(r1 % c.collections.len() as u64) as usize];
+            call(collection, call_data("mint()", &[]), MINT_CALL_GAS)
+        }
         Workload::Swap => Payload::Swap {
             pool: (r1 % u64::from(spec.pools.max(1))) as u32,
             amount_in: 1_000,
@@ -247,6 +287,7 @@ mod tests {
             lanes: 3,
             expiry_ms: 1_000,
             seed: 1,
+            contracts: Contracts::default(),
         }
     }
 

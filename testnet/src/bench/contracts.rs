@@ -1,0 +1,348 @@
+//! Contract workloads' set-up, before the clock starts: the example contracts deployed,
+//! and the benchmark accounts funded with tokens and their approvals given, by ordinary
+//! signed transactions that must each commit and succeed.
+//!
+//! Bench account 0 owns what is deployed; its deployments' addresses follow from its
+//! nonce (the EVM's `CREATE` rule), so the plan can name them before they exist.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ordo_cli::localnet::bench_key;
+use ordo_execution::contracts::{
+    artifact, call_data, create_address, mint_batch, token_init_code, with_constructor, Word,
+};
+use ordo_types::{now_ms, Address, KeyPair, Payload, SignedTransaction, Transaction};
+
+use super::config::Workload;
+use super::shared::Shared;
+use super::verify::read_accounts;
+use super::workload::{batch_body, Item};
+use crate::client;
+use crate::error::{Result, TestnetError};
+
+/// Accounts funded by one `mintBatch` call, at about 26,000 gas each.
+const MINT_CHUNK: usize = 200;
+const MINT_GAS: u64 = 8_000_000;
+const DEPLOY_GAS: u64 = 5_000_000;
+const SETUP_CALL_GAS: u64 = 200_000;
+/// A pair's first liquidity writes several fresh slots and takes a square root.
+const LIQUIDITY_GAS: u64 = 1_000_000;
+/// Gas limits sent at once: what is in flight together may land in one block, whose
+/// contract transactions must fit the genesis block gas limit (default 1 billion).
+const SETUP_GAS_IN_FLIGHT: u64 = 300_000_000;
+/// Transactions per submission: below admission control's smallest in-flight limit.
+const SUBMIT_CHUNK: usize = 500;
+/// Tokens each account receives (and the pools hold): far more than a run spends.
+const FUNDS: u128 = 1 << 64;
+/// How long set-up may take before the benchmark gives up.
+const SETUP_DEADLINE: Duration = Duration::from_secs(600);
+
+/// What the workload's transactions call.
+#[derive(Debug, Clone, Default)]
+pub struct Contracts {
+    /// The ERC-20 (erc20).
+    pub token: Address,
+    /// The pairs' two tokens and the pairs (amm); account `a` trades on pair `a % pairs`.
+    pub tokens: [Address; 2],
+    pub pairs: Vec<Address>,
+    /// The NFT collections (nft).
+    pub collections: Vec<Address>,
+}
+
+/// Signs transactions for one account from its current nonce.
+struct Signer {
+    key: KeyPair,
+    nonce: u64,
+    chain_id: u64,
+    expiry: u64,
+}
+
+impl Signer {
+    fn sign(&mut self, payload: Payload) -> SignedTransaction {
+        let tx = Transaction {
+            chain_id: self.chain_id,
+            sender: self.key.public(),
+            nonce: self.nonce,
+            expiry: self.expiry,
+            payload,
+        }
+        .sign(&self.key);
+        self.nonce += 1;
+        tx
+    }
+
+    fn deploy(&mut self, init_code: Vec<u8>) -> (SignedTransaction, Address) {
+        let address = create_address(&self.key.address(), self.nonce);
+        let tx = self.sign(Payload::Deploy {
+            init_code,
+            value: 0,
+            gas_limit: DEPLOY_GAS,
+        });
+        (tx, address)
+    }
+
+    fn call(&mut self, to: Address, input: Vec<u8>, gas_limit: u64) -> SignedTransaction {
+        self.sign(Payload::Call {
+            to,
+            input,
+            value: 0,
+            gas_limit,
+        })
+    }
+}
+
+/// Deploys and funds what `workload` calls; `None` for native workloads.
+pub fn set_up(
+    workload: Workload,
+    addr: SocketAddr,
+    chain_id: u64,
+    accounts: u32,
+    pools: u32,
+    collections: u32,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<Contracts>> {
+    if !workload.is_contract() {
+        return Ok(None);
+    }
+    let keys: Vec<KeyPair> = (0..accounts).map(|i| bench_key(chain_id, i)).collect();
+    let addresses: Vec<Address> = keys.iter().map(KeyPair::address).collect();
+    let nonces = read_accounts(addr, chain_id, accounts)?;
+    let expiry = now_ms() + SETUP_DEADLINE.as_millis() as u64;
+    let mut signers: Vec<Signer> = keys
+        .into_iter()
+        .zip(&nonces)
+        .map(|(key, (_, nonce))| Signer {
+            key,
+            nonce: *nonce,
+            chain_id,
+            expiry,
+        })
+        .collect();
+    let mut contracts = Contracts::default();
+    // Rounds of transactions: each round commits before the next is sent, so that what
+    // a round calls exists.
+    let mut rounds: Vec<Vec<SignedTransaction>> = Vec::new();
+    let owner = &mut signers[0];
+    match workload {
+        Workload::Erc20 => {
+            let (tx, token) = owner.deploy(token_init_code("Bench", "BEN", FUNDS));
+            contracts.token = token;
+            let mints = addresses
+                .chunks(MINT_CHUNK)
+                .map(|chunk| owner.call(token, mint_batch(chunk, FUNDS), MINT_GAS));
+            rounds.push(std::iter::once(tx).chain(mints).collect());
+        }
+        Workload::Nft => {
+            let collection = artifact("Collection").expect("the Collection example is built in");
+            // (name, symbol): two empty strings.
+            let init = with_constructor(
+                &collection.bytecode,
+                &[
+                    Word::Uint(0x40),
+                    Word::Uint(0x60),
+                    Word::Uint(0),
+                    Word::Uint(0),
+                ],
+            );
+            let deploys = (0..collections.max(1)).map(|_| {
+                let (tx, address) = owner.deploy(init.clone());
+                contracts.collections.push(address);
+                tx
+            });
+            rounds.push(deploys.collect());
+        }
+        Workload::Amm => {
+            let pair = artifact("Pair").expect("the Pair example is built in");
+            let mut first = Vec::new();
+            let (tx_a, a) = owner.deploy(token_init_code("A", "A", FUNDS));
+            let (tx_b, b) = owner.deploy(token_init_code("B", "B", FUNDS));
+            first.extend([tx_a, tx_b]);
+            contracts.tokens = [a, b];
+            for _ in 0..pools.max(1) {
+                let init = with_constructor(&pair.bytecode, &[Word::Address(a), Word::Address(b)]);
+                let (tx, address) = owner.deploy(init);
+                first.push(tx);
+                contracts.pairs.push(address);
+            }
+            let liquidity = FUNDS / (4 * contracts.pairs.len() as u128);
+            for &p in &contracts.pairs {
+                for token in [a, b] {
+                    let approve = call_data(
+                        "approve(address,uint256)",
+                        &[Word::Address(p), Word::Uint(u128::MAX)],
+                    );
+                    first.push(owner.call(token, approve, SETUP_CALL_GAS));
+                }
+                let add = call_data(
+                    "addLiquidity(uint256,uint256)",
+                    &[Word::Uint(liquidity), Word::Uint(liquidity)],
+                );
+                first.push(owner.call(p, add, LIQUIDITY_GAS));
+            }
+            for token in [a, b] {
+                for chunk in addresses.chunks(MINT_CHUNK) {
+                    first.push(owner.call(token, mint_batch(chunk, FUNDS), MINT_GAS));
+                }
+            }
+            rounds.push(first);
+            // Each account approves its pair for both tokens.
+            let mut approvals = Vec::new();
+            for (i, signer) in signers.iter_mut().enumerate() {
+                let p = contracts.pairs[i % contracts.pairs.len()];
+                for token in [a, b] {
+                    let approve = call_data(
+                        "approve(address,uint256)",
+                        &[Word::Address(p), Word::Uint(u128::MAX)],
+                    );
+                    approvals.push(signer.call(token, approve, SETUP_CALL_GAS));
+                }
+            }
+            rounds.push(approvals);
+        }
+        _ => unreachable!("native workloads return above"),
+    }
+    let deadline = Instant::now() + SETUP_DEADLINE;
+    for (r, txs) in rounds.iter().enumerate() {
+        progress(&format!(
+            "setting up the {} workload: {} transactions (round {} of {})",
+            workload.name(),
+            txs.len(),
+            r + 1,
+            rounds.len()
+        ));
+        for part in by_gas(txs) {
+            submit(addr, part, deadline)?;
+            for tx in part {
+                await_success(addr, tx, deadline)?;
+            }
+        }
+    }
+    Ok(Some(contracts))
+}
+
+/// Consecutive runs of `txs` whose gas limits add up to at most [`SETUP_GAS_IN_FLIGHT`].
+fn by_gas(txs: &[SignedTransaction]) -> Vec<&[SignedTransaction]> {
+    let mut parts = Vec::new();
+    let (mut start, mut gas) = (0, 0u64);
+    for (i, tx) in txs.iter().enumerate() {
+        let limit = match &tx.tx.payload {
+            Payload::Deploy { gas_limit, .. } | Payload::Call { gas_limit, .. } => *gas_limit,
+            _ => 0,
+        };
+        if gas + limit > SETUP_GAS_IN_FLIGHT && i > start {
+            parts.push(&txs[start..i]);
+            (start, gas) = (i, 0);
+        }
+        gas += limit;
+    }
+    if start < txs.len() {
+        parts.push(&txs[start..]);
+    }
+    parts
+}
+
+/// Submits `txs` in order, a chunk at a time, waiting out `busy` answers.
+fn submit(addr: SocketAddr, txs: &[SignedTransaction], deadline: Instant) -> Result<()> {
+    for chunk in txs.chunks(SUBMIT_CHUNK) {
+        let encoded: Vec<Vec<u8>> = chunk.iter().map(SignedTransaction::encode).collect();
+        let body = batch_body(encoded.iter().map(Vec::as_slice));
+        loop {
+            let response = client::request(
+                addr,
+                "POST",
+                "/v1/transactions/batch",
+                &[("content-type", "application/octet-stream")],
+                &body,
+                Duration::from_secs(30),
+            )
+            .map_err(|e| TestnetError::rpc(addr, format!("submitting set-up transactions: {e}")))?;
+            if response.status == 503 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            if response.status != 200 {
+                return Err(TestnetError::rpc(
+                    addr,
+                    format!(
+                        "set-up transactions refused ({}): {}",
+                        response.status,
+                        String::from_utf8_lossy(&response.body)
+                    ),
+                ));
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `tx` is committed, and fails unless it succeeded.
+fn await_success(addr: SocketAddr, tx: &SignedTransaction, deadline: Instant) -> Result<()> {
+    let hash = tx.hash();
+    loop {
+        let path = format!("/v1/transactions/{hash}?wait_ms=5000");
+        let status = client::request(addr, "GET", &path, &[], &[], Duration::from_secs(15))
+            .ok()
+            .and_then(|r| r.json());
+        if let Some(status) = status {
+            match status["status"].as_str() {
+                Some("committed") if status["execution_status"] == "success" => return Ok(()),
+                Some("committed") | Some("expired") => {
+                    return Err(TestnetError::Usage(format!(
+                        "a set-up transaction of the contract workload failed: {status}"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(TestnetError::Usage(format!(
+                "set-up transaction {hash} did not commit within {} s",
+                SETUP_DEADLINE.as_secs()
+            )));
+        }
+    }
+}
+
+/// Contract calls sampled for their outcome after a run.
+const OUTCOME_SAMPLE: usize = 200;
+
+/// Reads the outcome of up to [`OUTCOME_SAMPLE`] of the run's committed items, spread
+/// over the run: a contract call can be committed and still revert, which the committed
+/// rate alone would hide.
+pub fn sample_outcomes(shared: &Shared, addr: SocketAddr) -> String {
+    let committed: Vec<&Item> = shared
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shared.seen_us[*i].load(std::sync::atomic::Ordering::Relaxed) > 0)
+        .map(|(_, item)| item)
+        .collect();
+    let step = (committed.len() / OUTCOME_SAMPLE).max(1);
+    let (mut sampled, mut succeeded, mut first_failure) = (0, 0, None);
+    for item in committed.iter().step_by(step).take(OUTCOME_SAMPLE) {
+        let path = format!("/v1/transactions/{}", item.hash);
+        let Some(status) = client::request(addr, "GET", &path, &[], &[], Duration::from_secs(5))
+            .ok()
+            .and_then(|r| r.json())
+        else {
+            continue;
+        };
+        if status["status"] != "committed" {
+            continue;
+        }
+        sampled += 1;
+        if status["execution_status"] == "success" {
+            succeeded += 1;
+        } else if first_failure.is_none() {
+            first_failure = Some(status.to_string());
+        }
+    }
+    match first_failure {
+        None => format!("contract calls: {succeeded} of {sampled} sampled committed calls succeeded"),
+        Some(failure) => format!(
+            "contract calls: only {succeeded} of {sampled} sampled committed calls succeeded; first failure: {failure}"
+        ),
+    }
+}
