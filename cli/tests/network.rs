@@ -457,7 +457,11 @@ fn four_validators_commit_recover_and_agree() {
     assert_eq!((r.status, error_code(&r).as_str()), (400, "malformed"));
     let r = http::post_bytes(v0.rpc, "/v1/transactions", &[7u8; 100], HTTP_TIMEOUT).unwrap();
     assert_eq!(error_code(&r), "malformed");
-    let r = announce_oversized(v0.rpc, "/v1/transactions", 5_000);
+    let r = announce_oversized(
+        v0.rpc,
+        "/v1/transactions",
+        ordo_types::MAX_TRANSACTION_BYTES + 1,
+    );
     assert_eq!((r.status, error_code(&r).as_str()), (413, "too_large"));
     let r = announce_oversized(v0.rpc, "/v1/transactions/batch", 9 << 20);
     assert_eq!(error_code(&r), "too_large");

@@ -234,9 +234,9 @@ pub struct BenchArgs {
     pub drain: std::time::Duration,
 
     /// transfer, swap, mint, compute, mixed, or opaque (ordering-only payloads); or the
-    /// contract workloads erc20 (token transfers), amm (swaps over --pools pairs) and nft
-    /// (mints over --collections collections), whose contracts are deployed, and accounts
-    /// funded, before the clock starts.
+    /// contract workloads erc20 (token transfers), amm (swaps, one pair per pool of the
+    /// genesis) and nft (mints, one collection per genesis collection), whose contracts
+    /// are deployed, and accounts funded, before the clock starts.
     #[arg(long, value_name = "KIND", default_value = "transfer")]
     pub workload: ordo_testnet::bench::Workload,
 
