@@ -448,6 +448,62 @@ fn hostile_contracts_are_bounded_by_gas_and_agree() {
 }
 
 #[test]
+fn a_reentrant_call_into_the_amm_reverts_on_its_lock() {
+    let mut chain = Chain::new(1, 1_000_000_000_000, 1);
+    let owner = key(0);
+    let token = created(owner.address(), 0);
+    let reenterer = created(owner.address(), 1);
+    let pair = created(owner.address(), 2);
+    let pair_init = {
+        let mut code = init_code("Pair");
+        code.extend(word(&Arg::Addr(token)));
+        code.extend(word(&Arg::Addr(reenterer)));
+        code
+    };
+    let approve = call_data(
+        "approve(address,uint256)",
+        &[Arg::Addr(pair), Arg::Uint(u128::MAX)],
+    );
+    let add = call_data(
+        "addLiquidity(uint256,uint256)",
+        &[Arg::Uint(100_000), Arg::Uint(100_000)],
+    );
+    let attack = call_data(
+        "attack(address,address,uint256)",
+        &[Arg::Addr(pair), Arg::Addr(reenterer), Arg::Uint(1_000)],
+    );
+    let receipts = chain.run(&[
+        deploy(&owner, 0, token_init(1_000_000), 0),
+        deploy(&owner, 1, init_code("Reenterer"), 0),
+        deploy(&owner, 2, pair_init, 0),
+        call(&owner, 3, token, approve, 0, 100_000),
+        call(&owner, 4, pair, add, 0, 1_000_000),
+        call(&owner, 5, reenterer, attack, 0, 1_000_000),
+    ]);
+    for r in &receipts[..5] {
+        assert_eq!(r.status, TxStatus::Success, "{r:?}");
+    }
+    assert_eq!(receipts[5].status, TxStatus::Reverted, "{:?}", receipts[5]);
+    let revert = &receipts[5].evm.as_ref().unwrap().output;
+    assert!(
+        String::from_utf8_lossy(revert).contains("locked"),
+        "{revert:?}"
+    );
+    // The reserves are as liquidity left them: the attack changed nothing.
+    let reserves = chain.run(&[call(
+        &owner,
+        6,
+        pair,
+        call_data("getReserves()", &[]),
+        0,
+        100_000,
+    )]);
+    let out = &reserves[0].evm.as_ref().unwrap().output;
+    assert_eq!(U256::from_be_slice(&out[..32]), U256::from(100_000));
+    assert_eq!(U256::from_be_slice(&out[32..64]), U256::from(100_000));
+}
+
+#[test]
 fn the_block_gas_limit_refuses_what_does_not_fit() {
     let mut chain = Chain::new(1, 1_000_000_000_000, 1);
     chain.config.block_gas_limit = 5_000_000;
@@ -490,14 +546,37 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
     let counter = created(owner.address(), 1);
     let reverter = created(owner.address(), 2);
     let looper = created(owner.address(), 3);
+    let other = created(owner.address(), 4);
+    let pair = created(owner.address(), 5);
+    let pair_init = {
+        let mut code = init_code("Pair");
+        code.extend(word(&Arg::Addr(token)));
+        code.extend(word(&Arg::Addr(other)));
+        code
+    };
+    let approve = call_data(
+        "approve(address,uint256)",
+        &[Arg::Addr(pair), Arg::Uint(u128::MAX)],
+    );
+    let add = call_data(
+        "addLiquidity(uint256,uint256)",
+        &[Arg::Uint(1 << 40), Arg::Uint(1 << 40)],
+    );
+    // The pair's swaps call both tokens (nested calls), from the owner only: the other
+    // accounts hold no approvals.
     let mut txs = vec![
         deploy(&owner, 0, token_init(1 << 100), 0),
         deploy(&owner, 1, init_code("Counter"), 0),
         deploy(&owner, 2, init_code("Reverter"), 0),
         deploy(&owner, 3, init_code("Looper"), 0),
+        deploy(&owner, 4, token_init(1 << 100), 0),
+        deploy(&owner, 5, pair_init, 0),
+        call(&owner, 6, token, approve.clone(), 0, 100_000),
+        call(&owner, 7, other, approve, 0, 100_000),
+        call(&owner, 8, pair, add, 0, 1_000_000),
     ];
     let mut nonces = vec![0u64; accounts];
-    nonces[0] = 4;
+    nonces[0] = 9;
     for i in 1..accounts.min(64) {
         let data = call_data(
             "mint(address,uint256)",
@@ -553,6 +632,20 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
                     0,
                     100_000,
                 )
+            }
+            7 if s == 0 => {
+                let token_in = if rng.gen_bool(0.5) { token } else { other };
+                // Sometimes a minimum out that cannot be met: a revert inside nested calls.
+                let min_out = if rng.gen_bool(0.2) { 1 << 50 } else { 0 };
+                let data = call_data(
+                    "swap(address,uint256,uint256)",
+                    &[
+                        Arg::Addr(token_in),
+                        Arg::Uint(rng.gen_range(1..100_000)),
+                        Arg::Uint(min_out),
+                    ],
+                );
+                call(&k, nonce, pair, data, 0, 300_000)
             }
             7 => call(&k, nonce, reverter, call_data("fail()", &[]), 0, 100_000),
             8 => {
@@ -821,8 +914,16 @@ proptest! {
 #[test]
 fn the_random_workload_reaches_every_outcome() {
     let mut seen = std::collections::BTreeSet::new();
+    let pair = created(key(0).address(), 5);
+    let swap_topic = keccak256(b"Swap(address,address,uint256,uint256)").0;
+    let mut swaps = 0;
     for (seed, len, accounts, gas_price) in [(1, 600, 2, 0), (2, 600, 40, 1), (3, 300, 5, 0)] {
         for r in check_block(seed, len, accounts, gas_price).expect("agree") {
+            let logs = r.evm.as_ref().map(|e| e.logs.as_slice()).unwrap_or(&[]);
+            swaps += logs
+                .iter()
+                .filter(|l| l.address == pair && l.topics.first() == Some(&swap_topic))
+                .count();
             seen.insert(match r.status {
                 TxStatus::BadNonce { .. } => "BadNonce".to_string(),
                 other => format!("{other:?}"),
@@ -832,6 +933,8 @@ fn the_random_workload_reaches_every_outcome() {
     for status in ["Success", "BadNonce", "Reverted", "Halted(OutOfGas)"] {
         assert!(seen.contains(status), "no {status}: {seen:?}");
     }
+    // Swaps ran: the pair called both tokens (nested calls) and emitted its event.
+    assert!(swaps > 0, "no successful swap in the random blocks");
 }
 
 /// The benchmark's contract workloads generate blocks that succeed throughout, and the
