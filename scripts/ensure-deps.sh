@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian or Ubuntu machine with only the Rust toolchain lacks:
-# clang and libclang (RocksDB's build needs them), Node.js and npm (the check that the
-# committed contract bytecode is what the pinned Solidity compiler produces), and
+# clang and libclang (RocksDB's build needs them), Node.js and npm with `--contracts` (the
+# check that the committed contract bytecode is what the pinned Solidity compiler produces), and
 # rustfmt/clippy when rustup can add them. Safe to run again: it installs nothing that is
 # already there.
 set -euo pipefail
@@ -37,7 +37,8 @@ if ! command -v clang >/dev/null 2>&1 || ! have_libclang; then
     apt_install "building RocksDB" clang libclang-dev
 fi
 
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+# Only the test suite needs them (`--contracts`); running a testnet does not.
+if [ "${1:-}" = "--contracts" ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
     apt_install "checking the contracts' bytecode" nodejs npm
 fi
 

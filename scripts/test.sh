@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it: formatting, lints, then every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh
+scripts/ensure-deps.sh --contracts
 
 echo "== contracts: the committed bytecode is what the pinned Solidity compiler produces"
 (cd contracts && npm ci --no-audit --no-fund --loglevel=error && node build.js --check)

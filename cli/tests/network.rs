@@ -155,6 +155,25 @@ impl Cluster {
         Cluster { net, validators }
     }
 
+    /// Starts every validator and waits until each sees its three peers and has committed.
+    fn start_all(&mut self) {
+        for v in &mut self.validators {
+            v.start();
+        }
+        let all_up = wait_for(Duration::from_secs(60), || {
+            self.validators.iter().all(|v| {
+                v.status().is_some_and(|s| {
+                    s["peers"].as_u64() == Some(3) && s["height"].as_u64() > Some(0)
+                })
+            })
+        });
+        assert!(
+            all_up,
+            "validators did not connect and commit\n{}",
+            self.dump_logs()
+        );
+    }
+
     fn dump_logs(&self) -> String {
         self.validators
             .iter()
@@ -280,20 +299,7 @@ fn four_validators_commit_recover_and_agree() {
     let senders = (transfers as u32 / 2).max(1);
     let mut cluster = Cluster::new(dir.path(), 4, senders);
     let started = Instant::now();
-    for v in &mut cluster.validators {
-        v.start();
-    }
-    let all_up = wait_for(Duration::from_secs(60), || {
-        cluster.validators.iter().all(|v| {
-            v.status()
-                .is_some_and(|s| s["peers"].as_u64() == Some(3) && s["height"].as_u64() > Some(0))
-        })
-    });
-    assert!(
-        all_up,
-        "validators did not connect and commit\n{}",
-        cluster.dump_logs()
-    );
+    cluster.start_all();
     eprintln!(
         "4 validators up and committing after {:?}",
         started.elapsed()
@@ -669,20 +675,7 @@ fn ordo_json(v: &Validator, args: &[&str]) -> Value {
 fn four_validators_run_the_example_contracts_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new(dir.path(), 4, 1);
-    for v in &mut cluster.validators {
-        v.start();
-    }
-    let all_up = wait_for(Duration::from_secs(60), || {
-        cluster.validators.iter().all(|v| {
-            v.status()
-                .is_some_and(|s| s["peers"].as_u64() == Some(3) && s["height"].as_u64() > Some(0))
-        })
-    });
-    assert!(
-        all_up,
-        "validators did not connect and commit\n{}",
-        cluster.dump_logs()
-    );
+    cluster.start_all();
     let key = cluster.net.dev_key_path.to_str().unwrap().to_string();
     let me = ordo_types::keyfile::read(&cluster.net.dev_key_path)
         .unwrap()

@@ -151,6 +151,45 @@ pub fn mint_batch(to: &[Address], amount: u128) -> Vec<u8> {
     data
 }
 
+/// `approve(spender, 2^256 - 1)`: an allowance the `Token` example never lowers.
+pub fn approve_all(spender: Address) -> Vec<u8> {
+    let mut data = call_data("approve(address,uint256)", &[Word::Address(spender)]);
+    data.extend([0xff; 32]);
+    data
+}
+
+/// `addLiquidity(amount0, amount1)` of the `Pair` example.
+pub fn add_liquidity(amount0: u128, amount1: u128) -> Vec<u8> {
+    call_data(
+        "addLiquidity(uint256,uint256)",
+        &[Word::Uint(amount0), Word::Uint(amount1)],
+    )
+}
+
+/// The `Pair` example's init code over `token0` and `token1`.
+pub fn pair_init_code(token0: Address, token1: Address) -> Vec<u8> {
+    let pair = artifact("Pair").expect("the Pair example is built in");
+    with_constructor(
+        &pair.bytecode,
+        &[Word::Address(token0), Word::Address(token1)],
+    )
+}
+
+/// The `Collection` example's init code, with an empty name and symbol.
+pub fn collection_init_code() -> Vec<u8> {
+    let collection = artifact("Collection").expect("the Collection example is built in");
+    // (string, string): two offsets, then two empty strings.
+    with_constructor(
+        &collection.bytecode,
+        &[
+            Word::Uint(0x40),
+            Word::Uint(0x60),
+            Word::Uint(0),
+            Word::Uint(0),
+        ],
+    )
+}
+
 /// Init code with constructor arguments appended (static arguments only).
 pub fn with_constructor(bytecode: &[u8], args: &[Word]) -> Vec<u8> {
     let mut code = bytecode.to_vec();

@@ -50,6 +50,25 @@ pub(crate) enum Stop {
 
 impl DBErrorMarker for Stop {}
 
+impl From<Stop> for crate::error::ExecutionError {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Failed(reason) => crate::error::ExecutionError::StateReadFailed(reason),
+            Stop::Blocked => {
+                crate::error::ExecutionError::StateReadFailed("a read blocked in order".into())
+            }
+        }
+    }
+}
+
+/// Reads a key from the view, as the EVM's readers report failures.
+pub(crate) fn read_base(
+    view: &dyn ordo_types::StateView,
+    key: &StateKey,
+) -> Result<Option<StateValue>, Stop> {
+    crate::state::read_key(view, key).map_err(|e| Stop::Failed(e.to_string()))
+}
+
 /// Read access to any state key. `None`: no value stored.
 pub(crate) trait KeyReader {
     fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop>;
@@ -173,8 +192,8 @@ impl<R: KeyReader> Runner<R> {
     }
 
     /// Executes contract transaction `tx`, sent by `sender`. `within_block_gas`: whether
-    /// the block's gas limit still covers this transaction's gas limit (see
-    /// [`crate::dynamic`]).
+    /// the block's gas limit still covers this transaction's gas limit (the rule is the
+    /// contract-block executor's: see `within_block_gas` there).
     pub(crate) fn execute(
         &mut self,
         config: &ChainConfig,
@@ -183,95 +202,86 @@ impl<R: KeyReader> Runner<R> {
         sender: Address,
         within_block_gas: bool,
     ) -> Result<EvmEffects, Stop> {
-        execute(self, config, block, tx, sender, within_block_gas)
-    }
-}
+        let (kind, data, value, gas_limit) = match &tx.payload {
+            Payload::Deploy {
+                init_code,
+                value,
+                gas_limit,
+            } => (TxKind::Create, init_code, *value, *gas_limit),
+            Payload::Call {
+                to,
+                input,
+                value,
+                gas_limit,
+            } => (TxKind::Call(to_evm(to)), input, *value, *gas_limit),
+            _ => unreachable!("only contract payloads reach the EVM"),
+        };
+        if tx.chain_id != config.chain_id {
+            return Ok(EvmEffects::none(TxStatus::WrongChain));
+        }
+        if block.timestamp_ms > tx.expiry {
+            return Ok(EvmEffects::none(TxStatus::Expired));
+        }
+        let account = match self.reader().read(&StateKey::Account(sender))? {
+            Some(StateValue::Account(a)) => a,
+            _ => Account::default(),
+        };
+        if tx.nonce != account.nonce {
+            return Ok(EvmEffects::none(TxStatus::BadNonce {
+                expected: account.nonce,
+            }));
+        }
+        if gas_limit > MAX_TX_GAS {
+            return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+                EvmInvalid::GasLimitTooHigh,
+            )));
+        }
+        if !within_block_gas {
+            return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+                EvmInvalid::BlockGasExhausted,
+            )));
+        }
+        let max_fee = u128::from(gas_limit) * u128::from(config.gas_price);
+        if u128::from(account.balance) < max_fee + u128::from(value) {
+            return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+                EvmInvalid::InsufficientFunds,
+            )));
+        }
 
-fn execute<R: KeyReader>(
-    runner: &mut Runner<R>,
-    config: &ChainConfig,
-    block: &BlockContext,
-    tx: &Transaction,
-    sender: Address,
-    within_block_gas: bool,
-) -> Result<EvmEffects, Stop> {
-    let (kind, data, value, gas_limit) = match &tx.payload {
-        Payload::Deploy {
-            init_code,
-            value,
+        let tx_env = TxEnv {
+            tx_type: 0,
+            caller: to_evm(&sender),
             gas_limit,
-        } => (TxKind::Create, init_code, *value, *gas_limit),
-        Payload::Call {
-            to,
-            input,
-            value,
-            gas_limit,
-        } => (TxKind::Call(to_evm(to)), input, *value, *gas_limit),
-        _ => unreachable!("only contract payloads reach the EVM"),
-    };
-    if tx.chain_id != config.chain_id {
-        return Ok(EvmEffects::none(TxStatus::WrongChain));
+            gas_price: 0,
+            kind,
+            value: U256::from(value),
+            data: data.clone().into(),
+            nonce: tx.nonce,
+            chain_id: None,
+            ..TxEnv::default()
+        };
+        let outcome = match transact(&mut self.evm, tx_env) {
+            Ok(outcome) => outcome,
+            Err(Refused::Stop(stop)) => return Err(stop),
+            Err(Refused::Invalid(reason)) => {
+                return Ok(EvmEffects::none(TxStatus::EvmInvalid(reason)))
+            }
+        };
+        let gas_used = outcome.result.tx_gas_used();
+        let fee = gas_used.saturating_mul(config.gas_price);
+        let (status, evm_outcome) = outcome_of(outcome.result);
+        let mut writes = state_writes(outcome.state);
+        charge(&mut writes, sender, fee);
+        Ok(EvmEffects {
+            receipt: Receipt {
+                status,
+                fee,
+                gas_used,
+                evm: Some(Box::new(evm_outcome)),
+            },
+            writes,
+        })
     }
-    if block.timestamp_ms > tx.expiry {
-        return Ok(EvmEffects::none(TxStatus::Expired));
-    }
-    let account = match runner.reader().read(&StateKey::Account(sender))? {
-        Some(StateValue::Account(a)) => a,
-        _ => Account::default(),
-    };
-    if tx.nonce != account.nonce {
-        return Ok(EvmEffects::none(TxStatus::BadNonce {
-            expected: account.nonce,
-        }));
-    }
-    if gas_limit > MAX_TX_GAS {
-        return Ok(EvmEffects::none(TxStatus::EvmInvalid(
-            EvmInvalid::GasLimitTooHigh,
-        )));
-    }
-    if !within_block_gas {
-        return Ok(EvmEffects::none(TxStatus::EvmInvalid(
-            EvmInvalid::BlockGasExhausted,
-        )));
-    }
-    let max_fee = u128::from(gas_limit) * u128::from(config.gas_price);
-    if u128::from(account.balance) < max_fee + u128::from(value) {
-        return Ok(EvmEffects::none(TxStatus::EvmInvalid(
-            EvmInvalid::InsufficientFunds,
-        )));
-    }
-
-    let tx_env = TxEnv {
-        tx_type: 0,
-        caller: to_evm(&sender),
-        gas_limit,
-        gas_price: 0,
-        kind,
-        value: U256::from(value),
-        data: data.clone().into(),
-        nonce: tx.nonce,
-        chain_id: None,
-        ..TxEnv::default()
-    };
-    let outcome = match transact(&mut runner.evm, tx_env) {
-        Ok(outcome) => outcome,
-        Err(Refused::Stop(stop)) => return Err(stop),
-        Err(Refused::Invalid(reason)) => return Ok(EvmEffects::none(TxStatus::EvmInvalid(reason))),
-    };
-    let gas_used = outcome.result.tx_gas_used();
-    let fee = gas_used.saturating_mul(config.gas_price);
-    let (status, evm_outcome) = outcome_of(outcome.result);
-    let mut writes = state_writes(outcome.state);
-    charge(&mut writes, sender, fee);
-    Ok(EvmEffects {
-        receipt: Receipt {
-            status,
-            fee,
-            gas_used,
-            evm: Some(Box::new(evm_outcome)),
-        },
-        writes,
-    })
 }
 
 /// Why revm did not run a transaction.
@@ -392,7 +402,7 @@ pub fn read_only_call(
     struct ViewReader<'v>(&'v dyn ordo_types::StateView);
     impl KeyReader for ViewReader<'_> {
         fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
-            crate::dynamic::read_base(self.0, key)
+            read_base(self.0, key)
         }
     }
     let tx_env = TxEnv {
@@ -425,7 +435,7 @@ pub fn read_only_call(
                 logs: out.logs,
             })
         }
-        Err(Refused::Stop(stop)) => Err(crate::dynamic::failed(stop)),
+        Err(Refused::Stop(stop)) => Err(stop.into()),
         Err(Refused::Invalid(reason)) => Ok(ReadOnlyCall {
             status: TxStatus::EvmInvalid(reason),
             gas_used: 0,

@@ -34,7 +34,7 @@
 //!
 //! Modules only use those below them, so that either executor can change without the
 //! shared phases or the state model depending back on it. From the bottom: `error`,
-//! `receipt`, `stats`; `state`; `vm`, `evm`, `genesis`; `prepare`; `output`
+//! `receipt`, `stats`, `worker`; `state`; `vm`, `evm`, `genesis`; `prepare`; `output`
 //! (finalization); `dynamic` (contract blocks); `memory`, `executor`; `sequential` (the
 //! in-order loop); `parallel`; `workload`.
 //!
@@ -61,6 +61,7 @@ mod sequential;
 mod state;
 mod stats;
 mod vm;
+mod worker;
 pub mod workload;
 
 pub use error::{ExecutionError, Result};

@@ -12,9 +12,9 @@ use ordo_types::{Address, Hash32, StateAccumulator, StateView};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::prepare::{read_key, Prepared};
+use crate::prepare::Prepared;
 use crate::receipt::Receipt;
-use crate::state::{Account, StateKey, StateValue};
+use crate::state::{read_key, Account, StateKey, StateValue};
 use crate::stats::ExecutionStats;
 use crate::vm::ChainConfig;
 
@@ -159,16 +159,7 @@ pub(crate) fn finalize(
     let mut sink_change = None;
     if fees > 0 {
         let sink = StateKey::Account(config.fee_sink);
-        let credit = |value: Option<StateValue>| {
-            let mut account = match value {
-                Some(StateValue::Account(a)) => a,
-                _ => Account::default(),
-            };
-            // Saturating: the sink's balance is bounded by total supply in practice, and
-            // a saturated credit is still the same on every validator.
-            account.balance = account.balance.saturating_add(fees);
-            StateValue::Account(account)
-        };
+        let credit = |value: Option<StateValue>| credit_fees(value, fees);
         match prep.index.get(&sink.packed()) {
             Some(&k) => {
                 let k = k as usize;
@@ -218,9 +209,21 @@ pub(crate) fn finalize(
     })
 }
 
+/// The fee sink's account `value` with `fees` credited.
+pub(crate) fn credit_fees(value: Option<StateValue>, fees: u64) -> StateValue {
+    let mut account = match value {
+        Some(StateValue::Account(a)) => a,
+        _ => Account::default(),
+    };
+    // Saturating: the sink's balance is bounded by the total supply (genesis checks it),
+    // and a saturated credit is still the same on every validator.
+    account.balance = account.balance.saturating_add(fees);
+    StateValue::Account(account)
+}
+
 /// Sorts changes by key: by each key's numeric prefix, then whole keys on a tie, over a
 /// small index array rather than the changes themselves.
-fn sort_changes(changes: &mut Vec<Change>, parallel: bool) {
+pub(crate) fn sort_changes(changes: &mut Vec<Change>, parallel: bool) {
     let mut order: Vec<(u128, u32)> = changes
         .iter()
         .enumerate()

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecutionError, Result};
-use crate::state::{PackedKey, StateKey, StateValue};
+use crate::state::{read_key, PackedKey, StateKey, StateValue};
 use crate::stats::PhaseTimes;
 use crate::vm::{declared_keys, SLOTS};
 
@@ -120,17 +120,4 @@ pub(crate) fn prepare(
         last,
         index,
     })
-}
-
-/// Reads and decodes one key from `view`.
-pub(crate) fn read_key(view: &dyn StateView, key: &StateKey) -> Result<Option<StateValue>> {
-    let bytes = key.to_bytes();
-    match view.get(&bytes) {
-        Ok(None) => Ok(None),
-        Ok(Some(value)) => key.decode_value(&value).map(Some),
-        Err(source) => Err(ExecutionError::StateRead {
-            key: bytes.iter().map(|b| format!("{b:02x}")).collect(),
-            source,
-        }),
-    }
 }

@@ -23,7 +23,7 @@
 //! as zero, not deleted, so that every executor writes the same keys.
 
 use bincode::{Decode, Encode};
-use ordo_types::{codec, Address, ADDRESS_BYTES};
+use ordo_types::{codec, Address, StateView, ADDRESS_BYTES};
 use revm::bytecode::Bytecode;
 use revm::primitives::{Bytes, B256};
 
@@ -377,6 +377,19 @@ impl StateValue {
                 | (StateKey::Code(_), StateValue::Code(_))
                 | (StateKey::Slot(..), StateValue::Slot(_))
         )
+    }
+}
+
+/// Reads and decodes one key from `view`.
+pub(crate) fn read_key(view: &dyn StateView, key: &StateKey) -> Result<Option<StateValue>> {
+    let bytes = key.to_bytes();
+    match view.get(&bytes) {
+        Ok(None) => Ok(None),
+        Ok(Some(value)) => key.decode_value(&value).map(Some),
+        Err(source) => Err(ExecutionError::StateRead {
+            key: hex_of(&bytes),
+            source,
+        }),
     }
 }
 

@@ -15,7 +15,10 @@ use ordo_types::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::contracts::{call_data, create_address, token_init_code, with_constructor, Word};
+use crate::contracts::{
+    add_liquidity, approve_all, call_data, collection_init_code, create_address, pair_init_code,
+    token_init_code, Word,
+};
 use crate::error::{ExecutionError, Result};
 use crate::executor::Executor;
 use crate::genesis::{genesis, Genesis, GenesisSpec};
@@ -50,13 +53,6 @@ pub enum Workload {
     Amm,
     /// `mint()` calls on the fixture's ERC-721 collections.
     Nft,
-}
-
-impl Workload {
-    /// Whether blocks of this workload run contracts.
-    pub fn is_contract(&self) -> bool {
-        matches!(self, Workload::Erc20 | Workload::Amm | Workload::Nft)
-    }
 }
 
 /// Gas limit of a generated contract call: ample for each workload's call (an AMM swap,
@@ -228,23 +224,11 @@ impl Fixture {
                 self.contracts = vec![token];
             }
             Workload::Nft => {
-                let collection = crate::contracts::artifact("Collection")
-                    .expect("the Collection example is built in");
-                for i in 0..self.targets {
-                    // The constructor's (name, symbol): two empty strings.
-                    let init = with_constructor(
-                        &collection.bytecode,
-                        &[
-                            Word::Uint(0x40),
-                            Word::Uint(0x60),
-                            Word::Uint(0),
-                            Word::Uint(0),
-                        ],
-                    );
-                    let (deploy, address) = self.deploy(OWNER, init);
+                let init = collection_init_code();
+                for _ in 0..self.targets {
+                    let (deploy, address) = self.deploy(OWNER, init.clone());
                     txs.push(deploy);
                     self.contracts.push(address);
-                    let _ = i;
                 }
             }
             Workload::Amm => {
@@ -252,12 +236,8 @@ impl Fixture {
                 let (deploy_b, b) = self.deploy(OWNER, token_init_code("B", "B", FUNDS));
                 txs.extend([deploy_a, deploy_b]);
                 self.tokens = [a, b];
-                let pair =
-                    crate::contracts::artifact("Pair").expect("the Pair example is built in");
                 for _ in 0..self.targets {
-                    let init =
-                        with_constructor(&pair.bytecode, &[Word::Address(a), Word::Address(b)]);
-                    let (deploy, address) = self.deploy(OWNER, init);
+                    let (deploy, address) = self.deploy(OWNER, pair_init_code(a, b));
                     txs.push(deploy);
                     self.contracts.push(address);
                 }
@@ -265,16 +245,9 @@ impl Fixture {
                 for p in 0..self.targets {
                     let pair = self.contracts[p];
                     for token in [a, b] {
-                        let approve = call_data(
-                            "approve(address,uint256)",
-                            &[Word::Address(pair), Word::Uint(u128::MAX)],
-                        );
-                        txs.push(self.call(OWNER, token, approve));
+                        txs.push(self.call(OWNER, token, approve_all(pair)));
                     }
-                    let add = call_data(
-                        "addLiquidity(uint256,uint256)",
-                        &[Word::Uint(per_pool), Word::Uint(per_pool)],
-                    );
+                    let add = add_liquidity(per_pool, per_pool);
                     txs.push(self.call_with_gas(OWNER, pair, add, 1_000_000));
                 }
                 for s in 1..self.senders.len() {
@@ -285,11 +258,7 @@ impl Fixture {
                             &[Word::Address(to), Word::Uint(1 << 50)],
                         );
                         txs.push(self.call(OWNER, token, mint));
-                        let approve = call_data(
-                            "approve(address,uint256)",
-                            &[Word::Address(pair), Word::Uint(u128::MAX)],
-                        );
-                        txs.push(self.call(s, token, approve));
+                        txs.push(self.call(s, token, approve_all(pair)));
                     }
                 }
             }

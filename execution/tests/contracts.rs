@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use ordo_execution::contracts;
 use ordo_execution::{
     genesis, Account, BlockContext, BlockOutput, ChainConfig, EvmHalt, EvmInvalid, Executor,
     GenesisSpec, MemoryState, ParallelExecutor, ParallelOptions, Receipt, SequentialExecutor,
@@ -454,20 +455,11 @@ fn a_reentrant_call_into_the_amm_reverts_on_its_lock() {
     let token = created(owner.address(), 0);
     let reenterer = created(owner.address(), 1);
     let pair = created(owner.address(), 2);
-    let pair_init = {
-        let mut code = init_code("Pair");
-        code.extend(word(&Arg::Addr(token)));
-        code.extend(word(&Arg::Addr(reenterer)));
-        code
-    };
-    let approve = call_data(
-        "approve(address,uint256)",
-        &[Arg::Addr(pair), Arg::Uint(u128::MAX)],
-    );
-    let add = call_data(
-        "addLiquidity(uint256,uint256)",
-        &[Arg::Uint(100_000), Arg::Uint(100_000)],
-    );
+    // The pair's init code and calls from the crate's encoder; the test's own encoder
+    // builds everything else, so the two are checked against each other.
+    let pair_init = contracts::pair_init_code(token, reenterer);
+    let approve = contracts::approve_all(pair);
+    let add = contracts::add_liquidity(100_000, 100_000);
     let attack = call_data(
         "attack(address,address,uint256)",
         &[Arg::Addr(pair), Arg::Addr(reenterer), Arg::Uint(1_000)],
@@ -548,20 +540,11 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
     let looper = created(owner.address(), 3);
     let other = created(owner.address(), 4);
     let pair = created(owner.address(), 5);
-    let pair_init = {
-        let mut code = init_code("Pair");
-        code.extend(word(&Arg::Addr(token)));
-        code.extend(word(&Arg::Addr(other)));
-        code
-    };
-    let approve = call_data(
-        "approve(address,uint256)",
-        &[Arg::Addr(pair), Arg::Uint(u128::MAX)],
-    );
-    let add = call_data(
-        "addLiquidity(uint256,uint256)",
-        &[Arg::Uint(1 << 40), Arg::Uint(1 << 40)],
-    );
+    // The pair's init code and calls from the crate's encoder; the test's own encoder
+    // builds everything else, so the two are checked against each other.
+    let pair_init = contracts::pair_init_code(token, other);
+    let approve = contracts::approve_all(pair);
+    let add = contracts::add_liquidity(1 << 40, 1 << 40);
     // The pair's swaps call both tokens (nested calls), from the owner only: the other
     // accounts hold no approvals.
     let mut txs = vec![

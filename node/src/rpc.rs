@@ -994,6 +994,9 @@ async fn contract_read(
             "this network is ordering-only: it runs no contracts",
         ));
     }
+    // A read runs the EVM for up to the gas cap: bounded by the RPC's concurrency like
+    // submissions, so that a flood of reads is refused `busy` instead of queueing.
+    let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
     let bytes = read_body(&headers, body, MAX_READ_BODY_BYTES).await?;
     let request: ReadRequest = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::malformed(format!(

@@ -30,11 +30,12 @@ use ordo_types::{Address, SignedTransaction, StateView};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use super::{read_base, run_tx, TxEffects};
-use crate::evm::{KeyReader, Runner, Stop};
+use super::{run_tx, TxEffects};
+use crate::evm::{read_base, KeyReader, Runner, Stop};
 use crate::receipt::Receipt;
 use crate::state::{StateKey, StateValue};
 use crate::vm::{BlockContext, ChainConfig};
+use crate::worker::{AbortOnUnwind, Idle};
 
 /// Shards of the memory and of the base cache: enough that writers rarely meet on a lock.
 /// Readers share a shard's lock, so that keys every transaction reads (a token's code and
@@ -151,22 +152,28 @@ impl Memory {
 
     /// Each key's last write, once every transaction is committed.
     fn into_final(self) -> FxHashMap<StateKey, StateValue> {
-        let shards: Vec<FxHashMap<StateKey, Versions>> = self
-            .shards
-            .into_iter()
-            .map(|s| s.into_inner().into_inner())
-            .collect();
-        let keys = shards.iter().map(|s| s.len()).sum();
-        let mut out = FxHashMap::with_capacity_and_hasher(keys, Default::default());
-        for shard in shards {
-            for (key, versions) in shard {
-                if let Some(entry) = versions.last() {
-                    out.insert(key, entry.value);
-                }
-            }
-        }
-        out
+        merge_shards(self.shards, |versions| versions.last().map(|e| e.value))
     }
+}
+
+/// One map of every shard's entries, sized up front (the block's end runs on one thread),
+/// each value mapped by `keep`; `None` drops the key.
+fn merge_shards<V, W>(
+    shards: Vec<CachePadded<RwLock<FxHashMap<StateKey, V>>>>,
+    keep: impl Fn(V) -> Option<W>,
+) -> FxHashMap<StateKey, W> {
+    let shards: Vec<FxHashMap<StateKey, V>> = shards
+        .into_iter()
+        .map(|s| s.into_inner().into_inner())
+        .collect();
+    let keys = shards.iter().map(|s| s.len()).sum();
+    let mut out = FxHashMap::with_capacity_and_hasher(keys, Default::default());
+    for (key, value) in shards.into_iter().flatten() {
+        if let Some(value) = keep(value) {
+            out.insert(key, value);
+        }
+    }
+    out
 }
 
 type BaseShard = CachePadded<RwLock<FxHashMap<StateKey, Option<StateValue>>>>;
@@ -190,17 +197,7 @@ impl Base<'_> {
     }
 
     fn into_map(self) -> FxHashMap<StateKey, Option<StateValue>> {
-        let shards: Vec<_> = self
-            .shards
-            .into_iter()
-            .map(|s| s.into_inner().into_inner())
-            .collect();
-        let keys = shards.iter().map(|s| s.len()).sum();
-        let mut out = FxHashMap::with_capacity_and_hasher(keys, Default::default());
-        for shard in shards {
-            out.extend(shard);
-        }
-        out
+        merge_shards(self.shards, Some)
     }
 }
 
@@ -341,19 +338,11 @@ impl<'a> Engine<'a> {
 
     /// Runs every transaction and commits them all; call on each worker thread.
     pub(crate) fn work(&self) {
-        struct AbortOnUnwind<'e>(&'e AtomicBool);
-        impl Drop for AbortOnUnwind<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    self.0.store(true, Ordering::SeqCst);
-                }
-            }
-        }
         let _guard = AbortOnUnwind(&self.aborted);
         let mut runner = self.runner();
         let n = self.txs.len();
         let mut local: Vec<u32> = Vec::with_capacity(CHUNK);
-        let mut idle_spins = 0u32;
+        let mut idle = Idle::default();
         loop {
             if self.aborted.load(Ordering::Relaxed) || self.committed.load(Ordering::SeqCst) >= n {
                 return;
@@ -362,7 +351,7 @@ impl<'a> Engine<'a> {
                 local.clear();
             }
             if let Some(j) = local.pop() {
-                idle_spins = 0;
+                idle.reset();
                 self.execute_first(&mut runner, j);
                 continue;
             }
@@ -377,14 +366,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             self.try_commit(&mut runner);
-            idle_spins += 1;
-            if idle_spins < 64 {
-                std::hint::spin_loop();
-            } else if idle_spins < 256 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(20));
-            }
+            idle.wait();
         }
     }
 

@@ -19,11 +19,10 @@ use ordo_types::{Address, SignedTransaction, StateView};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecutionError, Result};
-use crate::evm::{self, KeyReader, Runner, Stop};
-use crate::output::{Change, ExecutedBlock};
-use crate::prepare::read_key;
+use crate::evm::{self, read_base, KeyReader, Runner, Stop};
+use crate::output::{credit_fees, sort_changes, Change, ExecutedBlock};
 use crate::receipt::Receipt;
-use crate::state::{Account, StateKey, StateValue};
+use crate::state::{read_key, StateKey, StateValue};
 use crate::stats::ExecutionStats;
 use crate::vm::{self, declared_keys, BlockContext, Blocked, ChainConfig, SlotReader, SLOTS};
 
@@ -118,14 +117,6 @@ pub(crate) fn run_tx<R: KeyReader>(
     })
 }
 
-/// Reads a key from the view for a transaction, as the EVM's readers report failures.
-pub(crate) fn read_base(
-    view: &dyn StateView,
-    key: &StateKey,
-) -> std::result::Result<Option<StateValue>, Stop> {
-    read_key(view, key).map_err(|e| Stop::Failed(e.to_string()))
-}
-
 /// The state as the block runs in order: what the block wrote so far over the view, with
 /// every value read from the view kept as the key's value before the block.
 struct InOrder<'v> {
@@ -167,7 +158,8 @@ pub(crate) fn run_in_order(
     let mut receipts = Vec::with_capacity(txs.len());
     for (t, within_gas) in txs.iter().zip(gas) {
         let sender = t.tx.sender_address();
-        let effects = run_tx(&mut runner, config, block, t, sender, within_gas).map_err(failed)?;
+        let effects = run_tx(&mut runner, config, block, t, sender, within_gas)
+            .map_err(ExecutionError::from)?;
         let state = runner.reader();
         for (key, value) in effects.writes {
             state.current.insert(key, value);
@@ -180,13 +172,6 @@ pub(crate) fn run_in_order(
         before, current, ..
     } = runner.into_reader();
     finalize(view, config, receipts, current, &before, stats)
-}
-
-pub(crate) fn failed(stop: Stop) -> ExecutionError {
-    match stop {
-        Stop::Failed(reason) => ExecutionError::StateReadFailed(reason),
-        Stop::Blocked => ExecutionError::StateReadFailed("a read blocked in order".into()),
-    }
 }
 
 /// Builds the block's results from the final value of each written key, crediting the
@@ -212,17 +197,11 @@ pub(crate) fn finalize(
         .fold(0u64, |sum, r| sum.saturating_add(r.fee));
     if fees > 0 {
         let sink = StateKey::Account(config.fee_sink);
-        let mut account = match written
-            .get(&sink)
-            .cloned()
-            .map_or_else(|| old(&sink), |v| Ok(Some(v)))?
-        {
-            Some(StateValue::Account(a)) => a,
-            _ => Account::default(),
+        let current = match written.get(&sink) {
+            Some(value) => Some(value.clone()),
+            None => old(&sink)?,
         };
-        // Saturating, as on the declared-key path: the same on every validator.
-        account.balance = account.balance.saturating_add(fees);
-        written.insert(sink, StateValue::Account(account));
+        written.insert(sink, credit_fees(current, fees));
     }
     let mut changes = Vec::with_capacity(written.len());
     for (key, new) in written {
@@ -232,7 +211,7 @@ pub(crate) fn finalize(
             new,
         });
     }
-    changes.sort_unstable_by_key(|c| c.key);
+    sort_changes(&mut changes, false);
     let mut stats = stats;
     stats.phases.finalize = started.elapsed();
     Ok(ExecutedBlock {

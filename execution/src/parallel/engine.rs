@@ -41,6 +41,7 @@ use crate::prepare::{Prepared, NONE};
 use crate::receipt::{Receipt, TxStatus};
 use crate::state::StateValue;
 use crate::vm::{self, BlockContext, Blocked, ChainConfig, Effects, SlotReader, SLOTS};
+use crate::worker::{AbortOnUnwind, Idle};
 
 /// Transactions a worker takes from the counter at once: enough to keep the shared counter
 /// out of the hot path, few enough to keep workers close to block order.
@@ -228,22 +229,13 @@ impl<'a> Engine<'a> {
 
     /// Runs every transaction and commits them all; call on each worker thread.
     pub(crate) fn work(&self) {
-        /// Marks the engine aborted if this worker unwinds; rayon re-raises the panic.
-        struct AbortOnUnwind<'e>(&'e AtomicBool);
-        impl Drop for AbortOnUnwind<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() {
-                    self.0.store(true, Ordering::SeqCst);
-                }
-            }
-        }
         let _guard = AbortOnUnwind(&self.aborted);
         let n = self.txs.len();
         let mut local: Vec<u32> = Vec::with_capacity(2 * CHUNK);
-        let mut idle_spins = 0u32;
+        let mut idle = Idle::default();
         loop {
             if let Some(j) = self.take_ready().or_else(|| local.pop()) {
-                idle_spins = 0;
+                idle.reset();
                 self.execute_first(j);
                 continue;
             }
@@ -261,16 +253,7 @@ impl<'a> Engine<'a> {
                 return;
             }
             self.try_commit();
-            // Idle until another worker publishes: spin briefly, then give the core away,
-            // which matters when the machine has fewer free cores than workers.
-            idle_spins += 1;
-            if idle_spins < 64 {
-                std::hint::spin_loop();
-            } else if idle_spins < 256 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(20));
-            }
+            idle.wait();
         }
     }
 

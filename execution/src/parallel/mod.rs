@@ -238,7 +238,7 @@ impl ParallelExecutor {
             let gas = dynamic::within_block_gas(&self.config, txs);
             let engine = DynamicEngine::new(view, &self.config, block, txs, senders, gas);
             rayon::broadcast(|_| engine.work());
-            let run = engine.into_run().map_err(dynamic::failed)?;
+            let run = engine.into_run().map_err(ExecutionError::from)?;
             let mut stats = ExecutionStats {
                 parallel: true,
                 reexecutions: run.reexecutions,

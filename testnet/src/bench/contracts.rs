@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use ordo_cli::localnet::bench_key;
 use ordo_execution::contracts::{
-    artifact, call_data, create_address, mint_batch, token_init_code, with_constructor, Word,
+    add_liquidity, approve_all, collection_init_code, create_address, mint_batch, pair_init_code,
+    token_init_code,
 };
 use ordo_types::{now_ms, Address, KeyPair, Payload, SignedTransaction, Transaction};
 
@@ -134,17 +135,7 @@ pub fn set_up(
             rounds.push(std::iter::once(tx).chain(mints).collect());
         }
         Workload::Nft => {
-            let collection = artifact("Collection").expect("the Collection example is built in");
-            // (name, symbol): two empty strings.
-            let init = with_constructor(
-                &collection.bytecode,
-                &[
-                    Word::Uint(0x40),
-                    Word::Uint(0x60),
-                    Word::Uint(0),
-                    Word::Uint(0),
-                ],
-            );
+            let init = collection_init_code();
             let deploys = (0..collections.max(1)).map(|_| {
                 let (tx, address) = owner.deploy(init.clone());
                 contracts.collections.push(address);
@@ -153,31 +144,22 @@ pub fn set_up(
             rounds.push(deploys.collect());
         }
         Workload::Amm => {
-            let pair = artifact("Pair").expect("the Pair example is built in");
             let mut first = Vec::new();
             let (tx_a, a) = owner.deploy(token_init_code("A", "A", FUNDS));
             let (tx_b, b) = owner.deploy(token_init_code("B", "B", FUNDS));
             first.extend([tx_a, tx_b]);
             contracts.tokens = [a, b];
             for _ in 0..pools.max(1) {
-                let init = with_constructor(&pair.bytecode, &[Word::Address(a), Word::Address(b)]);
-                let (tx, address) = owner.deploy(init);
+                let (tx, address) = owner.deploy(pair_init_code(a, b));
                 first.push(tx);
                 contracts.pairs.push(address);
             }
             let liquidity = FUNDS / (4 * contracts.pairs.len() as u128);
             for &p in &contracts.pairs {
                 for token in [a, b] {
-                    let approve = call_data(
-                        "approve(address,uint256)",
-                        &[Word::Address(p), Word::Uint(u128::MAX)],
-                    );
-                    first.push(owner.call(token, approve, SETUP_CALL_GAS));
+                    first.push(owner.call(token, approve_all(p), SETUP_CALL_GAS));
                 }
-                let add = call_data(
-                    "addLiquidity(uint256,uint256)",
-                    &[Word::Uint(liquidity), Word::Uint(liquidity)],
-                );
+                let add = add_liquidity(liquidity, liquidity);
                 first.push(owner.call(p, add, LIQUIDITY_GAS));
             }
             for token in [a, b] {
@@ -191,11 +173,7 @@ pub fn set_up(
             for (i, signer) in signers.iter_mut().enumerate() {
                 let p = contracts.pairs[i % contracts.pairs.len()];
                 for token in [a, b] {
-                    let approve = call_data(
-                        "approve(address,uint256)",
-                        &[Word::Address(p), Word::Uint(u128::MAX)],
-                    );
-                    approvals.push(signer.call(token, approve, SETUP_CALL_GAS));
+                    approvals.push(signer.call(token, approve_all(p), SETUP_CALL_GAS));
                 }
             }
             rounds.push(approvals);
@@ -285,16 +263,26 @@ fn await_success(addr: SocketAddr, tx: &SignedTransaction, deadline: Instant) ->
         let status = client::request(addr, "GET", &path, &[], &[], Duration::from_secs(15))
             .ok()
             .and_then(|r| r.json());
-        if let Some(status) = status {
-            match status["status"].as_str() {
-                Some("committed") if status["execution_status"] == "success" => return Ok(()),
-                Some("committed") | Some("expired") => {
-                    return Err(TestnetError::Usage(format!(
-                        "a set-up transaction of the contract workload failed: {status}"
-                    )))
-                }
-                _ => {}
+        let Some(status) = status else {
+            // No answer (a connection refused or cut): the long poll did not wait, so the
+            // next try does, briefly.
+            if Instant::now() >= deadline {
+                return Err(TestnetError::rpc(
+                    addr,
+                    format!("no answer about set-up transaction {hash}"),
+                ));
             }
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        match status["status"].as_str() {
+            Some("committed") if status["execution_status"] == "success" => return Ok(()),
+            Some("committed") | Some("expired") => {
+                return Err(TestnetError::Usage(format!(
+                    "a set-up transaction of the contract workload failed: {status}"
+                )))
+            }
+            _ => {}
         }
         if Instant::now() >= deadline {
             return Err(TestnetError::Usage(format!(
