@@ -460,7 +460,10 @@ fn charge(writes: &mut [(StateKey, StateValue)], sender: Address, fee: u64) {
 
 /// The key writes of the EVM's state changes (see the module note), sorted by key.
 fn state_writes(state: EvmState) -> Vec<(StateKey, StateValue)> {
-    let mut writes = Vec::new();
+    // Sized for every key that can be written: growing it step by step cost more than
+    // building it.
+    let most = state.values().map(|a| 2 + a.storage.len()).sum();
+    let mut writes = Vec::with_capacity(most);
     for (address, account) in state {
         if !account.is_touched() {
             continue;

@@ -46,6 +46,7 @@
 //!
 //! [`StateView`]: ordo_types::StateView
 
+mod code_memo;
 pub mod contracts;
 mod dynamic;
 mod error;

@@ -35,8 +35,9 @@ const TAG_STORAGE: u8 = 0x03;
 const TAG_POOL: u8 = 0x10;
 const TAG_COLLECTION: u8 = 0x11;
 const TAG_TOKEN: u8 = 0x12;
-const TAG_CODE: u8 = 0x20;
-const TAG_SLOT: u8 = 0x21;
+// Storage keeps these two in families of their own: the tags are ordo-types'.
+const TAG_CODE: u8 = ordo_types::CODE_KEY_TAG;
+const TAG_SLOT: u8 = ordo_types::SLOT_KEY_TAG;
 
 /// The longest encoded key: tag, address, slot index.
 pub const MAX_KEY_BYTES: usize = 1 + ADDRESS_BYTES + 32;
@@ -123,7 +124,7 @@ impl<C> Decode<C> for Code {
                 "code longer than EIP-170 allows",
             ));
         }
-        Ok(Code::new(&bytes))
+        Ok(crate::code_memo::decoded(&bytes))
     }
 }
 
@@ -334,7 +335,7 @@ impl StateKey {
                 codec::decode::<Address, ADDRESS_BYTES>(bytes).map(StateValue::Token)
             }
             StateKey::Code(_) if bytes.len() <= MAX_CODE_BYTES => {
-                Ok(StateValue::Code(Code::new(bytes)))
+                Ok(StateValue::Code(crate::code_memo::decoded(bytes)))
             }
             StateKey::Code(_) => Err(ordo_types::Error::Malformed(format!(
                 "{} bytes of code, more than {MAX_CODE_BYTES}",
