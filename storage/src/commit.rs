@@ -111,7 +111,6 @@ impl Storage {
     }
 
     fn build_batch(&self, commit: &BlockCommit) -> Result<WriteBatch> {
-        let state = self.cf(CF_STATE);
         let txs = self.cf(CF_TXS);
         let meta = self.cf(CF_META);
 
@@ -128,9 +127,10 @@ impl Storage {
         let mut writes: Vec<&(Vec<u8>, Option<Vec<u8>>)> = commit.state_writes.iter().collect();
         writes.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in writes {
+            let family = self.cf(state_cf_of(key));
             match value {
-                Some(value) => batch.put_cf(state, key, value),
-                None => batch.delete_cf(state, key),
+                Some(value) => batch.put_cf(family, key, value),
+                None => batch.delete_cf(family, key),
             }
         }
         let mut transactions: Vec<(usize, &TxOutcome)> =

@@ -38,6 +38,19 @@ pub enum StorageError {
     /// A read could not be completed.
     #[error("storage read failed: {0}")]
     ReadFailed(String),
+    /// The store was written by another storage layout (see `LAYOUT_VERSION`); `None`:
+    /// by one from before layouts were versioned.
+    #[error(
+        "the store at {path} was written by storage layout {found}, this build reads layout \
+         {expected}: start this validator from an empty data directory (state sync, or a \
+         fresh testnet)",
+        found = found.map_or("1 (unversioned)".to_string(), |v| v.to_string())
+    )]
+    Layout {
+        path: PathBuf,
+        found: Option<u32>,
+        expected: u32,
+    },
     /// The database could not be opened.
     #[error("cannot open storage at {path}: {reason}")]
     Open { path: PathBuf, reason: String },
@@ -99,6 +112,7 @@ impl StorageError {
                 | StorageError::NoSpace(_)
                 | StorageError::WriteFailed(_)
                 | StorageError::Open { .. }
+                | StorageError::Layout { .. }
         )
     }
 

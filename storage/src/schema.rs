@@ -4,12 +4,20 @@
 //! range of heights is a range of keys. Every fixed-size value is checked for its size on
 //! reading; a wrong size is corruption, never a panic.
 
-use ordo_types::{Hash32, StateAccumulator};
+use ordo_types::{Hash32, StateAccumulator, StateFamily};
 
 use crate::error::{Result, StorageError};
 
-/// State: key bytes to value bytes, as the executor wrote them.
+/// State: key bytes to value bytes, as the executor wrote them; the keys of the native
+/// family ([`StateFamily::Native`]). Contract code and contract storage have families of
+/// their own ([`CF_CODE`], [`CF_SLOTS`]): code is large, written once and read by every
+/// call; slots are most of a contract chain's keys. Apart, each gets the memtable and
+/// cache behaviour its access pattern wants, and a state iteration can pick what it needs.
 pub const CF_STATE: &str = "state";
+/// Contract code, by code key.
+pub const CF_CODE: &str = "code";
+/// Contract storage slots, by slot key.
+pub const CF_SLOTS: &str = "contract_storage";
 /// Blocks by hash, bytes as consensus encoded them.
 pub const CF_BLOCKS: &str = "blocks";
 /// Quorum certificates by the hash of the block they certify.
@@ -29,9 +37,29 @@ pub const CF_META: &str = "meta";
 /// (height stored at, kind, hash) of every block, certificate and batch, for pruning.
 pub const CF_AGE: &str = "age_index";
 
-pub const ALL_CFS: [&str; 9] = [
-    CF_STATE, CF_BLOCKS, CF_QCS, CF_HEIGHTS, CF_BATCHES, CF_TXS, CF_SAFETY, CF_META, CF_AGE,
+pub const ALL_CFS: [&str; 11] = [
+    CF_STATE, CF_CODE, CF_SLOTS, CF_BLOCKS, CF_QCS, CF_HEIGHTS, CF_BATCHES, CF_TXS, CF_SAFETY,
+    CF_META, CF_AGE,
 ];
+
+/// The column family of a state family.
+pub fn state_cf(family: StateFamily) -> &'static str {
+    match family {
+        StateFamily::Native => CF_STATE,
+        StateFamily::Code => CF_CODE,
+        StateFamily::Slots => CF_SLOTS,
+    }
+}
+
+/// The column family holding state key `key`.
+pub fn state_cf_of(key: &[u8]) -> &'static str {
+    state_cf(StateFamily::of(key))
+}
+
+/// The version of this layout, stored under [`META_LAYOUT`] when a store is created. A
+/// store written by another layout is refused at open: read with this one, it would miss
+/// state (version 1 kept code and slots in [`CF_STATE`]) and execute differently.
+pub const LAYOUT_VERSION: u32 = 2;
 
 pub const SAFETY_KEY: &[u8] = b"safety";
 pub const META_COMMITTED: &[u8] = b"committed_height";
@@ -39,6 +67,7 @@ pub const META_EXECUTED: &[u8] = b"executed_height";
 pub const META_STATE_ROOT: &[u8] = b"state_root";
 pub const META_ACCUMULATOR: &[u8] = b"accumulator";
 pub const META_PRUNED_BELOW: &[u8] = b"pruned_below";
+pub const META_LAYOUT: &[u8] = b"layout_version";
 const META_ROOT_PREFIX: &[u8] = b"root/";
 
 pub fn height_key(height: u64) -> [u8; 8] {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::error::{Op, Result, StorageError};
 use crate::executed::{BlockCommit, StagedBlock};
-use crate::schema::CF_STATE;
+use crate::schema::state_cf_of;
 use crate::store::{prev, Storage};
 
 /// The state as of one height: read-only, `Send + Sync`, cheap to clone.
@@ -58,7 +58,7 @@ impl StateSnapshot {
         let sequence = inner.cache.read_sequence();
         let value = inner
             .db
-            .get_pinned_cf(inner.cf(CF_STATE), key)
+            .get_pinned_cf(inner.cf(state_cf_of(key)), key)
             .map(|v| v.map(|s| s.to_vec()))
             .map_err(|e| self.storage.fail(StorageError::from_rocks(e, Op::Read)))?;
         self.check_fresh()?;

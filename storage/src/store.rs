@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ordo_types::{Hash32, StateAccumulator};
+use ordo_types::{Hash32, StateAccumulator, StateFamily};
 use parking_lot::{Mutex, RwLock};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
@@ -106,6 +106,7 @@ impl Storage {
             staged: RwLock::new(Vec::new()),
             failure: Mutex::new(None),
         };
+        check_layout(&inner)?;
         let recovery = recover(&inner)?;
         *inner.chain.get_mut() = recovery.last_committed;
         let committed_next = next(recovery.last_committed);
@@ -223,19 +224,22 @@ impl Storage {
         self.inner.cache.stats()
     }
 
-    /// Visits every stored state entry in key order (the database only, not blocks
-    /// staged in memory). Only for a store no block is being written to: state values
-    /// are updated in place in the memtable, and an iterator does not take the per-key
-    /// locks that make a concurrent `get` safe.
+    /// Visits every stored state entry in key order, every family (the database only, not
+    /// blocks staged in memory): the families' tags are ordered as their keys are, so one
+    /// family after the other is key order. Only for a store no block is being written
+    /// to: state values are updated in place in the memtable, and an iterator does not
+    /// take the per-key locks that make a concurrent `get` safe.
     pub fn for_each_state_entry(&self, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
-        for item in self
-            .inner
-            .db
-            .iterator_cf(self.cf(CF_STATE), IteratorMode::Start)
-        {
-            let (key, value) =
-                item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
-            visit(&key[..], &value[..]);
+        for family in StateFamily::ALL {
+            for item in self
+                .inner
+                .db
+                .iterator_cf(self.cf(state_cf(family)), IteratorMode::Start)
+            {
+                let (key, value) =
+                    item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+                visit(&key[..], &value[..]);
+            }
         }
         Ok(())
     }
@@ -413,7 +417,7 @@ fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocks
             cf_opts.set_memtable_whole_key_filtering(true);
             cf_opts.set_memtable_prefix_bloom_ratio(0.1);
         }
-        if name == CF_STATE {
+        if name == CF_STATE || name == CF_SLOTS {
             // A block rewrites keys that are mostly in the memtable already (the same
             // accounts again and again). In place, such a write costs one search of a
             // memtable holding one entry per live key, instead of a new entry in one that
@@ -424,7 +428,7 @@ fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocks
             cf_opts.set_inplace_update_support(true);
         }
         let write_buffer = match name {
-            CF_STATE => config.state_write_buffer_bytes,
+            CF_STATE | CF_SLOTS => config.state_write_buffer_bytes,
             CF_TXS | CF_BATCHES | CF_BLOCKS => (config.state_write_buffer_bytes / 2).max(1 << 20),
             _ => 1 << 20,
         };
@@ -495,6 +499,48 @@ fn read_state_commitment(inner: &Inner) -> Result<(Hash32, StateAccumulator)> {
         _ => Err(StorageError::Corruption(
             "state root and accumulator are not stored together".into(),
         )),
+    }
+}
+
+/// Refuses a store of another layout; marks a new store with this one. A store without
+/// a layout mark is new only if it holds no chain: one written before layouts were
+/// versioned has a committed height or safety data.
+fn check_layout(inner: &Inner) -> Result<()> {
+    let refuse = |found| StorageError::Layout {
+        path: inner.path.clone(),
+        found,
+        expected: LAYOUT_VERSION,
+    };
+    match read_meta(inner, META_LAYOUT)? {
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StorageError::malformed("layout version", "not 4 bytes"))?;
+            if found != LAYOUT_VERSION {
+                return Err(refuse(Some(found)));
+            }
+            Ok(())
+        }
+        None => {
+            let used = read_height(inner, META_COMMITTED)?.is_some()
+                || inner
+                    .db
+                    .get_cf(inner.cf(CF_SAFETY), SAFETY_KEY)
+                    .map_err(|e| StorageError::from_rocks(e, Op::Read))?
+                    .is_some();
+            if used {
+                return Err(refuse(None));
+            }
+            inner
+                .db
+                .put_cf_opt(
+                    inner.cf(CF_META),
+                    META_LAYOUT,
+                    LAYOUT_VERSION.to_be_bytes(),
+                    &inner.sync_opts,
+                )
+                .map_err(|e| StorageError::from_rocks(e, Op::Write))
+        }
     }
 }
 

@@ -140,6 +140,103 @@ fn committed_blocks_are_readable_and_survive_reopening() {
     assert_eq!(storage.state_get(b"b").unwrap(), Some(b"2".to_vec()));
 }
 
+/// The store's files opened by RocksDB itself, read-only: where each key really went.
+fn raw_get(dir: &tempfile::TempDir, family: &str, key: &[u8]) -> Option<Vec<u8>> {
+    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    let db =
+        rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), dir.path(), &names, false)
+            .unwrap();
+    db.get_cf(db.cf_handle(family).unwrap(), key).unwrap()
+}
+
+fn raw_put(dir: &tempfile::TempDir, family: &str, key: &[u8], value: Option<&[u8]>) {
+    let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), &names).unwrap();
+    let cf = db.cf_handle(family).unwrap();
+    match value {
+        Some(value) => db.put_cf(cf, key, value).unwrap(),
+        None => db.delete_cf(cf, key).unwrap(),
+    }
+}
+
+#[test]
+fn contract_code_and_slots_have_families_of_their_own_under_the_same_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = Chain::new();
+    let account = [&[0x01][..], &[7; 20]].concat();
+    let code = [&[ordo_types::CODE_KEY_TAG][..], &[7; 20]].concat();
+    let slot = [&[ordo_types::SLOT_KEY_TAG][..], &[7; 20], &[9; 32]].concat();
+    {
+        let (storage, _) = open(&dir);
+        record(&storage, 1);
+        let b1 = chain.block(
+            1,
+            vec![
+                set(&account, "balance"),
+                set(&code, "code"),
+                set(&slot, "word"),
+            ],
+            1,
+        );
+        storage.commit_executed(&b1).unwrap();
+        record(&storage, 2);
+        let b2 = chain.block(2, vec![set(&slot, "word 2")], 1);
+        storage.commit_executed(&b2).unwrap();
+        assert_eq!(storage.state_get(&code).unwrap(), Some(b"code".to_vec()));
+        assert_eq!(storage.state_get(&slot).unwrap(), Some(b"word 2".to_vec()));
+    }
+    assert_eq!(raw_get(&dir, "state", &account), Some(b"balance".to_vec()));
+    assert_eq!(raw_get(&dir, "code", &code), Some(b"code".to_vec()));
+    assert_eq!(
+        raw_get(&dir, "contract_storage", &slot),
+        Some(b"word 2".to_vec())
+    );
+    assert_eq!(raw_get(&dir, "state", &code), None);
+    assert_eq!(raw_get(&dir, "state", &slot), None);
+
+    let (storage, recovery) = open(&dir);
+    assert_eq!(recovery.accumulator, chain.accumulator);
+    // Every family is in the commitment: recomputed from all three, it is the stored one.
+    assert_eq!(storage.recompute_accumulator().unwrap(), chain.accumulator);
+    let mut keys = Vec::new();
+    storage
+        .for_each_state_entry(|k, _| keys.push(k.to_vec()))
+        .unwrap();
+    assert_eq!(keys, vec![account, code.clone(), slot]);
+    assert_eq!(
+        storage.state_view().get(&code).unwrap(),
+        Some(b"code".to_vec())
+    );
+}
+
+#[test]
+fn a_store_of_another_layout_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (storage, _) = open(&dir);
+        record(&storage, 1);
+    }
+    // As a store from before layouts were versioned: a chain, no layout mark.
+    raw_put(&dir, "meta", b"layout_version", None);
+    match Storage::open(dir.path(), StorageConfig::small()) {
+        Err(e @ StorageError::Layout { found: None, .. }) => {
+            assert!(e.to_string().contains("empty data directory"), "{e}");
+            assert!(e.is_fatal());
+        }
+        other => panic!("expected a layout error, got {:?}", other.map(|_| ())),
+    }
+    raw_put(&dir, "meta", b"layout_version", Some(&7u32.to_be_bytes()));
+    assert!(matches!(
+        Storage::open(dir.path(), StorageConfig::small()),
+        Err(StorageError::Layout { found: Some(7), .. })
+    ));
+    // A new store is marked, and opens again.
+    let fresh = tempfile::tempdir().unwrap();
+    drop(open(&fresh));
+    assert!(raw_get(&fresh, "meta", b"layout_version").is_some());
+    drop(open(&fresh));
+}
+
 #[test]
 fn recovery_lists_committed_blocks_not_yet_executed() {
     let dir = tempfile::tempdir().unwrap();

@@ -38,7 +38,10 @@ pub use error::Error;
 pub use hash::{Hash32, HexParseError};
 pub use priority::{lower_thread_priority, BULK_NICE};
 pub use rng::SeededRng;
-pub use state::{StateAccumulator, StateView, LANES as STATE_ACCUMULATOR_LANES};
+pub use state::{
+    StateAccumulator, StateFamily, StateView, CODE_KEY_TAG, LANES as STATE_ACCUMULATOR_LANES,
+    SLOT_KEY_TAG,
+};
 pub use transaction::{
     Payload, SignedTransaction, SwapDirection, Transaction, MAX_INIT_CODE_BYTES,
     MAX_TRANSACTION_BYTES,

@@ -9,6 +9,10 @@
 //! in any order and in parallel, and equals the accumulator recomputed from scratch. The
 //! state root is BLAKE3 of the accumulator. The accumulator proves nothing about single
 //! entries; it exists so that validators detect diverging state cheaply.
+//!
+//! Families. A key's first byte says what kind of state it holds ([`StateFamily`]):
+//! execution picks it, storage keeps each family in a column family of its own. Both
+//! read the tags from here, so they cannot disagree on them.
 
 use crate::{Error, Hash32, Result};
 
@@ -16,6 +20,35 @@ use crate::{Error, Hash32, Result};
 pub const LANES: usize = 1024;
 const ELEMENT_DOMAIN: &[u8] = b"ordo/state-entry\0";
 const ROOT_DOMAIN: &[u8] = b"ordo/state-root\0";
+
+/// The first byte of every contract-code key.
+pub const CODE_KEY_TAG: u8 = 0x20;
+/// The first byte of every contract-storage key.
+pub const SLOT_KEY_TAG: u8 = 0x21;
+
+/// What kind of state a key holds, from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StateFamily {
+    /// Accounts and the native payloads' records: small, rewritten all the time.
+    Native,
+    /// Contract code: written once when a contract is created, read by every call.
+    Code,
+    /// Contract storage slots: 32-byte words, the bulk of a contract chain's state.
+    Slots,
+}
+
+impl StateFamily {
+    /// Every family, in the byte order of their keys' tags.
+    pub const ALL: [StateFamily; 3] = [StateFamily::Native, StateFamily::Code, StateFamily::Slots];
+
+    pub fn of(key: &[u8]) -> Self {
+        match key.first() {
+            Some(&CODE_KEY_TAG) => StateFamily::Code,
+            Some(&SLOT_KEY_TAG) => StateFamily::Slots,
+            _ => StateFamily::Native,
+        }
+    }
+}
 
 /// Read access to state as of some height. Implemented over RocksDB by storage and over
 /// maps in tests; the executor never sees which.
