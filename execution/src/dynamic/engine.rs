@@ -108,8 +108,8 @@ impl Versions {
 
 /// A key's shard: middle bits of its hash. A shard's map places keys by the hash's low
 /// bits and tags them with its top seven, so shard bits taken from either end would be
-/// the same for every key of a shard and pile them into a few buckets or one tag (taking
-/// bits 7 and up did: a read of a written key cost a fifth of a token transfer).
+/// the same for every key of a shard and, once a shard holds more than a hundred keys or
+/// so, pile them into a few buckets or one tag.
 fn shard_of(key: &StateKey) -> usize {
     (FxBuildHasher.hash_one(key) >> 32) as usize % SHARDS
 }
