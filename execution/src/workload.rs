@@ -1,7 +1,7 @@
 //! Block generators for the benchmark and tests: a genesis state and blocks of valid
 //! transactions of one payload kind, with senders drawn uniformly at random.
 //!
-//! Contract workloads (`Erc20`, `Amm`, `Nft`) deploy the example contracts and fund and
+//! Contract workloads (`Erc20`, `Amm`, `Nft`, `DefiMix`) deploy the example contracts and fund and
 //! approve their senders in setup blocks, executed before the fixture is handed out; the
 //! fixture's state and `parent` accumulator are those after setup.
 //!
@@ -53,6 +53,10 @@ pub enum Workload {
     Amm,
     /// `mint()` calls on the fixture's ERC-721 collections.
     Nft,
+    /// In ten transactions: four ERC-20 transfers (of the AMM's first token), three AMM
+    /// swaps, two NFT mints and one native transfer; pairs and collections both number
+    /// the fixture's targets.
+    DefiMix,
 }
 
 /// Gas limit of a generated contract call: ample for each workload's call (an AMM swap,
@@ -70,10 +74,12 @@ pub struct Fixture {
     pub parent: StateAccumulator,
     /// Setup blocks executed so far; generated blocks follow them.
     height: u64,
-    /// The token (erc20), the pairs (amm) or the collections (nft).
-    contracts: Vec<Address>,
-    /// The AMM's two tokens.
+    /// The ERC-20 that transfers move (erc20; the AMM's first token in defi-mix).
+    token: Address,
+    /// The AMM's two tokens and its pairs; sender `s` trades on pair `s % pairs`.
     tokens: [Address; 2],
+    pairs: Vec<Address>,
+    collections: Vec<Address>,
     workload: Workload,
     /// Pools, collections, or accounts (for transfers and compute).
     targets: usize,
@@ -107,7 +113,7 @@ impl Fixture {
         let accounts = match workload {
             Workload::Transfer | Workload::Compute { .. } | Workload::Erc20 => targets.max(2),
             Workload::Swap | Workload::Mint | Workload::Nft => HOT_KEY_SENDERS,
-            Workload::Amm => (2 * targets).max(AMM_SENDERS),
+            Workload::Amm | Workload::DefiMix => (2 * targets).max(AMM_SENDERS),
         };
         let senders: Vec<PublicKey> = (0..accounts).map(account_key).collect();
         let addresses: Vec<Address> = senders.iter().map(PublicKey::address).collect();
@@ -139,8 +145,10 @@ impl Fixture {
             parent: genesis.accumulator.clone(),
             genesis,
             height: 0,
-            contracts: Vec::new(),
+            token: Address::default(),
             tokens: [Address::default(); 2],
+            pairs: Vec::new(),
+            collections: Vec::new(),
             workload,
             targets,
             nonces: vec![0; senders.len()],
@@ -221,46 +229,14 @@ impl Fixture {
                     );
                     txs.push(self.call(OWNER, token, mint));
                 }
-                self.contracts = vec![token];
+                self.token = token;
             }
-            Workload::Nft => {
-                let init = collection_init_code();
-                for _ in 0..self.targets {
-                    let (deploy, address) = self.deploy(OWNER, init.clone());
-                    txs.push(deploy);
-                    self.contracts.push(address);
-                }
-            }
-            Workload::Amm => {
-                let (deploy_a, a) = self.deploy(OWNER, token_init_code("A", "A", FUNDS));
-                let (deploy_b, b) = self.deploy(OWNER, token_init_code("B", "B", FUNDS));
-                txs.extend([deploy_a, deploy_b]);
-                self.tokens = [a, b];
-                for _ in 0..self.targets {
-                    let (deploy, address) = self.deploy(OWNER, pair_init_code(a, b));
-                    txs.push(deploy);
-                    self.contracts.push(address);
-                }
-                let per_pool = FUNDS / (4 * self.targets as u128);
-                for p in 0..self.targets {
-                    let pair = self.contracts[p];
-                    for token in [a, b] {
-                        txs.push(self.call(OWNER, token, approve_all(pair)));
-                    }
-                    let add = add_liquidity(per_pool, per_pool);
-                    txs.push(self.call_with_gas(OWNER, pair, add, 1_000_000));
-                }
-                for s in 1..self.senders.len() {
-                    let (to, pair) = (self.addresses[s], self.contracts[s % self.targets]);
-                    for token in [a, b] {
-                        let mint = call_data(
-                            "mint(address,uint256)",
-                            &[Word::Address(to), Word::Uint(1 << 50)],
-                        );
-                        txs.push(self.call(OWNER, token, mint));
-                        txs.push(self.call(s, token, approve_all(pair)));
-                    }
-                }
+            Workload::Nft => self.set_up_collections(OWNER, &mut txs),
+            Workload::Amm => self.set_up_amm(OWNER, FUNDS, &mut txs),
+            Workload::DefiMix => {
+                self.set_up_amm(OWNER, FUNDS, &mut txs);
+                self.token = self.tokens[0];
+                self.set_up_collections(OWNER, &mut txs);
             }
             _ => return Ok(()),
         }
@@ -293,6 +269,49 @@ impl Fixture {
         Ok(())
     }
 
+    fn set_up_collections(&mut self, owner: usize, txs: &mut Vec<SignedTransaction>) {
+        let init = collection_init_code();
+        for _ in 0..self.targets {
+            let (deploy, address) = self.deploy(owner, init.clone());
+            txs.push(deploy);
+            self.collections.push(address);
+        }
+    }
+
+    /// Two tokens and a pair per target, with liquidity; every other sender holds both
+    /// tokens and has approved its pair for them.
+    fn set_up_amm(&mut self, owner: usize, funds: u128, txs: &mut Vec<SignedTransaction>) {
+        let (deploy_a, a) = self.deploy(owner, token_init_code("A", "A", funds));
+        let (deploy_b, b) = self.deploy(owner, token_init_code("B", "B", funds));
+        txs.extend([deploy_a, deploy_b]);
+        self.tokens = [a, b];
+        for _ in 0..self.targets {
+            let (deploy, address) = self.deploy(owner, pair_init_code(a, b));
+            txs.push(deploy);
+            self.pairs.push(address);
+        }
+        let per_pool = funds / (4 * self.targets as u128);
+        for p in 0..self.targets {
+            let pair = self.pairs[p];
+            for token in [a, b] {
+                txs.push(self.call(owner, token, approve_all(pair)));
+            }
+            let add = add_liquidity(per_pool, per_pool);
+            txs.push(self.call_with_gas(owner, pair, add, 1_000_000));
+        }
+        for s in 1..self.senders.len() {
+            let (to, pair) = (self.addresses[s], self.pairs[s % self.targets]);
+            for token in [a, b] {
+                let mint = call_data(
+                    "mint(address,uint256)",
+                    &[Word::Address(to), Word::Uint(1 << 50)],
+                );
+                txs.push(self.call(owner, token, mint));
+                txs.push(self.call(s, token, approve_all(pair)));
+            }
+        }
+    }
+
     /// The context of block `height` (height 1 is the first generated block, which
     /// follows any setup blocks).
     pub fn context(&self, height: u64) -> BlockContext {
@@ -310,7 +329,16 @@ impl Fixture {
 
     fn transaction(&mut self) -> SignedTransaction {
         let s = self.rng.gen_range(0..self.senders.len());
-        let payload = match self.workload {
+        let kind = match self.workload {
+            Workload::DefiMix => match self.rng.gen_range(0..10) {
+                0..=3 => Workload::Erc20,
+                4..=6 => Workload::Amm,
+                7..=8 => Workload::Nft,
+                _ => Workload::Transfer,
+            },
+            kind => kind,
+        };
+        let payload = match kind {
             Workload::Transfer => {
                 let mut r = self.rng.gen_range(0..self.senders.len() - 1);
                 if r >= s {
@@ -341,11 +369,11 @@ impl Fixture {
                     "transfer(address,uint256)",
                     &[Word::Address(self.addresses[r]), Word::Uint(amount)],
                 );
-                return self.call(s, self.contracts[0], data);
+                return self.call(s, self.token, data);
             }
             Workload::Amm => {
                 let s = 1 + s % (self.senders.len() - 1);
-                let pair = self.contracts[s % self.targets];
+                let pair = self.pairs[s % self.targets];
                 let token_in = self.tokens[self.rng.gen_range(0..2)];
                 let data = call_data(
                     "swap(address,uint256,uint256)",
@@ -358,9 +386,10 @@ impl Fixture {
                 return self.call(s, pair, data);
             }
             Workload::Nft => {
-                let collection = self.contracts[self.rng.gen_range(0..self.targets)];
+                let collection = self.collections[self.rng.gen_range(0..self.targets)];
                 return self.call(s, collection, call_data("mint()", &[]));
             }
+            Workload::DefiMix => unreachable!("a defi-mix item is one of its kinds"),
         };
         self.signed(s, payload)
     }

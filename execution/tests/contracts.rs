@@ -931,6 +931,7 @@ fn contract_workloads_generate_successful_blocks() {
         (Workload::Amm, 1),
         (Workload::Amm, 7),
         (Workload::Nft, 3),
+        (Workload::DefiMix, 3),
     ] {
         let mut fixture = Fixture::new(workload, targets, 5).expect("setup succeeds");
         let txs = fixture.block(400);

@@ -235,8 +235,9 @@ pub struct BenchArgs {
 
     /// transfer, swap, mint, compute, mixed, or opaque (ordering-only payloads); or the
     /// contract workloads erc20 (token transfers), amm (swaps, one pair per pool of the
-    /// genesis) and nft (mints, one collection per genesis collection), whose contracts
-    /// are deployed, and accounts funded, before the clock starts.
+    /// genesis), nft (mints, one collection per genesis collection) and defi-mix (in ten:
+    /// four token transfers, three swaps, two mints, one native transfer), whose
+    /// contracts are deployed, and accounts funded, before the clock starts.
     #[arg(long, value_name = "KIND", default_value = "transfer")]
     pub workload: ordo_testnet::bench::Workload,
 

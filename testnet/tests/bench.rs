@@ -146,6 +146,44 @@ fn a_short_transfer_run_accounts_for_every_transaction() {
     );
 }
 
+/// The contract workloads end to end: set-up deploys the example contracts (tokens, pairs,
+/// collections) and funds and approves every account before the clock, through ordinary
+/// transactions that must each succeed; then a mix of token transfers, swaps, mints and
+/// native transfers commits, every validator agrees, and the sampled calls succeeded.
+#[test]
+fn a_short_defi_mix_run_sets_up_the_contracts_and_its_calls_succeed() {
+    let (_, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--workload",
+        "defi-mix",
+        "--duration",
+        "4s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "300",
+        "--accounts",
+        "200",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert_eq!(r["workload"], "defi-mix");
+    assert!(u(&r, "committed") > 0);
+    assert_eq!(r["verification"]["roots_agree"], true);
+    assert_eq!(u(&r, "nonces_advanced"), u(&r, "committed"));
+    let notes: Vec<&str> = r["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let sampled = notes
+        .iter()
+        .find(|n| n.starts_with("contract calls:"))
+        .unwrap_or_else(|| panic!("no sample of the calls' outcomes: {notes:?}"));
+    assert!(!sampled.contains("only"), "{sampled}");
+}
+
 /// Overload: a burst far above what two shared cores order (tens of thousands a second,
 /// while the validators order a few thousand here). Admission control refuses the excess
 /// `busy` at ingress, consensus keeps committing, and everything admitted commits.

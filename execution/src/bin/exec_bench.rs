@@ -37,7 +37,9 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = vec![2usize, 10, 100, 1_000, 10_000])]
     accounts: Vec<usize>,
     /// Workloads: transfer, swap, mint, compute10, compute45, and the contract workloads
-    /// erc20, amm (pairs as accounts) and nft (collections as accounts).
+    /// erc20, amm (pairs as accounts), nft (collections as accounts) and defi-mix (pairs
+    /// and collections as accounts: four token transfers, three swaps, two mints and one
+    /// native transfer in ten).
     #[arg(long, value_delimiter = ',', default_values_t = ["transfer", "swap", "mint", "compute10", "compute45"].map(String::from).to_vec())]
     workloads: Vec<String>,
     /// Thread counts; by default 1, 2 and all cores.
@@ -201,6 +203,7 @@ fn main() -> Result<()> {
             "erc20" => Workload::Erc20,
             "amm" => Workload::Amm,
             "nft" => Workload::Nft,
+            "defi-mix" => Workload::DefiMix,
             other => bail!("unknown workload {other}"),
         };
         for &accounts in &args.accounts {
@@ -249,7 +252,7 @@ fn main() -> Result<()> {
                             "seq_tps": seq_tps.round(),
                             "par_tps": par_tps.round(),
                             "speedup": (speedup * 1000.0).round() / 1000.0,
-                            "reexecutions": par_out.stats.reexecutions,
+                            "re_executions": par_out.stats.reexecutions,
                             "suspensions": par_out.stats.suspensions,
                             "mode": mode,
                             "root_ms": (root_ms * 100.0).round() / 100.0,

@@ -49,6 +49,9 @@ pub enum Workload {
     Amm,
     /// `mint()` on `Collection` examples, one per collection of the network.
     Nft,
+    /// A day on a DeFi chain, in ten: four ERC-20 transfers (of the AMM's first token),
+    /// three AMM swaps, two NFT mints and one native transfer.
+    DefiMix,
 }
 
 impl Workload {
@@ -63,12 +66,16 @@ impl Workload {
             Workload::Erc20 => "erc20",
             Workload::Amm => "amm",
             Workload::Nft => "nft",
+            Workload::DefiMix => "defi-mix",
         }
     }
 
     /// Whether the workload calls contracts, which set-up deploys before the clock.
     pub fn is_contract(self) -> bool {
-        matches!(self, Workload::Erc20 | Workload::Amm | Workload::Nft)
+        matches!(
+            self,
+            Workload::Erc20 | Workload::Amm | Workload::Nft | Workload::DefiMix
+        )
     }
 }
 
@@ -86,9 +93,10 @@ impl FromStr for Workload {
             "erc20" => Workload::Erc20,
             "amm" => Workload::Amm,
             "nft" => Workload::Nft,
+            "defi-mix" => Workload::DefiMix,
             other => {
                 return Err(format!(
-                    "unknown workload {other:?}: use transfer, swap, mint, compute, mixed, opaque, erc20, amm or nft"
+                    "unknown workload {other:?}: use transfer, swap, mint, compute, mixed, opaque, erc20, amm, nft or defi-mix"
                 ))
             }
         })

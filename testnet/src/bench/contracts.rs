@@ -42,12 +42,12 @@ const SETUP_DEADLINE: Duration = Duration::from_secs(600);
 /// What the workload's transactions call.
 #[derive(Debug, Clone, Default)]
 pub struct Contracts {
-    /// The ERC-20 (erc20).
+    /// The ERC-20 (erc20; the pairs' first token in defi-mix).
     pub token: Address,
-    /// The pairs' two tokens and the pairs (amm); account `a` trades on pair `a % pairs`.
+    /// The pairs' two tokens and the pairs (amm, defi-mix); account `a` trades on pair `a % pairs`.
     pub tokens: [Address; 2],
     pub pairs: Vec<Address>,
-    /// The NFT collections (nft).
+    /// The NFT collections (nft, defi-mix).
     pub collections: Vec<Address>,
 }
 
@@ -135,48 +135,18 @@ pub fn set_up(
             rounds.push(std::iter::once(tx).chain(mints).collect());
         }
         Workload::Nft => {
-            let init = collection_init_code();
-            let deploys = (0..collections.max(1)).map(|_| {
-                let (tx, address) = owner.deploy(init.clone());
-                contracts.collections.push(address);
-                tx
-            });
-            rounds.push(deploys.collect());
+            rounds.push(collection_deploys(owner, collections, &mut contracts));
         }
         Workload::Amm => {
-            let mut first = Vec::new();
-            let (tx_a, a) = owner.deploy(token_init_code("A", "A", FUNDS));
-            let (tx_b, b) = owner.deploy(token_init_code("B", "B", FUNDS));
-            first.extend([tx_a, tx_b]);
-            contracts.tokens = [a, b];
-            for _ in 0..pools.max(1) {
-                let (tx, address) = owner.deploy(pair_init_code(a, b));
-                first.push(tx);
-                contracts.pairs.push(address);
-            }
-            let liquidity = FUNDS / (4 * contracts.pairs.len() as u128);
-            for &p in &contracts.pairs {
-                for token in [a, b] {
-                    first.push(owner.call(token, approve_all(p), SETUP_CALL_GAS));
-                }
-                let add = add_liquidity(liquidity, liquidity);
-                first.push(owner.call(p, add, LIQUIDITY_GAS));
-            }
-            for token in [a, b] {
-                for chunk in addresses.chunks(MINT_CHUNK) {
-                    first.push(owner.call(token, mint_batch(chunk, FUNDS), MINT_GAS));
-                }
-            }
-            rounds.push(first);
-            // Each account approves its pair for both tokens.
-            let mut approvals = Vec::new();
-            for (i, signer) in signers.iter_mut().enumerate() {
-                let p = contracts.pairs[i % contracts.pairs.len()];
-                for token in [a, b] {
-                    approvals.push(signer.call(token, approve_all(p), SETUP_CALL_GAS));
-                }
-            }
-            rounds.push(approvals);
+            rounds = amm(&mut signers, &addresses, pools, &mut contracts);
+        }
+        Workload::DefiMix => {
+            // The collections first: the AMM's last round holds account 0's approvals, so
+            // nothing account 0 signs may come after them in an earlier round.
+            rounds.push(collection_deploys(owner, collections, &mut contracts));
+            rounds.extend(amm(&mut signers, &addresses, pools, &mut contracts));
+            // ERC-20 transfers move the pairs' first token, which every account holds.
+            contracts.token = contracts.tokens[0];
         }
         _ => unreachable!("native workloads return above"),
     }
@@ -197,6 +167,65 @@ pub fn set_up(
         }
     }
     Ok(Some(contracts))
+}
+
+/// `collections` (at least one) NFT collections, deployed by `owner`.
+fn collection_deploys(
+    owner: &mut Signer,
+    collections: u32,
+    contracts: &mut Contracts,
+) -> Vec<SignedTransaction> {
+    let init = collection_init_code();
+    (0..collections.max(1))
+        .map(|_| {
+            let (tx, address) = owner.deploy(init.clone());
+            contracts.collections.push(address);
+            tx
+        })
+        .collect()
+}
+
+/// The AMM's rounds: two tokens and `pools` (at least one) pairs deployed by account 0,
+/// liquidity in every pair, both tokens minted to every account; then each account
+/// approves its pair (`account % pairs`) for both tokens.
+fn amm(
+    signers: &mut [Signer],
+    addresses: &[Address],
+    pools: u32,
+    contracts: &mut Contracts,
+) -> Vec<Vec<SignedTransaction>> {
+    let owner = &mut signers[0];
+    let mut first = Vec::new();
+    let (tx_a, a) = owner.deploy(token_init_code("A", "A", FUNDS));
+    let (tx_b, b) = owner.deploy(token_init_code("B", "B", FUNDS));
+    first.extend([tx_a, tx_b]);
+    contracts.tokens = [a, b];
+    for _ in 0..pools.max(1) {
+        let (tx, address) = owner.deploy(pair_init_code(a, b));
+        first.push(tx);
+        contracts.pairs.push(address);
+    }
+    let liquidity = FUNDS / (4 * contracts.pairs.len() as u128);
+    for &p in &contracts.pairs {
+        for token in [a, b] {
+            first.push(owner.call(token, approve_all(p), SETUP_CALL_GAS));
+        }
+        let add = add_liquidity(liquidity, liquidity);
+        first.push(owner.call(p, add, LIQUIDITY_GAS));
+    }
+    for token in [a, b] {
+        for chunk in addresses.chunks(MINT_CHUNK) {
+            first.push(owner.call(token, mint_batch(chunk, FUNDS), MINT_GAS));
+        }
+    }
+    let mut approvals = Vec::new();
+    for (i, signer) in signers.iter_mut().enumerate() {
+        let p = contracts.pairs[i % contracts.pairs.len()];
+        for token in [a, b] {
+            approvals.push(signer.call(token, approve_all(p), SETUP_CALL_GAS));
+        }
+    }
+    vec![first, approvals]
 }
 
 /// Consecutive runs of `txs` whose gas limits add up to at most [`SETUP_GAS_IN_FLIGHT`].
@@ -246,6 +275,21 @@ fn submit(addr: SocketAddr, txs: &[SignedTransaction], deadline: Instant) -> Res
                         "set-up transactions refused ({}): {}",
                         response.status,
                         String::from_utf8_lossy(&response.body)
+                    ),
+                ));
+            }
+            // A batch answers 200 with an error per refused item: set-up needs them all.
+            let answer = response.json().unwrap_or_default();
+            let refused = answer["errors"]
+                .as_array()
+                .map(|errors| errors.iter().enumerate().find(|(_, e)| !e.is_null()));
+            if let Some(Some((i, error))) = refused {
+                return Err(TestnetError::rpc(
+                    addr,
+                    format!(
+                        "set-up transaction {} (nonce {}) refused: {error}",
+                        chunk[i].hash(),
+                        chunk[i].tx.nonce
                     ),
                 ));
             }

@@ -52,6 +52,9 @@ pub struct PlanSpec {
 /// Gas limits of the contract workloads' calls: each call's use with ample margin (a token
 /// transfer takes about 35,000 to 52,000, a swap about 90,000, a mint about 75,000). The
 /// sender must hold the limit's fee; it pays for what it uses.
+/// Mixed into the seed that picks a defi-mix item's kind, so that the kind is independent
+/// of the draws that shape the item.
+const DEFI_MIX_SALT: u64 = 0xdef1_0000_0000_0000;
 const TRANSFER_CALL_GAS: u64 = 100_000;
 const SWAP_CALL_GAS: u64 = 200_000;
 const MINT_CALL_GAS: u64 = 150_000;
@@ -145,6 +148,13 @@ fn payload(spec: &PlanSpec, recipients: &Recipients, keys: &[KeyPair], k: u64) -
             Workload::Mint,
             Workload::Compute,
         ][(k % 4) as usize],
+        // Item k's sender is account k % accounts, so each account runs the same mix.
+        Workload::DefiMix => match item_rng(spec.seed ^ DEFI_MIX_SALT, k).next_u64() % 10 {
+            0..=3 => Workload::Erc20,
+            4..=6 => Workload::Amm,
+            7..=8 => Workload::Nft,
+            _ => Workload::Transfer,
+        },
         w => w,
     };
     let mut rng = item_rng(spec.seed, k);
