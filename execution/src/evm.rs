@@ -120,17 +120,21 @@ impl<R: KeyReader> Database for Db<R> {
     fn basic(&mut self, address: EvmAddress) -> Result<Option<AccountInfo>, Stop> {
         let ours = from_evm(&address);
         let account = match self.reader.read(&StateKey::Account(ours))? {
-            Some(StateValue::Account(a)) => Some(a),
-            _ => None,
+            Some(StateValue::Account(a)) => a,
+            _ => return Ok(None),
         };
-        let code = match self.reader.read(&StateKey::Code(ours))? {
-            Some(StateValue::Code(c)) => Some(c),
-            _ => None,
+        // Only a contract's code is read (see `Account::contract`). A speculative run of
+        // the parallel engine may see a contract's account before its code (another
+        // transaction's writes land one key at a time): it runs as if there were no code,
+        // and validation sends it round again, as for any read of an unfinished write.
+        let code = if account.contract {
+            match self.reader.read(&StateKey::Code(ours))? {
+                Some(StateValue::Code(c)) => Some(c),
+                _ => None,
+            }
+        } else {
+            None
         };
-        if account.is_none() && code.is_none() {
-            return Ok(None);
-        }
-        let account = account.unwrap_or_default();
         let (code_hash, code) = match code {
             Some(c) => (c.hash(), c.bytecode().clone()),
             None => (KECCAK_EMPTY, Bytecode::default()),
@@ -484,6 +488,9 @@ fn state_writes(state: EvmState) -> Vec<(StateKey, StateValue)> {
                     // `genesis`); saturating only so that nothing here can panic.
                     balance: account.info.balance.try_into().unwrap_or(u64::MAX),
                     nonce: account.info.nonce,
+                    // Created with code, or loaded with it: the code is stored (below, or
+                    // before this block).
+                    contract: account.info.code_hash != KECCAK_EMPTY,
                 }),
             ));
         }
@@ -532,5 +539,65 @@ fn halt_reason(reason: &HaltReason) -> EvmHalt {
         HaltReason::StackUnderflow => EvmHalt::StackUnderflow,
         HaltReason::InvalidJump => EvmHalt::InvalidJump,
         _ => EvmHalt::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustc_hash::FxHashMap;
+
+    /// A reader over a map that records which keys were asked for.
+    #[derive(Default)]
+    struct Recording {
+        state: FxHashMap<StateKey, StateValue>,
+        asked: Vec<StateKey>,
+    }
+
+    impl KeyReader for Recording {
+        fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
+            self.asked.push(*key);
+            Ok(self.state.get(key).cloned())
+        }
+    }
+
+    #[test]
+    fn only_a_contracts_code_is_read() {
+        let (person, contract, nobody) = (Address([1; 20]), Address([2; 20]), Address([3; 20]));
+        let mut reader = Recording::default();
+        let account = |contract| {
+            StateValue::Account(Account {
+                balance: 10,
+                nonce: 1,
+                contract,
+            })
+        };
+        reader
+            .state
+            .insert(StateKey::Account(person), account(false));
+        reader
+            .state
+            .insert(StateKey::Account(contract), account(true));
+        let code = crate::state::Code::new(&[0x60, 0x00, 0x00]);
+        reader
+            .state
+            .insert(StateKey::Code(contract), StateValue::Code(code.clone()));
+        let mut db = Db { reader };
+
+        let info = db.basic(to_evm(&person)).unwrap().unwrap();
+        assert_eq!(info.code_hash, KECCAK_EMPTY);
+        assert_eq!(db.reader.asked, [StateKey::Account(person)]);
+
+        db.reader.asked.clear();
+        let info = db.basic(to_evm(&contract)).unwrap().unwrap();
+        assert_eq!(info.code_hash, code.hash());
+        assert_eq!(
+            db.reader.asked,
+            [StateKey::Account(contract), StateKey::Code(contract)]
+        );
+
+        db.reader.asked.clear();
+        assert!(db.basic(to_evm(&nobody)).unwrap().is_none());
+        assert_eq!(db.reader.asked, [StateKey::Account(nobody)]);
     }
 }

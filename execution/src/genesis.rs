@@ -67,6 +67,7 @@ pub fn genesis(spec: &GenesisSpec) -> Result<Genesis> {
             StateValue::Account(Account {
                 balance: *balance,
                 nonce: 0,
+                contract: false,
             }),
         ));
     }

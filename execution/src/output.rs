@@ -287,6 +287,7 @@ mod tests {
                     StateValue::Account(Account {
                         balance: 1,
                         nonce: 2,
+                        contract: true,
                     }),
                 ),
                 (StateKey::Token(1, 2), StateValue::Token(Address([3; 20]))),
@@ -300,7 +301,12 @@ mod tests {
     fn incremental_update_equals_recomputation() {
         let a = StateKey::Account(Address([1; 20]));
         let b = StateKey::Pool(3);
-        let v = |balance| StateValue::Account(Account { balance, nonce: 0 });
+        let v = |balance| {
+            StateValue::Account(Account {
+                balance,
+                ..Account::default()
+            })
+        };
         let mut parent = StateAccumulator::new();
         parent.insert(&a.to_bytes(), &v(5).to_bytes());
         let changes = [

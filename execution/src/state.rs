@@ -57,11 +57,15 @@ pub enum StateKey {
     Slot(Address, [u8; 32]),
 }
 
-/// An account's native-coin balance and the nonce its next transaction must carry.
+/// An account's native-coin balance, the nonce its next transaction must carry, and
+/// whether it is a contract.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct Account {
     pub balance: u64,
     pub nonce: u64,
+    /// `Code(address)` holds code. The EVM reads an account's code only when this says
+    /// so, which spares every externally owned account a read of a key that is absent.
+    pub contract: bool,
 }
 
 /// A constant-product pool: asset A is the native coin, asset B is the pool's own token.
@@ -324,7 +328,7 @@ impl StateKey {
     /// Decodes the value stored under this key.
     pub fn decode_value(&self, bytes: &[u8]) -> Result<StateValue> {
         let value = match self {
-            StateKey::Account(_) => codec::decode::<Account, 16>(bytes).map(StateValue::Account),
+            StateKey::Account(_) => codec::decode::<Account, 17>(bytes).map(StateValue::Account),
             StateKey::Holding(..) => codec::decode::<u64, 8>(bytes).map(StateValue::Holding),
             StateKey::Storage(_) => codec::decode::<[u8; 32], 32>(bytes).map(StateValue::Storage),
             StateKey::Pool(_) => codec::decode::<Pool, 16>(bytes).map(StateValue::Pool),
@@ -452,6 +456,7 @@ mod tests {
                 StateValue::Account(Account {
                     balance: 5,
                     nonce: 9,
+                    contract: true,
                 }),
             ),
             (StateKey::Holding(a, 3), StateValue::Holding(11)),

@@ -375,7 +375,11 @@ mod tests {
     }
 
     fn acct(balance: u64, nonce: u64) -> Option<StateValue> {
-        Some(StateValue::Account(Account { balance, nonce }))
+        Some(StateValue::Account(Account {
+            balance,
+            nonce,
+            contract: false,
+        }))
     }
 
     fn run(t: &Transaction, state: [Option<StateValue>; SLOTS]) -> Effects {

@@ -56,10 +56,12 @@ pub fn state_cf_of(key: &[u8]) -> &'static str {
     state_cf(StateFamily::of(key))
 }
 
-/// The version of this layout, stored under [`META_LAYOUT`] when a store is created. A
-/// store written by another layout is refused at open: read with this one, it would miss
-/// state (version 1 kept code and slots in [`CF_STATE`]) and execute differently.
-pub const LAYOUT_VERSION: u32 = 2;
+/// The version of what a store holds and where, stored under [`META_LAYOUT`] when a store
+/// is created. A store written by another layout is refused at open: read with this one,
+/// it would miss state or fail to decode it, and execute differently. Version 1 kept code
+/// and slots in [`CF_STATE`]; version 2 stored accounts without execution's contract flag
+/// (storage keeps values opaque, but a store's values must be what this build decodes).
+pub const LAYOUT_VERSION: u32 = 3;
 
 pub const SAFETY_KEY: &[u8] = b"safety";
 pub const META_COMMITTED: &[u8] = b"committed_height";
