@@ -252,8 +252,9 @@ pub struct SwapArgs {
 pub enum ContractCommand {
     /// Deploy a contract and wait until it is committed; prints its address.
     ///
-    /// CONTRACT is a built-in example (Token, Pair, Collection, Dao, Counter, Looper,
-    /// MemoryHog, Recurser, SelfDestructor, Reverter, Thrower, Reenterer) or a build file
+    /// CONTRACT is a built-in example (Token, Pair, Collection, Dao, Counter,
+    /// CounterFactory, Looper, MemoryHog, Recurser, SelfDestructor, Reverter, Thrower,
+    /// Reenterer) or a build file
     /// (JSON with "abi" and "bytecode", as `contracts/build/*.json`). Constructor arguments
     /// follow, each parsed as the ABI's type: `ordo contract deploy Token Ordo ORD 1000000`.
     Deploy(ContractDeployArgs),

@@ -57,3 +57,19 @@ contract Counter {
         require(ok, "transfer failed");
     }
 }
+
+/// @title CounterFactory: counters created from inside a call
+/// @notice `create()` deploys a new `Counter` with CREATE, so a transaction's call makes a
+///         contract that later transactions of the same block can call.
+/// @dev The new counter's address follows from this factory's address and nonce (1 for
+///      its first creation, as for every contract under EIP-161).
+contract CounterFactory {
+    /// @notice Emitted for every counter created.
+    event Created(address counter);
+
+    /// @notice Creates a new counter and returns its address.
+    function create() external returns (address counter) {
+        counter = address(new Counter());
+        emit Created(counter);
+    }
+}

@@ -22,6 +22,10 @@ const ARTIFACTS: &[(&str, &str)] = &[
         "Counter",
         include_str!("../../contracts/build/Counter.json"),
     ),
+    (
+        "CounterFactory",
+        include_str!("../../contracts/build/CounterFactory.json"),
+    ),
     ("Looper", include_str!("../../contracts/build/Looper.json")),
     (
         "MemoryHog",

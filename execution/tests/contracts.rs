@@ -540,6 +540,7 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
     let looper = created(owner.address(), 3);
     let other = created(owner.address(), 4);
     let pair = created(owner.address(), 5);
+    let factory = created(owner.address(), 9);
     // The pair's init code and calls from the crate's encoder; the test's own encoder
     // builds everything else, so the two are checked against each other.
     let pair_init = contracts::pair_init_code(token, other);
@@ -557,9 +558,10 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
         call(&owner, 6, token, approve.clone(), 0, 100_000),
         call(&owner, 7, other, approve, 0, 100_000),
         call(&owner, 8, pair, add, 0, 1_000_000),
+        deploy(&owner, 9, init_code("CounterFactory"), 0),
     ];
     let mut nonces = vec![0u64; accounts];
-    nonces[0] = 9;
+    nonces[0] = 10;
     for i in 1..accounts.min(64) {
         let data = call_data(
             "mint(address,uint256)",
@@ -589,14 +591,24 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
                 );
                 call(&k, nonce, token, data, 0, 100_000)
             }
-            4 => call(
-                &k,
-                nonce,
-                counter,
-                call_data("increment()", &[]),
-                0,
-                100_000,
-            ),
+            // A counter made inside a call (CREATE from the factory, whose n-th creation
+            // lands at its nonce n), and calls to the first few such counters: made
+            // earlier in this block, or not yet (a call to an address without code).
+            4 => match rng.gen_range(0..4) {
+                0 => call(&k, nonce, factory, call_data("create()", &[]), 0, 600_000),
+                1 => {
+                    let made = created(factory, rng.gen_range(1..=3));
+                    call(&k, nonce, made, call_data("increment()", &[]), 0, 100_000)
+                }
+                _ => call(
+                    &k,
+                    nonce,
+                    counter,
+                    call_data("increment()", &[]),
+                    0,
+                    100_000,
+                ),
+            },
             5 => call(
                 &k,
                 nonce,
@@ -899,14 +911,29 @@ fn the_random_workload_reaches_every_outcome() {
     let mut seen = std::collections::BTreeSet::new();
     let pair = created(key(0).address(), 5);
     let swap_topic = keccak256(b"Swap(address,address,uint256,uint256)").0;
-    let mut swaps = 0;
+    let factory = created(key(0).address(), 9);
+    let created_topic = keccak256(b"Created(address)").0;
+    let incremented_topic = keccak256(b"Incremented(address,uint256)").0;
+    let (mut swaps, mut calls_of_made) = (0, 0);
     for (seed, len, accounts, gas_price) in [(1, 600, 2, 0), (2, 600, 40, 1), (3, 300, 5, 0)] {
+        // Counters the factory made earlier in this block.
+        let mut made = std::collections::BTreeSet::new();
         for r in check_block(seed, len, accounts, gas_price).expect("agree") {
             let logs = r.evm.as_ref().map(|e| e.logs.as_slice()).unwrap_or(&[]);
             swaps += logs
                 .iter()
                 .filter(|l| l.address == pair && l.topics.first() == Some(&swap_topic))
                 .count();
+            for log in logs {
+                if log.address == factory && log.topics.first() == Some(&created_topic) {
+                    let mut address = [0; 20];
+                    address.copy_from_slice(&log.data[12..32]);
+                    made.insert(Address(address));
+                }
+                if made.contains(&log.address) && log.topics.first() == Some(&incremented_topic) {
+                    calls_of_made += 1;
+                }
+            }
             seen.insert(match r.status {
                 TxStatus::BadNonce { .. } => "BadNonce".to_string(),
                 other => format!("{other:?}"),
@@ -918,6 +945,11 @@ fn the_random_workload_reaches_every_outcome() {
     }
     // Swaps ran: the pair called both tokens (nested calls) and emitted its event.
     assert!(swaps > 0, "no successful swap in the random blocks");
+    // A contract created inside a call was called later in the same block.
+    assert!(
+        calls_of_made > 0,
+        "no call of a counter the factory made in the block"
+    );
 }
 
 /// The benchmark's contract workloads generate blocks that succeed throughout, and the
