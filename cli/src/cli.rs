@@ -289,17 +289,26 @@ pub struct ContractDeployArgs {
     pub submit: SubmitArgs,
 }
 
+/// A function of a contract and its arguments, as `contract call` and `contract read`
+/// take them.
 #[derive(Debug, Args)]
-pub struct ContractCallArgs {
+pub struct ContractFunctionArgs {
     /// The contract's address.
     #[arg(value_name = "ADDRESS")]
     pub address: String,
-    /// The function: 'name(types)', optionally with 'returns (types)'.
+    /// The function: 'name(types)', optionally with 'returns (types)' (which `read`
+    /// needs to decode what comes back).
     #[arg(value_name = "SIGNATURE")]
     pub signature: String,
     /// Arguments, in order, each parsed as its type (after `--` if one starts with `-`).
     #[arg(value_name = "ARGS")]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContractCallArgs {
+    #[command(flatten)]
+    pub function: ContractFunctionArgs,
     /// Native coin sent with the call (the function must be payable).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub value: u64,
@@ -315,15 +324,8 @@ pub struct ContractCallArgs {
 
 #[derive(Debug, Args)]
 pub struct ContractReadArgs {
-    /// The contract's address.
-    #[arg(value_name = "ADDRESS")]
-    pub address: String,
-    /// The function: 'name(types) returns (types)'.
-    #[arg(value_name = "SIGNATURE")]
-    pub signature: String,
-    /// Arguments, in order, each parsed as its type (after `--` if one starts with `-`).
-    #[arg(value_name = "ARGS")]
-    pub args: Vec<String>,
+    #[command(flatten)]
+    pub function: ContractFunctionArgs,
     /// The caller (`msg.sender`) [default: the zero address].
     #[arg(long, value_name = "ADDR")]
     pub from: Option<String>,

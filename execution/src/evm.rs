@@ -498,7 +498,7 @@ fn state_writes(state: EvmState) -> Vec<(StateKey, StateValue)> {
             if let Some(code) = account.info.code.as_ref().filter(|c| !c.is_empty()) {
                 writes.push((
                     StateKey::Code(ours),
-                    StateValue::Code(crate::state::Code::new(code.original_byte_slice())),
+                    StateValue::Code(crate::code::Code::new(code.original_byte_slice())),
                 ));
             }
         }
@@ -578,7 +578,7 @@ mod tests {
         reader
             .state
             .insert(StateKey::Account(contract), account(true));
-        let code = crate::state::Code::new(&[0x60, 0x00, 0x00]);
+        let code = crate::code::Code::new(&[0x60, 0x00, 0x00]);
         reader
             .state
             .insert(StateKey::Code(contract), StateValue::Code(code.clone()));

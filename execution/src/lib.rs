@@ -46,7 +46,7 @@
 //!
 //! [`StateView`]: ordo_types::StateView
 
-mod code_memo;
+mod code;
 pub mod contracts;
 mod dynamic;
 mod error;

@@ -22,12 +22,10 @@
 //! EVM and native transactions share one account space. A slot written to zero is stored
 //! as zero, not deleted, so that every executor writes the same keys.
 
+pub use crate::code::{Code, MAX_CODE_BYTES};
+use crate::error::{ExecutionError, Result};
 use bincode::{Decode, Encode};
 use ordo_types::{codec, Address, StateView, ADDRESS_BYTES};
-use revm::bytecode::Bytecode;
-use revm::primitives::{Bytes, B256};
-
-use crate::error::{ExecutionError, Result};
 
 const TAG_ACCOUNT: u8 = 0x01;
 const TAG_HOLDING: u8 = 0x02;
@@ -41,8 +39,6 @@ const TAG_SLOT: u8 = ordo_types::SLOT_KEY_TAG;
 
 /// The longest encoded key: tag, address, slot index.
 pub const MAX_KEY_BYTES: usize = 1 + ADDRESS_BYTES + 32;
-/// The largest contract code (EIP-170); longer stored code is malformed.
-pub const MAX_CODE_BYTES: usize = 24_576;
 
 /// Where a value lives. Variant order is tag order; see the module note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
@@ -80,59 +76,6 @@ pub struct Pool {
 pub struct Collection {
     pub minted: u64,
 }
-
-/// A contract's runtime code, analysed once (jump destinations) and shared by reference.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Code {
-    bytecode: Bytecode,
-    hash: B256,
-}
-
-impl Code {
-    pub fn new(bytes: &[u8]) -> Self {
-        let bytecode = Bytecode::new_raw(Bytes::copy_from_slice(bytes));
-        let hash = bytecode.hash_slow();
-        Code { bytecode, hash }
-    }
-
-    pub fn bytecode(&self) -> &Bytecode {
-        &self.bytecode
-    }
-
-    /// Keccak-256 of the raw bytes, as `EXTCODEHASH` reports it.
-    pub fn hash(&self) -> B256 {
-        self.hash
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        self.bytecode.original_byte_slice()
-    }
-}
-
-impl Encode for Code {
-    fn encode<E: bincode::enc::Encoder>(
-        &self,
-        encoder: &mut E,
-    ) -> Result<(), bincode::error::EncodeError> {
-        self.bytes().encode(encoder)
-    }
-}
-
-impl<C> Decode<C> for Code {
-    fn decode<D: bincode::de::Decoder<Context = C>>(
-        decoder: &mut D,
-    ) -> Result<Self, bincode::error::DecodeError> {
-        let bytes = Vec::<u8>::decode(decoder)?;
-        if bytes.len() > MAX_CODE_BYTES {
-            return Err(bincode::error::DecodeError::Other(
-                "code longer than EIP-170 allows",
-            ));
-        }
-        Ok(crate::code_memo::decoded(&bytes))
-    }
-}
-
-bincode::impl_borrow_decode!(Code);
 
 /// A decoded value. Which variant a key holds is fixed by the key's kind. Cloning is cheap:
 /// code is shared by reference.
@@ -339,7 +282,7 @@ impl StateKey {
                 codec::decode::<Address, ADDRESS_BYTES>(bytes).map(StateValue::Token)
             }
             StateKey::Code(_) if bytes.len() <= MAX_CODE_BYTES => {
-                Ok(StateValue::Code(crate::code_memo::decoded(bytes)))
+                Ok(StateValue::Code(crate::code::decoded(bytes)))
             }
             StateKey::Code(_) => Err(ordo_types::Error::Malformed(format!(
                 "{} bytes of code, more than {MAX_CODE_BYTES}",

@@ -20,7 +20,7 @@ use super::endpoint::Target;
 use super::errors::ClientError;
 use super::parse;
 use super::submit;
-use crate::cli::{ContractCallArgs, ContractDeployArgs, ContractReadArgs};
+use crate::cli::{ContractCallArgs, ContractDeployArgs, ContractFunctionArgs, ContractReadArgs};
 use crate::output::{self, Output};
 
 /// The compiled contract `spec` names: a built-in example or a build JSON file.
@@ -227,9 +227,7 @@ pub fn deploy(args: &ContractDeployArgs, target: &Target, out: &Output) -> Resul
 }
 
 pub fn call(args: &ContractCallArgs, target: &Target, out: &Output) -> Result<()> {
-    let to = parse::address(&args.address, "the contract")?;
-    let f = function(&args.signature)?;
-    let input = encode_call(&f, &args.args)?;
+    let (to, f, input) = encoded_call(&args.function)?;
     let abi = match &args.abi {
         Some(spec) => Some(abi_of(&artifact(spec)?)?),
         None => None,
@@ -245,16 +243,19 @@ pub fn call(args: &ContractCallArgs, target: &Target, out: &Output) -> Result<()
     })
 }
 
-fn encode_call(f: &Function, args: &[String]) -> Result<Vec<u8>, ClientError> {
-    let values = values(&f.inputs, args, &f.signature())?;
-    f.abi_encode_input(&values)
-        .map_err(|e| ClientError::Input(format!("{}: {e}", f.signature())))
+/// The contract, the parsed function and its encoded call.
+fn encoded_call(args: &ContractFunctionArgs) -> Result<(Address, Function, Vec<u8>)> {
+    let to = parse::address(&args.address, "the contract")?;
+    let f = function(&args.signature)?;
+    let values = values(&f.inputs, &args.args, &f.signature())?;
+    let input = f
+        .abi_encode_input(&values)
+        .map_err(|e| ClientError::Input(format!("{}: {e}", f.signature())))?;
+    Ok((to, f, input))
 }
 
 pub fn read(args: &ContractReadArgs, target: &Target, out: &Output) -> Result<()> {
-    let to = parse::address(&args.address, "the contract")?;
-    let f = function(&args.signature)?;
-    let input = encode_call(&f, &args.args)?;
+    let (to, f, input) = encoded_call(&args.function)?;
     let from = match &args.from {
         Some(from) => parse::address(from, "--from")?,
         None => Address::default(),
