@@ -215,9 +215,9 @@ pub struct TransferArgs {
     /// The recipient: an address (0x and 40 hex characters) or a key file.
     #[arg(long, value_name = "ADDR")]
     pub to: String,
-    /// How many coins to send.
+    /// How many coins to send, in base units (up to 2^128 - 1).
     #[arg(long, value_name = "N")]
-    pub amount: u64,
+    pub amount: u128,
     #[command(flatten)]
     pub submit: SubmitArgs,
 }
@@ -281,7 +281,7 @@ pub struct ContractDeployArgs {
     pub args: Vec<String>,
     /// Native coin sent with the deployment (the constructor must be payable).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub value: u64,
+    pub value: u128,
     /// Gas limit; the sender must hold this times the gas price, and pays for what is used.
     #[arg(long, value_name = "N", default_value_t = 3_000_000)]
     pub gas: u64,
@@ -311,7 +311,7 @@ pub struct ContractCallArgs {
     pub function: ContractFunctionArgs,
     /// Native coin sent with the call (the function must be payable).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub value: u64,
+    pub value: u128,
     /// Gas limit; the sender must hold this times the gas price, and pays for what is used.
     #[arg(long, value_name = "N", default_value_t = 500_000)]
     pub gas: u64,

@@ -20,7 +20,7 @@ use ordo_node::config::{
 };
 use ordo_node::genesis::{GenesisAccount, GenesisFile, GenesisPool, GenesisValidator};
 use ordo_node::{NodeError, Result};
-use ordo_types::{keyfile, Address, Hash32, KeyPair};
+use ordo_types::{keyfile, Address, Amount, Hash32, KeyPair};
 
 /// The three ports of one validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +50,11 @@ pub struct LocalnetSpec {
     /// Ports from this base, three per validator, unless `ports` is given.
     pub port_base: u16,
     pub ports: Option<Vec<ValidatorPorts>>,
-    pub dev_balance: u64,
+    pub dev_balance: Amount,
     /// Accounts whose keys are [`bench_key`]`(chain_id, i)`, each funded with
     /// `bench_balance`.
     pub bench_accounts: u32,
-    pub bench_balance: u64,
+    pub bench_balance: Amount,
     pub pools: u32,
     pub collections: u32,
     /// Generate an ordering-only network (see [`GenesisFile::ordering_only`]).
@@ -68,7 +68,8 @@ impl Default for LocalnetSpec {
             chain_id: 1337,
             port_base: 7100,
             ports: None,
-            dev_balance: 1_000_000_000_000_000,
+            // A billion coins of 10^18 base units: more than a u64 holds.
+            dev_balance: 1_000_000_000 * 1_000_000_000_000_000_000,
             bench_accounts: 1_000,
             bench_balance: 1_000_000_000_000,
             pools: 4,

@@ -15,6 +15,8 @@ mod common;
 use common::free_ports;
 
 const CHAIN: u64 = 777;
+/// 1,234 coins of 10^18 base units: an amount wider than a u64.
+const WIDE: &str = "1234000000000000000000";
 
 /// One validator process, killed when dropped.
 struct Validator {
@@ -191,14 +193,7 @@ fn client_commands_against_one_validator() {
     let alice_addr = alice["address"].as_str().unwrap().to_string();
     let sent = ok_json(&ordo(
         &dir,
-        &[
-            "transfer",
-            "--to",
-            &alice_addr,
-            "--amount",
-            "1234",
-            "--json",
-        ],
+        &["transfer", "--to", &alice_addr, "--amount", WIDE, "--json"],
     ));
     assert_eq!(sent["status"], "committed", "{sent}");
     assert_eq!(sent["success"], true, "{sent}");
@@ -210,7 +205,8 @@ fn client_commands_against_one_validator() {
     // The recipient's balance and the sender's nonce.
     let account = ok_json(&ordo(&dir, &["account", &alice_addr, "--json"]));
     assert_eq!(account["address"], alice_addr);
-    assert_eq!(account["balance"], 1234);
+    // Wider than a u64, and a decimal string in JSON so that no client rounds it.
+    assert_eq!(account["balance"], WIDE);
     assert_eq!(account["nonce"], 0);
     let dev_key = dir.join("dev.key");
     let dev = ok_json(&ordo(
@@ -221,7 +217,7 @@ fn client_commands_against_one_validator() {
     let text = stdout(&ordo(&dir, &["account", &alice_addr]));
     assert!(
         text.lines()
-            .any(|l| l.starts_with("balance ") && l.ends_with(" 1234")),
+            .any(|l| l.starts_with("balance ") && l.ends_with(&format!(" {WIDE}"))),
         "{text}"
     );
 
@@ -278,7 +274,8 @@ fn client_commands_against_one_validator() {
             "--to",
             &alice_addr,
             "--amount",
-            "18000000000000000000",
+            // 2^128 - 1: more than the dev key holds.
+            "340282366920938463463374607431768211455",
             "--json",
         ],
     );

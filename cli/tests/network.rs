@@ -183,7 +183,7 @@ impl Cluster {
     }
 }
 
-fn transfer(key: &KeyPair, nonce: u64, to: Address, amount: u64, chain: u64) -> SignedTransaction {
+fn transfer(key: &KeyPair, nonce: u64, to: Address, amount: u128, chain: u64) -> SignedTransaction {
     Transaction {
         chain_id: chain,
         sender: key.public(),

@@ -18,7 +18,7 @@
 //! self-destructed in the transaction that created it (EIP-6780) is written as an empty
 //! account, and its slots and code are not written.
 
-use ordo_types::{Address, Payload, Transaction, ADDRESS_BYTES};
+use ordo_types::{Address, Amount, Payload, Transaction, ADDRESS_BYTES};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::database_interface::{DBErrorMarker, Database};
@@ -245,8 +245,12 @@ impl<R: KeyReader> Runner<R> {
                 EvmInvalid::BlockGasExhausted,
             )));
         }
-        let max_fee = u128::from(gas_limit) * u128::from(config.gas_price);
-        if u128::from(account.balance) < max_fee + u128::from(value) {
+        let max_fee = Amount::from(gas_limit) * Amount::from(config.gas_price);
+        // Checked: a value near 2^128 plus the fee is more than any balance holds.
+        if max_fee
+            .checked_add(value)
+            .is_none_or(|cost| account.balance < cost)
+        {
             return Ok(EvmEffects::none(TxStatus::EvmInvalid(
                 EvmInvalid::InsufficientFunds,
             )));
@@ -272,7 +276,7 @@ impl<R: KeyReader> Runner<R> {
             }
         };
         let gas_used = outcome.result.tx_gas_used();
-        let fee = gas_used.saturating_mul(config.gas_price);
+        let fee = Amount::from(gas_used) * Amount::from(config.gas_price);
         let (status, evm_outcome) = outcome_of(outcome.result);
         let mut writes = state_writes(outcome.state);
         charge(&mut writes, sender, fee);
@@ -451,7 +455,7 @@ pub fn read_only_call(
 
 /// Takes `fee` from the sender's written account. The EVM always writes the sender (its
 /// nonce moved), and the balance check above left at least the whole gas limit's fee.
-fn charge(writes: &mut [(StateKey, StateValue)], sender: Address, fee: u64) {
+fn charge(writes: &mut [(StateKey, StateValue)], sender: Address, fee: Amount) {
     for (key, value) in writes.iter_mut() {
         if let (StateKey::Account(a), StateValue::Account(account)) = (&*key, value) {
             if *a == sender {
@@ -484,9 +488,9 @@ fn state_writes(state: EvmState) -> Vec<(StateKey, StateValue)> {
             writes.push((
                 StateKey::Account(ours),
                 StateValue::Account(Account {
-                    // The genesis supply bound keeps every balance within a u64 (see
-                    // `genesis`); saturating only so that nothing here can panic.
-                    balance: account.info.balance.try_into().unwrap_or(u64::MAX),
+                    // The genesis supply bound keeps every balance within an `Amount`
+                    // (see `genesis`); saturating only so that nothing here can panic.
+                    balance: account.info.balance.try_into().unwrap_or(Amount::MAX),
                     nonce: account.info.nonce,
                     // Created with code, or loaded with it: the code is stored (below, or
                     // before this block).

@@ -1,7 +1,7 @@
 //! The initial state: funded accounts, AMM pools and NFT collections, with the accumulator
 //! whose root is the state root at height 0.
 
-use ordo_types::{Address, Hash32, StateAccumulator};
+use ordo_types::{Address, Amount, Hash32, StateAccumulator};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
@@ -12,7 +12,7 @@ use crate::state::{Account, Collection, Pool, StateKey, StateValue};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GenesisSpec {
     /// Accounts and their native-coin balances; each address at most once.
-    pub accounts: Vec<(Address, u64)>,
+    pub accounts: Vec<(Address, Amount)>,
     /// Pools by id with their initial reserves; each id at most once.
     pub pools: Vec<(u32, Pool)>,
     /// NFT collection ids, each at most once; every collection starts with no tokens.
@@ -42,22 +42,22 @@ impl Genesis {
 /// pool.
 pub fn genesis(spec: &GenesisSpec) -> Result<Genesis> {
     // Every native coin there will ever be exists at genesis (fees move coins, nothing
-    // mints them), so a total supply that fits a u64 keeps every balance, including one
-    // the EVM computes in 256 bits, within a u64: no conversion can truncate.
+    // mints them), so a total supply that fits an `Amount` keeps every balance, including
+    // one the EVM computes in 256 bits, within an `Amount`: no conversion can truncate.
     let supply = spec
         .accounts
         .iter()
-        .map(|(_, balance)| u128::from(*balance))
+        .map(|(_, balance)| *balance)
         .chain(
             spec.pools
                 .iter()
-                .map(|(_, pool)| u128::from(pool.reserve_a)),
+                .map(|(_, pool)| Amount::from(pool.reserve_a)),
         )
-        .sum::<u128>();
-    if supply > u128::from(u64::MAX) {
+        .try_fold(0, Amount::checked_add);
+    if supply.is_none() {
         return Err(ExecutionError::InvalidGenesis(format!(
-            "the total supply of the native coin, {supply}, exceeds {}",
-            u64::MAX
+            "the total supply of the native coin exceeds {} (2^128 - 1)",
+            Amount::MAX
         )));
     }
     let mut entries = Vec::with_capacity(spec.accounts.len() + spec.pools.len());

@@ -8,7 +8,7 @@
 //! executors build it with [`finalize`], so equal per-key results give equal bytes.
 
 use bincode::{Decode, Encode};
-use ordo_types::{Address, Hash32, StateAccumulator, StateView};
+use ordo_types::{Address, Amount, Hash32, StateAccumulator, StateView};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -34,7 +34,7 @@ pub struct ExecutedBlock {
     /// Sorted by key; see the module note.
     pub changes: Vec<Change>,
     /// Total fees credited to the fee sink at block end.
-    pub fees: u64,
+    pub fees: Amount,
     pub stats: ExecutionStats,
 }
 
@@ -155,7 +155,7 @@ pub(crate) fn finalize(
     } = run;
     let fees = receipts
         .iter()
-        .fold(0u64, |sum, r| sum.saturating_add(r.fee));
+        .fold(0, |sum: Amount, r| sum.saturating_add(r.fee));
     let mut sink_change = None;
     if fees > 0 {
         let sink = StateKey::Account(config.fee_sink);
@@ -210,7 +210,7 @@ pub(crate) fn finalize(
 }
 
 /// The fee sink's account `value` with `fees` credited.
-pub(crate) fn credit_fees(value: Option<StateValue>, fees: u64) -> StateValue {
+pub(crate) fn credit_fees(value: Option<StateValue>, fees: Amount) -> StateValue {
     let mut account = match value {
         Some(StateValue::Account(a)) => a,
         _ => Account::default(),

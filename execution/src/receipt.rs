@@ -16,7 +16,7 @@
 //! whole gas limit (plus the value it sends) before it runs.
 
 use bincode::{Decode, Encode};
-use ordo_types::Address;
+use ordo_types::{Address, Amount};
 
 /// Why the EVM refused a contract transaction before running it (nothing is charged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
@@ -126,7 +126,7 @@ pub struct EvmOutcome {
 pub struct Receipt {
     pub status: TxStatus,
     /// Native coin paid to the fee sink; zero when nothing was charged.
-    pub fee: u64,
+    pub fee: Amount,
     /// Work units charged; zero when nothing was charged.
     pub gas_used: u64,
     /// Set for contract transactions that ran.

@@ -25,7 +25,7 @@
 pub use crate::code::{Code, MAX_CODE_BYTES};
 use crate::error::{ExecutionError, Result};
 use bincode::{Decode, Encode};
-use ordo_types::{codec, Address, StateView, ADDRESS_BYTES};
+use ordo_types::{codec, Address, Amount, StateView, ADDRESS_BYTES};
 
 const TAG_ACCOUNT: u8 = 0x01;
 const TAG_HOLDING: u8 = 0x02;
@@ -57,7 +57,7 @@ pub enum StateKey {
 /// whether it is a contract.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct Account {
-    pub balance: u64,
+    pub balance: Amount,
     pub nonce: u64,
     /// `Code(address)` holds code. The EVM reads an account's code only when this says
     /// so, which spares every externally owned account a read of a key that is absent.
@@ -271,7 +271,7 @@ impl StateKey {
     /// Decodes the value stored under this key.
     pub fn decode_value(&self, bytes: &[u8]) -> Result<StateValue> {
         let value = match self {
-            StateKey::Account(_) => codec::decode::<Account, 17>(bytes).map(StateValue::Account),
+            StateKey::Account(_) => codec::decode::<Account, 25>(bytes).map(StateValue::Account),
             StateKey::Holding(..) => codec::decode::<u64, 8>(bytes).map(StateValue::Holding),
             StateKey::Storage(_) => codec::decode::<[u8; 32], 32>(bytes).map(StateValue::Storage),
             StateKey::Pool(_) => codec::decode::<Pool, 16>(bytes).map(StateValue::Pool),

@@ -7,7 +7,7 @@
 //! nobody. Fees are not credited here: they are summed and paid to the fee sink at block
 //! end, so that no transaction reads the sink because of another's fee.
 
-use ordo_types::{Address, ChainId, Payload, SwapDirection, Transaction};
+use ordo_types::{Address, Amount, ChainId, Payload, SwapDirection, Transaction};
 
 use crate::receipt::{Receipt, TxStatus};
 use crate::state::{Account, Collection, StateKey, StateValue};
@@ -170,7 +170,7 @@ pub(crate) fn execute<R: SlotReader>(
         }
     }
     let gas = gas_of(&tx.payload);
-    let fee = gas.saturating_mul(config.gas_price);
+    let fee = Amount::from(gas) * Amount::from(config.gas_price);
     if account.balance < fee {
         return Ok(Effects::none(TxStatus::CannotPayFee));
     }
@@ -281,21 +281,13 @@ fn swap<R: SlotReader>(
         Some(StateValue::Holding(h)) => h,
         _ => 0,
     };
-    let (pay_from, reserve_in, reserve_out, receive_into) = match direction {
-        SwapDirection::AToB => (
-            &mut account.balance,
-            &mut pool.reserve_a,
-            &mut pool.reserve_b,
-            &mut holding,
-        ),
-        SwapDirection::BToA => (
-            &mut holding,
-            &mut pool.reserve_b,
-            &mut pool.reserve_a,
-            &mut account.balance,
-        ),
+    // Balances are 128 bits wide, holdings and reserves 64: the side paid from and the
+    // side paid into are compared and credited at their own widths.
+    let (available, reserve_in, reserve_out) = match direction {
+        SwapDirection::AToB => (account.balance, pool.reserve_a, pool.reserve_b),
+        SwapDirection::BToA => (Amount::from(holding), pool.reserve_b, pool.reserve_a),
     };
-    if *pay_from < amount_in {
+    if available < Amount::from(amount_in) {
         return Ok(TxStatus::InsufficientBalance);
     }
     let Some(new_reserve_in) = reserve_in.checked_add(amount_in) else {
@@ -306,18 +298,31 @@ fn swap<R: SlotReader>(
     let out = if new_reserve_in == 0 {
         0
     } else {
-        (u128::from(*reserve_out) * u128::from(amount_in) / u128::from(new_reserve_in)) as u64
+        (u128::from(reserve_out) * u128::from(amount_in) / u128::from(new_reserve_in)) as u64
     };
     if out < min_out {
         return Ok(TxStatus::SlippageExceeded);
     }
-    let Some(received) = receive_into.checked_add(out) else {
-        return Ok(TxStatus::Overflow);
-    };
-    *pay_from -= amount_in;
-    *reserve_in = new_reserve_in;
-    *reserve_out -= out;
-    *receive_into = received;
+    match direction {
+        SwapDirection::AToB => {
+            let Some(received) = holding.checked_add(out) else {
+                return Ok(TxStatus::Overflow);
+            };
+            account.balance -= Amount::from(amount_in);
+            holding = received;
+            pool.reserve_a = new_reserve_in;
+            pool.reserve_b -= out;
+        }
+        SwapDirection::BToA => {
+            let Some(received) = account.balance.checked_add(Amount::from(out)) else {
+                return Ok(TxStatus::Overflow);
+            };
+            holding -= amount_in;
+            account.balance = received;
+            pool.reserve_b = new_reserve_in;
+            pool.reserve_a -= out;
+        }
+    }
     effects.writes[TARGET] = Some(StateValue::Pool(pool));
     effects.writes[HOLDING] = Some(StateValue::Holding(holding));
     Ok(TxStatus::Success)
@@ -374,7 +379,7 @@ mod tests {
         }
     }
 
-    fn acct(balance: u64, nonce: u64) -> Option<StateValue> {
+    fn acct(balance: Amount, nonce: u64) -> Option<StateValue> {
         Some(StateValue::Account(Account {
             balance,
             nonce,
@@ -398,7 +403,7 @@ mod tests {
         );
         let e = run(&t, [acct(100, 3), acct(5, 0), None]);
         assert_eq!(e.receipt.status, TxStatus::Success);
-        assert_eq!(e.receipt.fee, 2 * TRANSFER_GAS);
+        assert_eq!(e.receipt.fee, Amount::from(2 * TRANSFER_GAS));
         assert_eq!(e.writes[0], acct(100 - 10 - 42, 4));
         assert_eq!(e.writes[1], acct(15, 0));
     }
@@ -429,7 +434,7 @@ mod tests {
                         iterations: MAX_COMPUTE_ITERATIONS + 1,
                     },
                 ),
-                acct(u64::MAX, 0),
+                acct(Amount::MAX, 0),
                 TxStatus::ComputeLimitExceeded,
             ),
         ];

@@ -9,8 +9,8 @@
 //! signatures the pipeline has already verified.
 
 use ordo_types::{
-    Address, Payload, PublicKey, Signature, SignedTransaction, StateAccumulator, SwapDirection,
-    Transaction,
+    Address, Amount, Payload, PublicKey, Signature, SignedTransaction, StateAccumulator,
+    SwapDirection, Transaction,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -31,7 +31,7 @@ use crate::vm::{BlockContext, ChainConfig};
 pub const HOT_KEY_SENDERS: usize = 10_000;
 /// Every generated account's genesis balance: ample for any benchmark, and small enough
 /// that 20,000 of them stay within the supply bound genesis enforces.
-pub const GENESIS_BALANCE: u64 = 1 << 46;
+pub const GENESIS_BALANCE: Amount = 1 << 46;
 const POOL_RESERVE: u64 = 1 << 40;
 const TIMESTAMP_MS: u64 = 1_700_000_000_000;
 

@@ -12,13 +12,19 @@ use ordo_execution::{
     GenesisSpec, MemoryState, ParallelExecutor, ParallelOptions, Receipt, SequentialExecutor,
     StateKey, StateValue, Strategy, TxStatus, DEFAULT_BLOCK_GAS_LIMIT,
 };
-use ordo_types::{Address, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction};
+use ordo_types::{
+    Address, Amount, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction,
+};
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use revm::primitives::{keccak256, U256};
 
 const CHAIN: u64 = 9;
 const NOW: u64 = 1_000_000;
+/// What each account of the random blocks holds: more than a u64 can (10^24).
+const FUNDS: Amount = 1_000_000_000_000_000_000_000_000;
+/// An amount wider than a u64 (10^20), sent now and then in the random blocks.
+const WIDE: Amount = 100_000_000_000_000_000_000;
 
 /// A compiled example's init code, from the committed build output.
 fn init_code(name: &str) -> Vec<u8> {
@@ -106,7 +112,7 @@ fn sign(k: &KeyPair, nonce: u64, payload: Payload) -> SignedTransaction {
     .sign(k)
 }
 
-fn deploy(k: &KeyPair, nonce: u64, init_code: Vec<u8>, value: u64) -> SignedTransaction {
+fn deploy(k: &KeyPair, nonce: u64, init_code: Vec<u8>, value: Amount) -> SignedTransaction {
     sign(
         k,
         nonce,
@@ -123,7 +129,7 @@ fn call(
     nonce: u64,
     to: Address,
     input: Vec<u8>,
-    value: u64,
+    value: Amount,
     gas: u64,
 ) -> SignedTransaction {
     sign(
@@ -155,7 +161,7 @@ struct Chain {
 }
 
 impl Chain {
-    fn new(accounts: usize, balance: u64, gas_price: u64) -> Self {
+    fn new(accounts: usize, balance: Amount, gas_price: u64) -> Self {
         let spec = GenesisSpec {
             accounts: (0..accounts).map(|i| (key(i).address(), balance)).collect(),
             ..GenesisSpec::default()
@@ -285,20 +291,31 @@ fn a_token_is_deployed_called_and_charged_for_gas() {
         "revert data names the reason: {revert:?}"
     );
     for r in &receipts {
-        assert!(r.gas_used > 21_000 && r.fee == 2 * r.gas_used, "{r:?}");
+        assert!(
+            r.gas_used > 21_000 && r.fee == 2 * Amount::from(r.gas_used),
+            "{r:?}"
+        );
     }
     let after = chain.account(owner.address());
-    let paid: u64 = receipts[..3].iter().map(|r| r.fee).sum();
+    let paid: Amount = receipts[..3].iter().map(|r| r.fee).sum();
     assert_eq!(after.balance, before.balance - paid);
     assert_eq!(after.nonce, 3);
     assert_eq!(chain.account(alice.address()).nonce, 1);
     let sink = chain.account(chain.config.fee_sink);
-    assert_eq!(sink.balance, receipts.iter().map(|r| r.fee).sum::<u64>());
+    assert_eq!(sink.balance, receipts.iter().map(|r| r.fee).sum::<Amount>());
 }
 
 #[test]
 fn contracts_hold_receive_and_send_the_native_coin() {
-    let mut chain = Chain::new(2, 1_000_000_000, 1);
+    // In base units, and in units of 10^18 (Ethereum's ether), where every amount is wider
+    // than a u64: the EVM's 256-bit balances and Ordo's 128-bit ones agree exactly.
+    for unit in [1, 1_000_000_000_000_000_000] {
+        native_coin_round_trip(unit);
+    }
+}
+
+fn native_coin_round_trip(unit: Amount) {
+    let mut chain = Chain::new(2, 1_000_000_000 * unit, 1);
     let user = key(0);
     let counter = created(user.address(), 0);
     let start = chain.account(user.address()).balance;
@@ -309,14 +326,14 @@ fn contracts_hold_receive_and_send_the_native_coin() {
             1,
             counter,
             call_data("deposit()", &[]),
-            5_000,
+            5_000 * unit,
             100_000,
         ),
         call(
             &user,
             2,
             counter,
-            call_data("withdraw(uint256)", &[Arg::Uint(2_000)]),
+            call_data("withdraw(uint256)", &[Arg::Uint(2_000 * unit)]),
             0,
             100_000,
         ),
@@ -325,7 +342,7 @@ fn contracts_hold_receive_and_send_the_native_coin() {
             &user,
             3,
             counter,
-            call_data("withdraw(uint256)", &[Arg::Uint(9_000)]),
+            call_data("withdraw(uint256)", &[Arg::Uint(9_000 * unit)]),
             0,
             100_000,
         ),
@@ -335,7 +352,7 @@ fn contracts_hold_receive_and_send_the_native_coin() {
             4,
             Payload::Transfer {
                 to: counter,
-                amount: 7,
+                amount: 7 * unit,
             },
         ),
     ]);
@@ -350,9 +367,12 @@ fn contracts_hold_receive_and_send_the_native_coin() {
             TxStatus::Success
         ]
     );
-    assert_eq!(chain.account(counter).balance, 3_007);
-    let fees: u64 = receipts.iter().map(|r| r.fee).sum();
-    assert_eq!(chain.account(user.address()).balance, start - 3_007 - fees);
+    assert_eq!(chain.account(counter).balance, 3_007 * unit);
+    let fees: Amount = receipts.iter().map(|r| r.fee).sum();
+    assert_eq!(
+        chain.account(user.address()).balance,
+        start - 3_007 * unit - fees
+    );
 }
 
 #[test]
@@ -614,11 +634,20 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
                 nonce,
                 counter,
                 call_data("deposit()", &[]),
-                rng.gen_range(0..100),
+                // Sometimes more than a u64 holds: values are 128 bits wide.
+                if rng.gen_bool(0.1) {
+                    WIDE + rng.gen_range(0..100)
+                } else {
+                    rng.gen_range(0..100)
+                },
                 100_000,
             ),
             6 => {
-                let amount = rng.gen_range(0..50);
+                let amount = if rng.gen_bool(0.1) {
+                    WIDE
+                } else {
+                    rng.gen_range(0..50)
+                };
                 call(
                     &k,
                     nonce,
@@ -660,7 +689,11 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
                     nonce,
                     Payload::Transfer {
                         to,
-                        amount: rng.gen_range(0..1_000),
+                        amount: if rng.gen_bool(0.1) {
+                            WIDE
+                        } else {
+                            rng.gen_range(0..1_000)
+                        },
                     },
                 )
             }
@@ -679,7 +712,7 @@ fn check_block(
     accounts: usize,
     gas_price: u64,
 ) -> Result<Vec<Receipt>, TestCaseError> {
-    let chain = Chain::new(accounts, 100_000_000_000, gas_price);
+    let chain = Chain::new(accounts, FUNDS, gas_price);
     let txs = random_block(seed, len, accounts);
     let block = chain.context();
     let reference = SequentialExecutor::new(chain.config.clone())

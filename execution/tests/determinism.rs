@@ -14,7 +14,8 @@ use ordo_execution::{
     MAX_COMPUTE_ITERATIONS,
 };
 use ordo_types::{
-    Address, Payload, Signature, SignedTransaction, StateAccumulator, SwapDirection, Transaction,
+    Address, Amount, Payload, Signature, SignedTransaction, StateAccumulator, SwapDirection,
+    Transaction,
 };
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -68,7 +69,7 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
                 Payload::Transfer {
                     to: account_key(r).address(),
                     amount: if rng.gen_bool(0.1) {
-                        rng.gen_range(0..u64::MAX)
+                        rng.gen_range(0..Amount::MAX)
                     } else {
                         rng.gen_range(0..5_000)
                     },
@@ -127,7 +128,7 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
             0 => 0,
             1..=2 => rng.gen_range(0..300),
             3 if !std::mem::replace(&mut whale, true) => {
-                u64::MAX - 1_000_000_000_000 - rng.gen_range(0..1_000)
+                Amount::MAX - 1_000_000_000_000 - rng.gen_range(0..1_000)
             }
             _ => rng.gen_range(0..10_000_000),
         };

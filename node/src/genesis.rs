@@ -2,9 +2,9 @@
 //!
 //! JSON (`.json`) or TOML (any other extension). Invariant: a [`GenesisFile`] returned by
 //! [`GenesisFile::load`] or [`GenesisFile::validate`] has at least one validator, no
-//! repeated consensus key, network key, account, pool or collection, and network keys
-//! that are valid ed25519 points; so the committees and the initial state built from it
-//! cannot fail. Every validator must load byte-identical genesis data.
+//! repeated consensus key, network key, account, pool or collection, network keys that
+//! are valid ed25519 points, and a total supply (balances and pools' coin reserves) within
+//! 2^128 - 1; so the committees and the initial state built from it cannot fail. Every validator must load byte-identical genesis data.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use libp2p::Multiaddr;
 use ordo_execution::{ChainConfig, GenesisSpec, Pool};
-use ordo_types::{Address, ChainId, PublicKey};
+use ordo_types::{Address, Amount, ChainId, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{as_string, from_toml, missing_field, one_line};
@@ -75,7 +75,9 @@ pub struct GenesisValidator {
 #[serde(deny_unknown_fields)]
 pub struct GenesisAccount {
     pub address: Address,
-    pub balance: u64,
+    /// A decimal string (or a JSON integer up to 2^64 - 1): amounts are 128 bits wide.
+    #[serde(with = "ordo_types::amount::decimal")]
+    pub balance: Amount,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,17 +157,29 @@ impl GenesisFile {
                 return Err((format!("validators[{i}].network_key"), e.to_string()));
             }
         }
+        // Every coin exists from genesis on (nothing mints), so a supply that fits an
+        // `Amount` keeps every balance within one, the EVM's included.
+        let too_much = "the total supply of the native coin would exceed 2^128 - 1";
+        let mut supply: Amount = 0;
         let mut accounts = HashSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             if !accounts.insert(a.address) {
                 return bad(format!("accounts[{i}].address"), "listed twice");
             }
+            let Some(sum) = supply.checked_add(a.balance) else {
+                return bad(format!("accounts[{i}].balance"), too_much);
+            };
+            supply = sum;
         }
         let mut pools = HashSet::new();
         for (i, p) in self.pools.iter().enumerate() {
             if !pools.insert(p.id) {
                 return bad(format!("pools[{i}].id"), "listed twice");
             }
+            let Some(sum) = supply.checked_add(Amount::from(p.reserve_a)) else {
+                return bad(format!("pools[{i}].reserve_a"), too_much);
+            };
+            supply = sum;
         }
         let mut collections = HashSet::new();
         for (i, c) in self.collections.iter().enumerate() {
@@ -274,7 +288,8 @@ mod tests {
                 .collect(),
             accounts: vec![GenesisAccount {
                 address: Address([2; 20]),
-                balance: 100,
+                // Wider than a u64: written and read back as a decimal string.
+                balance: 10u128.pow(27),
             }],
             pools: vec![GenesisPool {
                 id: 0,
@@ -308,6 +323,20 @@ mod tests {
         v["accounts"][0]["balance"] = serde_json::json!("lots");
         let (field, _) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
         assert_eq!(field, "accounts[0].balance");
+
+        // Amounts are decimal strings; a JSON number above 2^64 was already rounded.
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v["accounts"][0]["balance"] = serde_json::json!(1e20);
+        let (field, _) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
+        assert_eq!(field, "accounts[0].balance");
+
+        let mut g = sample();
+        g.accounts.push(GenesisAccount {
+            address: Address([3; 20]),
+            balance: Amount::MAX,
+        });
+        let (field, reason) = GenesisFile::parse_json(&g.to_json()).unwrap_err();
+        assert_eq!(field, "accounts[1].balance", "{reason}");
 
         let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
         v.as_object_mut().unwrap().remove("chain_id");

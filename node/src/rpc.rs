@@ -57,7 +57,9 @@ use ordo_execution::{
 use ordo_network::{
     Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
 };
-use ordo_types::{codec, Address, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES};
+use ordo_types::{
+    codec, Address, Amount, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
@@ -276,7 +278,7 @@ pub fn account_nonce(shared: &Shared, key: &PublicKey) -> u64 {
         .map_or(0, |(_, nonce)| nonce)
 }
 
-fn read_account(shared: &Shared, address: &Address) -> ApiResult<Option<(u64, u64)>> {
+fn read_account(shared: &Shared, address: &Address) -> ApiResult<Option<(Amount, u64)>> {
     let key = StateKey::Account(*address);
     let bytes = shared
         .storage
@@ -484,7 +486,7 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
             "execution_status": status_name(loc.status),
             "success": loc.status == 0,
             "executed": executed,
-            "fee": receipt.as_ref().map(|r| r.fee),
+            "fee": receipt.as_ref().map(|r| r.fee.to_string()),
             "gas_used": receipt.as_ref().map(|r| r.gas_used),
         });
         if let Some(Receipt {
@@ -669,7 +671,8 @@ async fn account(
         .map_or(nonce, |n| n.max(nonce));
     Ok(Json(json!({
         "address": address,
-        "balance": balance,
+        // A decimal string: 128 bits do not survive JSON numbers in most clients.
+        "balance": balance.to_string(),
         "nonce": nonce,
         "next_nonce": next_nonce,
         "height": height,

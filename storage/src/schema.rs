@@ -60,8 +60,9 @@ pub fn state_cf_of(key: &[u8]) -> &'static str {
 /// is created. A store written by another layout is refused at open: read with this one,
 /// it would miss state or fail to decode it, and execute differently. Version 1 kept code
 /// and slots in [`CF_STATE`]; version 2 stored accounts without execution's contract flag
-/// (storage keeps values opaque, but a store's values must be what this build decodes).
-pub const LAYOUT_VERSION: u32 = 3;
+/// (storage keeps values opaque, but a store's values must be what this build decodes);
+/// version 3 stored 64-bit balances (and blocks with 64-bit amounts), version 4 128-bit.
+pub const LAYOUT_VERSION: u32 = 4;
 
 pub const SAFETY_KEY: &[u8] = b"safety";
 pub const META_COMMITTED: &[u8] = b"committed_height";

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ordo_cli::http::{self, HttpResponse};
-use ordo_types::{codec, Address, Hash32};
+use ordo_types::{codec, Address, Amount, Hash32};
 use serde_json::Value;
 
 use crate::error::{Result, TestnetError};
@@ -55,7 +55,7 @@ pub fn status(addr: SocketAddr, timeout: Duration) -> Result<Value> {
 /// `GET /v1/accounts/{address}`: (balance, next nonce). A validator whose execution is
 /// behind its committed chain answers `behind` after a short wait of its own; it is asked
 /// again until `timeout` has passed.
-pub fn account(addr: SocketAddr, address: &Address, timeout: Duration) -> Result<(u64, u64)> {
+pub fn account(addr: SocketAddr, address: &Address, timeout: Duration) -> Result<(Amount, u64)> {
     let path = format!("/v1/accounts/{address}");
     let deadline = std::time::Instant::now() + timeout;
     let v = loop {
@@ -69,7 +69,9 @@ pub fn account(addr: SocketAddr, address: &Address, timeout: Duration) -> Result
             })?;
         }
     };
-    match (v["balance"].as_u64(), v["nonce"].as_u64()) {
+    // The balance is a decimal string (amounts are 128 bits wide).
+    let balance = v["balance"].as_str().and_then(|b| b.parse::<Amount>().ok());
+    match (balance, v["nonce"].as_u64()) {
         (Some(balance), Some(nonce)) => Ok((balance, nonce)),
         _ => Err(TestnetError::rpc(
             addr,

@@ -4,7 +4,8 @@
 //!   kinds of object can share a digest.
 //! - [`KeyPair`], [`PublicKey`], [`Signature`], [`verify_batch`]: ed25519 signing and
 //!   verification; batches are checked together and a failed batch names its bad members.
-//! - [`Address`]: an account, derived from its owner's public key.
+//! - [`Address`]: an account, derived from its owner's public key; [`Amount`]: a 128-bit
+//!   quantity of the native coin, a decimal string in JSON.
 //! - [`Transaction`], [`SignedTransaction`], [`Payload`]: what clients sign and submit.
 //! - [`codec`]: the one canonical binary encoding (bincode 2, fixed-width integers), with
 //!   decoding that enforces a size limit and rejects trailing bytes.
@@ -19,6 +20,7 @@
 //! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
 //! to the crate that owns that behaviour.
 
+pub mod amount;
 mod bounded;
 mod clock;
 pub mod codec;
@@ -31,6 +33,7 @@ mod rng;
 mod state;
 mod transaction;
 
+pub use amount::Amount;
 pub use bounded::BoundedSet;
 pub use clock::now_ms;
 pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature, ADDRESS_BYTES};

@@ -7,7 +7,9 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-use crate::{codec, verify_batch, Address, ChainId, Hash32, KeyPair, PublicKey, Result, Signature};
+use crate::{
+    codec, verify_batch, Address, Amount, ChainId, Hash32, KeyPair, PublicKey, Result, Signature,
+};
 
 const TX_DOMAIN: &[u8] = b"ordo/tx\0";
 
@@ -33,7 +35,11 @@ pub enum SwapDirection {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Payload {
     /// Moves `amount` of the native coin to `to`.
-    Transfer { to: Address, amount: u64 },
+    Transfer {
+        to: Address,
+        #[serde(with = "crate::amount::decimal")]
+        amount: Amount,
+    },
     /// Trades `amount_in` against AMM pool `pool`; fails if it would yield under `min_out`.
     Swap {
         pool: u32,
@@ -50,7 +56,8 @@ pub enum Payload {
     Deploy {
         #[serde(with = "crate::hash::hex_bytes")]
         init_code: Vec<u8>,
-        value: u64,
+        #[serde(with = "crate::amount::decimal")]
+        value: Amount,
         gas_limit: u64,
     },
     /// Calls the EVM contract (or pays the account) at `to` with `input` and `value`.
@@ -58,7 +65,8 @@ pub enum Payload {
         to: Address,
         #[serde(with = "crate::hash::hex_bytes")]
         input: Vec<u8>,
-        value: u64,
+        #[serde(with = "crate::amount::decimal")]
+        value: Amount,
         gas_limit: u64,
     },
 }

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
-        (any::<[u8; 20]>(), any::<u64>()).prop_map(|(to, amount)| Payload::Transfer {
+        (any::<[u8; 20]>(), any::<u128>()).prop_map(|(to, amount)| Payload::Transfer {
             to: Address(to),
             amount
         }),
@@ -28,7 +28,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         any::<u32>().prop_map(|iterations| Payload::Compute { iterations }),
         (
             proptest::collection::vec(any::<u8>(), 0..64),
-            any::<u64>(),
+            any::<u128>(),
             any::<u64>()
         )
             .prop_map(|(init_code, value, gas_limit)| Payload::Deploy {
@@ -39,7 +39,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         (
             any::<[u8; 20]>(),
             proptest::collection::vec(any::<u8>(), 0..64),
-            any::<u64>(),
+            any::<u128>(),
             any::<u64>()
         )
             .prop_map(|(to, input, value, gas_limit)| Payload::Call {
@@ -85,6 +85,15 @@ proptest! {
         // Canonical: re-encoding gives the same bytes.
         prop_assert_eq!(back.encode(), bytes);
         prop_assert!(back.verify().is_ok());
+    }
+
+    /// JSON (what the RPC shows and the CLI reads) keeps every field exactly, amounts of
+    /// up to 128 bits included.
+    #[test]
+    fn json_round_trips(tx in signed_tx()) {
+        let text = serde_json::to_string(&tx).unwrap();
+        let back: SignedTransaction = serde_json::from_str(&text).unwrap();
+        prop_assert_eq!(back, tx);
     }
 
     /// Every bit of the encoding is covered by the signature: flipping any one of them

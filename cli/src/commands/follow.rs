@@ -329,7 +329,7 @@ mod tests {
         let hash = Hash32([2; 32]);
         let stale = json!({"status": "committed", "height": 7, "success": false,
                            "executed": false, "execution_status": "bad_nonce",
-                           "nonce": 3, "expected_nonce": 5, "fee": 0});
+                           "nonce": 3, "expected_nonce": 5, "fee": "0"});
         let outcome = Outcome::of(&stale).unwrap();
         assert!(outcome.is_final());
         assert_eq!(outcome.stale_nonce(3), Some(5));
@@ -362,7 +362,7 @@ mod tests {
     #[test]
     fn committed_rows_show_the_result() {
         let s = json!({"hash": "ab", "status": "committed", "height": 3, "success": false,
-                       "execution_status": "slippage_exceeded", "fee": 10});
+                       "execution_status": "slippage_exceeded", "fee": "10"});
         let rows = status_rows(&s);
         assert!(rows.contains(&("result", "failed: slippage_exceeded".into())));
         assert!(rows.contains(&("height", "3".into())));

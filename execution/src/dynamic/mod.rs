@@ -15,7 +15,7 @@
 
 pub(crate) mod engine;
 
-use ordo_types::{Address, SignedTransaction, StateView};
+use ordo_types::{Address, Amount, SignedTransaction, StateView};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecutionError, Result};
@@ -194,7 +194,7 @@ pub(crate) fn finalize(
     };
     let fees = receipts
         .iter()
-        .fold(0u64, |sum, r| sum.saturating_add(r.fee));
+        .fold(0, |sum: Amount, r| sum.saturating_add(r.fee));
     if fees > 0 {
         let sink = StateKey::Account(config.fee_sink);
         let current = match written.get(&sink) {

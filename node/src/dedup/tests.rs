@@ -12,7 +12,9 @@ use ordo_execution::{
     ParallelOptions,
 };
 use ordo_storage::{BlockCommit, Storage, StorageConfig, StorageError, TxLocation, TxOutcome};
-use ordo_types::{Hash32, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction};
+use ordo_types::{
+    Amount, Hash32, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction,
+};
 use proptest::prelude::*;
 
 use super::DuplicateFilter;
@@ -21,7 +23,7 @@ use crate::pipeline::index_outcomes;
 const CHAIN_ID: u64 = 7;
 /// Enough for a few transfers each; account 2 starts with nothing, so its transactions
 /// cannot pay their fee until another account pays it.
-const BALANCES: [u64; 3] = [1_000, 1_000, 0];
+const BALANCES: [Amount; 3] = [1_000, 1_000, 0];
 /// The most blocks fetched and not yet written at once; the pipeline's channels hold a
 /// few blocks each.
 const MAX_IN_FLIGHT: usize = 4;
@@ -30,7 +32,7 @@ fn key(i: u8) -> KeyPair {
     KeyPair::from_seed([i + 1; 32])
 }
 
-fn transfer(from: u8, nonce: u64, to: u8, amount: u64) -> SignedTransaction {
+fn transfer(from: u8, nonce: u64, to: u8, amount: Amount) -> SignedTransaction {
     Transaction {
         chain_id: CHAIN_ID,
         sender: key(from).public(),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ordo_cli::localnet::bench_key;
+use ordo_types::Amount;
 use serde::Serialize;
 
 use super::shared::Shared;
@@ -200,9 +201,9 @@ pub fn verify(
 }
 
 /// Every bench account's (balance, next nonce) on `addr`, read with a few threads.
-pub fn read_accounts(addr: SocketAddr, chain_id: u64, accounts: u32) -> Result<Vec<(u64, u64)>> {
+pub fn read_accounts(addr: SocketAddr, chain_id: u64, accounts: u32) -> Result<Vec<(Amount, u64)>> {
     const THREADS: u32 = 8;
-    let chunks: Vec<Result<Vec<(u64, u64)>>> = std::thread::scope(|s| {
+    let chunks: Vec<Result<Vec<(Amount, u64)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
                 s.spawn(move || {

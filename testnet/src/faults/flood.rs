@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use ordo_cli::http;
 use ordo_cli::localnet::bench_key;
-use ordo_types::{now_ms, KeyPair, Payload, Signature, SignedTransaction, Transaction};
+use ordo_types::{now_ms, Amount, KeyPair, Payload, Signature, SignedTransaction, Transaction};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -89,7 +89,7 @@ pub fn flood(
     // a validator must refuse cheaply). One request in `FORGED_EVERY` is forged.
     let keys: Vec<KeyPair> = accounts.map(|i| bench_key(chain_id, i)).collect();
     let expiry = now_ms() + duration.as_millis() as u64 + 60_000;
-    let tx = |k: usize, amount: u64| {
+    let tx = |k: usize, amount: Amount| {
         let key = &keys[k % keys.len()];
         Transaction {
             chain_id,
