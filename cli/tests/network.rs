@@ -424,7 +424,7 @@ fn four_validators_commit_recover_and_agree() {
         if a["nonce"].as_u64() != Some(per_sender) {
             let statuses: Vec<Value> = all
                 .iter()
-                .filter(|t| t.tx.sender == key.public())
+                .filter(|t| t.sender_address() == key.address())
                 .map(|t| {
                     cluster.validators[0]
                         .get(&format!("/v1/transactions/{}", t.hash()))
@@ -481,15 +481,16 @@ fn four_validators_commit_recover_and_agree() {
     .unwrap();
     assert_eq!(error_code(&r), "wrong_chain");
     let mut forged = transfer(&keys[1], per_sender, Address([1; 20]), 1, CHAIN);
-    forged.tx.payload = Payload::Transfer {
+    forged.as_ordo_mut().unwrap().tx.payload = Payload::Transfer {
         to: Address([1; 20]),
         amount: 1_000_000,
     };
     let r = http::post_bytes(v0.rpc, "/v1/transactions", &forged.encode(), HTTP_TIMEOUT).unwrap();
     assert_eq!(error_code(&r), "bad_signature");
-    let mut expired = transfer(&keys[1], per_sender, Address([1; 20]), 1, CHAIN);
-    expired.tx.expiry = now_ms() - 1;
-    let expired = expired.tx.sign(&keys[1]);
+    let expired = transfer(&keys[1], per_sender, Address([1; 20]), 1, CHAIN);
+    let mut expired = expired.as_ordo().unwrap().tx.clone();
+    expired.expiry = now_ms() - 1;
+    let expired = expired.sign(&keys[1]);
     let r = http::post_bytes(v0.rpc, "/v1/transactions", &expired.encode(), HTTP_TIMEOUT).unwrap();
     assert_eq!(error_code(&r), "expired");
     let r = http::get(v0.rpc, "/v1/transactions/nothex", HTTP_TIMEOUT).unwrap();

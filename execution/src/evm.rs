@@ -18,7 +18,7 @@
 //! self-destructed in the transaction that created it (EIP-6780) is written as an empty
 //! account, and its slots and code are not written.
 
-use ordo_types::{Address, Amount, Payload, Transaction, ADDRESS_BYTES};
+use ordo_types::{Address, Amount, Payload, SignedTransaction, ADDRESS_BYTES};
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction, Output};
 use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::database_interface::{DBErrorMarker, Database};
@@ -202,11 +202,11 @@ impl<R: KeyReader> Runner<R> {
         &mut self,
         config: &ChainConfig,
         block: &BlockContext,
-        tx: &Transaction,
+        tx: &SignedTransaction,
         sender: Address,
         within_block_gas: bool,
     ) -> Result<EvmEffects, Stop> {
-        let (kind, data, value, gas_limit) = match &tx.payload {
+        let (kind, data, value, gas_limit) = match tx.payload() {
             Payload::Deploy {
                 init_code,
                 value,
@@ -220,20 +220,30 @@ impl<R: KeyReader> Runner<R> {
             } => (TxKind::Call(to_evm(to)), input, *value, *gas_limit),
             _ => unreachable!("only contract payloads reach the EVM"),
         };
-        if tx.chain_id != config.chain_id {
+        if tx.chain_id() != config.chain_id {
             return Ok(EvmEffects::none(TxStatus::WrongChain));
         }
-        if block.timestamp_ms > tx.expiry {
+        if block.timestamp_ms > tx.expiry() {
             return Ok(EvmEffects::none(TxStatus::Expired));
         }
         let account = match self.reader().read(&StateKey::Account(sender))? {
             Some(StateValue::Account(a)) => a,
             _ => Account::default(),
         };
-        if tx.nonce != account.nonce {
+        if tx.nonce() != account.nonce {
             return Ok(EvmEffects::none(TxStatus::BadNonce {
                 expected: account.nonce,
             }));
+        }
+        // An Ethereum transaction names the most it pays per gas; the chain's price must
+        // be within it (no tip is charged on top).
+        if tx
+            .fee_cap()
+            .is_some_and(|cap| cap < u128::from(config.gas_price))
+        {
+            return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+                EvmInvalid::FeeCapTooLow,
+            )));
         }
         if gas_limit > MAX_TX_GAS {
             return Ok(EvmEffects::none(TxStatus::EvmInvalid(
@@ -264,7 +274,7 @@ impl<R: KeyReader> Runner<R> {
             kind,
             value: U256::from(value),
             data: data.clone().into(),
-            nonce: tx.nonce,
+            nonce: tx.nonce(),
             chain_id: None,
             ..TxEnv::default()
         };

@@ -62,8 +62,8 @@ pub(crate) fn prepare(
     let mut phases = PhaseTimes::default();
     let started = std::time::Instant::now();
     let declare = |t: &SignedTransaction| {
-        let sender = t.tx.sender_address();
-        (sender, declared_keys(&t.tx, sender))
+        let sender = t.sender_address();
+        (sender, declared_keys(t, sender))
     };
     let declared: Vec<(Address, [Option<StateKey>; SLOTS])> = if parallel {
         txs.par_iter().with_min_len(256).map(declare).collect()

@@ -33,6 +33,9 @@ pub enum EvmInvalid {
     BlockGasExhausted,
     /// Any other refusal by the EVM's checks.
     Other,
+    /// An Ethereum transaction's fee cap (`gasPrice` or `maxFeePerGas`) is below the
+    /// chain's gas price.
+    FeeCapTooLow,
 }
 
 /// Why the EVM stopped a contract transaction abnormally (its gas limit is charged).

@@ -88,7 +88,7 @@ pub(crate) fn run_in_order(
             keys: &keys.keys,
             current: &current,
         };
-        let effects = match vm::execute(config, block, &t.tx, keys.sender, &mut reader) {
+        let effects = match vm::execute(config, block, t, keys.sender, &mut reader) {
             Ok(e) => e,
             Err(Blocked) => unreachable!("the in-order reader never blocks"),
         };

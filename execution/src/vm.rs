@@ -7,7 +7,7 @@
 //! nobody. Fees are not credited here: they are summed and paid to the fee sink at block
 //! end, so that no transaction reads the sink because of another's fee.
 
-use ordo_types::{Address, Amount, ChainId, Payload, SwapDirection, Transaction};
+use ordo_types::{Address, Amount, ChainId, Payload, SignedTransaction, SwapDirection};
 
 use crate::receipt::{Receipt, TxStatus};
 use crate::state::{Account, Collection, StateKey, StateValue};
@@ -87,9 +87,9 @@ impl Effects {
 }
 
 /// The keys `tx` may read or write, by slot. Every read the VM makes is of one of these.
-pub(crate) fn declared_keys(tx: &Transaction, sender: Address) -> [Option<StateKey>; SLOTS] {
+pub(crate) fn declared_keys(tx: &SignedTransaction, sender: Address) -> [Option<StateKey>; SLOTS] {
     let own = Some(StateKey::Account(sender));
-    match tx.payload {
+    match *tx.payload() {
         Payload::Transfer { to, .. } => {
             // A transfer to oneself declares the account once: one key, one slot.
             let target = (to != sender).then_some(StateKey::Account(to));
@@ -109,8 +109,8 @@ pub(crate) fn declared_keys(tx: &Transaction, sender: Address) -> [Option<StateK
 
 /// A rough relative cost of executing `tx` (a plain transaction, about 50 ns, is 1), for
 /// choosing between sequential and parallel.
-pub(crate) fn cost_weight(tx: &Transaction) -> u64 {
-    match tx.payload {
+pub(crate) fn cost_weight(tx: &SignedTransaction) -> u64 {
+    match *tx.payload() {
         // One hash of the compute loop costs about 0.1-0.3 µs.
         Payload::Compute { iterations } => {
             1 + 4 * u64::from(iterations.min(MAX_COMPUTE_ITERATIONS))
@@ -141,35 +141,35 @@ fn account_of(value: Option<StateValue>) -> Account {
 pub(crate) fn execute<R: SlotReader>(
     config: &ChainConfig,
     block: &BlockContext,
-    tx: &Transaction,
+    tx: &SignedTransaction,
     sender: Address,
     reader: &mut R,
 ) -> Result<Effects, Blocked> {
-    if tx.payload.is_evm() {
+    if tx.payload().is_evm() {
         // Blocks with contract transactions run through `crate::dynamic`, which hands them
         // to the EVM; refusing here keeps this function total.
         return Ok(Effects::none(TxStatus::EvmInvalid(
             crate::receipt::EvmInvalid::Other,
         )));
     }
-    if tx.chain_id != config.chain_id {
+    if tx.chain_id() != config.chain_id {
         return Ok(Effects::none(TxStatus::WrongChain));
     }
-    if block.timestamp_ms > tx.expiry {
+    if block.timestamp_ms > tx.expiry() {
         return Ok(Effects::none(TxStatus::Expired));
     }
     let mut account = account_of(reader.read(SENDER)?);
-    if tx.nonce != account.nonce {
+    if tx.nonce() != account.nonce {
         return Ok(Effects::none(TxStatus::BadNonce {
             expected: account.nonce,
         }));
     }
-    if let Payload::Compute { iterations } = tx.payload {
+    if let Payload::Compute { iterations } = *tx.payload() {
         if iterations > MAX_COMPUTE_ITERATIONS {
             return Ok(Effects::none(TxStatus::ComputeLimitExceeded));
         }
     }
-    let gas = gas_of(&tx.payload);
+    let gas = gas_of(tx.payload());
     let fee = Amount::from(gas) * Amount::from(config.gas_price);
     if account.balance < fee {
         return Ok(Effects::none(TxStatus::CannotPayFee));
@@ -203,14 +203,14 @@ pub(crate) fn execute<R: SlotReader>(
 /// Applies the payload; on failure the caller discards `effects.writes` and the account
 /// changes made here are reverted by restoring the post-fee account.
 fn apply_payload<R: SlotReader>(
-    tx: &Transaction,
+    tx: &SignedTransaction,
     sender: Address,
     account: &mut Account,
     reader: &mut R,
     effects: &mut Effects,
 ) -> Result<TxStatus, Blocked> {
     let paid = *account;
-    let status = match tx.payload {
+    let status = match *tx.payload() {
         Payload::Transfer { to, amount } => {
             if account.balance < amount {
                 TxStatus::InsufficientBalance
@@ -251,7 +251,7 @@ fn apply_payload<R: SlotReader>(
                 Some(StateValue::Storage(word)) => word,
                 _ => [0; 32],
             };
-            let result = compute(seed, tx.nonce, iterations);
+            let result = compute(seed, tx.nonce(), iterations);
             effects.writes[TARGET] = Some(StateValue::Storage(result));
             TxStatus::Success
         }
@@ -369,14 +369,17 @@ mod tests {
         timestamp_ms: 1_000,
     };
 
-    fn tx(nonce: u64, payload: Payload) -> Transaction {
-        Transaction {
-            chain_id: 7,
-            sender: ordo_types::PublicKey([1; 32]),
-            nonce,
-            expiry: 2_000,
-            payload,
-        }
+    fn tx(nonce: u64, payload: Payload) -> SignedTransaction {
+        SignedTransaction::Ordo(ordo_types::OrdoTransaction {
+            tx: ordo_types::Transaction {
+                chain_id: 7,
+                sender: ordo_types::PublicKey([1; 32]),
+                nonce,
+                expiry: 2_000,
+                payload,
+            },
+            signature: ordo_types::Signature([0; 64]),
+        })
     }
 
     fn acct(balance: Amount, nonce: u64) -> Option<StateValue> {
@@ -387,7 +390,7 @@ mod tests {
         }))
     }
 
-    fn run(t: &Transaction, state: [Option<StateValue>; SLOTS]) -> Effects {
+    fn run(t: &SignedTransaction, state: [Option<StateValue>; SLOTS]) -> Effects {
         let sender = t.sender_address();
         execute(&config(), &BLOCK, t, sender, &mut Fixed(state)).unwrap()
     }
@@ -415,9 +418,9 @@ mod tests {
             amount: 1,
         };
         let mut wrong_chain = tx(0, transfer.clone());
-        wrong_chain.chain_id = 8;
+        wrong_chain.as_ordo_mut().unwrap().tx.chain_id = 8;
         let mut expired = tx(0, transfer.clone());
-        expired.expiry = 999;
+        expired.as_ordo_mut().unwrap().tx.expiry = 999;
         let cases = [
             (wrong_chain, acct(100, 0), TxStatus::WrongChain),
             (expired, acct(100, 0), TxStatus::Expired),

@@ -9,8 +9,8 @@
 //! signatures the pipeline has already verified.
 
 use ordo_types::{
-    Address, Amount, Payload, PublicKey, Signature, SignedTransaction, StateAccumulator,
-    SwapDirection, Transaction,
+    Address, Amount, OrdoTransaction, Payload, PublicKey, Signature, SignedTransaction,
+    StateAccumulator, SwapDirection, Transaction,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -164,7 +164,7 @@ impl Fixture {
     fn signed(&mut self, s: usize, payload: Payload) -> SignedTransaction {
         let nonce = self.nonces[s];
         self.nonces[s] += 1;
-        SignedTransaction {
+        SignedTransaction::Ordo(OrdoTransaction {
             tx: Transaction {
                 chain_id: self.config.chain_id,
                 sender: self.senders[s],
@@ -173,7 +173,7 @@ impl Fixture {
                 payload,
             },
             signature: Signature([0; 64]),
-        }
+        })
     }
 
     fn deploy(&mut self, s: usize, init_code: Vec<u8>) -> (SignedTransaction, Address) {

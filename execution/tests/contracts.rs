@@ -12,8 +12,9 @@ use ordo_execution::{
     GenesisSpec, MemoryState, ParallelExecutor, ParallelOptions, Receipt, SequentialExecutor,
     StateKey, StateValue, Strategy, TxStatus, DEFAULT_BLOCK_GAS_LIMIT,
 };
+use ordo_types::ethereum::eip1559;
 use ordo_types::{
-    Address, Amount, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction,
+    Address, Amount, EthKey, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction,
 };
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -101,6 +102,33 @@ fn key(i: usize) -> KeyPair {
     KeyPair::from_seed(seed)
 }
 
+/// The secp256k1 key of Ethereum account `i` (funded beside `key(i)`).
+fn eth_key(i: usize) -> EthKey {
+    EthKey::from_seed(&(i as u64).to_le_bytes())
+}
+
+/// `tx`'s payload and nonce, sent as an EIP-1559 transaction from `key` with fee cap `cap`.
+/// A native transfer becomes a call with the value and no input, as a wallet sends one.
+fn as_ethereum(tx: &SignedTransaction, key: &EthKey, cap: u128) -> SignedTransaction {
+    let (to, value, input, gas) = match tx.payload().clone() {
+        Payload::Call {
+            to,
+            input,
+            value,
+            gas_limit,
+        } => (Some(to), value, input, gas_limit),
+        Payload::Deploy {
+            init_code,
+            value,
+            gas_limit,
+        } => (None, value, init_code, gas_limit),
+        Payload::Transfer { to, amount } => (Some(to), amount, Vec::new(), 21_000),
+        other => panic!("no Ethereum form for {other:?}"),
+    };
+    key.sign(eip1559(CHAIN, tx.nonce(), to, value, input, gas, cap))
+        .into()
+}
+
 fn sign(k: &KeyPair, nonce: u64, payload: Payload) -> SignedTransaction {
     Transaction {
         chain_id: CHAIN,
@@ -163,7 +191,9 @@ struct Chain {
 impl Chain {
     fn new(accounts: usize, balance: Amount, gas_price: u64) -> Self {
         let spec = GenesisSpec {
-            accounts: (0..accounts).map(|i| (key(i).address(), balance)).collect(),
+            accounts: (0..accounts)
+                .flat_map(|i| [(key(i).address(), balance), (eth_key(i).address(), balance)])
+                .collect(),
             ..GenesisSpec::default()
         };
         let g = genesis(&spec).expect("genesis");
@@ -373,6 +403,59 @@ fn native_coin_round_trip(unit: Amount) {
         chain.account(user.address()).balance,
         start - 3_007 * unit - fees
     );
+}
+
+/// An Ethereum account (secp256k1, EIP-1559 transactions) deploys a contract, pays it more
+/// than a u64 holds, and pays an externally owned account, charged the chain's gas price for
+/// what it used; a transaction whose fee cap is below that price changes nothing.
+#[test]
+fn ethereum_transactions_deploy_call_and_pay() {
+    const ETHER: Amount = 1_000_000_000_000_000_000;
+    let mut chain = Chain::new(1, 1_000 * ETHER, 2);
+    let user = eth_key(0);
+    let counter = created(user.address(), 0);
+    let friend = Address([0x42; 20]);
+    let start = chain.account(user.address()).balance;
+    let send = |nonce, to, value, input: Vec<u8>, gas, cap| -> SignedTransaction {
+        user.sign(eip1559(CHAIN, nonce, to, value, input, gas, cap))
+            .into()
+    };
+    let receipts = chain.run(&[
+        send(0, None, 0, init_code("Counter"), 3_000_000, 2),
+        send(
+            1,
+            Some(counter),
+            100 * ETHER,
+            call_data("deposit()", &[]),
+            100_000,
+            5,
+        ),
+        send(2, Some(friend), 3 * ETHER, vec![], 21_000, 2),
+        // Below the chain's price of 2: refused, uncharged, the nonce not used.
+        send(3, Some(friend), ETHER, vec![], 21_000, 1),
+    ]);
+    let statuses: Vec<_> = receipts.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            TxStatus::Success,
+            TxStatus::Success,
+            TxStatus::Success,
+            TxStatus::EvmInvalid(EvmInvalid::FeeCapTooLow)
+        ]
+    );
+    assert_eq!(receipts[3].fee, 0);
+    for r in &receipts[..3] {
+        // The chain's price, not the higher cap of the second.
+        assert_eq!(r.fee, 2 * Amount::from(r.gas_used), "{r:?}");
+    }
+    assert_eq!(receipts[2].gas_used, 21_000);
+    assert_eq!(chain.account(counter).balance, 100 * ETHER);
+    assert_eq!(chain.account(friend).balance, 3 * ETHER);
+    let fees: Amount = receipts.iter().map(|r| r.fee).sum();
+    let user_after = chain.account(user.address());
+    assert_eq!(user_after.balance, start - 103 * ETHER - fees);
+    assert_eq!(user_after.nonce, 3);
 }
 
 #[test]
@@ -590,9 +673,14 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
         txs.push(call(&owner, nonces[0], token, data, 0, 200_000));
         nonces[0] += 1;
     }
+    // One transaction in five is an Ethereum one, from the sender's secp256k1 account,
+    // with its own nonces; now and then its fee cap is below a non-zero gas price.
+    let mut eth_nonces = vec![0u64; accounts];
     while txs.len() < len {
         let s = rng.gen_range(0..accounts);
         let k = key(s);
+        let eth = rng.gen_bool(0.2);
+        let nonces = if eth { &mut eth_nonces } else { &mut nonces };
         let mut nonce = nonces[s];
         if rng.gen_bool(0.03) {
             nonce += 1; // a bad nonce: refused uncharged
@@ -698,6 +786,12 @@ fn random_block(seed: u64, len: usize, accounts: usize) -> Vec<SignedTransaction
                 )
             }
         };
+        let tx = if eth {
+            let cap = if rng.gen_bool(0.05) { 0 } else { 3 };
+            as_ethereum(&tx, &eth_key(s), cap)
+        } else {
+            tx
+        };
         if nonce == nonces[s] {
             nonces[s] += 1;
         }
@@ -767,8 +861,7 @@ fn plain_revm_agrees(
     use revm::{ExecuteCommitEvm, MainBuilder};
 
     let mut db = InMemoryDB::default();
-    for i in 0..64 {
-        let a = key(i).address();
+    for a in (0..64).flat_map(|i| [key(i).address(), eth_key(i).address()]) {
         if let Some(StateValue::Account(acc)) = read(&chain.state, &StateKey::Account(a)) {
             db.insert_account_info(
                 revm::primitives::Address::from(a.0),
@@ -797,8 +890,8 @@ fn plain_revm_agrees(
         })
         .build_mainnet();
     for (t, receipt) in txs.iter().zip(&ours.receipts) {
-        let sender = revm::primitives::Address::from(t.tx.sender_address().0);
-        let (kind, data, value, gas_limit) = match &t.tx.payload {
+        let sender = revm::primitives::Address::from(t.sender_address().0);
+        let (kind, data, value, gas_limit) = match t.payload() {
             Payload::Deploy {
                 init_code,
                 value,
@@ -839,7 +932,7 @@ fn plain_revm_agrees(
             kind,
             value: U256::from(value),
             data: data.into(),
-            nonce: t.tx.nonce,
+            nonce: t.nonce(),
             chain_id: Some(CHAIN),
             ..TxEnv::default()
         };
@@ -948,10 +1041,16 @@ fn the_random_workload_reaches_every_outcome() {
     let created_topic = keccak256(b"Created(address)").0;
     let incremented_topic = keccak256(b"Incremented(address,uint256)").0;
     let (mut swaps, mut calls_of_made) = (0, 0);
+    let mut ethereum = std::collections::BTreeSet::new();
     for (seed, len, accounts, gas_price) in [(1, 600, 2, 0), (2, 600, 40, 1), (3, 300, 5, 0)] {
         // Counters the factory made earlier in this block.
         let mut made = std::collections::BTreeSet::new();
-        for r in check_block(seed, len, accounts, gas_price).expect("agree") {
+        let txs = random_block(seed, len, accounts);
+        let receipts = check_block(seed, len, accounts, gas_price).expect("agree");
+        for (t, r) in txs.iter().zip(receipts) {
+            if matches!(t, SignedTransaction::Ethereum(_)) {
+                ethereum.insert(format!("{:?}", r.status));
+            }
             let logs = r.evm.as_ref().map(|e| e.logs.as_slice()).unwrap_or(&[]);
             swaps += logs
                 .iter()
@@ -975,6 +1074,14 @@ fn the_random_workload_reaches_every_outcome() {
     }
     for status in ["Success", "BadNonce", "Reverted", "Halted(OutOfGas)"] {
         assert!(seen.contains(status), "no {status}: {seen:?}");
+    }
+    // Ethereum transactions ran beside Ordo's, and one whose fee cap was below the gas
+    // price was refused.
+    for status in ["Success", "Reverted", "EvmInvalid(FeeCapTooLow)"] {
+        assert!(
+            ethereum.contains(status),
+            "no Ethereum {status}: {ethereum:?}"
+        );
     }
     // Swaps ran: the pair called both tokens (nested calls) and emitted its event.
     assert!(swaps > 0, "no successful swap in the random blocks");

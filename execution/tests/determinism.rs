@@ -100,7 +100,7 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
                 },
             },
         };
-        txs.push(SignedTransaction {
+        txs.push(SignedTransaction::Ordo(ordo_types::OrdoTransaction {
             tx: Transaction {
                 chain_id: if rng.gen_bool(0.02) { CHAIN + 1 } else { CHAIN },
                 sender: account_key(s),
@@ -113,7 +113,7 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
                 payload,
             },
             signature: Signature([0; 64]),
-        });
+        }));
     }
     let mut funded = Vec::new();
     // Genesis bounds the total supply by u64::MAX, so one account at most holds nearly

@@ -80,7 +80,7 @@ fn hundred_blocks_over_two_accounts() {
                     nonces[s] += 1;
                     nonces[s] - 1
                 };
-                SignedTransaction {
+                SignedTransaction::Ordo(ordo_types::OrdoTransaction {
                     tx: Transaction {
                         chain_id: config.chain_id,
                         sender: keys[s],
@@ -89,7 +89,7 @@ fn hundred_blocks_over_two_accounts() {
                         payload,
                     },
                     signature: Signature([0; 64]),
-                }
+                })
             })
             .collect();
         let block = ordo_execution::BlockContext {

@@ -5,7 +5,7 @@
 //! Nothing here runs unless a [`ByzantineBatches`] switch is on; a default build does not
 //! contain this module at all.
 
-use ordo_types::Signature;
+use ordo_types::{Signature, SignedTransaction};
 use tracing::warn;
 
 use crate::batch::{Batch, BatchBody};
@@ -37,7 +37,7 @@ pub(crate) fn corrupted(batch: &Batch) -> Option<Batch> {
         return None;
     };
     let mut txs = txs.clone();
-    let first = txs.first_mut()?;
+    let first = txs.iter_mut().find_map(SignedTransaction::as_ordo_mut)?;
     let mut bytes = first.signature.0;
     bytes[0] ^= 0xff;
     first.signature = Signature(bytes);

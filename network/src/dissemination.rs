@@ -568,10 +568,10 @@ pub(crate) fn verify_transactions(
     chain_id: ChainId,
     keys: &KeyCache,
 ) -> Result<(), Error> {
-    if let Some(t) = txs.iter().find(|t| t.tx.chain_id != chain_id) {
+    if let Some(t) = txs.iter().find(|t| t.chain_id() != chain_id) {
         return Err(Error::WrongChain {
             expected: chain_id,
-            got: t.tx.chain_id,
+            got: t.chain_id(),
         });
     }
     txs.par_chunks(VERIFY_CHUNK)

@@ -18,9 +18,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use metrics::{counter, gauge};
-use ordo_types::{
-    Address, BoundedSet, ChainId, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES,
-};
+use ordo_types::{Address, BoundedSet, ChainId, Hash32, SignedTransaction, MAX_TRANSACTION_BYTES};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -76,7 +74,7 @@ struct Entry {
 struct Inner {
     queue: VecDeque<Hash32>,
     entries: HashMap<Hash32, Entry>,
-    per_sender: HashMap<PublicKey, usize>,
+    per_sender: HashMap<Address, usize>,
     bytes: usize,
     /// Batched recently: refused as duplicates.
     batched: BoundedSet<Hash32>,
@@ -152,7 +150,7 @@ impl Mempool {
     pub fn insert_many(
         &self,
         txs: Vec<SignedTransaction>,
-        account_nonce: impl Fn(&PublicKey) -> u64,
+        account_nonce: impl Fn(&Address) -> u64,
         now_ms: u64,
     ) -> Vec<Result<Hash32, Error>> {
         // The cheap checks first: a flood of transactions the pool would refuse anyway
@@ -162,7 +160,17 @@ impl Mempool {
         let mut results: Vec<Option<Result<Hash32, Error>>> = Vec::with_capacity(txs.len());
         let mut screened = Vec::with_capacity(txs.len());
         for (i, tx) in txs.into_iter().enumerate() {
-            let nonce = account_nonce(&tx.tx.sender);
+            // An Ethereum transaction's sender is known only by recovering it, which is its
+            // signature check: a transaction for another chain is refused before that.
+            if tx.chain_id() != self.config.chain_id {
+                reject("wrong_chain");
+                results.push(Some(Err(Error::WrongChain {
+                    expected: self.config.chain_id,
+                    got: tx.chain_id(),
+                })));
+                continue;
+            }
+            let nonce = account_nonce(&tx.sender_address());
             match self.screen(&tx, nonce, now_ms) {
                 Ok((hash, bytes)) => {
                     results.push(None);
@@ -229,12 +237,12 @@ impl Mempool {
         hash: Hash32,
         bytes: usize,
     ) -> Result<Hash32, Error> {
-        let sender = tx.tx.sender;
+        let sender = tx.sender_address();
         if let Some(e) = self.refusal(inner, &hash, &sender, bytes) {
             return Err(e);
         }
         *inner.per_sender.entry(sender).or_default() += 1;
-        Self::record_nonce(inner, sender.address(), tx.tx.nonce, tx.tx.expiry);
+        Self::record_nonce(inner, sender, tx.nonce(), tx.expiry());
         inner.bytes += bytes;
         inner.queue.push_back(hash);
         inner.entries.insert(
@@ -284,31 +292,31 @@ impl Mempool {
         now_ms: u64,
     ) -> Result<(Hash32, usize), Error> {
         let c = &self.config;
-        if tx.tx.chain_id != c.chain_id {
+        if tx.chain_id() != c.chain_id {
             reject("wrong_chain");
             return Err(Error::WrongChain {
                 expected: c.chain_id,
-                got: tx.tx.chain_id,
+                got: tx.chain_id(),
             });
         }
-        if tx.tx.expiry <= now_ms {
+        if tx.expiry() <= now_ms {
             reject("expired");
             return Err(Error::Expired {
-                expiry: tx.tx.expiry,
+                expiry: tx.expiry(),
                 now: now_ms,
             });
         }
-        if tx.tx.nonce < account_nonce {
+        if tx.nonce() < account_nonce {
             reject("nonce_too_low");
             return Err(Error::NonceTooLow {
-                nonce: tx.tx.nonce,
+                nonce: tx.nonce(),
                 next: account_nonce,
             });
         }
-        if tx.tx.nonce - account_nonce >= c.nonce_window {
+        if tx.nonce() - account_nonce >= c.nonce_window {
             reject("nonce_too_high");
             return Err(Error::NonceTooHigh {
-                nonce: tx.tx.nonce,
+                nonce: tx.nonce(),
                 next: account_nonce,
                 window: c.nonce_window,
             });
@@ -322,7 +330,7 @@ impl Mempool {
             });
         }
         let hash = tx.hash();
-        match self.refusal(&self.inner.lock(), &hash, &tx.tx.sender, bytes) {
+        match self.refusal(&self.inner.lock(), &hash, &tx.sender_address(), bytes) {
             Some(e) => Err(e),
             None => Ok((hash, bytes)),
         }
@@ -333,7 +341,7 @@ impl Mempool {
         &self,
         inner: &Inner,
         hash: &Hash32,
-        sender: &PublicKey,
+        sender: &Address,
         bytes: usize,
     ) -> Option<Error> {
         let c = &self.config;
@@ -369,7 +377,7 @@ impl Mempool {
                 inner.queue.pop_front();
                 continue;
             };
-            let expired = entry.tx.tx.expiry <= now_ms;
+            let expired = entry.tx.expiry() <= now_ms;
             if !expired && (taken.transactions.len() >= max_txs || size + entry.bytes > max_bytes) {
                 break;
             }
@@ -378,7 +386,7 @@ impl Mempool {
                 continue;
             };
             inner.bytes -= entry.bytes;
-            let sender = entry.tx.tx.sender;
+            let sender = entry.tx.sender_address();
             if let Some(n) = inner.per_sender.get_mut(&sender) {
                 *n -= 1;
                 if *n == 0 {
@@ -465,7 +473,7 @@ mod tests {
         let keys: Vec<KeyPair> = (0..4u8).map(|i| KeyPair::from_seed([i + 1; 32])).collect();
         let mut batch: Vec<SignedTransaction> = keys.iter().map(|k| tx(k, 0, NOW + 10)).collect();
         // Only the third carries a bad signature; the fourth finds the pool full.
-        batch[2].signature.0[0] ^= 1;
+        batch[2].as_ordo_mut().unwrap().signature.0[0] ^= 1;
         let dup = batch[0].clone();
         batch.push(dup);
         let results = pool.insert_many(batch, |_| 0, NOW);
@@ -482,7 +490,7 @@ mod tests {
             .iter()
             .map(|k| {
                 let mut t = tx(k, 1, NOW + 10);
-                t.signature.0[0] ^= 1;
+                t.as_ordo_mut().unwrap().signature.0[0] ^= 1;
                 t
             })
             .collect();
@@ -516,15 +524,16 @@ mod tests {
             pool.insert(tx(&k, 6, NOW), 5, NOW),
             Err(Error::Expired { .. })
         ));
-        let mut other_chain = tx(&k, 6, NOW + 10);
-        other_chain.tx.chain_id = 8;
-        let other_chain = other_chain.tx.sign(&k);
+        let other_chain = tx(&k, 6, NOW + 10);
+        let mut other_chain = other_chain.as_ordo().unwrap().tx.clone();
+        other_chain.chain_id = 8;
+        let other_chain = other_chain.sign(&k);
         assert!(matches!(
             pool.insert(other_chain, 5, NOW),
             Err(Error::WrongChain { .. })
         ));
         let mut forged = tx(&k, 7, NOW + 10);
-        forged.tx.nonce = 8;
+        forged.as_ordo_mut().unwrap().tx.nonce = 8;
         assert!(matches!(
             pool.insert(forged, 5, NOW),
             Err(Error::BadSignature)
@@ -626,7 +635,7 @@ mod tests {
         let pool = Mempool::new(MempoolConfig::new(7));
         let k = KeyPair::from_seed([1; 32]);
         let mut txs: Vec<_> = (0..4).map(|n| tx(&k, n, NOW + 10)).collect();
-        txs[2].signature.0[0] ^= 1;
+        txs[2].as_ordo_mut().unwrap().signature.0[0] ^= 1;
         let results = pool.insert_many(txs, |_| 0, NOW);
         assert!(results[0].is_ok() && results[1].is_ok() && results[3].is_ok());
         assert!(matches!(results[2], Err(Error::BadSignature)));

@@ -4,12 +4,13 @@
 //! batch equation of ed25519-dalek, keys of small order rejected, and on any failure the
 //! verdict comes from `verify_many` itself. Only the decompression of each sender's key is
 //! saved (about a quarter of a batch check), which pays because active accounts send
-//! again and again.
+//! again and again. Ethereum transactions in a batch are checked by recovering their
+//! senders (each copy remembers its sender, so execution does not recover it again).
 
 use std::collections::HashMap;
 
 use ed25519_dalek::VerifyingKey;
-use ordo_types::{Hash32, PublicKey, SignedTransaction};
+use ordo_types::{Hash32, OrdoTransaction, PublicKey, SignedTransaction};
 use parking_lot::Mutex;
 
 /// Keys remembered at most; the cache starts over when full (cheap, and hot keys return).
@@ -24,7 +25,7 @@ impl KeyCache {
     /// The sender keys of `txs`, or `None` if any is not a valid, non-weak point.
     fn keys<'a>(
         &self,
-        txs: impl ExactSizeIterator<Item = &'a SignedTransaction> + Clone,
+        txs: impl ExactSizeIterator<Item = &'a OrdoTransaction> + Clone,
     ) -> Option<Vec<VerifyingKey>> {
         let mut found: Vec<Option<VerifyingKey>> = {
             let cache = self.keys.lock();
@@ -78,10 +79,26 @@ impl KeyCache {
         if txs.len() == 0 {
             return Ok(());
         }
-        if let Some(keys) = self.keys(txs.clone()) {
-            let messages: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
-            let signatures: Vec<ed25519_dalek::Signature> = txs
-                .clone()
+        let (ordo, ordo_hashes): (Vec<&OrdoTransaction>, Vec<&Hash32>) = txs
+            .clone()
+            .zip(hashes)
+            .filter_map(|(t, h)| t.as_ordo().map(|o| (o, h)))
+            .unzip();
+        let ethereum_ok = txs.clone().all(|t| match t {
+            SignedTransaction::Ethereum(e) => e.sender().is_ok(),
+            SignedTransaction::Ordo(_) => true,
+        });
+        if !ethereum_ok {
+            // The slow path below names every bad index.
+        } else if ordo.is_empty() {
+            return Ok(());
+        } else if let Some(keys) = self.keys(ordo.iter().copied()) {
+            let messages: Vec<&[u8]> = ordo_hashes
+                .iter()
+                .map(|h| h.as_bytes().as_slice())
+                .collect();
+            let signatures: Vec<ed25519_dalek::Signature> = ordo
+                .iter()
                 .map(|t| ed25519_dalek::Signature::from_bytes(&t.signature.0))
                 .collect();
             if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
@@ -124,7 +141,7 @@ mod tests {
         assert!(cache.verify_many(&good).is_ok());
         assert!(cache.verify_many(&good).is_ok());
         let mut bad = good.clone();
-        bad[7].signature.0[3] ^= 1;
+        bad[7].as_ordo_mut().unwrap().signature.0[3] ^= 1;
         let err = cache.verify_many(&bad).unwrap_err();
         assert!(matches!(err, ordo_types::Error::BadSignatures { ref bad, .. } if bad == &vec![7]));
         // With the hashes given, the same verdicts.
@@ -138,13 +155,13 @@ mod tests {
         assert!(matches!(err, ordo_types::Error::BadSignatures { ref bad, .. } if bad == &vec![7]));
         // A sender key that is not a curve point.
         let mut bogus = good.clone();
-        bogus[2].tx.sender = PublicKey([2; 32]);
+        bogus[2].as_ordo_mut().unwrap().tx.sender = PublicKey([2; 32]);
         assert!(cache.verify_many(&bogus).is_err());
         // A small-order key (the identity) is refused, as by verify_many.
         let mut weak = good;
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        weak[4].tx.sender = PublicKey(identity);
+        weak[4].as_ordo_mut().unwrap().tx.sender = PublicKey(identity);
         assert!(cache.verify_many(&weak).is_err());
     }
 }

@@ -82,7 +82,7 @@ async fn a_batch_with_one_bad_signature_is_rejected_and_not_acknowledged() {
     all_connected(&nodes, 3).await;
 
     let mut bad = signed_txs(200, 20, 2);
-    bad[137].signature.0[5] ^= 0x40;
+    bad[137].as_ordo_mut().unwrap().signature.0[5] ^= 0x40;
     let bad_info = nodes[0]
         .diss
         .disseminate(BatchBody::Transactions(bad))

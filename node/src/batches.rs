@@ -146,7 +146,7 @@ impl Batches {
         let ordering_only = self.ordering_only;
         crate::bulk::verify(move || match &batch.body {
             BatchBody::Transactions(txs) => {
-                txs.iter().all(|t| t.tx.chain_id == chain_id)
+                txs.iter().all(|t| t.chain_id() == chain_id)
                     && SignedTransaction::verify_many(txs).is_ok()
             }
             BatchBody::Opaque(_) => ordering_only,

@@ -57,9 +57,7 @@ use ordo_execution::{
 use ordo_network::{
     Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
 };
-use ordo_types::{
-    codec, Address, Amount, Hash32, PublicKey, SignedTransaction, MAX_TRANSACTION_BYTES,
-};
+use ordo_types::{codec, Address, Amount, Hash32, SignedTransaction, MAX_TRANSACTION_BYTES};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
@@ -271,8 +269,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The sender's next nonce in the latest executed state.
-pub fn account_nonce(shared: &Shared, key: &PublicKey) -> u64 {
-    read_account(shared, &key.address())
+pub fn account_nonce(shared: &Shared, address: &Address) -> u64 {
+    read_account(shared, address)
         .ok()
         .flatten()
         .map_or(0, |(_, nonce)| nonce)
@@ -355,8 +353,8 @@ async fn submit(
         SignedTransaction::decode(&bytes).map_err(decode_error)?
     };
     check_ingress(&state)?;
-    let expiry = tx.tx.expiry;
-    let nonce = account_nonce(&state.shared, &tx.tx.sender);
+    let expiry = tx.expiry();
+    let nonce = account_nonce(&state.shared, &tx.sender_address());
     let hash = state
         .mempool
         .insert(tx, nonce, now_ms())
@@ -380,7 +378,7 @@ async fn submit_batch(
     check_ingress(&state)?;
     let shared = state.shared.clone();
     let mempool = state.mempool.clone();
-    let expiries: Vec<u64> = txs.iter().map(|t| t.tx.expiry).collect();
+    let expiries: Vec<u64> = txs.iter().map(SignedTransaction::expiry).collect();
     // Batch signature verification is bulk CPU work: below consensus, off the async workers.
     let results = crate::bulk::verify(move || {
         mempool.insert_many(txs, |k| account_nonce(&shared, k), now_ms())
@@ -592,8 +590,8 @@ async fn with_nonce(state: &Arc<RpcState>, hash: Hash32, mut status: Value) -> V
     })
     .await;
     if let Ok(Some(tx)) = found {
-        status["nonce"] = tx.tx.nonce.into();
-        status["nonce_already_used"] = (tx.tx.nonce < expected).into();
+        status["nonce"] = tx.nonce().into();
+        status["nonce_already_used"] = (tx.nonce() < expected).into();
     }
     status
 }

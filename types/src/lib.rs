@@ -6,7 +6,8 @@
 //!   verification; batches are checked together and a failed batch names its bad members.
 //! - [`Address`]: an account, derived from its owner's public key; [`Amount`]: a 128-bit
 //!   quantity of the native coin, a decimal string in JSON.
-//! - [`Transaction`], [`SignedTransaction`], [`Payload`]: what clients sign and submit.
+//! - [`Transaction`], [`SignedTransaction`], [`Payload`]: what clients sign and submit;
+//!   [`EthTransaction`]: an Ethereum transaction, the other kind a [`SignedTransaction`] is.
 //! - [`codec`]: the one canonical binary encoding (bincode 2, fixed-width integers), with
 //!   decoding that enforces a size limit and rejects trailing bytes.
 //! - [`keyfile`]: key files on disk, written with mode 0600.
@@ -26,6 +27,7 @@ mod clock;
 pub mod codec;
 mod crypto;
 mod error;
+pub mod ethereum;
 mod hash;
 pub mod keyfile;
 mod priority;
@@ -38,6 +40,7 @@ pub use bounded::BoundedSet;
 pub use clock::now_ms;
 pub use crypto::{verify_batch, Address, KeyPair, PublicKey, Signature, ADDRESS_BYTES};
 pub use error::Error;
+pub use ethereum::{EthKey, EthTransaction};
 pub use hash::{Hash32, HexParseError};
 pub use priority::{lower_thread_priority, BULK_NICE};
 pub use rng::SeededRng;
@@ -46,7 +49,7 @@ pub use state::{
     SLOT_KEY_TAG,
 };
 pub use transaction::{
-    Payload, SignedTransaction, SwapDirection, Transaction, MAX_INIT_CODE_BYTES,
+    OrdoTransaction, Payload, SignedTransaction, SwapDirection, Transaction, MAX_INIT_CODE_BYTES,
     MAX_TRANSACTION_BYTES,
 };
 

@@ -7,8 +7,10 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
+use crate::ethereum::EthTransaction;
 use crate::{
-    codec, verify_batch, Address, Amount, ChainId, Hash32, KeyPair, PublicKey, Result, Signature,
+    codec, verify_batch, Address, Amount, ChainId, Error, Hash32, KeyPair, PublicKey, Result,
+    Signature,
 };
 
 const TX_DOMAIN: &[u8] = b"ordo/tx\0";
@@ -90,11 +92,24 @@ pub struct Transaction {
     pub payload: Payload,
 }
 
-/// A transaction with its sender's signature over [`Transaction::hash`].
+/// An Ordo transaction with its sender's ed25519 signature over [`Transaction::hash`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
-pub struct SignedTransaction {
+pub struct OrdoTransaction {
     pub tx: Transaction,
     pub signature: Signature,
+}
+
+/// What clients submit and blocks order: an Ordo transaction (ed25519) or an Ethereum one
+/// (secp256k1, see [`crate::ethereum`]). Both travel the same path; the accessors below are
+/// what admission, ordering and execution read. In JSON an Ordo transaction is its fields
+/// and an Ethereum one `{"ethereum": "0x<raw bytes>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SignedTransaction {
+    Ordo(OrdoTransaction),
+    /// Boxed: it is several times the size of an Ordo transaction, which is the common
+    /// kind in batches.
+    Ethereum(Box<EthTransaction>),
 }
 
 impl Transaction {
@@ -110,34 +125,136 @@ impl Transaction {
     /// Signs with `key`, which must be the sender's key for the result to verify.
     pub fn sign(self, key: &KeyPair) -> SignedTransaction {
         let signature = key.sign(self.hash().as_bytes());
-        SignedTransaction {
+        SignedTransaction::Ordo(OrdoTransaction {
             tx: self,
             signature,
-        }
+        })
     }
 }
 
+impl From<EthTransaction> for SignedTransaction {
+    fn from(tx: EthTransaction) -> Self {
+        SignedTransaction::Ethereum(Box::new(tx))
+    }
+}
+
+/// The sender of an Ethereum transaction whose signature does not recover. Only a
+/// transaction that skipped verification can ask; it then reads as sent from this account,
+/// which holds nothing and has nonce 0, so it fails uncharged, alike on every validator.
+const UNRECOVERABLE: Address = Address([0; crate::ADDRESS_BYTES]);
+
 impl SignedTransaction {
+    /// The identity: BLAKE3 of the unsigned body (Ordo), keccak-256 of the signed bytes
+    /// (Ethereum, as wallets compute it).
     pub fn hash(&self) -> Hash32 {
-        self.tx.hash()
+        match self {
+            SignedTransaction::Ordo(t) => t.tx.hash(),
+            SignedTransaction::Ethereum(t) => t.hash(),
+        }
+    }
+
+    pub fn chain_id(&self) -> ChainId {
+        match self {
+            SignedTransaction::Ordo(t) => t.tx.chain_id,
+            SignedTransaction::Ethereum(t) => t.chain_id(),
+        }
+    }
+
+    pub fn nonce(&self) -> u64 {
+        match self {
+            SignedTransaction::Ordo(t) => t.tx.nonce,
+            SignedTransaction::Ethereum(t) => t.nonce(),
+        }
+    }
+
+    /// Unix time in milliseconds after which no block may include it; an Ethereum
+    /// transaction never expires (its nonce keeps it from running twice).
+    pub fn expiry(&self) -> u64 {
+        match self {
+            SignedTransaction::Ordo(t) => t.tx.expiry,
+            SignedTransaction::Ethereum(_) => u64::MAX,
+        }
+    }
+
+    pub fn payload(&self) -> &Payload {
+        match self {
+            SignedTransaction::Ordo(t) => &t.tx.payload,
+            SignedTransaction::Ethereum(t) => t.payload(),
+        }
+    }
+
+    /// The most the sender pays per unit of gas, if it said (Ethereum transactions do).
+    pub fn fee_cap(&self) -> Option<u128> {
+        match self {
+            SignedTransaction::Ordo(_) => None,
+            SignedTransaction::Ethereum(t) => Some(t.fee_cap()),
+        }
+    }
+
+    /// The sending account. For an Ethereum transaction this recovers the signer on first
+    /// use (verification does it first in the node); see [`UNRECOVERABLE`].
+    pub fn sender_address(&self) -> Address {
+        match self {
+            SignedTransaction::Ordo(t) => t.tx.sender_address(),
+            SignedTransaction::Ethereum(t) => t.sender().unwrap_or(UNRECOVERABLE),
+        }
+    }
+
+    /// The Ordo transaction, if it is one.
+    pub fn as_ordo(&self) -> Option<&OrdoTransaction> {
+        match self {
+            SignedTransaction::Ordo(t) => Some(t),
+            SignedTransaction::Ethereum(_) => None,
+        }
+    }
+
+    /// The Ordo transaction, if it is one, to change (tests forge transactions this way).
+    pub fn as_ordo_mut(&mut self) -> Option<&mut OrdoTransaction> {
+        match self {
+            SignedTransaction::Ordo(t) => Some(t),
+            SignedTransaction::Ethereum(_) => None,
+        }
     }
 
     /// Checks the signature alone; use [`SignedTransaction::verify_many`] for batches.
     pub fn verify(&self) -> Result<()> {
-        self.tx
-            .sender
-            .verify(self.hash().as_bytes(), &self.signature)
+        match self {
+            SignedTransaction::Ordo(t) => t.tx.sender.verify(self.hash().as_bytes(), &t.signature),
+            SignedTransaction::Ethereum(t) => {
+                t.sender().map(|_| ()).map_err(|_| Error::BadSignature)
+            }
+        }
     }
 
-    /// Verifies all signatures in one batch; on failure the error names every bad index.
+    /// Verifies all signatures: the ed25519 ones in one batch, the Ethereum ones by
+    /// recovering their senders. On failure the error names every bad index.
     pub fn verify_many(txs: &[SignedTransaction]) -> Result<()> {
-        let hashes: Vec<Hash32> = txs.iter().map(SignedTransaction::hash).collect();
-        let items: Vec<(&[u8], &PublicKey, &Signature)> = txs
+        let ordo: Vec<(usize, &OrdoTransaction, Hash32)> = txs
             .iter()
-            .zip(&hashes)
-            .map(|(t, h)| (h.as_bytes().as_slice(), &t.tx.sender, &t.signature))
+            .enumerate()
+            .filter_map(|(i, t)| t.as_ordo().map(|o| (i, o, o.tx.hash())))
             .collect();
-        verify_batch(&items)
+        let items: Vec<(&[u8], &PublicKey, &Signature)> = ordo
+            .iter()
+            .map(|(_, t, h)| (h.as_bytes().as_slice(), &t.tx.sender, &t.signature))
+            .collect();
+        let mut bad: Vec<usize> = match verify_batch(&items) {
+            Ok(()) => Vec::new(),
+            Err(Error::BadSignatures { bad, .. }) => bad.into_iter().map(|k| ordo[k].0).collect(),
+            Err(e) => return Err(e),
+        };
+        bad.extend(txs.iter().enumerate().filter_map(|(i, t)| match t {
+            SignedTransaction::Ethereum(e) if e.sender().is_err() => Some(i),
+            _ => None,
+        }));
+        if bad.is_empty() {
+            return Ok(());
+        }
+        bad.sort_unstable();
+        Err(Error::BadSignatures {
+            bad,
+            total: txs.len(),
+        })
     }
 
     /// The canonical bytes.

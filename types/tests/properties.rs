@@ -1,8 +1,9 @@
 //! Property tests of the canonical encoding and of signature checking.
 
+use ordo_types::ethereum::{eip1559, TxLegacy};
 use ordo_types::{
-    Address, Error, KeyPair, Payload, PublicKey, SignedTransaction, SwapDirection, Transaction,
-    MAX_TRANSACTION_BYTES,
+    Address, Error, EthKey, KeyPair, Payload, PublicKey, SignedTransaction, SwapDirection,
+    Transaction, MAX_TRANSACTION_BYTES,
 };
 use proptest::prelude::*;
 
@@ -73,11 +74,62 @@ fn signed_tx() -> impl Strategy<Value = SignedTransaction> {
         })
 }
 
+/// An Ethereum transaction (EIP-1559 or legacy with a chain id) signed by a key drawn from
+/// `seed`.
+fn eth_tx() -> impl Strategy<Value = SignedTransaction> {
+    (
+        any::<[u8; 8]>(),
+        any::<u64>(),
+        any::<u64>(),
+        proptest::option::of(any::<[u8; 20]>()),
+        any::<u128>(),
+        proptest::collection::vec(any::<u8>(), 0..64),
+        any::<u64>(),
+        any::<u64>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(seed, chain_id, nonce, to, value, input, gas, fee_cap, legacy)| {
+                let key = EthKey::from_seed(&seed);
+                let to = to.map(Address);
+                let tx = if legacy {
+                    key.sign(TxLegacy {
+                        chain_id: Some(chain_id),
+                        nonce,
+                        gas_price: u128::from(fee_cap),
+                        gas_limit: gas,
+                        to: to.map_or(alloy_primitives::TxKind::Create, |a| {
+                            alloy_primitives::TxKind::Call(a.0.into())
+                        }),
+                        value: alloy_primitives::U256::from(value),
+                        input: input.into(),
+                    })
+                } else {
+                    key.sign(eip1559(
+                        chain_id,
+                        nonce,
+                        to,
+                        value,
+                        input,
+                        gas,
+                        u128::from(fee_cap),
+                    ))
+                };
+                SignedTransaction::from(tx)
+            },
+        )
+}
+
+/// Either kind of transaction.
+fn any_tx() -> impl Strategy<Value = SignedTransaction> {
+    prop_oneof![signed_tx(), eth_tx()]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn encode_decode_round_trips(tx in signed_tx()) {
+    fn encode_decode_round_trips(tx in any_tx()) {
         let bytes = tx.encode();
         prop_assert!(bytes.len() <= MAX_TRANSACTION_BYTES);
         let back = SignedTransaction::decode(&bytes).unwrap();
@@ -90,36 +142,52 @@ proptest! {
     /// JSON (what the RPC shows and the CLI reads) keeps every field exactly, amounts of
     /// up to 128 bits included.
     #[test]
-    fn json_round_trips(tx in signed_tx()) {
+    fn json_round_trips(tx in any_tx()) {
         let text = serde_json::to_string(&tx).unwrap();
         let back: SignedTransaction = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(back, tx);
     }
 
     /// Every bit of the encoding is covered by the signature: flipping any one of them
-    /// either makes the bytes undecodable or makes the signature fail.
+    /// either makes the bytes undecodable or makes the signature fail (Ordo), or makes the
+    /// signature fail or name another sender (Ethereum: recovery always finds some key).
     #[test]
-    fn flipping_any_bit_breaks_the_signature(tx in signed_tx(), bit in any::<prop::sample::Index>()) {
+    fn flipping_any_bit_breaks_the_signature(tx in any_tx(), bit in any::<prop::sample::Index>()) {
         let mut bytes = tx.encode();
         let bit = bit.index(bytes.len() * 8);
         bytes[bit / 8] ^= 1 << (bit % 8);
         if let Ok(mutated) = SignedTransaction::decode(&bytes) {
             prop_assert_ne!(&mutated, &tx);
-            prop_assert!(mutated.verify().is_err(), "bit {} flipped yet still verifies", bit);
-            prop_assert!(SignedTransaction::verify_many(&[mutated]).is_err());
+            match (&mutated, &tx) {
+                (SignedTransaction::Ordo(_), SignedTransaction::Ordo(_)) => {
+                    prop_assert!(mutated.verify().is_err(), "bit {} flipped yet still verifies", bit);
+                    prop_assert!(SignedTransaction::verify_many(&[mutated]).is_err());
+                }
+                _ => prop_assert!(
+                    mutated.verify().is_err() || mutated.sender_address() != tx.sender_address(),
+                    "bit {} flipped, and the same sender still signed it", bit
+                ),
+            }
         }
     }
 
     #[test]
     fn a_batch_names_its_one_bad_signature(
         txs in prop::collection::vec(signed_tx(), 1..48),
+        eth in prop::collection::vec(eth_tx(), 0..8),
         bad in any::<prop::sample::Index>(),
         byte in 0usize..64,
     ) {
+        // Ethereum transactions mixed in: the bad index is still the whole batch's.
         let mut txs = txs;
+        for (i, e) in eth.into_iter().enumerate() {
+            let at = (i * 7) % (txs.len() + 1);
+            txs.insert(at, e);
+        }
         prop_assert!(SignedTransaction::verify_many(&txs).is_ok());
-        let bad = bad.index(txs.len());
-        txs[bad].signature.0[byte] ^= 0x01;
+        let ordo: Vec<usize> = (0..txs.len()).filter(|&i| txs[i].as_ordo().is_some()).collect();
+        let bad = ordo[bad.index(ordo.len())];
+        txs[bad].as_ordo_mut().unwrap().signature.0[byte] ^= 0x01;
         match SignedTransaction::verify_many(&txs) {
             Err(Error::BadSignatures { bad: found, total }) => {
                 prop_assert_eq!(found, vec![bad]);
@@ -130,7 +198,7 @@ proptest! {
     }
 
     #[test]
-    fn truncated_input_is_a_typed_error(tx in signed_tx(), cut in any::<prop::sample::Index>()) {
+    fn truncated_input_is_a_typed_error(tx in any_tx(), cut in any::<prop::sample::Index>()) {
         let bytes = tx.encode();
         let cut = cut.index(bytes.len());
         let result = SignedTransaction::decode(&bytes[..cut]);
@@ -139,7 +207,7 @@ proptest! {
 
     #[test]
     fn trailing_bytes_are_a_typed_error(
-        tx in signed_tx(),
+        tx in any_tx(),
         extra in prop::collection::vec(any::<u8>(), 1..64),
     ) {
         let mut bytes = tx.encode();
@@ -170,8 +238,8 @@ proptest! {
     #[test]
     fn corrupted_payload_tags_never_panic(tx in signed_tx(), tag in any::<u32>()) {
         let mut bytes = tx.encode();
-        // chain id (8) + sender (32) + nonce (8) + expiry (8), then the payload's tag.
-        bytes[56..60].copy_from_slice(&tag.to_le_bytes());
+        // kind (4) + chain id (8) + sender (32) + nonce (8) + expiry (8), then the payload's tag.
+        bytes[60..64].copy_from_slice(&tag.to_le_bytes());
         let decoded = SignedTransaction::decode(&bytes);
         if tag >= 4 {
             prop_assert!(matches!(decoded, Err(Error::Malformed(_))), "{:?}", decoded);
@@ -192,7 +260,7 @@ fn signature_for_another_chain_does_not_verify() {
         payload: Payload::Mint { collection: 0 },
     };
     let mut signed = tx.sign(&key);
-    signed.tx.chain_id = 2;
+    signed.as_ordo_mut().unwrap().tx.chain_id = 2;
     assert!(matches!(signed.verify(), Err(Error::BadSignature)));
 }
 

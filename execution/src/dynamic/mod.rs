@@ -28,7 +28,7 @@ use crate::vm::{self, declared_keys, BlockContext, Blocked, ChainConfig, SlotRea
 
 /// Whether a block needs this path: it holds a contract transaction.
 pub(crate) fn has_contracts(txs: &[SignedTransaction]) -> bool {
-    txs.iter().any(|t| t.tx.payload.is_evm())
+    txs.iter().any(|t| t.payload().is_evm())
 }
 
 /// For each transaction, whether the block gas limit covers it (see the module note).
@@ -36,7 +36,7 @@ pub(crate) fn within_block_gas(config: &ChainConfig, txs: &[SignedTransaction]) 
     let mut used = 0u64;
     txs.iter()
         .map(|t| {
-            let limit = evm::gas_limit(&t.tx.payload);
+            let limit = evm::gas_limit(t.payload());
             match used.checked_add(limit) {
                 Some(total) if total <= config.block_gas_limit => {
                     used = total;
@@ -85,20 +85,20 @@ pub(crate) fn run_tx<R: KeyReader>(
     sender: Address,
     within_gas: bool,
 ) -> std::result::Result<TxEffects, Stop> {
-    if t.tx.payload.is_evm() {
-        let effects = runner.execute(config, block, &t.tx, sender, within_gas)?;
+    if t.payload().is_evm() {
+        let effects = runner.execute(config, block, t, sender, within_gas)?;
         return Ok(TxEffects {
             receipt: effects.receipt,
             writes: effects.writes,
         });
     }
-    let keys = declared_keys(&t.tx, sender);
+    let keys = declared_keys(t, sender);
     let mut slots = Slots {
         keys,
         reader: runner.reader(),
         stop: None,
     };
-    let effects = match vm::execute(config, block, &t.tx, sender, &mut slots) {
+    let effects = match vm::execute(config, block, t, sender, &mut slots) {
         Ok(effects) => effects,
         Err(Blocked) => return Err(slots.stop.unwrap_or(Stop::Blocked)),
     };
@@ -157,7 +157,7 @@ pub(crate) fn run_in_order(
     let mut runner = Runner::new(config, block, state);
     let mut receipts = Vec::with_capacity(txs.len());
     for (t, within_gas) in txs.iter().zip(gas) {
-        let sender = t.tx.sender_address();
+        let sender = t.sender_address();
         let effects = run_tx(&mut runner, config, block, t, sender, within_gas)
             .map_err(ExecutionError::from)?;
         let state = runner.reader();

@@ -223,7 +223,7 @@ impl<'a> Engine<'a> {
         };
         let t = &self.txs[j as usize];
         let sender = self.prep.txs[j as usize].sender;
-        let effects = vm::execute(self.config, self.block, &t.tx, sender, &mut reader)?;
+        let effects = vm::execute(self.config, self.block, t, sender, &mut reader)?;
         Ok((effects, reader.reads))
     }
 

@@ -254,7 +254,7 @@ impl ParallelExecutor {
             }
         };
         let executed = if use_engine {
-            let senders = txs.iter().map(|t| t.tx.sender_address()).collect();
+            let senders = txs.iter().map(|t| t.sender_address()).collect();
             let gas = dynamic::within_block_gas(&self.config, txs);
             let engine = DynamicEngine::new(view, &self.config, block, txs, senders, gas);
             rayon::broadcast(|_| engine.work());

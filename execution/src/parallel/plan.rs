@@ -32,7 +32,7 @@ pub(crate) fn available_parallelism(
     let mut total = 0u64;
     let mut longest = 0u64;
     for (j, (t, keys)) in txs.iter().zip(&prep.txs).enumerate() {
-        let w = cost_weight(&t.tx);
+        let w = cost_weight(t);
         let ready = keys
             .prev
             .iter()

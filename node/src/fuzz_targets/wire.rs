@@ -28,7 +28,7 @@ pub fn transaction(data: &[u8]) -> bool {
         return false;
     };
     assert_canonical("transaction", &tx, data);
-    let _ = (tx.hash(), tx.tx.sender_address());
+    let _ = (tx.hash(), tx.sender_address());
     true
 }
 

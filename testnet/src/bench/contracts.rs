@@ -233,7 +233,7 @@ fn by_gas(txs: &[SignedTransaction]) -> Vec<&[SignedTransaction]> {
     let mut parts = Vec::new();
     let (mut start, mut gas) = (0, 0u64);
     for (i, tx) in txs.iter().enumerate() {
-        let limit = match &tx.tx.payload {
+        let limit = match tx.payload() {
             Payload::Deploy { gas_limit, .. } | Payload::Call { gas_limit, .. } => *gas_limit,
             _ => 0,
         };
@@ -289,7 +289,7 @@ fn submit(addr: SocketAddr, txs: &[SignedTransaction], deadline: Instant) -> Res
                     format!(
                         "set-up transaction {} (nonce {}) refused: {error}",
                         chunk[i].hash(),
-                        chunk[i].tx.nonce
+                        chunk[i].nonce()
                     ),
                 ));
             }

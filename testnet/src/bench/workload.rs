@@ -328,14 +328,14 @@ mod tests {
                 let item = &plan.items[i as usize];
                 let tx = SignedTransaction::decode(&item.bytes).unwrap();
                 let a = (0..10)
-                    .find(|&a| bench_key(7, a).public() == tx.tx.sender)
+                    .find(|&a| bench_key(7, a).address() == tx.sender_address())
                     .unwrap() as usize;
                 let expected = next[a].map_or(s.start_nonces[a], |(n, _)| n + 1);
-                assert_eq!(tx.tx.nonce, expected);
+                assert_eq!(tx.nonce(), expected);
                 if let Some((_, l)) = next[a] {
                     assert_eq!(l, item.lane);
                 }
-                next[a] = Some((tx.tx.nonce, item.lane));
+                next[a] = Some((tx.nonce(), item.lane));
                 assert_eq!(tx.hash(), item.hash);
             }
         }

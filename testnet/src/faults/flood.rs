@@ -115,10 +115,10 @@ pub fn flood(
     let forged = (0..forgeries).into_par_iter().map(|b| {
         let encoded: Vec<Vec<u8>> = (b * BATCH..(b + 1) * BATCH)
             .map(|k| {
-                SignedTransaction {
+                SignedTransaction::Ordo(ordo_types::OrdoTransaction {
                     tx: tx(k, 2),
                     signature: Signature([0x5a; 64]),
-                }
+                })
                 .encode()
             })
             .collect();

@@ -78,7 +78,7 @@ fn main() {
                     .unwrap_or_else(|| usage("--seconds needs a number"))
             }
             "-h" | "--help" => {
-                println!("usage: crypto-bench [--json] [--seconds S]\n\nMeasures ns/op of signature verification (single, batches of 64 and 1024, and batches of 16 to 1024 with sender keys already decompressed), transaction encode/decode and hashing on one core.");
+                println!("usage: crypto-bench [--json] [--seconds S]\n\nMeasures ns/op of signature verification (single, batches of 64 and 1024, and batches of 16 to 1024 with sender keys already decompressed), Ethereum sender recovery, transaction encode/decode and hashing on one core.");
                 return;
             }
             other => usage(&format!("unknown argument {other}")),
@@ -111,12 +111,14 @@ fn main() {
         let batch = &txs[..n];
         let keys: Vec<ed25519_dalek::VerifyingKey> = batch
             .iter()
+            .map(|t| t.as_ordo().expect("an Ordo transaction"))
             .map(|t| ed25519_dalek::VerifyingKey::from_bytes(&t.tx.sender.0).unwrap())
             .collect();
         let hashes: Vec<_> = batch.iter().map(SignedTransaction::hash).collect();
         let messages: Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
         let signatures: Vec<ed25519_dalek::Signature> = batch
             .iter()
+            .map(|t| t.as_ordo().expect("an Ordo transaction"))
             .map(|t| ed25519_dalek::Signature::from_bytes(&t.signature.0))
             .collect();
         let ns = measure(budget, || {
@@ -128,6 +130,26 @@ fn main() {
             per_signature: Some(ns / n as f64),
         });
     }
+    // An Ethereum transaction's sender is recovered (secp256k1), one at a time: decoding
+    // and recovery from fresh bytes each time, as a validator meets them.
+    let key = ordo_types::EthKey::from_seed(b"crypto-bench");
+    let raw = key.sign_raw(ordo_types::ethereum::eip1559(
+        1,
+        0,
+        Some(ordo_types::Address([1; 20])),
+        1,
+        vec![],
+        21_000,
+        1,
+    ));
+    rows.push(Row {
+        name: "crypto::eth_recover/single".into(),
+        ns_per_op: measure(budget, || {
+            let tx = ordo_types::EthTransaction::from_raw(black_box(raw.clone())).unwrap();
+            black_box(tx.sender().unwrap());
+        }),
+        per_signature: None,
+    });
     let bytes = one.encode();
     rows.push(Row {
         name: "tx::encode".into(),
