@@ -2,6 +2,7 @@
 //! (this crate's `src/main.rs`), the testnet tools and the process-level tests share.
 //!
 //! Public API:
+//! - [`dev_accounts`]: the standard Ethereum development accounts a local testnet funds.
 //! - [`http`]: a minimal blocking HTTP/1.1 client for the RPC (CLI, load tools, tests).
 //! - [`localnet::generate`] / [`localnet::open`]: the files of an N-validator network on
 //!   127.0.0.1; [`localnet::bench_key`] gives the funded benchmark accounts' keys.
@@ -9,6 +10,7 @@
 //! The validator library (ordo-node) never depends on this crate; the binary's `ordo run`
 //! only loads a config and calls [`ordo_node::run`].
 
+pub mod dev_accounts;
 #[cfg(any(test, feature = "fuzz"))]
 #[doc(hidden)]
 pub mod fuzz_targets;

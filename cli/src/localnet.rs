@@ -235,6 +235,17 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
         address: dev.address(),
         balance: spec.dev_balance,
     }];
+    // The ecosystem's development accounts, unless the network runs no transactions.
+    if !spec.ordering_only {
+        accounts.extend(
+            crate::dev_accounts::dev_accounts()
+                .into_iter()
+                .map(|a| GenesisAccount {
+                    address: a.address,
+                    balance: a.balance,
+                }),
+        );
+    }
     accounts.extend((0..spec.bench_accounts).map(|i| GenesisAccount {
         address: bench_key(spec.chain_id, i).address(),
         balance: spec.bench_balance,
@@ -317,7 +328,11 @@ mod tests {
         };
         let net = generate(dir.path(), &spec).unwrap();
         assert_eq!(net.validators.len(), 4);
-        assert_eq!(net.genesis.accounts.len(), 11);
+        // The dev key, the ten development accounts, ten bench accounts.
+        assert_eq!(net.genesis.accounts.len(), 21);
+        for a in crate::dev_accounts::dev_accounts() {
+            assert!(net.genesis.accounts.iter().any(|g| g.address == a.address));
+        }
         assert_eq!(net.validators[1].rpc.port(), 20_004);
         for v in &net.validators {
             let mode = std::fs::metadata(&v.config.validator_key)
@@ -333,7 +348,7 @@ mod tests {
         assert_eq!(reopened.validators[3].config, net.validators[3].config);
         assert_eq!(reopened.validators[3].peer_id, net.validators[3].peer_id);
         assert_eq!(
-            net.genesis.accounts[1].address,
+            net.genesis.accounts[11].address,
             bench_key(spec.chain_id, 0).address()
         );
     }

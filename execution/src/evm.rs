@@ -406,16 +406,24 @@ pub struct ReadOnlyCall {
     pub logs: Vec<Log>,
 }
 
-/// Calls `to` with `input` as `from` against the state in `view`, as `eth_call` does:
-/// no transaction, no signature, no nonce, no fee, and no state change kept.
+/// What a read-only call runs: a call of `to`, or a creation when `to` is `None`, with
+/// `value` sent from `from`.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOnlyRequest {
+    pub from: Address,
+    pub to: Option<Address>,
+    pub value: ordo_types::Amount,
+    pub input: Vec<u8>,
+    pub gas_limit: u64,
+}
+
+/// Runs `request` against the state in `view`, as `eth_call` and `eth_estimateGas` do:
+/// no transaction, no signature, no nonce check, no fee, and no state change kept.
 pub fn read_only_call(
     view: &dyn ordo_types::StateView,
     config: &ChainConfig,
     block: &BlockContext,
-    from: Address,
-    to: Address,
-    input: Vec<u8>,
-    gas_limit: u64,
+    request: ReadOnlyRequest,
 ) -> crate::error::Result<ReadOnlyCall> {
     struct ViewReader<'v>(&'v dyn ordo_types::StateView);
     impl KeyReader for ViewReader<'_> {
@@ -425,12 +433,14 @@ pub fn read_only_call(
     }
     let tx_env = TxEnv {
         tx_type: 0,
-        caller: to_evm(&from),
-        gas_limit: gas_limit.min(MAX_TX_GAS),
+        caller: to_evm(&request.from),
+        gas_limit: request.gas_limit.min(MAX_TX_GAS),
         gas_price: 0,
-        kind: TxKind::Call(to_evm(&to)),
-        value: U256::ZERO,
-        data: input.into(),
+        kind: request
+            .to
+            .map_or(TxKind::Create, |to| TxKind::Call(to_evm(&to))),
+        value: U256::from(request.value),
+        data: request.input.into(),
         chain_id: None,
         ..TxEnv::default()
     };

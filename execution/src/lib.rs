@@ -66,7 +66,7 @@ mod worker;
 pub mod workload;
 
 pub use error::{ExecutionError, Result};
-pub use evm::{read_only_call, ReadOnlyCall, MAX_TX_GAS};
+pub use evm::{read_only_call, ReadOnlyCall, ReadOnlyRequest, MAX_TX_GAS};
 pub use executor::Executor;
 pub use genesis::{genesis, Genesis, GenesisSpec};
 pub use memory::MemoryState;

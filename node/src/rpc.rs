@@ -12,6 +12,7 @@
 //! | GET | `/v1/status` | heights, round, state root, peers |
 //! | GET | `/health` | 200 while the node is sound |
 //! | GET | `/metrics` | Prometheus exposition |
+//! | POST | `/` | the Ethereum JSON-RPC 2.0 ([`eth`]: `eth_sendRawTransaction`, receipts, ...) |
 //!
 //! The metrics listener (config `metrics.listen`) serves [`metrics_router`]: `/metrics` and
 //! `/health` only, never submission or the admin endpoint.
@@ -37,6 +38,8 @@
 //! Invariant: no request body is read beyond the configured limit, and nothing a client
 //! sends can panic a handler.
 
+mod eth;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,8 +54,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::{Block, QuorumCert};
 use ordo_execution::{
-    read_only_call, BlockContext, ChainConfig, EvmOutcome, Receipt, StateKey, StateValue, TxStatus,
-    MAX_RECEIPT_BYTES, MAX_TX_GAS,
+    read_only_call, BlockContext, ChainConfig, EvmOutcome, ReadOnlyRequest, Receipt, StateKey,
+    StateValue, TxStatus, MAX_RECEIPT_BYTES, MAX_TX_GAS,
 };
 use ordo_network::{
     Batch, BatchBody, Dissemination, Mempool, NetworkHandle, MAX_BATCH_MESSAGE_BYTES,
@@ -191,6 +194,7 @@ pub fn router(state: Arc<RpcState>) -> Router {
         router = router.route("/v1/admin/partition", get(partition).post(set_partition));
     }
     router
+        .route("/", post(eth::handle))
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/batch", post(submit_batch))
         .route("/v1/payloads/batch", post(submit_payloads))
@@ -1017,13 +1021,17 @@ async fn contract_read(
     let shared = state.shared.clone();
     let config = state.chain.clone();
     let from = request.from.unwrap_or_default();
-    let call = tokio::task::spawn_blocking(move || {
-        let view = shared.storage.state_view();
-        read_only_call(&view, &config, &block, from, request.to, input, gas)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let request = ReadOnlyRequest {
+        from,
+        to: Some(request.to),
+        value: 0,
+        input,
+        gas_limit: gas,
+    };
+    let call = tokio::task::spawn_blocking(move || read_only(&shared, &config, &block, request))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let mut answer = json!({
         "status": status_name(status_code(&call.status)),
         "output": format!("0x{}", hex_encode(&call.output)),
@@ -1036,6 +1044,28 @@ async fn contract_read(
         _ => {}
     }
     Ok(Json(answer))
+}
+
+/// How many fresh state views a read-only call may take when blocks keep being written
+/// under it; each retry costs one more run, and blocks are written a few times a second.
+const READ_ATTEMPTS: usize = 8;
+
+/// Runs a read-only call on the latest executed state, again on a fresh view when a block
+/// write overtook the one it read (see `ordo_storage::StateSnapshot`). Blocking.
+fn read_only(
+    shared: &Shared,
+    config: &ChainConfig,
+    block: &BlockContext,
+    request: ReadOnlyRequest,
+) -> ordo_execution::Result<ordo_execution::ReadOnlyCall> {
+    let mut attempt = 1;
+    loop {
+        let view = shared.storage.state_view();
+        match read_only_call(&view, config, block, request.clone()) {
+            Err(_) if view.is_stale() && attempt < READ_ATTEMPTS => attempt += 1,
+            outcome => return outcome,
+        }
+    }
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

@@ -66,6 +66,13 @@ impl StateSnapshot {
         Ok(value)
     }
 
+    /// Whether a block above this view's height has started to be written, so that reads
+    /// reaching the database may fail with [`StorageError::StaleView`]: a caller that saw
+    /// a read fail takes a fresh view and tries again.
+    pub fn is_stale(&self) -> bool {
+        self.check_fresh().is_err()
+    }
+
     fn check_fresh(&self) -> Result<()> {
         let horizon = self.storage.inner.horizon_next.load(Ordering::SeqCst);
         if horizon > self.height_next {

@@ -133,7 +133,7 @@ pub fn up(args: &UpArgs, json: bool) -> Result<()> {
     println!(
         "chain {}: {} funded bench accounts{}",
         genesis.chain_id,
-        genesis.accounts.len().saturating_sub(1),
+        net.bench_account_count(),
         if genesis.ordering_only {
             ", ordering-only (opaque payloads, no execution)"
         } else {
@@ -141,6 +141,23 @@ pub fn up(args: &UpArgs, json: bool) -> Result<()> {
         }
     );
     println!("dev key: {}", report.dev_key.display());
+    if !report.dev_accounts.is_empty() {
+        println!(
+            "Ethereum JSON-RPC: {} (chain id {}); every validator serves one at its RPC address",
+            report.json_rpc, genesis.chain_id
+        );
+        println!(
+            "development accounts (the test mnemonic's first ten, {} base units each; \
+             public keys, never use them elsewhere):",
+            report.dev_accounts[0].balance
+        );
+        for a in &report.dev_accounts {
+            println!(
+                "  ({}) {}  private key {}",
+                a.index, a.address, a.private_key
+            );
+        }
+    }
     println!("ready");
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use ordo_cli::dev_accounts::{dev_accounts, DevAccount};
 use ordo_cli::localnet::{self, Localnet, LocalnetSpec, ValidatorPorts};
 use serde::Serialize;
 use serde_json::Value;
@@ -88,6 +89,12 @@ pub struct UpReport {
     pub ordering_only: bool,
     pub dev_key: PathBuf,
     pub validators: Vec<ValidatorInfo>,
+    /// The Ethereum JSON-RPC endpoint (validator 0's RPC address; every validator serves
+    /// one at its own).
+    pub json_rpc: String,
+    /// The standard development accounts this chain's genesis funds (none on an
+    /// ordering-only network, or on one generated before they were added).
+    pub dev_accounts: Vec<DevAccount>,
 }
 
 /// One validator as `status` sees it.
@@ -156,6 +163,30 @@ impl Testnet {
 
     pub fn chain_id(&self) -> u64 {
         self.net.genesis.chain_id
+    }
+
+    /// The development accounts genesis funds (none on ordering-only networks).
+    pub fn dev_accounts(&self) -> Vec<DevAccount> {
+        dev_accounts()
+            .into_iter()
+            .filter(|d| {
+                self.net
+                    .genesis
+                    .accounts
+                    .iter()
+                    .any(|a| a.address == d.address)
+            })
+            .collect()
+    }
+
+    /// How many bench accounts genesis funds: all but the dev key and the development
+    /// accounts.
+    pub fn bench_account_count(&self) -> usize {
+        self.net
+            .genesis
+            .accounts
+            .len()
+            .saturating_sub(1 + self.dev_accounts().len())
     }
 
     pub fn rpc(&self, index: usize) -> SocketAddr {
@@ -428,7 +459,7 @@ fn check_matches(net: &Testnet, opts: &UpOptions) -> Result<()> {
         }
     }
     if let Some(a) = opts.accounts {
-        let have = net.net.genesis.accounts.len().saturating_sub(1);
+        let have = net.bench_account_count();
         if a as usize != have {
             return Err(TestnetError::Usage(format!(
                 "the testnet in {dir} funds {have} bench accounts, not {a}: add --reset to make a new one"
@@ -518,6 +549,8 @@ pub fn up(opts: &UpOptions, progress: &mut dyn FnMut(&str)) -> Result<(Testnet, 
         generated,
         ordering_only: net.net.genesis.ordering_only,
         dev_key: net.net.dev_key_path.clone(),
+        json_rpc: client::rpc_url(net.net.validators[0].rpc),
+        dev_accounts: net.dev_accounts(),
         validators,
     };
     Ok((net, report))

@@ -132,6 +132,12 @@ impl EthTransaction {
         self.envelope.max_fee_per_gas()
     }
 
+    /// The signature as the JSON-RPC shows it: `r`, `s` (big-endian) and the y parity.
+    pub fn signature(&self) -> ([u8; 32], [u8; 32], bool) {
+        let sig = self.envelope.signature();
+        (sig.r().to_be_bytes(), sig.s().to_be_bytes(), sig.v())
+    }
+
     /// 0 (legacy), 1 (EIP-2930) or 2 (EIP-1559).
     pub fn tx_type(&self) -> u8 {
         self.envelope.tx_type() as u8

@@ -1,0 +1,898 @@
+//! The Ethereum JSON-RPC 2.0 endpoint: `POST /` on the validator's RPC address, so that
+//! wallets and tools (ethers.js, viem, web3.py, Foundry's `cast`) work unchanged.
+//!
+//! Requests: one object or a batch (an array of at most [`MAX_BATCH`]), in a body of at most
+//! [`MAX_BODY_BYTES`]. Every answer is HTTP 200 with JSON-RPC results or errors, as clients
+//! expect; a malformed body gets a JSON-RPC parse error.
+//!
+//! Block tags under BFT finality: a committed block is final at once, so `latest`, `safe`,
+//! `finalized` and `pending` all mean the latest executed block (the state this validator
+//! can read), except that `eth_getTransactionCount` at `pending` also counts the sender's
+//! transactions this validator holds. `earliest` is block 0. Only the latest state is kept:
+//! state queries at an older block number are refused with an error that says so.
+//!
+//! Errors: the codes and messages clients match on. -32700 parse error, -32600 invalid
+//! request, -32601 method not found, -32602 invalid params, -32603 internal, -32000 for
+//! refused transactions (`nonce too low`, `already known`, `transaction underpriced`, ...),
+//! -32005 when the validator is busy (admission control), 3 `execution reverted` with the
+//! revert data.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Bloom, BloomInput};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use ordo_consensus::messages::MAX_MESSAGE_BYTES;
+use ordo_consensus::Block;
+use ordo_execution::{
+    BlockContext, EvmInvalid, ReadOnlyCall, ReadOnlyRequest, Receipt, StateKey, StateValue,
+    TxStatus, MAX_RECEIPT_BYTES, MAX_TX_GAS,
+};
+use ordo_types::{
+    codec, now_ms, Address, Amount, EthTransaction, Hash32, Payload, SignedTransaction,
+};
+use serde_json::{json, Value};
+
+use super::{
+    account_nonce, admit, check_ingress, fresh_state, read_account, read_body, remember_pending,
+    transaction_in_block, ApiError, RpcState,
+};
+
+/// The largest request body: a batch of raw transactions of the largest size, in hex.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// The most requests one batch may hold.
+pub const MAX_BATCH: usize = 100;
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+const INTERNAL: i64 = -32603;
+const SERVER_ERROR: i64 = -32000;
+const LIMIT_EXCEEDED: i64 = -32005;
+const EXECUTION_REVERTED: i64 = 3;
+
+/// A JSON-RPC error object.
+#[derive(Debug)]
+struct RpcError {
+    code: i64,
+    message: String,
+    data: Option<Value>,
+}
+
+impl RpcError {
+    fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    fn params(message: impl Into<String>) -> Self {
+        Self::new(INVALID_PARAMS, message)
+    }
+
+    fn server(message: impl Into<String>) -> Self {
+        Self::new(SERVER_ERROR, message)
+    }
+
+    fn to_json(&self) -> Value {
+        let mut e = json!({ "code": self.code, "message": self.message });
+        if let Some(data) = &self.data {
+            e["data"] = data.clone();
+        }
+        e
+    }
+}
+
+impl From<ApiError> for RpcError {
+    fn from(e: ApiError) -> Self {
+        let code = match e.code() {
+            "busy" | "mempool_full" => LIMIT_EXCEEDED,
+            "malformed" => INVALID_PARAMS,
+            "internal" => INTERNAL,
+            _ => SERVER_ERROR,
+        };
+        RpcError::new(code, e.message)
+    }
+}
+
+type RpcResult<T = Value> = Result<T, RpcError>;
+
+/// `POST /`: one request or a batch.
+pub(super) async fn handle(
+    State(state): State<Arc<RpcState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Json<Value> {
+    let bytes = match read_body(&headers, body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Json(failure(
+                Value::Null,
+                RpcError::new(INVALID_REQUEST, e.message),
+            ))
+        }
+    };
+    let request: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return Json(failure(
+                Value::Null,
+                RpcError::new(PARSE_ERROR, e.to_string()),
+            ))
+        }
+    };
+    match request {
+        Value::Array(items) if items.is_empty() => Json(failure(
+            Value::Null,
+            RpcError::new(INVALID_REQUEST, "an empty batch"),
+        )),
+        Value::Array(items) if items.len() > MAX_BATCH => Json(failure(
+            Value::Null,
+            RpcError::new(
+                INVALID_REQUEST,
+                format!("a batch of {} requests; at most {MAX_BATCH}", items.len()),
+            ),
+        )),
+        Value::Array(items) => {
+            let mut answers = Vec::with_capacity(items.len());
+            for item in items {
+                answers.push(one(&state, item).await);
+            }
+            Json(Value::Array(answers))
+        }
+        single => Json(one(&state, single).await),
+    }
+}
+
+fn failure(id: Value, e: RpcError) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": e.to_json() })
+}
+
+async fn one(state: &Arc<RpcState>, request: Value) -> Value {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return failure(
+            id,
+            RpcError::new(INVALID_REQUEST, "a request names a \"method\""),
+        );
+    };
+    let params = match request.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(p)) => p.clone(),
+        Some(_) => return failure(id, RpcError::params("\"params\" must be an array")),
+    };
+    metrics::counter!("ordo_node_eth_rpc_requests_total", "method" => method_label(method))
+        .increment(1);
+    match call(state, method, &params).await {
+        Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
+        Err(e) => failure(id, e),
+    }
+}
+
+/// A bounded set of metric labels: known methods by name, anything else as `other`.
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+const METHODS: &[&str] = &[
+    "web3_clientVersion",
+    "net_version",
+    "eth_chainId",
+    "eth_blockNumber",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_getBalance",
+    "eth_getTransactionCount",
+    "eth_getCode",
+    "eth_getStorageAt",
+    "eth_call",
+    "eth_estimateGas",
+    "eth_sendRawTransaction",
+    "eth_getTransactionByHash",
+    "eth_getTransactionReceipt",
+    "eth_getBlockByNumber",
+];
+
+async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResult {
+    let chain = &state.chain;
+    match method {
+        "web3_clientVersion" => Ok(json!(format!("ordo/{}", env!("CARGO_PKG_VERSION")))),
+        "net_version" => Ok(json!(chain.chain_id.to_string())),
+        "eth_chainId" => Ok(qty(chain.chain_id)),
+        "eth_blockNumber" => Ok(qty(state.shared.executed_tip().height)),
+        // The chain's one price: no auction, so no tip is needed or charged.
+        "eth_gasPrice" => Ok(qty(chain.gas_price)),
+        "eth_maxPriorityFeePerGas" => Ok(qty(0u64)),
+        "eth_getBalance" => {
+            let address = address_param(params, 0)?;
+            latest_state(state, params.get(1)).await?;
+            let balance = read_account(&state.shared, &address)?.map_or(0, |(b, _)| b);
+            Ok(qty(balance))
+        }
+        "eth_getTransactionCount" => {
+            let address = address_param(params, 0)?;
+            let pending = params.get(1).and_then(Value::as_str) == Some("pending");
+            latest_state(state, params.get(1)).await?;
+            let nonce = account_nonce(&state.shared, &address);
+            let nonce = if pending {
+                state
+                    .mempool
+                    .next_nonce(&address, nonce, now_ms())
+                    .map_or(nonce, |n| n.max(nonce))
+            } else {
+                nonce
+            };
+            Ok(qty(nonce))
+        }
+        "eth_getCode" => {
+            let address = address_param(params, 0)?;
+            latest_state(state, params.get(1)).await?;
+            match read_state(state, StateKey::Code(address))? {
+                Some(StateValue::Code(code)) => Ok(data(code.bytes())),
+                _ => Ok(data(&[])),
+            }
+        }
+        "eth_getStorageAt" => {
+            let address = address_param(params, 0)?;
+            let slot = word_param(params, 1)?;
+            latest_state(state, params.get(2)).await?;
+            match read_state(state, StateKey::Slot(address, slot))? {
+                Some(StateValue::Slot(word)) => Ok(data(&word)),
+                _ => Ok(data(&[0; 32])),
+            }
+        }
+        "eth_call" => {
+            let request = call_request(params)?;
+            latest_state(state, params.get(1)).await?;
+            let outcome = run_read(state, request).await?;
+            match outcome.status {
+                TxStatus::Success => Ok(data(&outcome.output)),
+                status => Err(call_failure(status, &outcome)),
+            }
+        }
+        "eth_estimateGas" => {
+            let request = call_request(params)?;
+            latest_state(state, params.get(1)).await?;
+            estimate_gas(state, request).await.map(qty)
+        }
+        "eth_sendRawTransaction" => send_raw(state, params).await,
+        "eth_getTransactionReceipt" => {
+            let hash = hash_param(params, 0)?;
+            let state = state.clone();
+            blocking(move || receipt_json(&state, &hash)).await
+        }
+        "eth_getTransactionByHash" => {
+            let hash = hash_param(params, 0)?;
+            let state = state.clone();
+            blocking(move || transaction_json(&state, &hash)).await
+        }
+        "eth_getBlockByNumber" => {
+            let height = block_param(state, params.first())?;
+            let full = params.get(1).and_then(Value::as_bool).unwrap_or(false);
+            let state = state.clone();
+            blocking(move || block_json(&state, height, full)).await
+        }
+        _ if METHODS.contains(&method) => Err(RpcError::new(INTERNAL, "unreachable")),
+        other => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("the method {other} does not exist/is not available"),
+        )),
+    }
+}
+
+async fn blocking(f: impl FnOnce() -> RpcResult + Send + 'static) -> RpcResult {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?
+}
+
+/// A quantity: "0x" and lower-case hex digits without leading zeros.
+fn qty(n: impl Into<u128>) -> Value {
+    json!(format!("{:#x}", n.into()))
+}
+
+/// Unformatted data: "0x" and two hex digits a byte.
+fn data(bytes: &[u8]) -> Value {
+    json!(format!("0x{}", hex_string(bytes)))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn parse_qty(text: &str) -> Option<u128> {
+    let digits = text.strip_prefix("0x")?;
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    u128::from_str_radix(digits, 16).ok()
+}
+
+fn str_param<'a>(params: &'a [Value], i: usize, what: &str) -> RpcResult<&'a str> {
+    params.get(i).and_then(Value::as_str).ok_or_else(|| {
+        RpcError::params(format!("parameter {i} ({what}) is missing or not a string"))
+    })
+}
+
+fn address_param(params: &[Value], i: usize) -> RpcResult<Address> {
+    let text = str_param(params, i, "an address")?;
+    text.parse()
+        .map_err(|_| RpcError::params(format!("{text:?} is not a 20-byte hex address")))
+}
+
+fn hash_param(params: &[Value], i: usize) -> RpcResult<Hash32> {
+    let text = str_param(params, i, "a hash")?;
+    text.parse()
+        .map_err(|_| RpcError::params(format!("{text:?} is not a 32-byte hex hash")))
+}
+
+/// A storage slot: a quantity of up to 32 bytes, left-padded.
+fn word_param(params: &[Value], i: usize) -> RpcResult<[u8; 32]> {
+    let text = str_param(params, i, "a storage slot")?;
+    let digits = text
+        .strip_prefix("0x")
+        .filter(|d| !d.is_empty() && d.len() <= 64)
+        .ok_or_else(|| RpcError::params(format!("{text:?} is not a storage slot")))?;
+    let padded = format!("{digits:0>64}");
+    let bytes = hex_bytes(&format!("0x{padded}"))
+        .ok_or_else(|| RpcError::params(format!("{text:?} is not a storage slot")))?;
+    Ok(bytes.try_into().expect("32 bytes"))
+}
+
+/// The height a block parameter names (see the module note on tags).
+fn block_param(state: &RpcState, param: Option<&Value>) -> RpcResult<u64> {
+    let latest = state.shared.executed_tip().height;
+    let Some(param) = param else {
+        return Ok(latest);
+    };
+    let text = param
+        .as_str()
+        .ok_or_else(|| RpcError::params("a block is a tag or a hex number"))?;
+    match text {
+        "latest" | "safe" | "finalized" | "pending" => Ok(latest),
+        "earliest" => Ok(0),
+        number => {
+            let height = parse_qty(number)
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| {
+                    RpcError::params(format!("{number:?} is not a block tag or number"))
+                })?;
+            Ok(height)
+        }
+    }
+}
+
+/// Waits for the latest committed state (as the REST API does), and refuses a state query
+/// at an older block: only the latest state is kept.
+async fn latest_state(state: &RpcState, param: Option<&Value>) -> RpcResult<()> {
+    if state.ordering_only {
+        return Err(RpcError::server(
+            "this network is ordering-only: it keeps no accounts or contracts",
+        ));
+    }
+    fresh_state(&state.shared).await?;
+    let latest = state.shared.executed_tip().height;
+    let height = block_param(state, param)?;
+    if height != latest {
+        return Err(RpcError::server(format!(
+            "state at block {height} is not available: this validator keeps only the latest \
+             state (block {latest}); ask for \"latest\""
+        )));
+    }
+    Ok(())
+}
+
+fn read_state(state: &RpcState, key: StateKey) -> RpcResult<Option<StateValue>> {
+    let bytes = state
+        .shared
+        .storage
+        .state_get(&key.to_bytes())
+        .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?;
+    bytes
+        .map(|b| key.decode_value(&b))
+        .transpose()
+        .map_err(|e| RpcError::new(INTERNAL, e.to_string()))
+}
+
+/// The call object of `eth_call` and `eth_estimateGas`.
+fn call_request(params: &[Value]) -> RpcResult<ReadOnlyRequest> {
+    let object = params
+        .first()
+        .and_then(Value::as_object)
+        .ok_or_else(|| RpcError::params("parameter 0 is a call object"))?;
+    let field = |name: &str| object.get(name).and_then(Value::as_str);
+    let address = |name: &str| -> RpcResult<Option<Address>> {
+        field(name)
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| RpcError::params(format!("\"{name}\": {t:?} is not an address")))
+            })
+            .transpose()
+    };
+    let quantity = |name: &str| -> RpcResult<Option<u128>> {
+        field(name)
+            .map(|t| {
+                parse_qty(t)
+                    .ok_or_else(|| RpcError::params(format!("\"{name}\": {t:?} is not a quantity")))
+            })
+            .transpose()
+    };
+    // Clients send the call data as "input" or "data" (older ones).
+    let input = match field("input").or_else(|| field("data")) {
+        None => Vec::new(),
+        Some(t) => {
+            hex_bytes(t).ok_or_else(|| RpcError::params(format!("call data {t:?} is not hex")))?
+        }
+    };
+    let gas = quantity("gas")?
+        .map(|g| u64::try_from(g).unwrap_or(u64::MAX))
+        .unwrap_or(MAX_TX_GAS);
+    Ok(ReadOnlyRequest {
+        from: address("from")?.unwrap_or_default(),
+        to: address("to")?,
+        value: quantity("value")?.unwrap_or(0),
+        input,
+        gas_limit: gas.min(MAX_TX_GAS),
+    })
+}
+
+async fn run_read(state: &RpcState, request: ReadOnlyRequest) -> RpcResult<ReadOnlyCall> {
+    // A read runs the EVM for up to the gas cap: bounded like submissions, refused when busy.
+    let _permit = state
+        .concurrency
+        .try_acquire()
+        .map_err(|_| RpcError::new(LIMIT_EXCEEDED, "busy: too many requests in flight"))?;
+    let tip = state.shared.executed_tip();
+    let block = BlockContext {
+        height: tip.height + 1,
+        timestamp_ms: tip.timestamp_ms,
+    };
+    let shared = state.shared.clone();
+    let config = state.chain.clone();
+    tokio::task::spawn_blocking(move || super::read_only(&shared, &config, &block, request))
+        .await
+        .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?
+        .map_err(|e| RpcError::new(INTERNAL, e.to_string()))
+}
+
+/// Why a read or an estimate failed, as clients expect it: a revert is code 3 with the
+/// revert data, so that libraries decode `Error(string)` and custom errors.
+fn call_failure(status: TxStatus, outcome: &ReadOnlyCall) -> RpcError {
+    match status {
+        TxStatus::Reverted => RpcError {
+            code: EXECUTION_REVERTED,
+            message: revert_message(&outcome.output),
+            data: Some(data(&outcome.output)),
+        },
+        TxStatus::Halted(reason) => RpcError::server(format!("execution halted: {reason:?}")),
+        TxStatus::EvmInvalid(EvmInvalid::InsufficientFunds) => {
+            RpcError::server("insufficient funds for gas * price + value")
+        }
+        TxStatus::EvmInvalid(EvmInvalid::IntrinsicGas) => RpcError::server("intrinsic gas too low"),
+        other => RpcError::server(format!("call refused: {other:?}")),
+    }
+}
+
+/// "execution reverted", with the reason of a Solidity `Error(string)` when there is one.
+fn revert_message(output: &[u8]) -> String {
+    const ERROR_STRING: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
+    let reason = (output.len() >= 68 && output[..4] == ERROR_STRING)
+        .then(|| {
+            let len = usize::try_from(u64::from_be_bytes(output[60..68].try_into().ok()?)).ok()?;
+            let text = output.get(68..68usize.checked_add(len)?)?;
+            String::from_utf8(text.to_vec()).ok()
+        })
+        .flatten();
+    match reason {
+        Some(reason) => format!("execution reverted: {reason}"),
+        None => "execution reverted".into(),
+    }
+}
+
+/// The least gas limit with which the call succeeds, by bisection between what one run at
+/// the cap used and the cap: gas used is less than the limit needed when a call forwards
+/// gas (the 63/64 rule) or is refunded.
+async fn estimate_gas(state: &RpcState, request: ReadOnlyRequest) -> RpcResult<u64> {
+    let cap = request.gas_limit;
+    let first = run_read(state, request.clone()).await?;
+    if first.status != TxStatus::Success {
+        return Err(call_failure(first.status, &first));
+    }
+    let succeeds = |limit: u64| {
+        let mut r = request.clone();
+        r.gas_limit = limit;
+        async move {
+            run_read(state, r)
+                .await
+                .map(|o| o.status == TxStatus::Success)
+        }
+    };
+    let mut low = first.gas_used.saturating_sub(1);
+    if succeeds(first.gas_used).await? {
+        return Ok(first.gas_used);
+    }
+    let mut high = cap;
+    low = low.max(first.gas_used);
+    // Each step halves the range: at most about 25 runs for a 30-million cap.
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if succeeds(mid).await? {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Ok(high)
+}
+
+async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
+    let text = str_param(params, 0, "the signed transaction")?;
+    let raw = hex_bytes(text).ok_or_else(|| RpcError::params("the transaction is not 0x-hex"))?;
+    if raw.len() > ordo_types::MAX_TRANSACTION_BYTES {
+        return Err(RpcError::server(format!(
+            "oversized data: {} bytes, at most {}",
+            raw.len(),
+            ordo_types::MAX_TRANSACTION_BYTES
+        )));
+    }
+    let tx = EthTransaction::from_raw(raw).map_err(|e| RpcError::server(e.to_string()))?;
+    if tx.fee_cap() < u128::from(state.chain.gas_price) {
+        return Err(RpcError::server(format!(
+            "transaction underpriced: max fee per gas {} is below the chain's gas price {}",
+            tx.fee_cap(),
+            state.chain.gas_price
+        )));
+    }
+    let _permit = state
+        .concurrency
+        .try_acquire()
+        .map_err(|_| RpcError::new(LIMIT_EXCEEDED, "busy: too many requests in flight"))?;
+    let _room = admit(state, 1)?;
+    check_ingress(state)?;
+    let sender = tx
+        .sender()
+        .map_err(|e| RpcError::server(format!("invalid sender: {e}")))?;
+    let nonce = account_nonce(&state.shared, &sender);
+    let tx = SignedTransaction::from(tx);
+    let expiry = tx.expiry();
+    let hash = state
+        .mempool
+        .insert(tx, nonce, now_ms())
+        .map_err(|e| admission_error(&e))?;
+    remember_pending(state, hash, expiry);
+    Ok(data(&hash.0))
+}
+
+/// The messages Ethereum clients match on (geth's wording).
+fn admission_error(e: &ordo_network::Error) -> RpcError {
+    use ordo_network::Error as E;
+    match e {
+        E::NonceTooLow { nonce, next } => RpcError::server(format!(
+            "nonce too low: next nonce {next}, tx nonce {nonce}"
+        )),
+        E::NonceTooHigh {
+            nonce,
+            next,
+            window,
+        } => RpcError::server(format!(
+            "nonce too high: next nonce {next}, tx nonce {nonce} (at most {window} ahead)"
+        )),
+        E::Duplicate(_) => RpcError::server("already known"),
+        E::WrongChain { expected, got } => {
+            RpcError::server(format!("invalid chain id: expected {expected}, got {got}"))
+        }
+        E::BadSignature => RpcError::server("invalid sender"),
+        E::MempoolFull(_) => RpcError::new(LIMIT_EXCEEDED, "txpool is full"),
+        other => RpcError::server(other.to_string()),
+    }
+}
+
+/// A committed transaction: where it ran, its receipt, itself and its block's hash.
+struct Committed {
+    location: ordo_storage::TxLocation,
+    receipt: Option<Receipt>,
+    tx: SignedTransaction,
+    block_hash: Hash32,
+}
+
+/// A committed transaction; `None` when it is not in a block.
+fn committed(state: &RpcState, hash: &Hash32) -> RpcResult<Option<Committed>> {
+    let storage = &state.shared.storage;
+    let internal = |e: &dyn std::fmt::Display| RpcError::new(INTERNAL, e.to_string());
+    let Some((location, receipt)) = storage.transaction(hash).map_err(|e| internal(&e))? else {
+        return Ok(None);
+    };
+    let receipt = codec::decode::<Receipt, MAX_RECEIPT_BYTES>(&receipt).ok();
+    let Some(tx) = transaction_in_block(state, location.height, hash) else {
+        return Ok(None);
+    };
+    let block_hash = storage
+        .block_hash_at(location.height)
+        .map_err(|e| internal(&e))?
+        .unwrap_or_default();
+    Ok(Some(Committed {
+        location,
+        receipt,
+        tx,
+        block_hash,
+    }))
+}
+
+fn to_of(tx: &SignedTransaction) -> Value {
+    match tx.payload() {
+        Payload::Call { to, .. } | Payload::Transfer { to, .. } => json!(to),
+        _ => Value::Null,
+    }
+}
+
+fn value_of(tx: &SignedTransaction) -> Amount {
+    match tx.payload() {
+        Payload::Call { value, .. } | Payload::Deploy { value, .. } => *value,
+        Payload::Transfer { amount, .. } => *amount,
+        _ => 0,
+    }
+}
+
+fn receipt_json(state: &RpcState, hash: &Hash32) -> RpcResult {
+    let Some(Committed {
+        location,
+        receipt,
+        tx,
+        block_hash,
+    }) = committed(state, hash)?
+    else {
+        return Ok(Value::Null);
+    };
+    let receipt = receipt.ok_or_else(|| RpcError::new(INTERNAL, "the receipt does not decode"))?;
+    let outcome = receipt.evm.as_deref();
+    let mut bloom = Bloom::ZERO;
+    let logs: Vec<Value> = outcome
+        .map(|o| o.logs.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            bloom.accrue(BloomInput::Raw(&log.address.0));
+            for topic in &log.topics {
+                bloom.accrue(BloomInput::Raw(topic));
+            }
+            json!({
+                "address": log.address,
+                "topics": log.topics.iter().map(|t| data(t)).collect::<Vec<_>>(),
+                "data": data(&log.data),
+                "blockNumber": qty(location.height),
+                "blockHash": data(&block_hash.0),
+                "transactionHash": data(&hash.0),
+                "transactionIndex": qty(location.position),
+                "logIndex": qty(i as u64),
+                "removed": false,
+            })
+        })
+        .collect();
+    let success = receipt.status == TxStatus::Success;
+    Ok(json!({
+        "transactionHash": data(&hash.0),
+        "transactionIndex": qty(location.position),
+        "blockHash": data(&block_hash.0),
+        "blockNumber": qty(location.height),
+        "from": tx.sender_address(),
+        "to": to_of(&tx),
+        "cumulativeGasUsed": qty(receipt.gas_used),
+        "gasUsed": qty(receipt.gas_used),
+        "effectiveGasPrice": qty(state.chain.gas_price),
+        "contractAddress": outcome.and_then(|o| o.created),
+        "logs": logs,
+        "logsBloom": data(bloom.as_slice()),
+        "status": qty(u64::from(success)),
+        "type": qty(u64::from(tx_type(&tx))),
+    }))
+}
+
+fn tx_type(tx: &SignedTransaction) -> u8 {
+    match tx {
+        SignedTransaction::Ethereum(e) => e.tx_type(),
+        // Ordo's own transactions have no Ethereum type; shown as legacy.
+        SignedTransaction::Ordo(_) => 0,
+    }
+}
+
+fn transaction_json(state: &RpcState, hash: &Hash32) -> RpcResult {
+    let Some(Committed {
+        location,
+        tx,
+        block_hash,
+        ..
+    }) = committed(state, hash)?
+    else {
+        return Ok(Value::Null);
+    };
+    Ok(transaction_object(
+        state,
+        &tx,
+        hash,
+        Some((location.height, location.position, block_hash)),
+    ))
+}
+
+fn transaction_object(
+    state: &RpcState,
+    tx: &SignedTransaction,
+    hash: &Hash32,
+    place: Option<(u64, u32, Hash32)>,
+) -> Value {
+    let (input, gas) = match tx.payload() {
+        Payload::Call {
+            input, gas_limit, ..
+        } => (input.as_slice(), *gas_limit),
+        Payload::Deploy {
+            init_code,
+            gas_limit,
+            ..
+        } => (init_code.as_slice(), *gas_limit),
+        _ => (&[][..], 0),
+    };
+    let mut object = json!({
+        "hash": data(&hash.0),
+        "nonce": qty(tx.nonce()),
+        "from": tx.sender_address(),
+        "to": to_of(tx),
+        "value": qty(value_of(tx)),
+        "gas": qty(gas),
+        "gasPrice": qty(state.chain.gas_price),
+        "input": data(input),
+        "type": qty(u64::from(tx_type(tx))),
+        "chainId": qty(tx.chain_id()),
+        "blockHash": Value::Null,
+        "blockNumber": Value::Null,
+        "transactionIndex": Value::Null,
+    });
+    if let Some((height, position, block_hash)) = place {
+        object["blockHash"] = data(&block_hash.0);
+        object["blockNumber"] = qty(height);
+        object["transactionIndex"] = qty(position);
+    }
+    if let SignedTransaction::Ethereum(e) = tx {
+        let (r, s, odd) = e.signature();
+        object["r"] = data(&r);
+        object["s"] = data(&s);
+        object["yParity"] = qty(u64::from(odd));
+        // Legacy transactions carry EIP-155's v; typed ones the parity alone.
+        object["v"] = match e.tx_type() {
+            0 => qty(u128::from(tx.chain_id()) * 2 + 35 + u128::from(odd)),
+            _ => qty(u64::from(odd)),
+        };
+        object["raw"] = data(e.raw());
+        if let Some(cap) = tx.fee_cap().filter(|_| e.tx_type() == 2) {
+            object["maxFeePerGas"] = qty(cap);
+            object["maxPriorityFeePerGas"] = qty(0u64);
+        }
+    }
+    object
+}
+
+fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
+    let storage = &state.shared.storage;
+    let internal = |e: &dyn std::fmt::Display| RpcError::new(INTERNAL, e.to_string());
+    if height > state.shared.executed_tip().height {
+        return Ok(Value::Null);
+    }
+    let Some((hash, bytes)) = storage.block_at(height).map_err(|e| internal(&e))? else {
+        return Ok(Value::Null);
+    };
+    let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| internal(&e))?;
+    let parent = match height {
+        0 => Hash32::default(),
+        h => storage
+            .block_hash_at(h - 1)
+            .map_err(|e| internal(&e))?
+            .unwrap_or_default(),
+    };
+    let hashes = super::block_transaction_hashes(state, height).map_err(RpcError::from)?;
+    let transactions: Vec<Value> = if full {
+        hashes
+            .iter()
+            .filter_map(|h| {
+                let tx = transaction_in_block(state, height, h)?;
+                let position = storage.tx_location(h).ok().flatten()?.position;
+                Some(transaction_object(
+                    state,
+                    &tx,
+                    h,
+                    Some((height, position, hash)),
+                ))
+            })
+            .collect()
+    } else {
+        hashes.iter().map(|h| data(&h.0)).collect()
+    };
+    let state_root = storage
+        .state_root_at(height)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let zero32 = data(&[0; 32]);
+    Ok(json!({
+        "number": qty(height),
+        "hash": data(&hash.0),
+        "parentHash": data(&parent.0),
+        "timestamp": qty(block.timestamp_ms / 1_000),
+        "miner": state.chain.fee_sink,
+        "stateRoot": data(&state_root.0),
+        "transactionsRoot": zero32,
+        "receiptsRoot": zero32,
+        "logsBloom": data(&[0; 256]),
+        "difficulty": qty(0u64),
+        "totalDifficulty": qty(0u64),
+        "nonce": data(&[0; 8]),
+        "mixHash": zero32,
+        "sha3Uncles": zero32,
+        "uncles": [],
+        "extraData": data(&[]),
+        "size": qty(bytes.len() as u64),
+        "gasLimit": qty(state.chain.block_gas_limit),
+        "gasUsed": qty(0u64),
+        "baseFeePerGas": qty(state.chain.gas_price),
+        "transactions": transactions,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_and_data_are_formatted_as_clients_expect() {
+        assert_eq!(qty(0u64), json!("0x0"));
+        assert_eq!(qty(255u64), json!("0xff"));
+        assert_eq!(qty(u128::MAX), json!(format!("0x{}", "f".repeat(32))));
+        assert_eq!(data(&[]), json!("0x"));
+        assert_eq!(data(&[0, 1, 0xab]), json!("0x0001ab"));
+        assert_eq!(parse_qty("0x10"), Some(16));
+        assert_eq!(parse_qty("10"), None);
+        assert_eq!(parse_qty("0x"), None);
+        assert_eq!(hex_bytes("0x0a0B"), Some(vec![10, 11]));
+        assert_eq!(hex_bytes("0x0"), None);
+    }
+
+    #[test]
+    fn a_solidity_revert_reason_is_read() {
+        let mut output = vec![0x08, 0xc3, 0x79, 0xa0];
+        output.extend_from_slice(&[0; 31]);
+        output.push(32);
+        output.extend_from_slice(&[0; 31]);
+        output.push(4);
+        output.extend_from_slice(b"nope");
+        output.extend_from_slice(&[0; 28]);
+        assert_eq!(revert_message(&output), "execution reverted: nope");
+        assert_eq!(revert_message(&[1, 2]), "execution reverted");
+    }
+
+    #[test]
+    fn storage_slots_are_left_padded() {
+        let slot = word_param(&[json!("0x1")], 0).unwrap();
+        assert_eq!(slot[31], 1);
+        assert!(slot[..31].iter().all(|b| *b == 0));
+        assert!(word_param(&[json!("0x")], 0).is_err());
+        assert!(word_param(&[json!(format!("0x{}", "1".repeat(65)))], 0).is_err());
+    }
+}
