@@ -73,9 +73,36 @@ check((await provider.getBalance(carol.address)) === start + ethers.parseEther("
 const fetched = await provider.getTransaction(pay.hash);
 check(fetched.from === alice.address && fetched.value === ethers.parseEther("1.5"), "the transaction reads back");
 
+// The token's Transfer events to bob, by eth_getLogs over the blocks since its deployment.
+const deployedAt = (await erc20.deploymentTransaction().wait()).blockNumber;
+const toBob = await erc20.queryFilter(erc20.filters.Transfer(null, bob.address), deployedAt, paid.blockNumber);
+check(toBob.length === 1 && toBob[0].args.value === 250n && toBob[0].transactionHash === sent.hash, `Transfer logs to bob: ${toBob.length}`);
+const minted = await erc20.queryFilter(erc20.filters.Transfer(ethers.ZeroAddress), deployedAt, paid.blockNumber);
+check(minted.length === 1 && minted[0].args.value === 1_000_000n, "the mint's Transfer log");
+
+// The errors wallets handle: a nonce already used, and a sender without funds (caught by
+// the gas estimate, and at admission when the gas limit is given).
+let stale = null;
+try {
+  await alice.sendTransaction({ to: carol.address, value: 1n, nonce: 0 });
+} catch (e) {
+  stale = e.code;
+}
+check(stale === "NONCE_EXPIRED", `a used nonce gave ${stale}`);
+const pauper = ethers.Wallet.createRandom().connect(provider);
+for (const gasLimit of [undefined, 21_000n]) {
+  let poor = null;
+  try {
+    await pauper.sendTransaction({ to: carol.address, value: 1n, gasLimit });
+  } catch (e) {
+    poor = e.code;
+  }
+  check(poor === "INSUFFICIENT_FUNDS", `a sender without funds (gas limit ${gasLimit}) gave ${poor}`);
+}
+
 // Three transactions from alice: deploy, transfer, payment.
 check((await provider.getTransactionCount(alice.address, "latest")) === 3, "alice's nonce is 3");
 const block = await provider.getBlock(paid.blockNumber);
 check(block.transactions.includes(pay.hash), "the payment's block lists it");
 
-console.log(JSON.stringify({ token: address, transfer: sent.hash, payment: pay.hash, block: paid.blockNumber }));
+console.log(JSON.stringify({ token: address, transfer: sent.hash, payment: pay.hash, block: paid.blockNumber, carol: carol.address }));

@@ -5,7 +5,7 @@
 //! | POST | `/v1/transactions` | one transaction: JSON (`application/json`) or canonical bytes |
 //! | POST | `/v1/transactions/batch` | canonical bytes of `Vec<SignedTransaction>` |
 //! | POST | `/v1/payloads/batch` | ordering-only networks: canonical bytes of `Vec<Vec<u8>>` |
-//! | GET | `/v1/transactions/{hash}?wait_ms=N` | `pending`, `committed`, `expired`, `unknown`; long-poll |
+//! | GET | `/v1/transactions/{hash}?wait_ms=N&transaction=true` | `pending`, `committed`, `expired`, `unknown`; long-poll; the transaction itself when asked |
 //! | GET | `/v1/accounts/{address}` | balance, nonce and `next_nonce` (below) |
 //! | GET | `/v1/blocks/latest`, `/v1/blocks/{height}` | a committed block |
 //! | GET | `/v1/blocks/{height}/transactions?wait_ms=N` | hashes of an executed block's transactions; long-poll |
@@ -460,6 +460,9 @@ fn busy() -> ApiError {
 #[derive(Deserialize)]
 struct WaitQuery {
     wait_ms: Option<u64>,
+    /// `/v1/transactions/{hash}?transaction=true`: a committed transaction's answer also
+    /// holds the transaction itself (read from its block's batches, so only on request).
+    transaction: Option<bool>,
 }
 
 /// A transaction's status as this node knows it.
@@ -532,6 +535,7 @@ async fn transaction(
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(0).min(state.max_wait_ms));
     let deadline = tokio::time::Instant::now() + wait;
     let mut executed = state.shared.executed.subscribe();
+    let whole = query.transaction.unwrap_or(false);
     loop {
         let status = tx_status(&state, &hash)?;
         let done = matches!(
@@ -539,7 +543,8 @@ async fn transaction(
             Some("committed") | Some("expired")
         );
         if done || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(with_nonce(&state, hash, status).await));
+            let status = with_nonce(&state, hash, status).await;
+            return Ok(Json(with_transaction(&state, hash, status, whole).await));
         }
         // Woken by each executed block; the status can only change then.
         if tokio::time::timeout_at(deadline, executed.changed())
@@ -547,7 +552,8 @@ async fn transaction(
             .is_err()
         {
             let status = tx_status(&state, &hash)?;
-            return Ok(Json(with_nonce(&state, hash, status).await));
+            let status = with_nonce(&state, hash, status).await;
+            return Ok(Json(with_transaction(&state, hash, status, whole).await));
         }
     }
 }
@@ -601,6 +607,55 @@ async fn with_nonce(state: &Arc<RpcState>, hash: Hash32, mut status: Value) -> V
 }
 
 /// Transaction `hash` as block `height`'s batches carry it, if they are still stored.
+/// Adds the committed transaction itself to `status` when `whole` asks for it.
+async fn with_transaction(
+    state: &Arc<RpcState>,
+    hash: Hash32,
+    mut status: Value,
+    whole: bool,
+) -> Value {
+    let Some(height) = status["height"].as_u64().filter(|_| whole) else {
+        return status;
+    };
+    let Ok(_permit) = state.concurrency.try_acquire() else {
+        return status;
+    };
+    let found = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || transaction_in_block(&state, height, &hash)
+    })
+    .await;
+    if let Ok(Some(tx)) = found {
+        status["transaction"] = transaction_json(&tx);
+    }
+    status
+}
+
+/// A transaction whole, either kind: sender, chain, nonce, expiry, payload (amounts as
+/// decimal strings, bytes in hex), and what its kind adds.
+pub(crate) fn transaction_json(tx: &SignedTransaction) -> Value {
+    let mut v = json!({
+        "sender": tx.sender_address(),
+        "chain_id": tx.chain_id(),
+        "nonce": tx.nonce(),
+        "expiry": (tx.expiry() != u64::MAX).then_some(tx.expiry()),
+        "payload": tx.payload(),
+    });
+    match tx {
+        SignedTransaction::Ordo(t) => {
+            v["kind"] = "ordo".into();
+            v["public_key"] = json!(t.tx.sender);
+        }
+        SignedTransaction::Ethereum(e) => {
+            v["kind"] = "ethereum".into();
+            v["type"] = e.tx_type().into();
+            v["fee_cap"] = e.fee_cap().to_string().into();
+            v["raw"] = format!("0x{}", hex_encode(e.raw())).into();
+        }
+    }
+    v
+}
+
 fn transaction_in_block(state: &RpcState, height: u64, hash: &Hash32) -> Option<SignedTransaction> {
     let storage = &state.shared.storage;
     let (_, bytes) = storage.block_at(height).ok()??;

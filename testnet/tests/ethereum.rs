@@ -167,6 +167,36 @@ fn ethers_js_deploys_and_calls_a_token_and_every_validator_agrees() {
         "state roots at block {block} differ: {roots:?}"
     );
 
+    // Ordo's own CLI sees the same transactions, from another validator: the payment whole
+    // (an Ethereum transaction from the first development account) and carol's balance.
+    let ordo = tool().with_file_name("ordo");
+    let cli = |args: &[&str]| -> Value {
+        let out = Command::new(&ordo)
+            .args(["--json", "--rpc", &urls[2]])
+            .args(args)
+            .output()
+            .expect("ordo runs");
+        assert!(
+            out.status.success(),
+            "ordo {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("one JSON document")
+    };
+    let shown = cli(&["tx", payment]);
+    assert_eq!(shown["status"], "committed", "{shown}");
+    assert_eq!(shown["transaction"]["kind"], "ethereum", "{shown}");
+    assert_eq!(shown["transaction"]["type"], 2, "{shown}");
+    let sender = shown["transaction"]["sender"].as_str().unwrap().to_lowercase();
+    assert_eq!(sender, up["dev_accounts"][0]["address"].as_str().unwrap().to_lowercase());
+    assert_eq!(
+        shown["transaction"]["payload"]["value"], "1500000000000000000",
+        "{shown}"
+    );
+    let carol = cli(&["account", report["carol"].as_str().unwrap()]);
+    assert_eq!(carol["balance"], "10001500000000000000000", "{carol}");
+
     // What clients match on: bytes that are no transaction, an unknown method, a batch
     // (answered in order, each with its id).
     let garbage = rpc(&urls[1], "eth_sendRawTransaction", json!(["0x02"]));

@@ -212,6 +212,16 @@ pub fn status_rows(status: &Value) -> Vec<(&'static str, String)> {
         if !status["evm"].is_null() {
             rows.extend(contract_rows(status));
         }
+        let tx = &status["transaction"];
+        if tx.is_object() {
+            rows.push(("kind", text(&tx["kind"])));
+            rows.push(("sender", text(&tx["sender"])));
+            rows.push(("nonce", text(&tx["nonce"])));
+            if !tx["expiry"].is_null() {
+                rows.push(("expiry", text(&tx["expiry"])));
+            }
+            rows.push(("payload", tx["payload"].to_string()));
+        }
     }
     rows
 }

@@ -38,6 +38,12 @@ pub fn tx(args: &TxArgs, target: &Target, out: &Output) -> Result<()> {
     } else {
         follow::status_now(&rpc, &hash)?
     };
+    // A committed transaction is shown whole: sender, nonce, payload, for either kind.
+    let mut status = status;
+    if status["status"] == "committed" {
+        let whole = rpc.get(&format!("/v1/transactions/{hash}?transaction=true"))?;
+        status["transaction"] = whole["transaction"].clone();
+    }
     out.emit(status.clone(), || {
         output::rows(&follow::status_rows(&status))
     });

@@ -40,6 +40,13 @@ use super::{
     transaction_in_block, ApiError, RpcState,
 };
 
+/// The most blocks one `eth_getLogs` may scan: each block's receipts are read from RocksDB.
+pub const MAX_LOG_BLOCKS: u64 = 1_000;
+/// The most logs one `eth_getLogs` answer holds.
+pub const MAX_LOGS: usize = 10_000;
+/// The most blocks one `eth_feeHistory` reports.
+pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1_024;
+
 /// The largest request body: a batch of raw transactions of the largest size, in hex.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 /// The most requests one batch may hold.
@@ -200,6 +207,9 @@ const METHODS: &[&str] = &[
     "eth_getTransactionByHash",
     "eth_getTransactionReceipt",
     "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getLogs",
+    "eth_feeHistory",
 ];
 
 async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResult {
@@ -253,6 +263,7 @@ async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResul
         "eth_call" => {
             let request = call_request(params)?;
             latest_state(state, params.get(1)).await?;
+            check_funds(state, &request)?;
             let outcome = run_read(state, request).await?;
             match outcome.status {
                 TxStatus::Success => Ok(data(&outcome.output)),
@@ -262,6 +273,7 @@ async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResul
         "eth_estimateGas" => {
             let request = call_request(params)?;
             latest_state(state, params.get(1)).await?;
+            check_funds(state, &request)?;
             estimate_gas(state, request).await.map(qty)
         }
         "eth_sendRawTransaction" => send_raw(state, params).await,
@@ -281,6 +293,22 @@ async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResul
             let state = state.clone();
             blocking(move || block_json(&state, height, full)).await
         }
+        "eth_getBlockByHash" => {
+            let hash = hash_param(params, 0)?;
+            let full = params.get(1).and_then(Value::as_bool).unwrap_or(false);
+            let state = state.clone();
+            blocking(move || match height_of_block(&state, &hash)? {
+                Some(height) => block_json(&state, height, full),
+                None => Ok(Value::Null),
+            })
+            .await
+        }
+        "eth_getLogs" => {
+            let filter = LogFilter::parse(state, params)?;
+            let state = state.clone();
+            blocking(move || logs_json(&state, &filter)).await
+        }
+        "eth_feeHistory" => fee_history(state, params),
         _ if METHODS.contains(&method) => Err(RpcError::new(INTERNAL, "unreachable")),
         other => Err(RpcError::new(
             METHOD_NOT_FOUND,
@@ -456,6 +484,22 @@ fn call_request(params: &[Value]) -> RpcResult<ReadOnlyRequest> {
     })
 }
 
+/// A call that sends more than its sender holds fails the way clients recognise (the EVM
+/// itself halts without saying why).
+fn check_funds(state: &RpcState, request: &ReadOnlyRequest) -> RpcResult<()> {
+    if request.value == 0 {
+        return Ok(());
+    }
+    let balance = read_account(&state.shared, &request.from)?.map_or(0, |(b, _)| b);
+    if balance < request.value {
+        return Err(RpcError::server(format!(
+            "insufficient funds for gas * price + value: balance {balance}, value {}",
+            request.value
+        )));
+    }
+    Ok(())
+}
+
 async fn run_read(state: &RpcState, request: ReadOnlyRequest) -> RpcResult<ReadOnlyCall> {
     // A read runs the EVM for up to the gas cap: bounded like submissions, refused when busy.
     let _permit = state
@@ -572,7 +616,27 @@ async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
     let sender = tx
         .sender()
         .map_err(|e| RpcError::server(format!("invalid sender: {e}")))?;
-    let nonce = account_nonce(&state.shared, &sender);
+    let (balance, nonce) = read_account(&state.shared, &sender)?.unwrap_or((0, 0));
+    // What geth checks before it pools a transaction: the sender can pay its whole gas
+    // limit at the chain's price, plus the value (execution checks again).
+    let (value, gas_limit) = match tx.payload() {
+        Payload::Call {
+            value, gas_limit, ..
+        }
+        | Payload::Deploy {
+            value, gas_limit, ..
+        } => (*value, *gas_limit),
+        _ => (0, 0),
+    };
+    let cost = Amount::from(gas_limit)
+        .checked_mul(Amount::from(state.chain.gas_price))
+        .and_then(|fee| fee.checked_add(value));
+    if cost.is_none_or(|cost| balance < cost) {
+        return Err(RpcError::server(format!(
+            "insufficient funds for gas * price + value: balance {balance}, tx cost {}",
+            cost.map_or_else(|| "above 2^128".to_string(), |c| c.to_string())
+        )));
+    }
     let tx = SignedTransaction::from(tx);
     let expiry = tx.expiry();
     let hash = state
@@ -788,6 +852,180 @@ fn transaction_object(
         }
     }
     object
+}
+
+/// An `eth_getLogs` filter: a block range (or one block by hash), addresses and topics.
+#[derive(Debug)]
+struct LogFilter {
+    from: u64,
+    to: u64,
+    /// Empty: any address.
+    addresses: Vec<Address>,
+    /// Per position: the topics allowed there (empty: any).
+    topics: Vec<Vec<[u8; 32]>>,
+}
+
+impl LogFilter {
+    fn parse(state: &RpcState, params: &[Value]) -> RpcResult<Self> {
+        let object = params
+            .first()
+            .and_then(Value::as_object)
+            .ok_or_else(|| RpcError::params("parameter 0 is a filter object"))?;
+        let latest = state.shared.executed_tip().height;
+        let (from, to) = if let Some(hash) = object.get("blockHash") {
+            let hash: Hash32 = hash
+                .as_str()
+                .and_then(|h| h.parse().ok())
+                .ok_or_else(|| RpcError::params("\"blockHash\" is not a 32-byte hash"))?;
+            let height = height_of_block(state, &hash)?
+                .ok_or_else(|| RpcError::server(format!("unknown block {hash}")))?;
+            (height, height)
+        } else {
+            let from = block_param(state, object.get("fromBlock"))?;
+            let to = block_param(state, object.get("toBlock"))?;
+            (from, to.min(latest))
+        };
+        if to >= from && to - from >= MAX_LOG_BLOCKS {
+            return Err(RpcError::new(
+                LIMIT_EXCEEDED,
+                format!(
+                    "query exceeds max block range {MAX_LOG_BLOCKS}: blocks {from} to {to}; \
+                     ask for a narrower range"
+                ),
+            ));
+        }
+        let address_of = |v: &Value| -> RpcResult<Address> {
+            v.as_str()
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| RpcError::params(format!("{v} is not an address")))
+        };
+        let addresses = match object.get("address") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list.iter().map(address_of).collect::<RpcResult<_>>()?,
+            Some(one) => vec![address_of(one)?],
+        };
+        let topic_of = |v: &Value| -> RpcResult<[u8; 32]> {
+            v.as_str()
+                .and_then(hex_bytes)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| RpcError::params(format!("{v} is not a 32-byte topic")))
+        };
+        let topics = match object.get("topics") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(positions)) => positions
+                .iter()
+                .map(|p| match p {
+                    Value::Null => Ok(Vec::new()),
+                    Value::Array(any) => any.iter().map(topic_of).collect(),
+                    one => Ok(vec![topic_of(one)?]),
+                })
+                .collect::<RpcResult<_>>()?,
+            Some(_) => return Err(RpcError::params("\"topics\" is an array")),
+        };
+        if topics.len() > 4 {
+            return Err(RpcError::params("at most 4 topic positions"));
+        }
+        Ok(LogFilter {
+            from,
+            to,
+            addresses,
+            topics,
+        })
+    }
+
+    fn matches(&self, log: &ordo_execution::Log) -> bool {
+        (self.addresses.is_empty() || self.addresses.contains(&log.address))
+            && self.topics.iter().enumerate().all(|(i, allowed)| {
+                allowed.is_empty() || log.topics.get(i).is_some_and(|t| allowed.contains(t))
+            })
+    }
+}
+
+/// The height of the committed block `hash`, looked up among the recent blocks this
+/// validator keeps (no index of block hashes exists yet; see the README).
+fn height_of_block(state: &RpcState, hash: &Hash32) -> RpcResult<Option<u64>> {
+    let storage = &state.shared.storage;
+    let latest = state.shared.executed_tip().height;
+    for height in (latest.saturating_sub(MAX_LOG_BLOCKS)..=latest).rev() {
+        let at = storage
+            .block_hash_at(height)
+            .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?;
+        if at.as_ref() == Some(hash) {
+            return Ok(Some(height));
+        }
+    }
+    Ok(None)
+}
+
+fn logs_json(state: &RpcState, filter: &LogFilter) -> RpcResult {
+    let storage = &state.shared.storage;
+    let internal = |e: &dyn std::fmt::Display| RpcError::new(INTERNAL, e.to_string());
+    let mut out = Vec::new();
+    for height in filter.from..=filter.to {
+        let hashes = super::block_transaction_hashes(state, height).map_err(RpcError::from)?;
+        let block_hash = storage
+            .block_hash_at(height)
+            .map_err(|e| internal(&e))?
+            .unwrap_or_default();
+        // Positions count every log of the block, in transaction order.
+        let mut log_index = 0u64;
+        for hash in hashes.iter() {
+            let Some((location, receipt)) = storage.transaction(hash).map_err(|e| internal(&e))?
+            else {
+                continue;
+            };
+            let Ok(receipt) = codec::decode::<Receipt, MAX_RECEIPT_BYTES>(&receipt) else {
+                continue;
+            };
+            for log in receipt.evm.iter().flat_map(|o| o.logs.iter()) {
+                if filter.matches(log) {
+                    if out.len() == MAX_LOGS {
+                        return Err(RpcError::new(
+                            LIMIT_EXCEEDED,
+                            format!("query returned more than {MAX_LOGS} results; ask for a narrower range"),
+                        ));
+                    }
+                    out.push(json!({
+                        "address": log.address,
+                        "topics": log.topics.iter().map(|t| data(t)).collect::<Vec<_>>(),
+                        "data": data(&log.data),
+                        "blockNumber": qty(height),
+                        "blockHash": data(&block_hash.0),
+                        "transactionHash": data(&hash.0),
+                        "transactionIndex": qty(location.position),
+                        "logIndex": qty(log_index),
+                        "removed": false,
+                    }));
+                }
+                log_index += 1;
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// `eth_feeHistory(count, newest, percentiles)`: the chain's one price as every block's
+/// base fee, no tips, and no gas-used ratio (blocks do not report gas yet).
+fn fee_history(state: &RpcState, params: &[Value]) -> RpcResult {
+    let count = match params.first() {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(t)) => parse_qty(t).and_then(|n| u64::try_from(n).ok()),
+        _ => None,
+    }
+    .ok_or_else(|| RpcError::params("parameter 0 is a block count"))?
+    .min(MAX_FEE_HISTORY_BLOCKS);
+    let newest = block_param(state, params.get(1))?.min(state.shared.executed_tip().height);
+    let count = count.min(newest + 1);
+    let oldest = newest + 1 - count;
+    let percentiles = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
+    let price = qty(state.chain.gas_price);
+    Ok(json!({
+        "oldestBlock": qty(oldest),
+        // One more than asked: the next block's base fee, as the method defines.
+        "baseFeePerGas": vec![price; count as usize + 1],
+        "gasUsedRatio": vec![0.0; count as usize],
+        "reward": vec![vec![qty(0u64); percentiles]; count as usize],
+    }))
 }
 
 fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
