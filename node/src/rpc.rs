@@ -38,7 +38,7 @@
 //! Invariant: no request body is read beyond the configured limit, and nothing a client
 //! sends can panic a handler.
 
-mod eth;
+pub(crate) mod eth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

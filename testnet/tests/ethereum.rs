@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use ordo_testnet::ports::find_free_base;
 use ordo_testnet::testnet::Testnet;
+use ordo_types::ethereum::eip1559;
+use ordo_types::{Address, EthKey};
 use serde_json::{json, Value};
 
 mod common;
@@ -188,8 +190,17 @@ fn ethers_js_deploys_and_calls_a_token_and_every_validator_agrees() {
     assert_eq!(shown["status"], "committed", "{shown}");
     assert_eq!(shown["transaction"]["kind"], "ethereum", "{shown}");
     assert_eq!(shown["transaction"]["type"], 2, "{shown}");
-    let sender = shown["transaction"]["sender"].as_str().unwrap().to_lowercase();
-    assert_eq!(sender, up["dev_accounts"][0]["address"].as_str().unwrap().to_lowercase());
+    let sender = shown["transaction"]["sender"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert_eq!(
+        sender,
+        up["dev_accounts"][0]["address"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+    );
     assert_eq!(
         shown["transaction"]["payload"]["value"], "1500000000000000000",
         "{shown}"
@@ -199,8 +210,46 @@ fn ethers_js_deploys_and_calls_a_token_and_every_validator_agrees() {
 
     // What clients match on: bytes that are no transaction, an unknown method, a batch
     // (answered in order, each with its id).
-    let garbage = rpc(&urls[1], "eth_sendRawTransaction", json!(["0x02"]));
-    assert_eq!(garbage["error"]["code"], -32000, "{garbage}");
+    for garbage in ["0x02", "0xf8ff00", "0x", "0xzz"] {
+        let answer = rpc(&urls[1], "eth_sendRawTransaction", json!([garbage]));
+        assert!(answer["error"]["code"].is_i64(), "{garbage}: {answer}");
+        assert!(
+            answer["error"]["message"].is_string(),
+            "{garbage}: {answer}"
+        );
+    }
+    let foreign = EthKey::from_seed(b"another chain").sign_raw(eip1559(
+        chain_id + 1,
+        0,
+        Some(Address([1; 20])),
+        0,
+        vec![],
+        21_000,
+        1,
+    ));
+    let foreign: String = foreign.iter().map(|b| format!("{b:02x}")).collect();
+    let foreign = format!("0x{foreign}");
+    let wrong_chain = rpc(&urls[1], "eth_sendRawTransaction", json!([foreign]));
+    assert!(
+        wrong_chain["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid chain id"),
+        "{wrong_chain}"
+    );
+    // Too many requests in one batch, and a body over the limit: refused, and the
+    // validator goes on answering.
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({ "jsonrpc": "2.0", "id": i, "method": "eth_chainId" }))
+        .collect();
+    let refused = post(&urls[1], &Value::Array(too_many));
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    let huge = json!({ "jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                       "params": [format!("0x{}", "00".repeat(3 << 20))] });
+    let refused = post(&urls[1], &huge);
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    let still = rpc(&urls[1], "eth_chainId", json!([]));
+    assert_eq!(still["result"], format!("{chain_id:#x}"), "{still}");
     let unknown = rpc(&urls[2], "eth_mine", json!([]));
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
     let batch = post(

@@ -436,6 +436,30 @@ mod tests {
     }
 
     #[test]
+    fn a_high_s_twin_of_a_valid_signature_is_refused() {
+        // (r, n - s) with the other parity recovers the same key on secp256k1, so every
+        // signature has a malleable twin; EIP-2 accepts only the low-s one.
+        let tx = eip1559(9, 0, Some(Address([1; 20])), 1, vec![], 21_000, 1);
+        let raw = key().sign_raw(tx.clone());
+        let TxEnvelope::Eip1559(signed) = TxEnvelope::decode_2718_exact(&raw).unwrap() else {
+            panic!("an EIP-1559 envelope");
+        };
+        let sig = *signed.signature();
+        // The order of secp256k1's group.
+        let n: U256 = "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+            .parse()
+            .unwrap();
+        let twin = alloy_primitives::Signature::new(sig.r(), n - sig.s(), !sig.v());
+        let twin_raw = TxEnvelope::from(tx.into_signed(twin)).encoded_2718();
+        let decoded = EthTransaction::from_raw(twin_raw).expect("it decodes");
+        assert!(matches!(decoded.sender(), Err(EthError::BadSignature(_))));
+        assert_eq!(
+            EthTransaction::from_raw(raw).unwrap().sender(),
+            Ok(key().address())
+        );
+    }
+
+    #[test]
     fn the_address_of_a_well_known_key_is_ethereums() {
         // The first development account of the standard test mnemonic (anvil, Hardhat).
         let secret =

@@ -19,6 +19,7 @@
 //! Invariant: a body panics only when one of those properties fails. A panic on any input
 //! is a bug in a decoder, which is what a fuzzer must report.
 
+mod ethereum;
 mod mutate;
 mod seeds;
 mod suite;
@@ -123,6 +124,16 @@ pub const TARGETS: &[Target] = &[
         name: "keyfile",
         run: text::keyfile,
         seeds: seeds::keyfile,
+    },
+    Target {
+        name: "eth_transaction",
+        run: ethereum::eth_transaction,
+        seeds: seeds::eth_transaction,
+    },
+    Target {
+        name: "eth_json_rpc",
+        run: ethereum::eth_json_rpc,
+        seeds: seeds::eth_json_rpc,
     },
 ];
 

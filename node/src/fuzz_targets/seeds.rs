@@ -10,8 +10,8 @@ use ordo_network::{
     write_frames_to_vec, Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, Request, Response,
 };
 use ordo_types::{
-    codec, keyfile, Address, Hash32, KeyPair, Payload, Signature, SignedTransaction, SwapDirection,
-    Transaction,
+    codec, keyfile, Address, EthKey, EthTransaction, Hash32, KeyPair, Payload, Signature,
+    SignedTransaction, SwapDirection, Transaction,
 };
 
 use crate::config::{
@@ -58,7 +58,93 @@ fn signed_transactions() -> Vec<SignedTransaction> {
             }
             .sign(&key(1))
         })
+        .chain(eth_raw().into_iter().map(|raw| {
+            EthTransaction::from_raw(raw)
+                .expect("a seed Ethereum transaction decodes")
+                .into()
+        }))
         .collect()
+}
+
+/// Ethereum transactions of every kind Ordo takes: legacy (EIP-155), EIP-2930, EIP-1559,
+/// a deployment; k256 signs deterministically (RFC 6979).
+fn eth_raw() -> Vec<Vec<u8>> {
+    use alloy_primitives::{TxKind, U256};
+    use ordo_types::ethereum::{eip1559, TxEip2930, TxLegacy};
+    let signer = EthKey::from_seed(b"fuzz seeds");
+    let to = TxKind::Call(key(2).address().0.into());
+    vec![
+        signer.sign_raw(TxLegacy {
+            chain_id: Some(9),
+            nonce: 0,
+            gas_price: 1,
+            gas_limit: 21_000,
+            to,
+            value: U256::from(10),
+            input: Default::default(),
+        }),
+        signer.sign_raw(TxEip2930 {
+            chain_id: 9,
+            nonce: 1,
+            gas_price: 1,
+            gas_limit: 50_000,
+            to,
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: vec![0xa9, 0x05, 0x9c, 0xbb].into(),
+        }),
+        signer.sign_raw(eip1559(
+            9,
+            2,
+            Some(key(3).address()),
+            1 << 70,
+            vec![],
+            21_000,
+            2,
+        )),
+        signer.sign_raw(eip1559(
+            9,
+            3,
+            None,
+            0,
+            vec![0x60, 0x00, 0x60, 0x00, 0xf3],
+            100_000,
+            2,
+        )),
+    ]
+}
+
+pub fn eth_transaction() -> Vec<Vec<u8>> {
+    eth_raw()
+}
+
+pub fn eth_json_rpc() -> Vec<Vec<u8>> {
+    let raw = format!("0x{}", hex_of(&eth_raw()[2]));
+    let address = format!("{}", key(2).address());
+    let bodies = [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": [raw]}),
+        serde_json::json!([
+            {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": [address, "latest"]},
+            {"jsonrpc": "2.0", "id": "four", "method": "eth_getStorageAt", "params": [address, "0x1", "latest"]},
+        ]),
+        serde_json::json!({"jsonrpc": "2.0", "id": 5, "method": "eth_call", "params": [
+            {"from": address, "to": address, "value": "0x10", "gas": "0x5208", "input": "0xa9059cbb"},
+            "latest"
+        ]}),
+        serde_json::json!({"jsonrpc": "2.0", "id": 6, "method": "eth_getLogs", "params": [{
+            "fromBlock": "0x1", "toBlock": "latest", "address": [address],
+            "topics": [format!("0x{}", "ab".repeat(32)), null, [format!("0x{}", "cd".repeat(32))]]
+        }]}),
+    ];
+    bodies
+        .iter()
+        .map(|b| serde_json::to_vec(b).expect("JSON"))
+        .collect()
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn transaction() -> Vec<Vec<u8>> {

@@ -63,7 +63,7 @@ const EXECUTION_REVERTED: i64 = 3;
 
 /// A JSON-RPC error object.
 #[derive(Debug)]
-struct RpcError {
+pub(crate) struct RpcError {
     code: i64,
     message: String,
     data: Option<Value>,
@@ -109,6 +109,56 @@ impl From<ApiError> for RpcError {
 
 type RpcResult<T = Value> = Result<T, RpcError>;
 
+/// One parsed request: its id (echoed back), its method and its parameters.
+#[derive(Debug)]
+pub(crate) struct Request {
+    id: Value,
+    method: String,
+    params: Vec<Value>,
+}
+
+/// A request as parsed, or the id and the error of one that is not.
+pub(crate) type Parsed = Result<Request, (Value, RpcError)>;
+
+/// A body as the endpoint reads it: one request or a batch of at most [`MAX_BATCH`] (the
+/// flag says which), each either parsed or refused with the error its answer carries.
+/// Pure, for the fuzz target.
+pub(crate) fn parse_body(bytes: &[u8]) -> Result<(bool, Vec<Parsed>), RpcError> {
+    let body: Value =
+        serde_json::from_slice(bytes).map_err(|e| RpcError::new(PARSE_ERROR, e.to_string()))?;
+    match body {
+        Value::Array(items) if items.is_empty() => {
+            Err(RpcError::new(INVALID_REQUEST, "an empty batch"))
+        }
+        Value::Array(items) if items.len() > MAX_BATCH => Err(RpcError::new(
+            INVALID_REQUEST,
+            format!("a batch of {} requests; at most {MAX_BATCH}", items.len()),
+        )),
+        Value::Array(items) => Ok((true, items.into_iter().map(parse_request).collect())),
+        single => Ok((false, vec![parse_request(single)])),
+    }
+}
+
+fn parse_request(request: Value) -> Parsed {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return Err((
+            id,
+            RpcError::new(INVALID_REQUEST, "a request names a \"method\""),
+        ));
+    };
+    let params = match request.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(p)) => p.clone(),
+        Some(_) => return Err((id, RpcError::params("\"params\" must be an array"))),
+    };
+    Ok(Request {
+        id,
+        method: method.to_string(),
+        params,
+    })
+}
+
 /// `POST /`: one request or a batch.
 pub(super) async fn handle(
     State(state): State<Arc<RpcState>>,
@@ -124,35 +174,21 @@ pub(super) async fn handle(
             ))
         }
     };
-    let request: Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            return Json(failure(
-                Value::Null,
-                RpcError::new(PARSE_ERROR, e.to_string()),
-            ))
-        }
+    let (batch, requests) = match parse_body(&bytes) {
+        Ok(parsed) => parsed,
+        Err(e) => return Json(failure(Value::Null, e)),
     };
-    match request {
-        Value::Array(items) if items.is_empty() => Json(failure(
-            Value::Null,
-            RpcError::new(INVALID_REQUEST, "an empty batch"),
-        )),
-        Value::Array(items) if items.len() > MAX_BATCH => Json(failure(
-            Value::Null,
-            RpcError::new(
-                INVALID_REQUEST,
-                format!("a batch of {} requests; at most {MAX_BATCH}", items.len()),
-            ),
-        )),
-        Value::Array(items) => {
-            let mut answers = Vec::with_capacity(items.len());
-            for item in items {
-                answers.push(one(&state, item).await);
-            }
-            Json(Value::Array(answers))
-        }
-        single => Json(one(&state, single).await),
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        answers.push(match request {
+            Ok(request) => one(&state, request).await,
+            Err((id, e)) => failure(id, e),
+        });
+    }
+    if batch {
+        Json(Value::Array(answers))
+    } else {
+        Json(answers.pop().expect("one answer"))
     }
 }
 
@@ -160,25 +196,28 @@ fn failure(id: Value, e: RpcError) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": e.to_json() })
 }
 
-async fn one(state: &Arc<RpcState>, request: Value) -> Value {
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = request.get("method").and_then(Value::as_str) else {
-        return failure(
-            id,
-            RpcError::new(INVALID_REQUEST, "a request names a \"method\""),
-        );
-    };
-    let params = match request.get("params") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(p)) => p.clone(),
-        Some(_) => return failure(id, RpcError::params("\"params\" must be an array")),
-    };
-    metrics::counter!("ordo_node_eth_rpc_requests_total", "method" => method_label(method))
+async fn one(state: &Arc<RpcState>, request: Request) -> Value {
+    let Request { id, method, params } = request;
+    metrics::counter!("ordo_node_eth_rpc_requests_total", "method" => method_label(&method))
         .increment(1);
-    match call(state, method, &params).await {
+    match call(state, &method, &params).await {
         Ok(result) => json!({ "jsonrpc": "2.0", "id": id, "result": result }),
         Err(e) => failure(id, e),
     }
+}
+
+#[cfg(any(test, feature = "fuzz"))]
+/// What the fuzz target checks of one parsed request: the parameter decoders a method
+/// would apply, none of which may panic. Pure (no state).
+pub(crate) fn decode_params(request: &Request) {
+    let p = &request.params;
+    let _ = (address_param(p, 0), hash_param(p, 0), word_param(p, 1));
+    let _ = call_request(p);
+    let _ = p.first().and_then(Value::as_str).map(|t| {
+        let _ = (hex_bytes(t), parse_qty(t));
+        hex_bytes(t).map(EthTransaction::from_raw)
+    });
+    let _ = LogFilter::parse_pure(p, 0);
 }
 
 /// A bounded set of metric labels: known methods by name, anything else as `other`.
@@ -600,6 +639,13 @@ async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
         )));
     }
     let tx = EthTransaction::from_raw(raw).map_err(|e| RpcError::server(e.to_string()))?;
+    if tx.chain_id() != state.chain.chain_id {
+        return Err(RpcError::server(format!(
+            "invalid chain id: expected {}, got {}",
+            state.chain.chain_id,
+            tx.chain_id()
+        )));
+    }
     if tx.fee_cap() < u128::from(state.chain.gas_price) {
         return Err(RpcError::server(format!(
             "transaction underpriced: max fee per gas {} is below the chain's gas price {}",
@@ -867,11 +913,11 @@ struct LogFilter {
 
 impl LogFilter {
     fn parse(state: &RpcState, params: &[Value]) -> RpcResult<Self> {
+        let latest = state.shared.executed_tip().height;
         let object = params
             .first()
             .and_then(Value::as_object)
             .ok_or_else(|| RpcError::params("parameter 0 is a filter object"))?;
-        let latest = state.shared.executed_tip().height;
         let (from, to) = if let Some(hash) = object.get("blockHash") {
             let hash: Hash32 = hash
                 .as_str()
@@ -894,6 +940,18 @@ impl LogFilter {
                 ),
             ));
         }
+        let mut filter = Self::parse_pure(params, latest)?;
+        filter.from = from;
+        filter.to = to;
+        Ok(filter)
+    }
+
+    /// Addresses and topics (the range is left at `latest`): what needs no state.
+    fn parse_pure(params: &[Value], latest: u64) -> RpcResult<Self> {
+        let object = params
+            .first()
+            .and_then(Value::as_object)
+            .ok_or_else(|| RpcError::params("parameter 0 is a filter object"))?;
         let address_of = |v: &Value| -> RpcResult<Address> {
             v.as_str()
                 .and_then(|a| a.parse().ok())
@@ -926,8 +984,8 @@ impl LogFilter {
             return Err(RpcError::params("at most 4 topic positions"));
         }
         Ok(LogFilter {
-            from,
-            to,
+            from: latest,
+            to: latest,
             addresses,
             topics,
         })

@@ -1,0 +1,6 @@
+#![no_main]
+//! The `eth_json_rpc` body of `ordo_node::fuzz_targets`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ordo_node::fuzz_targets::run("eth_json_rpc", data);
+});
