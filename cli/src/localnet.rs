@@ -20,7 +20,10 @@ use ordo_node::config::{
 };
 use ordo_node::genesis::{GenesisAccount, GenesisFile, GenesisPool, GenesisValidator};
 use ordo_node::{NodeError, Result};
-use ordo_types::{keyfile, Address, Amount, Hash32, KeyPair};
+use ordo_types::ethereum::eip1559;
+use ordo_types::{
+    keyfile, Address, Amount, EthKey, Hash32, KeyPair, Payload, SignedTransaction, Transaction,
+};
 
 /// The three ports of one validator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +125,105 @@ pub fn bench_key(chain_id: u64, i: u32) -> KeyPair {
         &[&chain_id.to_le_bytes(), &i.to_le_bytes()],
     );
     KeyPair::from_seed(seed.0)
+}
+
+/// The deterministic secp256k1 key of benchmark account `i`'s Ethereum twin on chain
+/// `chain_id` (funded beside it, for `ordo bench --tx-format eth`).
+pub fn bench_eth_key(chain_id: u64, i: u32) -> EthKey {
+    let seed = Hash32::digest_parts(
+        b"ordo/bench-eth-account\0",
+        &[&chain_id.to_le_bytes(), &i.to_le_bytes()],
+    );
+    EthKey::from_seed(&seed.0)
+}
+
+/// Which transactions a benchmark signs: Ordo's own (ed25519) or Ethereum's (EIP-1559,
+/// secp256k1, the sender recovered by every validator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TxFormat {
+    #[default]
+    Ordo,
+    Eth,
+}
+
+impl TxFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            TxFormat::Ordo => "ordo",
+            TxFormat::Eth => "eth",
+        }
+    }
+}
+
+/// The most an Ethereum benchmark transaction offers per unit of gas; the chain charges its
+/// own (genesis) price, which must not be above it.
+pub const BENCH_ETH_FEE_CAP: u128 = 1_000_000;
+
+/// A benchmark account's key in one transaction format.
+#[derive(Clone)]
+pub enum BenchKey {
+    Ordo(KeyPair),
+    Eth(EthKey),
+}
+
+impl BenchKey {
+    /// Benchmark account `i` of `chain_id` in `format`.
+    pub fn new(chain_id: u64, i: u32, format: TxFormat) -> Self {
+        match format {
+            TxFormat::Ordo => BenchKey::Ordo(bench_key(chain_id, i)),
+            TxFormat::Eth => BenchKey::Eth(bench_eth_key(chain_id, i)),
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        match self {
+            BenchKey::Ordo(k) => k.address(),
+            BenchKey::Eth(k) => k.address(),
+        }
+    }
+
+    /// Signs `payload`. As an Ethereum transaction (no expiry), a native transfer is a call
+    /// with the amount as its value and no input, as wallets send one; `None` for the
+    /// native payloads Ethereum has no form for (swap, mint, compute).
+    pub fn sign(
+        &self,
+        chain_id: u64,
+        nonce: u64,
+        expiry: u64,
+        payload: Payload,
+    ) -> Option<SignedTransaction> {
+        match self {
+            BenchKey::Ordo(key) => Some(
+                Transaction {
+                    chain_id,
+                    sender: key.public(),
+                    nonce,
+                    expiry,
+                    payload,
+                }
+                .sign(key),
+            ),
+            BenchKey::Eth(key) => {
+                let (to, value, input, gas) = match payload {
+                    Payload::Transfer { to, amount } => (Some(to), amount, Vec::new(), 21_000),
+                    Payload::Call {
+                        to,
+                        input,
+                        value,
+                        gas_limit,
+                    } => (Some(to), value, input, gas_limit),
+                    Payload::Deploy {
+                        init_code,
+                        value,
+                        gas_limit,
+                    } => (None, value, init_code, gas_limit),
+                    _ => return None,
+                };
+                let tx = eip1559(chain_id, nonce, to, value, input, gas, BENCH_ETH_FEE_CAP);
+                Some(key.sign(tx).into())
+            }
+        }
+    }
 }
 
 /// The libp2p identity of a network key file (the same ed25519 seed).
@@ -250,6 +352,13 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
         address: bench_key(spec.chain_id, i).address(),
         balance: spec.bench_balance,
     }));
+    // Their Ethereum twins, for benchmarks that sign Ethereum transactions.
+    if !spec.ordering_only {
+        accounts.extend((0..spec.bench_accounts).map(|i| GenesisAccount {
+            address: bench_eth_key(spec.chain_id, i).address(),
+            balance: spec.bench_balance,
+        }));
+    }
     let genesis = GenesisFile {
         chain_id: spec.chain_id,
         epoch: 1,
@@ -328,8 +437,13 @@ mod tests {
         };
         let net = generate(dir.path(), &spec).unwrap();
         assert_eq!(net.validators.len(), 4);
-        // The dev key, the ten development accounts, ten bench accounts.
-        assert_eq!(net.genesis.accounts.len(), 21);
+        // The dev key, the ten development accounts, ten bench accounts and their
+        // Ethereum twins.
+        assert_eq!(net.genesis.accounts.len(), 31);
+        assert_eq!(
+            net.genesis.accounts[30].address,
+            bench_eth_key(spec.chain_id, 9).address()
+        );
         for a in crate::dev_accounts::dev_accounts() {
             assert!(net.genesis.accounts.iter().any(|g| g.address == a.address));
         }

@@ -241,6 +241,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "KIND", default_value = "transfer")]
     pub workload: ordo_testnet::bench::Workload,
 
+    /// Transaction format: ordo (ed25519, Ordo's own) or eth (EIP-1559 transactions signed
+    /// with secp256k1 keys, each validator recovering every sender); eth runs transfer and
+    /// the contract workloads.
+    #[arg(long, value_name = "FORMAT", default_value = "ordo", value_parser = parse_tx_format)]
+    pub tx_format: ordo_cli::localnet::TxFormat,
+
     /// Size of each opaque payload in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 512)]
     pub tx_size: usize,
@@ -315,4 +321,14 @@ fn rates(text: &str) -> Result<Rates, String> {
 
 fn duration(text: &str) -> Result<std::time::Duration, String> {
     ordo_testnet::bench::parse_duration(text)
+}
+
+fn parse_tx_format(text: &str) -> Result<ordo_cli::localnet::TxFormat, String> {
+    match text {
+        "ordo" => Ok(ordo_cli::localnet::TxFormat::Ordo),
+        "eth" => Ok(ordo_cli::localnet::TxFormat::Eth),
+        other => Err(format!(
+            "unknown transaction format {other:?}: use ordo or eth"
+        )),
+    }
 }

@@ -362,6 +362,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
         warmup: args.warmup,
         drain: args.drain,
         workload: args.workload,
+        tx_format: args.tx_format,
         tx_size: args.tx_size,
         accounts: args.accounts,
         skew,

@@ -179,14 +179,19 @@ impl Testnet {
             .collect()
     }
 
-    /// How many bench accounts genesis funds: all but the dev key and the development
-    /// accounts.
+    /// How many bench accounts genesis funds: accounts 0, 1, ... of [`localnet::bench_key`]
+    /// while they are there.
     pub fn bench_account_count(&self) -> usize {
-        self.net
+        let funded: std::collections::HashSet<_> = self
+            .net
             .genesis
             .accounts
-            .len()
-            .saturating_sub(1 + self.dev_accounts().len())
+            .iter()
+            .map(|a| a.address)
+            .collect();
+        (0u32..)
+            .take_while(|&i| funded.contains(&localnet::bench_key(self.chain_id(), i).address()))
+            .count()
     }
 
     pub fn rpc(&self, index: usize) -> SocketAddr {

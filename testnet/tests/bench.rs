@@ -184,6 +184,44 @@ fn a_short_defi_mix_run_sets_up_the_contracts_and_its_calls_succeed() {
     assert!(!sampled.contains("only"), "{sampled}");
 }
 
+/// Ethereum's transactions: the ERC-20 workload signed as EIP-1559 transactions by
+/// secp256k1 keys (set-up included), each validator recovering every sender; everything
+/// commits and every validator agrees. A native-only workload is refused in that format.
+#[test]
+fn a_short_erc20_run_in_ethereum_transactions_commits_and_agrees() {
+    let (_, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--workload",
+        "erc20",
+        "--tx-format",
+        "eth",
+        "--duration",
+        "4s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "300",
+        "--accounts",
+        "200",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert_eq!(r["tx_format"], "eth");
+    assert!(u(&r, "committed") > 0);
+    assert_eq!(r["verification"]["roots_agree"], true);
+    assert_eq!(u(&r, "nonces_advanced"), u(&r, "committed"));
+    let refused = Command::new(tool())
+        .args(["bench", "--local", "--workload", "swap", "--tx-format", "eth"])
+        .output()
+        .expect("ordo-testnet runs");
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--tx-format eth"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
 /// Overload: a burst far above what two shared cores order (tens of thousands a second,
 /// while the validators order a few thousand here). Admission control refuses the excess
 /// `busy` at ingress, consensus keeps committing, and everything admitted commits.

@@ -103,6 +103,7 @@ fn load(targets: Vec<SocketAddr>) -> Value {
         warmup: Duration::from_secs(1),
         drain: Duration::from_secs(20),
         workload: Workload::Transfer,
+        tx_format: Default::default(),
         tx_size: 512,
         accounts: 1_000,
         skew: Skew::Uniform,

@@ -1,5 +1,6 @@
 //! What a benchmark run is asked to do, with the parsing of its textual knobs.
 
+use ordo_cli::localnet::TxFormat;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -137,6 +138,8 @@ pub struct BenchConfig {
     /// How long to wait after the last send for outstanding transactions.
     pub drain: Duration,
     pub workload: Workload,
+    /// Ordo's own transactions or Ethereum's.
+    pub tx_format: TxFormat,
     /// Payload size of the opaque workload, in bytes.
     pub tx_size: usize,
     /// Funded bench accounts used as senders (and recipients).
@@ -176,6 +179,20 @@ impl BenchConfig {
         }
         if self.workload != Workload::Opaque && self.accounts == 0 {
             return usage("--accounts must be at least 1".into());
+        }
+        let native_only = matches!(
+            self.workload,
+            Workload::Swap
+                | Workload::Mint
+                | Workload::Compute
+                | Workload::Mixed
+                | Workload::Opaque
+        );
+        if self.tx_format == TxFormat::Eth && native_only {
+            return usage(format!(
+                "--tx-format eth runs transfer, erc20, amm, nft and defi-mix; {} has no Ethereum form",
+                self.workload.name()
+            ));
         }
         if self.workload == Workload::Opaque && !(8..=1 << 20).contains(&self.tx_size) {
             return usage(format!(

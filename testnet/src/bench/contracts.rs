@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ordo_cli::localnet::bench_key;
+use ordo_cli::localnet::{BenchKey, TxFormat};
 use ordo_execution::contracts::{
     add_liquidity, approve_all, collection_init_code, create_address, mint_batch, pair_init_code,
     token_init_code,
 };
-use ordo_types::{now_ms, Address, KeyPair, Payload, SignedTransaction, Transaction};
+use ordo_types::{now_ms, Address, Payload, SignedTransaction};
 
 use super::config::Workload;
 use super::shared::Shared;
@@ -53,7 +53,7 @@ pub struct Contracts {
 
 /// Signs transactions for one account from its current nonce.
 struct Signer {
-    key: KeyPair,
+    key: BenchKey,
     nonce: u64,
     chain_id: u64,
     expiry: u64,
@@ -61,14 +61,10 @@ struct Signer {
 
 impl Signer {
     fn sign(&mut self, payload: Payload) -> SignedTransaction {
-        let tx = Transaction {
-            chain_id: self.chain_id,
-            sender: self.key.public(),
-            nonce: self.nonce,
-            expiry: self.expiry,
-            payload,
-        }
-        .sign(&self.key);
+        let tx = self
+            .key
+            .sign(self.chain_id, self.nonce, self.expiry, payload)
+            .expect("set-up signs only calls and deployments, which both formats carry");
         self.nonce += 1;
         tx
     }
@@ -96,6 +92,7 @@ impl Signer {
 /// Deploys and funds what `workload` calls; `None` for native workloads.
 pub fn set_up(
     workload: Workload,
+    format: TxFormat,
     addr: SocketAddr,
     chain_id: u64,
     accounts: u32,
@@ -106,9 +103,11 @@ pub fn set_up(
     if !workload.is_contract() {
         return Ok(None);
     }
-    let keys: Vec<KeyPair> = (0..accounts).map(|i| bench_key(chain_id, i)).collect();
-    let addresses: Vec<Address> = keys.iter().map(KeyPair::address).collect();
-    let nonces = read_accounts(addr, chain_id, accounts)?;
+    let keys: Vec<BenchKey> = (0..accounts)
+        .map(|i| BenchKey::new(chain_id, i, format))
+        .collect();
+    let addresses: Vec<Address> = keys.iter().map(BenchKey::address).collect();
+    let nonces = read_accounts(addr, chain_id, accounts, format)?;
     let expiry = now_ms() + SETUP_DEADLINE.as_millis() as u64;
     let mut signers: Vec<Signer> = keys
         .into_iter()

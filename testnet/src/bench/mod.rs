@@ -295,6 +295,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     // Contract workloads deploy and fund before the nonces are read: set-up uses them.
     let contracts = contracts::set_up(
         cfg.workload,
+        cfg.tx_format,
         tracker_addr,
         setup.chain_id,
         cfg.accounts,
@@ -307,7 +308,8 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         Vec::new()
     } else {
         progress(&format!("reading the nonces of {} accounts", cfg.accounts));
-        let accounts = verify::read_accounts(tracker_addr, setup.chain_id, cfg.accounts)?;
+        let accounts =
+            verify::read_accounts(tracker_addr, setup.chain_id, cfg.accounts, cfg.tx_format)?;
         if let Some(i) = accounts.iter().position(|(balance, _)| *balance == 0) {
             return Err(TestnetError::Usage(format!(
                 "bench account {i} has no funds on this chain: lower --accounts, or start a testnet with more (`ordo testnet up --reset --accounts {}`)",
@@ -351,6 +353,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     let plan = workload::build(&workload::PlanSpec {
         chain_id: setup.chain_id,
         workload: cfg.workload,
+        tx_format: cfg.tx_format,
         accounts: cfg.accounts,
         start_nonces: start_accounts.iter().map(|(_, n)| *n).collect(),
         skew: cfg.skew,
@@ -573,7 +576,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     let nonces_advanced = if opaque || interrupted {
         None
     } else {
-        match verify::read_accounts(tracker_addr, setup.chain_id, cfg.accounts) {
+        match verify::read_accounts(tracker_addr, setup.chain_id, cfg.accounts, cfg.tx_format) {
             Ok(end) => Some(
                 end.iter()
                     .zip(&start_accounts)
@@ -639,6 +642,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     let latency = Latency::from_histogram(&shared.latency.lock());
     let report = BenchReport {
         workload: cfg.workload.name().into(),
+        tx_format: cfg.tx_format.name().into(),
         tx_size: opaque.then_some(cfg.tx_size),
         ordering_only: setup.ordering_only,
         load: if closed { "closed" } else { "open" }.into(),

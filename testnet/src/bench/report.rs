@@ -97,6 +97,8 @@ pub struct PerSecond {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub workload: String,
+    /// `ordo` (ed25519) or `eth` (EIP-1559, secp256k1 senders recovered by every validator).
+    pub tx_format: String,
     pub tx_size: Option<usize>,
     pub ordering_only: bool,
     /// `open` (fixed rate) or `closed` (bounded in flight).
@@ -180,9 +182,13 @@ impl BenchReport {
         } else {
             format!(", {} accounts ({})", n(self.accounts.into()), self.skew)
         };
+        let format = match self.tx_format.as_str() {
+            "eth" => " as Ethereum transactions",
+            _ => "",
+        };
         let _ = writeln!(
             s,
-            "ordo bench: {}{size}, {load}; {} validators ({} crashed{}){accounts}, {} cores",
+            "ordo bench: {}{format}{size}, {load}; {} validators ({} crashed{}){accounts}, {} cores",
             self.workload,
             self.validators,
             self.faults,

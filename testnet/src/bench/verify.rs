@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ordo_cli::localnet::bench_key;
+use ordo_cli::localnet::{BenchKey, TxFormat};
 use ordo_types::Amount;
 use serde::Serialize;
 
@@ -201,7 +201,12 @@ pub fn verify(
 }
 
 /// Every bench account's (balance, next nonce) on `addr`, read with a few threads.
-pub fn read_accounts(addr: SocketAddr, chain_id: u64, accounts: u32) -> Result<Vec<(Amount, u64)>> {
+pub fn read_accounts(
+    addr: SocketAddr,
+    chain_id: u64,
+    accounts: u32,
+    format: TxFormat,
+) -> Result<Vec<(Amount, u64)>> {
     const THREADS: u32 = 8;
     let chunks: Vec<Result<Vec<(Amount, u64)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
@@ -211,7 +216,7 @@ pub fn read_accounts(addr: SocketAddr, chain_id: u64, accounts: u32) -> Result<V
                     let hi = accounts * (t + 1) / THREADS;
                     (lo..hi)
                         .map(|i| {
-                            let address = bench_key(chain_id, i).address();
+                            let address = BenchKey::new(chain_id, i, format).address();
                             client::account(addr, &address, Duration::from_secs(10))
                         })
                         .collect()

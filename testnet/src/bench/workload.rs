@@ -6,12 +6,10 @@
 //! nonce order. Recipients, pools and collections are drawn from a seeded generator, so
 //! a run is reproducible from its seed.
 
-use ordo_cli::localnet::bench_key;
+use ordo_cli::localnet::{BenchKey, TxFormat};
 use ordo_execution::contracts::{call_data, Word};
 use ordo_node::rpc::payload_hash;
-use ordo_types::{
-    Hash32, KeyPair, Payload, SeededRng, SignedTransaction, SwapDirection, Transaction,
-};
+use ordo_types::{Hash32, Payload, SeededRng, SignedTransaction, SwapDirection};
 use rayon::prelude::*;
 
 use super::config::{Skew, Workload};
@@ -32,6 +30,7 @@ pub struct Item {
 pub struct PlanSpec {
     pub chain_id: u64,
     pub workload: Workload,
+    pub tx_format: TxFormat,
     pub accounts: u32,
     /// Each account's next nonce when the run starts (empty for opaque payloads).
     pub start_nonces: Vec<u64>,
@@ -140,7 +139,7 @@ impl Recipients {
     }
 }
 
-fn payload(spec: &PlanSpec, recipients: &Recipients, keys: &[KeyPair], k: u64) -> Payload {
+fn payload(spec: &PlanSpec, recipients: &Recipients, keys: &[BenchKey], k: u64) -> Payload {
     let kind = match spec.workload {
         Workload::Mixed => [
             Workload::Transfer,
@@ -240,9 +239,9 @@ pub fn build(spec: &PlanSpec) -> Plan {
             })
             .collect()
     } else {
-        let keys: Vec<KeyPair> = (0..spec.accounts)
+        let keys: Vec<BenchKey> = (0..spec.accounts)
             .into_par_iter()
-            .map(|i| bench_key(spec.chain_id, i))
+            .map(|i| BenchKey::new(spec.chain_id, i, spec.tx_format))
             .collect();
         let recipients = Recipients::new(spec.skew, spec.accounts);
         let n = u64::from(spec.accounts);
@@ -250,14 +249,14 @@ pub fn build(spec: &PlanSpec) -> Plan {
             .into_par_iter()
             .map(|k| {
                 let account = (k % n) as usize;
-                let tx = Transaction {
-                    chain_id: spec.chain_id,
-                    sender: keys[account].public(),
-                    nonce: spec.start_nonces[account] + k / n,
-                    expiry: spec.expiry_ms,
-                    payload: payload(spec, &recipients, &keys, k),
-                };
-                let signed: SignedTransaction = tx.sign(&keys[account]);
+                let signed: SignedTransaction = keys[account]
+                    .sign(
+                        spec.chain_id,
+                        spec.start_nonces[account] + k / n,
+                        spec.expiry_ms,
+                        payload(spec, &recipients, &keys, k),
+                    )
+                    .expect("the configuration refuses native-only workloads in eth format");
                 Item {
                     hash: signed.hash(),
                     bytes: signed.encode().into_boxed_slice(),
@@ -286,6 +285,7 @@ mod tests {
         PlanSpec {
             chain_id: 7,
             workload,
+            tx_format: TxFormat::Ordo,
             accounts: 10,
             start_nonces: (0..10).map(|i| i * 3).collect(),
             skew: Skew::Uniform,
@@ -328,7 +328,7 @@ mod tests {
                 let item = &plan.items[i as usize];
                 let tx = SignedTransaction::decode(&item.bytes).unwrap();
                 let a = (0..10)
-                    .find(|&a| bench_key(7, a).address() == tx.sender_address())
+                    .find(|&a| ordo_cli::localnet::bench_key(7, a).address() == tx.sender_address())
                     .unwrap() as usize;
                 let expected = next[a].map_or(s.start_nonces[a], |(n, _)| n + 1);
                 assert_eq!(tx.nonce(), expected);
