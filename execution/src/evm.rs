@@ -223,6 +223,15 @@ impl<R: KeyReader> Runner<R> {
         if tx.chain_id() != config.chain_id {
             return Ok(EvmEffects::none(TxStatus::WrongChain));
         }
+        if let SignedTransaction::Ethereum(e) = tx {
+            // Recovery is a pure function of the bytes (and remembered): every validator
+            // refuses the same transactions.
+            if e.sender().is_err() {
+                return Ok(EvmEffects::none(TxStatus::EvmInvalid(
+                    EvmInvalid::InvalidSignature,
+                )));
+            }
+        }
         if block.timestamp_ms > tx.expiry() {
             return Ok(EvmEffects::none(TxStatus::Expired));
         }
@@ -320,6 +329,8 @@ fn build<R: KeyReader>(
     cfg.chain_id = config.chain_id;
     cfg.disable_fee_charge = true;
     cfg.disable_nonce_check = read_only;
+    // A read may be made as a contract (geth's eth_call allows it); a transaction may not.
+    cfg.disable_eip3607 = read_only;
     cfg.tx_gas_limit_cap = Some(MAX_TX_GAS);
     let block_env = BlockEnv {
         number: U256::from(block.height),

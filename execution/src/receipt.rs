@@ -36,6 +36,9 @@ pub enum EvmInvalid {
     /// An Ethereum transaction's fee cap (`gasPrice` or `maxFeePerGas`) is below the
     /// chain's gas price.
     FeeCapTooLow,
+    /// An Ethereum transaction whose signature recovers no sender. Verification keeps such
+    /// transactions out of batches; execution refuses one all the same, alike everywhere.
+    InvalidSignature,
 }
 
 /// Why the EVM stopped a contract transaction abnormally (its gas limit is charged).

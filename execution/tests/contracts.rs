@@ -14,7 +14,8 @@ use ordo_execution::{
 };
 use ordo_types::ethereum::eip1559;
 use ordo_types::{
-    Address, Amount, EthKey, KeyPair, Payload, SignedTransaction, StateAccumulator, Transaction,
+    Address, Amount, EthKey, EthTransaction, KeyPair, Payload, SignedTransaction, StateAccumulator,
+    Transaction,
 };
 use proptest::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -456,6 +457,40 @@ fn ethereum_transactions_deploy_call_and_pay() {
     let user_after = chain.account(user.address());
     assert_eq!(user_after.balance, start - 103 * ETHER - fees);
     assert_eq!(user_after.nonce, 3);
+}
+
+/// An Ethereum transaction whose signature recovers no sender (verification keeps such out
+/// of batches) is refused by execution all the same, uncharged, by every executor.
+#[test]
+fn an_ethereum_transaction_without_a_sender_is_refused() {
+    let mut chain = Chain::new(1, 1_000_000_000_000, 1);
+    let raw = eth_key(0).sign_raw(eip1559(
+        CHAIN,
+        0,
+        Some(Address([1; 20])),
+        1,
+        vec![],
+        21_000,
+        1,
+    ));
+    // Bytes near the end are the signature's; some changes there leave no valid key.
+    let unrecoverable = (1..=64)
+        .flat_map(|back| (0..8).map(move |bit| (back, bit)))
+        .find_map(|(back, bit)| {
+            let mut bytes = raw.clone();
+            let i = bytes.len() - back;
+            bytes[i] ^= 1 << bit;
+            EthTransaction::from_raw(bytes)
+                .ok()
+                .filter(|tx| tx.sender().is_err())
+        })
+        .expect("some change of the signature recovers no key");
+    let receipts = chain.run(&[SignedTransaction::from(unrecoverable)]);
+    assert_eq!(
+        receipts[0].status,
+        TxStatus::EvmInvalid(EvmInvalid::InvalidSignature)
+    );
+    assert_eq!(receipts[0].fee, 0);
 }
 
 #[test]

@@ -26,6 +26,11 @@ use tokio::sync::Notify;
 use crate::error::{Error, MempoolCap};
 use crate::verify::KeyCache;
 
+/// How long the pool vouches for a nonce claimed by a transaction without an expiry (an
+/// Ethereum one): ample for it to commit, short enough for a wallet to recover from one
+/// that was included but not executed.
+const PENDING_NONCE_MEMORY_MS: u64 = 120_000;
+
 #[derive(Debug, Clone)]
 pub struct MempoolConfig {
     pub chain_id: ChainId,
@@ -211,7 +216,7 @@ impl Mempool {
                     reject("bad_signature");
                     Err(Error::BadSignature)
                 } else {
-                    let admitted_one = self.admit(&mut inner, tx, hash, bytes);
+                    let admitted_one = self.admit(&mut inner, tx, hash, bytes, now_ms);
                     admitted += usize::from(admitted_one.is_ok());
                     admitted_one
                 });
@@ -237,7 +242,7 @@ impl Mempool {
         let (hash, bytes) = self.screen(&tx, account_nonce, now_ms)?;
         {
             let mut inner = self.inner.lock();
-            self.admit(&mut inner, tx, hash, bytes)?;
+            self.admit(&mut inner, tx, hash, bytes, now_ms)?;
             publish_size(&inner);
         }
         self.arrivals.notify_one();
@@ -252,13 +257,20 @@ impl Mempool {
         tx: SignedTransaction,
         hash: Hash32,
         bytes: usize,
+        now_ms: u64,
     ) -> Result<Hash32, Error> {
         let sender = tx.sender_address();
         if let Some(e) = self.refusal(inner, &hash, &sender, bytes) {
             return Err(e);
         }
         *inner.per_sender.entry(sender).or_default() += 1;
-        Self::record_nonce(inner, sender, tx.nonce(), tx.expiry());
+        // An Ethereum transaction never expires; the nonce it claims is remembered for a
+        // while only, so that one included but not executed (a nonce already used by
+        // then, say) does not leave `next_nonce` ahead of the account for good.
+        let remember_until = tx
+            .expiry()
+            .min(now_ms.saturating_add(PENDING_NONCE_MEMORY_MS));
+        Self::record_nonce(inner, sender, tx.nonce(), remember_until);
         inner.bytes += bytes;
         inner.queue.push_back(hash);
         inner.entries.insert(

@@ -61,8 +61,10 @@ pub fn state_cf_of(key: &[u8]) -> &'static str {
 /// it would miss state or fail to decode it, and execute differently. Version 1 kept code
 /// and slots in [`CF_STATE`]; version 2 stored accounts without execution's contract flag
 /// (storage keeps values opaque, but a store's values must be what this build decodes);
-/// version 3 stored 64-bit balances (and blocks with 64-bit amounts), version 4 128-bit.
-pub const LAYOUT_VERSION: u32 = 4;
+/// version 3 stored 64-bit balances (and blocks with 64-bit amounts), version 4 batches
+/// of transactions of one kind; version 5 batches whose transactions are Ordo's or
+/// Ethereum's.
+pub const LAYOUT_VERSION: u32 = 5;
 
 pub const SAFETY_KEY: &[u8] = b"safety";
 pub const META_COMMITTED: &[u8] = b"committed_height";

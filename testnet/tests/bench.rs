@@ -211,7 +211,14 @@ fn a_short_erc20_run_in_ethereum_transactions_commits_and_agrees() {
     assert_eq!(r["verification"]["roots_agree"], true);
     assert_eq!(u(&r, "nonces_advanced"), u(&r, "committed"));
     let refused = Command::new(tool())
-        .args(["bench", "--local", "--workload", "swap", "--tx-format", "eth"])
+        .args([
+            "bench",
+            "--local",
+            "--workload",
+            "swap",
+            "--tx-format",
+            "eth",
+        ])
         .output()
         .expect("ordo-testnet runs");
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");

@@ -132,6 +132,11 @@ impl EthTransaction {
         self.envelope.max_fee_per_gas()
     }
 
+    /// The tip per gas the sender offered (EIP-1559; 0 for the others). Ordo charges none.
+    pub fn priority_fee(&self) -> u128 {
+        self.envelope.max_priority_fee_per_gas().unwrap_or(0)
+    }
+
     /// The signature as the JSON-RPC shows it: `r`, `s` (big-endian) and the y parity.
     pub fn signature(&self) -> ([u8; 32], [u8; 32], bool) {
         let sig = self.envelope.signature();

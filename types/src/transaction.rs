@@ -138,9 +138,10 @@ impl From<EthTransaction> for SignedTransaction {
     }
 }
 
-/// The sender of an Ethereum transaction whose signature does not recover. Only a
-/// transaction that skipped verification can ask; it then reads as sent from this account,
-/// which holds nothing and has nonce 0, so it fails uncharged, alike on every validator.
+/// What [`SignedTransaction::sender_address`] answers for an Ethereum transaction whose
+/// signature does not recover. Verification keeps such transactions out of batches, and
+/// execution refuses one before it reads this account (`InvalidSignature`); the address
+/// only keeps the accessor total.
 const UNRECOVERABLE: Address = Address([0; crate::ADDRESS_BYTES]);
 
 impl SignedTransaction {

@@ -46,11 +46,21 @@ pub const MAX_LOG_BLOCKS: u64 = 1_000;
 pub const MAX_LOGS: usize = 10_000;
 /// The most blocks one `eth_feeHistory` reports.
 pub const MAX_FEE_HISTORY_BLOCKS: u64 = 1_024;
+/// The most reward percentiles one `eth_feeHistory` asks for (geth's limit).
+pub const MAX_FEE_HISTORY_PERCENTILES: usize = 100;
+/// The most receipts one `eth_getLogs` reads, matching or not.
+pub const MAX_LOG_RECEIPTS: usize = 200_000;
+/// The most addresses, and topics in one position, of an `eth_getLogs` filter.
+pub const MAX_FILTER_ITEMS: usize = 1_000;
 
 /// The largest request body: a batch of raw transactions of the largest size, in hex.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
 /// The most requests one batch may hold.
 pub const MAX_BATCH: usize = 100;
+
+/// The gas every transaction costs before it runs (a call without data); a limit below it
+/// cannot execute.
+const INTRINSIC_GAS: u64 = 21_000;
 
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
@@ -318,34 +328,34 @@ async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResul
         "eth_sendRawTransaction" => send_raw(state, params).await,
         "eth_getTransactionReceipt" => {
             let hash = hash_param(params, 0)?;
-            let state = state.clone();
-            blocking(move || receipt_json(&state, &hash)).await
+            let shared = state.clone();
+            blocking(state, move || receipt_json(&shared, &hash)).await
         }
         "eth_getTransactionByHash" => {
             let hash = hash_param(params, 0)?;
-            let state = state.clone();
-            blocking(move || transaction_json(&state, &hash)).await
+            let shared = state.clone();
+            blocking(state, move || transaction_json(&shared, &hash)).await
         }
         "eth_getBlockByNumber" => {
             let height = block_param(state, params.first())?;
             let full = params.get(1).and_then(Value::as_bool).unwrap_or(false);
-            let state = state.clone();
-            blocking(move || block_json(&state, height, full)).await
+            let shared = state.clone();
+            blocking(state, move || block_json(&shared, height, full)).await
         }
         "eth_getBlockByHash" => {
             let hash = hash_param(params, 0)?;
             let full = params.get(1).and_then(Value::as_bool).unwrap_or(false);
-            let state = state.clone();
-            blocking(move || match height_of_block(&state, &hash)? {
-                Some(height) => block_json(&state, height, full),
+            let shared = state.clone();
+            blocking(state, move || match height_of_block(&shared, &hash)? {
+                Some(height) => block_json(&shared, height, full),
                 None => Ok(Value::Null),
             })
             .await
         }
         "eth_getLogs" => {
             let filter = LogFilter::parse(state, params)?;
-            let state = state.clone();
-            blocking(move || logs_json(&state, &filter)).await
+            let shared = state.clone();
+            blocking(state, move || logs_json(&shared, &filter)).await
         }
         "eth_feeHistory" => fee_history(state, params),
         _ if METHODS.contains(&method) => Err(RpcError::new(INTERNAL, "unreachable")),
@@ -356,7 +366,13 @@ async fn call(state: &Arc<RpcState>, method: &str, params: &[Value]) -> RpcResul
     }
 }
 
-async fn blocking(f: impl FnOnce() -> RpcResult + Send + 'static) -> RpcResult {
+/// Runs storage reads off the async workers, under the RPC's concurrency bound (refused
+/// `busy` beyond it), like every other handler that reads blocks.
+async fn blocking(state: &RpcState, f: impl FnOnce() -> RpcResult + Send + 'static) -> RpcResult {
+    let _permit = state
+        .concurrency
+        .try_acquire()
+        .map_err(|_| RpcError::new(LIMIT_EXCEEDED, "busy: too many requests in flight"))?;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?
@@ -662,6 +678,31 @@ async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
     let sender = tx
         .sender()
         .map_err(|e| RpcError::server(format!("invalid sender: {e}")))?;
+    // geth's checks before pooling: what execution would refuse uncharged is refused here.
+    match tx.payload() {
+        Payload::Call { gas_limit, .. } | Payload::Deploy { gas_limit, .. }
+            if *gas_limit < INTRINSIC_GAS =>
+        {
+            return Err(RpcError::server(format!(
+                "intrinsic gas too low: gas {gas_limit}, minimum needed {INTRINSIC_GAS}"
+            )));
+        }
+        Payload::Call { gas_limit, .. } | Payload::Deploy { gas_limit, .. }
+            if *gas_limit > MAX_TX_GAS =>
+        {
+            return Err(RpcError::server(format!(
+                "exceeds block gas limit: gas {gas_limit}, at most {MAX_TX_GAS} a transaction"
+            )));
+        }
+        Payload::Deploy { init_code, .. } if init_code.len() > ordo_types::MAX_INIT_CODE_BYTES => {
+            return Err(RpcError::server(format!(
+                "max initcode size exceeded: code size {} limit {}",
+                init_code.len(),
+                ordo_types::MAX_INIT_CODE_BYTES
+            )));
+        }
+        _ => {}
+    }
     let (balance, nonce) = read_account(&state.shared, &sender)?.unwrap_or((0, 0));
     // What geth checks before it pools a transaction: the sender can pay its whole gas
     // limit at the chain's price, plus the value (execution checks again).
@@ -881,20 +922,34 @@ fn transaction_object(
         object["blockNumber"] = qty(height);
         object["transactionIndex"] = qty(position);
     }
-    if let SignedTransaction::Ethereum(e) = tx {
-        let (r, s, odd) = e.signature();
-        object["r"] = data(&r);
-        object["s"] = data(&s);
-        object["yParity"] = qty(u64::from(odd));
-        // Legacy transactions carry EIP-155's v; typed ones the parity alone.
-        object["v"] = match e.tx_type() {
-            0 => qty(u128::from(tx.chain_id()) * 2 + 35 + u128::from(odd)),
-            _ => qty(u64::from(odd)),
-        };
-        object["raw"] = data(e.raw());
-        if let Some(cap) = tx.fee_cap().filter(|_| e.tx_type() == 2) {
-            object["maxFeePerGas"] = qty(cap);
-            object["maxPriorityFeePerGas"] = qty(0u64);
+    match tx {
+        SignedTransaction::Ethereum(e) => {
+            let (r, s, odd) = e.signature();
+            object["r"] = data(&r);
+            object["s"] = data(&s);
+            object["yParity"] = qty(u64::from(odd));
+            // Legacy transactions carry EIP-155's v; typed ones the parity alone.
+            object["v"] = match e.tx_type() {
+                0 => qty(u128::from(tx.chain_id()) * 2 + 35 + u128::from(odd)),
+                _ => qty(u64::from(odd)),
+            };
+            object["raw"] = data(e.raw());
+            match e.tx_type() {
+                // What it was signed with; an EIP-1559 transaction's is the price paid.
+                0 | 1 => object["gasPrice"] = qty(e.fee_cap()),
+                _ => {
+                    object["maxFeePerGas"] = qty(e.fee_cap());
+                    object["maxPriorityFeePerGas"] = qty(e.priority_fee());
+                }
+            }
+        }
+        // An ed25519 signature has no (r, s, v): zeros, so that clients that parse every
+        // transaction of a block as Ethereum's still can; `from` is its sender.
+        SignedTransaction::Ordo(_) => {
+            object["r"] = qty(0u64);
+            object["s"] = qty(0u64);
+            object["v"] = qty(0u64);
+            object["yParity"] = qty(0u64);
         }
     }
     object
@@ -957,8 +1012,16 @@ impl LogFilter {
                 .and_then(|a| a.parse().ok())
                 .ok_or_else(|| RpcError::params(format!("{v} is not an address")))
         };
+        let too_many = |what: &str, n: usize| {
+            RpcError::params(format!(
+                "{n} {what} in the filter; at most {MAX_FILTER_ITEMS}"
+            ))
+        };
         let addresses = match object.get("address") {
             None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) if list.len() > MAX_FILTER_ITEMS => {
+                return Err(too_many("addresses", list.len()))
+            }
             Some(Value::Array(list)) => list.iter().map(address_of).collect::<RpcResult<_>>()?,
             Some(one) => vec![address_of(one)?],
         };
@@ -974,6 +1037,9 @@ impl LogFilter {
                 .iter()
                 .map(|p| match p {
                     Value::Null => Ok(Vec::new()),
+                    Value::Array(any) if any.len() > MAX_FILTER_ITEMS => {
+                        Err(too_many("topics in one position", any.len()))
+                    }
                     Value::Array(any) => any.iter().map(topic_of).collect(),
                     one => Ok(vec![topic_of(one)?]),
                 })
@@ -1019,6 +1085,7 @@ fn logs_json(state: &RpcState, filter: &LogFilter) -> RpcResult {
     let storage = &state.shared.storage;
     let internal = |e: &dyn std::fmt::Display| RpcError::new(INTERNAL, e.to_string());
     let mut out = Vec::new();
+    let mut scanned = 0usize;
     for height in filter.from..=filter.to {
         let hashes = super::block_transaction_hashes(state, height).map_err(RpcError::from)?;
         let block_hash = storage
@@ -1028,6 +1095,15 @@ fn logs_json(state: &RpcState, filter: &LogFilter) -> RpcResult {
         // Positions count every log of the block, in transaction order.
         let mut log_index = 0u64;
         for hash in hashes.iter() {
+            scanned += 1;
+            if scanned > MAX_LOG_RECEIPTS {
+                return Err(RpcError::new(
+                    LIMIT_EXCEEDED,
+                    format!(
+                        "query reads more than {MAX_LOG_RECEIPTS} receipts; ask for a narrower range"
+                    ),
+                ));
+            }
             let Some((location, receipt)) = storage.transaction(hash).map_err(|e| internal(&e))?
             else {
                 continue;
@@ -1076,6 +1152,11 @@ fn fee_history(state: &RpcState, params: &[Value]) -> RpcResult {
     let count = count.min(newest + 1);
     let oldest = newest + 1 - count;
     let percentiles = params.get(2).and_then(Value::as_array).map_or(0, Vec::len);
+    if percentiles > MAX_FEE_HISTORY_PERCENTILES {
+        return Err(RpcError::params(format!(
+            "{percentiles} reward percentiles; at most {MAX_FEE_HISTORY_PERCENTILES}"
+        )));
+    }
     let price = qty(state.chain.gas_price);
     Ok(json!({
         "oldestBlock": qty(oldest),
@@ -1084,6 +1165,31 @@ fn fee_history(state: &RpcState, params: &[Value]) -> RpcResult {
         "gasUsedRatio": vec![0.0; count as usize],
         "reward": vec![vec![qty(0u64); percentiles]; count as usize],
     }))
+}
+
+/// The transactions of `block`'s batches by hash, each batch read and decoded once.
+fn block_transactions(
+    state: &RpcState,
+    block: &Block,
+) -> std::collections::HashMap<Hash32, SignedTransaction> {
+    let storage = &state.shared.storage;
+    let mut found = std::collections::HashMap::new();
+    for digest in &block.payload {
+        let Some(bytes) = storage.batch(digest).ok().flatten() else {
+            continue;
+        };
+        let Ok(batch) =
+            codec::decode::<ordo_network::Batch, { ordo_network::MAX_BATCH_MESSAGE_BYTES }>(&bytes)
+        else {
+            continue;
+        };
+        if let ordo_network::BatchBody::Transactions(txs) = batch.body {
+            for tx in txs {
+                found.entry(tx.hash()).or_insert(tx);
+            }
+        }
+    }
+    found
 }
 
 fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
@@ -1105,14 +1211,15 @@ fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
     };
     let hashes = super::block_transaction_hashes(state, height).map_err(RpcError::from)?;
     let transactions: Vec<Value> = if full {
+        let txs = block_transactions(state, &block);
         hashes
             .iter()
             .filter_map(|h| {
-                let tx = transaction_in_block(state, height, h)?;
+                let tx = txs.get(h)?;
                 let position = storage.tx_location(h).ok().flatten()?.position;
                 Some(transaction_object(
                     state,
-                    &tx,
+                    tx,
                     h,
                     Some((height, position, hash)),
                 ))

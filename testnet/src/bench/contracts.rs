@@ -89,17 +89,30 @@ impl Signer {
     }
 }
 
-/// Deploys and funds what `workload` calls; `None` for native workloads.
+/// What set-up deploys for, and on which chain.
+pub struct SetUpSpec {
+    pub workload: Workload,
+    pub format: TxFormat,
+    pub chain_id: u64,
+    pub accounts: u32,
+    pub pools: u32,
+    pub collections: u32,
+}
+
+/// Deploys and funds what `workload` calls, through `addr`; `None` for native workloads.
 pub fn set_up(
-    workload: Workload,
-    format: TxFormat,
+    spec: &SetUpSpec,
     addr: SocketAddr,
-    chain_id: u64,
-    accounts: u32,
-    pools: u32,
-    collections: u32,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Option<Contracts>> {
+    let SetUpSpec {
+        workload,
+        format,
+        chain_id,
+        accounts,
+        pools,
+        collections,
+    } = *spec;
     if !workload.is_contract() {
         return Ok(None);
     }

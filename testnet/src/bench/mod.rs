@@ -294,13 +294,15 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
 
     // Contract workloads deploy and fund before the nonces are read: set-up uses them.
     let contracts = contracts::set_up(
-        cfg.workload,
-        cfg.tx_format,
+        &contracts::SetUpSpec {
+            workload: cfg.workload,
+            format: cfg.tx_format,
+            chain_id: setup.chain_id,
+            accounts: cfg.accounts,
+            pools: setup.pools,
+            collections: setup.collections,
+        },
         tracker_addr,
-        setup.chain_id,
-        cfg.accounts,
-        setup.pools,
-        setup.collections,
         progress,
     )?
     .unwrap_or_default();
