@@ -77,6 +77,8 @@ check(fetched.from === alice.address && fetched.value === ethers.parseEther("1.5
 const deployedAt = (await erc20.deploymentTransaction().wait()).blockNumber;
 const toBob = await erc20.queryFilter(erc20.filters.Transfer(null, bob.address), deployedAt, paid.blockNumber);
 check(toBob.length === 1 && toBob[0].args.value === 250n && toBob[0].transactionHash === sent.hash, `Transfer logs to bob: ${toBob.length}`);
+check(toBob[0].index === receipt.logs[0].index, `log index ${toBob[0].index} by eth_getLogs, ${receipt.logs[0].index} in the receipt`);
+check(receipt.cumulativeGasUsed >= receipt.gasUsed, "cumulative gas covers the transaction's own");
 const minted = await erc20.queryFilter(erc20.filters.Transfer(ethers.ZeroAddress), deployedAt, paid.blockNumber);
 check(minted.length === 1 && minted[0].args.value === 1_000_000n, "the mint's Transfer log");
 
@@ -105,4 +107,11 @@ check((await provider.getTransactionCount(alice.address, "latest")) === 3, "alic
 const block = await provider.getBlock(paid.blockNumber);
 check(block.transactions.includes(pay.hash), "the payment's block lists it");
 
-console.log(JSON.stringify({ token: address, transfer: sent.hash, payment: pay.hash, block: paid.blockNumber, carol: carol.address }));
+console.log(JSON.stringify({
+  token: address,
+  deploy: erc20.deploymentTransaction().hash,
+  transfer: sent.hash,
+  payment: pay.hash,
+  block: paid.blockNumber,
+  carol: carol.address,
+}));

@@ -465,6 +465,11 @@ impl Mempool {
         self.inner.lock().entries.contains_key(hash)
     }
 
+    /// The transaction `hash`, while the pool holds it.
+    pub fn get(&self, hash: &Hash32) -> Option<SignedTransaction> {
+        self.inner.lock().entries.get(hash).map(|e| e.tx.clone())
+    }
+
     /// Resolves after at least one insertion since the last call returned.
     pub async fn arrival(&self) {
         self.arrivals.notified().await

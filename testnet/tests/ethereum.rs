@@ -133,6 +133,8 @@ fn ethers_js_deploys_and_calls_a_token_and_every_validator_agrees() {
     )
     .expect("the client prints one JSON line");
     let payment = report["payment"].as_str().unwrap();
+    let deploy = report["deploy"].as_str().unwrap();
+    let transfer = report["transfer"].as_str().unwrap();
     let token = report["token"].as_str().unwrap();
     let block = report["block"].as_u64().unwrap();
 
@@ -144,17 +146,25 @@ fn ethers_js_deploys_and_calls_a_token_and_every_validator_agrees() {
         .map(|v| v["rpc"].as_str().unwrap().to_string())
         .collect();
     let mut roots = Vec::new();
+    let mut receipts: Vec<Value> = Vec::new();
     for url in &urls {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let receipt = loop {
-            let r = rpc(url, "eth_getTransactionReceipt", json!([payment]));
-            if !r["result"].is_null() || Instant::now() >= deadline {
-                break r["result"].clone();
+        // Every receipt of the client's transactions, the same on every validator.
+        for (i, hash) in [deploy, transfer, payment].iter().enumerate() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let receipt = loop {
+                let r = rpc(url, "eth_getTransactionReceipt", json!([hash]));
+                if !r["result"].is_null() || Instant::now() >= deadline {
+                    break r["result"].clone();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            assert_eq!(receipt["status"], "0x1", "{url}: {receipt}");
+            match receipts.get(i) {
+                Some(first) => assert_eq!(&receipt, first, "{url} differs on {hash}"),
+                None => receipts.push(receipt),
             }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        assert_eq!(receipt["status"], "0x1", "{url}: {receipt}");
-        assert_eq!(receipt["blockNumber"], format!("{block:#x}"), "{url}");
+        }
+        assert_eq!(receipts[2]["blockNumber"], format!("{block:#x}"), "{url}");
         let code = rpc(url, "eth_getCode", json!([token, "latest"]));
         assert!(code["result"].as_str().unwrap().len() > 2, "{url}: {code}");
         let at = rpc(

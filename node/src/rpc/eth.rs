@@ -816,6 +816,9 @@ fn receipt_json(state: &RpcState, hash: &Hash32) -> RpcResult {
     };
     let receipt = receipt.ok_or_else(|| RpcError::new(INTERNAL, "the receipt does not decode"))?;
     let outcome = receipt.evm.as_deref();
+    // What the block's earlier transactions used and logged: cumulative gas and block-wide
+    // log indices, as Ethereum's receipts carry them.
+    let before = BlockTotals::before(state, location.height, Some(hash))?;
     let mut bloom = Bloom::ZERO;
     let logs: Vec<Value> = outcome
         .map(|o| o.logs.as_slice())
@@ -835,7 +838,7 @@ fn receipt_json(state: &RpcState, hash: &Hash32) -> RpcResult {
                 "blockHash": data(&block_hash.0),
                 "transactionHash": data(&hash.0),
                 "transactionIndex": qty(location.position),
-                "logIndex": qty(i as u64),
+                "logIndex": qty(before.logs + i as u64),
                 "removed": false,
             })
         })
@@ -848,7 +851,7 @@ fn receipt_json(state: &RpcState, hash: &Hash32) -> RpcResult {
         "blockNumber": qty(location.height),
         "from": tx.sender_address(),
         "to": to_of(&tx),
-        "cumulativeGasUsed": qty(receipt.gas_used),
+        "cumulativeGasUsed": qty(before.gas + receipt.gas_used),
         "gasUsed": qty(receipt.gas_used),
         "effectiveGasPrice": qty(state.chain.gas_price),
         "contractAddress": outcome.and_then(|o| o.created),
@@ -857,6 +860,43 @@ fn receipt_json(state: &RpcState, hash: &Hash32) -> RpcResult {
         "status": qty(u64::from(success)),
         "type": qty(u64::from(tx_type(&tx))),
     }))
+}
+
+/// Sums over a block's receipts in execution order.
+#[derive(Default)]
+struct BlockTotals {
+    gas: u64,
+    logs: u64,
+    bloom: Bloom,
+}
+
+impl BlockTotals {
+    /// Over the receipts of block `height` before transaction `until`, or all of them.
+    fn before(state: &RpcState, height: u64, until: Option<&Hash32>) -> RpcResult<Self> {
+        let storage = &state.shared.storage;
+        let hashes = super::block_transaction_hashes(state, height).map_err(RpcError::from)?;
+        let mut totals = BlockTotals::default();
+        for hash in hashes.iter().take_while(|h| Some(*h) != until) {
+            let Some((_, bytes)) = storage
+                .transaction(hash)
+                .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?
+            else {
+                continue;
+            };
+            let Ok(receipt) = codec::decode::<Receipt, MAX_RECEIPT_BYTES>(&bytes) else {
+                continue;
+            };
+            totals.gas = totals.gas.saturating_add(receipt.gas_used);
+            for log in receipt.evm.iter().flat_map(|o| o.logs.iter()) {
+                totals.logs += 1;
+                totals.bloom.accrue(BloomInput::Raw(&log.address.0));
+                for topic in &log.topics {
+                    totals.bloom.accrue(BloomInput::Raw(topic));
+                }
+            }
+        }
+        Ok(totals)
+    }
 }
 
 fn tx_type(tx: &SignedTransaction) -> u8 {
@@ -875,7 +915,11 @@ fn transaction_json(state: &RpcState, hash: &Hash32) -> RpcResult {
         ..
     }) = committed(state, hash)?
     else {
-        return Ok(Value::Null);
+        // Pending: held by this validator's pool, not yet in a block.
+        return Ok(state
+            .mempool
+            .get(hash)
+            .map_or(Value::Null, |tx| transaction_object(state, &tx, hash, None)));
     };
     Ok(transaction_object(
         state,
@@ -1233,6 +1277,8 @@ fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
         .ok()
         .flatten()
         .unwrap_or_default();
+    // Every receipt of the block (past its last transaction): its gas and its logs' bloom.
+    let totals = BlockTotals::before(state, height, None)?;
     let zero32 = data(&[0; 32]);
     Ok(json!({
         "number": qty(height),
@@ -1243,7 +1289,7 @@ fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
         "stateRoot": data(&state_root.0),
         "transactionsRoot": zero32,
         "receiptsRoot": zero32,
-        "logsBloom": data(&[0; 256]),
+        "logsBloom": data(totals.bloom.as_slice()),
         "difficulty": qty(0u64),
         "totalDifficulty": qty(0u64),
         "nonce": data(&[0; 8]),
@@ -1253,7 +1299,7 @@ fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult {
         "extraData": data(&[]),
         "size": qty(bytes.len() as u64),
         "gasLimit": qty(state.chain.block_gas_limit),
-        "gasUsed": qty(0u64),
+        "gasUsed": qty(totals.gas),
         "baseFeePerGas": qty(state.chain.gas_price),
         "transactions": transactions,
     }))
