@@ -20,7 +20,7 @@ use ordo_node::config::{
 };
 use ordo_node::genesis::{GenesisAccount, GenesisFile, GenesisPool, GenesisValidator};
 use ordo_node::{NodeError, Result};
-use ordo_types::ethereum::eip1559;
+use ordo_types::ethereum::eip1559_of;
 use ordo_types::{
     keyfile, Address, Amount, EthKey, Hash32, KeyPair, Payload, SignedTransaction, Transaction,
 };
@@ -203,25 +203,8 @@ impl BenchKey {
                 }
                 .sign(key),
             ),
-            BenchKey::Eth(key) => {
-                let (to, value, input, gas) = match payload {
-                    Payload::Transfer { to, amount } => (Some(to), amount, Vec::new(), 21_000),
-                    Payload::Call {
-                        to,
-                        input,
-                        value,
-                        gas_limit,
-                    } => (Some(to), value, input, gas_limit),
-                    Payload::Deploy {
-                        init_code,
-                        value,
-                        gas_limit,
-                    } => (None, value, init_code, gas_limit),
-                    _ => return None,
-                };
-                let tx = eip1559(chain_id, nonce, to, value, input, gas, BENCH_ETH_FEE_CAP);
-                Some(key.sign(tx).into())
-            }
+            BenchKey::Eth(key) => eip1559_of(chain_id, nonce, payload, BENCH_ETH_FEE_CAP)
+                .map(|tx| key.sign(tx).into()),
         }
     }
 }

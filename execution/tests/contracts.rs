@@ -12,7 +12,7 @@ use ordo_execution::{
     GenesisSpec, MemoryState, ParallelExecutor, ParallelOptions, Receipt, SequentialExecutor,
     StateKey, StateValue, Strategy, TxStatus, DEFAULT_BLOCK_GAS_LIMIT,
 };
-use ordo_types::ethereum::eip1559;
+use ordo_types::ethereum::{eip1559, eip1559_of};
 use ordo_types::{
     Address, Amount, EthKey, EthTransaction, KeyPair, Payload, SignedTransaction, StateAccumulator,
     Transaction,
@@ -111,23 +111,9 @@ fn eth_key(i: usize) -> EthKey {
 /// `tx`'s payload and nonce, sent as an EIP-1559 transaction from `key` with fee cap `cap`.
 /// A native transfer becomes a call with the value and no input, as a wallet sends one.
 fn as_ethereum(tx: &SignedTransaction, key: &EthKey, cap: u128) -> SignedTransaction {
-    let (to, value, input, gas) = match tx.payload().clone() {
-        Payload::Call {
-            to,
-            input,
-            value,
-            gas_limit,
-        } => (Some(to), value, input, gas_limit),
-        Payload::Deploy {
-            init_code,
-            value,
-            gas_limit,
-        } => (None, value, init_code, gas_limit),
-        Payload::Transfer { to, amount } => (Some(to), amount, Vec::new(), 21_000),
-        other => panic!("no Ethereum form for {other:?}"),
-    };
-    key.sign(eip1559(CHAIN, tx.nonce(), to, value, input, gas, cap))
-        .into()
+    let eth = eip1559_of(CHAIN, tx.nonce(), tx.payload().clone(), cap)
+        .unwrap_or_else(|| panic!("no Ethereum form for {:?}", tx.payload()));
+    key.sign(eth).into()
 }
 
 fn sign(k: &KeyPair, nonce: u64, payload: Payload) -> SignedTransaction {

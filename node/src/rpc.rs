@@ -543,7 +543,6 @@ async fn transaction(
             Some("committed") | Some("expired")
         );
         if done || tokio::time::Instant::now() >= deadline {
-            let status = with_nonce(&state, hash, status).await;
             return Ok(Json(with_transaction(&state, hash, status, whole).await));
         }
         // Woken by each executed block; the status can only change then.
@@ -552,7 +551,6 @@ async fn transaction(
             .is_err()
         {
             let status = tx_status(&state, &hash)?;
-            let status = with_nonce(&state, hash, status).await;
             return Ok(Json(with_transaction(&state, hash, status, whole).await));
         }
     }
@@ -580,14 +578,22 @@ fn evm_outcome_json(outcome: &EvmOutcome) -> Value {
     })
 }
 
-/// Adds to a `bad_nonce` answer the nonce the transaction carried and whether it was
-/// already used (`nonce_already_used`): the difference between "send it again with a fresh
-/// nonce" and "send the missing nonces first". The transaction is read back from its
-/// block's batches; this is rare and bounded by the RPC's concurrency, and the answer goes
-/// out without the two fields when it cannot be done (busy, or the block pruned).
-async fn with_nonce(state: &Arc<RpcState>, hash: Hash32, mut status: Value) -> Value {
-    let (Some(height), Some(expected)) =
-        (status["height"].as_u64(), status["expected_nonce"].as_u64())
+/// Adds what only the committed transaction itself tells: to a `bad_nonce` answer the
+/// nonce it carried and whether that was already used (`nonce_already_used`: the
+/// difference between "send it again with a fresh nonce" and "send the missing nonces
+/// first"); and, when `whole` asks, the transaction. It is read back from its block's
+/// batches, once; this is rare and bounded by the RPC's concurrency, and the answer goes out
+/// without those fields when it cannot be done (busy, or the block pruned).
+async fn with_transaction(
+    state: &Arc<RpcState>,
+    hash: Hash32,
+    mut status: Value,
+    whole: bool,
+) -> Value {
+    let expected = status["expected_nonce"].as_u64();
+    let Some(height) = status["height"]
+        .as_u64()
+        .filter(|_| whole || expected.is_some())
     else {
         return status;
     };
@@ -600,33 +606,14 @@ async fn with_nonce(state: &Arc<RpcState>, hash: Hash32, mut status: Value) -> V
     })
     .await;
     if let Ok(Some(tx)) = found {
-        status["nonce"] = tx.nonce().into();
-        status["nonce_already_used"] = (tx.nonce() < expected).into();
-    }
-    status
-}
-
-/// Transaction `hash` as block `height`'s batches carry it, if they are still stored.
-/// Adds the committed transaction itself to `status` when `whole` asks for it.
-async fn with_transaction(
-    state: &Arc<RpcState>,
-    hash: Hash32,
-    mut status: Value,
-    whole: bool,
-) -> Value {
-    let Some(height) = status["height"].as_u64().filter(|_| whole) else {
-        return status;
-    };
-    let Ok(_permit) = state.concurrency.try_acquire() else {
-        return status;
-    };
-    let found = tokio::task::spawn_blocking({
-        let state = state.clone();
-        move || transaction_in_block(&state, height, &hash)
-    })
-    .await;
-    if let Ok(Some(tx)) = found {
-        status["transaction"] = transaction_json(&tx);
+        if let Some(expected) = expected {
+            status["nonce"] = tx.nonce().into();
+            status["nonce_already_used"] = (tx.nonce() < expected).into();
+        }
+        if whole {
+            // `?transaction=true`: the committed transaction itself.
+            status["transaction"] = transaction_json(&tx);
+        }
     }
     status
 }
@@ -656,6 +643,7 @@ pub(crate) fn transaction_json(tx: &SignedTransaction) -> Value {
     v
 }
 
+/// Transaction `hash` as block `height`'s batches carry it, if they are still stored.
 fn transaction_in_block(state: &RpcState, height: u64, hash: &Hash32) -> Option<SignedTransaction> {
     let storage = &state.shared.storage;
     let (_, bytes) = storage.block_at(height).ok()??;

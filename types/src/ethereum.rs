@@ -376,6 +376,33 @@ impl EthKey {
     }
 }
 
+/// `payload` as the EIP-1559 transaction a wallet would send for it: a call or deployment
+/// as it is, a native transfer as a call with the amount as value and no input (21,000
+/// gas); `None` for the native payloads Ethereum has no form for (swap, mint, compute).
+pub fn eip1559_of(
+    chain_id: ChainId,
+    nonce: u64,
+    payload: Payload,
+    fee_cap: u128,
+) -> Option<TxEip1559> {
+    let (to, value, input, gas) = match payload {
+        Payload::Transfer { to, amount } => (Some(to), amount, Vec::new(), 21_000),
+        Payload::Call {
+            to,
+            input,
+            value,
+            gas_limit,
+        } => (Some(to), value, input, gas_limit),
+        Payload::Deploy {
+            init_code,
+            value,
+            gas_limit,
+        } => (None, value, init_code, gas_limit),
+        Payload::Swap { .. } | Payload::Mint { .. } | Payload::Compute { .. } => return None,
+    };
+    Some(eip1559(chain_id, nonce, to, value, input, gas, fee_cap))
+}
+
 /// An EIP-1559 transaction of `chain_id` from the caller's key: a call to `to`, or a
 /// deployment when `to` is `None`. Fee cap `fee_cap`, no tip.
 pub fn eip1559(

@@ -385,22 +385,12 @@ fn qty(n: impl Into<u128>) -> Value {
 
 /// Unformatted data: "0x" and two hex digits a byte.
 fn data(bytes: &[u8]) -> Value {
-    json!(format!("0x{}", hex_string(bytes)))
+    json!(format!("0x{}", super::hex_encode(bytes)))
 }
 
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// "0x"-prefixed hex, as the JSON-RPC requires it.
 fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    let digits = text.strip_prefix("0x")?;
-    if digits.len() % 2 != 0 {
-        return None;
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
-        .collect()
+    text.strip_prefix("0x").and_then(super::hex_decode)
 }
 
 fn parse_qty(text: &str) -> Option<u128> {
