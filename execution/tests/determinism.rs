@@ -116,7 +116,7 @@ fn build_case(seed: u64, len: usize, accounts: usize) -> Case {
         }));
     }
     let mut funded = Vec::new();
-    // Genesis bounds the total supply by u64::MAX, so one account at most holds nearly
+    // Genesis bounds the total supply by 2^128 - 1, so one account at most holds nearly
     // all of it (the rest of the accounts and pools hold far less than the reserve).
     let mut whale = false;
     for &i in &used {

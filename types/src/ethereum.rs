@@ -149,7 +149,7 @@ impl EthTransaction {
     }
 
     /// The sender, recovered from the signature on first use and remembered, by this copy
-    /// and in the process-wide [`RECOVERED`] memo (a validator decodes a transaction again
+    /// and in the process-wide memo of recovered senders (a validator decodes a transaction again
     /// after verifying it: from its batch store, to execute it).
     pub fn sender(&self) -> Result<Address, EthError> {
         self.sender
@@ -169,11 +169,6 @@ impl EthTransaction {
     /// Recovers the sender without either memo: what one signature check costs.
     pub fn recover_uncached(&self) -> Result<Address, EthError> {
         recover(&self.envelope)
-    }
-
-    /// Whether the sender has been recovered already (verification is then free).
-    pub fn is_recovered(&self) -> bool {
-        self.sender.get().is_some()
     }
 }
 
@@ -203,7 +198,7 @@ fn recover(envelope: &TxEnvelope) -> Result<Address, EthError> {
 
 /// Senders recovered in this process, by transaction hash (keccak of the signed bytes, so
 /// the hash determines the sender): a bounded memo in shards, each cleared when full.
-pub struct RecoveredSenders {
+struct RecoveredSenders {
     shards: Vec<parking_lot::Mutex<std::collections::HashMap<Hash32, Address>>>,
 }
 
@@ -214,7 +209,7 @@ const RECOVERED_SHARDS: usize = 64;
 const RECOVERED_PER_SHARD: usize = 4_096;
 
 /// The process's memo of recovered senders.
-pub static RECOVERED: std::sync::LazyLock<RecoveredSenders> =
+static RECOVERED: std::sync::LazyLock<RecoveredSenders> =
     std::sync::LazyLock::new(|| RecoveredSenders {
         shards: (0..RECOVERED_SHARDS)
             .map(|_| parking_lot::Mutex::new(std::collections::HashMap::new()))
@@ -455,7 +450,6 @@ mod tests {
         let bytes = codec::encode(&tx);
         let back: EthTransaction = codec::decode::<_, 1024>(&bytes).unwrap();
         assert_eq!(back, tx);
-        assert!(!back.is_recovered());
         assert_eq!(back.sender(), Ok(key().address()));
         let json = serde_json::to_string(&tx).unwrap();
         assert_eq!(serde_json::from_str::<EthTransaction>(&json).unwrap(), tx);
