@@ -255,7 +255,16 @@ fn a_burst_above_capacity_is_refused_busy_and_what_is_admitted_commits() {
     assert!(u(&r, "busy_retries") > 0, "nothing was refused busy: {r:#}");
     assert!(u(&r, "committed") > 0);
     assert_eq!(u(&r, "rejected"), 0, "{:#}", r["rejected_by_reason"]);
-    assert_eq!(u(&r, "in_flight"), 0, "something admitted did not commit");
+    // Items in requests that got no answer under the burst may never have been admitted;
+    // whatever a validator answered as accepted must commit.
+    assert_eq!(
+        u(&r, "in_flight_admitted"),
+        0,
+        "something admitted did not commit: in flight {}, unanswered {}, notes {:#}",
+        u(&r, "in_flight"),
+        u(&r, "unanswered"),
+        r["notes"]
+    );
     let timeouts = r["stages"]["view_change_timeouts"]
         .as_u64()
         .expect("the validators export their timeouts");

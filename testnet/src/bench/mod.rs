@@ -507,6 +507,9 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
     }
     .unwrap_or_else(now_ms);
     let (mut sent, mut rejected, mut expired, mut in_flight, mut anomalies) = (0, 0, 0, 0, 0);
+    // Of the items in flight, those a validator answered as accepted: they must commit.
+    // The others went out in requests that got no answer, and may never have been admitted.
+    let mut in_flight_admitted = 0;
     let (from_us, to_us) = shared.window_us;
     let send_end_us = send_end.as_micros() as u64;
     let measured_to = to_us.min(send_end_us);
@@ -531,6 +534,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
                         expired += 1;
                     } else {
                         in_flight += 1;
+                        in_flight_admitted += u64::from(o == outcome::ACCEPTED);
                     }
                 }
             }
@@ -688,6 +692,7 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
         rejected_by_reason: shared.rejected_by.lock().clone(),
         expired,
         in_flight,
+        in_flight_admitted,
         identity_holds,
         anomalies,
         unanswered: c.unanswered.load(Ordering::SeqCst),

@@ -129,6 +129,8 @@ pub struct BenchReport {
     pub rejected_by_reason: BTreeMap<String, u64>,
     pub expired: u64,
     pub in_flight: u64,
+    /// Of `in_flight`, items a validator answered as accepted (the rest went unanswered).
+    pub in_flight_admitted: u64,
     /// `sent = committed + rejected + expired + in_flight`.
     pub identity_holds: bool,
     /// Items both refused and committed, committed twice, or committed though never sent.
@@ -239,7 +241,15 @@ impl BenchReport {
             .collect();
         row(&mut s, "rejected", self.rejected, reasons.join(", "));
         row(&mut s, "expired", self.expired, String::new());
-        row(&mut s, "in flight", self.in_flight, "(at the end)".into());
+        row(
+            &mut s,
+            "in flight",
+            self.in_flight,
+            format!(
+                "(at the end; {} of them answered as accepted, the rest unanswered)",
+                n(self.in_flight_admitted)
+            ),
+        );
         let _ = writeln!(
             s,
             "  identity   sent = committed + rejected + expired + in flight: {} = {} + {} + {} + {}: {}",
