@@ -384,52 +384,51 @@ fn client_commands_against_one_validator() {
     );
 
     // Two transactions with one nonce: the second is included but not executed, and says
-    // so (exit 9, `executed: false`), never as a successful inclusion.
+    // so (exit 9, `executed: false`), never as a successful inclusion. Both go in one
+    // request, so that the first cannot execute before the second is admitted (sent one
+    // after the other, the second was now and then refused `nonce_too_low` instead).
     let next = ok_json(&ordo(
         &dir,
         &["account", dev_key.to_str().unwrap(), "--json"],
     ))["next_nonce"]
         .as_u64()
         .expect("next_nonce");
-    let nonce = next.to_string();
-    let first = ok_json(&ordo(
-        &dir,
-        &[
-            "transfer",
-            "--to",
-            &alice_addr,
-            "--amount",
-            "5",
-            "--nonce",
-            &nonce,
-            "--no-wait",
-            "--json",
-        ],
-    ));
-    // The node counts what it accepted and has not executed yet.
+    let dev = ordo_types::keyfile::read(&dev_key).expect("the dev key");
+    let alice: ordo_types::Address = alice_addr.parse().expect("an address");
+    let same_nonce: Vec<ordo_types::SignedTransaction> = [5, 6]
+        .into_iter()
+        .map(|amount| {
+            ordo_types::Transaction {
+                chain_id: CHAIN,
+                sender: dev.public(),
+                nonce: next,
+                expiry: ordo_types::now_ms() + 60_000,
+                payload: ordo_types::Payload::Transfer { to: alice, amount },
+            }
+            .sign(&dev)
+        })
+        .collect();
+    let r = http::post_bytes(
+        node.rpc,
+        "/v1/transactions/batch",
+        &ordo_types::codec::encode(&same_nonce),
+        Duration::from_secs(10),
+    )
+    .expect("the batch is answered");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let (first_hash, second_hash) = (
+        same_nonce[0].hash().to_string(),
+        same_nonce[1].hash().to_string(),
+    );
+    // The node counts what it accepted and has not executed yet, once: the next nonce is
+    // one above, whether the pair is still pending or already executed.
     let account = ok_json(&ordo(
         &dir,
         &["account", dev_key.to_str().unwrap(), "--json"],
     ));
     assert_eq!(account["next_nonce"], next + 1, "{account}");
-    let second = ok_json(&ordo(
-        &dir,
-        &[
-            "transfer",
-            "--to",
-            &alice_addr,
-            "--amount",
-            "6",
-            "--nonce",
-            &nonce,
-            "--no-wait",
-            "--json",
-        ],
-    ));
-    let first_hash = first["hash"].as_str().unwrap();
-    let second_hash = second["hash"].as_str().unwrap();
-    ok_json(&ordo(&dir, &["tx", first_hash, "--wait", "--json"]));
-    let stale = ordo(&dir, &["tx", second_hash, "--wait", "--json"]);
+    ok_json(&ordo(&dir, &["tx", &first_hash, "--wait", "--json"]));
+    let stale = ordo(&dir, &["tx", &second_hash, "--wait", "--json"]);
     let doc = json_fails_with(&stale, 9, "not executed");
     assert_eq!(
         (
@@ -451,7 +450,7 @@ fn client_commands_against_one_validator() {
         doc["error"].as_str().unwrap().contains("already used"),
         "{doc}"
     );
-    let text = ordo(&dir, &["tx", second_hash]);
+    let text = ordo(&dir, &["tx", &second_hash]);
     assert!(
         stdout(&text).contains("included, not executed")
             && stdout(&text).contains("nothing changed"),
