@@ -62,6 +62,8 @@ pub struct LocalnetSpec {
     pub collections: u32,
     /// Generate an ordering-only network (see [`GenesisFile::ordering_only`]).
     pub ordering_only: bool,
+    /// The genesis's block gas limit.
+    pub block_gas_limit: u64,
 }
 
 impl Default for LocalnetSpec {
@@ -78,6 +80,7 @@ impl Default for LocalnetSpec {
             pools: 4,
             collections: 4,
             ordering_only: false,
+            block_gas_limit: ordo_node::genesis::DEFAULT_BLOCK_GAS_LIMIT,
         }
     }
 }
@@ -350,7 +353,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
             b"ordo/fee-sink\0",
             &spec.chain_id.to_le_bytes(),
         )),
-        block_gas_limit: ordo_node::genesis::DEFAULT_BLOCK_GAS_LIMIT,
+        block_gas_limit: spec.block_gas_limit,
         validators: genesis_validators,
         accounts,
         pools: (0..spec.pools)

@@ -60,5 +60,5 @@ pub use leader::LeaderPolicy;
 pub use messages::{
     Block, Epoch, Message, Proposal, QuorumCert, Round, Timeout, TimeoutCert, ValidatorIndex, Vote,
 };
-pub use replica::{Action, Event, Replica, Stats};
+pub use replica::{Action, Event, ReadyPayload, Replica, Stats};
 pub use safety::SafetyData;

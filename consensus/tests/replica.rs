@@ -5,8 +5,8 @@ use std::collections::{HashMap, VecDeque};
 
 use ordo_consensus::messages::{proposal_digest, vote_digest};
 use ordo_consensus::{
-    Action, Block, Committee, Config, Event, Message, Proposal, QuorumCert, Replica, SafetyData,
-    Vote,
+    Action, Block, Committee, Config, Event, Message, Proposal, QuorumCert, ReadyPayload, Replica,
+    SafetyData, Vote,
 };
 use ordo_types::{Hash32, KeyPair, Signature};
 
@@ -561,7 +561,7 @@ fn leader_proposing(payload: Hash32) -> (Vec<KeyPair>, usize, Vec<Action>) {
     let leader = keys.iter().position(|k| k.public() == leader_key).unwrap();
     let mut r = Replica::new(config(), committee(&keys), keys[leader].clone());
     r.start(0);
-    let actions = r.handle(5, Event::PayloadReady(vec![payload]));
+    let actions = r.handle(5, Event::PayloadReady(vec![payload.into()]));
     (keys, leader, actions)
 }
 
@@ -603,7 +603,7 @@ fn a_fresh_leader_persists_its_proposal_first_and_resends_it_after_a_restart() {
         vec![Block::genesis(0)],
     );
     let mut again = restarted.start(50);
-    again.extend(restarted.handle(60, Event::PayloadReady(vec![Hash32([2; 32])])));
+    again.extend(restarted.handle(60, Event::PayloadReady(vec![Hash32([2; 32]).into()])));
     let resent = proposals(&again);
     assert_eq!(
         resent.iter().map(Block::id).collect::<Vec<_>>(),
@@ -721,7 +721,7 @@ fn payload_available_for_voting_is_never_proposed_on_that_report() {
     let vote_only = Hash32([7; 32]);
     let ready = Hash32([8; 32]);
     assert!(proposals(&l.handle(1, Event::PayloadAvailable(vec![vote_only]))).is_empty());
-    let proposed = proposals(&l.handle(2, Event::PayloadReady(vec![ready])));
+    let proposed = proposals(&l.handle(2, Event::PayloadReady(vec![ready.into()])));
     assert_eq!(proposed.len(), 1);
     assert_eq!(proposed[0].payload, vec![ready]);
 }
@@ -738,7 +738,7 @@ fn votes_wait_for_payload() {
         !has_vote(&actions),
         "voted before the payload was available"
     );
-    let actions = r.handle(30, Event::PayloadReady(vec![digest]));
+    let actions = r.handle(30, Event::PayloadReady(vec![digest.into()]));
     assert!(
         has_vote(&actions),
         "no vote once the payload arrived: {actions:?}"
@@ -766,7 +766,7 @@ fn a_vote_waiting_for_payload_stays_with_the_first_proposal() {
             "voted before the payload was available"
         );
     }
-    let actions = r.handle(30, Event::PayloadReady(vec![digest]));
+    let actions = r.handle(30, Event::PayloadReady(vec![digest.into()]));
     let voted: Vec<Hash32> = actions
         .iter()
         .filter_map(|a| match a {
@@ -814,7 +814,7 @@ fn idle_leader_waits_before_an_empty_block() {
     let mut probe2 = Replica::new(config(), committee(&keys), keys[leader].clone());
     let actions = probe2.start(0);
     assert!(!proposes(&actions));
-    let actions = probe2.handle(1, Event::PayloadReady(vec![Hash32([1; 32])]));
+    let actions = probe2.handle(1, Event::PayloadReady(vec![Hash32([1; 32]).into()]));
     assert!(proposes(&actions), "payload is proposed at once");
 }
 
@@ -963,5 +963,32 @@ fn a_lost_round_costs_no_timeout_after_messages_flow_again() {
         late_timeouts.is_empty(),
         "rounds timed out after messages flowed again (start, replica, round, lost round): \
          {late_timeouts:?}"
+    );
+}
+
+#[test]
+fn a_leader_proposes_only_the_payload_that_fits_the_block_gas_limit() {
+    let keys = keys();
+    let mut cfg = config();
+    cfg.max_payload_gas = 100;
+    let leader_key = Replica::new(cfg.clone(), committee(&keys), keys[0].clone()).leader_of(1);
+    let me = keys.iter().position(|k| k.public() == leader_key).unwrap();
+    let mut l = Replica::new(cfg, committee(&keys), keys[me].clone());
+    l.start(0);
+    let ready = |byte: u8, gas: u64| ReadyPayload {
+        digest: Hash32([byte; 32]),
+        gas,
+    };
+    // 60 + 40 fit; the third would take the block to 130, and the fourth, which would
+    // fit, must not jump the queue ahead of it.
+    let proposed = proposals(&l.handle(
+        1,
+        Event::PayloadReady(vec![ready(1, 60), ready(2, 40), ready(3, 30), ready(4, 0)]),
+    ));
+    assert_eq!(proposed.len(), 1);
+    assert_eq!(
+        proposed[0].payload,
+        vec![Hash32([1; 32]), Hash32([2; 32])],
+        "the block takes payload in order while its gas fits"
     );
 }

@@ -101,14 +101,6 @@ pub(crate) fn from_evm(address: &EvmAddress) -> Address {
     Address(bytes)
 }
 
-/// The gas limit a contract payload asks for; zero for native payloads.
-pub(crate) fn gas_limit(payload: &Payload) -> u64 {
-    match payload {
-        Payload::Deploy { gas_limit, .. } | Payload::Call { gas_limit, .. } => *gas_limit,
-        _ => 0,
-    }
-}
-
 /// revm's view of the state: every read goes through the reader.
 struct Db<R: KeyReader> {
     reader: R,

@@ -49,6 +49,9 @@ pub struct BatchInfo {
     pub num_txs: u32,
     /// Length of the batch's canonical encoding.
     pub bytes: u32,
+    /// The sum of its transactions' EVM gas limits (saturating): what it takes of a
+    /// block's gas limit, so that a proposer can respect the limit knowing digests alone.
+    pub gas: u64,
 }
 
 /// One validator's signed acknowledgement of a batch.
@@ -84,6 +87,16 @@ impl BatchBody {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The sum of the transactions' EVM gas limits, saturating; 0 for opaque payloads.
+    pub fn gas(&self) -> u64 {
+        match self {
+            BatchBody::Transactions(t) => t
+                .iter()
+                .fold(0u64, |sum, tx| sum.saturating_add(tx.payload().gas_limit())),
+            BatchBody::Opaque(_) => 0,
+        }
+    }
 }
 
 impl Batch {
@@ -96,6 +109,7 @@ impl Batch {
             digest: Hash32::digest(BATCH_DOMAIN, &bytes),
             num_txs: self.body.len() as u32,
             bytes: bytes.len() as u32,
+            gas: self.body.gas(),
         };
         (bytes, info)
     }

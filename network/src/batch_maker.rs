@@ -32,10 +32,12 @@ pub(crate) trait BatchSink: Send + Sync + 'static {
 }
 
 /// When a batch is cut: by its transactions' encoded bytes, their count, or the age of the
-/// oldest.
+/// oldest; and how much EVM gas it may hold.
 pub(crate) struct BatchLimits {
     pub max_bytes: usize,
     pub max_txs: usize,
+    /// EVM gas limits a batch holds at most; not a reason to cut one sooner.
+    pub max_gas: u64,
     pub max_delay: Duration,
 }
 
@@ -74,6 +76,7 @@ impl<S: BatchSink> BatchMaker<S> {
             let taken = self.mempool.take(
                 limits.max_bytes.saturating_sub(BATCH_OVERHEAD),
                 limits.max_txs,
+                limits.max_gas,
                 ordo_types::now_ms(),
             );
             if !taken.expired.is_empty() && self.expired.try_send(taken.expired).is_err() {

@@ -54,6 +54,9 @@ pub struct DisseminationConfig {
     pub max_batch_bytes: usize,
     /// ...or this many transactions...
     pub max_batch_txs: usize,
+    /// A batch holds at most this much EVM gas (the sum of its transactions' gas limits),
+    /// so that one batch fits in a block: the chain's block gas limit.
+    pub max_batch_gas: u64,
     /// ...or its oldest transaction has waited this long.
     pub max_batch_delay: Duration,
     /// Own batches awaiting a proof of availability; more wait (back-pressure).
@@ -81,6 +84,7 @@ impl Default for DisseminationConfig {
         DisseminationConfig {
             max_batch_bytes: 500_000,
             max_batch_txs: 10_000,
+            max_batch_gas: u64::MAX,
             max_batch_delay: Duration::from_millis(20),
             max_pending_batches: 64,
             retry_interval: Duration::from_millis(50),
@@ -203,6 +207,7 @@ impl Dissemination {
                     limits: BatchLimits {
                         max_bytes: d.inner.config.max_batch_bytes,
                         max_txs: d.inner.config.max_batch_txs,
+                        max_gas: d.inner.config.max_batch_gas,
                         max_delay: d.inner.config.max_batch_delay,
                     },
                     sink: d.clone(),

@@ -393,10 +393,14 @@ impl Mempool {
         })
     }
 
-    /// Takes transactions in arrival order, up to `max_bytes` of encoded size and `max_txs`.
-    pub fn take(&self, max_bytes: usize, max_txs: usize, now_ms: u64) -> Taken {
+    /// Takes transactions in arrival order, up to `max_bytes` of encoded size, `max_txs`,
+    /// and `max_gas` of EVM gas limits (what the block gas limit counts, so that a batch
+    /// fits in a block). The first is taken whatever its gas: one above the bound would
+    /// otherwise block the queue, and execution refuses it.
+    pub fn take(&self, max_bytes: usize, max_txs: usize, max_gas: u64, now_ms: u64) -> Taken {
         let mut taken = Taken::default();
         let mut size = 0;
+        let mut gas = 0u64;
         let now = Instant::now();
         let wait = metrics::histogram!("ordo_network_mempool_wait_seconds");
         let mut inner = self.inner.lock();
@@ -407,7 +411,14 @@ impl Mempool {
                 continue;
             };
             let expired = entry.tx.expiry() <= now_ms;
-            if !expired && (taken.transactions.len() >= max_txs || size + entry.bytes > max_bytes) {
+            let entry_gas = entry.tx.payload().gas_limit();
+            let over_gas =
+                !taken.transactions.is_empty() && gas.saturating_add(entry_gas) > max_gas;
+            if !expired
+                && (taken.transactions.len() >= max_txs
+                    || size + entry.bytes > max_bytes
+                    || over_gas)
+            {
                 break;
             }
             inner.queue.pop_front();
@@ -427,6 +438,7 @@ impl Mempool {
                 continue;
             }
             size += entry.bytes;
+            gas = gas.saturating_add(entry_gas);
             // The mempool's share of a transaction's latency (README, latency by stage).
             wait.record(now.saturating_duration_since(entry.arrival).as_secs_f64());
             taken.transactions.push(entry.tx);
@@ -610,13 +622,43 @@ mod tests {
     }
 
     #[test]
+    fn take_stops_before_the_gas_bound_but_always_takes_one() {
+        let pool = Mempool::new(MempoolConfig::new(7));
+        let k = KeyPair::from_seed([1; 32]);
+        let call = |nonce, gas_limit| {
+            Transaction {
+                chain_id: 7,
+                sender: k.public(),
+                nonce,
+                expiry: NOW + 100,
+                payload: Payload::Call {
+                    to: Address::default(),
+                    input: Vec::new(),
+                    value: 0,
+                    gas_limit,
+                },
+            }
+            .sign(&k)
+        };
+        // 300 alone is above the bound of 250, 100 + 100 fit, the third 100 does not.
+        for (nonce, gas) in [(0, 300), (1, 100), (2, 100), (3, 100)] {
+            pool.insert(call(nonce, gas), 0, NOW).unwrap();
+        }
+        let nonces =
+            |taken: Taken| -> Vec<u64> { taken.transactions.iter().map(|t| t.nonce()).collect() };
+        assert_eq!(nonces(pool.take(usize::MAX, 10, 250, NOW)), vec![0]);
+        assert_eq!(nonces(pool.take(usize::MAX, 10, 250, NOW)), vec![1, 2]);
+        assert_eq!(nonces(pool.take(usize::MAX, 10, 250, NOW)), vec![3]);
+    }
+
+    #[test]
     fn take_respects_limits_order_and_reports_expired() {
         let pool = Mempool::new(MempoolConfig::new(7));
         let k = KeyPair::from_seed([1; 32]);
         let h0 = pool.insert(tx(&k, 0, NOW + 5), 0, NOW).unwrap();
         let h1 = pool.insert(tx(&k, 1, NOW + 100), 0, NOW).unwrap();
         let h2 = pool.insert(tx(&k, 2, NOW + 100), 0, NOW).unwrap();
-        let taken = pool.take(usize::MAX, 1, NOW + 10);
+        let taken = pool.take(usize::MAX, 1, u64::MAX, NOW + 10);
         assert_eq!(taken.expired, vec![h0]);
         assert_eq!(
             taken
@@ -626,7 +668,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![h1]
         );
-        let taken = pool.take(usize::MAX, 10, NOW + 10);
+        let taken = pool.take(usize::MAX, 10, u64::MAX, NOW + 10);
         assert_eq!(taken.transactions[0].hash(), h2);
         assert!(pool.is_empty());
         // Batched hashes stay duplicates; per-sender room is given back.
@@ -648,7 +690,10 @@ mod tests {
         assert_eq!(pool.next_nonce(&k.address(), 0, NOW), Some(2));
         assert_eq!(pool.next_nonce(&other, 0, NOW), None);
         // Still known once batched: the node has not executed them yet.
-        assert_eq!(pool.take(usize::MAX, 10, NOW).transactions.len(), 2);
+        assert_eq!(
+            pool.take(usize::MAX, 10, u64::MAX, NOW).transactions.len(),
+            2
+        );
         assert_eq!(pool.next_nonce(&k.address(), 0, NOW), Some(2));
         assert_eq!(pool.next_nonce(&k.address(), 1, NOW), Some(2));
         // The executed state passed it: forgotten.

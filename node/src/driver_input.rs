@@ -4,7 +4,7 @@
 //! Its own file so that the driver's feeders (block sync, payload, roots, the inbound
 //! path) depend on this type only, not on the driver, which itself calls block sync.
 
-use ordo_consensus::Message;
+use ordo_consensus::{Message, ReadyPayload};
 use ordo_types::{Hash32, PublicKey};
 
 /// What the node feeds the driver.
@@ -14,8 +14,9 @@ pub enum DriverInput {
         from: PublicKey,
         message: Message,
     },
-    /// Payload that may be proposed and voted for, in the order to propose it.
-    Payload(Vec<Hash32>),
+    /// Payload that may be proposed and voted for, in the order to propose it, with the
+    /// gas each takes of a block.
+    Payload(Vec<ReadyPayload>),
     /// Payload that may be voted for only (a checked proposal's batches).
     PayloadAvailable(Vec<Hash32>),
     /// Our state root differs from a quorum's: send no more votes.

@@ -136,6 +136,13 @@ impl GenesisFile {
         if self.validators.is_empty() {
             return bad("validators".into(), "at least one validator is required");
         }
+        // Below one plain call's gas, no contract transaction could ever run.
+        if self.block_gas_limit < 21_000 {
+            return bad(
+                "block_gas_limit".into(),
+                "must be at least 21000, the gas of the simplest call",
+            );
+        }
         // Consensus numbers validators with a u16.
         if self.validators.len() > usize::from(u16::MAX) {
             return bad("validators".into(), "at most 65535 validators");

@@ -194,8 +194,10 @@ fn open_storage(
     ))
 }
 
-fn consensus_config(config: &NodeConfig, n: usize) -> ordo_consensus::Config {
+/// `block_gas_limit`: the genesis's, which bounds each proposal's payload.
+fn consensus_config(config: &NodeConfig, n: usize, block_gas_limit: u64) -> ordo_consensus::Config {
     let mut c = ordo_consensus::Config::new(n);
+    c.max_payload_gas = block_gas_limit;
     c.base_timeout_ms = config.consensus.base_timeout_ms;
     c.max_timeout_exponent = config.consensus.max_timeout_exponent;
     c.max_batch_delay_ms = config.consensus.max_batch_delay_ms;
@@ -211,6 +213,7 @@ fn consensus_config(config: &NodeConfig, n: usize) -> ordo_consensus::Config {
 /// The replica as storage left it: safety data and the recent committed chain.
 fn restore_replica(
     config: &NodeConfig,
+    block_gas_limit: u64,
     storage: &Storage,
     committee: ConsensusCommittee,
     key: ordo_types::KeyPair,
@@ -236,7 +239,7 @@ fn restore_replica(
         last_committed,
         "consensus restored"
     );
-    let cfg = consensus_config(config, committee.size());
+    let cfg = consensus_config(config, committee.size(), block_gas_limit);
     Ok((
         Replica::restore(cfg, committee, key, safety, tail),
         last_committed + 1,
@@ -280,8 +283,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             consensus_committee.validators().to_vec(),
         )
     });
-    let (replica, next_height) =
-        restore_replica(&config, &storage, consensus_committee, key.clone())?;
+    let (replica, next_height) = restore_replica(
+        &config,
+        genesis_file.block_gas_limit,
+        &storage,
+        consensus_committee,
+        key.clone(),
+    )?;
 
     let (committed_tx, _) = watch::channel(next_height - 1);
     let (executed_tx, _) = watch::channel(tip);
@@ -313,6 +321,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let mempool = Arc::new(Mempool::new(mempool_config));
     let diss_config = DisseminationConfig {
         max_batch_txs: config.mempool.max_batch_txs,
+        max_batch_gas: genesis_file.block_gas_limit,
         max_batch_delay: Duration::from_millis(config.mempool.max_batch_delay_ms),
         accept_opaque: genesis_file.ordering_only,
         #[cfg(feature = "byzantine")]
@@ -416,7 +425,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     });
 
     // The payload owner: the one sender of payload availability to consensus.
-    let consensus_pool = consensus_config(&config, network.committee().validators().len()).max_pool;
+    let consensus_pool = consensus_config(
+        &config,
+        network.committee().validators().len(),
+        genesis_file.block_gas_limit,
+    )
+    .max_pool;
     let (committed_batches_tx, committed_batches_rx) =
         mpsc::channel(crate::payload::COMMITTED_QUEUE);
     let (proposals_tx, proposals_rx) = mpsc::channel(crate::payload::PROPOSAL_QUEUE);

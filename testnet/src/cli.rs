@@ -133,6 +133,11 @@ pub struct UpArgs {
     #[arg(long)]
     pub ordering_only: bool,
 
+    /// A new testnet's block gas limit: the most EVM gas (by gas limits) one block's
+    /// contract transactions may ask for [default: 1000000000].
+    #[arg(long, value_name = "GAS")]
+    pub block_gas_limit: Option<u64>,
+
     /// Let a new testnet's validators take `POST /v1/admin/partition` on their (loopback)
     /// RPC port, to cut chosen validators off for fault tests. Off unless asked for.
     #[arg(long)]
@@ -205,6 +210,10 @@ pub struct BenchArgs {
     /// First port of the --local testnet [default: a free block of ports].
     #[arg(long, value_name = "PORT", requires = "local")]
     pub port_base: Option<u16>,
+
+    /// Block gas limit of the --local testnet [default: 1000000000].
+    #[arg(long, value_name = "GAS", requires = "local")]
+    pub block_gas_limit: Option<u64>,
 
     /// Open loop: offer this many transactions per second, whatever the answers.
     #[arg(long, value_name = "TPS", conflicts_with = "max_in_flight")]

@@ -92,6 +92,7 @@ pub fn up(args: &UpArgs, json: bool) -> Result<()> {
         reset: args.reset,
         accounts: args.accounts,
         ordering_only: args.ordering_only,
+        block_gas_limit: args.block_gas_limit,
         fault_injection: args.fault_injection,
         ready_timeout: Duration::from_secs(args.timeout),
         ..UpOptions::new(dir_of(&args.common))
@@ -327,6 +328,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
             validators: args.validators,
             dir: args.dir.clone(),
             port_base: args.port_base,
+            block_gas_limit: args.block_gas_limit,
         }
     } else if !args.rpc.is_empty() {
         Target::Rpc(

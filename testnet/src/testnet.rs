@@ -38,6 +38,8 @@ pub struct UpOptions {
     /// Funded bench accounts of a new testnet; for an existing one, must match when given.
     pub accounts: Option<u32>,
     pub ordering_only: bool,
+    /// A new testnet's block gas limit [default: the genesis default].
+    pub block_gas_limit: Option<u64>,
     /// Serve the test-only partition endpoint (`rpc.fault_injection`) on a new testnet.
     pub fault_injection: bool,
     /// Applied to each validator's config of a new testnet (tests and the fault suite).
@@ -57,6 +59,7 @@ impl UpOptions {
             reset: false,
             accounts: None,
             ordering_only: false,
+            block_gas_limit: None,
             fault_injection: false,
             configure: None,
             offline: 0,
@@ -429,6 +432,9 @@ fn generate(opts: &UpOptions) -> Result<Testnet> {
         port_base,
         bench_accounts: opts.accounts.unwrap_or(DEFAULT_ACCOUNTS),
         ordering_only: opts.ordering_only,
+        block_gas_limit: opts
+            .block_gas_limit
+            .unwrap_or(LocalnetSpec::default().block_gas_limit),
         ..LocalnetSpec::default()
     };
     let mut net = localnet::generate(&opts.dir, &spec)?;
@@ -468,6 +474,14 @@ fn check_matches(net: &Testnet, opts: &UpOptions) -> Result<()> {
         if a as usize != have {
             return Err(TestnetError::Usage(format!(
                 "the testnet in {dir} funds {have} bench accounts, not {a}: add --reset to make a new one"
+            )));
+        }
+    }
+    if let Some(limit) = opts.block_gas_limit {
+        let have = net.net.genesis.block_gas_limit;
+        if limit != have {
+            return Err(TestnetError::Usage(format!(
+                "the testnet in {dir} has a block gas limit of {have}, not {limit}: add --reset to make a new one"
             )));
         }
     }

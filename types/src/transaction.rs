@@ -78,6 +78,15 @@ impl Payload {
     pub fn is_evm(&self) -> bool {
         matches!(self, Payload::Deploy { .. } | Payload::Call { .. })
     }
+
+    /// The most gas the EVM may spend on this payload; 0 for native payloads, which the
+    /// block gas limit does not count.
+    pub fn gas_limit(&self) -> u64 {
+        match self {
+            Payload::Deploy { gas_limit, .. } | Payload::Call { gas_limit, .. } => *gas_limit,
+            _ => 0,
+        }
+    }
 }
 
 /// The body a sender signs.

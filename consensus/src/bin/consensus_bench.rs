@@ -72,7 +72,7 @@ fn cycle<S: Signer + Clone>(n: usize, signers: Vec<S>, real: bool, blocks: u64) 
         next_digest += 1;
         for (i, r) in replicas.iter_mut().enumerate() {
             let t = Instant::now();
-            let actions = r.handle(now, Event::PayloadReady(vec![d]));
+            let actions = r.handle(now, Event::PayloadReady(vec![d.into()]));
             let ns = t.elapsed().as_nanos() as u64;
             busy_ns[i] += ns;
             route(i, actions, &mut queue, &mut committed);

@@ -20,11 +20,26 @@ pub enum Event {
     Tick,
     /// These payload digests are stored locally: they may be proposed, in this order, and
     /// blocks that carry them may be voted for.
-    PayloadReady(Vec<Hash32>),
+    PayloadReady(Vec<ReadyPayload>),
     /// These payload digests are stored locally: blocks that carry them may be voted for,
     /// but this replica does not propose them on this report (the node decides the order
     /// in which payload is proposed; a proposal's say-so is no evidence of it).
     PayloadAvailable(Vec<Hash32>),
+}
+
+/// A payload digest reported ready, with the gas it takes of a block's gas limit (the sum
+/// of its transactions' EVM gas limits), which bounds what a leader proposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadyPayload {
+    pub digest: Hash32,
+    pub gas: u64,
+}
+
+impl From<Hash32> for ReadyPayload {
+    /// Payload that takes no gas (native transactions, opaque payloads).
+    fn from(digest: Hash32) -> Self {
+        ReadyPayload { digest, gas: 0 }
+    }
 }
 
 /// What a replica asks the driver to do, in order.

@@ -59,7 +59,7 @@ use crate::messages::{
 use crate::safety::SafetyData;
 
 use certificates::Certificates;
-pub use events::{Action, Event};
+pub use events::{Action, Event, ReadyPayload};
 use pacemaker::Pacemaker;
 use payload::PayloadPool;
 use proposals::{check_proposal, FirstProposals};
@@ -300,7 +300,7 @@ impl<S: Signer> Replica<S> {
         }
     }
 
-    fn on_payload(&mut self, digests: Vec<Hash32>, out: &mut Vec<Action>) {
+    fn on_payload(&mut self, digests: Vec<ReadyPayload>, out: &mut Vec<Action>) {
         self.payload.add_ready(digests);
         if let Some((id, tc)) = self.waiting_vote.take() {
             self.try_vote(&id, tc, out);
@@ -947,7 +947,9 @@ impl<S: Signer> Replica<S> {
             pending_payload |= !b.payload.is_empty();
             in_flight.extend(b.payload.iter().copied());
         }
-        let payload = self.payload.proposable(&in_flight, self.cfg.max_payload);
+        let payload =
+            self.payload
+                .proposable(&in_flight, self.cfg.max_payload, self.cfg.max_payload_gas);
         let wait_until = self
             .pacemaker
             .round_started()

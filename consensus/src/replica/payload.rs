@@ -8,6 +8,10 @@
 //! Digests reported available for voting only (a checked proposal's payload) are kept
 //! apart, in a bounded window, and never pooled on that report.
 //!
+//! A digest comes with the gas it takes of a block's gas limit; a proposal takes pooled
+//! digests in order while their gas fits, stopping at the first that does not (skipping
+//! it would reorder an author's batches), but always takes one.
+//!
 //! Invariants: a digest is in the pool at most once, and only while available; a digest
 //! committed within the window (`MAX_COMMITTED_DIGESTS`) is neither available nor pooled
 //! again; the pool holds at most `max_pool` digests, dropping the oldest beyond it; the
@@ -17,6 +21,7 @@ use std::collections::{HashSet, VecDeque};
 
 use ordo_types::{BoundedSet, Hash32};
 
+use super::ReadyPayload;
 use crate::messages::Block;
 
 /// Committed digests remembered, so that a late or repeated report of one is not proposed
@@ -28,8 +33,8 @@ const MAX_VOTE_ONLY: usize = 65_536;
 
 pub(super) struct PayloadPool {
     max_pool: usize,
-    /// Available and not yet committed, oldest first.
-    pool: VecDeque<Hash32>,
+    /// Available and not yet committed, oldest first, with each one's gas.
+    pool: VecDeque<ReadyPayload>,
     available: HashSet<Hash32>,
     /// Available for voting only, not pooled.
     vote_only: BoundedSet<Hash32>,
@@ -55,16 +60,16 @@ impl PayloadPool {
     }
 
     /// Takes the node's report of stored digests; new ones join the pool.
-    pub(super) fn add_ready(&mut self, digests: Vec<Hash32>) {
-        for d in digests {
-            if self.committed.contains(&d) || !self.available.insert(d) {
+    pub(super) fn add_ready(&mut self, ready: Vec<ReadyPayload>) {
+        for r in ready {
+            if self.committed.contains(&r.digest) || !self.available.insert(r.digest) {
                 continue;
             }
-            self.pool.push_back(d);
+            self.pool.push_back(r);
         }
         while self.pool.len() > self.max_pool {
-            if let Some(d) = self.pool.pop_front() {
-                self.available.remove(&d);
+            if let Some(r) = self.pool.pop_front() {
+                self.available.remove(&r.digest);
             }
         }
     }
@@ -87,15 +92,29 @@ impl PayloadPool {
             .collect()
     }
 
-    /// Up to `max` pooled digests, oldest first, leaving out those `in_flight` (already in
-    /// an uncommitted block that the proposal extends).
-    pub(super) fn proposable(&self, in_flight: &HashSet<Hash32>, max: usize) -> Vec<Hash32> {
-        self.pool
-            .iter()
-            .filter(|d| !in_flight.contains(*d))
-            .take(max)
-            .copied()
-            .collect()
+    /// Up to `max` pooled digests taking at most `max_gas` together (at least one, if any),
+    /// oldest first, leaving out those `in_flight` (already in an uncommitted block that
+    /// the proposal extends).
+    pub(super) fn proposable(
+        &self,
+        in_flight: &HashSet<Hash32>,
+        max: usize,
+        max_gas: u64,
+    ) -> Vec<Hash32> {
+        let mut gas = 0u64;
+        let mut out = Vec::new();
+        for r in self.pool.iter().filter(|r| !in_flight.contains(&r.digest)) {
+            if out.len() == max {
+                break;
+            }
+            let total = gas.saturating_add(r.gas);
+            if !out.is_empty() && total > max_gas {
+                break;
+            }
+            gas = total;
+            out.push(r.digest);
+        }
+        out
     }
 
     /// These blocks committed: their digests leave the pool for good.
@@ -107,6 +126,6 @@ impl PayloadPool {
             }
         }
         let committed = &self.committed;
-        self.pool.retain(|d| !committed.contains(d));
+        self.pool.retain(|r| !committed.contains(&r.digest));
     }
 }

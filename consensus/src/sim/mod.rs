@@ -498,7 +498,7 @@ impl Sim {
                 self.nodes[i].timer = None;
                 Event::Tick
             }
-            What::Payload(d) => Event::PayloadReady(d),
+            What::Payload(d) => Event::PayloadReady(d.into_iter().map(Into::into).collect()),
             What::Deliver { from, message } => {
                 self.report.messages_delivered += 1;
                 *self

@@ -19,7 +19,7 @@ use ordo_types::{Address, Amount, SignedTransaction, StateView};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecutionError, Result};
-use crate::evm::{self, read_base, KeyReader, Runner, Stop};
+use crate::evm::{read_base, KeyReader, Runner, Stop};
 use crate::output::{credit_fees, sort_changes, Change, ExecutedBlock};
 use crate::receipt::Receipt;
 use crate::state::{read_key, StateKey, StateValue};
@@ -36,7 +36,7 @@ pub(crate) fn within_block_gas(config: &ChainConfig, txs: &[SignedTransaction]) 
     let mut used = 0u64;
     txs.iter()
         .map(|t| {
-            let limit = evm::gas_limit(t.payload());
+            let limit = t.payload().gas_limit();
             match used.checked_add(limit) {
                 Some(total) if total <= config.block_gas_limit => {
                     used = total;

@@ -21,6 +21,7 @@
 //! faulty leader cannot make this node start unbounded work; a lookup not started is
 //! reported as not found, so it holds up nothing.
 
+mod gas;
 pub mod order;
 mod own;
 mod peers;
@@ -89,6 +90,7 @@ pub async fn run(
     let (fetched_tx, mut fetched) = mpsc::unbounded_channel::<(PublicKey, Hash32, bool)>();
     let mut lookups: HashMap<PublicKey, usize> = HashMap::new();
     let mut lagging = false;
+    let mut gas = gas::GasBook::default();
     loop {
         let sleep = async {
             match order.deadline() {
@@ -107,9 +109,13 @@ pub async fn run(
                 let now = ordo_types::now_ms();
                 let info = &p.proof.info;
                 inputs.admission.proven(info.seq, u64::from(info.num_txs), now);
+                gas.learn(info.digest, info.gas);
                 Input::OwnProof { seq: info.seq, digest: info.digest }
             }
-            Some(info) = inputs.stored.recv() => Input::PeerStored(info),
+            Some(info) = inputs.stored.recv() => {
+                gas.learn(info.digest, info.gas);
+                Input::PeerStored(info)
+            }
             Some(batches) = inputs.committed.recv() => {
                 let now = ordo_types::now_ms();
                 for (author, seq, _) in &batches {
@@ -144,7 +150,13 @@ pub async fn run(
         // After every input, not only own proofs and commits: the measured rate decays
         // while nothing of ours commits, and ingress must see the limit it gives now.
         inputs.gate.publish(&mut inputs.admission, now);
-        let out = order.handle(now, input);
+        let mut out = order.handle(now, input);
+        let ready = std::mem::take(&mut out.ready);
+        if !ready.is_empty() {
+            metrics::counter!("ordo_node_payload_ready_total").increment(ready.len() as u64);
+            let ready = ready.into_iter().map(|d| gas.ready(d)).collect();
+            send(&driver, DriverInput::Payload(ready)).await?;
+        }
         carry_out(
             out,
             proposer,
@@ -169,6 +181,8 @@ fn lag_changed(lagging: &mut bool, inputs: &PayloadInputs) -> Option<Input> {
     })
 }
 
+/// Carries out what the core said, past the ready digests (sent with their gas by the
+/// caller).
 async fn carry_out(
     out: Output,
     proposer: Option<PublicKey>,
@@ -222,10 +236,6 @@ async fn carry_out(
                 out.available.extend(more.available);
             }
         }
-    }
-    if !out.ready.is_empty() {
-        metrics::counter!("ordo_node_payload_ready_total").increment(out.ready.len() as u64);
-        send(driver, DriverInput::Payload(out.ready)).await?;
     }
     if !out.available.is_empty() {
         metrics::counter!("ordo_node_payload_available_total")

@@ -165,6 +165,7 @@ mod tests {
             seq,
             digest: Hash32::digest(b"test\0", &[author, seq as u8, (seq >> 8) as u8]),
             num_txs: 1,
+            gas: 0,
             bytes: 100,
         }
     }

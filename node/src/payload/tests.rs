@@ -152,6 +152,7 @@ fn world(seed: u64) -> World {
                 seq,
                 digest: d,
                 num_txs: 1,
+                gas: 0,
                 bytes: 100,
             };
             at(&mut inputs, t, Input::PeerStored(info));
@@ -195,6 +196,7 @@ fn world(seed: u64) -> World {
                 seq,
                 digest: d,
                 num_txs: 1,
+                gas: 0,
                 bytes: 100,
             };
             at(&mut inputs, t, Input::PeerStored(info));
@@ -209,6 +211,7 @@ fn world(seed: u64) -> World {
             seq,
             digest: digest(9, seq, 0),
             num_txs: 1,
+            gas: 0,
             bytes: 100,
         };
         at(&mut inputs, rng.below(horizon), Input::PeerStored(info));

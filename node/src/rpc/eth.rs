@@ -544,10 +544,11 @@ async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
             )));
         }
         Payload::Call { gas_limit, .. } | Payload::Deploy { gas_limit, .. }
-            if *gas_limit > MAX_TX_GAS =>
+            if *gas_limit > MAX_TX_GAS.min(state.chain.block_gas_limit) =>
         {
+            let most = MAX_TX_GAS.min(state.chain.block_gas_limit);
             return Err(RpcError::server(format!(
-                "exceeds block gas limit: gas {gas_limit}, at most {MAX_TX_GAS} a transaction"
+                "exceeds block gas limit: gas {gas_limit}, at most {most} a transaction"
             )));
         }
         Payload::Deploy { init_code, .. } if init_code.len() > ordo_types::MAX_INIT_CODE_BYTES => {

@@ -17,6 +17,8 @@ pub enum Target {
         /// Keep the testnet here instead of a temporary folder (it is still stopped).
         dir: Option<PathBuf>,
         port_base: Option<u16>,
+        /// Of a new testnet; `None`: the genesis default.
+        block_gas_limit: Option<u64>,
     },
     /// The running validators of the testnet in this folder.
     Testnet { dir: PathBuf },

@@ -245,10 +245,7 @@ fn by_gas(txs: &[SignedTransaction]) -> Vec<&[SignedTransaction]> {
     let mut parts = Vec::new();
     let (mut start, mut gas) = (0, 0u64);
     for (i, tx) in txs.iter().enumerate() {
-        let limit = match tx.payload() {
-            Payload::Deploy { gas_limit, .. } | Payload::Call { gas_limit, .. } => *gas_limit,
-            _ => 0,
-        };
+        let limit = tx.payload().gas_limit();
         if gas + limit > SETUP_GAS_IN_FLIGHT && i > start {
             parts.push(&txs[start..i]);
             (start, gas) = (i, 0);

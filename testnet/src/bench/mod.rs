@@ -84,6 +84,7 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
             validators,
             dir,
             port_base,
+            block_gas_limit,
         } => {
             let (dir, temp) = match dir {
                 Some(d) => (d.clone(), None),
@@ -110,6 +111,7 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
                 port_base,
                 accounts: fresh.then_some(cfg.accounts),
                 ordering_only: opaque,
+                block_gas_limit: *block_gas_limit,
                 offline,
                 ready_timeout: Duration::from_secs(120),
                 ..UpOptions::new(dir)
