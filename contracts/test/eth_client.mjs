@@ -106,6 +106,11 @@ for (const gasLimit of [undefined, 21_000n]) {
 check((await provider.getTransactionCount(alice.address, "latest")) === 3, "alice's nonce is 3");
 const block = await provider.getBlock(paid.blockNumber);
 check(block.transactions.includes(pay.hash), "the payment's block lists it");
+// By hash (eth_getBlockByHash), the deployment's block, the oldest of the three.
+const deployed = await provider.getTransactionReceipt(erc20.deploymentTransaction().hash);
+const byHash = await provider.getBlock(deployed.blockHash);
+check(byHash !== null && byHash.number === deployed.blockNumber, `block ${deployed.blockHash} by hash is ${byHash?.number}, not ${deployed.blockNumber}`);
+check(byHash.hash === deployed.blockHash, "a block found by hash has that hash");
 
 console.log(JSON.stringify({
   token: address,

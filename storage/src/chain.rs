@@ -5,7 +5,7 @@
 //! and digests. Every block, certificate and batch gets an entry in the age index, tagged
 //! with the committed height when it was stored (or its own height once committed);
 //! [`Storage::prune_below`] removes whatever is tagged below a height. The height index
-//! itself, state, receipts and transaction indexes are never pruned.
+//! itself (both ways), state, receipts and transaction indexes are never pruned.
 
 use ordo_types::Hash32;
 use rocksdb::{IteratorMode, WriteBatch};
@@ -102,6 +102,11 @@ impl Storage {
         }
         batch.put_cf(self.cf(CF_AGE), age_key(height, AgeKind::Block, hash), b"");
         batch.put_cf(self.cf(CF_HEIGHTS), height_key(height), hash.as_bytes());
+        batch.put_cf(
+            self.cf(CF_BLOCK_HEIGHTS),
+            hash.as_bytes(),
+            height_key(height),
+        );
         batch.put_cf(self.cf(CF_META), META_COMMITTED, height_key(height));
         self.write(batch, false)?;
         *chain = Some(height);
@@ -116,6 +121,13 @@ impl Storage {
     pub fn block_hash_at(&self, height: u64) -> Result<Option<Hash32>> {
         self.get(CF_HEIGHTS, &height_key(height))?
             .map(|bytes| decode_hash("height index entry", &bytes))
+            .transpose()
+    }
+
+    /// The height at which block `hash` was committed; `None` if it was not (yet).
+    pub fn committed_height_of(&self, hash: &Hash32) -> Result<Option<u64>> {
+        self.get(CF_BLOCK_HEIGHTS, hash.as_bytes())?
+            .map(|bytes| decode_height("block height entry", &bytes))
             .transpose()
     }
 

@@ -24,6 +24,9 @@ pub const CF_BLOCKS: &str = "blocks";
 pub const CF_QCS: &str = "qcs";
 /// Committed height to block hash.
 pub const CF_HEIGHTS: &str = "height_index";
+/// Committed block hash to its height: the height index read backwards, for lookups of
+/// a block by hash (the JSON-RPC's `eth_getBlockByHash`).
+pub const CF_BLOCK_HEIGHTS: &str = "block_heights";
 /// Batches by digest.
 pub const CF_BATCHES: &str = "batches";
 /// The transaction index and the receipts in one: transaction hash to its
@@ -37,9 +40,19 @@ pub const CF_META: &str = "meta";
 /// (height stored at, kind, hash) of every block, certificate and batch, for pruning.
 pub const CF_AGE: &str = "age_index";
 
-pub const ALL_CFS: [&str; 11] = [
-    CF_STATE, CF_CODE, CF_SLOTS, CF_BLOCKS, CF_QCS, CF_HEIGHTS, CF_BATCHES, CF_TXS, CF_SAFETY,
-    CF_META, CF_AGE,
+pub const ALL_CFS: [&str; 12] = [
+    CF_STATE,
+    CF_CODE,
+    CF_SLOTS,
+    CF_BLOCKS,
+    CF_QCS,
+    CF_HEIGHTS,
+    CF_BLOCK_HEIGHTS,
+    CF_BATCHES,
+    CF_TXS,
+    CF_SAFETY,
+    CF_META,
+    CF_AGE,
 ];
 
 /// The column family of a state family.
@@ -63,8 +76,9 @@ pub fn state_cf_of(key: &[u8]) -> &'static str {
 /// (storage keeps values opaque, but a store's values must be what this build decodes);
 /// version 3 stored 64-bit balances (and blocks with 64-bit amounts), version 4 batches
 /// of transactions of one kind; version 5 batches whose transactions are Ordo's or
-/// Ethereum's.
-pub const LAYOUT_VERSION: u32 = 5;
+/// Ethereum's; version 6 added [`CF_BLOCK_HEIGHTS`], which a store of version 5 lacks
+/// entries in.
+pub const LAYOUT_VERSION: u32 = 6;
 
 pub const SAFETY_KEY: &[u8] = b"safety";
 pub const META_COMMITTED: &[u8] = b"committed_height";

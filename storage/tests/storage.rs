@@ -561,8 +561,17 @@ fn pruning_drops_old_blocks_and_batches_but_keeps_state_and_receipts() {
     assert_eq!(storage.batch(&batch_digest(7)).unwrap(), None);
     assert!(storage.batch(&batch_digest(9)).unwrap().is_some());
     assert_eq!(storage.pruned_below().unwrap(), 8);
-    // The height index, receipts and state stay.
+    // The height index (both ways), receipts and state stay.
     assert_eq!(storage.block_hash_at(1).unwrap(), Some(block_hash(1)));
+    assert_eq!(
+        storage.committed_height_of(&block_hash(1)).unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        storage.committed_height_of(&block_hash(10)).unwrap(),
+        Some(10)
+    );
+    assert_eq!(storage.committed_height_of(&block_hash(11)).unwrap(), None);
     assert!(storage.receipt(&tx_hash(1, 0)).unwrap().is_some());
     assert_eq!(
         storage.state_get(&1u64.to_le_bytes()).unwrap(),

@@ -378,20 +378,14 @@ impl LogFilter {
     }
 }
 
-/// The height of the committed block `hash`, looked up among the recent blocks this
-/// validator keeps (no index of block hashes exists yet; see the README).
+/// The height of block `hash`, if it is committed and executed here.
 pub(super) fn height_of_block(state: &RpcState, hash: &Hash32) -> RpcResult<Option<u64>> {
-    let storage = &state.shared.storage;
-    let latest = state.shared.executed_tip().height;
-    for height in (latest.saturating_sub(MAX_LOG_BLOCKS)..=latest).rev() {
-        let at = storage
-            .block_hash_at(height)
-            .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?;
-        if at.as_ref() == Some(hash) {
-            return Ok(Some(height));
-        }
-    }
-    Ok(None)
+    let height = state
+        .shared
+        .storage
+        .committed_height_of(hash)
+        .map_err(|e| RpcError::new(INTERNAL, e.to_string()))?;
+    Ok(height.filter(|h| *h <= state.shared.executed_tip().height))
 }
 
 pub(super) fn logs_json(state: &RpcState, filter: &LogFilter) -> RpcResult {
