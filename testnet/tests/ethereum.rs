@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use alloy_consensus::{SignableTransaction, TxEnvelope};
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use alloy_primitives::{Signature, U256};
 use ordo_testnet::ports::find_free_base;
 use ordo_testnet::testnet::Testnet;
 use ordo_types::ethereum::eip1559;
@@ -247,6 +250,39 @@ fn ethers_js_deploys_and_calls_a_token_and_every_validator_agrees() {
             .starts_with("invalid chain id"),
         "{wrong_chain}"
     );
+    // A bad signature, in the malleable form (the high-s twin of a valid one, from which
+    // the same key recovers, but which EIP-2 forbids) and a plainly broken one (r zero).
+    let tx = eip1559(chain_id, 0, Some(Address([1; 20])), 0, vec![], 21_000, 1);
+    let raw = EthKey::from_seed(b"malleable").sign_raw(tx.clone());
+    let Ok(TxEnvelope::Eip1559(signed)) = TxEnvelope::decode_2718_exact(&raw) else {
+        panic!("an EIP-1559 envelope");
+    };
+    let sig = *signed.signature();
+    // The order of secp256k1's group.
+    let n: U256 = "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+        .parse()
+        .unwrap();
+    for (what, forged) in [
+        ("high-s", Signature::new(sig.r(), n - sig.s(), !sig.v())),
+        ("r zero", Signature::new(U256::ZERO, sig.s(), sig.v())),
+    ] {
+        let bytes = TxEnvelope::from(tx.clone().into_signed(forged)).encoded_2718();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let answer = rpc(
+            &urls[1],
+            "eth_sendRawTransaction",
+            json!([format!("0x{hex}")]),
+        );
+        assert_eq!(answer["error"]["code"], -32000, "{what}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid sender"),
+            "{what}: {answer}"
+        );
+    }
+
     // Too many requests in one batch, and a body over the limit: refused, and the
     // validator goes on answering.
     let too_many: Vec<Value> = (0..101)
