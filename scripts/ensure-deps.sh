@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian or Ubuntu machine with only the Rust toolchain lacks:
 # clang and libclang (RocksDB's build needs them), Node.js and npm with `--contracts` (the
-# check that the committed contract bytecode is what the pinned Solidity compiler produces), and
+# check that the committed contract bytecode is what the pinned Solidity compiler produces),
+# iproute2 with `--contracts` too (the multi-host test's namespaces), and
 # rustfmt/clippy when rustup can add them. Safe to run again: it installs nothing that is
 # already there.
 set -euo pipefail
@@ -40,6 +41,11 @@ fi
 # Only the test suite needs them (`--contracts`); running a testnet does not.
 if [ "${1:-}" = "--contracts" ] && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
     apt_install "checking the contracts' bytecode" nodejs npm
+fi
+
+# The multi-host test (testnet/tests/multihost.rs) builds network namespaces with `ip`.
+if [ "${1:-}" = "--contracts" ] && ! command -v ip >/dev/null 2>&1; then
+    apt_install "the multi-host test's network namespaces" iproute2
 fi
 
 if command -v rustup >/dev/null 2>&1; then

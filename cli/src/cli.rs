@@ -6,6 +6,7 @@
 //! that case.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
@@ -113,6 +114,10 @@ pub enum Command {
     /// Create and inspect ed25519 key files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The genesis ceremony's organizer: build a genesis file from the validators'
+    /// contributions, or print a genesis file's hash.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
     /// Run a validator until SIGTERM or Ctrl-C.
     Run(RunArgs),
     /// Run a local multi-validator testnet: up, status, logs, down (runs `ordo-testnet`).
@@ -168,6 +173,87 @@ pub enum KeysCommand {
     New(KeysNewArgs),
     /// Print the public key and address of a key file (never the secret).
     Show(KeysShowArgs),
+    /// Set up a validator on this host for a genesis ceremony: its consensus and network
+    /// keys (mode 0600, never overwritten), its config, and its public contribution
+    /// (printed, and written as contribution.json) for the organizer's `ordo genesis build`.
+    /// Then put the genesis file in DIR as genesis.json, check its hash (`ordo genesis hash
+    /// DIR/genesis.json --expect HASH`) and start `ordo run --config DIR/config.toml`.
+    Validator(KeysValidatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysValidatorArgs {
+    /// The validator's folder (created if missing): keys, config.toml, contribution.json;
+    /// the config names them relative to it, so the folder can move.
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// This host's address as the other validators dial it: an IPv4 or IPv6 address, or
+    /// a DNS name (resolved at every dial).
+    #[arg(long)]
+    pub host: String,
+    /// The validator's name in the genesis [default: the host].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The port peers dial; the validator listens on it on every interface.
+    #[arg(long, value_name = "PORT", default_value_t = ordo_cli::ceremony::DEFAULT_P2P_PORT)]
+    pub p2p_port: u16,
+    /// Where the RPC (and the Ethereum JSON-RPC) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8545")]
+    pub rpc_listen: SocketAddr,
+    /// Where the Prometheus metrics (/metrics) listen.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9100")]
+    pub metrics_listen: SocketAddr,
+    /// Allow a non-loopback --rpc-listen. The RPC takes transactions and serves reads without
+    /// authentication: expose it only behind a firewall or an authenticating proxy.
+    #[arg(long)]
+    pub public_rpc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenesisCommand {
+    /// Build a genesis file from the validators' contributions (each checked: version,
+    /// both keys' signatures, no validator twice) and print its hash.
+    Build(GenesisBuildArgs),
+    /// Print a genesis file's hash, the one every operator compares before starting; with
+    /// --expect, fail unless it is that one.
+    Hash(GenesisHashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisBuildArgs {
+    /// The chain's id (Ethereum transactions sign it too).
+    #[arg(long, value_name = "ID")]
+    pub chain_id: u64,
+    /// A validator's contribution.json from `ordo keys validator` (repeat for each
+    /// validator; the genesis lists them in this order).
+    #[arg(long = "contribution", value_name = "FILE", required = true)]
+    pub contributions: Vec<PathBuf>,
+    /// Fund an account at genesis: ADDRESS=AMOUNT, the amount in base units (repeatable).
+    #[arg(long = "fund", value_name = "ADDR=AMOUNT")]
+    pub fund: Vec<String>,
+    /// Also fund the ten standard development accounts (anvil's and Hardhat's, 10,000
+    /// coins each). Their keys are public: for test networks only.
+    #[arg(long)]
+    pub dev_accounts: bool,
+    /// Native coin charged per unit of gas.
+    #[arg(long, value_name = "PRICE", default_value_t = 1)]
+    pub gas_price: u64,
+    /// The most gas (by gas limits) one block's contract transactions may ask for.
+    #[arg(long, value_name = "GAS", default_value_t = ordo_node::genesis::DEFAULT_BLOCK_GAS_LIMIT)]
+    pub block_gas_limit: u64,
+    /// Where to write the genesis; an existing file is never overwritten.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisHashArgs {
+    /// The genesis file.
+    #[arg(value_name = "FILE")]
+    pub path: PathBuf,
+    /// The hash the organizer announced: exit 1 unless the file has it.
+    #[arg(long, value_name = "HASH")]
+    pub expect: Option<ordo_types::Hash32>,
 }
 
 #[derive(Debug, Args)]

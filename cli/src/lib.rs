@@ -10,6 +10,7 @@
 //! The validator library (ordo-node) never depends on this crate; the binary's `ordo run`
 //! only loads a config and calls [`ordo_node::run`].
 
+pub mod ceremony;
 pub mod dev_accounts;
 #[cfg(any(test, feature = "fuzz"))]
 #[doc(hidden)]

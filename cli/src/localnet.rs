@@ -346,6 +346,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
         }));
     }
     let genesis = GenesisFile {
+        version: ordo_node::genesis::GENESIS_VERSION,
         chain_id: spec.chain_id,
         epoch: 1,
         gas_price: 1,

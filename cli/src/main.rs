@@ -13,10 +13,10 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ContractCommand, KeysCommand};
+use crate::cli::{Cli, Command, ContractCommand, GenesisCommand, KeysCommand};
 use crate::commands::endpoint::Target;
 use crate::commands::errors::ClientError;
-use crate::commands::{contract, external, keys, query, run, submit};
+use crate::commands::{contract, external, genesis, keys, query, run, submit};
 use crate::output::Output;
 
 // A validator allocates and frees small buffers at a high rate on every core (messages,
@@ -37,6 +37,9 @@ fn main() {
     let result = match cli.command {
         Command::Keys(KeysCommand::New(args)) => keys::new(&args, &out),
         Command::Keys(KeysCommand::Show(args)) => keys::show(&args, &out),
+        Command::Keys(KeysCommand::Validator(args)) => genesis::validator(&args, &out),
+        Command::Genesis(GenesisCommand::Build(args)) => genesis::build(&args, &out),
+        Command::Genesis(GenesisCommand::Hash(args)) => genesis::hash(&args, &out),
         Command::Run(args) => run::run(&args),
         Command::Testnet(_) => Err(external::exec("testnet", &args)),
         Command::Bench(_) => Err(external::exec("bench", &args)),

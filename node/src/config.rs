@@ -78,6 +78,11 @@ pub struct RpcSection {
     /// from chosen validators). For fault tests only: off by default, and refused unless
     /// `listen` and `metrics.listen` are loopback addresses.
     pub fault_injection: bool,
+    /// Lets `listen` be an address other hosts reach. The RPC takes transactions and
+    /// serves reads without authentication, so a validator refuses a non-loopback `listen`
+    /// unless this says the operator means it (behind a firewall, or a proxy that
+    /// authenticates and rate-limits clients).
+    pub allow_public: bool,
 }
 
 impl Default for RpcSection {
@@ -88,6 +93,7 @@ impl Default for RpcSection {
             max_wait_ms: 30_000,
             max_concurrency: 1024,
             fault_injection: false,
+            allow_public: false,
         }
     }
 }
@@ -298,6 +304,16 @@ impl NodeConfig {
         if self.rpc.max_body_bytes < 1024 {
             return bad("rpc.max_body_bytes", "must be at least 1024");
         }
+        if !self.rpc.listen.ip().is_loopback()
+            && !self.rpc.allow_public
+            && !self.rpc.fault_injection
+        {
+            return bad(
+                "rpc.listen",
+                "is not a loopback address: the RPC takes transactions without \
+                 authentication, so serving it beyond this host needs rpc.allow_public = true",
+            );
+        }
         if self.rpc.fault_injection && !self.rpc.listen.ip().is_loopback() {
             return bad(
                 "rpc.fault_injection",
@@ -455,11 +471,18 @@ listen = "/ip4/127.0.0.1/tcp/7000"
         let (field, _) = with("10.0.0.1:8545", "127.0.0.1:9100").unwrap_err();
         assert_eq!(field, "rpc.fault_injection");
         // Without the test-only endpoint, the operator may expose either port, as the
-        // design allows ("unless the config says otherwise").
+        // design allows ("unless the config says otherwise"): the RPC only when it says so.
         NodeConfig::parse(&format!(
-            "{MINIMAL}\n[rpc]\nlisten = \"0.0.0.0:8545\"\n[metrics]\nlisten = \"0.0.0.0:9100\"\n"
+            "{MINIMAL}\n[rpc]\nlisten = \"0.0.0.0:8545\"\nallow_public = true\n\
+             [metrics]\nlisten = \"0.0.0.0:9100\"\n"
         ))
         .unwrap();
+        let (field, reason) = NodeConfig::parse(&format!(
+            "{MINIMAL}\n[rpc]\nlisten = \"0.0.0.0:8545\"\n[metrics]\nlisten = \"0.0.0.0:9100\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(field, "rpc.listen");
+        assert!(reason.contains("rpc.allow_public"), "{reason}");
     }
 
     #[test]

@@ -12,15 +12,31 @@ use std::sync::Arc;
 
 use libp2p::Multiaddr;
 use ordo_execution::{ChainConfig, GenesisSpec, Pool};
-use ordo_types::{Address, Amount, ChainId, PublicKey};
+use ordo_types::{Address, Amount, ChainId, Hash32, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{as_string, from_toml, missing_field, one_line};
 use crate::error::{NodeError, Result};
 
+/// The genesis format this build reads and writes; a file of another version is refused
+/// rather than read wrongly.
+pub const GENESIS_VERSION: u32 = 1;
+
+/// Domain of [`file_hash`].
+const GENESIS_HASH_DOMAIN: &[u8] = b"ordo/genesis-file\0";
+
+/// The hash operators compare before they start: of the file's bytes exactly, so that two
+/// validators with the same hash load byte-identical genesis data.
+pub fn file_hash(bytes: &[u8]) -> Hash32 {
+    Hash32::digest(GENESIS_HASH_DOMAIN, bytes)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisFile {
+    /// The format's version ([`GENESIS_VERSION`]; a file without one is of version 1).
+    #[serde(default = "genesis_version")]
+    pub version: u32,
     pub chain_id: ChainId,
     /// The consensus epoch the chain starts in.
     #[serde(default = "one")]
@@ -49,6 +65,10 @@ pub struct GenesisFile {
 
 fn one() -> u64 {
     1
+}
+
+fn genesis_version() -> u32 {
+    GENESIS_VERSION
 }
 
 pub use ordo_execution::DEFAULT_BLOCK_GAS_LIMIT;
@@ -133,6 +153,15 @@ impl GenesisFile {
     /// Checks what serde cannot: see the module note.
     pub fn validate(&self) -> std::result::Result<(), (String, String)> {
         let bad = |field: String, reason: &str| Err((field, reason.to_string()));
+        if self.version != GENESIS_VERSION {
+            return Err((
+                "version".into(),
+                format!(
+                    "{} is not a genesis version this build reads ({GENESIS_VERSION})",
+                    self.version
+                ),
+            ));
+        }
         if self.validators.is_empty() {
             return bad("validators".into(), "at least one validator is required");
         }
@@ -255,6 +284,17 @@ impl GenesisFile {
         &self,
         overrides: &[(PublicKey, Multiaddr)],
     ) -> Result<Arc<ordo_network::Committee>> {
+        // An override for a key the genesis lacks is a mistake (a stale or mistyped
+        // config), not something to ignore while the real peer goes undialled.
+        if let Some((i, (key, _))) = overrides
+            .iter()
+            .enumerate()
+            .find(|(_, (k, _))| !self.validators.iter().any(|v| v.consensus_key == *k))
+        {
+            return Err(crate::error::NodeError::Other(format!(
+                "network.peers[{i}].consensus_key {key} is no validator of the genesis"
+            )));
+        }
         let validators = self
             .validators
             .iter()
@@ -280,6 +320,7 @@ mod tests {
 
     fn sample() -> GenesisFile {
         GenesisFile {
+            version: GENESIS_VERSION,
             chain_id: 9,
             epoch: 1,
             gas_price: 1,
@@ -354,6 +395,22 @@ mod tests {
         v["validators"][1]["address"] = serde_json::json!("not an address");
         let (field, _) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
         assert_eq!(field, "validators[1].address");
+
+        let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v["version"] = serde_json::json!(2);
+        let (field, reason) = GenesisFile::parse_json(&v.to_string()).unwrap_err();
+        assert_eq!(field, "version", "{reason}");
+        // A file from before versions is of version 1.
+        v.as_object_mut().unwrap().remove("version");
+        assert_eq!(GenesisFile::parse_json(&v.to_string()).unwrap(), sample());
+
+        let unknown = KeyPair::from_seed([99; 32]).public();
+        let address: Multiaddr = "/ip4/10.0.0.9/tcp/7000".parse().unwrap();
+        let err = sample()
+            .network_committee(&[(unknown, address)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("network.peers[0]"), "{err}");
 
         let mut g = sample();
         g.validators.clear();

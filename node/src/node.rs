@@ -250,6 +250,10 @@ fn restore_replica(
 /// listens.
 pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let genesis_file = GenesisFile::load(&config.genesis)?;
+    if let Ok(bytes) = std::fs::read(&config.genesis) {
+        // What operators compare (`ordo genesis hash`), in the log of every start.
+        info!(hash = %crate::genesis::file_hash(&bytes), chain = genesis_file.chain_id, "genesis loaded");
+    }
     let key = keyfile::read(&config.validator_key)?;
     let network_key = keyfile::read(&config.network_key)?;
     let consensus_committee = genesis_file.consensus_committee()?;

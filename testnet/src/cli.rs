@@ -98,6 +98,10 @@ impl DirArg {
 pub enum TestnetCommand {
     /// Generate (if needed) and start the validators, wait until they are ready.
     Up(UpArgs),
+    /// Generate a network of one validator per host, for copying to the hosts: a folder
+    /// per host (config, keys, genesis), made by the genesis ceremony's own steps. Start
+    /// each with `ordo run --config HOST/config.toml` on its host.
+    Init(InitArgs),
     /// Each validator's process and chain status.
     Status(StatusArgs),
     /// Print a validator's log (all validators' when no index is given).
@@ -105,6 +109,53 @@ pub enum TestnetCommand {
     /// Stop every validator (SIGTERM, then SIGKILL after a grace period). The chain's
     /// data stays: `up` resumes it.
     Down(DownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The hosts, one validator each, as the others dial them: IP addresses or DNS names,
+    /// comma-separated. Each gets a folder of that name.
+    #[arg(
+        long,
+        value_name = "HOST,HOST,...",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub hosts: Vec<String>,
+
+    /// The folder to write (must be new or empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// The chain's id.
+    #[arg(long, value_name = "ID", default_value_t = 1337)]
+    pub chain_id: u64,
+
+    /// The port each validator listens on for peers (every interface).
+    #[arg(long, value_name = "PORT", default_value_t = ordo_cli::ceremony::DEFAULT_P2P_PORT)]
+    pub p2p_port: u16,
+
+    /// Each validator's RPC port.
+    #[arg(long, value_name = "PORT", default_value_t = ordo_cli::ceremony::DEFAULT_RPC_PORT)]
+    pub rpc_port: u16,
+
+    /// Each validator's metrics port (Prometheus `/metrics`).
+    #[arg(long, value_name = "PORT", default_value_t = ordo_cli::ceremony::DEFAULT_METRICS_PORT)]
+    pub metrics_port: u16,
+
+    /// Serve the RPC and metrics on every interface (`rpc.allow_public`), not on loopback
+    /// only. The RPC takes transactions without authentication: keep such a network
+    /// behind a firewall.
+    #[arg(long)]
+    pub public_rpc: bool,
+
+    /// The block gas limit of the genesis.
+    #[arg(long, value_name = "GAS", default_value_t = ordo_node::genesis::DEFAULT_BLOCK_GAS_LIMIT)]
+    pub block_gas_limit: u64,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

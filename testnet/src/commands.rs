@@ -13,7 +13,7 @@ use ordo_testnet::testnet::{self, Testnet, UpOptions};
 use ordo_testnet::{client, interrupt, process, TestnetError};
 use serde_json::json;
 
-use crate::cli::{BenchArgs, DirArg, DownArgs, FaultsArgs, LogsArgs, StatusArgs, UpArgs};
+use crate::cli::{BenchArgs, DirArg, DownArgs, FaultsArgs, InitArgs, LogsArgs, StatusArgs, UpArgs};
 
 fn dir_of(arg: &DirArg) -> PathBuf {
     arg.dir.clone().unwrap_or_else(localnet::default_dir)
@@ -165,6 +165,46 @@ pub fn up(args: &UpArgs, json: bool) -> Result<()> {
 
 fn open(arg: &DirArg) -> Result<Testnet> {
     Ok(Testnet::open(&dir_of(arg))?)
+}
+
+pub fn init(args: &InitArgs, json: bool) -> Result<()> {
+    let report = ordo_testnet::hosts::init(&ordo_testnet::hosts::HostsSpec {
+        hosts: args.hosts.clone(),
+        out: args.out.clone(),
+        chain_id: args.chain_id,
+        p2p_port: args.p2p_port,
+        rpc_port: args.rpc_port,
+        metrics_port: args.metrics_port,
+        public_rpc: args.public_rpc,
+        block_gas_limit: args.block_gas_limit,
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = report
+        .validators
+        .iter()
+        .map(|v| {
+            vec![
+                v.host.clone(),
+                v.dir.display().to_string(),
+                v.address.clone(),
+                v.rpc.to_string(),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["host", "folder", "peers dial", "rpc"], &rows));
+    println!(
+        "genesis {} (chain {}), hash {}
+dev key {}
+         copy each folder to its host and run `ordo run --config FOLDER/config.toml` there",
+        report.genesis.display(),
+        report.chain_id,
+        report.genesis_hash,
+        report.dev_key.display()
+    );
+    Ok(())
 }
 
 pub fn status(args: &StatusArgs, json: bool) -> Result<()> {

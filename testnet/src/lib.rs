@@ -17,6 +17,7 @@ pub mod bench;
 pub mod client;
 mod error;
 pub mod faults;
+pub mod hosts;
 pub mod interrupt;
 pub mod ports;
 pub mod process;

@@ -21,6 +21,7 @@ fn main() {
     let json = cli.json
         || match &cli.command {
             Command::Testnet(TestnetCommand::Up(a)) => a.common.json,
+            Command::Testnet(TestnetCommand::Init(a)) => a.json,
             Command::Testnet(TestnetCommand::Status(a)) => a.common.json,
             Command::Testnet(TestnetCommand::Logs(a)) => a.common.json,
             Command::Testnet(TestnetCommand::Down(a)) => a.common.json,
@@ -37,6 +38,7 @@ fn main() {
             args.common.inherit(dir);
             commands::up(args, json)
         }
+        Command::Testnet(TestnetCommand::Init(args)) => commands::init(args, json),
         Command::Testnet(TestnetCommand::Status(args)) => {
             args.common.inherit(dir);
             commands::status(args, json)

@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod errors;
 pub mod external;
 pub mod follow;
+pub mod genesis;
 pub mod keys;
 pub mod parse;
 pub mod query;

@@ -56,6 +56,10 @@ pub(super) async fn listen(
             yamux::Config::default,
         )
         .map_err(|e| Error::Transport(e.to_string()))?
+        // `/dns/NAME/tcp/PORT` peer addresses, resolved at every dial: a peer whose name
+        // moves to another address is found there on the next reconnect.
+        .with_dns()
+        .map_err(|e| Error::Transport(e.to_string()))?
         .with_behaviour(|_| Behaviour {
             allow: Default::default(),
             stream: libp2p_stream::Behaviour::new(),

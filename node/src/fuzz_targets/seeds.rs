@@ -381,6 +381,7 @@ pub fn config() -> Vec<Vec<u8>> {
 
 fn genesis() -> GenesisFile {
     GenesisFile {
+        version: crate::genesis::GENESIS_VERSION,
         chain_id: 9,
         epoch: 1,
         gas_price: 1,
