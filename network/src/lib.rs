@@ -57,7 +57,8 @@ pub use error::{Error, MempoolCap};
 pub use framing::{read_frames_from, write_frames_to_vec};
 pub use mempool::{Mempool, MempoolConfig, Taken};
 pub use network::{
-    start, Inbound, InboundRequest, NetworkConfig, NetworkHandle, MAX_REQUESTS_IN_FLIGHT_PER_PEER,
+    start, Inbound, InboundRequest, LinkDelay, NetworkConfig, NetworkHandle, MAX_LINK_DELAY,
+    MAX_REQUESTS_IN_FLIGHT_PER_PEER,
 };
 pub use protocol::{
     Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_CONSENSUS_MESSAGE_BYTES,

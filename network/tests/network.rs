@@ -3,14 +3,14 @@
 
 mod cluster;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cluster::*;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
 use libp2p::StreamProtocol;
 use ordo_network::{
-    network_keypair_from_seed, network_public_key, BatchBody, Committee, ValidatorInfo,
+    network_keypair_from_seed, network_public_key, BatchBody, Committee, LinkDelay, ValidatorInfo,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,6 +375,48 @@ async fn a_partition_drops_traffic_both_ways_until_healed() {
         (from, bytes),
         (keys.consensus[1].public(), b"healed too".to_vec())
     );
+    for n in &nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_link_delay_holds_messages_for_it_in_order() {
+    let keys = keys(2);
+    let committee = committee(&keys);
+    let mut nodes = start_cluster(&keys, &committee, &[0, 1], &|_, _| {}).await;
+    all_connected(&nodes, 1).await;
+    let to = keys.consensus[1].public();
+
+    // 0 delays what it sends 1 by 150 ms, with up to 50 ms of jitter: every message takes
+    // at least the delay, and jitter never reorders them.
+    let delay = LinkDelay {
+        one_way: Duration::from_millis(150),
+        jitter: Duration::from_millis(50),
+    };
+    let set = nodes[0].net.set_link_delay(None, delay);
+    assert_eq!(set[1], delay);
+    assert!(set[0].is_none(), "its own index is left alone: {set:?}");
+    let sent = Instant::now();
+    for i in 0..20u8 {
+        nodes[0].net.send_consensus(&to, vec![i]).unwrap();
+    }
+    for i in 0..20u8 {
+        let (_, bytes) = within(nodes[1].consensus.recv()).await.unwrap();
+        assert_eq!(bytes, vec![i], "in the order sent");
+    }
+    assert!(
+        sent.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        sent.elapsed()
+    );
+
+    // Removed, the delay is gone from every peer.
+    let cleared = nodes[0].net.set_link_delay(None, LinkDelay::default());
+    assert!(cleared.iter().all(LinkDelay::is_none), "{cleared:?}");
+    nodes[0].net.send_consensus(&to, b"after".to_vec()).unwrap();
+    let (_, bytes) = within(nodes[1].consensus.recv()).await.unwrap();
+    assert_eq!(bytes, b"after");
     for n in &nodes {
         n.shutdown().await;
     }

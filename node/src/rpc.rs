@@ -191,7 +191,9 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(state: Arc<RpcState>) -> Router {
     let mut router = Router::new();
     if state.fault_injection {
-        router = router.route("/v1/admin/partition", get(partition).post(set_partition));
+        router = router
+            .route("/v1/admin/partition", get(partition).post(set_partition))
+            .route("/v1/admin/link-delay", get(link_delay).post(set_link_delay));
     }
     router
         .route("/", post(eth::handle))
@@ -985,6 +987,61 @@ async fn set_partition(
     let blocked = state.network.set_partitioned(&body.blocked);
     tracing::warn!(?blocked, "fault injection: partition set");
     Ok(Json(json!({ "blocked": blocked })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkDelayBody {
+    /// Added to everything this validator sends; 0 removes the delay.
+    one_way_ms: u64,
+    #[serde(default)]
+    jitter_ms: u64,
+    /// Committee indices to delay; every other validator when absent.
+    #[serde(default)]
+    peers: Option<Vec<usize>>,
+}
+
+/// `POST /v1/admin/link-delay {"one_way_ms": 25, "jitter_ms": 2, "peers": [i, ...]}`: the
+/// test-only link delay (wide-area conditions on one machine).
+async fn set_link_delay(
+    State(state): State<Arc<RpcState>>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let body: LinkDelayBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::malformed(format!(
+            "expected {{\"one_way_ms\": N, \"jitter_ms\": N, \"peers\": [validator index, ...]}}: {e}"
+        ))
+    })?;
+    let size = state.network.committee().size();
+    if let Some(bad) = body.peers.iter().flatten().find(|&&i| i >= size) {
+        return Err(ApiError::malformed(format!(
+            "validator {bad} is not in the committee of {size}"
+        )));
+    }
+    let max = ordo_network::MAX_LINK_DELAY.as_millis() as u64;
+    if body.one_way_ms > max || body.jitter_ms > max {
+        return Err(ApiError::malformed(format!(
+            "a link delay is at most {max} ms, jitter too"
+        )));
+    }
+    let delay = ordo_network::LinkDelay {
+        one_way: std::time::Duration::from_millis(body.one_way_ms),
+        jitter: std::time::Duration::from_millis(body.jitter_ms),
+    };
+    let all = state.network.set_link_delay(body.peers.as_deref(), delay);
+    tracing::warn!(?delay, peers = ?body.peers, "fault injection: link delay set");
+    Ok(Json(link_delays_json(&all)))
+}
+
+async fn link_delay(State(state): State<Arc<RpcState>>) -> Json<Value> {
+    Json(link_delays_json(&state.network.link_delays()))
+}
+
+fn link_delays_json(all: &[ordo_network::LinkDelay]) -> Value {
+    json!({ "peers": all.iter().map(|d| json!({
+        "one_way_ms": d.one_way.as_millis() as u64,
+        "jitter_ms": d.jitter.as_millis() as u64,
+    })).collect::<Vec<_>>() })
 }
 
 async fn partition(State(state): State<Arc<RpcState>>) -> Json<Value> {

@@ -266,6 +266,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "GAS", requires = "local")]
     pub block_gas_limit: Option<u64>,
 
+    /// Wide-area conditions on one machine: inject this round-trip time between every two
+    /// validators of the --local testnet (each delays what it sends by half; e.g. 100ms).
+    #[arg(long, value_name = "TIME", requires = "local", value_parser = ordo_testnet::bench::config::parse_duration)]
+    pub rtt: Option<std::time::Duration>,
+
     /// Open loop: offer this many transactions per second, whatever the answers.
     #[arg(long, value_name = "TPS", conflicts_with = "max_in_flight")]
     pub rate: Option<f64>,

@@ -136,6 +136,23 @@ pub fn set_partition(addr: SocketAddr, blocked: &[usize], timeout: Duration) -> 
     expect_ok(addr, "POST /v1/admin/partition", response).map(drop)
 }
 
+/// `POST /v1/admin/link-delay`: validator `addr` delays everything it sends to every other
+/// validator by `one_way`. Needs a testnet made with fault injection on.
+pub fn set_link_delay(addr: SocketAddr, one_way: Duration, timeout: Duration) -> Result<()> {
+    let body = serde_json::json!({ "one_way_ms": one_way.as_millis() as u64 }).to_string();
+    let path = "/v1/admin/link-delay";
+    let response = request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+        timeout,
+    )
+    .map_err(|e| TestnetError::rpc(addr, format!("POST {path}: {e}")))?;
+    expect_ok(addr, &format!("POST {path}"), response).map(drop)
+}
+
 /// The Prometheus exposition text of a validator (`GET /metrics`).
 pub fn metrics_text(addr: SocketAddr, timeout: Duration) -> Result<String> {
     let response = http::get(addr, "/metrics", timeout)

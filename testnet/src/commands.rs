@@ -369,6 +369,7 @@ fn config(args: &BenchArgs) -> Result<BenchConfig> {
             dir: args.dir.clone(),
             port_base: args.port_base,
             block_gas_limit: args.block_gas_limit,
+            rtt: args.rtt,
         }
     } else if !args.rpc.is_empty() {
         Target::Rpc(

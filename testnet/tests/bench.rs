@@ -263,6 +263,36 @@ fn blocks_stay_within_the_block_gas_limit_so_every_committed_transfer_executes()
     );
 }
 
+/// Wide-area conditions on one machine: with a 100-ms round trip injected between every
+/// two validators, transfers still commit and every validator agrees, and none commits
+/// sooner than two round trips (a batch's acknowledgements, then consensus's own).
+#[test]
+fn an_injected_round_trip_time_slows_commits_and_validators_still_agree() {
+    let (_, r, _tmp) = bench(&[
+        "--validators",
+        "4",
+        "--workload",
+        "transfer",
+        "--rtt",
+        "100ms",
+        "--duration",
+        "3s",
+        "--warmup",
+        "1s",
+        "--rate",
+        "200",
+        "--accounts",
+        "200",
+    ]);
+    assert_accounts_for_everything(&r);
+    assert!(u(&r, "committed") > 0);
+    assert_eq!(r["verification"]["roots_agree"], true);
+    let p50 = r["latency_ms"]["p50"].as_f64().expect("a p50 latency");
+    assert!(p50 >= 200.0, "p50 {p50} ms under a 100-ms round trip");
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("100 ms round trip"), "{notes}");
+}
+
 /// Overload: a burst far above what two shared cores order (tens of thousands a second,
 /// while the validators order a few thousand here). Admission control refuses the excess
 /// `busy` at ingress, consensus keeps committing, and everything admitted commits.

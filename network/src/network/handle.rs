@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
+use super::delay::{LinkDelay, LinkDelays};
 use super::filter::PeerFilter;
 use super::requests::Lane;
 use super::swarm::Command;
@@ -55,6 +56,7 @@ pub(super) struct Inner {
     /// By committee index, `None` at this endpoint's own: the request lanes.
     pub(super) lanes: Vec<Option<Lane>>,
     pub(super) filter: Arc<PeerFilter>,
+    pub(super) delays: Arc<LinkDelays>,
 }
 
 impl NetworkHandle {
@@ -237,6 +239,11 @@ impl NetworkHandle {
         let Some(lane) = self.inner.lanes.get(index).and_then(Option::as_ref) else {
             return Err(fail("a request to this endpoint itself".into()));
         };
+        // An injected link delay: the request's round trip, before it leaves.
+        let delay = self.inner.delays.of(index);
+        if !delay.is_none() {
+            tokio::time::sleep(2 * delay.one_way + delay.jitter).await;
+        }
         let control = self.inner.control.lock().clone();
         let answer = lane
             .request(
@@ -273,6 +280,19 @@ impl NetworkHandle {
     pub fn set_partitioned(&self, indices: &[usize]) -> Vec<usize> {
         self.inner.filter.set(indices, self.inner.local_index);
         self.partitioned()
+    }
+
+    /// Adds `delay` to everything sent to the validators `indices` (every other one when
+    /// `None`) from now on, for measurements under wide-area conditions; a zero delay
+    /// removes it. Returns every peer's delay, by committee index.
+    pub fn set_link_delay(&self, indices: Option<&[usize]>, delay: LinkDelay) -> Vec<LinkDelay> {
+        self.inner.delays.set(indices, delay);
+        self.inner.delays.all()
+    }
+
+    /// Every peer's injected delay, by committee index.
+    pub fn link_delays(&self) -> Vec<LinkDelay> {
+        self.inner.delays.all()
     }
 
     /// The validators whose traffic [`NetworkHandle::set_partitioned`] drops.

@@ -14,7 +14,8 @@
 //! - `writer`: the per-peer send queues and their writer tasks;
 //! - `requests`: the request lanes, one stream per peer carrying many requests at once;
 //! - `inbound`: accept loops, frame readers, lane servers and [`Inbound`];
-//! - `filter`: the test-only partition switch.
+//! - `filter`: the test-only partition switch;
+//! - `delay`: the injected link delay (wide-area conditions on one machine).
 //!
 //! Invariants:
 //! - Only peers whose libp2p identity is in the committee get a connection: the allow list
@@ -30,6 +31,7 @@
 //!   disconnected and refused for a while.
 
 mod config;
+mod delay;
 mod filter;
 mod handle;
 mod inbound;
@@ -45,12 +47,14 @@ use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 pub use config::NetworkConfig;
+pub use delay::{LinkDelay, MAX_LINK_DELAY};
 pub use handle::NetworkHandle;
 pub use inbound::{Inbound, InboundRequest};
 pub use requests::MAX_REQUESTS_IN_FLIGHT_PER_PEER;
 
 use crate::error::Error;
 use crate::stats::NetworkStats;
+use delay::LinkDelays;
 use filter::PeerFilter;
 use handle::Inner;
 use requests::Lane;
@@ -68,6 +72,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
 
     let stats = Arc::new(NetworkStats::new(committee.size()));
     let filter = Arc::new(PeerFilter::new(committee.size()));
+    let delays = Arc::new(LinkDelays::new(committee.size(), local_index));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (connected_tx, connected_rx) = watch::channel(HashSet::new());
@@ -88,6 +93,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
         local_index,
         &control,
         &stats,
+        &delays,
         &shutdown_rx,
         &mut tasks,
     );
@@ -117,6 +123,7 @@ pub async fn start(config: NetworkConfig) -> Result<(NetworkHandle, Inbound), Er
         request_timeout: config.request_timeout,
         lanes,
         filter,
+        delays,
     });
     Ok((handle, inbound))
 }

@@ -4,8 +4,10 @@
 //!
 //! Invariant: every queue is bounded in messages and in bytes ([`crate::send_queue`]) and
 //! enqueueing never waits, so a slow or dead peer loses its own messages (counted) and
-//! never delays anyone else or grows memory.
+//! never delays anyone else or grows memory. Under an injected link delay
+//! ([`super::delay`]) a writer holds at most [`MAX_IN_LINE`] messages beyond its queue.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,10 +18,14 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::config::NetworkConfig;
+use super::delay::LinkDelays;
 use crate::framing::write_frame;
 use crate::protocol::Protocol;
 use crate::send_queue::{self, QueueReceiver, QueueSender};
 use crate::stats::{DropReason, NetworkStats};
+
+/// Messages a writer holds while an injected delay runs: some seconds of a busy link.
+const MAX_IN_LINE: usize = 65_536;
 
 /// The send queues of one validator.
 pub(super) struct PeerQueues {
@@ -60,6 +66,7 @@ pub(super) fn spawn(
     local_index: Option<usize>,
     control: &Control,
     stats: &Arc<NetworkStats>,
+    delays: &Arc<LinkDelays>,
     shutdown: &watch::Receiver<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Vec<Option<PeerQueues>> {
@@ -79,6 +86,7 @@ pub(super) fn spawn(
                     protocol,
                     control: control.clone(),
                     stats: stats.clone(),
+                    delays: delays.clone(),
                     write_timeout: config.write_timeout,
                     backoff_min: config.dial_backoff_min,
                     backoff_max: config.dial_backoff_max,
@@ -114,6 +122,7 @@ struct Writer {
     protocol: Protocol,
     control: Control,
     stats: Arc<NetworkStats>,
+    delays: Arc<LinkDelays>,
     write_timeout: Duration,
     backoff_min: Duration,
     backoff_max: Duration,
@@ -128,12 +137,40 @@ impl Writer {
     ) {
         let mut stream = None;
         let mut backoff = self.backoff_min;
+        // Messages held for an injected delay, with when each is due, in order.
+        let mut line: VecDeque<(tokio::time::Instant, send_queue::Message)> = VecDeque::new();
+        let mut rng = ordo_types::SeededRng::new(self.index as u64);
         loop {
-            let message = tokio::select! {
+            let due = line.front().map(|(at, _)| *at);
+            let room = line.len() < MAX_IN_LINE;
+            let received = tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                Some(m) = recv_if_any(&mut priority) => m,
-                m = queue.recv() => match m { Some(m) => m, None => break },
+                _ = sleep_until(due) => None,
+                Some(m) = recv_if_any(&mut priority), if room => Some(m),
+                m = queue.recv(), if room => match m { Some(m) => Some(m), None => break },
+            };
+            let message = match received {
+                Some(m) => {
+                    let delay = self.delays.of(self.index);
+                    if delay.is_none() && line.is_empty() {
+                        m
+                    } else {
+                        let jitter = rng.below(delay.jitter.as_micros() as u64 + 1);
+                        let mut at = tokio::time::Instant::now()
+                            + delay.one_way
+                            + Duration::from_micros(jitter);
+                        if let Some((last, _)) = line.back() {
+                            at = at.max(*last);
+                        }
+                        line.push_back((at, m));
+                        continue;
+                    }
+                }
+                None => match line.pop_front() {
+                    Some((_, m)) => m,
+                    None => continue,
+                },
             };
             if stream.is_none() {
                 let opened = timeout(
@@ -171,6 +208,14 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+/// Resolves at `at`; never without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

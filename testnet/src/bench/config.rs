@@ -19,6 +19,9 @@ pub enum Target {
         port_base: Option<u16>,
         /// Of a new testnet; `None`: the genesis default.
         block_gas_limit: Option<u64>,
+        /// A round-trip time injected between every two validators (each delays what it
+        /// sends by half), for wide-area figures on one machine.
+        rtt: Option<Duration>,
     },
     /// The running validators of the testnet in this folder.
     Testnet { dir: PathBuf },

@@ -85,6 +85,7 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
             dir,
             port_base,
             block_gas_limit,
+            rtt,
         } => {
             let (dir, temp) = match dir {
                 Some(d) => (d.clone(), None),
@@ -112,6 +113,7 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
                 accounts: fresh.then_some(cfg.accounts),
                 ordering_only: opaque,
                 block_gas_limit: *block_gas_limit,
+                fault_injection: rtt.is_some(),
                 offline,
                 ready_timeout: Duration::from_secs(120),
                 ..UpOptions::new(dir)
@@ -123,6 +125,17 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
                 report.dir.display()
             ));
             let targets: Vec<SocketAddr> = (0..online).map(|i| net.rpc(i)).collect();
+            let mut notes = Vec::new();
+            if let Some(rtt) = rtt {
+                for addr in &targets {
+                    client::set_link_delay(*addr, *rtt / 2, Duration::from_secs(5))?;
+                }
+                notes.push(format!(
+                    "injected link delay: {} ms round trip between every two validators \
+                     (each delays what it sends by half)",
+                    rtt.as_millis()
+                ));
+            }
             wait_committing(&targets, progress);
             let genesis = &net.net.genesis;
             let setup = Setup {
@@ -134,7 +147,7 @@ fn setup(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<Setup> {
                 pools: genesis.pools.len() as u32,
                 collections: genesis.collections.len() as u32,
                 local: None,
-                notes: Vec::new(),
+                notes,
             };
             Ok(Setup {
                 local: Some(LocalTestnet {
