@@ -19,6 +19,10 @@ pub struct Config {
     pub max_batch_delay_ms: u64,
     /// Most payload digests in one block.
     pub max_payload: usize,
+    /// Most transactions in one block, by the count reported with each digest, so that a
+    /// block executes well within a round's timeout however far behind the proposer is.
+    /// A single digest above it is still proposed alone.
+    pub max_payload_txs: u64,
     /// Most gas the payload of one block takes, by the gas reported with each digest: the
     /// chain's block gas limit, so that what a leader proposes fits and no transaction
     /// fails for want of block gas. A single digest above it is still proposed alone.
@@ -48,6 +52,7 @@ impl Config {
             max_timeout_exponent: 6,
             max_batch_delay_ms: 250,
             max_payload: 1_024,
+            max_payload_txs: u64::MAX,
             max_payload_gas: u64::MAX,
             max_pool: 16_384,
             max_rounds_ahead: 10_000,

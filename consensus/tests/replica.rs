@@ -977,6 +977,7 @@ fn a_leader_proposes_only_the_payload_that_fits_the_block_gas_limit() {
     l.start(0);
     let ready = |byte: u8, gas: u64| ReadyPayload {
         digest: Hash32([byte; 32]),
+        txs: 1,
         gas,
     };
     // 60 + 40 fit; the third would take the block to 130, and the fourth, which would
@@ -991,4 +992,28 @@ fn a_leader_proposes_only_the_payload_that_fits_the_block_gas_limit() {
         vec![Hash32([1; 32]), Hash32([2; 32])],
         "the block takes payload in order while its gas fits"
     );
+}
+
+#[test]
+fn a_leader_proposes_at_most_its_block_transaction_limit() {
+    let keys = keys();
+    let mut cfg = config();
+    cfg.max_payload_txs = 5_000;
+    let leader_key = Replica::new(cfg.clone(), committee(&keys), keys[0].clone()).leader_of(1);
+    let me = keys.iter().position(|k| k.public() == leader_key).unwrap();
+    let mut l = Replica::new(cfg, committee(&keys), keys[me].clone());
+    l.start(0);
+    let ready = |byte: u8, txs: u64| ReadyPayload {
+        digest: Hash32([byte; 32]),
+        txs,
+        gas: 0,
+    };
+    // A backlog of 4,000-transaction batches: one fits, two would not. A batch above the
+    // limit alone would still be proposed (nothing else could ever carry it).
+    let proposed = proposals(&l.handle(
+        1,
+        Event::PayloadReady(vec![ready(1, 4_000), ready(2, 4_000), ready(3, 10)]),
+    ));
+    assert_eq!(proposed.len(), 1);
+    assert_eq!(proposed[0].payload, vec![Hash32([1; 32])]);
 }

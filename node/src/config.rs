@@ -124,6 +124,9 @@ pub struct ConsensusSection {
     pub max_timeout_exponent: u32,
     pub max_batch_delay_ms: u64,
     pub max_payload: usize,
+    /// Most transactions in one block (whole batches: one larger batch still goes alone),
+    /// so that a block executes well within a round even when a backlog builds up.
+    pub max_block_txs: u64,
     pub leader_policy: LeaderPolicyName,
     /// Committed blocks kept in memory to serve laggards.
     pub block_retention: usize,
@@ -136,6 +139,7 @@ impl Default for ConsensusSection {
             max_timeout_exponent: 1,
             max_batch_delay_ms: 200,
             max_payload: 1_024,
+            max_block_txs: 10_000,
             leader_policy: LeaderPolicyName::Reputation,
             block_retention: 4_096,
         }
@@ -285,6 +289,9 @@ impl NodeConfig {
         }
         if self.consensus.max_payload == 0 {
             return bad("consensus.max_payload", "must be above 0");
+        }
+        if self.consensus.max_block_txs == 0 {
+            return bad("consensus.max_block_txs", "must be above 0");
         }
         if self.execution.max_lag_blocks == 0 {
             return bad("execution.max_lag_blocks", "must be above 0");

@@ -198,6 +198,7 @@ fn open_storage(
 fn consensus_config(config: &NodeConfig, n: usize, block_gas_limit: u64) -> ordo_consensus::Config {
     let mut c = ordo_consensus::Config::new(n);
     c.max_payload_gas = block_gas_limit;
+    c.max_payload_txs = config.consensus.max_block_txs;
     c.base_timeout_ms = config.consensus.base_timeout_ms;
     c.max_timeout_exponent = config.consensus.max_timeout_exponent;
     c.max_batch_delay_ms = config.consensus.max_batch_delay_ms;

@@ -27,18 +27,23 @@ pub enum Event {
     PayloadAvailable(Vec<Hash32>),
 }
 
-/// A payload digest reported ready, with the gas it takes of a block's gas limit (the sum
-/// of its transactions' EVM gas limits), which bounds what a leader proposes.
+/// A payload digest reported ready, with what it takes of a block: its transactions and
+/// their gas (the sum of their EVM gas limits), which bound what a leader proposes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadyPayload {
     pub digest: Hash32,
+    pub txs: u64,
     pub gas: u64,
 }
 
 impl From<Hash32> for ReadyPayload {
-    /// Payload that takes no gas (native transactions, opaque payloads).
+    /// Payload of unknown size, counted as taking nothing of a block.
     fn from(digest: Hash32) -> Self {
-        ReadyPayload { digest, gas: 0 }
+        ReadyPayload {
+            digest,
+            txs: 0,
+            gas: 0,
+        }
     }
 }
 

@@ -947,9 +947,14 @@ impl<S: Signer> Replica<S> {
             pending_payload |= !b.payload.is_empty();
             in_flight.extend(b.payload.iter().copied());
         }
-        let payload =
-            self.payload
-                .proposable(&in_flight, self.cfg.max_payload, self.cfg.max_payload_gas);
+        let payload = self.payload.proposable(
+            &in_flight,
+            payload::Limits {
+                digests: self.cfg.max_payload,
+                txs: self.cfg.max_payload_txs,
+                gas: self.cfg.max_payload_gas,
+            },
+        );
         let wait_until = self
             .pacemaker
             .round_started()

@@ -8,8 +8,8 @@
 //! Digests reported available for voting only (a checked proposal's payload) are kept
 //! apart, in a bounded window, and never pooled on that report.
 //!
-//! A digest comes with the gas it takes of a block's gas limit; a proposal takes pooled
-//! digests in order while their gas fits, stopping at the first that does not (skipping
+//! A digest comes with its transactions and their gas; a proposal takes pooled digests in
+//! order while they fit the block's limits, stopping at the first that does not (skipping
 //! it would reorder an author's batches), but always takes one.
 //!
 //! Invariants: a digest is in the pool at most once, and only while available; a digest
@@ -30,6 +30,14 @@ const MAX_COMMITTED_DIGESTS: usize = 65_536;
 /// Digests available for voting only: four times the default pool, far more than the
 /// proposals of the rounds a replica may still vote in name.
 const MAX_VOTE_ONLY: usize = 65_536;
+
+/// What one block's payload may hold.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limits {
+    pub(super) digests: usize,
+    pub(super) txs: u64,
+    pub(super) gas: u64,
+}
 
 pub(super) struct PayloadPool {
     max_pool: usize,
@@ -92,26 +100,21 @@ impl PayloadPool {
             .collect()
     }
 
-    /// Up to `max` pooled digests taking at most `max_gas` together (at least one, if any),
-    /// oldest first, leaving out those `in_flight` (already in an uncommitted block that
-    /// the proposal extends).
-    pub(super) fn proposable(
-        &self,
-        in_flight: &HashSet<Hash32>,
-        max: usize,
-        max_gas: u64,
-    ) -> Vec<Hash32> {
-        let mut gas = 0u64;
+    /// Pooled digests within `limits` together (at least one, if any), oldest first,
+    /// leaving out those `in_flight` (already in an uncommitted block that the proposal
+    /// extends).
+    pub(super) fn proposable(&self, in_flight: &HashSet<Hash32>, limits: Limits) -> Vec<Hash32> {
+        let (mut txs, mut gas) = (0u64, 0u64);
         let mut out = Vec::new();
         for r in self.pool.iter().filter(|r| !in_flight.contains(&r.digest)) {
-            if out.len() == max {
+            if out.len() == limits.digests {
                 break;
             }
-            let total = gas.saturating_add(r.gas);
-            if !out.is_empty() && total > max_gas {
+            let (more_txs, more_gas) = (txs.saturating_add(r.txs), gas.saturating_add(r.gas));
+            if !out.is_empty() && (more_txs > limits.txs || more_gas > limits.gas) {
                 break;
             }
-            gas = total;
+            (txs, gas) = (more_txs, more_gas);
             out.push(r.digest);
         }
         out

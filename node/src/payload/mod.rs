@@ -21,11 +21,11 @@
 //! faulty leader cannot make this node start unbounded work; a lookup not started is
 //! reported as not found, so it holds up nothing.
 
-mod gas;
 pub mod order;
 mod own;
 mod peers;
 mod proposals;
+mod sizes;
 #[cfg(test)]
 mod tests;
 
@@ -90,7 +90,7 @@ pub async fn run(
     let (fetched_tx, mut fetched) = mpsc::unbounded_channel::<(PublicKey, Hash32, bool)>();
     let mut lookups: HashMap<PublicKey, usize> = HashMap::new();
     let mut lagging = false;
-    let mut gas = gas::GasBook::default();
+    let mut sizes = sizes::SizeBook::default();
     loop {
         let sleep = async {
             match order.deadline() {
@@ -109,11 +109,11 @@ pub async fn run(
                 let now = ordo_types::now_ms();
                 let info = &p.proof.info;
                 inputs.admission.proven(info.seq, u64::from(info.num_txs), now);
-                gas.learn(info.digest, info.gas);
+                sizes.learn(info.digest, u64::from(info.num_txs), info.gas);
                 Input::OwnProof { seq: info.seq, digest: info.digest }
             }
             Some(info) = inputs.stored.recv() => {
-                gas.learn(info.digest, info.gas);
+                sizes.learn(info.digest, u64::from(info.num_txs), info.gas);
                 Input::PeerStored(info)
             }
             Some(batches) = inputs.committed.recv() => {
@@ -154,7 +154,7 @@ pub async fn run(
         let ready = std::mem::take(&mut out.ready);
         if !ready.is_empty() {
             metrics::counter!("ordo_node_payload_ready_total").increment(ready.len() as u64);
-            let ready = ready.into_iter().map(|d| gas.ready(d)).collect();
+            let ready = ready.into_iter().map(|d| sizes.ready(d)).collect();
             send(&driver, DriverInput::Payload(ready)).await?;
         }
         carry_out(
@@ -181,7 +181,7 @@ fn lag_changed(lagging: &mut bool, inputs: &PayloadInputs) -> Option<Input> {
     })
 }
 
-/// Carries out what the core said, past the ready digests (sent with their gas by the
+/// Carries out what the core said, past the ready digests (sent with their sizes by the
 /// caller).
 async fn carry_out(
     out: Output,
