@@ -88,6 +88,17 @@ pub fn dev_accounts() -> Vec<DevAccount> {
         .collect()
 }
 
+/// The ten accounts as genesis entries, each with [`DEV_ACCOUNT_BALANCE`].
+pub fn genesis_accounts() -> Vec<ordo_node::genesis::GenesisAccount> {
+    dev_accounts()
+        .into_iter()
+        .map(|a| ordo_node::genesis::GenesisAccount {
+            address: a.address,
+            balance: a.balance,
+        })
+        .collect()
+}
+
 fn key_of(secret: &str) -> EthKey {
     let bytes: [u8; 32] = hex::decode(secret)
         .ok()

@@ -325,14 +325,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
     }];
     // The ecosystem's development accounts, unless the network runs no transactions.
     if !spec.ordering_only {
-        accounts.extend(
-            crate::dev_accounts::dev_accounts()
-                .into_iter()
-                .map(|a| GenesisAccount {
-                    address: a.address,
-                    balance: a.balance,
-                }),
-        );
+        accounts.extend(crate::dev_accounts::genesis_accounts());
     }
     accounts.extend((0..spec.bench_accounts).map(|i| GenesisAccount {
         address: bench_key(spec.chain_id, i).address(),

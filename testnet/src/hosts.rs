@@ -14,14 +14,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ordo_cli::ceremony::{self, Contribution, GenesisPlan, ValidatorPlan, GENESIS_FILE};
+use ordo_cli::localnet::LocalnetSpec;
 use ordo_node::genesis::GenesisAccount;
-use ordo_types::{keyfile, Amount, Hash32, KeyPair};
+use ordo_types::{keyfile, Hash32, KeyPair};
 use serde::Serialize;
 
 use crate::error::{Result, TestnetError};
-
-/// The development key's balance: a billion coins of 10^18 base units.
-const DEV_BALANCE: Amount = 1_000_000_000 * 1_000_000_000_000_000_000;
 
 /// What `init` is asked for.
 #[derive(Debug, Clone)]
@@ -116,16 +114,9 @@ pub fn init(spec: &HostsSpec) -> Result<HostsReport> {
     keyfile::write(&dev_key, &dev).map_err(|e| TestnetError::Usage(e.to_string()))?;
     let mut accounts = vec![GenesisAccount {
         address: dev.address(),
-        balance: DEV_BALANCE,
+        balance: LocalnetSpec::default().dev_balance,
     }];
-    accounts.extend(
-        ordo_cli::dev_accounts::dev_accounts()
-            .into_iter()
-            .map(|a| GenesisAccount {
-                address: a.address,
-                balance: a.balance,
-            }),
-    );
+    accounts.extend(ordo_cli::dev_accounts::genesis_accounts());
     let genesis = ceremony::build_genesis(&GenesisPlan {
         chain_id: spec.chain_id,
         contributions,

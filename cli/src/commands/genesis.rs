@@ -51,12 +51,7 @@ pub fn build(args: &GenesisBuildArgs, out: &Output) -> Result<()> {
         accounts.push(funding(entry)?);
     }
     if args.dev_accounts {
-        accounts.extend(ordo_cli::dev_accounts::dev_accounts().into_iter().map(|a| {
-            GenesisAccount {
-                address: a.address,
-                balance: a.balance,
-            }
-        }));
+        accounts.extend(ordo_cli::dev_accounts::genesis_accounts());
     }
     let genesis = ceremony::build_genesis(&GenesisPlan {
         chain_id: args.chain_id,
