@@ -4,7 +4,9 @@
 //! genesis build` by the organizer, `ordo genesis hash --expect` by each operator). Load
 //! comes from the default namespace through the CLI; one validator's link is taken down
 //! (a real link failure: its veth goes down) and up again; at the end every validator
-//! has the same state root at a common height and the same balances.
+//! has the same state root at a common height and the same balances. Two of the four are
+//! named by DNS names in the genesis, which each namespace's own hosts file resolves
+//! (`ip netns exec` mounts `/etc/netns/NAME/hosts` over `/etc/hosts`).
 //!
 //! Needs root (CI runs as root) and `ip` (iproute2, which `scripts/ensure-deps.sh`
 //! installs). Without them it prints one line saying so and passes as skipped. Needs the
@@ -21,6 +23,8 @@ use common::tool;
 
 /// Validators, one per namespace.
 const HOSTS: usize = 4;
+/// Validators from this index on are named by DNS names, not addresses.
+const FIRST_BY_NAME: usize = 2;
 /// The longest wait for a condition (peers connected, a validator caught up).
 const WAIT: Duration = Duration::from_secs(60);
 const RPC_PORT: u16 = 8545;
@@ -87,6 +91,15 @@ impl Hosts {
         format!("ordo-mh{}-{i}", self.suffix)
     }
 
+    /// How the genesis names validator `i`: its address, or a DNS name.
+    fn host(&self, i: usize) -> String {
+        if i >= FIRST_BY_NAME {
+            format!("host{i}.multihost.test")
+        } else {
+            self.address(i)
+        }
+    }
+
     /// The host side of validator `i`'s link, on the bridge.
     fn link(&self, i: usize) -> String {
         format!("omv{}h{i}", self.suffix)
@@ -123,6 +136,15 @@ impl Hosts {
             ip(&["netns", "exec", &ns, "ip", "link", "set", &inside, "up"]);
             ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
         }
+        // Every namespace resolves the DNS names through its own hosts file.
+        let hosts: String = (FIRST_BY_NAME..HOSTS)
+            .map(|i| format!("{} {}\n", self.address(i), self.host(i)))
+            .collect();
+        for ns in &self.namespaces {
+            let dir = Path::new("/etc/netns").join(ns);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("hosts"), format!("127.0.0.1 localhost\n{hosts}")).unwrap();
+        }
     }
 }
 
@@ -134,6 +156,7 @@ impl Drop for Hosts {
         }
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
         }
         if let Some(bridge) = &self.bridge {
             let _ = Command::new("ip").args(["link", "del", bridge]).output();
@@ -206,7 +229,7 @@ fn four_hosts_made_by_the_ceremony_survive_a_link_failure_and_agree() {
                 "--dir",
                 folder(i).to_str().unwrap(),
                 "--host",
-                &address,
+                &hosts.host(i),
                 "--name",
                 &format!("host{i}"),
                 "--rpc-listen",
@@ -233,6 +256,12 @@ fn four_hosts_made_by_the_ceremony_survive_a_link_failure_and_agree() {
     build.extend(["--fund", &fund, "--out", genesis.to_str().unwrap()]);
     let built = ordo_json(&ordo, &build);
     let hash = built["hash"].as_str().unwrap().to_string();
+    let genesis_text = std::fs::read_to_string(&genesis).unwrap();
+    assert!(
+        genesis_text.contains(&format!("/dns/{}/tcp/", hosts.host(HOSTS - 1))),
+        "the genesis names validator {} by its DNS name",
+        HOSTS - 1
+    );
     for i in 0..HOSTS {
         let copy = folder(i).join("genesis.json");
         std::fs::copy(&genesis, &copy).unwrap();
