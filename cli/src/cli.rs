@@ -120,7 +120,8 @@ pub enum Command {
     Genesis(GenesisCommand),
     /// Run a validator until SIGTERM or Ctrl-C.
     Run(RunArgs),
-    /// Run a local multi-validator testnet: up, status, logs, down (runs `ordo-testnet`).
+    /// Run a local multi-validator testnet: up, status, logs, down; or generate a network
+    /// of several hosts: init (runs `ordo-testnet`).
     #[command(disable_help_flag = true)]
     Testnet(ExternalArgs),
     /// Measure end-to-end TPS and latency under load (runs `ordo-testnet`).

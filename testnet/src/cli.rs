@@ -33,7 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run N validators on this machine: up, status, logs, down.
+    /// Run N validators on this machine: up, status, logs, down; or generate a network of
+    /// several hosts: init.
     #[command(subcommand)]
     Testnet(TestnetCommand),
     /// Measure end-to-end throughput and latency under load.
