@@ -115,8 +115,9 @@ impl Contribution {
         )
     }
 
-    /// Checks the version and both signatures; the reason names what is wrong.
+    /// Checks the version, the name and both signatures; the reason names what is wrong.
     pub fn check(&self) -> std::result::Result<(), String> {
+        check_name(&self.name)?;
         if self.version != CONTRIBUTION_VERSION {
             return Err(format!(
                 "version {} is not one this build reads ({CONTRIBUTION_VERSION})",
@@ -159,6 +160,20 @@ impl Contribution {
         Ok(c)
     }
 }
+
+/// A validator's name: printable, without control characters (the signed message ends the
+/// name with a NUL byte), at most [`MAX_NAME_BYTES`].
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(char::is_control) {
+        return Err(format!(
+            "name {name:?} must be 1 to {MAX_NAME_BYTES} bytes without control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A name longer than any host name.
+const MAX_NAME_BYTES: usize = 255;
 
 /// Where a validator listens and is reached.
 #[derive(Debug, Clone)]
@@ -230,12 +245,25 @@ pub fn create_validator(plan: &ValidatorPlan) -> Result<Contribution> {
     })?;
     let consensus_path = plan.dir.join(VALIDATOR_KEY_FILE);
     let network_path = plan.dir.join(NETWORK_KEY_FILE);
-    // Both or neither: refuse before writing the first if the second is there.
+    // All or nothing: refuse before writing anything if any of the four files is there,
+    // so that a refused run leaves no new key behind that a rerun would then refuse.
     for path in [&consensus_path, &network_path] {
         if path.exists() {
             return Err(ordo_types::Error::KeyFileExists { path: path.clone() }.into());
         }
     }
+    for name in [CONFIG_FILE, CONTRIBUTION_FILE] {
+        let path = plan.dir.join(name);
+        if path.exists() {
+            return Err(CeremonyError::File {
+                path,
+                reason:
+                    "exists already; it is never overwritten (set up the validator in a new folder)"
+                        .into(),
+            });
+        }
+    }
+    check_name(&plan.name).map_err(CeremonyError::Usage)?;
     let consensus = KeyPair::generate();
     let network = KeyPair::generate();
     keyfile::write(&consensus_path, &consensus)?;
@@ -505,6 +533,21 @@ mod tests {
                 && err.contains("c1.json"),
             "{err}"
         );
+        // A folder with a config but no keys (keys deleted to start over) is refused
+        // before any key is written, so the refusal leaves nothing behind.
+        let stale = plan(tmp.path(), "v7", "10.0.0.7");
+        std::fs::create_dir_all(&stale.dir).unwrap();
+        std::fs::write(stale.dir.join(CONFIG_FILE), "").unwrap();
+        let err = create_validator(&stale).unwrap_err().to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(!stale.dir.join(VALIDATOR_KEY_FILE).exists());
+        // A name the signed message could not tell apart.
+        let mut nul = plan(tmp.path(), "v8", "10.0.0.8");
+        nul.name = "v\u{0}8".into();
+        assert!(create_validator(&nul)
+            .unwrap_err()
+            .to_string()
+            .contains("control"));
         // A public RPC needs saying so.
         let mut public = plan(tmp.path(), "v9", "10.0.0.9");
         public.rpc = SocketAddr::from(([0, 0, 0, 0], DEFAULT_RPC_PORT));

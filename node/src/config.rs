@@ -74,8 +74,9 @@ pub struct RpcSection {
     pub max_wait_ms: u64,
     /// Requests served at the same time; more get `busy`.
     pub max_concurrency: usize,
-    /// Serves the fault-injection endpoint `POST /v1/admin/partition` (drop traffic to and
-    /// from chosen validators). For fault tests only: off by default, and refused unless
+    /// Serves the fault-injection endpoints `POST /v1/admin/partition` (drop traffic to and
+    /// from chosen validators) and `POST /v1/admin/link-delay` (delay what this validator
+    /// sends). For fault tests and benchmarks only: off by default, and refused unless
     /// `listen` and `metrics.listen` are loopback addresses.
     pub fault_injection: bool,
     /// Lets `listen` be an address other hosts reach. The RPC takes transactions and
@@ -125,7 +126,8 @@ pub struct ConsensusSection {
     pub max_batch_delay_ms: u64,
     pub max_payload: usize,
     /// Most transactions in one block (whole batches: one larger batch still goes alone),
-    /// so that a block executes well within a round even when a backlog builds up.
+    /// so that a block executes well within a round even when a backlog builds up. Not
+    /// applied on an ordering-only chain, which executes nothing.
     pub max_block_txs: u64,
     pub leader_policy: LeaderPolicyName,
     /// Committed blocks kept in memory to serve laggards.

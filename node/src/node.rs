@@ -194,11 +194,18 @@ fn open_storage(
     ))
 }
 
-/// `block_gas_limit`: the genesis's, which bounds each proposal's payload.
-fn consensus_config(config: &NodeConfig, n: usize, block_gas_limit: u64) -> ordo_consensus::Config {
+/// `genesis` bounds each proposal's payload: its block gas limit, and the transaction bound
+/// unless the chain orders payloads without executing them.
+fn consensus_config(
+    config: &NodeConfig,
+    n: usize,
+    genesis: &GenesisFile,
+) -> ordo_consensus::Config {
     let mut c = ordo_consensus::Config::new(n);
-    c.max_payload_gas = block_gas_limit;
-    c.max_payload_txs = config.consensus.max_block_txs;
+    c.max_payload_gas = genesis.block_gas_limit;
+    if !genesis.ordering_only {
+        c.max_payload_txs = config.consensus.max_block_txs;
+    }
     c.base_timeout_ms = config.consensus.base_timeout_ms;
     c.max_timeout_exponent = config.consensus.max_timeout_exponent;
     c.max_batch_delay_ms = config.consensus.max_batch_delay_ms;
@@ -214,7 +221,7 @@ fn consensus_config(config: &NodeConfig, n: usize, block_gas_limit: u64) -> ordo
 /// The replica as storage left it: safety data and the recent committed chain.
 fn restore_replica(
     config: &NodeConfig,
-    block_gas_limit: u64,
+    genesis: &GenesisFile,
     storage: &Storage,
     committee: ConsensusCommittee,
     key: ordo_types::KeyPair,
@@ -240,7 +247,7 @@ fn restore_replica(
         last_committed,
         "consensus restored"
     );
-    let cfg = consensus_config(config, committee.size(), block_gas_limit);
+    let cfg = consensus_config(config, committee.size(), genesis);
     Ok((
         Replica::restore(cfg, committee, key, safety, tail),
         last_committed + 1,
@@ -290,7 +297,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     });
     let (replica, next_height) = restore_replica(
         &config,
-        genesis_file.block_gas_limit,
+        &genesis_file,
         &storage,
         consensus_committee,
         key.clone(),
@@ -433,7 +440,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let consensus_pool = consensus_config(
         &config,
         network.committee().validators().len(),
-        genesis_file.block_gas_limit,
+        &genesis_file,
     )
     .max_pool;
     let (committed_batches_tx, committed_batches_rx) =

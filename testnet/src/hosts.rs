@@ -60,12 +60,14 @@ pub fn init(spec: &HostsSpec) -> Result<HostsReport> {
     if spec.hosts.is_empty() {
         return usage("--hosts names no host".into());
     }
+    // Every host checked before anything is written: a refused run leaves no folder.
     let mut seen = HashSet::new();
     for h in &spec.hosts {
         if h.is_empty() || h.contains('/') || h.starts_with('.') {
             return usage(format!("--hosts: {h:?} is no host name or address"));
         }
-        if !seen.insert(h) {
+        let address = ceremony::peer_address(h, spec.p2p_port).map_err(ceremony_error)?;
+        if !seen.insert(address.to_string()) {
             return usage(format!("--hosts names {h} twice"));
         }
     }
@@ -148,4 +150,39 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 
 fn ceremony_error(e: ceremony::CeremonyError) -> TestnetError {
     TestnetError::Usage(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(out: &Path, hosts: &[&str]) -> HostsSpec {
+        HostsSpec {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            out: out.to_path_buf(),
+            chain_id: 7,
+            p2p_port: 7000,
+            rpc_port: 8545,
+            metrics_port: 9100,
+            public_rpc: false,
+            block_gas_limit: ordo_node::genesis::DEFAULT_BLOCK_GAS_LIMIT,
+        }
+    }
+
+    #[test]
+    fn bad_hosts_are_refused_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("net");
+        for hosts in [
+            &["10.0.0.1", "bad_host"][..],
+            &["10.0.0.1", "[10.0.0.1]"][..],
+            &["10.0.0.1", ""][..],
+        ] {
+            let err = init(&spec(&out, hosts)).unwrap_err().to_string();
+            assert!(!out.exists(), "{hosts:?} left {}: {err}", out.display());
+        }
+        let report = init(&spec(&out, &["10.0.0.1", "v1.example"])).unwrap();
+        assert_eq!(report.validators.len(), 2);
+        assert_eq!(report.validators[1].address, "/dns/v1.example/tcp/7000");
+    }
 }

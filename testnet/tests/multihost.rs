@@ -66,6 +66,8 @@ struct Hosts {
     suffix: u32,
     subnet: String,
     namespaces: Vec<String>,
+    /// Host sides of the veth pairs (deleting one deletes its pair).
+    links: Vec<String>,
     bridge: Option<String>,
     processes: Vec<Child>,
 }
@@ -78,6 +80,7 @@ impl Hosts {
             // RFC 2544's benchmarking range: no real network uses it.
             subnet: format!("198.18.{}", suffix % 250),
             namespaces: Vec::new(),
+            links: Vec::new(),
             bridge: None,
             processes: Vec::new(),
         }
@@ -126,6 +129,7 @@ impl Hosts {
             ip(&[
                 "link", "add", &host_side, "type", "veth", "peer", "name", &inside,
             ]);
+            self.links.push(host_side.clone());
             ip(&["link", "set", &inside, "netns", &ns]);
             ip(&["link", "set", &host_side, "master", &bridge]);
             ip(&["link", "set", &host_side, "up"]);
@@ -157,6 +161,10 @@ impl Drop for Hosts {
         for ns in &self.namespaces {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
             let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
+        }
+        for link in &self.links {
+            // Gone already with its namespace, unless it never got there.
+            let _ = Command::new("ip").args(["link", "del", link]).output();
         }
         if let Some(bridge) = &self.bridge {
             let _ = Command::new("ip").args(["link", "del", bridge]).output();

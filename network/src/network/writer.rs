@@ -5,7 +5,8 @@
 //! Invariant: every queue is bounded in messages and in bytes ([`crate::send_queue`]) and
 //! enqueueing never waits, so a slow or dead peer loses its own messages (counted) and
 //! never delays anyone else or grows memory. Under an injected link delay
-//! ([`super::delay`]) a writer holds at most [`MAX_IN_LINE`] messages beyond its queue.
+//! ([`super::delay`]) a writer holds at most [`MAX_IN_LINE`] messages and
+//! [`MAX_LINE_BYTES`] beyond its queue.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,8 +25,10 @@ use crate::protocol::Protocol;
 use crate::send_queue::{self, QueueReceiver, QueueSender};
 use crate::stats::{DropReason, NetworkStats};
 
-/// Messages a writer holds while an injected delay runs: some seconds of a busy link.
+/// Messages a writer holds while an injected delay runs: some seconds of a busy link...
 const MAX_IN_LINE: usize = 65_536;
+/// ...and their bytes: a full batch queue's worth several times over.
+const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// The send queues of one validator.
 pub(super) struct PeerQueues {
@@ -139,10 +142,11 @@ impl Writer {
         let mut backoff = self.backoff_min;
         // Messages held for an injected delay, with when each is due, in order.
         let mut line: VecDeque<(tokio::time::Instant, send_queue::Message)> = VecDeque::new();
+        let mut line_bytes = 0usize;
         let mut rng = ordo_types::SeededRng::new(self.index as u64);
         loop {
             let due = line.front().map(|(at, _)| *at);
-            let room = line.len() < MAX_IN_LINE;
+            let room = line.len() < MAX_IN_LINE && line_bytes < MAX_LINE_BYTES;
             let received = tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
@@ -163,12 +167,16 @@ impl Writer {
                         if let Some((last, _)) = line.back() {
                             at = at.max(*last);
                         }
+                        line_bytes += m.len();
                         line.push_back((at, m));
                         continue;
                     }
                 }
                 None => match line.pop_front() {
-                    Some((_, m)) => m,
+                    Some((_, m)) => {
+                        line_bytes -= m.len();
+                        m
+                    }
                     None => continue,
                 },
             };
