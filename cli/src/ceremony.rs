@@ -75,7 +75,7 @@ pub struct Contribution {
     pub consensus_key: PublicKey,
     pub network_key: PublicKey,
     /// Where the other validators dial this one.
-    #[serde(with = "as_string")]
+    #[serde(with = "ordo_node::config::as_string")]
     pub address: Multiaddr,
     /// The consensus key's signature of the fields above.
     pub consensus_signature: Signature,
@@ -420,21 +420,6 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
 
 fn to_json(c: &Contribution) -> String {
     serde_json::to_string_pretty(c).expect("a contribution serialises")
-}
-
-/// Multiaddrs as their text form.
-mod as_string {
-    use libp2p::Multiaddr;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(a: &Multiaddr, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&a.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Multiaddr, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

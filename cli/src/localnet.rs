@@ -343,10 +343,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
         chain_id: spec.chain_id,
         epoch: 1,
         gas_price: 1,
-        fee_sink: Address::from_digest(&Hash32::digest(
-            b"ordo/fee-sink\0",
-            &spec.chain_id.to_le_bytes(),
-        )),
+        fee_sink: crate::ceremony::fee_sink(spec.chain_id),
         block_gas_limit: spec.block_gas_limit,
         validators: genesis_validators,
         accounts,

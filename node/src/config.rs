@@ -398,8 +398,9 @@ pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Serde through `Display` / `FromStr`, for multiaddresses.
-pub(crate) mod as_string {
+/// Serde through `Display` / `FromStr`, for multiaddresses (here, in genesis files and in
+/// the ceremony's contributions).
+pub mod as_string {
     use std::fmt::Display;
     use std::str::FromStr;
 

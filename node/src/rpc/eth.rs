@@ -535,6 +535,7 @@ async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
         .sender()
         .map_err(|e| RpcError::server(format!("invalid sender: {e}")))?;
     // geth's checks before pooling: what execution would refuse uncharged is refused here.
+    let most_gas = MAX_TX_GAS.min(state.chain.block_gas_limit);
     match tx.payload() {
         Payload::Call { gas_limit, .. } | Payload::Deploy { gas_limit, .. }
             if *gas_limit < INTRINSIC_GAS =>
@@ -544,11 +545,10 @@ async fn send_raw(state: &Arc<RpcState>, params: &[Value]) -> RpcResult {
             )));
         }
         Payload::Call { gas_limit, .. } | Payload::Deploy { gas_limit, .. }
-            if *gas_limit > MAX_TX_GAS.min(state.chain.block_gas_limit) =>
+            if *gas_limit > most_gas =>
         {
-            let most = MAX_TX_GAS.min(state.chain.block_gas_limit);
             return Err(RpcError::server(format!(
-                "exceeds block gas limit: gas {gas_limit}, at most {most} a transaction"
+                "exceeds block gas limit: gas {gas_limit}, at most {most_gas} a transaction"
             )));
         }
         Payload::Deploy { init_code, .. } if init_code.len() > ordo_types::MAX_INIT_CODE_BYTES => {
