@@ -143,6 +143,9 @@ impl Cluster {
             // Two cores shared by four validators and the test.
             config.execution.threads = 1;
             config.consensus.base_timeout_ms = 1_000;
+            // Small sync answers, so that a validator wiped after a few dozen rounds
+            // catches up forward over several answers (128 would need minutes of chain).
+            config.consensus.sync_batch = 8;
             config.write(&v.config_path).unwrap();
             validators.push(Validator {
                 index: v.index,
@@ -533,7 +536,11 @@ fn four_validators_commit_recover_and_agree() {
         submitted.elapsed()
     );
 
-    // A validator whose data directory is wiped rejoins by syncing from its peers.
+    // A validator whose data directory is wiped rejoins by syncing from its peers: far
+    // behind, it fetches the committed chain forward (catch-up), not back from the tip.
+    let round_at_wipe = cluster.validators[0].status().unwrap()["round"]
+        .as_u64()
+        .unwrap();
     let v2 = &mut cluster.validators[2];
     assert!(v2.terminate(), "SIGTERM did not stop validator 2 cleanly");
     let data = cluster.net.validators[2].config.data_dir.clone();
@@ -549,9 +556,20 @@ fn four_validators_commit_recover_and_agree() {
         "wiped validator 2 did not sync to {target}\n{}",
         cluster.dump_logs()
     );
+    let status = cluster.validators[2].status().unwrap();
     eprintln!(
-        "wiped validator 2 synced {target} blocks in {:?}",
-        rejoin.elapsed()
+        "wiped validator 2 synced {target} blocks ({round_at_wipe} rounds) in {:?}: {}",
+        rejoin.elapsed(),
+        status["sync"]
+    );
+    // Past `sync_batch` (8) rounds behind, the walk back from the tip is not used.
+    assert!(
+        round_at_wipe > 3 * 8,
+        "the chain is too short to test catch-up: {round_at_wipe} rounds"
+    );
+    assert!(
+        status["sync"]["catch_up_blocks"].as_u64().unwrap() > 2 * 8,
+        "the wiped validator did not catch up forward over several answers: {status}"
     );
     check_roots(&cluster, target);
 

@@ -271,6 +271,19 @@ pub enum Message {
     /// for the next round's leader (see `Replica`'s vote handling): the replicas that sent
     /// it their votes then commit what it commits and name the same leader, who proposes.
     QuorumCert(QuorumCert),
+    /// Forward catch-up: asks for up to `max` blocks of the committed chain after block
+    /// `after` (committed at the asker), oldest first. A replica far behind asks this
+    /// instead of walking back from the tip, so it never holds more than one answer of
+    /// blocks whose parents it lacks, whatever the length of the chain it missed.
+    CatchUpRequest {
+        after: Hash32,
+        max: u16,
+    },
+    /// Committed blocks after `after`, oldest first, each the child of the one before.
+    CatchUpResponse {
+        after: Hash32,
+        blocks: Vec<Block>,
+    },
 }
 
 impl Message {
@@ -291,7 +304,10 @@ impl Message {
             Message::Timeout(t) => Some(t.round),
             Message::TimeoutCert(tc) => Some(tc.round),
             Message::QuorumCert(qc) => Some(qc.round),
-            Message::BlockRequest { .. } | Message::BlockResponse { .. } => None,
+            Message::BlockRequest { .. }
+            | Message::BlockResponse { .. }
+            | Message::CatchUpRequest { .. }
+            | Message::CatchUpResponse { .. } => None,
         }
     }
 
@@ -305,6 +321,8 @@ impl Message {
             Message::QuorumCert(_) => "quorum_cert",
             Message::BlockRequest { .. } => "block_request",
             Message::BlockResponse { .. } => "block_response",
+            Message::CatchUpRequest { .. } => "catch_up_request",
+            Message::CatchUpResponse { .. } => "catch_up_response",
         }
     }
 }
@@ -419,6 +437,17 @@ impl fmt::Display for Message {
             ),
             Message::BlockResponse { blocks } => {
                 write!(f, "BlockResponse({} blocks)", blocks.len())
+            }
+            Message::CatchUpRequest { after, max } => {
+                write!(f, "CatchUpRequest(after {}, max {max})", after.short())
+            }
+            Message::CatchUpResponse { after, blocks } => {
+                write!(
+                    f,
+                    "CatchUpResponse(after {}, {} blocks)",
+                    after.short(),
+                    blocks.len()
+                )
             }
         }
     }

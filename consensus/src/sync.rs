@@ -9,9 +9,12 @@
 //! asked, only as a hash chain from the block it asked for, and verifies every
 //! certificate in it.
 //!
-//! Invariant: an answer is a chain from the requested block towards genesis, each block
-//! the parent of the one before, all above the requester's `above_round`, at most
-//! `max_blocks` blocks and, beyond the first block, `max_bytes` encoded bytes.
+//! Invariants: an answer to a block request is a chain from the requested block towards
+//! genesis, each block the parent of the one before, all above the requester's
+//! `above_round`; an answer to a catch-up request ([`answer_after`]) is the committed
+//! chain after the named block, oldest first, each block the child of the one before.
+//! Either is at most `max_blocks` blocks and, beyond the first block, `max_bytes` encoded
+//! bytes.
 
 use ordo_types::Hash32;
 
@@ -43,6 +46,44 @@ pub fn answer(
         }
         bytes = bytes.saturating_add(size);
         cursor = block.parent();
+        out.push(block);
+    }
+    out
+}
+
+/// The committed blocks after block `after`, oldest first, as found through `height_of`
+/// (the committed height of a block, genesis at 0) and `block_at` (the committed block at
+/// a height, with its encoded size); empty when `after` is not committed here. Stops at
+/// the first height not found (the committed tip, or a pruned gap) and at a block that is
+/// not the child of the one before (a store that is not one chain is not served from).
+pub fn answer_after(
+    height_of: impl FnOnce(&Hash32) -> Option<u64>,
+    mut block_at: impl FnMut(u64) -> Option<(Block, usize)>,
+    after: Hash32,
+    max_blocks: usize,
+    max_bytes: usize,
+) -> Vec<Block> {
+    let Some(start) = height_of(&after) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Block> = Vec::new();
+    let mut bytes = 0usize;
+    let mut parent = after;
+    for height in start.saturating_add(1).. {
+        if out.len() >= max_blocks {
+            break;
+        }
+        let Some((block, size)) = block_at(height) else {
+            break;
+        };
+        if block.parent() != parent {
+            break;
+        }
+        if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
+            break;
+        }
+        bytes = bytes.saturating_add(size);
+        parent = block.id();
         out.push(block);
     }
     out
@@ -95,6 +136,49 @@ mod tests {
         assert_eq!(
             rounds(answer(lookup, blocks[2].id(), 0, 128, 1 << 20)),
             vec![2, 1]
+        );
+    }
+
+    #[test]
+    fn answers_the_committed_chain_after_a_block_oldest_first() {
+        let blocks = chain(10);
+        let heights: HashMap<Hash32, u64> = blocks
+            .iter()
+            .enumerate()
+            .map(|(h, b)| (b.id(), h as u64))
+            .collect();
+        let height_of = |id: &Hash32| heights.get(id).copied();
+        let block_at = |h: u64| blocks.get(h as usize).map(|b| (b.clone(), 100));
+        let rounds = |v: Vec<Block>| v.iter().map(|b| b.round).collect::<Vec<_>>();
+        let after = |h: usize| blocks[h].id();
+        assert_eq!(
+            rounds(answer_after(height_of, block_at, after(0), 3, 1 << 20)),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            rounds(answer_after(height_of, block_at, after(7), 128, 1 << 20)),
+            vec![8, 9, 10],
+            "stops at the tip"
+        );
+        assert_eq!(
+            rounds(answer_after(height_of, block_at, after(2), 128, 250)),
+            vec![3, 4]
+        );
+        assert_eq!(
+            rounds(answer_after(height_of, block_at, after(2), 128, 10)),
+            vec![3],
+            "one block at least"
+        );
+        assert!(answer_after(height_of, block_at, after(10), 128, 1 << 20).is_empty());
+        assert!(answer_after(height_of, block_at, Hash32([1; 32]), 128, 1 << 20).is_empty());
+        // A store whose height 5 holds another block that names block 4 as its parent:
+        // block 6 is not that block's child, and nothing is served past it.
+        let mut other = chain(10);
+        other[5].timestamp_ms += 1;
+        let broken = |h: u64| other.get(h as usize).map(|b| (b.clone(), 100));
+        assert_eq!(
+            rounds(answer_after(height_of, broken, after(2), 128, 1 << 20)),
+            vec![3, 4, 5]
         );
     }
 }

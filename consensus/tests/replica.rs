@@ -833,6 +833,11 @@ fn mutated_messages_never_panic() {
             max: 5,
         }
         .encode(),
+        Message::CatchUpResponse {
+            after: genesis.block_id,
+            blocks: vec![proposal(&keys, leader, 1, genesis.clone()).block],
+        }
+        .encode(),
     ];
     let mut decoded = 0;
     for i in 0..3_000 {
@@ -881,12 +886,13 @@ fn a_certificate_far_ahead_is_learnt_from_though_its_proposal_is_refused() {
         "the proposal itself is refused"
     );
     assert_eq!(r.round(), far + 1, "the QC moved the replica to its round");
+    let root = r.committed_root().1;
     assert!(
         actions.iter().any(|a| matches!(
             a,
-            Action::Send { message: Message::BlockRequest { block_id, .. }, .. } if *block_id == certified
+            Action::Send { message: Message::CatchUpRequest { after, .. }, .. } if *after == root
         )),
-        "the certified block is fetched: {actions:?}"
+        "the chain up to the certified block is fetched forward from the root: {actions:?}"
     );
 
     // A forged certificate from far ahead moves nothing.

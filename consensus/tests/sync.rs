@@ -9,71 +9,15 @@
 //! Z2 as Y3's parent. Committing what that certificate says would commit Z2 where every
 //! honest replica committed Y2: committed history would fork.
 
-use ordo_consensus::messages::{proposal_digest, timeout_digest, vote_digest};
-use ordo_consensus::{
-    Action, Block, Committee, Config, Event, LeaderPolicy, Message, Proposal, QuorumCert, Replica,
-    Timeout,
-};
+mod common;
+
+use common::{block, certify, committed, config, deliver, keys, propose};
+use ordo_consensus::messages::timeout_digest;
+use ordo_consensus::{Action, Block, Committee, Message, QuorumCert, Replica, Timeout};
 use ordo_types::{Hash32, KeyPair, Signature};
 
-const N: usize = 4;
 const BYZANTINE: usize = 2;
 const VICTIM: usize = 0;
-
-fn keys() -> Vec<KeyPair> {
-    (0..N)
-        .map(|i| KeyPair::from_seed([i as u8 + 1; 32]))
-        .collect()
-}
-
-fn config() -> Config {
-    let mut cfg = Config::new(N);
-    cfg.require_payload_available = false;
-    cfg.leader_policy = LeaderPolicy::RoundRobin;
-    cfg
-}
-
-/// A QC for `block` signed by `signers`.
-fn certify(keys: &[KeyPair], block: &Block, signers: &[usize]) -> QuorumCert {
-    let digest = vote_digest(
-        0,
-        block.round,
-        &block.id(),
-        block.qc.round,
-        &block.qc.block_id,
-    );
-    QuorumCert {
-        round: block.round,
-        block_id: block.id(),
-        parent_round: block.qc.round,
-        parent_id: block.qc.block_id,
-        signatures: signers
-            .iter()
-            .map(|&i| (i as u16, keys[i].sign(digest.as_bytes())))
-            .collect(),
-    }
-}
-
-fn block(round: u64, qc: QuorumCert, tag: &[u8]) -> Block {
-    Block {
-        epoch: 0,
-        round,
-        author: (round % N as u64) as u16,
-        timestamp_ms: round,
-        payload: vec![Hash32::digest(b"sync-test\0", tag)],
-        qc,
-    }
-}
-
-fn propose(keys: &[KeyPair], block: Block) -> Proposal {
-    let signer = &keys[usize::from(block.author)];
-    let signature = signer.sign(proposal_digest(0, block.round, &block.id()).as_bytes());
-    Proposal {
-        block,
-        tc: None,
-        signature,
-    }
-}
 
 /// The honest chain B1 <- Y2 <- Y3 <- Y4, the twin Z2 of Y2, and the QC that certifies Y4.
 struct Chain {
@@ -102,27 +46,6 @@ fn chain(keys: &[KeyPair]) -> Chain {
         y4,
         qc4,
     }
-}
-
-fn deliver(r: &mut Replica<KeyPair>, keys: &[KeyPair], from: usize, m: Message) -> Vec<Action> {
-    r.handle(
-        10,
-        Event::Message {
-            from: keys[from].public(),
-            message: m,
-        },
-    )
-}
-
-fn committed(actions: &[Action]) -> Vec<Hash32> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Commit { blocks, .. } => Some(blocks.iter().map(Block::id)),
-            _ => None,
-        })
-        .flatten()
-        .collect()
 }
 
 fn requested(actions: &[Action]) -> Vec<(ordo_types::PublicKey, Hash32)> {

@@ -20,7 +20,7 @@ use ordo_types::{codec, Hash32, PublicKey, SignedTransaction};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::block_sync::BlockSync;
+use crate::block_sync::{BlockAsk, BlockSync};
 use crate::supervisor::TaskError;
 use crate::wire::{NodeRequest, NodeResponse};
 
@@ -170,7 +170,18 @@ impl Batches {
                         above_round,
                         max,
                     }) => {
-                        blocks.serve(request, block_id, above_round, max);
+                        blocks.serve(
+                            request,
+                            BlockAsk::Ancestors {
+                                block_id,
+                                above_round,
+                            },
+                            max,
+                        );
+                        continue;
+                    }
+                    Ok(NodeRequest::CommittedAfter { after, max }) => {
+                        blocks.serve(request, BlockAsk::After(after), max);
                         continue;
                     }
                     #[cfg(feature = "byzantine")]

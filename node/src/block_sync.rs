@@ -6,6 +6,8 @@
 //!                                   kept blocks, then RocksDB ──▶ answer (sync::answer)
 //! replica BlockRequest to P ──▶ driver ──▶ fetch task ──▶ sync-protocol request to P
 //!                                        P's blocks ──▶ driver, as P's BlockResponse
+//! replica CatchUpRequest to P ─▶ (the same path) ─▶ P's committed blocks after the one
+//!                                        named, oldest first ──▶ driver, as P's CatchUpResponse
 //! ```
 //!
 //! Why not on the consensus thread: one request may read 128 blocks from RocksDB, so a
@@ -59,13 +61,22 @@ const SERVER_QUEUE: usize = 4_096;
 const FETCH_QUEUE: usize = 256;
 const FETCHES_IN_FLIGHT: usize = 16;
 
+/// What a peer's block request asks for.
+#[derive(Clone, Copy, Debug)]
+pub enum BlockAsk {
+    /// A block and its ancestors above a round, newest first (kept blocks or RocksDB).
+    Ancestors { block_id: Hash32, above_round: u64 },
+    /// The committed chain after a committed block, oldest first (RocksDB only: only
+    /// what is committed here is served forward).
+    After(Hash32),
+}
+
 /// What the block server works on, in arrival order.
 enum ServerInput {
     Keep(Block),
     Request {
         from: PublicKey,
-        block_id: Hash32,
-        above_round: u64,
+        ask: BlockAsk,
         max: u16,
         request: InboundRequest,
     },
@@ -89,9 +100,11 @@ struct Fetcher {
 
 impl BlockSync {
     /// The handle, and the server to run on a thread of its own; answers to the
-    /// replica's requests go to `driver` once [`BlockSync::fetch_loop`] runs.
+    /// replica's requests go to `driver` once [`BlockSync::fetch_loop`] runs. `genesis`
+    /// is the id of the chain's genesis block (committed height 0).
     pub fn new(
         storage: Storage,
+        genesis: Hash32,
         network: NetworkHandle,
         driver: mpsc::Sender<DriverInput>,
     ) -> (BlockSync, BlockServer) {
@@ -108,7 +121,7 @@ impl BlockSync {
                 fetch: fetch_tx,
                 fetcher: Arc::new(parking_lot::Mutex::new(Some(fetcher))),
             },
-            BlockServer::new(storage, server_rx),
+            BlockServer::new(storage, genesis, server_rx),
         )
     }
 
@@ -131,24 +144,19 @@ impl BlockSync {
         }
     }
 
-    /// The replica asks `to` for blocks.
-    pub fn request(&self, to: PublicKey, block_id: Hash32, above_round: u64, max: u16) {
-        let request = NodeRequest::Blocks {
-            block_id,
-            above_round,
-            max,
-        };
+    /// The replica asks `to` for blocks (a [`NodeRequest::Blocks`] or
+    /// [`NodeRequest::CommittedAfter`]).
+    pub fn request(&self, to: PublicKey, request: NodeRequest) {
         if self.fetch.try_send((to, request)).is_err() {
             metrics::counter!("ordo_node_sync_requests_dropped_total").increment(1);
         }
     }
 
     /// A peer's block request, from the sync protocol.
-    pub fn serve(&self, request: InboundRequest, block_id: Hash32, above_round: u64, max: u16) {
+    pub fn serve(&self, request: InboundRequest, ask: BlockAsk, max: u16) {
         let input = ServerInput::Request {
             from: request.from,
-            block_id,
-            above_round,
+            ask,
             max,
             request,
         };
@@ -185,6 +193,8 @@ impl Bucket {
 /// Answers block requests from kept blocks and RocksDB.
 pub struct BlockServer {
     storage: Storage,
+    /// Height 0 of the committed chain, which storage does not hold.
+    genesis: Hash32,
     inputs: mpsc::Receiver<ServerInput>,
     kept: HashMap<Hash32, (Block, usize)>,
     kept_order: VecDeque<Hash32>,
@@ -193,9 +203,10 @@ pub struct BlockServer {
 }
 
 impl BlockServer {
-    fn new(storage: Storage, inputs: mpsc::Receiver<ServerInput>) -> Self {
+    fn new(storage: Storage, genesis: Hash32, inputs: mpsc::Receiver<ServerInput>) -> Self {
         BlockServer {
             storage,
+            genesis,
             inputs,
             kept: HashMap::new(),
             kept_order: VecDeque::new(),
@@ -211,12 +222,11 @@ impl BlockServer {
                 ServerInput::Keep(block) => self.keep(block),
                 ServerInput::Request {
                     from,
-                    block_id,
-                    above_round,
+                    ask,
                     max,
                     request,
                 } => {
-                    let response = self.answer(from, block_id, above_round, max);
+                    let response = self.answer(from, ask, max);
                     request.respond(response);
                 }
             }
@@ -244,13 +254,7 @@ impl BlockServer {
         }
     }
 
-    fn answer(
-        &mut self,
-        from: PublicKey,
-        block_id: Hash32,
-        above_round: u64,
-        max: u16,
-    ) -> Response {
+    fn answer(&mut self, from: PublicKey, ask: BlockAsk, max: u16) -> Response {
         let now = Instant::now();
         let bucket = self.buckets.entry(from).or_insert(Bucket {
             tokens: PEER_BURST_BYTES,
@@ -259,18 +263,37 @@ impl BlockServer {
         // The bucket is charged after the walk, with what was actually sent.
         let mut sent = 0;
         let mut blocks = Vec::new();
-        let (kept, storage) = (&self.kept, &self.storage);
+        let (kept, storage, genesis) = (&self.kept, &self.storage, self.genesis);
+        let max = usize::from(max).min(MAX_SYNC_BLOCKS);
         let served = bucket.take(now, || {
-            blocks = sync::answer(
-                |id| match kept.get(id) {
-                    Some((b, size)) => Some((b.clone(), *size)),
-                    None => stored_block(storage, id),
-                },
-                block_id,
-                above_round,
-                usize::from(max).min(MAX_SYNC_BLOCKS),
-                MAX_SYNC_BYTES,
-            );
+            blocks = match ask {
+                BlockAsk::Ancestors {
+                    block_id,
+                    above_round,
+                } => sync::answer(
+                    |id| match kept.get(id) {
+                        Some((b, size)) => Some((b.clone(), *size)),
+                        None => stored_block(storage, id),
+                    },
+                    block_id,
+                    above_round,
+                    max,
+                    MAX_SYNC_BYTES,
+                ),
+                BlockAsk::After(after) => sync::answer_after(
+                    |id| {
+                        if *id == genesis {
+                            Some(0)
+                        } else {
+                            storage.committed_height_of(id).ok().flatten()
+                        }
+                    },
+                    |height| committed_block_at(storage, height),
+                    after,
+                    max,
+                    MAX_SYNC_BYTES,
+                ),
+            };
             sent = blocks.iter().map(|b| codec::encode(b).len()).sum();
             sent
         });
@@ -283,6 +306,13 @@ impl BlockServer {
         metrics::counter!("ordo_node_sync_served_bytes_total").increment(sent as u64);
         Response::Opaque(NodeResponse::Blocks(blocks).encode())
     }
+}
+
+/// The committed block at `height` from RocksDB, with its encoded size.
+fn committed_block_at(storage: &Storage, height: u64) -> Option<(Block, usize)> {
+    let (hash, encoded) = storage.block_at(height).ok().flatten()?;
+    let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&encoded).ok()?;
+    (block.id() == hash).then_some((block, encoded.len()))
 }
 
 /// A committed block from RocksDB, with its encoded size.
@@ -308,6 +338,10 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
         let driver = driver.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let after = match &request {
+                NodeRequest::CommittedAfter { after, .. } => Some(*after),
+                _ => None,
+            };
             let answer = network
                 .request(&peer, &Request::Opaque(request.encode()))
                 .await;
@@ -337,7 +371,14 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
             if blocks.is_empty() {
                 return;
             }
-            let message = Message::BlockResponse { blocks };
+            let message = match after {
+                Some(after) => {
+                    metrics::counter!("ordo_node_catch_up_blocks_fetched_total")
+                        .increment(blocks.len() as u64);
+                    Message::CatchUpResponse { after, blocks }
+                }
+                None => Message::BlockResponse { blocks },
+            };
             let _ = driver
                 .send(DriverInput::Message {
                     from: peer,

@@ -132,6 +132,10 @@ pub struct ConsensusSection {
     pub leader_policy: LeaderPolicyName,
     /// Committed blocks kept in memory to serve laggards.
     pub block_retention: usize,
+    /// Most blocks asked for in one block-sync request (at most 128, what a peer serves).
+    /// A replica more rounds behind its peers than this catches up forward from its last
+    /// commit, one answer at a time, instead of walking back from the tip.
+    pub sync_batch: u16,
 }
 
 impl Default for ConsensusSection {
@@ -144,6 +148,7 @@ impl Default for ConsensusSection {
             max_block_txs: 10_000,
             leader_policy: LeaderPolicyName::Reputation,
             block_retention: 4_096,
+            sync_batch: 128,
         }
     }
 }
@@ -288,6 +293,14 @@ impl NodeConfig {
         let bad = |field: &str, reason: &str| Err((field.to_string(), reason.to_string()));
         if self.consensus.base_timeout_ms == 0 {
             return bad("consensus.base_timeout_ms", "must be above 0");
+        }
+        if !(1..=crate::block_sync::MAX_SYNC_BLOCKS)
+            .contains(&usize::from(self.consensus.sync_batch))
+        {
+            return bad(
+                "consensus.sync_batch",
+                &format!("must be 1 to {}", crate::block_sync::MAX_SYNC_BLOCKS),
+            );
         }
         if self.consensus.max_payload == 0 {
             return bad("consensus.max_payload", "must be above 0");

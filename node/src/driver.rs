@@ -28,7 +28,7 @@ use crate::block_sync::BlockSync;
 use crate::driver_input::DriverInput;
 use crate::shared::Shared;
 use crate::supervisor::TaskError;
-use crate::wire::NodeMessage;
+use crate::wire::{NodeMessage, NodeRequest};
 
 pub struct Driver {
     pub replica: Replica<KeyPair>,
@@ -112,6 +112,9 @@ impl Driver {
             self.shared
                 .committed_round
                 .store(self.replica.committed_root().0, Ordering::Relaxed);
+            self.shared
+                .catch_up_blocks
+                .store(self.replica.stats().catch_up_blocks, Ordering::Relaxed);
             metrics::gauge!("ordo_node_round").set(self.replica.round() as f64);
         }
         debug!("consensus driver stopped");
@@ -138,7 +141,20 @@ impl Driver {
                             above_round,
                             max,
                         },
-                } => self.block_sync.request(to, block_id, above_round, max),
+                } => self.block_sync.request(
+                    to,
+                    NodeRequest::Blocks {
+                        block_id,
+                        above_round,
+                        max,
+                    },
+                ),
+                Action::Send {
+                    to,
+                    message: Message::CatchUpRequest { after, max },
+                } => self
+                    .block_sync
+                    .request(to, NodeRequest::CommittedAfter { after, max }),
                 Action::Send { to, message } => {
                     if matches!(message, Message::Vote(_)) && self.stop_voting {
                         metrics::counter!("ordo_node_votes_withheld_total").increment(1);

@@ -211,6 +211,7 @@ fn consensus_config(
     c.max_batch_delay_ms = config.consensus.max_batch_delay_ms;
     c.max_payload = config.consensus.max_payload;
     c.block_retention = config.consensus.block_retention;
+    c.sync_batch = config.consensus.sync_batch;
     c.leader_policy = match config.consensus.leader_policy {
         LeaderPolicyName::RoundRobin => LeaderPolicy::RoundRobin,
         LeaderPolicyName::Reputation => LeaderPolicy::reputation(n),
@@ -314,6 +315,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         max_lag: config.execution.max_lag_blocks,
         certified_round: AtomicU64::new(0),
         committed_round: AtomicU64::new(0),
+        catch_up_blocks: AtomicU64::new(0),
     });
 
     let identity = ordo_network::network_keypair_from_seed(network_key.seed());
@@ -377,8 +379,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     }
 
     // Block sync: a server thread for peers' requests, a task for the replica's.
-    let (block_sync, block_server) =
-        BlockSync::new(storage.clone(), network.clone(), driver_tx.clone());
+    let (block_sync, block_server) = BlockSync::new(
+        storage.clone(),
+        Block::genesis(genesis_file.epoch).id(),
+        network.clone(),
+        driver_tx.clone(),
+    );
     supervisor
         .spawn_thread("block-server", move || block_server.run())
         .map_err(|e| NodeError::Other(format!("cannot start the block server: {e}")))?;
@@ -611,7 +617,11 @@ async fn inbound_consensus(
                     metrics::counter!("ordo_node_state_roots_dropped_total").increment(1);
                 }
             }
-            Ok(NodeMessage::Consensus(Message::BlockRequest { .. })) => {
+            // Requests travel on the sync protocol, where the answer can only come from
+            // the peer asked and never queues ahead of votes.
+            Ok(NodeMessage::Consensus(
+                Message::BlockRequest { .. } | Message::CatchUpRequest { .. },
+            )) => {
                 metrics::counter!("ordo_node_bad_messages_total").increment(1);
             }
             Ok(NodeMessage::Consensus(message)) => {

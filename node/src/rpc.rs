@@ -946,6 +946,7 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
     let roots = *state.roots.borrow();
     let peers = state.network.connected().len();
     metrics::gauge!("ordo_node_peers").set(peers as f64);
+    let sync = shared.sync_progress();
     Json(json!({
         "chain_id": shared.chain_id,
         "height": committed,
@@ -954,7 +955,13 @@ async fn status(State(state): State<Arc<RpcState>>) -> Json<Value> {
         "state_root": tip.state_root,
         "peers": peers,
         "peer_id": state.network.peer_id().to_string(),
-        "syncing": shared.syncing(),
+        "syncing": sync.phase != "synced",
+        "sync": {
+            "phase": sync.phase,
+            "rounds_behind": sync.rounds_behind,
+            "blocks_to_execute": sync.blocks_to_execute,
+            "catch_up_blocks": sync.catch_up_blocks,
+        },
         "mempool": state.mempool.len(),
         "voting": roots.voting,
         "state_root_agreed_height": roots.agreed_height,

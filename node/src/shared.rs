@@ -38,12 +38,23 @@ pub struct Shared {
     /// what a peer merely claims.
     pub certified_round: AtomicU64,
     pub committed_round: AtomicU64,
+    /// Blocks the replica took from forward catch-up answers since it started.
+    pub catch_up_blocks: AtomicU64,
 }
 
 /// How far a replica's highest certified round may run ahead of its committed root's
 /// before it counts as syncing. In steady state the 2-chain rule keeps them two rounds
 /// apart; a few rounds of timeouts add a few more.
 const SYNC_ROUNDS: u64 = 20;
+
+/// See [`Shared::sync_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub phase: &'static str,
+    pub rounds_behind: u64,
+    pub blocks_to_execute: u64,
+    pub catch_up_blocks: u64,
+}
 
 impl Shared {
     pub fn committed_height(&self) -> u64 {
@@ -63,9 +74,31 @@ impl Shared {
     /// Whether this node is catching up: execution lags consensus, or consensus knows of
     /// certified rounds well past its last commit.
     pub fn syncing(&self) -> bool {
+        self.sync_progress().phase != "synced"
+    }
+
+    /// What this node is doing to reach the chain's head: `catching_up` while consensus
+    /// knows of certified rounds well past its last commit (it fetches the chain),
+    /// `executing` while execution lags consensus by more than ingress allows, `synced`
+    /// otherwise; and how far behind it is, in rounds and in blocks to execute.
+    pub fn sync_progress(&self) -> SyncProgress {
         let certified = self.certified_round.load(Ordering::Relaxed);
         let committed = self.committed_round.load(Ordering::Relaxed);
-        self.lag() > self.max_lag || certified > committed.saturating_add(SYNC_ROUNDS)
+        let rounds_behind = certified.saturating_sub(committed);
+        let blocks_to_execute = self.lag();
+        let phase = if rounds_behind > SYNC_ROUNDS {
+            "catching_up"
+        } else if blocks_to_execute > self.max_lag {
+            "executing"
+        } else {
+            "synced"
+        };
+        SyncProgress {
+            phase,
+            rounds_behind,
+            blocks_to_execute,
+            catch_up_blocks: self.catch_up_blocks.load(Ordering::Relaxed),
+        }
     }
 
     pub fn overloaded(&self) -> bool {

@@ -51,12 +51,17 @@ pub enum NodeRequest {
         above_round: u64,
         max: u16,
     },
+    /// Up to `max` blocks of the committed chain after block `after`, oldest first (what
+    /// the replica's `Message::CatchUpRequest` asks; answered with
+    /// [`NodeResponse::Blocks`]).
+    CommittedAfter { after: Hash32, max: u16 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum NodeResponse {
     Batch(Option<Vec<u8>>),
-    /// A hash chain from the requested block downwards; empty if it is not known here.
+    /// A hash chain from the requested block downwards, or the committed chain upwards
+    /// from the block named; empty if it is not known here.
     Blocks(Vec<Block>),
 }
 

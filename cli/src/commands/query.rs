@@ -117,6 +117,19 @@ pub fn status(target: &Target, out: &Output) -> Result<()> {
             ("peers", text(&status["peers"])),
             ("peer id", text(&status["peer_id"])),
             ("syncing", yes_no(&status["syncing"])),
+            ("sync phase", text(&status["sync"]["phase"])),
+            (
+                "behind",
+                format!(
+                    "{} rounds, {} blocks to execute",
+                    text(&status["sync"]["rounds_behind"]),
+                    text(&status["sync"]["blocks_to_execute"])
+                ),
+            ),
+            (
+                "caught up on",
+                format!("{} blocks", text(&status["sync"]["catch_up_blocks"])),
+            ),
             ("voting", yes_no(&status["voting"])),
             (
                 "mempool",

@@ -79,6 +79,11 @@ pub struct Stats {
     pub committed_blocks: u64,
     pub invalid_messages: u64,
     pub block_requests: u64,
+    /// Forward catch-up requests sent, and the blocks their answers brought.
+    pub catch_up_requests: u64,
+    pub catch_up_blocks: u64,
+    /// The most blocks held as orphans at once.
+    pub max_orphans: u64,
 }
 
 /// One validator's HotStuff replica. See the module note for the protocol.
@@ -353,8 +358,11 @@ impl<S: Signer> Replica<S> {
             }
             // Answered by the node's block server from the blocks the replica asked it to
             // keep (see `crate::sync`), off the consensus thread.
-            Message::BlockRequest { .. } => Ok(()),
+            Message::BlockRequest { .. } | Message::CatchUpRequest { .. } => Ok(()),
             Message::BlockResponse { blocks } => self.on_blocks(from, blocks, out),
+            Message::CatchUpResponse { after, blocks } => {
+                self.on_catch_up(from, after, blocks, out)
+            }
         }
     }
 
@@ -427,7 +435,7 @@ impl<S: Signer> Replica<S> {
             if self.sync.holds(&b.parent()) {
                 self.request_missing_roots(from, out);
             } else {
-                self.request_block(b.parent(), from, out);
+                self.fetch_missing(b.parent(), b.qc.round, from, out);
             }
             self.sync.park(from, p);
             return Ok(());
@@ -613,6 +621,36 @@ impl<S: Signer> Replica<S> {
         Ok(())
     }
 
+    /// A forward catch-up answer: the blocks join the tree oldest first (each one's parent
+    /// is known), the certificates inside them commit them, and a full answer is followed
+    /// at once by the next request, to the same peer.
+    fn on_catch_up(
+        &mut self,
+        from: PublicKey,
+        after: Hash32,
+        blocks: Vec<Block>,
+        out: &mut Vec<Action>,
+    ) -> Result<(), ConsensusError> {
+        self.sync.accept_catch_up(&after, &blocks, from)?;
+        self.verify_qcs(blocks.iter().map(|b| &b.qc))?;
+        let count = blocks.len() as u64;
+        // A full answer is followed by a request for what comes after its newest block
+        // (which may not be committed yet: the certificates that commit it come next).
+        let next = (blocks.len() == usize::from(self.cfg.sync_batch))
+            .then(|| blocks.last().map(Block::id))
+            .flatten();
+        for block in blocks {
+            self.offer_block(block, from, out);
+        }
+        self.stats.catch_up_blocks += count;
+        metrics::counter!("ordo_consensus_catch_up_blocks_total").increment(count);
+        self.after_new_blocks(out);
+        if let Some(after) = next {
+            self.request_catch_up(after, from, out);
+        }
+        Ok(())
+    }
+
     /// Inserts a block into the tree and, when it is new there, asks the node to keep it
     /// for peers' block requests.
     fn add_block(&mut self, id: Hash32, block: Block, out: &mut Vec<Action>) -> Insert {
@@ -644,6 +682,8 @@ impl<S: Signer> Replica<S> {
                 if self.sync.hold(id, parent, block) {
                     self.request_block(parent, from, out);
                 }
+                self.stats.max_orphans =
+                    self.stats.max_orphans.max(self.sync.orphan_count() as u64);
             }
             Insert::Stale => {
                 if block.round > self.tree.root().0 {
@@ -721,6 +761,26 @@ impl<S: Signer> Replica<S> {
         }
     }
 
+    /// Fetches missing block `id` of round `round`: backwards from it when it is near the
+    /// root, by forward catch-up when more rounds than one answer of blocks lie between
+    /// (a walk back from the tip would hold every block until it arrived).
+    fn fetch_missing(&mut self, id: Hash32, round: Round, from: PublicKey, out: &mut Vec<Action>) {
+        let gap = round.saturating_sub(self.tree.root().0);
+        if gap > u64::from(self.cfg.sync_batch) {
+            // From the committed root: what a dead-end answer may have added above it is
+            // not what honest peers continue from.
+            self.request_catch_up(self.tree.root().1, from, out);
+        } else {
+            self.request_block(id, from, out);
+        }
+    }
+
+    fn request_catch_up(&mut self, after: Hash32, from: PublicKey, out: &mut Vec<Action>) {
+        if self.sync.request_catch_up(after, from, self.now, out) {
+            self.stats.catch_up_requests += 1;
+        }
+    }
+
     // ---- certificates ----
 
     fn check_round(&self, round: Round) -> Result<(), ConsensusError> {
@@ -755,7 +815,7 @@ impl<S: Signer> Replica<S> {
             } else if self.sync.holds(&qc.block_id) {
                 self.request_missing_roots(from, out);
             } else {
-                self.request_block(qc.block_id, from, out);
+                self.fetch_missing(qc.block_id, qc.round, from, out);
             }
         }
         self.try_commit(qc.clone(), out);

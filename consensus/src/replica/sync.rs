@@ -1,11 +1,21 @@
 //! The asking side of block sync: which blocks this replica requested and from whom, the
 //! blocks held until their parent arrives (orphans), the proposals parked for a missing
-//! parent, and the blocks known not to extend our chain. The answering side is the node's,
-//! off the consensus thread ([`crate::sync`]).
+//! parent, the blocks known not to extend our chain, and forward catch-up. The answering
+//! side is the node's, off the consensus thread ([`crate::sync`]).
+//!
+//! Two ways to fetch what is missing. A replica a few blocks behind asks for the missing
+//! block and its ancestors, walking back from the tip and holding the blocks until the
+//! walk reaches its tree. A replica far behind (wiped, new, or down for long) instead asks
+//! for the committed chain forward from the newest block it has, one bounded answer at a
+//! time: each answer's blocks join the tree at once (their parents are known) and the
+//! certificates inside them commit them, so what it holds does not grow with the length
+//! of the chain it missed.
 //!
 //! Invariants: a response is taken only from the peer asked, once, and only as an unbroken
-//! hash chain going down in round from the block asked for; `orphan_parents` holds exactly
-//! the blocks in `orphans`, and `orphan_count` counts them; every map here is bounded.
+//! hash chain going down in round from the block asked for (backward) or up in round from
+//! the block named (forward); `orphan_parents` holds exactly the blocks in `orphans`, and
+//! `orphan_count` counts them; at most one catch-up request is outstanding; every map
+//! here is bounded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -37,6 +47,14 @@ struct Requested {
     answered: bool,
 }
 
+/// The outstanding catch-up request: only `peer`'s answer for `after` is taken, once.
+struct CatchUp {
+    after: Hash32,
+    at: u64,
+    peer: PublicKey,
+    answered: bool,
+}
+
 pub(super) struct BlockSync {
     /// Our own key: we never ask ourselves.
     me: PublicKey,
@@ -56,6 +74,8 @@ pub(super) struct BlockSync {
     parked: VecDeque<(PublicKey, Proposal)>,
     /// Blocks known not to descend from our committed root; never fetched again.
     foreign: HashSet<Hash32>,
+    /// The latest catch-up request.
+    catch_up: Option<CatchUp>,
 }
 
 impl BlockSync {
@@ -70,7 +90,79 @@ impl BlockSync {
             orphan_count: 0,
             parked: VecDeque::new(),
             foreign: HashSet::new(),
+            catch_up: None,
         }
+    }
+
+    /// Asks `from` for the committed chain after `after`, unless `from` is ourselves or
+    /// an earlier catch-up request is unanswered and recent. Returns whether a request
+    /// went out.
+    pub(super) fn request_catch_up(
+        &mut self,
+        after: Hash32,
+        from: PublicKey,
+        now: u64,
+        out: &mut Vec<Action>,
+    ) -> bool {
+        if from == self.me {
+            return false;
+        }
+        if let Some(c) = &self.catch_up {
+            if !c.answered && now < c.at.saturating_add(self.repeat_after_ms) {
+                return false;
+            }
+        }
+        self.catch_up = Some(CatchUp {
+            after,
+            at: now,
+            peer: from,
+            answered: false,
+        });
+        out.push(Action::Send {
+            to: from,
+            message: Message::CatchUpRequest {
+                after,
+                max: self.batch,
+            },
+        });
+        true
+    }
+
+    /// Takes a catch-up answer from `from` if it answers the outstanding request to that
+    /// peer and is a hash chain going up from the block named; marks the request answered.
+    pub(super) fn accept_catch_up(
+        &mut self,
+        after: &Hash32,
+        blocks: &[Block],
+        from: PublicKey,
+    ) -> Result<(), ConsensusError> {
+        let Some(first) = blocks.first() else {
+            return Err(ConsensusError::UnrequestedBlocks);
+        };
+        if blocks.len() > usize::from(self.batch) {
+            return Err(ConsensusError::UnrequestedBlocks);
+        }
+        match &mut self.catch_up {
+            Some(c) if !c.answered && c.peer == from && c.after == *after => c.answered = true,
+            _ => return Err(ConsensusError::UnrequestedBlocks),
+        }
+        // Going up, the hash chain authenticates nothing by itself (anyone can name a
+        // parent): the certificate inside each block, verified by the caller, does, and
+        // only the commit rule over them makes any of these blocks final.
+        if first.parent() != *after {
+            return Err(ConsensusError::BrokenChain);
+        }
+        for pair in blocks.windows(2) {
+            if pair[1].parent() != pair[0].id() || pair[1].round <= pair[0].round {
+                return Err(ConsensusError::BrokenChain);
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks held as orphans now.
+    pub(super) fn orphan_count(&self) -> usize {
+        self.orphan_count
     }
 
     /// Asks `from` for block `id` and the chain below it down to `above_round`, unless it

@@ -56,6 +56,9 @@ pub enum Fault {
     Crash,
     /// This many keys run on two nodes each, with per-round partitions.
     Twins(usize),
+    /// One validator stays down, with no data, until the heal, then joins: it must catch
+    /// up on everything committed before (forward, in bounded answers) and keep up.
+    Rejoin,
     /// f twinned keys (as in `Twins(f)`) whose nodes also forge block sync this way.
     ForgedSync(Forgery),
 }
@@ -79,6 +82,7 @@ impl fmt::Display for Fault {
             Fault::Partition => f.write_str("partition"),
             Fault::CrashRestart => f.write_str("crash-restart"),
             Fault::Crash => f.write_str("crash"),
+            Fault::Rejoin => f.write_str("rejoin"),
             Fault::Twins(k) => write!(f, "twins({k})"),
             Fault::ForgedSync(kind) => write!(f, "forged-sync({kind})"),
         }
@@ -231,6 +235,8 @@ struct Node {
     kept: HashMap<Hash32, Block>,
     /// Committed blocks, as storage would hold them.
     stored: HashMap<Hash32, Block>,
+    /// Each committed block's height (its place in `log`, plus one: genesis is 0).
+    heights: HashMap<Hash32, u64>,
     /// Whether this node forges block sync (its key is a Byzantine one).
     forges: bool,
 }
@@ -383,6 +389,11 @@ impl Sim {
                     self.nodes[v].crash_after = Some(usize::MAX);
                 }
             }
+            Fault::Rejoin => {
+                let late = self.nodes.len() - 1;
+                self.nodes[late].crash_after = Some(usize::MAX);
+                self.push(self.cfg.heal_at_ms, late, What::Restart);
+            }
             Fault::CrashRestart => {
                 // Validators 0..f take turns crashing, so at most f are down at once.
                 for v in 0..f {
@@ -515,6 +526,10 @@ impl Sim {
                     self.serve_blocks(i, from, block_id, above_round, max);
                     return;
                 }
+                if let Message::CatchUpRequest { after, max } = *message {
+                    self.serve_catch_up(i, from, after, max);
+                    return;
+                }
                 Event::Message {
                     from,
                     message: *message,
@@ -637,6 +652,38 @@ impl Sim {
         let Some(j) = self.node_of(&from) else { return };
         let me = self.keys[self.nodes[i].validator].public_key();
         self.send(i, j, me, Message::BlockResponse { blocks });
+    }
+
+    /// Node `i`'s block server answers `from`'s catch-up request from its committed log,
+    /// while the node is up.
+    fn serve_catch_up(&mut self, i: usize, from: PublicKey, after: Hash32, max: u16) {
+        let node = &self.nodes[i];
+        if node.replica.is_none() {
+            return;
+        }
+        let genesis = Block::genesis(0).id();
+        let blocks = sync::answer_after(
+            |id| {
+                if *id == genesis {
+                    Some(0)
+                } else {
+                    node.heights.get(id).copied()
+                }
+            },
+            |h| {
+                let index = usize::try_from(h.checked_sub(1)?).ok()?;
+                node.log.get(index).map(|b| (b.clone(), 0))
+            },
+            after,
+            usize::from(max.min(self.replica_cfg.sync_batch)),
+            usize::MAX,
+        );
+        if blocks.is_empty() {
+            return;
+        }
+        let Some(j) = self.node_of(&from) else { return };
+        let me = self.keys[self.nodes[i].validator].public_key();
+        self.send(i, j, me, Message::CatchUpResponse { after, blocks });
     }
 
     /// The first node running `key`.
@@ -801,6 +848,7 @@ impl Sim {
             let height = node.log.len();
             node.log.push(b.clone());
             node.stored.insert(id, b.clone());
+            node.heights.insert(id, height as u64 + 1);
             if !node.honest {
                 continue;
             }
@@ -890,6 +938,7 @@ impl Node {
             crash_after: None,
             kept: HashMap::new(),
             stored: HashMap::new(),
+            heights: HashMap::new(),
             forges: false,
         }
     }
@@ -910,6 +959,9 @@ fn add_stats(total: &mut Stats, s: &Stats) {
     total.committed_blocks += s.committed_blocks;
     total.invalid_messages += s.invalid_messages;
     total.block_requests += s.block_requests;
+    total.catch_up_requests += s.catch_up_requests;
+    total.catch_up_blocks += s.catch_up_blocks;
+    total.max_orphans = total.max_orphans.max(s.max_orphans);
 }
 
 /// Counts of scenarios per fault kind, for the summary line.

@@ -243,6 +243,14 @@ fn consensus_messages() -> Vec<Message> {
         Message::BlockResponse {
             blocks: vec![block(4), block(3)],
         },
+        Message::CatchUpRequest {
+            after: hash(2),
+            max: 128,
+        },
+        Message::CatchUpResponse {
+            after: hash(2),
+            blocks: vec![block(3), block(4)],
+        },
     ]
 }
 
@@ -323,6 +331,11 @@ pub fn node_request() -> Vec<Vec<u8>> {
             block_id: hash(9),
             above_round: 2,
             max: 16,
+        }
+        .encode(),
+        NodeRequest::CommittedAfter {
+            after: hash(2),
+            max: 128,
         }
         .encode(),
     ]

@@ -66,7 +66,7 @@ pub fn consensus_message(data: &[u8]) -> bool {
 fn consensus_checks(message: &Message, input: &[u8]) {
     assert_canonical("consensus message", message, input);
     let _ = (message.round(), message.kind(), message.to_string());
-    if let Message::BlockResponse { blocks } = message {
+    if let Message::BlockResponse { blocks } | Message::CatchUpResponse { blocks, .. } = message {
         for block in blocks {
             let _ = block.id();
         }
