@@ -299,10 +299,7 @@ pub fn generate(dir: &Path, spec: &LocalnetSpec) -> Result<Localnet> {
             consensus: ConsensusSection::default(),
             execution: ExecutionSection::default(),
             mempool: MempoolSection::default(),
-            storage: StorageSection {
-                sync_commits: true,
-                small_caches: false,
-            },
+            storage: StorageSection::default(),
             byzantine: None,
         };
         let config_path = vdir.join("config.toml");

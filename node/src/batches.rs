@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::block_sync::{BlockAsk, BlockSync};
+use crate::snapshots::{SnapshotAsk, SnapshotServer};
 use crate::supervisor::TaskError;
 use crate::wire::{NodeRequest, NodeResponse};
 
@@ -161,6 +162,7 @@ impl Batches {
         self: Arc<Self>,
         mut requests: mpsc::Receiver<InboundRequest>,
         blocks: BlockSync,
+        snapshots: SnapshotServer,
     ) -> Result<(), TaskError> {
         while let Some(request) = requests.recv().await {
             let response = match &request.request {
@@ -182,6 +184,18 @@ impl Batches {
                     }
                     Ok(NodeRequest::CommittedAfter { after, max }) => {
                         blocks.serve(request, BlockAsk::After(after), max);
+                        continue;
+                    }
+                    Ok(NodeRequest::Snapshots) => {
+                        snapshots.serve(request, SnapshotAsk::Offers);
+                        continue;
+                    }
+                    Ok(NodeRequest::SnapshotManifest(height)) => {
+                        snapshots.serve(request, SnapshotAsk::Manifest(height));
+                        continue;
+                    }
+                    Ok(NodeRequest::SnapshotChunk { height, index }) => {
+                        snapshots.serve(request, SnapshotAsk::Chunk { height, index });
                         continue;
                     }
                     #[cfg(feature = "byzantine")]

@@ -211,6 +211,14 @@ pub struct StorageSection {
     pub sync_commits: bool,
     /// Small caches, for tests and local networks of many processes.
     pub small_caches: bool,
+    /// A state snapshot is written after every height that is a multiple of this (0:
+    /// never), for peers that sync from snapshots; every validator of a chain should use
+    /// the same interval, so that they snapshot the same heights. 10,000 blocks are a
+    /// few minutes of a loaded local testnet.
+    pub snapshot_interval_blocks: u64,
+    /// Snapshots kept on disk (at least one); the oldest is deleted once a newer one is
+    /// complete.
+    pub snapshots_kept: usize,
 }
 
 impl Default for StorageSection {
@@ -218,6 +226,8 @@ impl Default for StorageSection {
         StorageSection {
             sync_commits: true,
             small_caches: false,
+            snapshot_interval_blocks: 10_000,
+            snapshots_kept: 2,
         }
     }
 }
@@ -301,6 +311,9 @@ impl NodeConfig {
                 "consensus.sync_batch",
                 &format!("must be 1 to {}", crate::block_sync::MAX_SYNC_BLOCKS),
             );
+        }
+        if self.storage.snapshots_kept == 0 {
+            return bad("storage.snapshots_kept", "must be at least 1");
         }
         if self.consensus.max_payload == 0 {
             return bad("consensus.max_payload", "must be above 0");

@@ -32,6 +32,7 @@ mod pipeline;
 mod roots;
 pub mod rpc;
 mod shared;
+pub mod snapshots;
 mod supervisor;
 mod tx_index;
 pub mod wire;

@@ -131,11 +131,26 @@ fn open_storage(
         StorageConfig::default()
     };
     storage_config.sync_commits = config.storage.sync_commits;
+    storage_config.snapshot_interval =
+        Some(config.storage.snapshot_interval_blocks).filter(|&i| i > 0);
+    storage_config.snapshots_kept = config.storage.snapshots_kept;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Write {
         path: config.data_dir.clone(),
         source,
     })?;
-    let (storage, recovery) = Storage::open(&config.data_dir, storage_config)?;
+    let (storage, mut recovery) = Storage::open(&config.data_dir, storage_config)?;
+    if let Some(progress) = &recovery.restoring {
+        // This build syncs by replaying the chain; a restore a state sync left unfinished
+        // is undone, so that the store starts over from genesis rather than on part of a
+        // snapshot.
+        warn!(
+            height = progress.manifest.height,
+            applied = progress.applied.len(),
+            "an unfinished snapshot restore is aborted; the chain is replayed from genesis"
+        );
+        storage.abort_restore()?;
+        recovery.restoring = None;
+    }
     let initial = genesis(&genesis_file.state_spec())?;
     let genesis_block = Block::genesis(genesis_file.epoch);
     let genesis_id = genesis_block.id();
@@ -391,7 +406,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     supervisor.spawn("block-fetch", block_sync.clone().fetch_loop());
     supervisor.spawn(
         "peer-requests",
-        batches.clone().serve(inbound.requests, block_sync.clone()),
+        batches.clone().serve(
+            inbound.requests,
+            block_sync.clone(),
+            crate::snapshots::SnapshotServer::new(storage.clone()),
+        ),
     );
 
     // Events of executed blocks, each subscriber owning what it derives from them.

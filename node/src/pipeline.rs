@@ -334,6 +334,32 @@ pub(crate) fn index_outcomes(hashes: &[Hash32], receipts: &[Receipt]) -> Vec<TxO
         .collect()
 }
 
+/// Starts the snapshot of the state after `height`, here, before the next block is
+/// written, so that it is of exactly that height on every validator. This stage waits
+/// only for RocksDB's checkpoint (a memtable flush and hard links); the chunks are
+/// written on a thread of their own, which logs how it ends. A snapshot that cannot be
+/// taken is logged and counted, never fatal: the validator runs on without it.
+fn take_snapshot(storage: &ordo_storage::Storage, height: u64) {
+    let started = Instant::now();
+    match storage.start_snapshot_at(height) {
+        Ok(Some(job)) => {
+            info!(
+                height,
+                stalled_ms = started.elapsed().as_millis() as u64,
+                "snapshot started"
+            );
+            metrics::histogram!("ordo_node_snapshot_stall_seconds")
+                .record(started.elapsed().as_secs_f64());
+            job.detach();
+        }
+        Ok(None) => debug!(height, "no snapshot taken (one exists or is being written)"),
+        Err(e) => {
+            metrics::counter!("ordo_storage_snapshot_failures_total").increment(1);
+            warn!(height, error = %e, "cannot start a snapshot");
+        }
+    }
+}
+
 fn commit_stage(
     shared: Arc<Shared>,
     events: Publisher,
@@ -344,6 +370,9 @@ fn commit_stage(
         let commit = &executed.commit;
         let root = shared.storage.commit_executed(commit)?;
         let height = commit.height;
+        if shared.storage.snapshot_due(height) {
+            take_snapshot(&shared.storage, height);
+        }
         shared.executed.send_replace(ExecutedTip {
             height,
             state_root: root,

@@ -1,6 +1,7 @@
 //! What validators' nodes say to each other beyond the crates below: the envelope on the
 //! consensus stream (consensus messages and state-root announcements) and the node's own
-//! requests on the sync protocol (batches served from memory or RocksDB).
+//! requests on the sync protocol (batches served from memory or RocksDB, blocks, and
+//! state snapshots: see [`crate::snapshots`]).
 //!
 //! Invariant: everything here is decoded from untrusted bytes with a size limit; a frame
 //! that does not decode is counted and its sender reported, never trusted.
@@ -33,6 +34,9 @@ impl NodeMessage {
     }
 }
 
+/// Snapshots listed in one answer: a validator keeps a few (`storage.snapshots_kept`).
+pub const MAX_SNAPSHOT_OFFERS: usize = 16;
+
 /// Largest node request.
 pub const MAX_NODE_REQUEST_BYTES: usize = 1 << 10;
 /// Largest node response (one batch, or an answer of blocks: see
@@ -55,6 +59,27 @@ pub enum NodeRequest {
     /// the replica's `Message::CatchUpRequest` asks; answered with
     /// [`NodeResponse::Blocks`]).
     CommittedAfter { after: Hash32, max: u16 },
+    /// The state snapshots this validator offers.
+    Snapshots,
+    /// The encoded manifest of the snapshot of this height.
+    SnapshotManifest(u64),
+    /// Chunk `index` of the snapshot of `height`, as encoded bytes.
+    SnapshotChunk { height: u64, index: u32 },
+}
+
+/// One state snapshot a validator offers: what a syncing peer compares across validators
+/// before it trusts any (the same height, root, block and manifest from more than f of
+/// them), then fetches by manifest and chunks.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SnapshotOffer {
+    pub height: u64,
+    pub state_root: Hash32,
+    /// The committed block at `height`, whose execution the state follows.
+    pub block_hash: Hash32,
+    /// The manifest's digest (`SnapshotManifest::digest`).
+    pub manifest: Hash32,
+    pub chunks: u32,
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -63,6 +88,12 @@ pub enum NodeResponse {
     /// A hash chain from the requested block downwards, or the committed chain upwards
     /// from the block named; empty if it is not known here.
     Blocks(Vec<Block>),
+    /// The snapshots offered, oldest first (at most [`MAX_SNAPSHOT_OFFERS`]).
+    Snapshots(Vec<SnapshotOffer>),
+    /// A manifest's bytes; `None` if there is no snapshot of that height (any more).
+    SnapshotManifest(Option<Vec<u8>>),
+    /// A chunk's bytes; `None` if there is no such snapshot or chunk (any more).
+    SnapshotChunk(Option<Vec<u8>>),
 }
 
 impl NodeRequest {

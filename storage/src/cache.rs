@@ -134,6 +134,14 @@ impl StateCache {
         }
     }
 
+    /// Forgets every entry; only between `begin_write` and `end_write`, for a write that
+    /// replaces state wholesale (aborting a restore).
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            shard.map.write().clear();
+        }
+    }
+
     fn make_room(&self, map: &mut HashMap<Box<[u8]>, Entry>) {
         if map.len() < self.shard_capacity {
             return;

@@ -26,6 +26,10 @@ impl Storage {
         self.check_writable()?;
         let started = Instant::now();
         let _exec = self.inner.exec_lock.lock();
+        // A restore's partial state is no base to execute on.
+        if let Some(height) = self.inner.restore.lock().height() {
+            return Err(StorageError::RestoreInProgress { height });
+        }
         let height = commit.height;
         if let Some(last) = prev(self.inner.executed_next.load(Ordering::SeqCst)) {
             if height != last + 1 {

@@ -1,5 +1,9 @@
 //! Tunables of the store. Defaults suit a validator; tests shrink the memory budgets.
 
+use std::path::PathBuf;
+
+use crate::snapshot::DEFAULT_CHUNK_BYTES;
+
 /// How the store is opened and how durable each kind of write is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
@@ -19,6 +23,22 @@ pub struct StorageConfig {
     /// are removed by [`crate::Storage::prune`]; `None` keeps everything. State, receipts
     /// and indexes are always kept.
     pub retain_heights: Option<u64>,
+    /// Where state snapshots are written (see [`crate::Storage::start_snapshot`]); `None`: the folder
+    /// `snapshots` inside the store's own. Keep it on the store's file system: the
+    /// RocksDB checkpoint a snapshot is read from is made of hard links there, and is
+    /// a full copy anywhere else.
+    pub snapshot_dir: Option<PathBuf>,
+    /// A snapshot is due after every height that is a multiple of this
+    /// ([`crate::Storage::snapshot_due`]); `None`: never. All validators of a chain should
+    /// use one interval, so that they snapshot the same heights.
+    pub snapshot_interval: Option<u64>,
+    /// Snapshots kept; the oldest go once a newer one is complete. At least one is.
+    pub snapshots_kept: usize,
+    /// Where a snapshot's chunks are cut, in encoded bytes. Part of what the manifest
+    /// is: validators with different budgets publish different manifests of the same
+    /// state, so all keep the default; tests lower it to get many chunks from little
+    /// state.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Default for StorageConfig {
@@ -29,6 +49,10 @@ impl Default for StorageConfig {
             block_cache_bytes: 512 << 20,
             state_write_buffer_bytes: 32 << 20,
             retain_heights: None,
+            snapshot_dir: None,
+            snapshot_interval: None,
+            snapshots_kept: 2,
+            snapshot_chunk_bytes: DEFAULT_CHUNK_BYTES,
         }
     }
 }

@@ -4,7 +4,8 @@
 //! into the kinds the node must tell apart: corruption and a full disk mean the node has
 //! to stop (its data can no longer be trusted or extended), a failed write or read means
 //! the operation did not happen. Everything else is a caller's mistake (heights out of
-//! order, a conflicting block) and leaves the store unchanged.
+//! order, a conflicting block) and leaves the store unchanged. Snapshot errors concern
+//! snapshot files or what a peer sent, never the store's own data: none is fatal.
 
 use std::path::PathBuf;
 
@@ -82,6 +83,46 @@ pub enum StorageError {
     /// could return values from the future; take a fresh view.
     #[error("state view at height {view:?} is stale: height {written} is being written")]
     StaleView { view: Option<u64>, written: u64 },
+
+    /// A snapshot file could not be written or read; the store itself is unaffected.
+    #[error("snapshot file {path}: {reason}")]
+    SnapshotIo { path: PathBuf, reason: String },
+    /// No snapshot could be made of the state at `height`: an entry or the number of
+    /// chunks is over its limit, the checkpoint could not be read, or the job died.
+    #[error("cannot snapshot height {height}: {reason}")]
+    SnapshotFailed { height: u64, reason: String },
+    /// A manifest that does not decode, is of another format or breaks a limit.
+    #[error("invalid snapshot manifest: {0}")]
+    InvalidManifest(String),
+    /// A chunk that does not match its manifest or does not decode; nothing of it was
+    /// written. Blame whoever sent it.
+    #[error("invalid snapshot chunk {index}: {reason}")]
+    InvalidChunk { index: u32, reason: String },
+    /// Every chunk matched the manifest, but together they make a state of another root:
+    /// the manifest itself is wrong. Nothing was marked executed; abort the restore.
+    #[error("restored state at height {height} has root {got}, the manifest names {expected}")]
+    RestoreRootMismatch {
+        height: u64,
+        expected: Hash32,
+        got: Hash32,
+    },
+    /// A restore cannot finish before every chunk is applied.
+    #[error("restore of height {height} still lacks {missing} chunks")]
+    RestoreIncomplete { height: u64, missing: usize },
+    /// A restore needs a store that has executed nothing and holds no state.
+    #[error("cannot restore into a store that holds state (last executed: {last_executed:?})")]
+    StateNotEmpty { last_executed: Option<u64> },
+    /// A restore is under way: no block executes and no other restore begins until it is
+    /// finished or aborted, and its handle is not handed out twice.
+    #[error("a restore of height {height} is under way")]
+    RestoreInProgress { height: u64 },
+    /// There is no restore to resume or abort.
+    #[error("no restore is under way")]
+    NoRestore,
+    /// The committed chain already passed the snapshot's height: restoring it would take
+    /// the committed height back.
+    #[error("cannot restore height {height}: height {last_committed} is already committed")]
+    RestoreBelowCommitted { height: u64, last_committed: u64 },
 }
 
 impl StorageError {

@@ -88,6 +88,12 @@ pub const META_ACCUMULATOR: &[u8] = b"accumulator";
 pub const META_PRUNED_BELOW: &[u8] = b"pruned_below";
 pub const META_LAYOUT: &[u8] = b"layout_version";
 const META_ROOT_PREFIX: &[u8] = b"root/";
+/// The manifest of the restore under way, written before any of its state (see
+/// `snapshot::restore`); absent when none is.
+pub const META_RESTORE_MANIFEST: &[u8] = b"restore/manifest";
+/// Followed by a chunk index (big-endian `u32`): that chunk of the restore under way is
+/// applied. Written in the same batch as the chunk's entries.
+pub const META_RESTORE_CHUNK_PREFIX: &[u8] = b"restore/chunk/";
 
 pub fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
@@ -99,6 +105,22 @@ pub fn root_key(height: u64) -> [u8; 13] {
     key[..5].copy_from_slice(META_ROOT_PREFIX);
     key[5..].copy_from_slice(&height.to_be_bytes());
     key
+}
+
+/// The meta key recording that chunk `index` of the restore under way is applied.
+pub fn restore_chunk_key(index: u32) -> Vec<u8> {
+    let mut key = META_RESTORE_CHUNK_PREFIX.to_vec();
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The chunk index of a key made by [`restore_chunk_key`].
+pub fn decode_restore_chunk_key(key: &[u8]) -> Result<u32> {
+    let index = key
+        .strip_prefix(META_RESTORE_CHUNK_PREFIX)
+        .and_then(|rest| <[u8; 4]>::try_from(rest).ok())
+        .ok_or_else(|| StorageError::malformed("restore chunk key", format!("{key:?}")))?;
+    Ok(u32::from_be_bytes(index))
 }
 
 pub fn decode_height(what: &str, bytes: &[u8]) -> Result<u64> {

@@ -3,13 +3,20 @@
 //!
 //! Invariants kept across every write: `meta/executed_height`, `meta/state_root` and
 //! `meta/accumulator` always describe the same state (they are written in one batch with
-//! that state), and `accumulator.root() == state_root`. Committed heights in the height
-//! index form one contiguous run ending at `meta/committed_height`, and the executed
-//! height never exceeds it. After the first fatal error the handle refuses every further
-//! write, so the node stops on the state that is known to be on disk.
+//! that state), and `accumulator.root() == state_root`. The committed heights in the
+//! height index from `meta/pruned_below` (0 when never set) up to `meta/committed_height`
+//! form one contiguous run, and the executed height never exceeds its end. A store
+//! restored from a snapshot of height H looks like one pruned below H: its run, its state
+//! and its executed height start at H, and whatever the index holds below H (heights
+//! recorded before the restore finished) is outside the run.
+//! While a restore is under way (`meta/restore/manifest` is stored) the state column
+//! families hold part of a snapshot and the executed height, root and accumulator are
+//! those of "nothing executed"; no block is executed until the restore is finished or
+//! aborted. After the first fatal error the handle refuses every further write, so the
+//! node stops on the state that is known to be on disk.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +33,7 @@ use crate::config::StorageConfig;
 use crate::error::{Op, Result, StorageError};
 use crate::executed::StagedBlock;
 use crate::schema::*;
+use crate::snapshot::{RestoreProgress, SnapshotManifest};
 
 /// What the store holds after [`Storage::open`]: where execution resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +50,10 @@ pub struct Recovery {
     pub pending: Vec<PendingBlock>,
     /// Blocks, certificates and batches below this height were pruned.
     pub pruned_below: u64,
+    /// A restore from a snapshot that was begun and neither finished nor aborted: resume
+    /// it ([`Storage::resume_restore`]) or abort it ([`Storage::abort_restore`]) before
+    /// executing anything. `last_executed` is `None` meanwhile.
+    pub restoring: Option<RestoreProgress>,
 }
 
 /// A committed block that still needs execution.
@@ -81,6 +93,29 @@ pub(crate) struct Inner {
     pub cache: StateCache,
     /// The first fatal error; once set, writes are refused.
     pub failure: Mutex<Option<String>>,
+    /// Whether a restore is under way, and whether a handle works on it.
+    pub restore: Mutex<RestoreState>,
+    /// Set while a snapshot is being written: one at a time.
+    pub snapshot_running: AtomicBool,
+}
+
+/// Where the store stands with restoring a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestoreState {
+    Idle,
+    /// The marker of a restore of this height is stored; no handle works on it.
+    Stored(u64),
+    /// A [`crate::Restore`] handle works on the restore of this height.
+    Held(u64),
+}
+
+impl RestoreState {
+    pub fn height(self) -> Option<u64> {
+        match self {
+            RestoreState::Idle => None,
+            RestoreState::Stored(h) | RestoreState::Held(h) => Some(h),
+        }
+    }
 }
 
 impl Storage {
@@ -105,6 +140,8 @@ impl Storage {
             horizon_next: AtomicU64::new(0),
             staged: RwLock::new(Vec::new()),
             failure: Mutex::new(None),
+            restore: Mutex::new(RestoreState::Idle),
+            snapshot_running: AtomicBool::new(false),
         };
         check_layout(&inner)?;
         let recovery = recover(&inner)?;
@@ -114,12 +151,16 @@ impl Storage {
         inner.committed_next = AtomicU64::new(committed_next);
         inner.executed_next = AtomicU64::new(executed_next);
         inner.horizon_next = AtomicU64::new(executed_next);
+        if let Some(progress) = &recovery.restoring {
+            *inner.restore.get_mut() = RestoreState::Stored(progress.manifest.height);
+        }
         info!(
             path = %inner.path.display(),
             last_executed = ?recovery.last_executed,
             last_committed = ?recovery.last_committed,
             pending = recovery.pending.len(),
             state_root = %recovery.state_root,
+            restoring = ?recovery.restoring.as_ref().map(|r| r.manifest.height),
             "storage opened"
         );
         Ok((
@@ -560,6 +601,13 @@ fn recover(inner: &Inner) -> Result<Recovery> {
         )));
     }
 
+    let restoring = read_restore(inner)?;
+    if restoring.is_some() && last_executed.is_some() {
+        return Err(StorageError::Corruption(format!(
+            "a restore is under way in a store that executed height {last_executed:?}"
+        )));
+    }
+
     let mut pending: Vec<PendingBlock> = Vec::new();
     if let Some(committed) = last_committed {
         let iter = inner.db.iterator_cf(
@@ -602,5 +650,35 @@ fn recover(inner: &Inner) -> Result<Recovery> {
         last_committed,
         pending,
         pruned_below,
+        restoring,
     })
+}
+
+/// The restore under way, if any: its manifest and the chunks already applied.
+pub(crate) fn read_restore(inner: &Inner) -> Result<Option<RestoreProgress>> {
+    let Some(bytes) = read_meta(inner, META_RESTORE_MANIFEST)? else {
+        return Ok(None);
+    };
+    let manifest = SnapshotManifest::decode(&bytes)
+        .map_err(|e| StorageError::malformed("restore manifest", e))?;
+    let mut applied = Vec::new();
+    let iter = inner.db.iterator_cf(
+        inner.cf(CF_META),
+        IteratorMode::From(META_RESTORE_CHUNK_PREFIX, rocksdb::Direction::Forward),
+    );
+    for item in iter {
+        let (key, _) = item.map_err(|e| StorageError::from_rocks(e, Op::Read))?;
+        if !key.starts_with(META_RESTORE_CHUNK_PREFIX) {
+            break;
+        }
+        let index = decode_restore_chunk_key(&key)?;
+        if index as usize >= manifest.chunks.len() {
+            return Err(StorageError::malformed(
+                "restore chunk key",
+                format!("chunk {index} of {}", manifest.chunks.len()),
+            ));
+        }
+        applied.push(index);
+    }
+    Ok(Some(RestoreProgress { manifest, applied }))
 }

@@ -19,7 +19,7 @@ use crate::config::{
     PeerOverride, RpcSection, StorageSection,
 };
 use crate::genesis::{GenesisAccount, GenesisPool, GenesisValidator};
-use crate::wire::{NodeMessage, NodeRequest, NodeResponse};
+use crate::wire::{NodeMessage, NodeRequest, NodeResponse, SnapshotOffer};
 use crate::{GenesisFile, NodeConfig};
 
 fn key(i: u8) -> KeyPair {
@@ -338,6 +338,13 @@ pub fn node_request() -> Vec<Vec<u8>> {
             max: 128,
         }
         .encode(),
+        NodeRequest::Snapshots.encode(),
+        NodeRequest::SnapshotManifest(500).encode(),
+        NodeRequest::SnapshotChunk {
+            height: 500,
+            index: 3,
+        }
+        .encode(),
     ]
 }
 
@@ -345,6 +352,16 @@ pub fn node_response() -> Vec<Vec<u8>> {
     let mut responses = vec![
         NodeResponse::Batch(None),
         NodeResponse::Blocks(vec![block(4), block(3)]),
+        NodeResponse::Snapshots(vec![SnapshotOffer {
+            height: 500,
+            state_root: hash(5),
+            block_hash: hash(6),
+            manifest: hash(7),
+            chunks: 12,
+            bytes: 12 << 20,
+        }]),
+        NodeResponse::SnapshotManifest(None),
+        NodeResponse::SnapshotChunk(Some(vec![1, 2, 3])),
     ];
     responses.extend(
         batches()
@@ -386,6 +403,8 @@ pub fn config() -> Vec<Vec<u8>> {
         storage: StorageSection {
             sync_commits: false,
             small_caches: true,
+            snapshot_interval_blocks: 500,
+            snapshots_kept: 3,
         },
         byzantine: None,
     };

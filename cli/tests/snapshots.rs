@@ -1,0 +1,221 @@
+//! State snapshots between real processes: three validators of four (real `ordo run`
+//! processes, a snapshot every 5 blocks) and, in this test, the fourth validator's keys on
+//! a real libp2p endpoint, doing what a validator that lost its data does first: it asks
+//! every peer which snapshots it offers, trusts one only when more than f of them offer
+//! the same height, root, block and manifest, fetches the manifest and the chunks from
+//! different peers, and restores them into a store of its own, which must then hold the
+//! state root the validators computed at that height. A corrupted chunk is refused.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ordo_cli::http;
+use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
+use ordo_network::{NetworkConfig, Request, Response};
+use ordo_node::wire::{NodeRequest, NodeResponse, SnapshotOffer};
+use ordo_storage::{SnapshotManifest, Storage, StorageConfig};
+use ordo_types::{keyfile, PublicKey};
+use serde_json::Value;
+
+mod common;
+use common::{free_ports, wait_for};
+
+const INTERVAL: u64 = 5;
+/// Accounts in genesis beyond the development ones: state of a few megabytes, several
+/// chunks of 1 MiB.
+const ACCOUNTS: u32 = 40_000;
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get(rpc: SocketAddr, path: &str) -> Option<Value> {
+    http::get(rpc, path, Duration::from_secs(2))
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| r.json())
+}
+
+async fn ask(peer: &ordo_network::NetworkHandle, to: &PublicKey, ask: NodeRequest) -> NodeResponse {
+    for _ in 0..50 {
+        match peer.request(to, &Request::Opaque(ask.encode())).await {
+            Ok(Response::Opaque(bytes)) => return NodeResponse::decode(&bytes).unwrap(),
+            // Busy, or the connection not up yet: ask again.
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("no answer to {ask:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_snapshot_the_same_heights_and_a_peer_restores_one_from_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(12);
+    let spec = LocalnetSpec {
+        validators: 4,
+        chain_id: 5151,
+        ports: Some(
+            (0..4)
+                .map(|i| ValidatorPorts {
+                    p2p: ports[3 * i],
+                    rpc: ports[3 * i + 1],
+                    metrics: ports[3 * i + 2],
+                })
+                .collect(),
+        ),
+        bench_accounts: ACCOUNTS,
+        ..LocalnetSpec::default()
+    };
+    let net = localnet::generate(dir.path(), &spec).unwrap();
+    let mut processes = Vec::new();
+    for v in &net.validators[..3] {
+        let mut config = v.config.clone();
+        config.storage.snapshot_interval_blocks = INTERVAL;
+        config.storage.small_caches = true;
+        config.execution.threads = 1;
+        config.write(&v.config_path).unwrap();
+        let log = std::fs::File::create(&v.log_path).unwrap();
+        processes.push(Process(
+            Command::new(env!("CARGO_BIN_EXE_ordo"))
+                .args(["run", "--config", v.config_path.to_str().unwrap()])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("ordo run starts"),
+        ));
+    }
+    let logs = || {
+        net.validators[..3]
+            .iter()
+            .map(|v| std::fs::read_to_string(&v.log_path).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    let executed = |v: usize| {
+        get(net.validators[v].rpc, "/v1/status")
+            .and_then(|s| s["executed_height"].as_u64())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(120), || (0..3)
+            .all(|v| executed(v) >= 3 * INTERVAL)),
+        "the three validators did not execute {} blocks\n{}",
+        3 * INTERVAL,
+        logs()
+    );
+
+    // Validator 3's keys on its own address: the validators take this endpoint for it.
+    let v3 = &net.validators[3];
+    let committee = net.genesis.network_committee(&[]).unwrap();
+    let keys: Vec<PublicKey> = (0..3)
+        .map(|i| committee.get(i).unwrap().consensus_key)
+        .collect();
+    let config = NetworkConfig::new(
+        localnet::network_identity(&keyfile::read(&v3.config.network_key).unwrap()),
+        v3.config.network.listen.clone(),
+        committee,
+    );
+    let (peer, _inbound) = ordo_network::start(config).await.unwrap();
+    assert!(
+        peer.wait_connected(Duration::from_secs(30), |c| (0..3).all(|i| c.contains(&i)))
+            .await,
+        "not connected to the three validators"
+    );
+
+    // Every validator's offers; the newest offered alike by more than f (here: all).
+    let mut offered: Vec<Vec<SnapshotOffer>> = Vec::new();
+    for key in &keys {
+        let NodeResponse::Snapshots(offers) = ask(&peer, key, NodeRequest::Snapshots).await else {
+            panic!("not a list of snapshots");
+        };
+        assert!(
+            !offers.is_empty(),
+            "a validator offers no snapshot\n{}",
+            logs()
+        );
+        for offer in &offers {
+            assert_eq!(offer.height % INTERVAL, 0, "{offer:?}");
+        }
+        offered.push(offers);
+    }
+    let chosen = offered[0]
+        .iter()
+        .rev()
+        .find(|o| offered[1..].iter().all(|others| others.contains(o)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no snapshot offered alike by all three: {offered:?}"));
+    eprintln!("chosen: {chosen:?}");
+    assert!(
+        chosen.chunks >= 2,
+        "the state should take several chunks: {chosen:?}"
+    );
+
+    // What the validators say they computed at that height.
+    let block = get(
+        net.validators[0].rpc,
+        &format!("/v1/blocks/{}", chosen.height),
+    )
+    .unwrap();
+    assert_eq!(
+        block["state_root"],
+        Value::from(chosen.state_root.to_string()),
+        "{block}"
+    );
+    assert_eq!(
+        block["hash"],
+        Value::from(chosen.block_hash.to_string()),
+        "{block}"
+    );
+
+    let NodeResponse::SnapshotManifest(Some(bytes)) = ask(
+        &peer,
+        &keys[1],
+        NodeRequest::SnapshotManifest(chosen.height),
+    )
+    .await
+    else {
+        panic!("no manifest of {}", chosen.height);
+    };
+    let manifest = SnapshotManifest::decode(&bytes).unwrap();
+    assert_eq!(manifest.digest(), chosen.manifest);
+    assert_eq!(manifest.state_root, chosen.state_root);
+
+    let store_dir = tempfile::tempdir().unwrap();
+    let (store, _) = Storage::open(store_dir.path(), StorageConfig::small()).unwrap();
+    let restore = store.begin_restore(&manifest).unwrap();
+    for index in 0..manifest.chunks.len() as u32 {
+        let from = &keys[index as usize % keys.len()];
+        let ask_chunk = NodeRequest::SnapshotChunk {
+            height: chosen.height,
+            index,
+        };
+        let NodeResponse::SnapshotChunk(Some(chunk)) = ask(&peer, from, ask_chunk).await else {
+            panic!("no chunk {index}");
+        };
+        if index == 0 {
+            // What a lying peer would send: one byte changed.
+            let mut corrupted = chunk.clone();
+            let last = corrupted.len() - 1;
+            corrupted[last] ^= 1;
+            assert!(restore.apply_chunk(index, &corrupted).is_err());
+            assert_eq!(
+                restore.missing().first(),
+                Some(&0),
+                "the bad chunk was not applied"
+            );
+        }
+        restore.apply_chunk(index, &chunk).unwrap();
+    }
+    assert!(restore.missing().is_empty());
+    let recovery = restore.finish(chosen.block_hash).unwrap();
+    assert_eq!(recovery.last_executed, Some(chosen.height));
+    assert_eq!(recovery.state_root, chosen.state_root);
+    peer.shutdown().await;
+}

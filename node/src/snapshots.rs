@@ -1,0 +1,120 @@
+//! State snapshots served to peers: what this validator offers, and the manifest and chunk
+//! files behind an offer, read off the async runtime. Storage writes the snapshots (at
+//! every multiple of `storage.snapshot_interval_blocks`, from the commit stage: see
+//! `pipeline`); a peer that syncs from one trusts it only when more than f validators
+//! offer the same height, root, block and manifest, and checks every chunk against the
+//! manifest and the whole against the root (`ordo_storage::Restore`).
+//!
+//! Invariants: answers never hold more than [`MAX_SNAPSHOT_OFFERS`] offers or one file;
+//! at most [`READS_AT_ONCE`] reads run at once, and a request beyond them is answered
+//! `Busy` at once, so that peers asking in a loop cost this node a bounded share of its
+//! disk and never a task each.
+
+use std::sync::Arc;
+
+use ordo_network::{InboundRequest, Response};
+use ordo_storage::Storage;
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+use crate::wire::{NodeResponse, SnapshotOffer, MAX_SNAPSHOT_OFFERS};
+
+/// File reads for peers at once: a chunk is about 1 MiB, so a few keep a syncing peer
+/// busy without letting peers queue unbounded work on the blocking pool.
+pub const READS_AT_ONCE: usize = 4;
+
+/// What a peer asks of this validator's snapshots.
+#[derive(Clone, Copy, Debug)]
+pub enum SnapshotAsk {
+    Offers,
+    Manifest(u64),
+    Chunk { height: u64, index: u32 },
+}
+
+/// Serves peers' snapshot requests from storage's snapshot files.
+#[derive(Clone)]
+pub struct SnapshotServer {
+    storage: Storage,
+    reads: Arc<Semaphore>,
+}
+
+impl SnapshotServer {
+    pub fn new(storage: Storage) -> Self {
+        SnapshotServer {
+            storage,
+            reads: Arc::new(Semaphore::new(READS_AT_ONCE)),
+        }
+    }
+
+    /// Answers `request` on the blocking pool, or `Busy` at once when [`READS_AT_ONCE`]
+    /// reads are running.
+    pub fn serve(&self, request: InboundRequest, ask: SnapshotAsk) {
+        let Ok(permit) = self.reads.clone().try_acquire_owned() else {
+            metrics::counter!("ordo_node_snapshot_served_total", "outcome" => "busy").increment(1);
+            request.respond(Response::Busy);
+            return;
+        };
+        let storage = self.storage.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let answer = answer(&storage, ask);
+            let outcome = match &answer {
+                NodeResponse::SnapshotManifest(None) | NodeResponse::SnapshotChunk(None) => {
+                    "missing"
+                }
+                _ => "answered",
+            };
+            metrics::counter!("ordo_node_snapshot_served_total", "outcome" => outcome).increment(1);
+            request.respond(Response::Opaque(answer.encode()));
+        });
+    }
+}
+
+/// What storage holds for `ask`; a read that fails is answered as missing (and logged):
+/// the peer asks another validator.
+pub fn answer(storage: &Storage, ask: SnapshotAsk) -> NodeResponse {
+    match ask {
+        SnapshotAsk::Offers => NodeResponse::Snapshots(offers(storage)),
+        SnapshotAsk::Manifest(height) => NodeResponse::SnapshotManifest(
+            storage
+                .snapshot_manifest(height)
+                .inspect_err(|e| debug!(height, error = %e, "cannot read a snapshot manifest"))
+                .ok()
+                .flatten()
+                .map(|m| m.encode()),
+        ),
+        SnapshotAsk::Chunk { height, index } => NodeResponse::SnapshotChunk(
+            storage
+                .snapshot_chunk(height, index)
+                .inspect_err(|e| debug!(height, index, error = %e, "cannot read a snapshot chunk"))
+                .ok()
+                .flatten(),
+        ),
+    }
+}
+
+/// The complete snapshots on disk whose block this validator committed, newest last.
+pub fn offers(storage: &Storage) -> Vec<SnapshotOffer> {
+    let Ok(snapshots) = storage.snapshots() else {
+        return Vec::new();
+    };
+    let mut offers: Vec<SnapshotOffer> = snapshots
+        .iter()
+        .filter_map(|info| {
+            let manifest = storage.snapshot_manifest(info.height).ok().flatten()?;
+            let block_hash = storage.block_hash_at(info.height).ok().flatten()?;
+            Some(SnapshotOffer {
+                height: info.height,
+                state_root: info.state_root,
+                block_hash,
+                manifest: manifest.digest(),
+                chunks: info.chunks,
+                bytes: info.bytes,
+            })
+        })
+        .collect();
+    if offers.len() > MAX_SNAPSHOT_OFFERS {
+        offers.drain(..offers.len() - MAX_SNAPSHOT_OFFERS);
+    }
+    offers
+}
