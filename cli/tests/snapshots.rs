@@ -5,17 +5,23 @@
 //! the same height, root, block and manifest, fetches the manifest and the chunks from
 //! different peers, and restores them into a store of its own, which must then hold the
 //! state root the validators computed at that height. A corrupted chunk is refused.
+//!
+//! Then the validator itself: wiped under load, it restarts, restores the newest snapshot
+//! its peers offer alike, executes only the blocks after it, and agrees with the others
+//! on every state root it computes.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ordo_cli::http;
-use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, bench_key, LocalnetSpec, ValidatorPorts};
 use ordo_network::{NetworkConfig, Request, Response};
 use ordo_node::wire::{NodeRequest, NodeResponse, SnapshotOffer};
 use ordo_storage::{SnapshotManifest, Storage, StorageConfig};
-use ordo_types::{keyfile, PublicKey};
+use ordo_types::{
+    codec, keyfile, now_ms, Address, Payload, PublicKey, SignedTransaction, Transaction,
+};
 use serde_json::Value;
 
 mod common;
@@ -218,4 +224,177 @@ async fn validators_snapshot_the_same_heights_and_a_peer_restores_one_from_sever
     assert_eq!(recovery.last_executed, Some(chosen.height));
     assert_eq!(recovery.state_root, chosen.state_root);
     peer.shutdown().await;
+}
+
+/// The sum of a Prometheus series' samples.
+fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    let response = http::get(addr, "/metrics", Duration::from_secs(2)).ok()?;
+    let text = String::from_utf8_lossy(&response.body).to_string();
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+fn start(v: &localnet::LocalValidator) -> Process {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&v.log_path)
+        .unwrap();
+    Process(
+        Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args(["run", "--config", v.config_path.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ordo run starts"),
+    )
+}
+
+/// `senders` accounts' next `count` transfers each, from nonce `first`, in one request.
+fn submit_transfers(rpc: SocketAddr, chain: u64, senders: u32, first: u64, count: u64) {
+    let txs: Vec<SignedTransaction> = (0..senders)
+        .flat_map(|s| {
+            let key = bench_key(chain, s);
+            (first..first + count).map(move |nonce| {
+                Transaction {
+                    chain_id: chain,
+                    sender: key.public(),
+                    nonce,
+                    expiry: now_ms() + 300_000,
+                    payload: Payload::Transfer {
+                        to: Address([7; 20]),
+                        amount: 1,
+                    },
+                }
+                .sign(&key)
+            })
+        })
+        .collect();
+    let body = codec::encode(&txs);
+    for _ in 0..100 {
+        let r = http::post_bytes(
+            rpc,
+            "/v1/transactions/batch",
+            &body,
+            Duration::from_secs(10),
+        )
+        .expect("batch submission answered");
+        if r.status == 200 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("transfers refused");
+}
+
+#[test]
+fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
+    const CHAIN: u64 = 5252;
+    const SENDERS: u32 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(12);
+    let spec = LocalnetSpec {
+        validators: 4,
+        chain_id: CHAIN,
+        ports: Some(
+            (0..4)
+                .map(|i| ValidatorPorts {
+                    p2p: ports[3 * i],
+                    rpc: ports[3 * i + 1],
+                    metrics: ports[3 * i + 2],
+                })
+                .collect(),
+        ),
+        bench_accounts: SENDERS,
+        ..LocalnetSpec::default()
+    };
+    let net = localnet::generate(dir.path(), &spec).unwrap();
+    for v in &net.validators {
+        let mut config = v.config.clone();
+        config.storage.snapshot_interval_blocks = 2 * INTERVAL;
+        config.storage.small_caches = true;
+        config.execution.threads = 1;
+        config.write(&v.config_path).unwrap();
+    }
+    let mut processes: Vec<Process> = net.validators.iter().map(start).collect();
+    let logs = || {
+        net.validators
+            .iter()
+            .map(|v| std::fs::read_to_string(&v.log_path).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    let executed = |v: usize| {
+        get(net.validators[v].rpc, "/v1/status")
+            .and_then(|s| s["executed_height"].as_u64())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || (0..4).all(|v| executed(v) >= 1)),
+        "the validators did not start\n{}",
+        logs()
+    );
+    // Transfers before the snapshots and around them, so that the blocks below the
+    // snapshot the wiped validator restores carry transactions.
+    let v0 = net.validators[0].rpc;
+    submit_transfers(v0, CHAIN, SENDERS, 0, 5);
+    assert!(
+        wait_for(Duration::from_secs(120), || executed(0) >= 5 * INTERVAL),
+        "the chain did not reach height {}\n{}",
+        5 * INTERVAL,
+        logs()
+    );
+    submit_transfers(v0, CHAIN, SENDERS, 5, 5);
+    assert!(wait_for(Duration::from_secs(60), || executed(0) >= 6 * INTERVAL));
+
+    // Validator 3 loses everything.
+    drop(processes.pop());
+    let wiped_at = executed(0);
+    std::fs::remove_dir_all(&net.validators[3].config.data_dir).unwrap();
+    processes.push(start(&net.validators[3]));
+    let v3 = &net.validators[3];
+    assert!(
+        wait_for(Duration::from_secs(120), || executed(3) >= wiped_at + 3),
+        "the wiped validator did not rejoin past height {wiped_at}\n{}",
+        logs()
+    );
+    let restored = metric(v3.metrics, "ordo_statesync_restored_height").unwrap_or(0.0) as u64;
+    let executed_blocks =
+        metric(v3.metrics, "ordo_node_executed_blocks_total").unwrap_or(0.0) as u64;
+    let now = executed(3);
+    eprintln!(
+        "wiped at {wiped_at}: restored the snapshot of {restored}, executed {executed_blocks} blocks, now at {now}"
+    );
+    assert!(
+        restored > 0 && restored % (2 * INTERVAL) == 0,
+        "no snapshot restored ({restored})\n{}",
+        logs()
+    );
+    assert!(
+        executed_blocks <= now - restored,
+        "it executed {executed_blocks} blocks, more than the {} after the snapshot",
+        now - restored
+    );
+    // Transfers after the rejoin execute there too.
+    submit_transfers(net.validators[3].rpc, CHAIN, SENDERS, 10, 2);
+    let target = executed(0) + 5;
+    assert!(
+        wait_for(Duration::from_secs(60), || executed(3) >= target
+            && executed(0) >= target),
+        "the chain stalled after the rejoin\n{}",
+        logs()
+    );
+    for height in restored..=target {
+        let root = |v: usize| {
+            get(net.validators[v].rpc, &format!("/v1/blocks/{height}"))
+                .map(|b| b["state_root"].clone())
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(root(3), root(0), "state roots differ at height {height}");
+    }
 }

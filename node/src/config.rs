@@ -219,6 +219,12 @@ pub struct StorageSection {
     /// Snapshots kept on disk (at least one); the oldest is deleted once a newer one is
     /// complete.
     pub snapshots_kept: usize,
+    /// A validator whose store has executed nothing (new, or wiped) restores the newest
+    /// snapshot that more than f peers offer alike, instead of replaying the chain.
+    pub state_sync: bool,
+    /// How long a validator with an empty store waits for f + 1 peers before it gives up
+    /// on state sync and replays the chain.
+    pub state_sync_wait_ms: u64,
 }
 
 impl Default for StorageSection {
@@ -228,6 +234,8 @@ impl Default for StorageSection {
             small_caches: false,
             snapshot_interval_blocks: 10_000,
             snapshots_kept: 2,
+            state_sync: true,
+            state_sync_wait_ms: 5_000,
         }
     }
 }

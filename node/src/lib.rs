@@ -33,6 +33,7 @@ mod roots;
 pub mod rpc;
 mod shared;
 pub mod snapshots;
+mod statesync;
 mod supervisor;
 mod tx_index;
 pub mod wire;

@@ -30,7 +30,7 @@ use ordo_execution::{genesis, ParallelExecutor, ParallelOptions};
 use ordo_network::{
     Dissemination, DisseminationConfig, Mempool, MempoolConfig, NetworkConfig, NetworkHandle,
 };
-use ordo_storage::{BlockCommit, Storage, StorageConfig};
+use ordo_storage::{BlockCommit, Recovery, Storage, StorageConfig};
 use ordo_types::{codec, keyfile, Hash32, PublicKey, StateAccumulator};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{info, warn};
@@ -121,10 +121,9 @@ pub struct RunningNode {
 
 /// Opens the store, creating the genesis state on a fresh one; returns the store, the
 /// executed tip and the accumulator of the executed state.
-fn open_storage(
-    config: &NodeConfig,
-    genesis_file: &GenesisFile,
-) -> Result<(Storage, ExecutedTip, StateAccumulator)> {
+/// Opens (or creates) the validator's store. A restore that a state sync left unfinished
+/// stays in `Recovery::restoring` for the next sync to resume or abort.
+fn open_store(config: &NodeConfig) -> Result<(Storage, Recovery)> {
     let mut storage_config = if config.storage.small_caches {
         StorageConfig::small()
     } else {
@@ -138,11 +137,20 @@ fn open_storage(
         path: config.data_dir.clone(),
         source,
     })?;
-    let (storage, mut recovery) = Storage::open(&config.data_dir, storage_config)?;
+    Ok(Storage::open(&config.data_dir, storage_config)?)
+}
+
+/// The executed state the validator starts from: genesis written on an empty store,
+/// otherwise what storage recovered (after checking it is this chain's).
+fn prepare_state(
+    config: &NodeConfig,
+    genesis_file: &GenesisFile,
+    storage: &Storage,
+    mut recovery: Recovery,
+) -> Result<(ExecutedTip, StateAccumulator)> {
     if let Some(progress) = &recovery.restoring {
-        // This build syncs by replaying the chain; a restore a state sync left unfinished
-        // is undone, so that the store starts over from genesis rather than on part of a
-        // snapshot.
+        // No snapshot could be finished at this start: the chain is replayed from
+        // genesis rather than run on part of a snapshot.
         warn!(
             height = progress.manifest.height,
             applied = progress.applied.len(),
@@ -170,7 +178,6 @@ fn open_storage(
         };
         storage.commit_executed(&commit)?;
         return Ok((
-            storage,
             ExecutedTip {
                 height: 0,
                 state_root: initial.state_root,
@@ -180,7 +187,13 @@ fn open_storage(
         ));
     };
     let stored_genesis = storage.state_root_at(0)?;
-    if stored_genesis != Some(initial.state_root) || storage.block_hash_at(0)? != Some(genesis_id) {
+    // A store restored from a snapshot holds nothing below it: the f + 1 validators of
+    // this genesis that offered the snapshot vouch for the chain instead.
+    let restored = recovery.pruned_below > 0 && storage.block_hash_at(0)?.is_none();
+    if !restored
+        && (stored_genesis != Some(initial.state_root)
+            || storage.block_hash_at(0)? != Some(genesis_id))
+    {
         return Err(NodeError::Other(format!(
             "{} holds another chain's data (its genesis differs from {})",
             config.data_dir.display(),
@@ -199,7 +212,6 @@ fn open_storage(
         "resuming from storage"
     );
     Ok((
-        storage,
         ExecutedTip {
             height: last_executed,
             state_root: recovery.state_root,
@@ -248,15 +260,29 @@ fn restore_replica(
         None => SafetyData::new(epoch),
     };
     let last_committed = storage.last_committed().unwrap_or(0);
+    // Down from the last committed block by parent hash (a store restored from a
+    // snapshot holds the blocks below it by hash only, not by height).
     let mut tail = Vec::new();
-    for h in last_committed.saturating_sub(RESTORE_TAIL)..=last_committed {
-        if let Some((_, bytes)) = storage.block_at(h)? {
-            let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| {
-                NodeError::Other(format!("committed block {h} does not decode: {e}"))
-            })?;
-            tail.push(block);
+    let mut next = storage.block_hash_at(last_committed)?;
+    while let Some(hash) = next.take() {
+        if tail.len() as u64 > RESTORE_TAIL {
+            break;
         }
+        let Some(bytes) = storage.block(&hash)? else {
+            break;
+        };
+        let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| {
+            NodeError::Other(format!(
+                "committed block {} does not decode: {e}",
+                hash.short()
+            ))
+        })?;
+        if block.round > 0 {
+            next = Some(block.parent());
+        }
+        tail.push(block);
     }
+    tail.reverse();
     info!(
         last_voted_round = safety.last_voted_round,
         high_qc = %safety.high_qc,
@@ -288,7 +314,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         )));
     }
     let prometheus = prometheus();
-    let (storage, tip, accumulator) = open_storage(&config, &genesis_file)?;
+    let (storage, recovery) = open_store(&config)?;
     if genesis_file.ordering_only {
         warn!("ordering-only network: payloads are ordered and stored, never verified or executed");
     }
@@ -301,6 +327,38 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         .collect();
     let net_committee = genesis_file.network_committee(&overrides)?;
     let quorum = consensus_committee.quorum();
+
+    let identity = ordo_network::network_keypair_from_seed(network_key.seed());
+    let net_config = NetworkConfig::new(identity, config.network.listen.clone(), net_committee);
+    let (network, inbound) = ordo_network::start(net_config).await?;
+    info!(
+        peer_id = %network.peer_id(),
+        listen = %network.listen_addr(),
+        validator = ?network.local_index(),
+        "network listening"
+    );
+
+    // A store that has executed nothing joins from a snapshot when peers offer one.
+    metrics::gauge!("ordo_statesync_restored_height").set(0.0);
+    let recovery = if config.storage.state_sync
+        && recovery.last_executed.is_none()
+        && !genesis_file.ordering_only
+    {
+        let fetcher = Batches::new(
+            Arc::new(ordo_network::BatchStore::new(Default::default())),
+            storage.clone(),
+            network.clone(),
+            genesis_file.ordering_only,
+        );
+        let trust = consensus_committee.max_faulty() + 1;
+        let wait = Duration::from_millis(config.storage.state_sync_wait_ms);
+        crate::statesync::run(&network, &storage, &fetcher, trust, wait)
+            .await?
+            .unwrap_or(recovery)
+    } else {
+        recovery
+    };
+    let (tip, accumulator) = prepare_state(&config, &genesis_file, &storage, recovery)?;
     #[cfg(feature = "byzantine")]
     let misbehaviour = config.byzantine.clone().map(|section| {
         crate::byzantine::announce(&section);
@@ -332,16 +390,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         committed_round: AtomicU64::new(0),
         catch_up_blocks: AtomicU64::new(0),
     });
-
-    let identity = ordo_network::network_keypair_from_seed(network_key.seed());
-    let net_config = NetworkConfig::new(identity, config.network.listen.clone(), net_committee);
-    let (network, inbound) = ordo_network::start(net_config).await?;
-    info!(
-        peer_id = %network.peer_id(),
-        listen = %network.listen_addr(),
-        validator = ?network.local_index(),
-        "network listening"
-    );
 
     let mut mempool_config = MempoolConfig::new(genesis_file.chain_id);
     mempool_config.max_transactions = config.mempool.max_transactions;

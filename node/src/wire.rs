@@ -70,7 +70,7 @@ pub enum NodeRequest {
 /// One state snapshot a validator offers: what a syncing peer compares across validators
 /// before it trusts any (the same height, root, block and manifest from more than f of
 /// them), then fetches by manifest and chunks.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct SnapshotOffer {
     pub height: u64,
     pub state_root: Hash32,

@@ -223,6 +223,38 @@ impl Storage {
             .collect()
     }
 
+    /// Records that each transaction hash was included at its height, where the
+    /// transaction index cannot say: for the heights just below a snapshot this store was
+    /// restored from, which the duplicate rule still looks back on. Idempotent.
+    pub fn record_inclusions(&self, included: &[(Hash32, u64)]) -> Result<()> {
+        self.check_writable()?;
+        let mut batch = rocksdb::WriteBatch::default();
+        for (hash, height) in included {
+            batch.put_cf(self.cf(CF_META), inclusion_key(hash), height_key(*height));
+        }
+        self.write(batch, true)
+    }
+
+    /// The heights [`Storage::record_inclusions`] recorded for these hashes.
+    pub fn inclusions(&self, tx_hashes: &[Hash32]) -> Result<Vec<Option<u64>>> {
+        let keys: Vec<Vec<u8>> = tx_hashes.iter().map(inclusion_key).collect();
+        let found = self
+            .inner
+            .db
+            .batched_multi_get_cf(self.cf(CF_META), keys.iter(), false);
+        found
+            .into_iter()
+            .map(|entry| {
+                let entry = entry.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+                entry
+                    .map(|bytes| {
+                        decode_height("inclusion height", &bytes).map_err(|e| self.fail(e))
+                    })
+                    .transpose()
+            })
+            .collect()
+    }
+
     /// A transaction's receipt, as execution encoded it.
     pub fn receipt(&self, tx_hash: &Hash32) -> Result<Option<Vec<u8>>> {
         Ok(self.transaction(tx_hash)?.map(|(_, receipt)| receipt))

@@ -1,17 +1,25 @@
 //! Which of a committed block's transactions execute: the duplicate rule.
 //!
-//! Rule: at height h, a transaction is skipped iff its hash was included at a lower
-//! height, or earlier in the same block. Included means executed and indexed, whatever
-//! its status: a transaction that failed on its nonce or its fee leaves no trace in state,
-//! and without the rule the same transaction, ordered again once its nonce is right, would
-//! succeed. Validators batch independently, so the same transaction can be ordered twice.
+//! Rule: at height h, a transaction is skipped iff its hash was included at one of the
+//! [`DUPLICATE_WINDOW`] heights below h, or earlier in the same block. Included means
+//! executed and indexed, whatever its status: a transaction that failed on its nonce or
+//! its fee leaves no trace in state, and without the rule the same transaction, ordered
+//! again once its nonce is right, would succeed. Validators batch independently, so the
+//! same transaction can be ordered twice, a few blocks apart. Beyond the window nonces
+//! alone decide: a transaction that did anything to state bumped its sender's nonce and
+//! fails on it if ordered again; one that did nothing may then execute. The window is
+//! what makes the rule a function of recent history only, so that a validator restored
+//! from a snapshot of height H decides like the others once it knows the hashes included
+//! at the window's heights below H, which state sync records for it
+//! ([`ordo_storage::Storage::record_inclusions`]).
 //!
 //! The answer depends only on the committed chain, never on what a process remembers, so
 //! a restarted validator executes what the others execute. [`DuplicateFilter`] reads it
 //! from two places that together cover every height below the one asked about:
 //!
 //! - heights up to storage's last executed height: the transaction index in RocksDB,
-//!   written in the same atomic batch as the block's state;
+//!   written in the same atomic batch as the block's state, and for the heights below a
+//!   restored snapshot, the inclusions state sync recorded;
 //! - heights admitted here but not yet written (queued for execution, executing, staged):
 //!   the hashes each one included, kept in memory.
 //!
@@ -26,6 +34,12 @@ use std::collections::{HashSet, VecDeque};
 
 use ordo_storage::{Storage, StorageError};
 use ordo_types::Hash32;
+
+/// Heights the duplicate rule looks back on: a copy of a transaction ordered by another
+/// validator's batch lands within a few blocks of the first; 256 blocks are several
+/// seconds of a loaded chain, and what a validator restored from a snapshot fetches
+/// below it.
+pub const DUPLICATE_WINDOW: u64 = 256;
 
 /// The duplicate rule over one store; heights are admitted one after the other. Its memory
 /// holds the blocks between fetching and writing, which the pipeline's bounded channels
@@ -88,7 +102,8 @@ impl DuplicateFilter {
                 positions.push(position);
             }
         }
-        let indexed = match storage.tx_locations(&candidates) {
+        let looked_up = included_at(storage, height, &candidates);
+        let indexed = match looked_up {
             Ok(indexed) => indexed,
             Err(e) => {
                 for hash in &candidates {
@@ -97,10 +112,11 @@ impl DuplicateFilter {
                 return Err(e);
             }
         };
+        let floor = height.saturating_sub(DUPLICATE_WINDOW);
         let mut keep = vec![false; hashes.len()];
         let mut included = Vec::with_capacity(candidates.len());
-        for ((hash, position), location) in candidates.into_iter().zip(positions).zip(indexed) {
-            if location.is_some() {
+        for ((hash, position), at) in candidates.into_iter().zip(positions).zip(indexed) {
+            if at.is_some_and(|at| at >= floor) {
                 self.in_flight_hashes.remove(&hash);
             } else {
                 keep[position] = true;
@@ -116,6 +132,30 @@ impl DuplicateFilter {
     pub fn in_flight_heights(&self) -> usize {
         self.in_flight.len()
     }
+}
+
+/// The height at which storage says each hash was included: the transaction index, and,
+/// while the window reaches below the snapshot a store was restored from, the inclusions
+/// state sync recorded.
+fn included_at(
+    storage: &Storage,
+    height: u64,
+    hashes: &[Hash32],
+) -> ordo_storage::Result<Vec<Option<u64>>> {
+    let mut at: Vec<Option<u64>> = storage
+        .tx_locations(hashes)?
+        .into_iter()
+        .map(|l| l.map(|l| l.height))
+        .collect();
+    let restored_at = storage.pruned_below()?;
+    if restored_at > 0 && height <= restored_at.saturating_add(DUPLICATE_WINDOW) {
+        for (slot, recorded) in at.iter_mut().zip(storage.inclusions(hashes)?) {
+            if slot.is_none() {
+                *slot = recorded;
+            }
+        }
+    }
+    Ok(at)
 }
 
 #[cfg(test)]

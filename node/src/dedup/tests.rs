@@ -17,7 +17,7 @@ use ordo_types::{
 };
 use proptest::prelude::*;
 
-use super::DuplicateFilter;
+use super::{DuplicateFilter, DUPLICATE_WINDOW};
 use crate::pipeline::index_outcomes;
 
 const CHAIN_ID: u64 = 7;
@@ -114,6 +114,74 @@ fn a_block_skips_what_an_earlier_height_or_itself_included() {
         [false, false, true]
     );
     assert_eq!(filter.in_flight_heights(), 1);
+}
+
+#[test]
+fn the_rule_looks_back_on_the_window_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    write(&storage, 0, &[]);
+    write(&storage, 1, &[hash(1)]);
+    for height in 2..=DUPLICATE_WINDOW {
+        write(&storage, height, &[]);
+    }
+    let mut filter = DuplicateFilter::new();
+    // Height 1 is the last height of the window of height 1 + W.
+    let last_in_window = DUPLICATE_WINDOW + 1;
+    assert_eq!(
+        filter.admit(&storage, last_in_window, &[hash(1)]).unwrap(),
+        [false]
+    );
+    write(&storage, last_in_window, &[]);
+    // One height later it is out of the window: nonces alone decide.
+    assert_eq!(
+        filter
+            .admit(&storage, last_in_window + 1, &[hash(1)])
+            .unwrap(),
+        [true]
+    );
+}
+
+/// A store restored from a snapshot of height H lacks the transaction index below H; the
+/// inclusions state sync recorded for the window's heights stand in for it, so that it
+/// decides like a store that executed every height.
+#[test]
+fn a_restored_store_decides_from_the_recorded_inclusions() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    let snapshot = 300;
+    let manifest = {
+        // The snapshot of an empty state at height 300, from a store that executed it.
+        let source_dir = tempfile::tempdir().unwrap();
+        let source = Storage::open(
+            source_dir.path(),
+            StorageConfig {
+                sync_commits: false,
+                ..StorageConfig::small()
+            },
+        )
+        .unwrap()
+        .0;
+        for height in 0..=snapshot {
+            write(&source, height, &[]);
+        }
+        let info = source.start_snapshot().unwrap().unwrap().join().unwrap();
+        assert_eq!(info.height, snapshot);
+        source.snapshot_manifest(snapshot).unwrap().unwrap()
+    };
+    let restore = storage.begin_restore(&manifest).unwrap();
+    // Hash 1 was included 10 heights below the snapshot, hash 2 far below the window.
+    storage
+        .record_inclusions(&[(hash(1), snapshot - 10), (hash(2), 10)])
+        .unwrap();
+    restore.finish(block_hash(snapshot)).unwrap();
+    let mut filter = DuplicateFilter::new();
+    assert_eq!(
+        filter
+            .admit(&storage, snapshot + 1, &[hash(1), hash(2), hash(3)])
+            .unwrap(),
+        [false, true, true]
+    );
 }
 
 #[test]

@@ -405,6 +405,8 @@ pub fn config() -> Vec<Vec<u8>> {
             small_caches: true,
             snapshot_interval_blocks: 500,
             snapshots_kept: 3,
+            state_sync: false,
+            state_sync_wait_ms: 2_000,
         },
         byzantine: None,
     };

@@ -1,0 +1,323 @@
+//! State sync: a validator whose store has executed nothing (new, or wiped) joins from a
+//! snapshot its peers offer instead of replaying the chain from genesis.
+//!
+//! ```text
+//! connected to f + 1 peers ─▶ every peer's offers ─▶ the newest offered alike by f + 1
+//!   ─▶ its manifest (digest checked) ─▶ the blocks of the duplicate window below it (a
+//!      hash chain down from the offered block) and their batches (checked by digest):
+//!      the transaction hashes the duplicate rule looks back on
+//!   ─▶ chunks from the offering peers, a few at once, each checked against the manifest
+//!   ─▶ the whole checked against the offered root; the height marked executed
+//! then the node starts as after a restart at that height: consensus catches up forward
+//! from the offered block, and execution resumes after it
+//! ```
+//!
+//! Trust: an offer is taken only when more than f validators offer the same height, root,
+//! block and manifest, so at least one honest validator computed that state at that height;
+//! a chunk from a lying peer fails its hash, is counted, the peer reported, and the chunk
+//! asked of another. Storage makes the restore durable chunk by chunk: a validator killed
+//! mid-sync resumes the same snapshot if peers still offer it, and otherwise aborts it and
+//! syncs anew (or replays the chain), never running on part of a snapshot.
+//!
+//! Memory is bounded by [`CHUNKS_IN_FLIGHT`] chunks and one answer of blocks at a time.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ordo_consensus::Block;
+use ordo_network::{BatchBody, NetworkHandle, Request, Response};
+use ordo_storage::{Recovery, Restore, SnapshotManifest, Storage};
+use ordo_types::{codec, Hash32, PublicKey};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::batches::Batches;
+use crate::block_sync::MAX_SYNC_BLOCKS;
+use crate::dedup::DUPLICATE_WINDOW;
+use crate::error::NodeError;
+use crate::wire::{NodeRequest, NodeResponse, SnapshotOffer};
+
+/// Chunks fetched at once: enough to keep a few peers' disks and links busy, at about
+/// 1 MiB each.
+pub const CHUNKS_IN_FLIGHT: usize = 4;
+/// Tries per chunk, over the offering peers, before the sync is given up.
+const CHUNK_TRIES: usize = 24;
+/// How long one request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Syncs `storage` (which has executed nothing) from a snapshot peers offer, waiting at
+/// most `wait` for `trust` (f + 1) peers, and returns what storage then holds. `None`: no
+/// snapshot could be trusted (logged); the caller then replays the chain from genesis.
+/// An error once a restore has begun: it stays in storage for the next start.
+pub async fn run(
+    network: &NetworkHandle,
+    storage: &Storage,
+    batches: &Batches,
+    trust: usize,
+    wait: Duration,
+) -> Result<Option<Recovery>, NodeError> {
+    let started = Instant::now();
+    if !network.wait_connected(wait, |c| c.len() >= trust).await {
+        warn!(
+            trust,
+            "state sync: too few peers to trust a snapshot; replaying the chain"
+        );
+        return Ok(None);
+    }
+    let Some((offer, peers)) = trusted_offer(network, trust).await else {
+        info!("state sync: no snapshot offered alike by enough peers; replaying the chain");
+        return Ok(None);
+    };
+    info!(
+        height = offer.height,
+        root = %offer.state_root.short(),
+        chunks = offer.chunks,
+        bytes = offer.bytes,
+        peers = peers.len(),
+        "state sync: snapshot chosen"
+    );
+    metrics::gauge!("ordo_statesync_chunks").set(f64::from(offer.chunks));
+    metrics::gauge!("ordo_statesync_target_height").set(offer.height as f64);
+    let Some(manifest) = manifest(network, &offer, &peers).await else {
+        warn!("state sync: no peer served the chosen manifest; replaying the chain");
+        return Ok(None);
+    };
+
+    // A restore a killed sync left: resumed if it is this snapshot, else started over.
+    let restore = match storage.resume_restore() {
+        Ok(r) if r.manifest().digest() == offer.manifest => r,
+        Ok(r) => {
+            drop(r);
+            storage.abort_restore()?;
+            storage.begin_restore(&manifest)?
+        }
+        Err(_) => storage.begin_restore(&manifest)?,
+    };
+    // From here on a failure stops the validator: the restore begun stays in storage,
+    // and the next start resumes it (or, if no peer offers it any more, aborts it).
+    window(network, storage, batches, &offer, &peers).await?;
+    if !chunks(network, &restore, &offer, &peers).await {
+        return Err(NodeError::Other(format!(
+            "state sync: {} of {} chunks of the snapshot of height {} could not be fetched; \
+             start again to resume",
+            restore.missing().len(),
+            offer.chunks,
+            offer.height
+        )));
+    }
+    let recovery = restore.finish(offer.block_hash)?;
+    metrics::gauge!("ordo_statesync_restored_height").set(offer.height as f64);
+    info!(
+        height = offer.height,
+        root = %recovery.state_root.short(),
+        seconds = started.elapsed().as_secs_f64(),
+        "state sync: snapshot restored"
+    );
+    Ok(Some(recovery))
+}
+
+/// Asks `peer`, within [`REQUEST_TIMEOUT`]; `None` on any failure.
+async fn ask(network: &NetworkHandle, peer: &PublicKey, ask: &NodeRequest) -> Option<NodeResponse> {
+    let request = Request::Opaque(ask.encode());
+    let answer = tokio::time::timeout(REQUEST_TIMEOUT, network.request(peer, &request)).await;
+    match answer {
+        Ok(Ok(Response::Opaque(bytes))) => match NodeResponse::decode(&bytes) {
+            Ok(response) => Some(response),
+            Err(_) => {
+                network.report_bad_message(peer);
+                None
+            }
+        },
+        _ => None,
+    }
+}
+
+/// The newest offer that at least `trust` connected peers make alike, and those peers.
+async fn trusted_offer(
+    network: &NetworkHandle,
+    trust: usize,
+) -> Option<(SnapshotOffer, Vec<PublicKey>)> {
+    let committee = network.committee();
+    let peers: Vec<PublicKey> = network
+        .connected()
+        .into_iter()
+        .filter_map(|i| committee.get(i).map(|v| v.consensus_key))
+        .collect();
+    let mut asked = JoinSet::new();
+    for peer in peers {
+        let network = network.clone();
+        asked.spawn(async move { (peer, ask(&network, &peer, &NodeRequest::Snapshots).await) });
+    }
+    let mut by_offer: HashMap<SnapshotOffer, Vec<PublicKey>> = HashMap::new();
+    while let Some(Ok((peer, answer))) = asked.join_next().await {
+        if let Some(NodeResponse::Snapshots(offers)) = answer {
+            for offer in offers {
+                let offering = by_offer.entry(offer).or_default();
+                if !offering.contains(&peer) {
+                    offering.push(peer);
+                }
+            }
+        }
+    }
+    by_offer
+        .into_iter()
+        .filter(|(offer, peers)| peers.len() >= trust && offer.height > 0)
+        .max_by_key(|(offer, _)| offer.height)
+}
+
+/// The manifest of `offer`, from the first offering peer whose copy has its digest.
+async fn manifest(
+    network: &NetworkHandle,
+    offer: &SnapshotOffer,
+    peers: &[PublicKey],
+) -> Option<SnapshotManifest> {
+    for peer in peers {
+        let Some(NodeResponse::SnapshotManifest(Some(bytes))) =
+            ask(network, peer, &NodeRequest::SnapshotManifest(offer.height)).await
+        else {
+            continue;
+        };
+        match SnapshotManifest::decode(&bytes) {
+            Ok(m) if m.digest() == offer.manifest && m.state_root == offer.state_root => {
+                return Some(m)
+            }
+            _ => {
+                warn!(%peer, "state sync: a manifest that is not the one offered");
+                network.report_bad_message(peer);
+            }
+        }
+    }
+    None
+}
+
+/// The blocks of the duplicate window below the snapshot (the offered block and the
+/// [`DUPLICATE_WINDOW`] - 1 below it), stored by hash for consensus's restart, and the
+/// hashes of the transactions they included, recorded for the duplicate rule.
+async fn window(
+    network: &NetworkHandle,
+    storage: &Storage,
+    batches: &Batches,
+    offer: &SnapshotOffer,
+    peers: &[PublicKey],
+) -> Result<(), NodeError> {
+    let lowest = offer.height.saturating_sub(DUPLICATE_WINDOW - 1).max(1);
+    let mut wanted = offer.block_hash;
+    let mut height = offer.height;
+    let mut blocks: Vec<(u64, Block)> = Vec::new();
+    let mut turn = 0;
+    while height >= lowest {
+        let max = (height - lowest + 1).min(MAX_SYNC_BLOCKS as u64) as u16;
+        let request = NodeRequest::Blocks {
+            block_id: wanted,
+            above_round: 0,
+            max,
+        };
+        let peer = peers[turn % peers.len()];
+        turn += 1;
+        if turn > peers.len() * CHUNK_TRIES {
+            return Err(NodeError::Other(
+                "no peer served the blocks below the snapshot".into(),
+            ));
+        }
+        let Some(NodeResponse::Blocks(answer)) = ask(network, &peer, &request).await else {
+            continue;
+        };
+        // A hash chain down from the block asked for: the offered block's hash, trusted by
+        // the f + 1 offers, authenticates every block below it.
+        for block in answer {
+            if block.id() != wanted || height < lowest {
+                break;
+            }
+            wanted = block.parent();
+            blocks.push((height, block));
+            height -= 1;
+        }
+    }
+    let mut included: Vec<(Hash32, u64)> = Vec::new();
+    for (height, block) in &blocks {
+        storage.put_block(&block.id(), &codec::encode(block), None)?;
+        for digest in &block.payload {
+            let Some((batch, _)) = batches.get(digest, None).await else {
+                return Err(NodeError::Other(format!(
+                    "no peer served batch {} of height {height}",
+                    digest.short()
+                )));
+            };
+            if let BatchBody::Transactions(txs) = &batch.body {
+                included.extend(txs.iter().map(|tx| (tx.hash(), *height)));
+            }
+        }
+    }
+    storage.record_inclusions(&included)?;
+    info!(
+        blocks = blocks.len(),
+        transactions = included.len(),
+        "state sync: blocks below the snapshot fetched"
+    );
+    Ok(())
+}
+
+/// Fetches and applies every chunk `restore` misses, [`CHUNKS_IN_FLIGHT`] at once, each
+/// from the next offering peer in turn; a chunk that fails its hash reports the peer.
+/// Whether every chunk was applied.
+async fn chunks(
+    network: &NetworkHandle,
+    restore: &Restore,
+    offer: &SnapshotOffer,
+    peers: &[PublicKey],
+) -> bool {
+    let mut missing: Vec<(u32, usize)> = restore.missing().into_iter().map(|i| (i, 0)).collect();
+    missing.reverse();
+    let total = u64::from(offer.chunks);
+    let mut fetching = JoinSet::new();
+    loop {
+        while fetching.len() < CHUNKS_IN_FLIGHT {
+            let Some((index, tries)) = missing.pop() else {
+                break;
+            };
+            if tries >= CHUNK_TRIES {
+                return false;
+            }
+            let peer = peers[(index as usize + tries) % peers.len()];
+            let network = network.clone();
+            let height = offer.height;
+            fetching.spawn(async move {
+                let answer = ask(
+                    &network,
+                    &peer,
+                    &NodeRequest::SnapshotChunk { height, index },
+                )
+                .await;
+                (index, tries, peer, answer)
+            });
+        }
+        let Some(Ok((index, tries, peer, answer))) = fetching.join_next().await else {
+            break;
+        };
+        match answer {
+            Some(NodeResponse::SnapshotChunk(Some(bytes))) => {
+                match restore.apply_chunk(index, &bytes) {
+                    Ok(()) => {
+                        metrics::counter!("ordo_statesync_chunks_total", "outcome" => "applied")
+                            .increment(1);
+                        let applied = total.saturating_sub(restore.missing().len() as u64);
+                        metrics::gauge!("ordo_statesync_chunks_applied").set(applied as f64);
+                    }
+                    Err(e) => {
+                        warn!(%peer, index, error = %e, "state sync: a chunk that is not the manifest's");
+                        metrics::counter!("ordo_statesync_chunks_total", "outcome" => "rejected")
+                            .increment(1);
+                        network.report_bad_message(&peer);
+                        missing.push((index, tries + 1));
+                    }
+                }
+            }
+            _ => {
+                metrics::counter!("ordo_statesync_chunks_total", "outcome" => "unavailable")
+                    .increment(1);
+                missing.push((index, tries + 1));
+            }
+        }
+    }
+    restore.missing().is_empty()
+}
