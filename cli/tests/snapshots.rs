@@ -228,11 +228,16 @@ async fn validators_snapshot_the_same_heights_and_a_peer_restores_one_from_sever
 
 /// The sum of a Prometheus series' samples.
 fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    metric_with(addr, name, "")
+}
+
+/// The sum of the samples of `name` whose labels contain `label`.
+fn metric_with(addr: SocketAddr, name: &str, label: &str) -> Option<f64> {
     let response = http::get(addr, "/metrics", Duration::from_secs(2)).ok()?;
     let text = String::from_utf8_lossy(&response.body).to_string();
     let values: Vec<f64> = text
         .lines()
-        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter(|l| l.split([' ', '{']).next() == Some(name) && l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .collect();
     (!values.is_empty()).then(|| values.iter().sum())
@@ -390,6 +395,121 @@ fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
         logs()
     );
     for height in restored..=target {
+        let root = |v: usize| {
+            get(net.validators[v].rpc, &format!("/v1/blocks/{height}"))
+                .map(|b| b["state_root"].clone())
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(root(3), root(0), "state roots differ at height {height}");
+    }
+}
+
+/// Killed in the middle of a restore (after some chunks, before the last), a validator
+/// restarted on the same data resumes that restore: it fetches only the chunks it lacks,
+/// and ends in agreement with the others.
+#[test]
+fn a_validator_killed_mid_sync_resumes_the_restore() {
+    const CHAIN: u64 = 5353;
+    // About 35 chunks of 1 MiB: a restore long enough to be interrupted.
+    const BIG: u32 = 300_000;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(12);
+    let spec = LocalnetSpec {
+        validators: 4,
+        chain_id: CHAIN,
+        ports: Some(
+            (0..4)
+                .map(|i| ValidatorPorts {
+                    p2p: ports[3 * i],
+                    rpc: ports[3 * i + 1],
+                    metrics: ports[3 * i + 2],
+                })
+                .collect(),
+        ),
+        bench_accounts: BIG,
+        ..LocalnetSpec::default()
+    };
+    let net = localnet::generate(dir.path(), &spec).unwrap();
+    for v in &net.validators {
+        let mut config = v.config.clone();
+        config.storage.snapshot_interval_blocks = 2 * INTERVAL;
+        // Still offered when the killed validator comes back.
+        config.storage.snapshots_kept = 6;
+        config.storage.small_caches = true;
+        config.execution.threads = 1;
+        config.write(&v.config_path).unwrap();
+    }
+    let mut processes: Vec<Process> = net.validators.iter().map(start).collect();
+    let logs = || {
+        net.validators
+            .iter()
+            .map(|v| std::fs::read_to_string(&v.log_path).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
+    let executed = |v: usize| {
+        get(net.validators[v].rpc, "/v1/status")
+            .and_then(|s| s["executed_height"].as_u64())
+            .unwrap_or(0)
+    };
+    // Snapshots of this state take seconds to write: wait until its peers have some.
+    let written = |v: usize| {
+        metric(
+            net.validators[v].metrics,
+            "ordo_storage_snapshots_created_total",
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(180), || (0..3)
+            .all(|v| written(v) >= 2.0)),
+        "the validators wrote no snapshots\n{}",
+        logs()
+    );
+    drop(processes.pop());
+    let wiped_at = executed(0);
+    std::fs::remove_dir_all(&net.validators[3].config.data_dir).unwrap();
+    let v3 = &net.validators[3];
+    let mut syncing = start(v3);
+    // Killed once some chunks are applied and some are not.
+    let mut caught = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let total = metric(v3.metrics, "ordo_statesync_chunks").unwrap_or(0.0);
+        let applied = metric(v3.metrics, "ordo_statesync_chunks_applied").unwrap_or(0.0);
+        if applied >= 1.0 && applied + 2.0 <= total {
+            let _ = syncing.0.kill();
+            let _ = syncing.0.wait();
+            caught = Some((applied, total));
+            break;
+        }
+        if metric(v3.metrics, "ordo_statesync_restored_height").unwrap_or(0.0) > 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(syncing);
+    let (applied_before, total) =
+        caught.unwrap_or_else(|| panic!("the restore was not caught in the middle\n{}", logs()));
+    processes.push(start(v3));
+    assert!(
+        wait_for(Duration::from_secs(120), || executed(3) >= wiped_at + 3),
+        "the validator killed mid-sync did not rejoin\n{}",
+        logs()
+    );
+    let applied_after =
+        metric_with(v3.metrics, "ordo_statesync_chunks_total", "applied").unwrap_or(0.0);
+    let restored = metric(v3.metrics, "ordo_statesync_restored_height").unwrap_or(0.0) as u64;
+    eprintln!(
+        "killed after {applied_before} of {total} chunks; the restart fetched {applied_after} and restored {restored}"
+    );
+    assert!(restored > 0);
+    assert!(
+        applied_after + applied_before <= total + 4.0,
+        "the restart fetched {applied_after} chunks: it did not resume"
+    );
+    let top = executed(3).min(executed(0));
+    for height in restored..=top {
         let root = |v: usize| {
             get(net.validators[v].rpc, &format!("/v1/blocks/{height}"))
                 .map(|b| b["state_root"].clone())

@@ -15,7 +15,9 @@
 //! - `oversized_messages`: every [`OVERSIZED_EVERY`], a consensus frame one byte above the
 //!   protocol's limit, to everyone;
 //! - `invalid_signatures` and `withhold_batches` live in the dissemination layer
-//!   (`ordo_network::byzantine`) and the node's batch server ([`crate::batches`]).
+//!   (`ordo_network::byzantine`) and the node's batch server ([`crate::batches`]);
+//!   `corrupt_snapshot_chunks` in the snapshot server ([`crate::snapshots`]), which
+//!   changes one byte of every chunk it serves.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -57,7 +59,7 @@ pub fn announce(section: &ByzantineSection) {
     );
 }
 
-fn count(behaviour: &'static str) {
+pub(crate) fn count(behaviour: &'static str) {
     metrics::counter!("ordo_byzantine_actions_total", "behaviour" => behaviour).increment(1);
 }
 

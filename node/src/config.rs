@@ -263,6 +263,8 @@ pub enum Behaviour {
     StaleMessages,
     /// Sends consensus frames above the protocol's size limit.
     OversizedMessages,
+    /// Serves its snapshots' chunks with one byte changed.
+    CorruptSnapshotChunks,
 }
 
 impl ByzantineSection {

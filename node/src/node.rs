@@ -175,6 +175,7 @@ fn prepare_state(
                 .collect(),
             transactions: Vec::new(),
             accumulator: initial.accumulator.clone(),
+            skipped: Vec::new(),
         };
         storage.commit_executed(&commit)?;
         return Ok((
@@ -330,7 +331,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
 
     let identity = ordo_network::network_keypair_from_seed(network_key.seed());
     let net_config = NetworkConfig::new(identity, config.network.listen.clone(), net_committee);
-    let (network, inbound) = ordo_network::start(net_config).await?;
+    let (network, mut inbound) = ordo_network::start(net_config).await?;
     info!(
         peer_id = %network.peer_id(),
         listen = %network.listen_addr(),
@@ -344,17 +345,51 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         && recovery.last_executed.is_none()
         && !genesis_file.ordering_only
     {
+        // Only the window's batches pass through it, dropped with it after the sync.
+        let fetched = ordo_network::BatchStoreConfig {
+            max_bytes: 256 << 20,
+            ..Default::default()
+        };
         let fetcher = Batches::new(
-            Arc::new(ordo_network::BatchStore::new(Default::default())),
+            Arc::new(ordo_network::BatchStore::new(fetched)),
             storage.clone(),
             network.clone(),
             genesis_file.ordering_only,
         );
         let trust = consensus_committee.max_faulty() + 1;
         let wait = Duration::from_millis(config.storage.state_sync_wait_ms);
-        crate::statesync::run(&network, &storage, &fetcher, trust, wait)
-            .await?
-            .unwrap_or(recovery)
+        // Peers syncing at the same time (a new chain: every store is empty) get this
+        // node's answer at once rather than waiting out a timeout.
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let requests = std::mem::replace(&mut inbound.requests, mpsc::channel(1).1);
+        let early = tokio::spawn(crate::snapshots::answer_while_syncing(
+            requests,
+            storage.clone(),
+            stopped,
+        ));
+        // Its progress shows on the metrics port meanwhile.
+        let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sync_metrics = match config.metrics.listen {
+            Some(addr) => {
+                let listener = rpc::bind(addr).await?;
+                let router = rpc::sync_metrics_router(prometheus.clone());
+                Some(tokio::spawn(rpc::serve(listener, router, async move {
+                    let _ = metrics_stopped.await;
+                })))
+            }
+            None => None,
+        };
+        let synced = crate::statesync::run(&network, &storage, &fetcher, trust, wait).await;
+        let _ = metrics_stop.send(());
+        if let Some(server) = sync_metrics {
+            // The port is bound again below, by the validator's own metrics server.
+            let _ = server.await;
+        }
+        let _ = stop.send(());
+        inbound.requests = early
+            .await
+            .map_err(|e| NodeError::Other(format!("the requests answered during sync: {e}")))?;
+        synced?.unwrap_or(recovery)
     } else {
         recovery
     };
@@ -441,6 +476,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         });
     }
 
+    let snapshot_server = crate::snapshots::SnapshotServer::new(storage.clone());
+    #[cfg(feature = "byzantine")]
+    let snapshot_server = snapshot_server.corrupting(
+        config
+            .byzantine
+            .as_ref()
+            .is_some_and(|s| s.has(crate::config::Behaviour::CorruptSnapshotChunks)),
+    );
+
     // Block sync: a server thread for peers' requests, a task for the replica's.
     let (block_sync, block_server) = BlockSync::new(
         storage.clone(),
@@ -454,11 +498,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     supervisor.spawn("block-fetch", block_sync.clone().fetch_loop());
     supervisor.spawn(
         "peer-requests",
-        batches.clone().serve(
-            inbound.requests,
-            block_sync.clone(),
-            crate::snapshots::SnapshotServer::new(storage.clone()),
-        ),
+        batches
+            .clone()
+            .serve(inbound.requests, block_sync.clone(), snapshot_server),
     );
 
     // Events of executed blocks, each subscriber owning what it derives from them.

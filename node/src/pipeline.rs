@@ -19,10 +19,11 @@
 //! Invariants: heights are executed one after another, starting after the last executed
 //! height in storage, so a restarted node first executes the committed blocks it had not.
 //! Which transactions execute depends on the committed chain alone: a transaction whose
-//! hash a lower height, or an earlier place in its own block, included (executed and
-//! indexed, whatever its status) is dropped before execution (see [`crate::dedup`]). So a
-//! restart changes nothing, every executed transaction has exactly one index entry (its
-//! first receipt), and every validator reaches the same state.
+//! hash one of the 256 heights below, or an earlier place in its own block, ordered is
+//! dropped before execution (see [`crate::dedup`]). So a restart or a state sync changes
+//! nothing, and every validator reaches the same state. A transaction executed again past
+//! that window (it fails on its nonce unless it never changed state) replaces its index
+//! entry with the later receipt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +52,8 @@ struct Job {
     txs: Vec<SignedTransaction>,
     /// `txs[i]`'s hash, computed once when the block was gathered.
     hashes: Vec<Hash32>,
+    /// Hashes the block ordered that the duplicate rule skipped (see [`crate::dedup`]).
+    skipped: Vec<Hash32>,
     fetched_at: Instant,
 }
 
@@ -244,6 +247,11 @@ async fn fetch_stage(
             metrics::counter!("ordo_node_offer_notices_dropped_total").increment(1);
         }
         let before = txs.len();
+        let skipped: Vec<Hash32> = hashes
+            .iter()
+            .zip(&keep)
+            .filter_map(|(hash, keep)| (!keep).then_some(*hash))
+            .collect();
         let (txs, hashes): (Vec<SignedTransaction>, Vec<Hash32>) = txs
             .into_iter()
             .zip(hashes)
@@ -259,6 +267,7 @@ async fn fetch_stage(
             digests: block.payload.clone(),
             txs,
             hashes,
+            skipped,
             fetched_at: Instant::now(),
         };
         if jobs.send(job).await.is_err() {
@@ -299,6 +308,7 @@ fn execute_stage(
                 .collect(),
             transactions,
             accumulator: output.accumulator.clone(),
+            skipped: job.skipped,
         });
         shared.storage.stage_executed(commit.clone())?;
         accumulator = output.accumulator;
@@ -320,8 +330,8 @@ fn execute_stage(
 }
 
 /// The transaction index entries of an executed block: every transaction in it, whatever
-/// its status. None is in the index yet (the duplicate filter let through only hashes
-/// that no earlier height included), so an entry never replaces an earlier receipt.
+/// its status. None was ordered in the duplicate rule's window below (the filter let
+/// through no such hash); an entry replaces only a receipt from before that window.
 pub(crate) fn index_outcomes(hashes: &[Hash32], receipts: &[Receipt]) -> Vec<TxOutcome> {
     hashes
         .iter()

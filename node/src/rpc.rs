@@ -231,6 +231,37 @@ pub fn metrics_router(state: Arc<RpcState>) -> Router {
         .with_state(state)
 }
 
+/// The metrics listener's routes while the validator restores a snapshot, before the rest
+/// of it runs: Prometheus exposition (the `ordo_statesync_*` progress) and health.
+pub fn sync_metrics_router(prometheus: Option<PrometheusHandle>) -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { Json(json!({ "status": "syncing" })) }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let prometheus = prometheus.clone();
+                async move {
+                    match prometheus {
+                        Some(h) => (
+                            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                            h.render(),
+                        )
+                            .into_response(),
+                        None => ApiError::new(
+                            StatusCode::NOT_FOUND,
+                            "not_found",
+                            "metrics are disabled",
+                        )
+                        .into_response(),
+                    }
+                }
+            }),
+        )
+}
+
 /// Serves `router` on `addr` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,

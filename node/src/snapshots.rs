@@ -12,12 +12,12 @@
 
 use std::sync::Arc;
 
-use ordo_network::{InboundRequest, Response};
+use ordo_network::{InboundRequest, Request, Response};
 use ordo_storage::Storage;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
 
-use crate::wire::{NodeResponse, SnapshotOffer, MAX_SNAPSHOT_OFFERS};
+use crate::wire::{NodeRequest, NodeResponse, SnapshotOffer, MAX_SNAPSHOT_OFFERS};
 
 /// File reads for peers at once: a chunk is about 1 MiB, so a few keep a syncing peer
 /// busy without letting peers queue unbounded work on the blocking pool.
@@ -36,6 +36,9 @@ pub enum SnapshotAsk {
 pub struct SnapshotServer {
     storage: Storage,
     reads: Arc<Semaphore>,
+    /// Fault tests: serve every chunk with one byte changed.
+    #[cfg(feature = "byzantine")]
+    corrupt: bool,
 }
 
 impl SnapshotServer {
@@ -43,7 +46,16 @@ impl SnapshotServer {
         SnapshotServer {
             storage,
             reads: Arc::new(Semaphore::new(READS_AT_ONCE)),
+            #[cfg(feature = "byzantine")]
+            corrupt: false,
         }
+    }
+
+    /// Fault tests: every chunk served from now on has one byte changed.
+    #[cfg(feature = "byzantine")]
+    pub fn corrupting(mut self, on: bool) -> Self {
+        self.corrupt = on;
+        self
     }
 
     /// Answers `request` on the blocking pool, or `Busy` at once when [`READS_AT_ONCE`]
@@ -55,9 +67,20 @@ impl SnapshotServer {
             return;
         };
         let storage = self.storage.clone();
+        #[cfg(feature = "byzantine")]
+        let corrupt = self.corrupt;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let answer = answer(&storage, ask);
+            #[allow(unused_mut)]
+            let mut answer = answer(&storage, ask);
+            #[cfg(feature = "byzantine")]
+            if let (true, NodeResponse::SnapshotChunk(Some(bytes))) = (corrupt, &mut answer) {
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 1;
+                    tracing::warn!("BYZANTINE: serving a corrupted snapshot chunk on purpose");
+                    crate::byzantine::count("corrupt_snapshot_chunks");
+                }
+            }
             let outcome = match &answer {
                 NodeResponse::SnapshotManifest(None) | NodeResponse::SnapshotChunk(None) => {
                     "missing"
@@ -117,4 +140,36 @@ pub fn offers(storage: &Storage) -> Vec<SnapshotOffer> {
         offers.drain(..offers.len() - MAX_SNAPSHOT_OFFERS);
     }
     offers
+}
+
+/// Answers peers' requests while this node syncs its state, before its servers start:
+/// snapshot offers from storage (none, on the empty store of a node that syncs), `Busy`
+/// to anything else; hands the requests back once `stop` fires. On a new chain every
+/// validator syncs at once, and each then hears "nothing offered" at once instead of
+/// waiting out a request timeout.
+pub async fn answer_while_syncing(
+    mut requests: mpsc::Receiver<InboundRequest>,
+    storage: Storage,
+    mut stop: oneshot::Receiver<()>,
+) -> mpsc::Receiver<InboundRequest> {
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            request = requests.recv() => {
+                let Some(request) = request else { break };
+                let asks_offers = matches!(
+                    &request.request,
+                    Request::Opaque(bytes) if matches!(NodeRequest::decode(bytes), Ok(NodeRequest::Snapshots))
+                );
+                if asks_offers {
+                    request.respond(Response::Opaque(
+                        NodeResponse::Snapshots(offers(&storage)).encode(),
+                    ));
+                } else {
+                    request.respond(Response::Busy);
+                }
+            }
+        }
+    }
+    requests
 }

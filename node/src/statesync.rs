@@ -19,7 +19,8 @@
 //! mid-sync resumes the same snapshot if peers still offer it, and otherwise aborts it and
 //! syncs anew (or replays the chain), never running on part of a snapshot.
 //!
-//! Memory is bounded by [`CHUNKS_IN_FLIGHT`] chunks and one answer of blocks at a time.
+//! Memory is bounded by [`CHUNKS_IN_FLIGHT`] chunks, the window's blocks (256) and the
+//! batches fetched for them (held by the caller's batch fetcher, bounded by its store).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -40,8 +41,12 @@ use crate::wire::{NodeRequest, NodeResponse, SnapshotOffer};
 /// Chunks fetched at once: enough to keep a few peers' disks and links busy, at about
 /// 1 MiB each.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
-/// Tries per chunk, over the offering peers, before the sync is given up.
-const CHUNK_TRIES: usize = 24;
+/// Tries per chunk, over the offering peers, before the sync is given up: with
+/// [`RETRY_PAUSE`] between them, a chunk nobody can serve for about 10 s.
+const CHUNK_TRIES: usize = 40;
+/// Pause before asking again after a request found no answer (a busy server, a missing
+/// file, a lost connection): a server answers `Busy` at once when its reads are taken.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -64,7 +69,15 @@ pub async fn run(
         );
         return Ok(None);
     }
-    let Some((offer, peers)) = trusted_offer(network, trust).await else {
+    // A restore a killed sync left is resumed while its snapshot is still offered alike;
+    // otherwise the newest snapshot so offered is restored, from scratch.
+    let unfinished = storage.resume_restore().ok();
+    let offers = trusted_offers(network, trust).await;
+    let resumable = unfinished.as_ref().and_then(|r| {
+        let digest = r.manifest().digest();
+        offers.iter().find(|(offer, _)| offer.manifest == digest)
+    });
+    let Some((offer, peers)) = resumable.or(offers.first()).cloned() else {
         info!("state sync: no snapshot offered alike by enough peers; replaying the chain");
         return Ok(None);
     };
@@ -83,15 +96,20 @@ pub async fn run(
         return Ok(None);
     };
 
-    // A restore a killed sync left: resumed if it is this snapshot, else started over.
-    let restore = match storage.resume_restore() {
-        Ok(r) if r.manifest().digest() == offer.manifest => r,
-        Ok(r) => {
+    let restore = match unfinished {
+        Some(r) if r.manifest().digest() == offer.manifest => {
+            info!(
+                missing = r.missing().len(),
+                "state sync: resuming an unfinished restore"
+            );
+            r
+        }
+        Some(r) => {
             drop(r);
             storage.abort_restore()?;
             storage.begin_restore(&manifest)?
         }
-        Err(_) => storage.begin_restore(&manifest)?,
+        None => storage.begin_restore(&manifest)?,
     };
     // From here on a failure stops the validator: the restore begun stays in storage,
     // and the next start resumes it (or, if no peer offers it any more, aborts it).
@@ -132,11 +150,12 @@ async fn ask(network: &NetworkHandle, peer: &PublicKey, ask: &NodeRequest) -> Op
     }
 }
 
-/// The newest offer that at least `trust` connected peers make alike, and those peers.
-async fn trusted_offer(
+/// The offers that at least `trust` connected peers make alike, with those peers, newest
+/// first.
+async fn trusted_offers(
     network: &NetworkHandle,
     trust: usize,
-) -> Option<(SnapshotOffer, Vec<PublicKey>)> {
+) -> Vec<(SnapshotOffer, Vec<PublicKey>)> {
     let committee = network.committee();
     let peers: Vec<PublicKey> = network
         .connected()
@@ -159,10 +178,14 @@ async fn trusted_offer(
             }
         }
     }
-    by_offer
+    let mut trusted: Vec<(SnapshotOffer, Vec<PublicKey>)> = by_offer
         .into_iter()
         .filter(|(offer, peers)| peers.len() >= trust && offer.height > 0)
-        .max_by_key(|(offer, _)| offer.height)
+        .collect();
+    // Newest first; offers of one height (which honest validators never make) in a fixed
+    // order.
+    trusted.sort_by(|(a, _), (b, _)| b.height.cmp(&a.height).then(a.manifest.cmp(&b.manifest)));
+    trusted
 }
 
 /// The manifest of `offer`, from the first offering peer whose copy has its digest.
@@ -220,6 +243,7 @@ async fn window(
             ));
         }
         let Some(NodeResponse::Blocks(answer)) = ask(network, &peer, &request).await else {
+            tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         };
         // A hash chain down from the block asked for: the offered block's hash, trusted by
@@ -233,6 +257,8 @@ async fn window(
             height -= 1;
         }
     }
+    // Every hash the window's blocks ordered, executed or skipped: what the duplicate rule
+    // looks back on (storage keeps each hash's highest height).
     let mut included: Vec<(Hash32, u64)> = Vec::new();
     for (height, block) in &blocks {
         storage.put_block(&block.id(), &codec::encode(block), None)?;
@@ -248,7 +274,7 @@ async fn window(
             }
         }
     }
-    storage.record_inclusions(&included)?;
+    storage.record_ordered(&included)?;
     info!(
         blocks = blocks.len(),
         transactions = included.len(),

@@ -158,6 +158,9 @@ impl Storage {
             entry.extend_from_slice(&tx.receipt);
             batch.put_cf(txs, tx.hash.as_bytes(), &entry);
         }
+        for hash in &commit.skipped {
+            batch.put_cf(meta, ordered_key(hash), height_key(commit.height));
+        }
         let root = commit.state_root();
         batch.put_cf(meta, root_key(commit.height), root.as_bytes());
         batch.put_cf(meta, META_STATE_ROOT, root.as_bytes());

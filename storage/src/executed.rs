@@ -23,6 +23,9 @@ pub struct BlockCommit {
     /// The block's transactions in block order; a transaction's index here is its
     /// position.
     pub transactions: Vec<TxOutcome>,
+    /// Hashes the block ordered that the duplicate rule skipped: recorded as ordered at
+    /// this height ([`crate::Storage::ordered_at`]), since the index does not hold them.
+    pub skipped: Vec<Hash32>,
     /// The accumulator of the state after this block; its root is the state root.
     pub accumulator: StateAccumulator,
 }

@@ -94,13 +94,13 @@ pub const META_RESTORE_MANIFEST: &[u8] = b"restore/manifest";
 /// Followed by a chunk index (big-endian `u32`): that chunk of the restore under way is
 /// applied. Written in the same batch as the chunk's entries.
 pub const META_RESTORE_CHUNK_PREFIX: &[u8] = b"restore/chunk/";
-/// `inclusion/<transaction hash>` to the height (8 bytes, big-endian) that included it:
-/// written for the heights just below a restored snapshot, whose transaction index a
-/// restored store lacks (see [`crate::Storage::record_inclusions`]).
-pub const META_INCLUSION_PREFIX: &[u8] = b"inclusion/";
+/// `ordered/<transaction hash>` to the latest height (8 bytes, big-endian) that ordered
+/// it without its execution being indexed: a copy the duplicate rule skipped, or what
+/// state sync recorded below a snapshot (see [`crate::Storage::ordered_at`]).
+pub const META_ORDERED_PREFIX: &[u8] = b"ordered/";
 
-pub fn inclusion_key(hash: &Hash32) -> Vec<u8> {
-    [META_INCLUSION_PREFIX, hash.as_bytes()].concat()
+pub fn ordered_key(hash: &Hash32) -> Vec<u8> {
+    [META_ORDERED_PREFIX, hash.as_bytes()].concat()
 }
 
 pub fn height_key(height: u64) -> [u8; 8] {

@@ -223,21 +223,29 @@ impl Storage {
             .collect()
     }
 
-    /// Records that each transaction hash was included at its height, where the
+    /// Records that each transaction hash was ordered at its height, where the
     /// transaction index cannot say: for the heights just below a snapshot this store was
-    /// restored from, which the duplicate rule still looks back on. Idempotent.
-    pub fn record_inclusions(&self, included: &[(Hash32, u64)]) -> Result<()> {
+    /// restored from, which the duplicate rule still looks back on. A hash given twice
+    /// keeps its highest height. Idempotent.
+    pub fn record_ordered(&self, ordered: &[(Hash32, u64)]) -> Result<()> {
         self.check_writable()?;
+        let mut latest: std::collections::HashMap<Hash32, u64> = Default::default();
+        for (hash, height) in ordered {
+            let at = latest.entry(*hash).or_insert(*height);
+            *at = (*at).max(*height);
+        }
         let mut batch = rocksdb::WriteBatch::default();
-        for (hash, height) in included {
-            batch.put_cf(self.cf(CF_META), inclusion_key(hash), height_key(*height));
+        for (hash, height) in latest {
+            batch.put_cf(self.cf(CF_META), ordered_key(&hash), height_key(height));
         }
         self.write(batch, true)
     }
 
-    /// The heights [`Storage::record_inclusions`] recorded for these hashes.
-    pub fn inclusions(&self, tx_hashes: &[Hash32]) -> Result<Vec<Option<u64>>> {
-        let keys: Vec<Vec<u8>> = tx_hashes.iter().map(inclusion_key).collect();
+    /// The latest height recorded as having ordered each hash without an index entry:
+    /// a skipped copy ([`BlockCommit::skipped`](crate::BlockCommit)), or what
+    /// [`Storage::record_ordered`] recorded.
+    pub fn ordered_at(&self, tx_hashes: &[Hash32]) -> Result<Vec<Option<u64>>> {
+        let keys: Vec<Vec<u8>> = tx_hashes.iter().map(ordered_key).collect();
         let found = self
             .inner
             .db
@@ -247,9 +255,7 @@ impl Storage {
             .map(|entry| {
                 let entry = entry.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
                 entry
-                    .map(|bytes| {
-                        decode_height("inclusion height", &bytes).map_err(|e| self.fail(e))
-                    })
+                    .map(|bytes| decode_height("ordered height", &bytes).map_err(|e| self.fail(e)))
                     .transpose()
             })
             .collect()

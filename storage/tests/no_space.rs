@@ -53,6 +53,7 @@ fn a_full_disk_is_a_fatal_no_space_error() {
                 receipt: vec![1; 100],
             }],
             accumulator: StateAccumulator::new(),
+            skipped: Vec::new(),
         };
         if let Err(e) = storage.commit_executed(&commit) {
             error = Some(e);

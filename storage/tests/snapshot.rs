@@ -84,6 +84,7 @@ impl Chain {
                 state_writes: writes,
                 transactions: Vec::new(),
                 accumulator: self.accumulator.clone(),
+                skipped: Vec::new(),
             })
             .unwrap()
     }
@@ -372,6 +373,7 @@ fn a_restore_cut_short_by_a_restart_resumes_with_the_missing_chunks() {
             state_writes: vec![(key(0), Some(b"x".to_vec()))],
             transactions: Vec::new(),
             accumulator: StateAccumulator::new(),
+            skipped: Vec::new(),
         };
         assert!(matches!(
             storage.commit_executed(&block),

@@ -66,6 +66,7 @@ impl Chain {
                 })
                 .collect(),
             accumulator: self.accumulator.clone(),
+            skipped: Vec::new(),
         }
     }
 }

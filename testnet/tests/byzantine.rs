@@ -51,6 +51,11 @@ impl Running {
 /// Three honest validators, then the last one with `behaviours`; waits until the
 /// Byzantine one answers its RPC.
 fn start(behaviours: &[&str]) -> Running {
+    start_with(behaviours, 1_000)
+}
+
+/// As [`start`], with `accounts` funded accounts in genesis.
+fn start_with(behaviours: &[&str], accounts: u32) -> Running {
     // The library starts `ordo` from next to the running executable unless told; a
     // caller's $ORDO_BIN wins (a build kept apart from a shared target folder).
     if std::env::var_os("ORDO_BIN").is_none() {
@@ -60,7 +65,7 @@ fn start(behaviours: &[&str]) -> Running {
     let opts = UpOptions {
         validators: Some(VALIDATORS),
         port_base: Some(ports::find_free_base(VALIDATORS).unwrap()),
-        accounts: Some(1_000),
+        accounts: Some(accounts),
         offline: 1,
         ready_timeout: Duration::from_secs(120),
         ..UpOptions::new(tmp.path().join("testnet"))
@@ -289,4 +294,73 @@ fn oversized_frames_get_their_sender_dropped() {
     );
     assert!(errors > 0.0, "no oversized frame counted");
     assert!(honest(&run, "ordo_network_peers_dropped_total", "") > 0.0);
+}
+
+/// A validator wiped while one of its peers serves corrupted snapshot chunks restores the
+/// snapshot anyway: every chunk the Byzantine peer sends fails its hash, is counted, and is
+/// fetched from an honest peer; the restored validator then agrees with the others.
+#[test]
+fn a_wiped_validator_restores_a_snapshot_past_a_peer_that_corrupts_chunks() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A state of several 1 MiB chunks, so that every peer is asked for some.
+    let run = start_with(&["corrupt_snapshot_chunks"], 40_000);
+    // Every validator snapshots every 10 blocks: restarted with that setting.
+    for i in 0..VALIDATORS {
+        let path = &run.net.net.validators[i].config_path;
+        let mut config = ordo_node::config::NodeConfig::load(path).unwrap();
+        config.storage.snapshot_interval_blocks = 10;
+        config.write(path).unwrap();
+        run.net.crash(i);
+    }
+    for i in 0..VALIDATORS {
+        run.net.start(i).unwrap();
+    }
+    let executed = |i: usize| {
+        client::status(run.rpc(i), Duration::from_secs(2))
+            .ok()
+            .and_then(|s| s["executed_height"].as_u64())
+            .unwrap_or(0)
+    };
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("the validators to restart", &|| {
+        (0..VALIDATORS).all(|i| executed(i) > 0)
+    });
+    let restarted_at = executed(0);
+    wait_for("two snapshots", &|| executed(0) >= restarted_at + 25);
+
+    const WIPED: usize = 2;
+    run.net.crash(WIPED);
+    let wiped_at = executed(0);
+    run.net.wipe_data(WIPED).unwrap();
+    run.net.start(WIPED).unwrap();
+    wait_for("the wiped validator to rejoin", &|| {
+        executed(WIPED) >= wiped_at + 3
+    });
+
+    let wiped = run.metrics(WIPED);
+    let restored = counter(&wiped, "ordo_statesync_restored_height", "");
+    let rejected = counter(&wiped, "ordo_statesync_chunks_total", "rejected");
+    let applied = counter(&wiped, "ordo_statesync_chunks_total", "applied");
+    let corrupted = counter(
+        &run.metrics(BYZANTINE),
+        "ordo_byzantine_actions_total",
+        "corrupt_snapshot_chunks",
+    );
+    eprintln!(
+        "wiped at {wiped_at}: restored {restored}, chunks applied {applied}, rejected {rejected}, \
+         corrupted by the Byzantine peer {corrupted}"
+    );
+    assert!(restored > 0.0, "no snapshot restored\n{wiped}");
+    assert!(rejected > 0.0, "no corrupted chunk was refused\n{wiped}");
+    assert!(
+        rejected <= corrupted,
+        "refused {rejected} chunks, {corrupted} were corrupted"
+    );
+    assert_same_chain(&run);
 }

@@ -622,8 +622,8 @@ impl<S: Signer> Replica<S> {
     }
 
     /// A forward catch-up answer: the blocks join the tree oldest first (each one's parent
-    /// is known), the certificates inside them commit them, and a full answer is followed
-    /// at once by the next request, to the same peer.
+    /// is known), the certificates inside them commit them, and the next request, for what
+    /// follows, goes at once to the same peer.
     fn on_catch_up(
         &mut self,
         from: PublicKey,
@@ -634,11 +634,11 @@ impl<S: Signer> Replica<S> {
         self.sync.accept_catch_up(&after, &blocks, from)?;
         self.verify_qcs(blocks.iter().map(|b| &b.qc))?;
         let count = blocks.len() as u64;
-        // A full answer is followed by a request for what comes after its newest block
-        // (which may not be committed yet: the certificates that commit it come next).
-        let next = (blocks.len() == usize::from(self.cfg.sync_batch))
-            .then(|| blocks.last().map(Block::id))
-            .flatten();
+        // Any answer is followed by a request for what comes after its newest block (which
+        // may not be committed yet: the certificates that commit it come next). An answer
+        // may be short of `sync_batch` because of the server's byte budget, not because the
+        // chain ends there; at the server's tip the next answer is empty and ends it.
+        let next = blocks.last().map(Block::id);
         for block in blocks {
             self.offer_block(block, from, out);
         }

@@ -1,36 +1,40 @@
 //! Which of a committed block's transactions execute: the duplicate rule.
 //!
-//! Rule: at height h, a transaction is skipped iff its hash was included at one of the
-//! [`DUPLICATE_WINDOW`] heights below h, or earlier in the same block. Included means
-//! executed and indexed, whatever its status: a transaction that failed on its nonce or
-//! its fee leaves no trace in state, and without the rule the same transaction, ordered
-//! again once its nonce is right, would succeed. Validators batch independently, so the
-//! same transaction can be ordered twice, a few blocks apart. Beyond the window nonces
-//! alone decide: a transaction that did anything to state bumped its sender's nonce and
-//! fails on it if ordered again; one that did nothing may then execute. The window is
-//! what makes the rule a function of recent history only, so that a validator restored
-//! from a snapshot of height H decides like the others once it knows the hashes included
-//! at the window's heights below H, which state sync records for it
-//! ([`ordo_storage::Storage::record_inclusions`]).
+//! Rule: at height h, a transaction is skipped iff its hash was ordered at one of the
+//! [`DUPLICATE_WINDOW`] heights below h, or earlier in the same block. Ordered means in a
+//! committed block, executed or skipped: a transaction that failed on its nonce or its
+//! fee leaves no trace in state, and without the rule the same transaction, ordered again
+//! once its nonce is right, would succeed. Validators batch independently, so the same
+//! transaction can be ordered twice, a few blocks apart. Beyond the window nonces alone
+//! decide: a transaction that did anything to state bumped its sender's nonce and fails
+//! on it if ordered again; one that did nothing may then execute.
+//!
+//! The window, and counting skipped copies as ordered too, make the rule a function of
+//! the window's blocks alone (whether a copy executed would depend on the window before
+//! it, and so on back to genesis). A validator restored from a snapshot of height H thus
+//! decides like the others once it knows which hashes the window's blocks below H
+//! ordered, which state sync records for it.
 //!
 //! The answer depends only on the committed chain, never on what a process remembers, so
 //! a restarted validator executes what the others execute. [`DuplicateFilter`] reads it
 //! from two places that together cover every height below the one asked about:
 //!
-//! - heights up to storage's last executed height: the transaction index in RocksDB,
-//!   written in the same atomic batch as the block's state, and for the heights below a
-//!   restored snapshot, the inclusions state sync recorded;
+//! - heights up to storage's last executed height: the transaction index in RocksDB (the
+//!   latest height that executed each hash), and the heights that ordered a hash without
+//!   executing it ([`ordo_storage::Storage::ordered_at`]: skipped copies, written in the
+//!   same atomic batch as the block's state, and what state sync recorded below a
+//!   snapshot);
 //! - heights admitted here but not yet written (queued for execution, executing, staged):
-//!   the hashes each one included, kept in memory.
+//!   the hashes each one ordered, kept in memory.
 //!
 //! Invariant: the in-memory record holds exactly the admitted heights above the last
 //! executed height that storage reported at the latest admission. Storage's height is read
-//! first, the heights it covers are dropped next, and the index is looked up last: a block
-//! written meanwhile is then found in memory, in the index or in both, never in neither.
+//! first, the heights it covers are dropped next, and storage is looked up last: a block
+//! written meanwhile is then found in memory, in storage or in both, never in neither.
 //! After a restart, admission resumes at the executed height plus one with nothing in
 //! memory, which the rule answers the same way.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use ordo_storage::{Storage, StorageError};
 use ordo_types::Hash32;
@@ -46,11 +50,11 @@ pub const DUPLICATE_WINDOW: u64 = 256;
 /// keep to a few.
 #[derive(Default)]
 pub struct DuplicateFilter {
-    /// The hashes each admitted height included, oldest height first, for heights not
-    /// yet written when last checked.
+    /// The distinct hashes each admitted height ordered, oldest height first, for heights
+    /// not yet written when last checked.
     in_flight: VecDeque<(u64, Vec<Hash32>)>,
-    /// Every hash in `in_flight`; a hash is included once, so it appears there once.
-    in_flight_hashes: HashSet<Hash32>,
+    /// Every hash in `in_flight`, with the number of heights there that ordered it.
+    in_flight_hashes: HashMap<Hash32, usize>,
 }
 
 impl DuplicateFilter {
@@ -59,8 +63,8 @@ impl DuplicateFilter {
     }
 
     /// Applies the rule to block `height`, whose transactions' hashes are `hashes` in
-    /// block order: whether each executes. The ones that do count as included at
-    /// `height` for the heights admitted after it. `height` follows the previous
+    /// block order: whether each executes. All of them count as ordered at `height` for
+    /// the heights admitted after it. `height` follows the previous
     /// admission, or storage's last executed height when every admitted height is written.
     pub fn admit(
         &mut self,
@@ -75,7 +79,7 @@ impl DuplicateFilter {
                 break;
             }
             for hash in &included {
-                self.in_flight_hashes.remove(hash);
+                self.forget(hash);
             }
         }
         let expected = match self.in_flight.back() {
@@ -92,39 +96,42 @@ impl DuplicateFilter {
             });
         }
 
-        // First occurrences that no height in memory included, recorded at once so that
-        // later copies in the block are left out; then the index has its say.
+        // First occurrences in the block, and whether a height in memory ordered them.
+        let mut seen = std::collections::HashSet::with_capacity(hashes.len());
+        let mut distinct = Vec::with_capacity(hashes.len());
         let mut candidates = Vec::with_capacity(hashes.len());
         let mut positions = Vec::with_capacity(hashes.len());
         for (position, hash) in hashes.iter().enumerate() {
-            if self.in_flight_hashes.insert(*hash) {
-                candidates.push(*hash);
-                positions.push(position);
+            if seen.insert(*hash) {
+                distinct.push(*hash);
+                if !self.in_flight_hashes.contains_key(hash) {
+                    candidates.push(*hash);
+                    positions.push(position);
+                }
             }
         }
-        let looked_up = included_at(storage, height, &candidates);
-        let indexed = match looked_up {
-            Ok(indexed) => indexed,
-            Err(e) => {
-                for hash in &candidates {
-                    self.in_flight_hashes.remove(hash);
-                }
-                return Err(e);
-            }
-        };
+        let ordered = ordered_at(storage, &candidates)?;
         let floor = height.saturating_sub(DUPLICATE_WINDOW);
         let mut keep = vec![false; hashes.len()];
-        let mut included = Vec::with_capacity(candidates.len());
-        for ((hash, position), at) in candidates.into_iter().zip(positions).zip(indexed) {
-            if at.is_some_and(|at| at >= floor) {
-                self.in_flight_hashes.remove(&hash);
-            } else {
-                keep[position] = true;
-                included.push(hash);
+        for (position, at) in positions.into_iter().zip(ordered) {
+            // A record at or above `height` is not history of this height (state sync
+            // recorded it for a snapshot above, later abandoned).
+            keep[position] = !at.is_some_and(|at| at >= floor && at < height);
+        }
+        for hash in &distinct {
+            *self.in_flight_hashes.entry(*hash).or_insert(0) += 1;
+        }
+        self.in_flight.push_back((height, distinct));
+        Ok(keep)
+    }
+
+    fn forget(&mut self, hash: &Hash32) {
+        if let Some(count) = self.in_flight_hashes.get_mut(hash) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_flight_hashes.remove(hash);
             }
         }
-        self.in_flight.push_back((height, included));
-        Ok(keep)
     }
 
     /// Admitted heights not known to be written.
@@ -134,28 +141,20 @@ impl DuplicateFilter {
     }
 }
 
-/// The height at which storage says each hash was included: the transaction index, and,
-/// while the window reaches below the snapshot a store was restored from, the inclusions
-/// state sync recorded.
-fn included_at(
-    storage: &Storage,
-    height: u64,
-    hashes: &[Hash32],
-) -> ordo_storage::Result<Vec<Option<u64>>> {
-    let mut at: Vec<Option<u64>> = storage
-        .tx_locations(hashes)?
-        .into_iter()
-        .map(|l| l.map(|l| l.height))
-        .collect();
-    let restored_at = storage.pruned_below()?;
-    if restored_at > 0 && height <= restored_at.saturating_add(DUPLICATE_WINDOW) {
-        for (slot, recorded) in at.iter_mut().zip(storage.inclusions(hashes)?) {
-            if slot.is_none() {
-                *slot = recorded;
-            }
-        }
+/// The latest height below which storage says each hash was ordered: the transaction
+/// index (executed there) or the record of heights that ordered it without executing it
+/// (or that state sync recorded), whichever is later.
+fn ordered_at(storage: &Storage, hashes: &[Hash32]) -> ordo_storage::Result<Vec<Option<u64>>> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(at)
+    let indexed = storage.tx_locations(hashes)?;
+    let recorded = storage.ordered_at(hashes)?;
+    Ok(indexed
+        .into_iter()
+        .zip(recorded)
+        .map(|(l, r)| l.map(|l| l.height).max(r))
+        .collect())
 }
 
 #[cfg(test)]

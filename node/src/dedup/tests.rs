@@ -65,6 +65,11 @@ fn open(dir: &Path) -> Storage {
 
 /// Writes block `height` as executed, with `hashes` in its index (any status).
 fn write(storage: &Storage, height: u64, hashes: &[Hash32]) {
+    write_skipping(storage, height, hashes, &[]);
+}
+
+/// As [`write`], with `skipped` ordered by the block but skipped by the rule.
+fn write_skipping(storage: &Storage, height: u64, hashes: &[Hash32], skipped: &[Hash32]) {
     storage
         .record_committed(height, &block_hash(height), None, None)
         .unwrap();
@@ -82,6 +87,7 @@ fn write(storage: &Storage, height: u64, hashes: &[Hash32]) {
                 })
                 .collect(),
             accumulator: StateAccumulator::new(),
+            skipped: skipped.to_vec(),
         })
         .unwrap();
 }
@@ -142,9 +148,46 @@ fn the_rule_looks_back_on_the_window_only() {
     );
 }
 
+/// A copy the rule skipped counts as ordered at its height, so that the rule depends on
+/// the window alone: executed at 1, skipped at 100 (within the window of 1), ordered
+/// again past the window of 1 but within that of 100, it is skipped. Were only executions
+/// counted, a validator restored from a snapshot between 1 and 100 (which knows nothing
+/// of height 1) would decide otherwise.
+#[test]
+fn a_skipped_copy_counts_as_ordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    write(&storage, 0, &[]);
+    write(&storage, 1, &[hash(1)]);
+    let mut filter = DuplicateFilter::new();
+    for height in 2..=DUPLICATE_WINDOW + 10 {
+        let block: &[Hash32] = if height == 100 { &[hash(1)] } else { &[] };
+        let keep = filter.admit(&storage, height, block).unwrap();
+        if height == 100 {
+            assert_eq!(keep, [false], "within the window of height 1");
+            write_skipping(&storage, height, &[], &[hash(1)]);
+        } else {
+            write(&storage, height, &[]);
+        }
+    }
+    let past_first = DUPLICATE_WINDOW + 11;
+    assert_eq!(
+        filter.admit(&storage, past_first, &[hash(1)]).unwrap(),
+        [false],
+        "ordered at 100, within the window"
+    );
+    // A new filter (a restart) answers the same from storage alone.
+    assert_eq!(
+        DuplicateFilter::new()
+            .admit(&storage, past_first, &[hash(1)])
+            .unwrap(),
+        [false]
+    );
+}
+
 /// A store restored from a snapshot of height H lacks the transaction index below H; the
-/// inclusions state sync recorded for the window's heights stand in for it, so that it
-/// decides like a store that executed every height.
+/// hashes state sync recorded as ordered at the window's heights stand in for it, so that
+/// it decides like a store that executed every height.
 #[test]
 fn a_restored_store_decides_from_the_recorded_inclusions() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +215,7 @@ fn a_restored_store_decides_from_the_recorded_inclusions() {
     let restore = storage.begin_restore(&manifest).unwrap();
     // Hash 1 was included 10 heights below the snapshot, hash 2 far below the window.
     storage
-        .record_inclusions(&[(hash(1), snapshot - 10), (hash(2), 10)])
+        .record_ordered(&[(hash(1), snapshot - 10), (hash(2), 10)])
         .unwrap();
     restore.finish(block_hash(snapshot)).unwrap();
     let mut filter = DuplicateFilter::new();
@@ -315,6 +358,7 @@ impl Validator {
                         .collect(),
                     transactions: Vec::new(),
                     accumulator: genesis.accumulator.clone(),
+                    skipped: Vec::new(),
                 })
                 .unwrap();
         }
@@ -381,6 +425,7 @@ impl Validator {
                         .collect(),
                     transactions,
                     accumulator: output.accumulator.clone(),
+                    skipped: Vec::new(),
                 });
                 self.storage.stage_executed(commit.clone()).unwrap();
                 self.staged.push_back(commit);

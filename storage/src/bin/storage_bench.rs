@@ -114,6 +114,7 @@ fn block(height: u64, rng: &mut impl Rng) -> BlockCommit {
         transactions,
         // Storage stores the accumulator, it does not check it against the writes.
         accumulator: StateAccumulator::new(),
+        skipped: Vec::new(),
     }
 }
 

@@ -69,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             state_writes: writes.into_iter().collect(),
             transactions,
             accumulator: accumulator.clone(),
+            skipped: Vec::new(),
         });
         storage.stage_executed(commit.clone())?;
         if to_writer.send(commit).is_err() {
