@@ -304,33 +304,51 @@ fn a_wiped_validator_restores_a_snapshot_past_a_peer_that_corrupts_chunks() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // A state of several 1 MiB chunks, so that every peer is asked for some.
     let run = start_with(&["corrupt_snapshot_chunks"], 40_000);
-    // Every validator snapshots every 10 blocks: restarted with that setting.
-    for i in 0..VALIDATORS {
-        let path = &run.net.net.validators[i].config_path;
-        let mut config = ordo_node::config::NodeConfig::load(path).unwrap();
-        config.storage.snapshot_interval_blocks = 10;
-        config.write(path).unwrap();
-        run.net.crash(i);
-    }
-    for i in 0..VALIDATORS {
-        run.net.start(i).unwrap();
-    }
     let executed = |i: usize| {
         client::status(run.rpc(i), Duration::from_secs(2))
             .ok()
             .and_then(|s| s["executed_height"].as_u64())
             .unwrap_or(0)
     };
+    let log_tails = || {
+        (0..VALIDATORS)
+            .map(|i| {
+                let log = std::fs::read_to_string(run.net.log_file(i)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                format!(
+                    "validator {i}:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
     let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(120);
         while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                log_tails()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    wait_for("the validators to restart", &|| {
-        (0..VALIDATORS).all(|i| executed(i) > 0)
-    });
+    // Every validator snapshots every 10 blocks: restarted with that setting, one at a
+    // time, each back and the chain moving before the next.
+    for i in 0..VALIDATORS {
+        let path = &run.net.net.validators[i].config_path;
+        let mut config = ordo_node::config::NodeConfig::load(path).unwrap();
+        config.storage.snapshot_interval_blocks = 10;
+        config.write(path).unwrap();
+        let before = (0..VALIDATORS).map(executed).max().unwrap_or(0);
+        run.net.crash(i);
+        run.net.start(i).unwrap();
+        wait_for("a restarted validator", &|| {
+            client::status(run.rpc(i), Duration::from_secs(2)).is_ok()
+                && (0..VALIDATORS).map(executed).max().unwrap_or(0) > before
+        });
+    }
     let restarted_at = executed(0);
     wait_for("two snapshots", &|| executed(0) >= restarted_at + 25);
 
