@@ -47,6 +47,8 @@ const CHUNK_TRIES: usize = 40;
 /// Pause before asking again after a request found no answer (a busy server, a missing
 /// file, a lost connection): a server answers `Busy` at once when its reads are taken.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// How long a sync that has f + 1 peers waits for the others to connect.
+const MORE_PEERS_WAIT: Duration = Duration::from_secs(1);
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -63,12 +65,26 @@ pub async fn run(
 ) -> Result<Option<Recovery>, NodeError> {
     let started = Instant::now();
     if !network.wait_connected(wait, |c| c.len() >= trust).await {
+        if let Ok(unfinished) = storage.resume_restore() {
+            // Kept rather than thrown away for a replay: peers may just be slow to come.
+            return Err(NodeError::Other(format!(
+                "state sync: the restore of the snapshot of height {} is unfinished and \
+                 fewer than {trust} peers are reachable; start again to resume it",
+                unfinished.manifest().height
+            )));
+        }
         warn!(
             trust,
             "state sync: too few peers to trust a snapshot; replaying the chain"
         );
         return Ok(None);
     }
+    // A moment more for the rest of the committee: more offers to compare, and more
+    // peers to spread the chunks over.
+    let others = network.committee().validators().len().saturating_sub(1);
+    let _ = network
+        .wait_connected(MORE_PEERS_WAIT, |c| c.len() >= others)
+        .await;
     // A restore a killed sync left is resumed while its snapshot is still offered alike;
     // otherwise the newest snapshot so offered is restored, from scratch.
     let unfinished = storage.resume_restore().ok();
@@ -308,6 +324,9 @@ async fn chunks(
             let network = network.clone();
             let height = offer.height;
             fetching.spawn(async move {
+                if tries > 0 {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
                 let answer = ask(
                     &network,
                     &peer,
