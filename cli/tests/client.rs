@@ -8,11 +8,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ordo_cli::http;
-use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, LocalnetSpec};
 use serde_json::Value;
 
 mod common;
-use common::free_ports;
+use common::{free_ports, validator_ports};
 
 const CHAIN: u64 = 777;
 /// 1,234 coins of 10^18 base units: an amount wider than a u64.
@@ -29,15 +29,10 @@ struct Validator {
 impl Validator {
     /// Generates a one-validator network in `dir` and starts it.
     fn start(dir: &Path) -> Validator {
-        let ports = free_ports(3);
         let spec = LocalnetSpec {
             validators: 1,
             chain_id: CHAIN,
-            ports: Some(vec![ValidatorPorts {
-                p2p: ports[0],
-                rpc: ports[1],
-                metrics: ports[2],
-            }]),
+            ports: Some(validator_ports(1)),
             bench_accounts: 1,
             pools: 1,
             collections: 1,

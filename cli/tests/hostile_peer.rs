@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ordo_cli::http;
-use ordo_cli::localnet::{self, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, LocalnetSpec};
 use ordo_consensus::messages::proposal_digest;
 use ordo_consensus::{Block, Message, Proposal, QuorumCert};
 use ordo_network::{NetworkConfig, Request, Response};
@@ -17,7 +17,7 @@ use ordo_types::{keyfile, now_ms, Hash32, Signature};
 use serde_json::Value;
 
 mod common;
-use common::{free_ports, wait_for};
+use common::{validator_ports, wait_for};
 
 struct Process(Child);
 
@@ -62,19 +62,10 @@ struct Setup {
 impl Setup {
     async fn start() -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let ports = free_ports(12);
         let spec = LocalnetSpec {
             validators: 4,
             chain_id: 4343,
-            ports: Some(
-                (0..4)
-                    .map(|i| ValidatorPorts {
-                        p2p: ports[3 * i],
-                        rpc: ports[3 * i + 1],
-                        metrics: ports[3 * i + 2],
-                    })
-                    .collect(),
-            ),
+            ports: Some(validator_ports(4)),
             bench_accounts: 1,
             ..LocalnetSpec::default()
         };

@@ -12,14 +12,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ordo_cli::http::{self, HttpResponse};
-use ordo_cli::localnet::{self, bench_key, Localnet, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, bench_key, Localnet, LocalnetSpec};
 use ordo_types::{
     codec, now_ms, Address, Hash32, KeyPair, Payload, SignedTransaction, Transaction,
 };
 use serde_json::{json, Value};
 
 mod common;
-use common::{free_ports, wait_for};
+use common::{validator_ports, wait_for};
 
 const CHAIN: u64 = 4242;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,19 +119,10 @@ impl Cluster {
     }
 
     fn with(dir: &Path, n: usize, senders: u32, ordering_only: bool) -> Cluster {
-        let ports = free_ports(3 * n);
         let spec = LocalnetSpec {
             validators: n,
             chain_id: CHAIN,
-            ports: Some(
-                (0..n)
-                    .map(|i| ValidatorPorts {
-                        p2p: ports[3 * i],
-                        rpc: ports[3 * i + 1],
-                        metrics: ports[3 * i + 2],
-                    })
-                    .collect(),
-            ),
+            ports: Some(validator_ports(n)),
             bench_accounts: senders,
             ordering_only,
             ..LocalnetSpec::default()

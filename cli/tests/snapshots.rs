@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ordo_cli::http;
-use ordo_cli::localnet::{self, bench_key, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, bench_key, LocalnetSpec};
 use ordo_network::{NetworkConfig, Request, Response};
 use ordo_node::config::NodeConfig;
 use ordo_node::wire::{NodeRequest, NodeResponse, SnapshotOffer};
@@ -26,7 +26,7 @@ use ordo_types::{
 use serde_json::Value;
 
 mod common;
-use common::{free_ports, wait_for};
+use common::{validator_ports, wait_for};
 
 const INTERVAL: u64 = 5;
 /// Accounts in genesis beyond the development ones: state of a few megabytes, several
@@ -249,8 +249,15 @@ fn submit_transfers(rpc: SocketAddr, chain: u64, senders: u32, first: u64, count
         )
         .expect("batch submission answered");
         if r.status == 200 {
+            let answer = r.json().expect("a JSON answer");
+            assert_eq!(
+                answer["accepted"].as_u64(),
+                Some(txs.len() as u64),
+                "not every transfer was accepted: {answer}"
+            );
             return;
         }
+        // Busy (the pipeline lags): asked again shortly, as a client would.
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("transfers refused");
@@ -268,19 +275,10 @@ struct Cluster {
 impl Cluster {
     fn new(chain: u64, accounts: u32, interval: u64, tweak: impl Fn(&mut NodeConfig)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let ports = free_ports(12);
         let spec = LocalnetSpec {
             validators: 4,
             chain_id: chain,
-            ports: Some(
-                (0..4)
-                    .map(|i| ValidatorPorts {
-                        p2p: ports[3 * i],
-                        rpc: ports[3 * i + 1],
-                        metrics: ports[3 * i + 2],
-                    })
-                    .collect(),
-            ),
+            ports: Some(validator_ports(4)),
             bench_accounts: accounts,
             ..LocalnetSpec::default()
         };

@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ordo_cli::http;
-use ordo_cli::localnet::{self, bench_key, LocalnetSpec, ValidatorPorts};
+use ordo_cli::localnet::{self, bench_key, LocalnetSpec};
 use ordo_types::{keyfile, now_ms, Address, KeyPair, SeededRng};
 use serde_json::Value;
 
 mod common;
-use common::{free_ports, wait_for};
+use common::{validator_ports, wait_for};
 
 const CHAIN: u64 = 4343;
 const VALIDATORS: usize = 4;
@@ -195,19 +195,10 @@ fn default_nonces_survive_lagging_paused_and_restarted_validators() {
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let ports = free_ports(3 * VALIDATORS);
     let spec = LocalnetSpec {
         validators: VALIDATORS,
         chain_id: CHAIN,
-        ports: Some(
-            (0..VALIDATORS)
-                .map(|i| ValidatorPorts {
-                    p2p: ports[3 * i],
-                    rpc: ports[3 * i + 1],
-                    metrics: ports[3 * i + 2],
-                })
-                .collect(),
-        ),
+        ports: Some(validator_ports(VALIDATORS)),
         bench_accounts: CLIENTS as u32,
         pools: 0,
         collections: 0,

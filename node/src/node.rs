@@ -119,8 +119,6 @@ pub struct RunningNode {
     supervisor: Supervisor,
 }
 
-/// Opens the store, creating the genesis state on a fresh one; returns the store, the
-/// executed tip and the accumulator of the executed state.
 /// Opens (or creates) the validator's store. A restore that a state sync left unfinished
 /// stays in `Recovery::restoring` for the next sync to resume or abort.
 fn open_store(config: &NodeConfig) -> Result<(Storage, Recovery)> {

@@ -71,12 +71,6 @@ impl Shared {
             .saturating_sub(self.executed_tip().height)
     }
 
-    /// Whether this node is catching up: execution lags consensus, or consensus knows of
-    /// certified rounds well past its last commit.
-    pub fn syncing(&self) -> bool {
-        self.sync_progress().phase != "synced"
-    }
-
     /// What this node is doing to reach the chain's head: `catching_up` while consensus
     /// knows of certified rounds well past its last commit (it fetches the chain),
     /// `executing` while execution lags consensus by more than ingress allows, `synced`

@@ -36,7 +36,7 @@ use crate::batches::Batches;
 use crate::block_sync::MAX_SYNC_BLOCKS;
 use crate::dedup::DUPLICATE_WINDOW;
 use crate::error::NodeError;
-use crate::wire::{NodeRequest, NodeResponse, SnapshotOffer};
+use crate::wire::{NodeRequest, NodeResponse, SnapshotOffer, MAX_SNAPSHOT_OFFERS};
 
 /// Chunks fetched at once: enough to keep a few peers' disks and links busy, at about
 /// 1 MiB each.
@@ -186,7 +186,8 @@ async fn trusted_offers(
     let mut by_offer: HashMap<SnapshotOffer, Vec<PublicKey>> = HashMap::new();
     while let Some(Ok((peer, answer))) = asked.join_next().await {
         if let Some(NodeResponse::Snapshots(offers)) = answer {
-            for offer in offers {
+            // An honest validator lists a few; more is not looked at.
+            for offer in offers.into_iter().take(MAX_SNAPSHOT_OFFERS) {
                 let offering = by_offer.entry(offer).or_default();
                 if !offering.contains(&peer) {
                     offering.push(peer);

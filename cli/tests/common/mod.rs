@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ordo_cli::localnet::ValidatorPorts;
 use ordo_types::SeededRng;
 
 /// Ports handed out by [`free_ports`] in this test process, never handed out twice: the
@@ -64,4 +65,17 @@ pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Free p2p, RPC and metrics ports for `n` validators of a local network (see
+/// [`free_ports`]).
+pub fn validator_ports(n: usize) -> Vec<ValidatorPorts> {
+    free_ports(3 * n)
+        .chunks(3)
+        .map(|p| ValidatorPorts {
+            p2p: p[0],
+            rpc: p[1],
+            metrics: p[2],
+        })
+        .collect()
 }

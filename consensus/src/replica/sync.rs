@@ -128,6 +128,14 @@ impl BlockSync {
         true
     }
 
+    /// The first block of an answer that is not empty and not over the blocks asked for.
+    fn bounded_answer<'b>(&self, blocks: &'b [Block]) -> Result<&'b Block, ConsensusError> {
+        match blocks.first() {
+            Some(first) if blocks.len() <= usize::from(self.batch) => Ok(first),
+            _ => Err(ConsensusError::UnrequestedBlocks),
+        }
+    }
+
     /// Takes a catch-up answer from `from` if it answers the outstanding request to that
     /// peer and is a hash chain going up from the block named; marks the request answered.
     pub(super) fn accept_catch_up(
@@ -136,12 +144,7 @@ impl BlockSync {
         blocks: &[Block],
         from: PublicKey,
     ) -> Result<(), ConsensusError> {
-        let Some(first) = blocks.first() else {
-            return Err(ConsensusError::UnrequestedBlocks);
-        };
-        if blocks.len() > usize::from(self.batch) {
-            return Err(ConsensusError::UnrequestedBlocks);
-        }
+        let first = self.bounded_answer(blocks)?;
         match &mut self.catch_up {
             Some(c) if !c.answered && c.peer == from && c.after == *after => c.answered = true,
             _ => return Err(ConsensusError::UnrequestedBlocks),
@@ -215,13 +218,7 @@ impl BlockSync {
         blocks: &[Block],
         from: PublicKey,
     ) -> Result<(), ConsensusError> {
-        let Some(first) = blocks.first() else {
-            return Err(ConsensusError::UnrequestedBlocks);
-        };
-        if blocks.len() > usize::from(self.batch) {
-            return Err(ConsensusError::UnrequestedBlocks);
-        }
-        let first_id = first.id();
+        let first_id = self.bounded_answer(blocks)?.id();
         match self.requested.get_mut(&first_id) {
             // Only the peer asked may answer, once: a response from anyone else could
             // race the honest one with a chain of its choosing.
