@@ -536,3 +536,103 @@ fn rejoin_time() {
         rejoin.as_secs_f64()
     );
 }
+
+/// Bounded disk, with real processes: validators keep 512 blocks (the least allowed) and
+/// snapshot every 50; a request for pruned history is answered "pruned; oldest height is
+/// H" over the RPC and over the network. A validator stopped for longer than the window
+/// comes back to peers that no longer hold the blocks it lacks: it empties its store (its
+/// safety data kept), restores their snapshot and agrees with them again.
+#[test]
+fn validators_prune_below_the_window_and_one_left_behind_restores_a_snapshot() {
+    const CHAIN: u64 = 5353;
+    const RETAIN: u64 = 512;
+    const EVERY: u64 = 50;
+    let mut c = Cluster::new(CHAIN, 20, EVERY, |config| {
+        config.storage.retain_blocks = RETAIN;
+        // An idle chain that still makes blocks quickly (about 20 a second here).
+        config.consensus.max_batch_delay_ms = 20;
+    });
+    for v in 0..4 {
+        c.start(v);
+    }
+    assert!(
+        wait_for(Duration::from_secs(60), || (0..4)
+            .all(|v| c.executed(v) >= 5)),
+        "the validators did not start\n{}",
+        c.logs()
+    );
+    submit_transfers(c.validator(0).rpc, CHAIN, 20, 0, 3);
+    assert!(wait_for(Duration::from_secs(60), || c.executed(3) >= 20));
+    let left_at = c.executed(3);
+    c.kill(3);
+
+    // The others run on until they pruned well past where validator 3 stopped.
+    let v0 = c.validator(0);
+    assert!(
+        wait_for(Duration::from_secs(300), || {
+            c.metric(0, "ordo_storage_pruned_below") > (left_at + 100) as f64
+                && c.metric(1, "ordo_storage_pruned_below") > (left_at + 100) as f64
+                && c.metric(2, "ordo_storage_pruned_below") > (left_at + 100) as f64
+        }),
+        "the validators did not prune past height {}\n{}",
+        left_at + 100,
+        c.logs()
+    );
+    let oldest = c.metric(0, "ordo_storage_pruned_below") as u64;
+    let pruned = http::get(v0.rpc, "/v1/blocks/1", Duration::from_secs(2)).unwrap();
+    assert_eq!(pruned.status, 410, "{:?}", pruned.json());
+    let answer = pruned.json().unwrap();
+    assert_eq!(answer["error"]["code"], "pruned", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("pruned; oldest height is")),
+        "{answer}"
+    );
+    assert!(get(v0.rpc, &format!("/v1/blocks/{}", oldest + 1)).is_some());
+    let eth = http::post_json(
+        v0.rpc,
+        "/",
+        &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["0x1", false]}),
+        Duration::from_secs(2),
+    )
+    .unwrap()
+    .json()
+    .unwrap();
+    assert_eq!(eth["error"]["code"], 4444, "{eth}");
+    // The window is kept: the heights above the pruning point are all still served.
+    let executed = c.executed(0);
+    assert!(
+        executed + 1 - oldest >= RETAIN,
+        "kept {} blocks, fewer than {RETAIN}",
+        executed + 1 - oldest
+    );
+
+    // Validator 3, back after the window moved past it, restores a snapshot.
+    c.start(3);
+    assert!(
+        wait_for(Duration::from_secs(120), || c.executed(3) > executed),
+        "the validator left behind did not rejoin\n{}",
+        c.logs()
+    );
+    let restored = c.metric(3, "ordo_statesync_restored_height") as u64;
+    assert!(
+        restored > left_at && restored % EVERY == 0,
+        "no snapshot restored past {left_at} ({restored})\n{}",
+        c.logs()
+    );
+    let log = std::fs::read_to_string(&c.validator(3).log_path).unwrap();
+    assert!(
+        log.contains("safety data kept"),
+        "the store was not emptied keeping its safety data"
+    );
+    let target = c.executed(0) + 5;
+    assert!(wait_for(Duration::from_secs(60), || c.executed(3) >= target));
+    for height in restored + 1..=target {
+        assert_eq!(
+            c.root(3, height),
+            c.root(0, height),
+            "state roots differ at height {height}"
+        );
+    }
+}

@@ -94,8 +94,16 @@ pub struct BlockSync {
 /// What the fetch loop needs.
 struct Fetcher {
     network: NetworkHandle,
+    storage: Storage,
     requests: mpsc::Receiver<(PublicKey, NodeRequest)>,
     driver: mpsc::Sender<DriverInput>,
+}
+
+/// A peer's answer that the committed chain after `after` is pruned there.
+struct PrunedAnswer {
+    peer: PublicKey,
+    after: Hash32,
+    oldest: u64,
 }
 
 impl BlockSync {
@@ -112,6 +120,7 @@ impl BlockSync {
         let (fetch_tx, fetch_rx) = mpsc::channel(FETCH_QUEUE);
         let fetcher = Fetcher {
             network,
+            storage: storage.clone(),
             requests: fetch_rx,
             driver,
         };
@@ -254,7 +263,33 @@ impl BlockServer {
         }
     }
 
+    /// The oldest height kept, when the block after `after` is pruned here: `after` is
+    /// not known as committed (its entry pruned, or never here) while history is pruned,
+    /// or it is known but the next height is below the oldest kept.
+    fn pruned_after(&self, after: &Hash32) -> Option<u64> {
+        let oldest = self.storage.pruned_below().ok()?;
+        if oldest == 0 {
+            return None;
+        }
+        let height = if *after == self.genesis {
+            Some(0)
+        } else {
+            self.storage.committed_height_of(after).ok()?
+        };
+        match height {
+            Some(h) if h + 1 >= oldest => None,
+            _ => Some(oldest),
+        }
+    }
+
     fn answer(&mut self, from: PublicKey, ask: BlockAsk, max: u16) -> Response {
+        if let BlockAsk::After(after) = ask {
+            if let Some(oldest) = self.pruned_after(&after) {
+                metrics::counter!("ordo_node_sync_served_total", "outcome" => "pruned")
+                    .increment(1);
+                return Response::Opaque(NodeResponse::Pruned { oldest }.encode());
+            }
+        }
         let now = Instant::now();
         let bucket = self.buckets.entry(from).or_insert(Bucket {
             tokens: PEER_BURST_BYTES,
@@ -325,17 +360,47 @@ fn stored_block(storage: &Storage, id: &Hash32) -> Option<(Block, usize)> {
 async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
     let Fetcher {
         network,
+        storage,
         mut requests,
         driver,
     } = fetcher;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(FETCHES_IN_FLIGHT));
-    while let Some((peer, request)) = requests.recv().await {
+    let (pruned_tx, mut pruned_rx) = mpsc::channel::<PrunedAnswer>(FETCHES_IN_FLIGHT);
+    let trust = network.committee().validators().len().saturating_sub(1) / 3 + 1;
+    let mut pruned_at: HashMap<PublicKey, u64> = HashMap::new();
+    loop {
+        let (peer, request) = tokio::select! {
+            next = requests.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
+            Some(answer) = pruned_rx.recv() => {
+                // Counted only if the blocks this node lacks are below the peer's oldest
+                // (a peer behind this node does not know its last block either).
+                let lacking = storage.committed_height_of(&answer.after).ok().flatten();
+                if lacking.is_some_and(|h| h + 1 < answer.oldest) {
+                    pruned_at.insert(answer.peer, answer.oldest);
+                }
+                if pruned_at.len() >= trust {
+                    let oldest = pruned_at.values().min().copied().unwrap_or_default();
+                    return Err(TaskError::Invariant(format!(
+                        "this validator is behind the history its peers keep: {} of them \
+                         pruned the blocks after its last commit at height {} (the oldest \
+                         they keep is {oldest}); restart it, and it restores a snapshot",
+                        pruned_at.len(),
+                        lacking.unwrap_or_default()
+                    )));
+                }
+                continue;
+            }
+        };
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
             metrics::counter!("ordo_node_sync_requests_dropped_total").increment(1);
             continue;
         };
         let network = network.clone();
         let driver = driver.clone();
+        let pruned = pruned_tx.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let after = match &request {
@@ -348,6 +413,20 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
             let blocks = match answer {
                 Ok(Response::Opaque(bytes)) => match NodeResponse::decode(&bytes) {
                     Ok(NodeResponse::Blocks(blocks)) => blocks,
+                    Ok(NodeResponse::Pruned { oldest }) => {
+                        metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "pruned")
+                            .increment(1);
+                        if let Some(after) = after {
+                            let _ = pruned
+                                .send(PrunedAnswer {
+                                    peer,
+                                    after,
+                                    oldest,
+                                })
+                                .await;
+                        }
+                        return;
+                    }
                     Ok(_) | Err(_) => {
                         metrics::counter!("ordo_node_bad_messages_total").increment(1);
                         network.report_bad_message(&peer);

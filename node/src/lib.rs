@@ -29,6 +29,7 @@ pub mod genesis;
 mod node;
 mod payload;
 mod pipeline;
+mod pruner;
 mod roots;
 pub mod rpc;
 mod shared;

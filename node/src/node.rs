@@ -131,6 +131,7 @@ fn open_store(config: &NodeConfig) -> Result<(Storage, Recovery)> {
     storage_config.snapshot_interval =
         Some(config.storage.snapshot_interval_blocks).filter(|&i| i > 0);
     storage_config.snapshots_kept = config.storage.snapshots_kept;
+    storage_config.batch_grace_heights = crate::pruner::BATCH_GRACE_HEIGHTS;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::Write {
         path: config.data_dir.clone(),
         source,
@@ -337,8 +338,29 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         "network listening"
     );
 
-    // A store that has executed nothing joins from a snapshot when peers offer one.
+    // A store that has executed nothing joins from a snapshot when peers offer one; so
+    // does one whose peers pruned what it lacks, emptied first (its votes kept).
     metrics::gauge!("ordo_statesync_restored_height").set(0.0);
+    let trust = consensus_committee.max_faulty() + 1;
+    let resync = config.storage.state_sync
+        && consensus_committee.size() > 1
+        && recovery.last_executed.is_some()
+        && !genesis_file.ordering_only
+        && crate::statesync::pruned_behind(
+            &network,
+            &storage,
+            trust,
+            Duration::from_millis(config.storage.state_sync_wait_ms),
+        )
+        .await?;
+    let (storage, recovery) = if resync {
+        warn!("peers pruned the blocks this validator lacks: emptying its store to restore a snapshot");
+        storage.mark_for_resync()?;
+        drop(storage);
+        open_store(&config)?
+    } else {
+        (storage, recovery)
+    };
     let recovery = if config.storage.state_sync
         && recovery.last_executed.is_none()
         && !genesis_file.ordering_only
@@ -354,7 +376,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             network.clone(),
             genesis_file.ordering_only,
         );
-        let trust = consensus_committee.max_faulty() + 1;
         let wait = Duration::from_millis(config.storage.state_sync_wait_ms);
         // Peers syncing at the same time (a new chain: every store is empty) get this
         // node's answer at once rather than waiting out a timeout.
@@ -387,7 +408,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         inbound.requests = early
             .await
             .map_err(|e| NodeError::Other(format!("the requests answered during sync: {e}")))?;
-        synced?.unwrap_or(recovery)
+        match synced? {
+            Some(restored) => restored,
+            None if resync => {
+                return Err(NodeError::Other(
+                    "peers pruned the blocks after this validator's last commit and offer \
+                     no snapshot alike; its store is empty now: start it again once more \
+                     than f peers run (it then restores their snapshot)"
+                        .into(),
+                ))
+            }
+            None => recovery,
+        }
     } else {
         recovery
     };
@@ -521,6 +553,17 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             roots_view_tx,
         ),
     );
+    if config.storage.retain_blocks > 0 {
+        supervisor.spawn(
+            "pruner",
+            crate::pruner::run(
+                storage.clone(),
+                config.storage.retain_blocks,
+                config.storage.snapshot_interval_blocks > 0,
+                events.subscribe("pruner", EVENT_QUEUE),
+            ),
+        );
+    }
     let mut executed_batches = events.subscribe("batch-store", EVENT_QUEUE);
     let store = dissemination.store().clone();
     supervisor.spawn("batch-store-cleanup", async move {

@@ -153,6 +153,16 @@ impl ApiError {
         )
     }
 
+    /// The history asked for is pruned here (`storage.retain_blocks`): the oldest block
+    /// kept is at `oldest`.
+    pub(crate) fn pruned(height: u64, oldest: u64) -> Self {
+        Self::new(
+            StatusCode::GONE,
+            "pruned",
+            format!("pruned; oldest height is {oldest} (height {height} asked)"),
+        )
+    }
+
     /// The code and message of a mempool refusal.
     pub fn from_admission(e: &ordo_network::Error) -> Self {
         use ordo_network::Error as E;
@@ -554,7 +564,17 @@ fn tx_status(state: &RpcState, hash: &Hash32) -> ApiResult<Value> {
         Some(_) => "pending",
         None => "unknown",
     };
-    Ok(json!({ "hash": hash, "status": status }))
+    let mut answer = json!({ "hash": hash, "status": status });
+    if status == "unknown" {
+        // It may have been committed below the history kept here.
+        let oldest = state.shared.storage.pruned_below().unwrap_or(0);
+        if oldest > 0 {
+            answer["pruned_below"] = oldest.into();
+            answer["note"] =
+                format!("unknown here; history below height {oldest} is pruned").into();
+        }
+    }
+    Ok(answer)
 }
 
 async fn transaction(
@@ -838,6 +858,7 @@ fn block_transaction_hashes(state: &RpcState, height: u64) -> ApiResult<Arc<Vec<
     }
     let storage = &state.shared.storage;
     let internal = |e: &dyn std::fmt::Display| ApiError::internal(e.to_string());
+    check_not_pruned(storage, height)?;
     let Some((_, bytes)) = storage.block_at(height).map_err(|e| internal(&e))? else {
         return Err(not_found_height(height));
     };
@@ -878,6 +899,18 @@ fn not_found_height(height: u64) -> ApiError {
         "not_found",
         format!("no executed block at height {height}"),
     )
+}
+
+/// `Err(pruned)` when height `height` is below the oldest kept (height 0, the genesis,
+/// stays named but its block may be gone).
+pub(crate) fn check_not_pruned(storage: &ordo_storage::Storage, height: u64) -> ApiResult<()> {
+    let oldest = storage
+        .pruned_below()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if height < oldest {
+        return Err(ApiError::pruned(height, oldest));
+    }
+    Ok(())
 }
 
 async fn block_transactions(
@@ -922,6 +955,7 @@ async fn block_transactions(
 
 fn block_json(state: &RpcState, height: u64) -> ApiResult<Value> {
     let storage = &state.shared.storage;
+    check_not_pruned(storage, height)?;
     let Some((hash, bytes)) = storage
         .block_at(height)
         .map_err(|e| ApiError::internal(e.to_string()))?

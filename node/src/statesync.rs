@@ -1,5 +1,7 @@
 //! State sync: a validator whose store has executed nothing (new, or wiped) joins from a
-//! snapshot its peers offer instead of replaying the chain from genesis.
+//! snapshot its peers offer instead of replaying the chain from genesis; so does one
+//! whose peers pruned the blocks after its last commit ([`pruned_behind`]: its store is
+//! emptied first, all but its safety data).
 //!
 //! ```text
 //! connected to f + 1 peers ─▶ every peer's offers ─▶ the newest offered alike by f + 1
@@ -148,6 +150,62 @@ pub async fn run(
         "state sync: snapshot restored"
     );
     Ok(Some(recovery))
+}
+
+/// Whether at least `trust` (f + 1) peers pruned the blocks after this store's last
+/// commit, so that it can only rejoin from a snapshot: a validator offline longer than
+/// its peers' retention window. Waits at most `wait` for `trust` peers and as long for
+/// their answers; `false` if too few come or say so.
+pub async fn pruned_behind(
+    network: &NetworkHandle,
+    storage: &Storage,
+    trust: usize,
+    wait: Duration,
+) -> Result<bool, NodeError> {
+    let Some(last) = storage.last_committed() else {
+        return Ok(false);
+    };
+    let Some(after) = storage.block_hash_at(last)? else {
+        return Ok(false);
+    };
+    if !network.wait_connected(wait, |c| c.len() >= trust).await {
+        return Ok(false);
+    }
+    let committee = network.committee();
+    let request = NodeRequest::CommittedAfter { after, max: 1 };
+    let mut asked = JoinSet::new();
+    for peer in network
+        .connected()
+        .into_iter()
+        .filter_map(|i| committee.get(i).map(|v| v.consensus_key))
+    {
+        let network = network.clone();
+        let request = request.clone();
+        asked.spawn(async move { ask(&network, &peer, &request).await });
+    }
+    let mut pruned = 0;
+    let mut oldest = u64::MAX;
+    // A peer slow to answer is not waited on past `wait`: it said nothing either way.
+    let _ = tokio::time::timeout(wait, async {
+        while let Some(Ok(answer)) = asked.join_next().await {
+            if let Some(NodeResponse::Pruned { oldest: o }) = answer {
+                if o > last + 1 {
+                    pruned += 1;
+                    oldest = oldest.min(o);
+                }
+            }
+        }
+    })
+    .await;
+    if pruned >= trust {
+        warn!(
+            last_committed = last,
+            peers = pruned,
+            oldest,
+            "state sync: peers pruned the blocks after this store's last commit"
+        );
+    }
+    Ok(pruned >= trust)
 }
 
 /// Asks `peer`, within [`REQUEST_TIMEOUT`]; `None` on any failure.

@@ -57,7 +57,8 @@ pub enum NodeRequest {
     },
     /// Up to `max` blocks of the committed chain after block `after`, oldest first (what
     /// the replica's `Message::CatchUpRequest` asks; answered with
-    /// [`NodeResponse::Blocks`]).
+    /// [`NodeResponse::Blocks`], or [`NodeResponse::Pruned`] when the blocks after
+    /// `after` are pruned here).
     CommittedAfter { after: Hash32, max: u16 },
     /// The state snapshots this validator offers.
     Snapshots,
@@ -94,6 +95,11 @@ pub enum NodeResponse {
     SnapshotManifest(Option<Vec<u8>>),
     /// A chunk's bytes; `None` if there is no such snapshot or chunk (any more).
     SnapshotChunk(Option<Vec<u8>>),
+    /// The committed chain asked for ([`NodeRequest::CommittedAfter`]) is pruned here:
+    /// the oldest committed block kept is at height `oldest`.
+    Pruned {
+        oldest: u64,
+    },
 }
 
 impl NodeRequest {

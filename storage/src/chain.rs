@@ -4,8 +4,10 @@
 //! Storage does not decode any of these: consensus and the batch store hand over bytes
 //! and digests. Every block, certificate and batch gets an entry in the age index, tagged
 //! with the committed height when it was stored (or its own height once committed);
-//! [`Storage::prune_below`] removes whatever is tagged below a height. The height index
-//! itself (both ways), state, receipts and transaction indexes are never pruned.
+//! [`Storage::prune_below`] removes whatever is tagged below a height, and with it the
+//! height index (both ways), per-height roots, transaction index entries and receipts
+//! of the heights below it; state is never pruned, and height 0's index entry and root
+//! stay (they name the genesis).
 
 use ordo_types::Hash32;
 use rocksdb::{IteratorMode, WriteBatch};
@@ -23,6 +25,8 @@ const PRUNE_CHUNK: usize = 10_000;
 pub struct PruneStats {
     pub blocks: u64,
     pub batches: u64,
+    /// Transaction index entries (with their receipts).
+    pub transactions: u64,
 }
 
 impl Storage {
@@ -168,72 +172,154 @@ impl Storage {
         self.get(CF_BATCHES, digest.as_bytes())
     }
 
-    /// Prunes by the configured retention window: keeps blocks, certificates and
-    /// batches of the last `retain_heights` committed heights. Does nothing without a
-    /// window.
+    /// Prunes by the configured retention window: keeps what the last `retain_heights`
+    /// executed heights need. Does nothing without a window.
     pub fn prune(&self) -> Result<PruneStats> {
-        let (Some(window), Some(committed)) =
-            (self.inner.config.retain_heights, self.last_committed())
+        let (Some(window), Some(executed)) =
+            (self.inner.config.retain_heights, self.last_executed())
         else {
             return Ok(PruneStats::default());
         };
-        let keep_from = (committed + 1).saturating_sub(window);
-        self.prune_below(keep_from)
+        self.prune_below((executed + 1).saturating_sub(window))
     }
 
-    /// Removes blocks, certificates and batches stored (or committed) below `height`.
+    /// Removes the history of the heights below `height`: their blocks and
+    /// certificates, height index entries and roots (height 0's stay: they name the
+    /// chain's genesis), transaction index entries and receipts, and `ordered/` records,
+    /// except what a height at or above `height` wrote over; and the blocks and batches
+    /// stored while the chain was below it, except blocks committed at or above it and
+    /// the batches of the last [`StorageConfig::batch_grace_heights`] (a batch is tagged
+    /// with the height it was stored at, not the one that committed it). State is never
+    /// pruned, nor the executed height's own history.
+    ///
+    /// [`StorageConfig::batch_grace_heights`]: crate::StorageConfig::batch_grace_heights
     pub fn prune_below(&self, height: u64) -> Result<PruneStats> {
         self.check_writable()?;
+        let height = height.min(self.last_executed().unwrap_or(0));
+        let before = self.pruned_below()?;
+        if height <= before {
+            return Ok(PruneStats::default());
+        }
+        let batch_limit = height.saturating_sub(self.inner.config.batch_grace_heights);
         let mut stats = PruneStats::default();
+        // Where the scan resumes: entries it keeps (a batch in its grace, a block
+        // committed higher) stay in the index and are stepped over.
+        let mut from: Vec<u8> = Vec::new();
         loop {
             let mut batch = WriteBatch::default();
-            let mut count = 0;
-            let iter = self
-                .inner
-                .db
-                .iterator_cf(self.cf(CF_AGE), IteratorMode::Start);
-            for item in iter {
-                let (key, _) =
+            let mut resume = None;
+            let iter = self.inner.db.iterator_cf(
+                self.cf(CF_AGE),
+                IteratorMode::From(&from, rocksdb::Direction::Forward),
+            );
+            for (count, item) in iter.enumerate() {
+                let (key, value) =
                     item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
                 let (age, kind, hash) = decode_age_key(&key).map_err(|e| self.fail(e))?;
-                if age >= height || count == PRUNE_CHUNK {
+                if age >= height {
+                    break;
+                }
+                if count >= PRUNE_CHUNK {
+                    resume = Some(key.to_vec());
                     break;
                 }
                 match kind {
                     AgeKind::Block => {
+                        match self.committed_height_of(&hash)? {
+                            Some(committed) if committed >= height => continue,
+                            Some(_) => batch.delete_cf(self.cf(CF_BLOCK_HEIGHTS), hash.as_bytes()),
+                            None => {}
+                        }
                         batch.delete_cf(self.cf(CF_BLOCKS), hash.as_bytes());
                         batch.delete_cf(self.cf(CF_QCS), hash.as_bytes());
                         stats.blocks += 1;
                     }
                     AgeKind::Batch => {
+                        if age >= batch_limit {
+                            continue;
+                        }
                         batch.delete_cf(self.cf(CF_BATCHES), hash.as_bytes());
                         stats.batches += 1;
                     }
+                    AgeKind::Txs => {
+                        stats.transactions += self.prune_ordered(&mut batch, &value, height)?;
+                    }
                 }
-                batch.delete_cf(self.cf(CF_AGE), key);
-                count += 1;
+                batch.delete_cf(self.cf(CF_AGE), &key);
             }
-            if count < PRUNE_CHUNK {
-                let pruned_below = self.pruned_below()?.max(height);
-                batch.put_cf(
-                    self.cf(CF_META),
-                    META_PRUNED_BELOW,
-                    height_key(pruned_below),
-                );
-                self.write(batch, false)?;
-                break;
+            let done = resume.is_none();
+            if done {
+                // Height 0 stays: its hash and root are how a start knows the genesis.
+                let low = before.max(1);
+                batch.delete_range_cf(self.cf(CF_HEIGHTS), height_key(low), height_key(height));
+                batch.delete_range_cf(self.cf(CF_META), root_key(low), root_key(height));
+                batch.put_cf(self.cf(CF_META), META_PRUNED_BELOW, height_key(height));
             }
             self.write(batch, false)?;
+            match resume {
+                Some(key) => from = key,
+                None => break,
+            }
         }
         info!(
             below = height,
             blocks = stats.blocks,
             batches = stats.batches,
+            transactions = stats.transactions,
             "pruned"
         );
         metrics::counter!("ordo_storage_pruned_blocks_total").increment(stats.blocks);
         metrics::counter!("ordo_storage_pruned_batches_total").increment(stats.batches);
+        metrics::counter!("ordo_storage_pruned_transactions_total").increment(stats.transactions);
+        metrics::gauge!("ordo_storage_pruned_below").set(height as f64);
         Ok(stats)
+    }
+
+    /// Deletes the index entry and `ordered/` record of each hash in `list` (32 bytes
+    /// each) unless a height at or above `height` wrote it: the same transaction hash
+    /// ordered again later keeps what the duplicate rule and the RPC read of that copy.
+    fn prune_ordered(&self, batch: &mut WriteBatch, list: &[u8], height: u64) -> Result<u64> {
+        if list.len() % 32 != 0 {
+            return Err(self.fail(StorageError::malformed(
+                "age index transaction list",
+                format!("{} bytes", list.len()),
+            )));
+        }
+        let hashes: Vec<&[u8]> = list.chunks_exact(32).collect();
+        let entries = self
+            .inner
+            .db
+            .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter(), false);
+        let ordered_keys: Vec<Vec<u8>> = hashes
+            .iter()
+            .map(|h| [META_ORDERED_PREFIX, h].concat())
+            .collect();
+        let ordered =
+            self.inner
+                .db
+                .batched_multi_get_cf(self.cf(CF_META), ordered_keys.iter(), false);
+        let mut removed = 0;
+        for ((hash, entry), (key, record)) in hashes
+            .iter()
+            .zip(entries)
+            .zip(ordered_keys.iter().zip(ordered))
+        {
+            let entry = entry.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+            if let Some(entry) = entry {
+                let (location, _) = TxLocation::split(&entry).map_err(|e| self.fail(e))?;
+                if location.height < height {
+                    batch.delete_cf(self.cf(CF_TXS), hash);
+                    removed += 1;
+                }
+            }
+            let record = record.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+            if let Some(record) = record {
+                if decode_height("ordered height", &record).map_err(|e| self.fail(e))? < height {
+                    batch.delete_cf(self.cf(CF_META), key);
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Blocks, certificates and batches below this height were pruned.

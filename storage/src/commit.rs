@@ -161,6 +161,20 @@ impl Storage {
         for hash in &commit.skipped {
             batch.put_cf(meta, ordered_key(hash), height_key(commit.height));
         }
+        let ordered: Vec<u8> = commit
+            .transactions
+            .iter()
+            .map(|t| &t.hash)
+            .chain(&commit.skipped)
+            .flat_map(|h| *h.as_bytes())
+            .collect();
+        if !ordered.is_empty() {
+            batch.put_cf(
+                self.cf(CF_AGE),
+                age_key(commit.height, AgeKind::Txs, &commit.block_hash),
+                ordered,
+            );
+        }
         let root = commit.state_root();
         batch.put_cf(meta, root_key(commit.height), root.as_bytes());
         batch.put_cf(meta, META_STATE_ROOT, root.as_bytes());

@@ -19,10 +19,16 @@ pub struct StorageConfig {
     /// Memtable size of the state column family, in bytes; one 10,000-transaction block
     /// writes a few megabytes, so several blocks fit before a flush.
     pub state_write_buffer_bytes: usize,
-    /// Blocks, quorum certificates and batches older than this many committed heights
-    /// are removed by [`crate::Storage::prune`]; `None` keeps everything. State, receipts
-    /// and indexes are always kept.
+    /// The history of heights more than this many below the executed height (blocks,
+    /// certificates, batches, the height index, transaction index entries and
+    /// receipts) is removed by [`crate::Storage::prune`]; `None` keeps everything.
+    /// State is always kept.
     pub retain_heights: Option<u64>,
+    /// Batches stored within this many heights of a pruning height are kept through it:
+    /// a batch is tagged with the height the chain had when it was stored, and the
+    /// block that commits it may come later. 1,024 heights are about half a minute of
+    /// a loaded chain, far longer than a batch waits to be proposed.
+    pub batch_grace_heights: u64,
     /// Where state snapshots are written (see [`crate::Storage::start_snapshot`]); `None`: the folder
     /// `snapshots` inside the store's own. Keep it on the store's file system: the
     /// RocksDB checkpoint a snapshot is read from is made of hard links there, and is
@@ -49,6 +55,7 @@ impl Default for StorageConfig {
             block_cache_bytes: 512 << 20,
             state_write_buffer_bytes: 32 << 20,
             retain_heights: None,
+            batch_grace_heights: 1_024,
             snapshot_dir: None,
             snapshot_interval: None,
             snapshots_kept: 2,

@@ -37,7 +37,9 @@ pub const CF_TXS: &str = "transactions";
 pub const CF_SAFETY: &str = "safety";
 /// Heights, state root, accumulator and per-height roots.
 pub const CF_META: &str = "meta";
-/// (height stored at, kind, hash) of every block, certificate and batch, for pruning.
+/// (height stored at, kind, hash) of every block, certificate and batch, and (height,
+/// [`AgeKind::Txs`]) with the transaction hashes each committed height ordered: what
+/// pruning removes, oldest first.
 pub const CF_AGE: &str = "age_index";
 
 pub const ALL_CFS: [&str; 12] = [
@@ -87,6 +89,9 @@ pub const META_STATE_ROOT: &[u8] = b"state_root";
 pub const META_ACCUMULATOR: &[u8] = b"accumulator";
 pub const META_PRUNED_BELOW: &[u8] = b"pruned_below";
 pub const META_LAYOUT: &[u8] = b"layout_version";
+/// Present while the store is to be emptied for a state sync (see
+/// [`crate::Storage::mark_for_resync`]).
+pub const META_RESYNC: &[u8] = b"resync";
 const META_ROOT_PREFIX: &[u8] = b"root/";
 /// The manifest of the restore under way, written before any of its state (see
 /// `snapshot::restore`); absent when none is.
@@ -201,6 +206,10 @@ impl TxLocation {
 pub enum AgeKind {
     Block = 1,
     Batch = 2,
+    /// The hashes a committed height ordered (executed or skipped), 32 bytes each, as
+    /// the entry's value: what pruning that height removes from [`CF_TXS`] and the
+    /// `ordered/` records. The entry's own hash only makes its key unique.
+    Txs = 3,
 }
 
 pub const AGE_KEY_LEN: usize = 8 + 1 + 32;
@@ -224,6 +233,7 @@ pub fn decode_age_key(bytes: &[u8]) -> Result<(u64, AgeKind, Hash32)> {
     let kind = match bytes[8] {
         1 => AgeKind::Block,
         2 => AgeKind::Batch,
+        3 => AgeKind::Txs,
         other => return Err(StorageError::malformed("age index kind", other)),
     };
     let hash = decode_hash("age index hash", &bytes[9..])?;

@@ -144,6 +144,9 @@ impl Storage {
             snapshot_running: AtomicBool::new(false),
         };
         check_layout(&inner)?;
+        if read_meta(&inner, META_RESYNC)?.is_some() {
+            clear_for_resync(&inner)?;
+        }
         let recovery = recover(&inner)?;
         *inner.chain.get_mut() = recovery.last_committed;
         let committed_next = next(recovery.last_committed);
@@ -169,6 +172,22 @@ impl Storage {
             },
             recovery,
         ))
+    }
+
+    /// Marks the store to be emptied, all but its consensus safety data, the next time
+    /// it is opened: for a validator whose peers pruned the history it lacks, which can
+    /// only rejoin from a snapshot. Durable on return; the emptying (at the next
+    /// [`Storage::open`], before anything else) finishes even if a crash cuts it short,
+    /// since the mark goes last. Keeping the safety data keeps the validator from voting
+    /// twice in a round it voted in before.
+    pub fn mark_for_resync(&self) -> Result<()> {
+        self.check_writable()?;
+        let result = self
+            .inner
+            .db
+            .put_cf_opt(self.cf(CF_META), META_RESYNC, b"", &self.inner.sync_opts)
+            .map_err(|e| StorageError::from_rocks(e, Op::Write));
+        self.note(result)
     }
 
     /// Writes consensus safety data (last voted round, highest QC, as consensus encoded
@@ -235,8 +254,19 @@ impl Storage {
             *at = (*at).max(*height);
         }
         let mut batch = rocksdb::WriteBatch::default();
+        let mut by_height: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
         for (hash, height) in latest {
             batch.put_cf(self.cf(CF_META), ordered_key(&hash), height_key(height));
+            by_height
+                .entry(height)
+                .or_default()
+                .extend_from_slice(hash.as_bytes());
+        }
+        // Listed for pruning like a committed height's own hashes; keyed by the list's
+        // digest, so that a second call for the same height adds a list.
+        for (height, hashes) in by_height {
+            let tag = Hash32::digest(b"ordo/storage/ordered-list\0", &hashes);
+            batch.put_cf(self.cf(CF_AGE), age_key(height, AgeKind::Txs, &tag), hashes);
         }
         self.write(batch, true)
     }
@@ -690,6 +720,44 @@ fn recover(inner: &Inner) -> Result<Recovery> {
         pruned_below,
         restoring,
     })
+}
+
+/// Empties every column family but the safety data (and the layout and the mark
+/// itself), then drops the mark. Point deletes throughout: the state families update in
+/// place, where RocksDB's range deletion does not work.
+fn clear_for_resync(inner: &Inner) -> Result<()> {
+    const BATCH_KEYS: usize = 10_000;
+    let write = |batch: rocksdb::WriteBatch| {
+        inner
+            .db
+            .write_opt(batch, &inner.sync_opts)
+            .map_err(|e| StorageError::from_rocks(e, Op::Write))
+    };
+    for name in ALL_CFS.iter().filter(|&&n| n != CF_SAFETY) {
+        let cf = inner.cf(name);
+        let mut batch = rocksdb::WriteBatch::default();
+        for item in inner.db.iterator_cf(cf, IteratorMode::Start) {
+            let (key, _) = item.map_err(|e| StorageError::from_rocks(e, Op::Read))?;
+            if *name == CF_META && (*key == *META_LAYOUT || *key == *META_RESYNC) {
+                continue;
+            }
+            batch.delete_cf(cf, key);
+            if batch.len() == BATCH_KEYS {
+                write(std::mem::take(&mut batch))?;
+            }
+        }
+        write(batch)?;
+    }
+    let mut batch = rocksdb::WriteBatch::default();
+    batch.delete_cf(inner.cf(CF_META), META_RESYNC);
+    write(batch)?;
+    for name in ALL_CFS {
+        inner
+            .db
+            .compact_range_cf(inner.cf(name), None::<&[u8]>, None::<&[u8]>);
+    }
+    info!(path = %inner.path.display(), "store emptied for a state sync (safety data kept)");
+    Ok(())
 }
 
 /// The restore under way, if any: its manifest and the chunks already applied.

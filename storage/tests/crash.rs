@@ -122,15 +122,20 @@ fn sigkill_at_random_moments_leaves_whole_blocks_and_a_matching_root() {
         last_safety = safety.unwrap_or(0);
 
         // Every block up to `executed` is wholly present, and the next ones wholly absent.
-        for height in last_executed.saturating_sub(1).max(1)..=executed {
+        // Pruning (32 heights kept) removed the history below `pruned_below` whole.
+        let pruned_below = storage.pruned_below().unwrap().max(1);
+        for height in last_executed.saturating_sub(1).max(pruned_below)..=executed {
             assert_block_present(&storage, height);
         }
         for height in executed + 1..=executed + 3 {
             assert_block_absent(&storage, height);
         }
-        // A few older blocks, chosen at random, are still whole.
+        // A few older blocks, chosen at random, are still whole, or whole pruned.
         for _ in 0..3 {
-            assert_block_present(&storage, rng.gen_range(1..=executed));
+            assert_block_present(&storage, rng.gen_range(pruned_below..=executed));
+            if pruned_below > 1 {
+                assert_block_absent(&storage, rng.gen_range(1..pruned_below));
+            }
         }
         // The committed chain runs a few blocks ahead (the child records each block as
         // committed before executing it, and up to three executed blocks wait for the

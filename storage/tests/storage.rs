@@ -536,52 +536,86 @@ fn batched_transaction_lookups_agree_with_single_ones() {
 }
 
 #[test]
-fn pruning_drops_old_blocks_and_batches_but_keeps_state_and_receipts() {
+fn pruning_drops_the_history_below_the_window_but_keeps_state() {
     let dir = tempfile::tempdir().unwrap();
     let config = StorageConfig {
         retain_heights: Some(3),
+        batch_grace_heights: 2,
         ..StorageConfig::small()
     };
     let (storage, _) = Storage::open(dir.path(), config).unwrap();
     let mut chain = Chain::new();
     let batch_digest = |h: u64| Hash32::digest(b"ordo/storage-test/batch\0", &h.to_le_bytes());
+    // Ordered at height 2 and again, skipped, at 9: the later copy's record stays.
+    let again = tx_hash(2, 0);
+    // Block 9 is stored while the chain is at 6 and committed at 9: its bytes stay.
+    let late = block_hash(9);
     for h in 1..=10 {
         storage.put_batches(&[(batch_digest(h), b"batch")]).unwrap();
+        if h == 7 {
+            storage.put_block(&late, b"block", None).unwrap();
+        }
         record(&storage, h);
         let key = h.to_le_bytes();
-        storage
-            .commit_executed(&chain.block(h, vec![set(key, "v")], 1))
-            .unwrap();
+        let mut commit = chain.block(h, vec![set(key, "v")], 1);
+        if h == 9 {
+            commit.skipped = vec![again];
+        }
+        storage.commit_executed(&commit).unwrap();
     }
     let stats = storage.prune().unwrap();
-    // Kept: heights 8, 9, 10.
+    // Kept: heights 8, 9, 10 (and height 0's name of the genesis, none here).
     assert_eq!(stats.blocks, 7);
+    assert_eq!(stats.transactions, 7);
+    assert_eq!(storage.pruned_below().unwrap(), 8);
     assert_eq!(storage.block_at(7).unwrap(), None);
     assert!(storage.block_at(8).unwrap().is_some());
+    assert!(storage.block(&late).unwrap().is_some());
     assert_eq!(storage.qc(&block_hash(7)).unwrap(), None);
-    assert_eq!(storage.batch(&batch_digest(7)).unwrap(), None);
-    assert!(storage.batch(&batch_digest(9)).unwrap().is_some());
-    assert_eq!(storage.pruned_below().unwrap(), 8);
-    // The height index (both ways), receipts and state stay.
-    assert_eq!(storage.block_hash_at(1).unwrap(), Some(block_hash(1)));
-    assert_eq!(
-        storage.committed_height_of(&block_hash(1)).unwrap(),
-        Some(1)
-    );
+    assert_eq!(storage.block_hash_at(1).unwrap(), None);
+    assert_eq!(storage.committed_height_of(&block_hash(1)).unwrap(), None);
+    assert_eq!(storage.state_root_at(7).unwrap(), None);
+    assert!(storage.state_root_at(8).unwrap().is_some());
     assert_eq!(
         storage.committed_height_of(&block_hash(10)).unwrap(),
         Some(10)
     );
-    assert_eq!(storage.committed_height_of(&block_hash(11)).unwrap(), None);
-    assert!(storage.receipt(&tx_hash(1, 0)).unwrap().is_some());
+    // Batches stored within the grace (2 heights) below 8 stay for now.
+    assert_eq!(storage.batch(&batch_digest(5)).unwrap(), None);
+    assert!(storage.batch(&batch_digest(7)).unwrap().is_some());
+    assert!(storage.batch(&batch_digest(9)).unwrap().is_some());
+    // Transaction entries and receipts below 8 go; the later copy's record stays.
+    assert_eq!(storage.receipt(&tx_hash(1, 0)).unwrap(), None);
+    assert!(storage.receipt(&tx_hash(8, 0)).unwrap().is_some());
+    assert_eq!(storage.tx_location(&again).unwrap(), None);
+    assert_eq!(storage.ordered_at(&[again]).unwrap(), vec![Some(9)]);
+    // State stays whole.
     assert_eq!(
         storage.state_get(&1u64.to_le_bytes()).unwrap(),
         Some(b"v".to_vec())
     );
     assert_eq!(storage.recompute_accumulator().unwrap(), chain.accumulator);
+    // Pruning again at the same height does nothing; two heights on, the batches of the
+    // grace go too.
+    assert_eq!(storage.prune_below(8).unwrap(), Default::default());
+    for h in 11..=12 {
+        record(&storage, h);
+        storage
+            .commit_executed(&chain.block(h, vec![set(h.to_le_bytes(), "v")], 1))
+            .unwrap();
+    }
+    storage.prune().unwrap();
+    assert_eq!(storage.batch(&batch_digest(7)).unwrap(), None);
+    assert!(storage.batch(&batch_digest(9)).unwrap().is_some());
+    assert_eq!(storage.ordered_at(&[again]).unwrap(), vec![None]);
     drop(storage);
-    let (_, recovery) = open(&dir);
-    assert_eq!(recovery.pruned_below, 8);
+    let (storage, recovery) = open(&dir);
+    assert_eq!(recovery.pruned_below, 10);
+    assert_eq!(recovery.last_executed, Some(12));
+    // Never the executed height's own history.
+    storage.prune_below(100).unwrap();
+    assert_eq!(storage.pruned_below().unwrap(), 12);
+    assert!(storage.block_at(12).unwrap().is_some());
 }
 
 #[test]
@@ -646,4 +680,38 @@ fn views_are_send_sync_and_cheap_to_clone() {
     assert_view::<ordo_storage::StateSnapshot>();
     fn assert_handle<T: Clone + Send + Sync + 'static>() {}
     assert_handle::<Storage>();
+}
+
+#[test]
+fn a_store_marked_for_resync_opens_empty_but_for_its_safety_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (storage, _) = open(&dir);
+        let mut chain = Chain::new();
+        for h in 1..=3 {
+            record(&storage, h);
+            storage
+                .commit_executed(&chain.block(h, vec![set(h.to_le_bytes(), "v")], 2))
+                .unwrap();
+        }
+        storage.write_safety_data(b"round 9").unwrap();
+        storage.mark_for_resync().unwrap();
+        // Nothing changes until the store is opened again.
+        assert_eq!(storage.last_executed(), Some(3));
+    }
+    let (storage, recovery) = open(&dir);
+    assert_eq!(recovery.last_executed, None);
+    assert_eq!(recovery.last_committed, None);
+    assert_eq!(recovery.state_root, StateAccumulator::new().root());
+    assert!(storage.state_is_empty().unwrap());
+    assert_eq!(storage.block_at(1).unwrap(), None);
+    assert_eq!(storage.receipt(&tx_hash(2, 0)).unwrap(), None);
+    assert_eq!(storage.safety_data().unwrap(), Some(b"round 9".to_vec()));
+    drop(storage);
+    // Emptied once: the mark is gone.
+    let (storage, _) = open(&dir);
+    record(&storage, 1);
+    drop(storage);
+    let (_, recovery) = open(&dir);
+    assert_eq!(recovery.last_committed, Some(1));
 }

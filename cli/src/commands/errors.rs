@@ -35,8 +35,12 @@ pub enum ClientError {
     Expired { hash: Hash32 },
     #[error("transaction {hash} is still pending after {secs} s; follow it with `ordo tx {hash} --wait`")]
     Pending { hash: Hash32, secs: u64 },
-    #[error("the node does not know transaction {hash}: it was never submitted to this node, or the node restarted since (is --rpc the node you sent it to?)")]
-    Unknown { hash: Hash32 },
+    #[error("the node does not know transaction {hash}: it was never submitted to this node, or the node restarted since (is --rpc the node you sent it to?){}", pruned_note(*pruned_below))]
+    Unknown {
+        hash: Hash32,
+        /// The height below which the node pruned its history, if it did.
+        pruned_below: Option<u64>,
+    },
     #[error("unexpected answer from {url}: {what}")]
     BadAnswer { url: String, what: String },
     #[error("the read-only call did not succeed: {status}{reason}")]
@@ -142,6 +146,16 @@ fn explain_execution(reason: &str) -> String {
     format!("{what} ({reason})")
 }
 
+/// What an unknown transaction may also be, on a node that pruned its history.
+fn pruned_note(pruned_below: Option<u64>) -> String {
+    match pruned_below {
+        Some(h) => {
+            format!(", or it was committed below height {h}, whose history this node pruned")
+        }
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +180,10 @@ mod tests {
             },
             ClientError::Expired { hash },
             ClientError::Pending { hash, secs: 5 },
-            ClientError::Unknown { hash },
+            ClientError::Unknown {
+                hash,
+                pruned_below: None,
+            },
             ClientError::NotExecuted {
                 hash,
                 height: 4,

@@ -55,7 +55,10 @@ pub enum Outcome {
     },
     Pending,
     Expired,
-    Unknown,
+    /// Not known to the node; with the height below which it pruned history, if it did.
+    Unknown {
+        pruned_below: Option<u64>,
+    },
 }
 
 impl Outcome {
@@ -89,13 +92,15 @@ impl Outcome {
             }
             Some("pending") => Ok(Outcome::Pending),
             Some("expired") => Ok(Outcome::Expired),
-            Some("unknown") => Ok(Outcome::Unknown),
+            Some("unknown") => Ok(Outcome::Unknown {
+                pruned_below: status["pruned_below"].as_u64(),
+            }),
             other => Err(format!("a transaction status of {other:?}")),
         }
     }
 
     pub fn is_final(&self) -> bool {
-        !matches!(self, Outcome::Pending | Outcome::Unknown)
+        !matches!(self, Outcome::Pending | Outcome::Unknown { .. })
     }
 
     /// For a transaction signed with `nonce`: the account's next nonce when it was found
@@ -136,7 +141,7 @@ impl Outcome {
                 expected,
             }),
             Outcome::Expired => Err(ClientError::Expired { hash }),
-            Outcome::Unknown => Err(ClientError::Unknown { hash }),
+            Outcome::Unknown { pruned_below } => Err(ClientError::Unknown { hash, pruned_below }),
             Outcome::Pending => match waited {
                 None => Ok(()),
                 Some(d) => Err(ClientError::Pending {
@@ -322,6 +327,9 @@ mod tests {
         assert!(expired.is_final() && !unknown.is_final());
         assert_eq!(expired.verdict(hash, None).unwrap_err().exit_code(), 6);
         assert_eq!(unknown.verdict(hash, None).unwrap_err().exit_code(), 8);
+        let pruned = Outcome::of(&json!({"status": "unknown", "pruned_below": 9000})).unwrap();
+        let e = pruned.verdict(hash, None).unwrap_err();
+        assert!(e.to_string().contains("below height 9000"), "{e}");
 
         // Pending is an answer when asked once, a timeout when waited for.
         assert!(Outcome::Pending.verdict(hash, None).is_ok());

@@ -407,6 +407,7 @@ pub fn config() -> Vec<Vec<u8>> {
             snapshots_kept: 3,
             state_sync: false,
             state_sync_wait_ms: 2_000,
+            retain_blocks: 5_000,
         },
         byzantine: None,
     };

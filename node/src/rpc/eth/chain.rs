@@ -476,6 +476,7 @@ pub(super) fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult
     if height > state.shared.executed_tip().height {
         return Ok(Value::Null);
     }
+    crate::rpc::check_not_pruned(storage, height)?;
     let Some((hash, bytes)) = storage.block_at(height).map_err(|e| internal(&e))? else {
         return Ok(Value::Null);
     };

@@ -21,6 +21,8 @@ pub(super) const INTERNAL: i64 = -32603;
 pub(super) const SERVER_ERROR: i64 = -32000;
 
 pub(super) const LIMIT_EXCEEDED: i64 = -32005;
+/// "Pruned history unavailable" (EIP-4444, as execution clients answer it).
+pub(super) const PRUNED_HISTORY: i64 = 4444;
 
 pub(super) const EXECUTION_REVERTED: i64 = 3;
 
@@ -64,6 +66,8 @@ impl From<ApiError> for RpcError {
             "busy" | "mempool_full" => LIMIT_EXCEEDED,
             "malformed" => INVALID_PARAMS,
             "internal" => INTERNAL,
+            // EIP-4444's code for history a node no longer serves.
+            "pruned" => PRUNED_HISTORY,
             _ => SERVER_ERROR,
         };
         RpcError::new(code, e.message)
