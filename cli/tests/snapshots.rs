@@ -495,7 +495,9 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
 /// Rejoin time of a wiped validator, for the README's table: `ORDO_REJOIN_ACCOUNTS`
 /// funded accounts (state size) and a chain of at least `ORDO_REJOIN_HEIGHT` blocks,
 /// snapshots every `ORDO_REJOIN_INTERVAL` blocks. Prints one line; run with
-/// `cargo test -p ordo-cli --test snapshots rejoin_time -- --ignored --nocapture`.
+/// `cargo test -p ordo-cli --test snapshots rejoin_time -- --ignored --nocapture`
+/// (`ORDO_REJOIN_BATCH_DELAY_MS`: how long an idle leader waits before an empty block, 20
+/// ms by default; lower makes long chains sooner).
 #[test]
 #[ignore]
 fn rejoin_time() {
@@ -508,9 +510,11 @@ fn rejoin_time() {
     let accounts = env("ORDO_REJOIN_ACCOUNTS", 10_000) as u32;
     let height = env("ORDO_REJOIN_HEIGHT", 100);
     let interval = env("ORDO_REJOIN_INTERVAL", 50);
+    let delay = env("ORDO_REJOIN_BATCH_DELAY_MS", 20);
     let mut c = Cluster::new(5454, accounts, interval, |config| {
         // An idle chain that still makes blocks quickly: the length is what is measured.
-        config.consensus.max_batch_delay_ms = 20;
+        config.consensus.max_batch_delay_ms = delay;
+        config.mempool.max_batch_delay_ms = delay;
     });
     for v in 0..4 {
         c.start(v);
@@ -529,12 +533,30 @@ fn rejoin_time() {
     let rejoin = started.elapsed();
     println!(
         "REJOIN accounts={accounts} chain={wiped_at} snapshot_height={} snapshot_mib={:.1} \
-         executed_after={} rejoin_s={:.2}",
+         executed_after={} rejoin_s={:.2} v0_pruned_below={} v0_disk_mib={:.1}",
         c.metric(3, "ordo_statesync_restored_height"),
         c.metric(0, "ordo_storage_snapshot_bytes") / (1 << 20) as f64,
         c.metric(3, "ordo_node_executed_blocks_total"),
-        rejoin.as_secs_f64()
+        rejoin.as_secs_f64(),
+        c.metric(0, "ordo_storage_pruned_below"),
+        dir_bytes(&c.validator(0).config.data_dir) as f64 / (1 << 20) as f64,
     );
+}
+
+/// The bytes of the files under `dir`, counting each hard link once per name (the
+/// RocksDB checkpoints snapshots are cut from share files with the store).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Bounded disk, with real processes: validators keep 512 blocks (the least allowed) and

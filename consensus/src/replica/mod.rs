@@ -66,6 +66,11 @@ use proposals::{check_proposal, FirstProposals};
 use sync::BlockSync;
 use votes::{Aggregator, TimeoutTally};
 
+/// A fresh replica (no record of past votes) entering a round above this one is on a
+/// chain that ran before it: see `Replica::guard_lost_votes`. High enough that a new
+/// chain's first rounds, where every replica is fresh, never reach it before votes do.
+pub const AMNESIA_ROUND: Round = 64;
+
 /// Counters a replica keeps about itself, for the simulator and benchmarks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -110,6 +115,12 @@ pub struct Replica<S: Signer> {
     /// this replica was restored (see [`SafetyData::restart_floor`]).
     restart_floor: Round,
     waiting_vote: Option<(Hash32, Option<TimeoutCert>)>,
+    /// Whether this replica started with no record of its past votes (fresh safety
+    /// data) and has not voted since: see [`AMNESIA_ROUND`].
+    fresh: bool,
+    /// Until this time, every round entered counts as voted in (and proposed in): set
+    /// when a fresh replica first enters a round past [`AMNESIA_ROUND`].
+    amnesia_until: Option<u64>,
     /// The last block whose missing payload this replica asked the node to fetch.
     fetch_asked: Option<Hash32>,
     proposals: FirstProposals,
@@ -172,6 +183,8 @@ impl<S: Signer> Replica<S> {
             proposed: 0,
             restart_floor: safety.restart_floor(),
             waiting_vote: None,
+            fresh: safety.last_voted_round == 0,
+            amnesia_until: None,
             fetch_asked: None,
             proposals: FirstProposals::default(),
             votes: Aggregator::default(),
@@ -903,6 +916,7 @@ impl<S: Signer> Replica<S> {
         }
         self.stats.rounds_entered += 1;
         metrics::gauge!("ordo_consensus_round").set(round as f64);
+        self.guard_lost_votes(round);
         if self
             .waiting_vote
             .as_ref()
@@ -913,6 +927,30 @@ impl<S: Signer> Replica<S> {
         self.votes.enter_round(round);
         trace!(round, "entered round");
         self.try_propose(out);
+    }
+
+    /// A replica that lost its safety data (a wiped validator) may have voted, before,
+    /// in the rounds its peers are in now; voting there again could certify two blocks
+    /// of one round. So a fresh replica that first enters a round past [`AMNESIA_ROUND`]
+    /// (a chain that ran before it) treats every round it enters for the next two round
+    /// timeouts as one it voted and proposed in: by then it has seen the round its peers
+    /// are in (their proposals, certificates and repeated timeouts), which bounds any
+    /// round its lost votes could be in. A new chain, whose replicas are all fresh,
+    /// starts below that round and is not held up.
+    fn guard_lost_votes(&mut self, round: Round) {
+        if self.fresh && self.amnesia_until.is_none() && round > AMNESIA_ROUND {
+            let until = self.now.saturating_add(2 * self.cfg.base_timeout_ms);
+            self.amnesia_until = Some(until);
+            debug!(
+                round,
+                until, "no record of past votes: abstaining while the current round is learnt"
+            );
+            metrics::counter!("ordo_consensus_amnesia_guards_total").increment(1);
+        }
+        if self.amnesia_until.is_some_and(|until| self.now < until) {
+            self.safety.last_voted_round = self.safety.last_voted_round.max(round);
+            self.restart_floor = self.restart_floor.max(round);
+        }
     }
 
     fn local_timeout(&mut self, out: &mut Vec<Action>) {
@@ -1117,6 +1155,7 @@ impl<S: Signer> Replica<S> {
         let (epoch, round, parent_round, parent_id) =
             (block.epoch, block.round, block.qc.round, block.qc.block_id);
         self.safety.record_vote(block);
+        self.fresh = false;
         self.safety.high_qc = self.high_qc.clone();
         let digest = vote_digest(epoch, round, id, parent_round, &parent_id);
         Some(Vote {
