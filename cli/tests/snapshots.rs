@@ -448,7 +448,16 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
         let total = c.metric(3, "ordo_statesync_chunks");
         let applied = c.metric(3, "ordo_statesync_chunks_applied");
         if applied >= 1.0 && applied + 2.0 <= total {
+            // What `ordo status` reads meanwhile: the restore's progress.
+            let status = get(c.validator(3).rpc, "/v1/status");
             c.kill(3);
+            let status = status.unwrap_or_else(|| panic!("no status during the restore"));
+            assert_eq!(status["sync"]["phase"], "restoring", "{status}");
+            assert_eq!(status["sync"]["chunks"].as_f64(), Some(total), "{status}");
+            assert!(
+                status["sync"]["chunks_applied"].as_f64() >= Some(applied),
+                "{status}"
+            );
             caught = Some((applied, total));
             break;
         }
@@ -497,7 +506,8 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
 /// snapshots every `ORDO_REJOIN_INTERVAL` blocks. Prints one line; run with
 /// `cargo test -p ordo-cli --test snapshots rejoin_time -- --ignored --nocapture`
 /// (`ORDO_REJOIN_BATCH_DELAY_MS`: how long an idle leader waits before an empty block, 20
-/// ms by default; lower makes long chains sooner).
+/// ms by default; lower makes long chains sooner; `ORDO_REJOIN_SYNC_COMMITS=0`: no fsync
+/// per executed block, so that execution keeps up with such a chain).
 #[test]
 #[ignore]
 fn rejoin_time() {
@@ -511,10 +521,13 @@ fn rejoin_time() {
     let height = env("ORDO_REJOIN_HEIGHT", 100);
     let interval = env("ORDO_REJOIN_INTERVAL", 50);
     let delay = env("ORDO_REJOIN_BATCH_DELAY_MS", 20);
+    let sync_commits = env("ORDO_REJOIN_SYNC_COMMITS", 1) == 1;
     let mut c = Cluster::new(5454, accounts, interval, |config| {
         // An idle chain that still makes blocks quickly: the length is what is measured.
         config.consensus.max_batch_delay_ms = delay;
         config.mempool.max_batch_delay_ms = delay;
+        // An fsync per empty block holds execution to a few hundred blocks a second.
+        config.storage.sync_commits = sync_commits;
     });
     for v in 0..4 {
         c.start(v);
@@ -531,6 +544,14 @@ fn rejoin_time() {
     c.start(3);
     assert!(wait_for(Duration::from_secs(1_800), || c.executed(3) >= wiped_at));
     let rejoin = started.elapsed();
+    if std::env::var_os("ORDO_REJOIN_LOG").is_some() {
+        let log = std::fs::read_to_string(&c.validator(3).log_path).unwrap_or_default();
+        for line in log.lines().filter(|l| {
+            l.contains("state sync") || l.contains("listening") || l.contains("storage opened")
+        }) {
+            println!("{line}");
+        }
+    }
     println!(
         "REJOIN accounts={accounts} chain={wiped_at} snapshot_height={} snapshot_mib={:.1} \
          executed_after={} rejoin_s={:.2} v0_pruned_below={} v0_disk_mib={:.1}",

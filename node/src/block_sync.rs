@@ -99,12 +99,21 @@ struct Fetcher {
     driver: mpsc::Sender<DriverInput>,
 }
 
-/// A peer's answer that the committed chain after `after` is pruned there.
-struct PrunedAnswer {
-    peer: PublicKey,
-    after: Hash32,
-    oldest: u64,
+/// What the fetch loop learns from catch-up answers.
+enum CatchUpNews {
+    /// A peer's answer that the committed chain after `after` is pruned there.
+    Pruned {
+        peer: PublicKey,
+        after: Hash32,
+        oldest: u64,
+    },
+    /// A peer served committed blocks: this node is not stuck.
+    Served,
 }
+
+/// How long a peer's "pruned" answer counts: the node stops only when f + 1 peers said
+/// so within this time and none served blocks meanwhile.
+const PRUNED_MEMORY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl BlockSync {
     /// The handle, and the server to run on a thread of its own; answers to the
@@ -365,28 +374,38 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
         driver,
     } = fetcher;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(FETCHES_IN_FLIGHT));
-    let (pruned_tx, mut pruned_rx) = mpsc::channel::<PrunedAnswer>(FETCHES_IN_FLIGHT);
+    let (pruned_tx, mut pruned_rx) = mpsc::channel::<CatchUpNews>(FETCHES_IN_FLIGHT);
     let trust = network.committee().validators().len().saturating_sub(1) / 3 + 1;
-    let mut pruned_at: HashMap<PublicKey, u64> = HashMap::new();
+    // Peers that recently answered "pruned", with their oldest height and when.
+    let mut pruned_at: HashMap<PublicKey, (u64, Instant)> = HashMap::new();
     loop {
         let (peer, request) = tokio::select! {
             next = requests.recv() => match next {
                 Some(next) => next,
                 None => break,
             },
-            Some(answer) = pruned_rx.recv() => {
+            Some(news) = pruned_rx.recv() => {
+                let CatchUpNews::Pruned { peer, after, oldest } = news else {
+                    pruned_at.clear();
+                    continue;
+                };
                 // Counted only if the blocks this node lacks are below the peer's oldest
                 // (a peer behind this node does not know its last block either).
-                let lacking = storage.committed_height_of(&answer.after).ok().flatten();
-                if lacking.is_some_and(|h| h + 1 < answer.oldest) {
-                    pruned_at.insert(answer.peer, answer.oldest);
+                let lacking = storage.committed_height_of(&after).ok().flatten();
+                if lacking.is_some_and(|h| h + 1 < oldest) {
+                    pruned_at.insert(peer, (oldest, Instant::now()));
                 }
+                pruned_at.retain(|_, (_, at)| at.elapsed() < PRUNED_MEMORY);
+                // A Byzantine peer's say-so is one of the f + 1. The stop is no wipe: at
+                // the restart every peer is asked, and the store is emptied only if none
+                // serves the blocks and f + 1 offer a snapshot above them.
                 if pruned_at.len() >= trust {
-                    let oldest = pruned_at.values().min().copied().unwrap_or_default();
+                    let oldest = pruned_at.values().map(|(o, _)| *o).min().unwrap_or_default();
                     return Err(TaskError::Invariant(format!(
                         "this validator is behind the history its peers keep: {} of them \
                          pruned the blocks after its last commit at height {} (the oldest \
-                         they keep is {oldest}); restart it, and it restores a snapshot",
+                         they keep is {oldest}) and none served them meanwhile; restart \
+                         it: at start it restores a snapshot its peers offer",
                         pruned_at.len(),
                         lacking.unwrap_or_default()
                     )));
@@ -418,7 +437,7 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
                             .increment(1);
                         if let Some(after) = after {
                             let _ = pruned
-                                .send(PrunedAnswer {
+                                .send(CatchUpNews::Pruned {
                                     peer,
                                     after,
                                     oldest,
@@ -454,6 +473,7 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
                 Some(after) => {
                     metrics::counter!("ordo_node_catch_up_blocks_fetched_total")
                         .increment(blocks.len() as u64);
+                    let _ = pruned.try_send(CatchUpNews::Served);
                     Message::CatchUpResponse { after, blocks }
                 }
                 None => Message::BlockResponse { blocks },

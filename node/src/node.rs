@@ -342,17 +342,34 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     // does one whose peers pruned what it lacks, emptied first (its votes kept).
     metrics::gauge!("ordo_statesync_restored_height").set(0.0);
     let trust = consensus_committee.max_faulty() + 1;
-    let resync = config.storage.state_sync
+    let resync = if config.storage.state_sync
         && consensus_committee.size() > 1
         && recovery.last_executed.is_some()
         && !genesis_file.ordering_only
-        && crate::statesync::pruned_behind(
+    {
+        // Peers that ask the same meanwhile (all restarted at once) hear `Busy` at once.
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let requests = std::mem::replace(&mut inbound.requests, mpsc::channel(1).1);
+        let early = tokio::spawn(crate::snapshots::answer_while_syncing(
+            requests,
+            storage.clone(),
+            stopped,
+        ));
+        let behind = crate::statesync::pruned_behind(
             &network,
             &storage,
             trust,
             Duration::from_millis(config.storage.state_sync_wait_ms),
         )
-        .await?;
+        .await;
+        let _ = stop.send(());
+        inbound.requests = early
+            .await
+            .map_err(|e| NodeError::Other(format!("the requests answered at start: {e}")))?;
+        behind?
+    } else {
+        false
+    };
     let (storage, recovery) = if resync {
         warn!("peers pruned the blocks this validator lacks: emptying its store to restore a snapshot");
         storage.mark_for_resync()?;
@@ -398,12 +415,25 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             }
             None => None,
         };
-        let synced = crate::statesync::run(&network, &storage, &fetcher, trust, wait).await;
+        // And on the RPC port, for `ordo status`.
+        let progress = Arc::new(crate::statesync::Progress::default());
+        let (status_stop, status_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sync_status = tokio::spawn(rpc::serve(
+            rpc::bind(config.rpc.listen).await?,
+            rpc::sync_status_router(genesis_file.chain_id, progress.clone()),
+            async move {
+                let _ = status_stopped.await;
+            },
+        ));
+        let synced =
+            crate::statesync::run(&network, &storage, &fetcher, trust, wait, &progress).await;
         let _ = metrics_stop.send(());
+        let _ = status_stop.send(());
         if let Some(server) = sync_metrics {
             // The port is bound again below, by the validator's own metrics server.
             let _ = server.await;
         }
+        let _ = sync_status.await;
         let _ = stop.send(());
         inbound.requests = early
             .await

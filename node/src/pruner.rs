@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use ordo_storage::Storage;
 use tokio::sync::mpsc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::dedup::DUPLICATE_WINDOW;
 use crate::events::ExecutedBlock;
@@ -55,14 +55,35 @@ pub async fn run(
     snapshotting: bool,
     mut executed: mpsc::Receiver<ExecutedBlock>,
 ) -> Result<(), TaskError> {
+    if !snapshotting {
+        warn!(
+            retain,
+            "history is pruned but no snapshots are taken: a validator offline for more \
+             than the retained blocks cannot rejoin (keep everything with \
+             storage.retain_blocks = 0)"
+        );
+    }
     let storage = Arc::new(storage);
+    // One prune at a time, never waited on here: this subscription must keep up with the
+    // commit stage, which waits when its queue is full.
+    let mut running: Option<tokio::task::JoinHandle<Result<(), ordo_storage::StorageError>>> = None;
     while let Some(block) = executed.recv().await {
         if block.height % PRUNE_EVERY != 0 {
             continue;
         }
+        if let Some(prune) = running.take() {
+            if !prune.is_finished() {
+                debug!(height = block.height, "the previous prune is still running");
+                running = Some(prune);
+                continue;
+            }
+            prune
+                .await
+                .map_err(|e| TaskError::Panicked(format!("the prune thread: {e}")))??;
+        }
         let storage = storage.clone();
         let height = block.height;
-        tokio::task::spawn_blocking(move || {
+        running = Some(tokio::task::spawn_blocking(move || {
             let snapshots = if snapshotting {
                 Some(
                     storage
@@ -79,10 +100,8 @@ pub async fn run(
                 let stats = storage.prune_below(below)?;
                 debug!(height, below, ?stats, "pruned");
             }
-            Ok::<_, ordo_storage::StorageError>(())
-        })
-        .await
-        .map_err(|e| TaskError::Panicked(format!("the prune thread: {e}")))??;
+            Ok(())
+        }));
     }
     Err(TaskError::closed("the executed-block events"))
 }

@@ -19,7 +19,8 @@
 //!
 //! Errors are JSON `{"error": {"code": …, "message": …}}` with a stable code:
 //! `malformed`, `too_large`, `bad_signature`, `wrong_chain`, `expired`, `nonce_too_low`,
-//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `behind`, `not_found`, `wrong_mode`,
+//! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `behind`, `not_found`, `pruned`
+//! (410: history below the oldest height kept, named in the message), `wrong_mode`,
 //! `internal`. A `busy` answer (503, `Retry-After: 1`) admitted nothing: the request may
 //! be sent again unchanged. Submissions are refused `busy` before their body is read when
 //! this validator has as much in flight as it orders in its latency budget
@@ -243,6 +244,34 @@ pub fn metrics_router(state: Arc<RpcState>) -> Router {
 
 /// The metrics listener's routes while the validator restores a snapshot, before the rest
 /// of it runs: Prometheus exposition (the `ordo_statesync_*` progress) and health.
+/// What the RPC port answers while a state sync runs (the RPC proper starts after it):
+/// `/v1/status` with the restore's progress, `/health` 503 `syncing`; nothing else.
+pub fn sync_status_router(chain_id: u64, progress: Arc<crate::statesync::Progress>) -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "status": "syncing" })),
+                )
+            }),
+        )
+        .route(
+            "/v1/status",
+            get(move || {
+                let progress = progress.clone();
+                async move {
+                    Json(json!({
+                        "chain_id": chain_id,
+                        "syncing": true,
+                        "sync": progress.to_json(),
+                    }))
+                }
+            }),
+        )
+}
+
 pub fn sync_metrics_router(prometheus: Option<PrometheusHandle>) -> Router {
     Router::new()
         .route(

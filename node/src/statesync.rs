@@ -25,6 +25,7 @@
 //! batches fetched for them (held by the caller's batch fetcher, bounded by its store).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use ordo_consensus::Block;
@@ -54,6 +55,58 @@ const MORE_PEERS_WAIT: Duration = Duration::from_secs(1);
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where a state sync is, for `/v1/status` while it runs (the RPC proper starts after).
+#[derive(Debug)]
+pub struct Progress {
+    started: Instant,
+    step: AtomicU8,
+    target_height: AtomicU64,
+    chunks: AtomicU64,
+    chunks_applied: AtomicU64,
+}
+
+/// The steps of [`run`], in order, as `/v1/status` names them.
+const STEPS: [&str; 5] = [
+    "waiting_for_peers",
+    "choosing_snapshot",
+    "fetching_blocks_below",
+    "fetching_chunks",
+    "finishing",
+];
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            started: Instant::now(),
+            step: AtomicU8::new(0),
+            target_height: AtomicU64::new(0),
+            chunks: AtomicU64::new(0),
+            chunks_applied: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress {
+    fn step(&self, step: usize) {
+        self.step.store(step as u8, Ordering::Relaxed);
+    }
+
+    /// The `sync` object of `/v1/status` during the restore.
+    pub fn to_json(&self) -> serde_json::Value {
+        let applied = self.chunks_applied.load(Ordering::Relaxed);
+        let seconds = self.started.elapsed().as_secs_f64();
+        serde_json::json!({
+            "phase": "restoring",
+            "step": STEPS[usize::from(self.step.load(Ordering::Relaxed)).min(STEPS.len() - 1)],
+            "snapshot_height": self.target_height.load(Ordering::Relaxed),
+            "chunks": self.chunks.load(Ordering::Relaxed),
+            "chunks_applied": applied,
+            "chunks_per_second": if seconds > 0.0 { applied as f64 / seconds } else { 0.0 },
+            "seconds": seconds,
+        })
+    }
+}
+
 /// Syncs `storage` (which has executed nothing) from a snapshot peers offer, waiting at
 /// most `wait` for `trust` (f + 1) peers, and returns what storage then holds. `None`: no
 /// snapshot could be trusted (logged); the caller then replays the chain from genesis.
@@ -64,6 +117,7 @@ pub async fn run(
     batches: &Batches,
     trust: usize,
     wait: Duration,
+    progress: &Progress,
 ) -> Result<Option<Recovery>, NodeError> {
     let started = Instant::now();
     if !network.wait_connected(wait, |c| c.len() >= trust).await {
@@ -89,6 +143,7 @@ pub async fn run(
         .await;
     // A restore a killed sync left is resumed while its snapshot is still offered alike;
     // otherwise the newest snapshot so offered is restored, from scratch.
+    progress.step(1);
     let unfinished = storage.resume_restore().ok();
     let offers = trusted_offers(network, trust).await;
     let resumable = unfinished.as_ref().and_then(|r| {
@@ -109,6 +164,12 @@ pub async fn run(
     );
     metrics::gauge!("ordo_statesync_chunks").set(f64::from(offer.chunks));
     metrics::gauge!("ordo_statesync_target_height").set(offer.height as f64);
+    progress
+        .target_height
+        .store(offer.height, Ordering::Relaxed);
+    progress
+        .chunks
+        .store(u64::from(offer.chunks), Ordering::Relaxed);
     let Some(manifest) = manifest(network, &offer, &peers).await else {
         warn!("state sync: no peer served the chosen manifest; replaying the chain");
         return Ok(None);
@@ -131,8 +192,10 @@ pub async fn run(
     };
     // From here on a failure stops the validator: the restore begun stays in storage,
     // and the next start resumes it (or, if no peer offers it any more, aborts it).
+    progress.step(2);
     window(network, storage, batches, &offer, &peers).await?;
-    if !chunks(network, &restore, &offer, &peers).await {
+    progress.step(3);
+    if !chunks(network, &restore, &offer, &peers, progress).await {
         return Err(NodeError::Other(format!(
             "state sync: {} of {} chunks of the snapshot of height {} could not be fetched; \
              start again to resume",
@@ -141,6 +204,7 @@ pub async fn run(
             offer.height
         )));
     }
+    progress.step(4);
     let recovery = restore.finish(offer.block_hash)?;
     metrics::gauge!("ordo_statesync_restored_height").set(offer.height as f64);
     info!(
@@ -155,7 +219,9 @@ pub async fn run(
 /// Whether at least `trust` (f + 1) peers pruned the blocks after this store's last
 /// commit, so that it can only rejoin from a snapshot: a validator offline longer than
 /// its peers' retention window. Waits at most `wait` for `trust` peers and as long for
-/// their answers; `false` if too few come or say so.
+/// their answers; `false` if too few come or say so, or if any serves the blocks. An
+/// error when they did but no snapshot above this store is offered alike by `trust`: the
+/// store is then kept, and the validator cannot rejoin yet.
 pub async fn pruned_behind(
     network: &NetworkHandle,
     storage: &Storage,
@@ -184,28 +250,46 @@ pub async fn pruned_behind(
         asked.spawn(async move { ask(&network, &peer, &request).await });
     }
     let mut pruned = 0;
+    let mut served = 0;
     let mut oldest = u64::MAX;
     // A peer slow to answer is not waited on past `wait`: it said nothing either way.
     let _ = tokio::time::timeout(wait, async {
         while let Some(Ok(answer)) = asked.join_next().await {
-            if let Some(NodeResponse::Pruned { oldest: o }) = answer {
-                if o > last + 1 {
+            match answer {
+                Some(NodeResponse::Pruned { oldest: o }) if o > last + 1 => {
                     pruned += 1;
                     oldest = oldest.min(o);
                 }
+                Some(NodeResponse::Blocks(blocks)) if !blocks.is_empty() => served += 1,
+                _ => {}
             }
         }
     })
     .await;
-    if pruned >= trust {
-        warn!(
-            last_committed = last,
-            peers = pruned,
-            oldest,
-            "state sync: peers pruned the blocks after this store's last commit"
-        );
+    // One peer that still serves the blocks is enough to catch up from; a Byzantine
+    // peer's "pruned" is one of the f + 1.
+    if pruned < trust || served > 0 {
+        return Ok(false);
     }
-    Ok(pruned >= trust)
+    // The store is emptied only for a snapshot that can replace it.
+    let offers = trusted_offers(network, trust).await;
+    let Some((offer, _)) = offers.first().filter(|(offer, _)| offer.height > last) else {
+        return Err(NodeError::Other(format!(
+            "{pruned} peers pruned the blocks after this validator's last commit at height \
+             {last} (the oldest they keep is {oldest}), and fewer than {trust} offer a \
+             snapshot above it alike: it cannot rejoin until they do (with snapshots off, \
+             `storage.snapshot_interval_blocks = 0`, peers must keep every block: \
+             `storage.retain_blocks = 0`)"
+        )));
+    };
+    warn!(
+        last_committed = last,
+        peers = pruned,
+        oldest,
+        snapshot = offer.height,
+        "state sync: peers pruned the blocks after this store's last commit"
+    );
+    Ok(true)
 }
 
 /// Asks `peer`, within [`REQUEST_TIMEOUT`]; `None` on any failure.
@@ -366,6 +450,7 @@ async fn chunks(
     restore: &Restore,
     offer: &SnapshotOffer,
     peers: &[PublicKey],
+    progress: &Progress,
 ) -> bool {
     let mut missing: Vec<(u32, usize)> = restore.missing().into_iter().map(|i| (i, 0)).collect();
     missing.reverse();
@@ -406,6 +491,7 @@ async fn chunks(
                             .increment(1);
                         let applied = total.saturating_sub(restore.missing().len() as u64);
                         metrics::gauge!("ordo_statesync_chunks_applied").set(applied as f64);
+                        progress.chunks_applied.store(applied, Ordering::Relaxed);
                     }
                     Err(e) => {
                         warn!(%peer, index, error = %e, "state sync: a chunk that is not the manifest's");

@@ -17,7 +17,9 @@ use crate::error::{Op, Result, StorageError};
 use crate::schema::*;
 use crate::store::{next, Storage};
 
-/// Deletes per write batch while pruning, so one prune never builds a huge batch.
+/// Deletes per write batch while pruning blocks and batches, so one prune never builds a
+/// huge batch (a height's transaction list is a write of its own, of about one delete per
+/// transaction: at most a block's 10,000).
 const PRUNE_CHUNK: usize = 10_000;
 
 /// What [`Storage::prune_below`] removed.
@@ -200,6 +202,19 @@ impl Storage {
         if height <= before {
             return Ok(PruneStats::default());
         }
+        // First, in one batch, what readers go by: the height index and roots below the
+        // new height, and the height itself, so that from here every reader (the RPC,
+        // the block server) answers "pruned" for what goes next, and a crash leaves
+        // nothing below it that the next prune does not remove (it rescans the age
+        // index from its start). Height 0 stays: its hash and root name the genesis.
+        // From 1, not from `before`: a store restored from a snapshot may hold index
+        // entries below its first height from before the restore.
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_HEIGHTS), height_key(1), height_key(height));
+        batch.delete_range_cf(self.cf(CF_META), root_key(1), root_key(height));
+        batch.put_cf(self.cf(CF_META), META_PRUNED_BELOW, height_key(height));
+        self.write(batch, false)?;
+
         let batch_limit = height.saturating_sub(self.inner.config.batch_grace_heights);
         let mut stats = PruneStats::default();
         // Where the scan resumes: entries it keeps (a batch in its grace, a block
@@ -212,14 +227,14 @@ impl Storage {
                 self.cf(CF_AGE),
                 IteratorMode::From(&from, rocksdb::Direction::Forward),
             );
-            for (count, item) in iter.enumerate() {
+            for item in iter {
                 let (key, value) =
                     item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
                 let (age, kind, hash) = decode_age_key(&key).map_err(|e| self.fail(e))?;
                 if age >= height {
                     break;
                 }
-                if count >= PRUNE_CHUNK {
+                if batch.len() >= PRUNE_CHUNK {
                     resume = Some(key.to_vec());
                     break;
                 }
@@ -242,18 +257,12 @@ impl Storage {
                         stats.batches += 1;
                     }
                     AgeKind::Txs => {
-                        stats.transactions += self.prune_ordered(&mut batch, &value, height)?;
+                        // Its own write, under the executed-block lock: see `prune_ordered`.
+                        stats.transactions += self.prune_ordered(&key, &value, height)?;
+                        continue;
                     }
                 }
                 batch.delete_cf(self.cf(CF_AGE), &key);
-            }
-            let done = resume.is_none();
-            if done {
-                // Height 0 stays: its hash and root are how a start knows the genesis.
-                let low = before.max(1);
-                batch.delete_range_cf(self.cf(CF_HEIGHTS), height_key(low), height_key(height));
-                batch.delete_range_cf(self.cf(CF_META), root_key(low), root_key(height));
-                batch.put_cf(self.cf(CF_META), META_PRUNED_BELOW, height_key(height));
             }
             self.write(batch, false)?;
             match resume {
@@ -278,7 +287,10 @@ impl Storage {
     /// Deletes the index entry and `ordered/` record of each hash in `list` (32 bytes
     /// each) unless a height at or above `height` wrote it: the same transaction hash
     /// ordered again later keeps what the duplicate rule and the RPC read of that copy.
-    fn prune_ordered(&self, batch: &mut WriteBatch, list: &[u8], height: u64) -> Result<u64> {
+    /// Then the list's own age entry `key`, in the same write. Read, decided and written
+    /// under the executed-block lock, so that no block writing one of these hashes anew
+    /// can come between the read and the delete (and lose its record).
+    fn prune_ordered(&self, key: &[u8], list: &[u8], height: u64) -> Result<u64> {
         if list.len() % 32 != 0 {
             return Err(self.fail(StorageError::malformed(
                 "age index transaction list",
@@ -286,20 +298,22 @@ impl Storage {
             )));
         }
         let hashes: Vec<&[u8]> = list.chunks_exact(32).collect();
-        let entries = self
-            .inner
-            .db
-            .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter(), false);
         let ordered_keys: Vec<Vec<u8>> = hashes
             .iter()
             .map(|h| [META_ORDERED_PREFIX, h].concat())
             .collect();
+        let _exec = self.inner.exec_lock.lock();
+        let entries = self
+            .inner
+            .db
+            .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter(), false);
         let ordered =
             self.inner
                 .db
                 .batched_multi_get_cf(self.cf(CF_META), ordered_keys.iter(), false);
+        let mut batch = WriteBatch::default();
         let mut removed = 0;
-        for ((hash, entry), (key, record)) in hashes
+        for ((hash, entry), (ordered_key, record)) in hashes
             .iter()
             .zip(entries)
             .zip(ordered_keys.iter().zip(ordered))
@@ -315,10 +329,12 @@ impl Storage {
             let record = record.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
             if let Some(record) = record {
                 if decode_height("ordered height", &record).map_err(|e| self.fail(e))? < height {
-                    batch.delete_cf(self.cf(CF_META), key);
+                    batch.delete_cf(self.cf(CF_META), ordered_key);
                 }
             }
         }
+        batch.delete_cf(self.cf(CF_AGE), key);
+        self.write(batch, false)?;
         Ok(removed)
     }
 

@@ -481,12 +481,11 @@ pub(super) fn block_json(state: &RpcState, height: u64, full: bool) -> RpcResult
         return Ok(Value::Null);
     };
     let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).map_err(|e| internal(&e))?;
+    // The block names its parent (through its certificate): the index entry below may be
+    // pruned.
     let parent = match height {
         0 => Hash32::default(),
-        h => storage
-            .block_hash_at(h - 1)
-            .map_err(|e| internal(&e))?
-            .unwrap_or_default(),
+        _ => block.parent(),
     };
     let hashes = crate::rpc::block_transaction_hashes(state, height).map_err(RpcError::from)?;
     let transactions: Vec<Value> = if full {
