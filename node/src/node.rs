@@ -348,25 +348,17 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         && !genesis_file.ordering_only
     {
         // Peers that ask the same meanwhile (all restarted at once) hear `Busy` at once.
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let requests = std::mem::replace(&mut inbound.requests, mpsc::channel(1).1);
-        let early = tokio::spawn(crate::snapshots::answer_while_syncing(
-            requests,
+        crate::snapshots::answering_while(
+            &mut inbound.requests,
             storage.clone(),
-            stopped,
-        ));
-        let behind = crate::statesync::pruned_behind(
-            &network,
-            &storage,
-            trust,
-            Duration::from_millis(config.storage.state_sync_wait_ms),
+            crate::statesync::pruned_behind(
+                &network,
+                &storage,
+                trust,
+                Duration::from_millis(config.storage.state_sync_wait_ms),
+            ),
         )
-        .await;
-        let _ = stop.send(());
-        inbound.requests = early
-            .await
-            .map_err(|e| NodeError::Other(format!("the requests answered at start: {e}")))?;
-        behind?
+        .await??
     } else {
         false
     };
@@ -394,15 +386,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             genesis_file.ordering_only,
         );
         let wait = Duration::from_millis(config.storage.state_sync_wait_ms);
-        // Peers syncing at the same time (a new chain: every store is empty) get this
-        // node's answer at once rather than waiting out a timeout.
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let requests = std::mem::replace(&mut inbound.requests, mpsc::channel(1).1);
-        let early = tokio::spawn(crate::snapshots::answer_while_syncing(
-            requests,
-            storage.clone(),
-            stopped,
-        ));
         // Its progress shows on the metrics port meanwhile.
         let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let sync_metrics = match config.metrics.listen {
@@ -425,8 +408,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
                 let _ = status_stopped.await;
             },
         ));
-        let synced =
-            crate::statesync::run(&network, &storage, &fetcher, trust, wait, &progress).await;
+        // Peers syncing at the same time (a new chain: every store is empty) get this
+        // node's answer at once rather than waiting out a timeout.
+        let synced = crate::snapshots::answering_while(
+            &mut inbound.requests,
+            storage.clone(),
+            crate::statesync::run(&network, &storage, &fetcher, trust, wait, &progress),
+        )
+        .await?;
         let _ = metrics_stop.send(());
         let _ = status_stop.send(());
         if let Some(server) = sync_metrics {
@@ -434,10 +423,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             let _ = server.await;
         }
         let _ = sync_status.await;
-        let _ = stop.send(());
-        inbound.requests = early
-            .await
-            .map_err(|e| NodeError::Other(format!("the requests answered during sync: {e}")))?;
         match synced? {
             Some(restored) => restored,
             None if resync => {

@@ -142,6 +142,24 @@ pub fn offers(storage: &Storage) -> Vec<SnapshotOffer> {
     offers
 }
 
+/// Runs `work` while [`answer_while_syncing`] answers the peers' requests arriving on
+/// `requests` (taken for the time), then hands them back.
+pub async fn answering_while<T>(
+    requests: &mut mpsc::Receiver<InboundRequest>,
+    storage: Storage,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, crate::error::NodeError> {
+    let (stop, stopped) = oneshot::channel();
+    let taken = std::mem::replace(requests, mpsc::channel(1).1);
+    let answering = tokio::spawn(answer_while_syncing(taken, storage, stopped));
+    let done = work.await;
+    let _ = stop.send(());
+    *requests = answering.await.map_err(|e| {
+        crate::error::NodeError::Other(format!("the requests answered while syncing: {e}"))
+    })?;
+    Ok(done)
+}
+
 /// Answers peers' requests while this node syncs its state, before its servers start:
 /// snapshot offers from storage (none, on the empty store of a node that syncs), `Busy`
 /// to anything else; hands the requests back once `stop` fires. On a new chain every

@@ -284,21 +284,16 @@ impl Storage {
         Ok(stats)
     }
 
-    /// Deletes the index entry and `ordered/` record of each hash in `list` (32 bytes
-    /// each) unless a height at or above `height` wrote it: the same transaction hash
-    /// ordered again later keeps what the duplicate rule and the RPC read of that copy.
+    /// Deletes the index entries and `ordered/` records that the height of `list` (an
+    /// [`ordered_list`]) wrote, each unless a height at or above `height` wrote it over:
+    /// the same transaction hash ordered again later keeps what the duplicate rule and
+    /// the RPC read of that copy.
     /// Then the list's own age entry `key`, in the same write. Read, decided and written
     /// under the executed-block lock, so that no block writing one of these hashes anew
     /// can come between the read and the delete (and lose its record).
     fn prune_ordered(&self, key: &[u8], list: &[u8], height: u64) -> Result<u64> {
-        if list.len() % 32 != 0 {
-            return Err(self.fail(StorageError::malformed(
-                "age index transaction list",
-                format!("{} bytes", list.len()),
-            )));
-        }
-        let hashes: Vec<&[u8]> = list.chunks_exact(32).collect();
-        let ordered_keys: Vec<Vec<u8>> = hashes
+        let (executed, others) = split_ordered_list(list).map_err(|e| self.fail(e))?;
+        let ordered_keys: Vec<Vec<u8>> = others
             .iter()
             .map(|h| [META_ORDERED_PREFIX, h].concat())
             .collect();
@@ -306,18 +301,14 @@ impl Storage {
         let entries = self
             .inner
             .db
-            .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter(), false);
-        let ordered =
+            .batched_multi_get_cf(self.cf(CF_TXS), executed.iter(), false);
+        let records =
             self.inner
                 .db
                 .batched_multi_get_cf(self.cf(CF_META), ordered_keys.iter(), false);
         let mut batch = WriteBatch::default();
         let mut removed = 0;
-        for ((hash, entry), (ordered_key, record)) in hashes
-            .iter()
-            .zip(entries)
-            .zip(ordered_keys.iter().zip(ordered))
-        {
+        for (hash, entry) in executed.iter().zip(entries) {
             let entry = entry.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
             if let Some(entry) = entry {
                 let (location, _) = TxLocation::split(&entry).map_err(|e| self.fail(e))?;
@@ -326,6 +317,8 @@ impl Storage {
                     removed += 1;
                 }
             }
+        }
+        for (ordered_key, record) in ordered_keys.iter().zip(records) {
             let record = record.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
             if let Some(record) = record {
                 if decode_height("ordered height", &record).map_err(|e| self.fail(e))? < height {

@@ -161,14 +161,11 @@ impl Storage {
         for hash in &commit.skipped {
             batch.put_cf(meta, ordered_key(hash), height_key(commit.height));
         }
-        let ordered: Vec<u8> = commit
-            .transactions
-            .iter()
-            .map(|t| &t.hash)
-            .chain(&commit.skipped)
-            .flat_map(|h| *h.as_bytes())
-            .collect();
-        if !ordered.is_empty() {
+        let ordered = ordered_list(
+            commit.transactions.iter().map(|t| &t.hash),
+            commit.skipped.iter(),
+        );
+        if ordered.len() > ORDERED_LIST_HEADER {
             batch.put_cf(
                 self.cf(CF_AGE),
                 age_key(commit.height, AgeKind::Txs, &commit.block_hash),

@@ -206,10 +206,55 @@ impl TxLocation {
 pub enum AgeKind {
     Block = 1,
     Batch = 2,
-    /// The hashes a committed height ordered (executed or skipped), 32 bytes each, as
-    /// the entry's value: what pruning that height removes from [`CF_TXS`] and the
-    /// `ordered/` records. The entry's own hash only makes its key unique.
+    /// The hashes a committed height ordered, as the entry's value ([`ordered_list`]):
+    /// what pruning that height removes from [`CF_TXS`] (the executed ones) and the
+    /// `ordered/` records (the others). The entry's own hash only makes its key unique.
     Txs = 3,
+}
+
+/// The bytes before the hashes of an [`AgeKind::Txs`] list: how many of them were
+/// executed (big-endian `u32`).
+pub const ORDERED_LIST_HEADER: usize = 4;
+
+/// An [`AgeKind::Txs`] list: the count of executed hashes, those hashes (each has an
+/// index entry this height wrote), then the hashes ordered without executing (each has
+/// an `ordered/` record this height wrote), 32 bytes each. Pruning reads each record
+/// where it was written, and nowhere else.
+pub fn ordered_list<'a>(
+    executed: impl ExactSizeIterator<Item = &'a Hash32>,
+    others: impl Iterator<Item = &'a Hash32>,
+) -> Vec<u8> {
+    let count = u32::try_from(executed.len()).unwrap_or(u32::MAX);
+    let mut list = count.to_be_bytes().to_vec();
+    for hash in executed.take(count as usize).chain(others) {
+        list.extend_from_slice(hash.as_bytes());
+    }
+    list
+}
+
+/// Hashes of an [`ordered_list`], as slices of it.
+pub type HashSlices<'a> = Vec<&'a [u8]>;
+
+/// Splits an [`ordered_list`] into its executed hashes and the others.
+pub fn split_ordered_list(list: &[u8]) -> Result<(HashSlices<'_>, HashSlices<'_>)> {
+    let malformed = || {
+        StorageError::malformed(
+            "age index transaction list",
+            format!("{} bytes", list.len()),
+        )
+    };
+    if list.len() < ORDERED_LIST_HEADER || (list.len() - ORDERED_LIST_HEADER) % 32 != 0 {
+        return Err(malformed());
+    }
+    let (header, hashes) = list.split_at(ORDERED_LIST_HEADER);
+    let executed = u32::from_be_bytes(header.try_into().map_err(|_| malformed())?) as usize;
+    let hashes: Vec<&[u8]> = hashes.chunks_exact(32).collect();
+    if executed > hashes.len() {
+        return Err(malformed());
+    }
+    let mut executed_hashes = hashes;
+    let others = executed_hashes.split_off(executed);
+    Ok((executed_hashes, others))
 }
 
 pub const AGE_KEY_LEN: usize = 8 + 1 + 32;
@@ -243,6 +288,22 @@ pub fn decode_age_key(bytes: &[u8]) -> Result<(u64, AgeKind, Hash32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordered_lists_round_trip_and_reject_bad_sizes() {
+        let a = Hash32::digest(b"a\0", b"");
+        let b = Hash32::digest(b"b\0", b"");
+        let list = ordered_list([a].iter(), [b].iter());
+        let (executed, others) = split_ordered_list(&list).unwrap();
+        assert_eq!(executed, vec![a.as_bytes().as_slice()]);
+        assert_eq!(others, vec![b.as_bytes().as_slice()]);
+        assert!(split_ordered_list(&list[..list.len() - 1]).is_err());
+        assert!(
+            split_ordered_list(&[0, 0, 0, 2]).is_err(),
+            "more executed than hashes"
+        );
+        assert!(split_ordered_list(&[]).is_err());
+    }
 
     #[test]
     fn tx_entries_round_trip_and_reject_bad_sizes() {

@@ -254,19 +254,17 @@ impl Storage {
             *at = (*at).max(*height);
         }
         let mut batch = rocksdb::WriteBatch::default();
-        let mut by_height: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+        let mut by_height: std::collections::BTreeMap<u64, Vec<Hash32>> = Default::default();
         for (hash, height) in latest {
             batch.put_cf(self.cf(CF_META), ordered_key(&hash), height_key(height));
-            by_height
-                .entry(height)
-                .or_default()
-                .extend_from_slice(hash.as_bytes());
+            by_height.entry(height).or_default().push(hash);
         }
         // Listed for pruning like a committed height's own hashes; keyed by the list's
         // digest, so that a second call for the same height adds a list.
         for (height, hashes) in by_height {
-            let tag = Hash32::digest(b"ordo/storage/ordered-list\0", &hashes);
-            batch.put_cf(self.cf(CF_AGE), age_key(height, AgeKind::Txs, &tag), hashes);
+            let list = ordered_list(std::iter::empty(), hashes.iter());
+            let tag = Hash32::digest(b"ordo/storage/ordered-list\0", &list);
+            batch.put_cf(self.cf(CF_AGE), age_key(height, AgeKind::Txs, &tag), list);
         }
         self.write(batch, true)
     }
