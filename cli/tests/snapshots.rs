@@ -448,10 +448,20 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
         let total = c.metric(3, "ordo_statesync_chunks");
         let applied = c.metric(3, "ordo_statesync_chunks_applied");
         if applied >= 1.0 && applied + 2.0 <= total {
-            // What `ordo status` reads meanwhile: the restore's progress.
-            let status = get(c.validator(3).rpc, "/v1/status");
+            // What `ordo status` reads meanwhile: `syncing` (503, so that nobody takes
+            // the validator for ready) with the restore's progress.
+            let answer = http::get(c.validator(3).rpc, "/v1/status", Duration::from_secs(2));
             c.kill(3);
-            let status = status.unwrap_or_else(|| panic!("no status during the restore"));
+            let answer = answer.unwrap_or_else(|e| panic!("no status during the restore: {e}"));
+            assert_eq!(answer.status, 503);
+            let status = answer.json().expect("a JSON answer");
+            assert_eq!(status["error"]["code"], "syncing", "{status}");
+            assert!(
+                status["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("chunks applied")),
+                "{status}"
+            );
             assert_eq!(status["sync"]["phase"], "restoring", "{status}");
             assert_eq!(status["sync"]["chunks"].as_f64(), Some(total), "{status}");
             assert!(

@@ -20,8 +20,9 @@
 //! Errors are JSON `{"error": {"code": …, "message": …}}` with a stable code:
 //! `malformed`, `too_large`, `bad_signature`, `wrong_chain`, `expired`, `nonce_too_low`,
 //! `nonce_too_high`, `duplicate`, `mempool_full`, `busy`, `behind`, `not_found`, `pruned`
-//! (410: history below the oldest height kept, named in the message), `wrong_mode`,
-//! `internal`. A `busy` answer (503, `Retry-After: 1`) admitted nothing: the request may
+//! (410: history below the oldest height kept, named in the message), `syncing` (503,
+//! while a state sync runs: only `/v1/status` and `/health` answer, with its progress),
+//! `wrong_mode`, `internal`. A `busy` answer (503, `Retry-After: 1`) admitted nothing: the request may
 //! be sent again unchanged. Submissions are refused `busy` before their body is read when
 //! this validator has as much in flight as it orders in its latency budget
 //! ([`crate::admission`]).
@@ -245,7 +246,9 @@ pub fn metrics_router(state: Arc<RpcState>) -> Router {
 /// The metrics listener's routes while the validator restores a snapshot, before the rest
 /// of it runs: Prometheus exposition (the `ordo_statesync_*` progress) and health.
 /// What the RPC port answers while a state sync runs (the RPC proper starts after it):
-/// `/v1/status` with the restore's progress, `/health` 503 `syncing`; nothing else.
+/// `/health` and `/v1/status` 503 with code `syncing`, whose message (for `ordo status`)
+/// and `sync` object tell the restore's progress; nothing else. Not 200: a client that
+/// waits for a validator to answer must not take a syncing one for ready.
 pub fn sync_status_router(chain_id: u64, progress: Arc<crate::statesync::Progress>) -> Router {
     Router::new()
         .route(
@@ -262,11 +265,27 @@ pub fn sync_status_router(chain_id: u64, progress: Arc<crate::statesync::Progres
             get(move || {
                 let progress = progress.clone();
                 async move {
-                    Json(json!({
-                        "chain_id": chain_id,
-                        "syncing": true,
-                        "sync": progress.to_json(),
-                    }))
+                    let sync = progress.to_json();
+                    let message = format!(
+                        "restoring the snapshot of height {} ({}): {} of {} chunks applied, \
+                         {:.1} a second, for {:.1} s",
+                        sync["snapshot_height"],
+                        sync["step"].as_str().unwrap_or("?"),
+                        sync["chunks_applied"],
+                        sync["chunks"],
+                        sync["chunks_per_second"].as_f64().unwrap_or(0.0),
+                        sync["seconds"].as_f64().unwrap_or(0.0),
+                    );
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::RETRY_AFTER, "1")],
+                        Json(json!({
+                            "error": { "code": "syncing", "message": message },
+                            "chain_id": chain_id,
+                            "syncing": true,
+                            "sync": sync,
+                        })),
+                    )
                 }
             }),
         )

@@ -80,12 +80,15 @@ pub fn account(addr: SocketAddr, address: &Address, timeout: Duration) -> Result
     }
 }
 
-/// `GET /v1/blocks/{height}` (JSON).
+/// `GET /v1/blocks/{height}` (JSON); `None` when the validator does not hold that height
+/// (not committed there yet, or pruned).
 pub fn block(addr: SocketAddr, height: u64, timeout: Duration) -> Result<Option<Value>> {
     let path = format!("/v1/blocks/{height}");
     let response = http::get(addr, &path, timeout)
         .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: {e}")))?;
-    if response.status == 404 {
+    // Not committed there yet (404), or below the oldest height it keeps (410: pruned, or
+    // below the snapshot it was restored from).
+    if response.status == 404 || response.status == 410 {
         return Ok(None);
     }
     let response = expect_ok(addr, &format!("GET {path}"), response)?;

@@ -106,36 +106,6 @@ pub fn status(target: &Target, out: &Output) -> Result<()> {
         }
         .to_string()
     };
-    if status["sync"]["phase"] == "restoring" {
-        // A state sync runs: the validator answers only this until it is done.
-        let sync = &status["sync"];
-        out.emit(status.clone(), || {
-            output::rows(&[
-                ("rpc", text(&status["rpc"])),
-                ("chain id", text(&status["chain_id"])),
-                ("syncing", "yes".to_string()),
-                (
-                    "sync phase",
-                    format!("restoring a snapshot ({})", text(&sync["step"])),
-                ),
-                ("snapshot height", text(&sync["snapshot_height"])),
-                (
-                    "chunks",
-                    format!(
-                        "{} of {} ({:.1} a second)",
-                        text(&sync["chunks_applied"]),
-                        text(&sync["chunks"]),
-                        sync["chunks_per_second"].as_f64().unwrap_or(0.0)
-                    ),
-                ),
-                (
-                    "for",
-                    format!("{:.1} s", sync["seconds"].as_f64().unwrap_or(0.0)),
-                ),
-            ])
-        });
-        return Ok(());
-    }
     out.emit(status.clone(), || {
         output::rows(&[
             ("rpc", text(&status["rpc"])),
