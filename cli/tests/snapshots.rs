@@ -335,6 +335,22 @@ impl Cluster {
             .unwrap_or(Value::Null)
     }
 
+    /// Validators `a` and `b` both executed every height of `heights`, to one state root.
+    fn assert_roots_agree(&self, a: usize, b: usize, heights: std::ops::RangeInclusive<u64>) {
+        for height in heights {
+            let root = self.root(a, height);
+            assert!(
+                !root.is_null(),
+                "validator {a} has no root at height {height}"
+            );
+            assert_eq!(
+                root,
+                self.root(b, height),
+                "state roots differ at height {height}"
+            );
+        }
+    }
+
     fn logs(&self) -> String {
         self.net
             .validators
@@ -407,13 +423,7 @@ fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
         "the chain stalled after the rejoin\n{}",
         c.logs()
     );
-    for height in restored..=target {
-        assert_eq!(
-            c.root(3, height),
-            c.root(0, height),
-            "state roots differ at height {height}"
-        );
-    }
+    c.assert_roots_agree(3, 0, restored..=target);
 }
 
 /// Killed in the middle of a restore (after some chunks, before the last), a validator
@@ -502,13 +512,7 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
         "the restart fetched {applied_after} of {total} chunks: it did not resume"
     );
     let top = c.executed(3).min(c.executed(0));
-    for height in restored..=top {
-        assert_eq!(
-            c.root(3, height),
-            c.root(0, height),
-            "state roots differ at height {height}"
-        );
-    }
+    c.assert_roots_agree(3, 0, restored..=top);
 }
 
 /// Rejoin time of a wiped validator, for the README's table: `ORDO_REJOIN_ACCOUNTS`
@@ -680,12 +684,11 @@ fn validators_prune_below_the_window_and_one_left_behind_restores_a_snapshot() {
         "the store was not emptied keeping its safety data"
     );
     let target = c.executed(0) + 5;
-    assert!(wait_for(Duration::from_secs(60), || c.executed(3) >= target));
-    for height in restored + 1..=target {
-        assert_eq!(
-            c.root(3, height),
-            c.root(0, height),
-            "state roots differ at height {height}"
-        );
-    }
+    assert!(
+        wait_for(Duration::from_secs(60), || c.executed(3) >= target
+            && c.executed(0) >= target),
+        "the chain stalled after the rejoin\n{}",
+        c.logs()
+    );
+    c.assert_roots_agree(3, 0, restored + 1..=target);
 }

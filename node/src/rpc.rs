@@ -243,8 +243,6 @@ pub fn metrics_router(state: Arc<RpcState>) -> Router {
         .with_state(state)
 }
 
-/// The metrics listener's routes while the validator restores a snapshot, before the rest
-/// of it runs: Prometheus exposition (the `ordo_statesync_*` progress) and health.
 /// What the RPC port answers while a state sync runs (the RPC proper starts after it):
 /// `/health` and `/v1/status` 503 with code `syncing`, whose message (for `ordo status`)
 /// and `sync` object tell the restore's progress; nothing else. Not 200: a client that
@@ -291,6 +289,8 @@ pub fn sync_status_router(chain_id: u64, progress: Arc<crate::statesync::Progres
         )
 }
 
+/// The metrics listener's routes while the validator restores a snapshot, before the rest
+/// of it runs: Prometheus exposition (the `ordo_statesync_*` progress) and health.
 pub fn sync_metrics_router(prometheus: Option<PrometheusHandle>) -> Router {
     Router::new()
         .route(
