@@ -240,6 +240,7 @@ async fn payload_is_fetched_only_for_proposals_that_pass_consensus_checks() {
             author: 1,
             timestamp_ms: now_ms(),
             payload: vec![payload],
+            state: Default::default(),
             qc: QuorumCert::genesis(t.epoch),
         };
         let digest = proposal_digest(t.epoch, 1, &block.id());

@@ -414,6 +414,16 @@ fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
         "it executed {executed_blocks} blocks, more than the {} after the snapshot",
         now - restored
     );
+    // The snapshot's root was taken on a quorum certificate's word, and the chain
+    // certifies roots past it on every validator.
+    assert!(c.metric(3, "ordo_statesync_certified_round") > 0.0);
+    for v in 0..4 {
+        let certified = c.metric(v, "ordo_consensus_certified_state_height") as u64;
+        assert!(
+            certified >= restored,
+            "validator {v}'s chain certifies roots only up to {certified}"
+        );
+    }
     // Transfers after the rejoin execute there too.
     submit_transfers(c.validator(3).rpc, CHAIN, SENDERS, 10, 2);
     let target = c.executed(0) + 5;

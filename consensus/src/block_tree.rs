@@ -232,6 +232,7 @@ mod tests {
             author: 0,
             timestamp_ms: u64::from(tag),
             payload: vec![],
+            state: Default::default(),
             qc,
         }
     }

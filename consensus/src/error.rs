@@ -49,6 +49,8 @@ pub enum ConsensusError {
         round: Round,
         author: ValidatorIndex,
     },
+    #[error("block's state roots are malformed: {0}")]
+    BadStateRoots(&'static str),
     #[error("safety data could not be decoded: {0}")]
     BadSafetyData(String),
 }
@@ -76,6 +78,7 @@ impl ConsensusError {
             ConsensusError::BrokenChain => "broken_chain",
             ConsensusError::Equivocation { .. } => "equivocation",
             ConsensusError::BadSafetyData(_) => "bad_safety_data",
+            ConsensusError::BadStateRoots(_) => "bad_state_roots",
         }
     }
 }

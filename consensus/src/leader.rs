@@ -259,6 +259,7 @@ mod tests {
             author,
             timestamp_ms: 0,
             payload: vec![],
+            state: Default::default(),
             qc,
         }
     }

@@ -13,6 +13,10 @@
 //!   digests are all reported.
 //! - Wire types in [`messages`] derive bincode 2 `Encode`/`Decode`; use
 //!   [`Message::encode`] / [`Message::decode`] (size-limited).
+//! - State roots: the node reports each root it computes ([`Event::Executed`]) and how far
+//!   2f peers announced the same ([`Event::PeersExecuted`]); leaders carry them in blocks
+//!   and voters vote only for roots they computed ([`state_roots`]), so a certificate
+//!   vouches for them ([`verify_root_proof`]).
 //! - [`SafetyData`] is what storage keeps (as bytes: [`SafetyData::to_bytes`]).
 //! - [`LeaderPolicy`]: round-robin or leader reputation.
 //! - [`sim`]: the deterministic network simulator with partitions, crashes, twins and
@@ -51,6 +55,7 @@ pub mod messages;
 mod replica;
 mod safety;
 pub mod sim;
+pub mod state_roots;
 pub mod sync;
 
 pub use committee::{ed25519_verify, sim_verify, Committee, Signer, SimSigner, VerifyFn};
@@ -62,3 +67,4 @@ pub use messages::{
 };
 pub use replica::{Action, Event, ReadyPayload, Replica, Stats};
 pub use safety::SafetyData;
+pub use state_roots::{verify_qc, verify_root_proof, ExecutedRoot, StateRoots};

@@ -11,6 +11,8 @@ use std::fmt;
 use bincode::{Decode, Encode};
 use ordo_types::{codec, Hash32, Signature};
 
+pub use crate::state_roots::StateRoots;
+
 pub type Round = u64;
 pub type Epoch = u64;
 /// A validator's position in the [`crate::Committee`].
@@ -83,6 +85,9 @@ pub struct Block {
     /// The proposer's clock, from the driver; never decreases along a chain.
     pub timestamp_ms: u64,
     pub payload: Vec<Hash32>,
+    /// The state roots of the heights executed since those its parent's chain carried
+    /// (see [`crate::state_roots`]): the block's certificate vouches for them.
+    pub state: StateRoots,
     /// Certifies the parent.
     pub qc: QuorumCert,
 }
@@ -97,6 +102,7 @@ impl Block {
             author: 0,
             timestamp_ms: 0,
             payload: Vec::new(),
+            state: StateRoots::default(),
             qc: QuorumCert {
                 round: 0,
                 block_id: anchor,
@@ -125,6 +131,7 @@ impl Block {
                 &self.author.to_le_bytes(),
                 &self.timestamp_ms.to_le_bytes(),
                 &codec::encode(&self.payload),
+                &self.state.id_bytes(),
                 &self.qc.round.to_le_bytes(),
                 self.qc.block_id.as_bytes(),
                 &self.qc.parent_round.to_le_bytes(),
@@ -472,6 +479,13 @@ mod tests {
             author: 2,
             timestamp_ms: 99,
             payload: vec![Hash32::digest(b"t\0", b"x")],
+            state: StateRoots {
+                first: 1,
+                roots: vec![crate::state_roots::ExecutedRoot {
+                    block: Hash32([3; 32]),
+                    root: Hash32([4; 32]),
+                }],
+            },
             qc: qc.clone(),
         };
         let msg = Message::Proposal(Proposal {
@@ -514,5 +528,11 @@ mod tests {
         let mut f = a.clone();
         f.qc.parent_round = 2;
         assert_ne!(a.id(), f.id());
+        let mut g = a.clone();
+        g.state.roots.push(crate::state_roots::ExecutedRoot {
+            block: Hash32([7; 32]),
+            root: Hash32([8; 32]),
+        });
+        assert_ne!(a.id(), g.id(), "the state roots carried");
     }
 }

@@ -108,6 +108,7 @@ mod tests {
                 author: 0,
                 timestamp_ms: round,
                 payload: vec![],
+                state: Default::default(),
                 qc,
             });
         }

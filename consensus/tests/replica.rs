@@ -5,8 +5,8 @@ use std::collections::{HashMap, VecDeque};
 
 use ordo_consensus::messages::{proposal_digest, vote_digest};
 use ordo_consensus::{
-    Action, Block, Committee, Config, Event, Message, Proposal, QuorumCert, ReadyPayload, Replica,
-    SafetyData, Vote,
+    Action, Block, Committee, Config, Event, ExecutedRoot, Message, Proposal, QuorumCert,
+    ReadyPayload, Replica, SafetyData, StateRoots, Vote,
 };
 use ordo_types::{Hash32, KeyPair, Signature};
 
@@ -86,7 +86,10 @@ impl Net {
                 Action::KeepBlock(b) => {
                     self.kept[i].insert(b.id(), b.clone());
                 }
-                Action::Persist(_) | Action::SetTimer { .. } | Action::FetchPayload { .. } => {}
+                Action::Persist(_)
+                | Action::SetTimer { .. }
+                | Action::FetchPayload { .. }
+                | Action::LoadRoots { .. } => {}
             }
         }
         self.lists.push((i, actions));
@@ -320,6 +323,7 @@ fn proposal(keys: &[KeyPair], author: usize, round: u64, qc: QuorumCert) -> Prop
         author: author as u16,
         timestamp_ms: 1,
         payload: vec![Hash32::digest(b"test-batch\0", &round.to_le_bytes())],
+        state: Default::default(),
         qc,
     };
     signed(keys, author, block)
@@ -1022,4 +1026,181 @@ fn a_leader_proposes_at_most_its_block_transaction_limit() {
     ));
     assert_eq!(proposed.len(), 1);
     assert_eq!(proposed[0].payload, vec![Hash32([1; 32])]);
+}
+
+fn root_of(height: u64) -> Hash32 {
+    Hash32::digest(b"test-root\0", &height.to_le_bytes())
+}
+
+/// What a node executed at `height` in the tests that do not commit blocks.
+fn executed_at(height: u64) -> ExecutedRoot {
+    ExecutedRoot {
+        block: Hash32::digest(b"test-block\0", &height.to_le_bytes()),
+        root: root_of(height),
+    }
+}
+
+fn report(r: &mut Replica<KeyPair>, height: u64, e: ExecutedRoot) -> Vec<Action> {
+    r.handle(
+        10,
+        Event::Executed {
+            height,
+            block: e.block,
+            root: e.root,
+        },
+    )
+}
+
+/// The proposal of round 1 by `leader`, carrying `state`.
+fn carrying(keys: &[KeyPair], leader: usize, state: StateRoots) -> Proposal {
+    let mut block = proposal(keys, leader, 1, QuorumCert::genesis(0)).block;
+    block.state = state;
+    signed(keys, leader, block)
+}
+
+#[test]
+fn a_vote_waits_for_the_roots_a_block_carries_and_never_goes_to_other_ones() {
+    let (keys, mut r, leader) = follower();
+    let state = StateRoots {
+        first: 1,
+        roots: vec![executed_at(1), executed_at(2)],
+    };
+    let p = carrying(&keys, leader, state.clone());
+    assert!(!has_vote(&deliver(
+        &mut r,
+        &keys,
+        leader,
+        Message::Proposal(p)
+    )));
+    assert!(
+        !has_vote(&report(&mut r, 1, executed_at(1))),
+        "height 2 not executed yet"
+    );
+    assert!(has_vote(&report(&mut r, 2, executed_at(2))));
+
+    // Our root at height 2 is another, or we executed another block there: no vote,
+    // whatever arrives after.
+    for ours in [
+        ExecutedRoot {
+            root: root_of(99),
+            ..executed_at(2)
+        },
+        ExecutedRoot {
+            block: Hash32([9; 32]),
+            ..executed_at(2)
+        },
+    ] {
+        let (keys, mut r, leader) = follower();
+        report(&mut r, 1, executed_at(1));
+        report(&mut r, 2, ours);
+        let p = carrying(&keys, leader, state.clone());
+        assert!(!has_vote(&deliver(
+            &mut r,
+            &keys,
+            leader,
+            Message::Proposal(p)
+        )));
+        assert!(!has_vote(&report(&mut r, 3, executed_at(3))));
+    }
+}
+
+/// A replica that executed past a carried height but no longer holds its root (a
+/// restart that reported less) asks the node for it, once, and votes when it comes.
+#[test]
+fn a_root_executed_but_not_held_is_asked_of_the_node() {
+    let (keys, mut r, leader) = follower();
+    report(&mut r, 3, executed_at(3));
+    let state = StateRoots {
+        first: 1,
+        roots: vec![executed_at(1), executed_at(2)],
+    };
+    let p = carrying(&keys, leader, state);
+    let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));
+    assert!(!has_vote(&actions));
+    let asked: Vec<(u64, u64)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::LoadRoots { from, count } => Some((*from, *count)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "{actions:?}");
+    assert_eq!(asked[0].0, 1);
+    assert!(asked[0].1 >= 2);
+    assert!(!has_vote(&report(&mut r, 1, executed_at(1))));
+    assert!(has_vote(&report(&mut r, 2, executed_at(2))));
+}
+
+#[test]
+fn a_block_whose_roots_do_not_continue_its_parent_s_gets_no_vote() {
+    for state in [
+        StateRoots {
+            first: 2,
+            roots: vec![executed_at(2)],
+        },
+        StateRoots {
+            first: 0,
+            roots: vec![executed_at(0), executed_at(1)],
+        },
+    ] {
+        let (keys, mut r, leader) = follower();
+        for h in 0..3 {
+            report(&mut r, h, executed_at(h));
+        }
+        let p = carrying(&keys, leader, state);
+        assert!(!has_vote(&deliver(
+            &mut r,
+            &keys,
+            leader,
+            Message::Proposal(p)
+        )));
+        assert_eq!(r.stats().invalid_messages, 1);
+    }
+}
+
+/// Replicas report each committed block's root as a node would (its height's), and how
+/// far their peers executed; the committed chain then carries every height once, in
+/// order, each with its block and root.
+#[test]
+fn leaders_carry_executed_roots_and_the_committed_chain_certifies_each_height_once() {
+    let mut net = Net::new(config());
+    let mut reported = [0usize; N];
+    for _ in 0..60 {
+        net.tick(300, &[]);
+        let executed = net.commits.iter().map(Vec::len).min().unwrap() as u64;
+        for (i, done) in reported.iter_mut().enumerate() {
+            while *done < net.commits[i].len() {
+                *done += 1;
+                let height = *done as u64;
+                let block = net.commits[i][*done - 1];
+                net.event(
+                    i,
+                    Event::Executed {
+                        height,
+                        block,
+                        root: root_of(height),
+                    },
+                );
+            }
+            net.event(i, Event::PeersExecuted { height: executed });
+        }
+        net.run(&[]);
+    }
+    let chain: Vec<&Block> = net.commits[0].iter().map(|id| &net.kept[0][id]).collect();
+    assert!(chain.len() >= 20, "only {} blocks committed", chain.len());
+    let mut next = 1;
+    for block in &chain {
+        assert_eq!(block.state.first, next, "{block}");
+        for (height, carried) in block.state.iter() {
+            assert_eq!(carried.root, root_of(height));
+            assert_eq!(carried.block, net.commits[0][height as usize - 1]);
+        }
+        next = block.state.next();
+    }
+    assert!(
+        next > chain.len() as u64 / 2,
+        "the chain of {} blocks certified roots only up to {}",
+        chain.len(),
+        next - 1
+    );
 }

@@ -17,8 +17,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordo_consensus::{Action, Event, Message, Replica};
+use ordo_consensus::{Action, Event, ExecutedRoot, Message, Replica};
 use ordo_network::NetworkHandle;
+use ordo_storage::Storage;
 use ordo_types::{codec, now_ms, Hash32, KeyPair, PublicKey};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -42,6 +43,9 @@ pub struct Driver {
     pub fetch_payload: mpsc::Sender<(PublicKey, Vec<Hash32>)>,
     /// Set once our state diverged from a quorum's.
     pub stop_voting: bool,
+    /// Our roots read back for the replica (`Action::LoadRoots`), not yet fed to it; empty
+    /// at start.
+    pub loaded_roots: Vec<(u64, ExecutedRoot)>,
     /// Deliberate misbehaviour on the outbound path (fault tests only).
     #[cfg(feature = "byzantine")]
     pub byzantine: Option<crate::byzantine::Misbehaviour>,
@@ -69,7 +73,7 @@ impl Driver {
     ) -> Result<(), TaskError> {
         let mut deadline: Option<Instant> = None;
         let actions = self.replica.start(now_ms());
-        self.execute(actions, &mut deadline)?;
+        self.carry_out(actions, &mut deadline)?;
         info!(round = self.replica.round(), "consensus started");
         loop {
             let sleep = async {
@@ -92,6 +96,21 @@ impl Driver {
                     Some(DriverInput::PayloadAvailable(digests)) => {
                         self.replica.handle(now_ms(), Event::PayloadAvailable(digests))
                     }
+                    Some(DriverInput::Executed {
+                        height,
+                        block,
+                        root,
+                    }) => self.replica.handle(
+                        now_ms(),
+                        Event::Executed {
+                            height,
+                            block,
+                            root,
+                        },
+                    ),
+                    Some(DriverInput::PeersExecuted(height)) => {
+                        self.replica.handle(now_ms(), Event::PeersExecuted { height })
+                    }
                     Some(DriverInput::StopVoting) => {
                         self.stop_voting = true;
                         continue;
@@ -102,7 +121,7 @@ impl Driver {
                     self.replica.handle(now_ms(), Event::Tick)
                 }
             };
-            self.execute(actions, &mut deadline)?;
+            self.carry_out(actions, &mut deadline)?;
             self.shared
                 .round
                 .store(self.replica.round(), Ordering::Relaxed);
@@ -123,6 +142,28 @@ impl Driver {
 
     /// Carries out `actions` in order; stops at the first storage failure, so nothing
     /// leaves that the failed write should have preceded.
+    /// Carries out `actions`, then feeds the replica the roots they loaded (and carries out
+    /// what that returns, and so on).
+    fn carry_out(
+        &mut self,
+        actions: Vec<Action>,
+        deadline: &mut Option<Instant>,
+    ) -> Result<(), TaskError> {
+        self.execute(actions, deadline)?;
+        while !self.loaded_roots.is_empty() {
+            for (height, r) in std::mem::take(&mut self.loaded_roots) {
+                let event = Event::Executed {
+                    height,
+                    block: r.block,
+                    root: r.root,
+                };
+                let more = self.replica.handle(now_ms(), event);
+                self.execute(more, deadline)?;
+            }
+        }
+        Ok(())
+    }
+
     fn execute(
         &mut self,
         actions: Vec<Action>,
@@ -210,6 +251,13 @@ impl Driver {
                         .record(started.elapsed().as_secs_f64());
                 }
                 Action::KeepBlock(block) => self.block_sync.keep(block),
+                Action::LoadRoots { from, count } => {
+                    // A few reads of small keys: cheaper here than a round trip elsewhere.
+                    // Fed to the replica after this list, whose order stays the replica's.
+                    let roots = executed_roots(&self.shared.storage, from, count)?;
+                    debug!(from, loaded = roots.len(), "our roots loaded for consensus");
+                    self.loaded_roots.extend(roots);
+                }
                 Action::FetchPayload { proposer, digests } => {
                     if self.fetch_payload.try_send((proposer, digests)).is_err() {
                         metrics::counter!("ordo_node_payload_fetches_dropped_total").increment(1);
@@ -223,4 +271,25 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// What we executed at heights `from` to `from + count - 1`, as far as the store holds
+/// both the block and the root of each (it keeps them from the committed chain's
+/// carried height up: see `crate::pruner`).
+fn executed_roots(
+    storage: &Storage,
+    from: u64,
+    count: u64,
+) -> ordo_storage::Result<Vec<(u64, ExecutedRoot)>> {
+    let mut roots = Vec::new();
+    for height in from..from.saturating_add(count) {
+        let (Some(block), Some(root)) = (
+            storage.block_hash_at(height)?,
+            storage.state_root_at(height)?,
+        ) else {
+            continue;
+        };
+        roots.push((height, ExecutedRoot { block, root }));
+    }
+    Ok(roots)
 }

@@ -19,6 +19,15 @@ pub enum DriverInput {
     Payload(Vec<ReadyPayload>),
     /// Payload that may be voted for only (a checked proposal's batches).
     PayloadAvailable(Vec<Hash32>),
+    /// We executed `block` at `height`, and `root` is the state after it (every height, in
+    /// order).
+    Executed {
+        height: u64,
+        block: Hash32,
+        root: Hash32,
+    },
+    /// 2f others announced our root at this height: a leader may carry the roots up to it.
+    PeersExecuted(u64),
     /// Our state root differs from a quorum's: send no more votes.
     StopVoting,
 }

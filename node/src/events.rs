@@ -22,6 +22,8 @@ use crate::supervisor::TaskError;
 #[derive(Debug, Clone)]
 pub struct ExecutedBlock {
     pub height: u64,
+    /// The block executed at `height`.
+    pub block: Hash32,
     pub state_root: Hash32,
     pub timestamp_ms: u64,
     /// The hashes of the transactions executed, in block order.

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
+
 use ordo_consensus::{
     Block, Committee as ConsensusCommittee, LeaderPolicy, Message, Replica, SafetyData,
 };
@@ -353,6 +354,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             storage.clone(),
             crate::statesync::pruned_behind(
                 &network,
+                &consensus_committee,
                 &storage,
                 trust,
                 Duration::from_millis(config.storage.state_sync_wait_ms),
@@ -413,7 +415,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         let synced = crate::snapshots::answering_while(
             &mut inbound.requests,
             storage.clone(),
-            crate::statesync::run(&network, &storage, &fetcher, trust, wait, &progress),
+            crate::statesync::run(
+                &network,
+                &consensus_committee,
+                &storage,
+                &fetcher,
+                trust,
+                wait,
+                &progress,
+            ),
         )
         .await?;
         let _ = metrics_stop.send(());
@@ -449,13 +459,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             consensus_committee.validators().to_vec(),
         )
     });
-    let (replica, next_height) = restore_replica(
+    let (mut replica, next_height) = restore_replica(
         &config,
         &genesis_file,
         &storage,
         consensus_committee,
         key.clone(),
     )?;
+    // Blocks proposed after the restart may carry roots of heights executed before it: the
+    // replica asks for them (`Action::LoadRoots`) when it needs them.
+    replica.restore_executed(tip.height);
 
     let (committed_tx, _) = watch::channel(next_height - 1);
     let (executed_tx, _) = watch::channel(tip);
@@ -678,6 +691,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         block_sync,
         fetch_payload: proposals_tx,
         stop_voting: false,
+        loaded_roots: Vec::new(),
         #[cfg(feature = "byzantine")]
         byzantine: misbehaviour,
     };

@@ -390,6 +390,7 @@ fn commit_stage(
         });
         events.publish(&ExecutedBlock {
             height,
+            block: commit.block_hash,
             state_root: root,
             timestamp_ms: executed.timestamp_ms,
             transactions: Arc::new(commit.transactions.iter().map(|t| t.hash).collect()),

@@ -9,11 +9,17 @@
 //! and every block after it), and nothing the duplicate rule reads (the
 //! [`DUPLICATE_WINDOW`] heights below the next block), so that which transactions
 //! execute never depends on what was pruned. With snapshots configured but none written
-//! yet, nothing is pruned: a wiped peer could only replay from genesis.
+//! yet, nothing is pruned: a wiped peer could only replay from genesis. Nor is any height
+//! whose root the committed chain has not carried yet (consensus may ask for its block
+//! and root again: `ordo_consensus::Action::LoadRoots`), whose snapshot could not be
+//! proved either.
 
 use std::sync::Arc;
 
+use ordo_consensus::messages::MAX_MESSAGE_BYTES;
+use ordo_consensus::Block;
 use ordo_storage::Storage;
+use ordo_types::codec;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -33,9 +39,12 @@ pub const BATCH_GRACE_HEIGHTS: u64 = 1_024;
 pub const MIN_RETAIN_BLOCKS: u64 = 2 * DUPLICATE_WINDOW;
 
 /// The height below which history can go after executing `executed`, keeping `retain`
-/// blocks, given the heights of the snapshots kept (`None`: snapshots are not taken).
-pub fn prune_height(executed: u64, retain: u64, snapshots: Option<&[u64]>) -> u64 {
-    let by_window = (executed + 1).saturating_sub(retain.max(MIN_RETAIN_BLOCKS));
+/// blocks, given the heights of the snapshots kept (`None`: snapshots are not taken) and
+/// the first height whose root the chain has not carried (`uncarried`).
+pub fn prune_height(executed: u64, retain: u64, snapshots: Option<&[u64]>, uncarried: u64) -> u64 {
+    let by_window = (executed + 1)
+        .saturating_sub(retain.max(MIN_RETAIN_BLOCKS))
+        .min(uncarried);
     match snapshots {
         None => by_window,
         Some(heights) => match heights.iter().min() {
@@ -95,7 +104,20 @@ pub async fn run(
             } else {
                 None
             };
-            let below = prune_height(height, retain, snapshots.as_deref());
+            // The executed block's chain carried the roots below its `next`; the committed
+            // tip's chain carried as many or more.
+            let uncarried = match storage.block_at(height)? {
+                Some((_, bytes)) => match codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes) {
+                    Ok(block) => block.state.next(),
+                    Err(e) => {
+                        warn!(height, error = %e, "the executed block does not decode; nothing pruned");
+                        0
+                    }
+                },
+                // No block indexed at this height: nothing pruned this time.
+                None => 0,
+            };
+            let below = prune_height(height, retain, snapshots.as_deref(), uncarried);
             if below > 0 {
                 let stats = storage.prune_below(below)?;
                 debug!(height, below, ?stats, "pruned");
@@ -113,20 +135,30 @@ mod tests {
     #[test]
     fn keeps_the_window_and_what_the_oldest_snapshot_needs() {
         // No snapshots taken: the window alone.
-        assert_eq!(prune_height(50_000, 20_000, None), 30_001);
-        assert_eq!(prune_height(10_000, 20_000, None), 0);
+        let carried = 49_990;
+        assert_eq!(prune_height(50_000, 20_000, None, carried), 30_001);
+        assert_eq!(prune_height(10_000, 20_000, None, carried), 0);
         // Snapshots configured, none written yet: nothing goes.
-        assert_eq!(prune_height(50_000, 20_000, Some(&[])), 0);
+        assert_eq!(prune_height(50_000, 20_000, Some(&[]), carried), 0);
         // The oldest kept snapshot's window below it stays.
         assert_eq!(
-            prune_height(50_000, 20_000, Some(&[40_000, 30_000])),
+            prune_height(50_000, 20_000, Some(&[40_000, 30_000]), carried),
             29_744
         );
         assert_eq!(
-            prune_height(50_000, 20_000, Some(&[40_000, 50_000])),
+            prune_height(50_000, 20_000, Some(&[40_000, 50_000]), carried),
             30_001
         );
         // A window below the minimum is raised to it.
-        assert_eq!(prune_height(10_000, 10, None), 10_001 - MIN_RETAIN_BLOCKS);
+        assert_eq!(
+            prune_height(10_000, 10, None, carried),
+            10_001 - MIN_RETAIN_BLOCKS
+        );
+        // Heights whose roots the chain has not carried yet stay, however old.
+        assert_eq!(prune_height(50_000, 20_000, None, 25_000), 25_000);
+        assert_eq!(
+            prune_height(50_000, 20_000, Some(&[40_000, 50_000]), 25_000),
+            25_000
+        );
     }
 }

@@ -6,6 +6,10 @@
 //! the node logs it, counts it and stops voting, rather than certify blocks on a state
 //! that the honest majority does not share.
 //!
+//! The tracker also finds how far 2f others executed alike with us ([`RootTracker::ready_through`]):
+//! the heights a leader may carry in a block (see `ordo_consensus::state_roots`), since a
+//! quorum can check them at once. Our roots and that height go to the driver.
+//!
 //! Invariant: memory is bounded: only the most recent `WINDOW` heights are kept.
 //!
 //! [`RootTracker`] is the pure rule; [`run`] is its owner task: it takes our roots from
@@ -49,6 +53,8 @@ pub struct RootTracker {
     theirs: BTreeMap<u64, HashMap<PublicKey, Hash32>>,
     decided: BTreeMap<u64, bool>,
     highest_agreed: Option<u64>,
+    /// The highest height at which 2f others announced our root.
+    ready_through: u64,
 }
 
 impl RootTracker {
@@ -62,7 +68,14 @@ impl RootTracker {
             theirs: BTreeMap::new(),
             decided: BTreeMap::new(),
             highest_agreed: None,
+            ready_through: 0,
         }
+    }
+
+    /// The highest height at which, with us, a quorum (2f others) announced our root: they
+    /// executed every height up to it.
+    pub fn ready_through(&self) -> u64 {
+        self.ready_through
     }
 
     #[cfg(test)]
@@ -90,6 +103,7 @@ impl RootTracker {
     }
 
     fn check(&mut self, height: u64) -> Verdict {
+        self.note_ready(height);
         if self.decided.contains_key(&height) {
             return Verdict::Open;
         }
@@ -114,6 +128,22 @@ impl RootTracker {
                 ours: *ours,
                 theirs: root,
             }
+        }
+    }
+
+    fn note_ready(&mut self, height: u64) {
+        if height <= self.ready_through {
+            return;
+        }
+        let Some(ours) = self.ours.get(&height) else {
+            return;
+        };
+        let alike = self
+            .theirs
+            .get(&height)
+            .map_or(0, |t| t.values().filter(|r| *r == ours).count());
+        if alike + 1 >= self.quorum {
+            self.ready_through = height;
         }
     }
 
@@ -155,6 +185,7 @@ pub async fn run(
     driver: mpsc::Sender<DriverInput>,
     view: watch::Sender<RootsView>,
 ) -> Result<(), TaskError> {
+    let mut told_ready = 0;
     loop {
         let verdict = tokio::select! {
             block = local.recv() => {
@@ -163,10 +194,20 @@ pub async fn run(
                 };
                 let (height, root) = (block.height, block.state_root);
                 network.broadcast_consensus(NodeMessage::StateRoot { height, root }.encode());
+                let executed = DriverInput::Executed {
+                    height,
+                    block: block.block,
+                    root,
+                };
+                to_driver(&driver, executed).await?;
                 tracker.local(height, root)
             }
             Some((from, height, root)) = remote.recv() => tracker.remote(from, height, root),
         };
+        if tracker.ready_through() > told_ready {
+            told_ready = tracker.ready_through();
+            to_driver(&driver, DriverInput::PeersExecuted(told_ready)).await?;
+        }
         match verdict {
             Verdict::Diverged {
                 height,
@@ -182,10 +223,7 @@ pub async fn run(
                         "state root differs from a quorum of validators; no longer voting"
                     );
                     view.send_modify(|v| v.voting = false);
-                    driver
-                        .send(DriverInput::StopVoting)
-                        .await
-                        .map_err(|_| TaskError::closed("the consensus driver"))?;
+                    to_driver(&driver, DriverInput::StopVoting).await?;
                 }
             }
             Verdict::Agreed { height } => {
@@ -195,6 +233,18 @@ pub async fn run(
             Verdict::Open => {}
         }
     }
+}
+
+/// Every root and readiness goes to the driver, never dropped: a root the replica misses
+/// would hold its votes on blocks carrying it until their rounds end.
+async fn to_driver(
+    driver: &mpsc::Sender<DriverInput>,
+    input: DriverInput,
+) -> Result<(), TaskError> {
+    driver
+        .send(input)
+        .await
+        .map_err(|_| TaskError::closed("the consensus driver"))
 }
 
 #[cfg(test)]
@@ -216,6 +266,26 @@ mod tests {
         assert_eq!(t.remote(key(2), 5, good), Verdict::Open);
         assert_eq!(t.remote(key(3), 5, good), Verdict::Agreed { height: 5 });
         assert_eq!(t.highest_agreed(), Some(5));
+    }
+
+    #[test]
+    fn two_f_others_alike_make_a_height_ready_to_carry() {
+        let mut t = RootTracker::new(3, Some(key(0)));
+        let (good, bad) = (Hash32([1; 32]), Hash32([2; 32]));
+        t.remote(key(1), 7, good);
+        t.remote(key(2), 7, bad);
+        t.local(7, good);
+        assert_eq!(t.ready_through(), 0, "one other alike is not 2f");
+        t.remote(key(3), 7, good);
+        assert_eq!(t.ready_through(), 7);
+        t.remote(key(1), 6, good);
+        t.remote(key(2), 6, good);
+        t.local(6, good);
+        assert_eq!(t.ready_through(), 7, "never goes down");
+        // A committee of one: our own root is a quorum.
+        let mut alone = RootTracker::new(1, Some(key(0)));
+        alone.local(3, good);
+        assert_eq!(alone.ready_through(), 3);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! State snapshots served to peers: what this validator offers, and the manifest and chunk
 //! files behind an offer, read off the async runtime. Storage writes the snapshots (at
 //! every multiple of `storage.snapshot_interval_blocks`, from the commit stage: see
-//! `pipeline`); a peer that syncs from one trusts it only when more than f validators
-//! offer the same height, root, block and manifest, and checks every chunk against the
-//! manifest and the whole against the root (`ordo_storage::Restore`).
+//! `pipeline`). An offer names the committed block whose certificate vouches for the
+//! snapshot's root (see `ordo_consensus::state_roots`; none for the few blocks until the
+//! chain carries it): a peer that syncs from it checks the root against that certificate, takes it only when more than f
+//! validators offer it alike, and checks every chunk against the manifest and the whole
+//! against the root (`ordo_storage::Restore`).
 //!
 //! Invariants: answers never hold more than [`MAX_SNAPSHOT_OFFERS`] offers or one file;
 //! at most [`READS_AT_ONCE`] reads run at once, and a request beyond them is answered
@@ -12,11 +14,15 @@
 
 use std::sync::Arc;
 
+use ordo_consensus::messages::MAX_MESSAGE_BYTES;
+use ordo_consensus::Block;
 use ordo_network::{InboundRequest, Request, Response};
 use ordo_storage::Storage;
+use ordo_types::{codec, Hash32};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
 
+use crate::block_sync::MAX_SYNC_BLOCKS;
 use crate::wire::{NodeRequest, NodeResponse, SnapshotOffer, MAX_SNAPSHOT_OFFERS};
 
 /// File reads for peers at once: a chunk is about 1 MiB, so a few keep a syncing peer
@@ -116,7 +122,8 @@ pub fn answer(storage: &Storage, ask: SnapshotAsk) -> NodeResponse {
     }
 }
 
-/// The complete snapshots on disk whose block this validator committed, newest last.
+/// The complete snapshots on disk whose block this validator committed, newest last, each
+/// with the committed block whose certificate vouches for its root (none yet: 0 blocks).
 pub fn offers(storage: &Storage) -> Vec<SnapshotOffer> {
     let Ok(snapshots) = storage.snapshots() else {
         return Vec::new();
@@ -126,10 +133,16 @@ pub fn offers(storage: &Storage) -> Vec<SnapshotOffer> {
         .filter_map(|info| {
             let manifest = storage.snapshot_manifest(info.height).ok().flatten()?;
             let block_hash = storage.block_hash_at(info.height).ok().flatten()?;
+            // Offered before its root is certified too, so that a syncing peer waits
+            // for it rather than replaying the chain (it never restores it before).
+            let (certified_by, proof_blocks) =
+                certifier(storage, info.height).unwrap_or((Hash32::ZERO, 0));
             Some(SnapshotOffer {
                 height: info.height,
                 state_root: info.state_root,
                 block_hash,
+                certified_by,
+                proof_blocks,
                 manifest: manifest.digest(),
                 chunks: info.chunks,
                 bytes: info.bytes,
@@ -190,4 +203,20 @@ pub async fn answer_while_syncing(
         }
     }
     requests
+}
+
+/// The committed block whose certificate vouches for the root of `height`, and how many
+/// blocks lead from it down to the one after `height`: the block after the first
+/// committed block that carries the root. `None` until both are committed (a few blocks
+/// after `height`, the execution lag) or if no block within one block request carries it.
+fn certifier(storage: &Storage, height: u64) -> Option<(Hash32, u16)> {
+    for carrier in height + 1..height + MAX_SYNC_BLOCKS as u64 {
+        let (_, bytes) = storage.block_at(carrier).ok().flatten()?;
+        let block = codec::decode::<Block, MAX_MESSAGE_BYTES>(&bytes).ok()?;
+        if block.state.get(height).is_some() {
+            let hash = storage.block_hash_at(carrier + 1).ok().flatten()?;
+            return Some((hash, (carrier + 1 - height) as u16));
+        }
+    }
+    None
 }

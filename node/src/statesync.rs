@@ -5,6 +5,8 @@
 //!
 //! ```text
 //! connected to f + 1 peers ─▶ every peer's offers ─▶ the newest offered alike by f + 1
+//!   ─▶ its root checked against the chain: the blocks from the offer's certified block
+//!      down to the snapshot's, one of which carries the root (`verify_root_proof`)
 //!   ─▶ its manifest (digest checked) ─▶ the blocks of the duplicate window below it (a
 //!      hash chain down from the offered block) and their batches (checked by digest):
 //!      the transaction hashes the duplicate rule looks back on
@@ -14,9 +16,12 @@
 //! from the offered block, and execution resumes after it
 //! ```
 //!
-//! Trust: an offer is taken only when more than f validators offer the same height, root,
-//! block and manifest, so at least one honest validator computed that state at that height;
-//! a chunk from a lying peer fails its hash, is counted, the peer reported, and the chunk
+//! Trust: the root is one a quorum certificate vouches for (every block carries the roots
+//! its voters computed: see `ordo_consensus::state_roots`), checked against the genesis
+//! committee's keys, so no peer, nor f colluding ones, can make a syncing validator take
+//! another state; an offer is also taken only when more than f validators make it alike
+//! (height, root, block, proof and manifest), which spares fetching a Byzantine offer. A
+//! chunk from a lying peer fails its hash, is counted, the peer reported, and the chunk
 //! asked of another. Storage makes the restore durable chunk by chunk: a validator killed
 //! mid-sync resumes the same snapshot if peers still offer it, and otherwise aborts it and
 //! syncs anew (or replays the chain), never running on part of a snapshot.
@@ -28,7 +33,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use ordo_consensus::Block;
+use ordo_consensus::{ed25519_verify, verify_root_proof, Block, Committee};
 use ordo_network::{BatchBody, NetworkHandle, Request, Response};
 use ordo_storage::{Recovery, Restore, SnapshotManifest, Storage};
 use ordo_types::{codec, Hash32, PublicKey};
@@ -52,6 +57,13 @@ const CHUNK_TRIES: usize = 40;
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// How long a sync that has f + 1 peers waits for the others to connect.
 const MORE_PEERS_WAIT: Duration = Duration::from_secs(1);
+/// Requests for one peer's proof of a root: 128 blocks of at most 1,024 digests fit in
+/// two 2-MiB answers.
+const PROOF_REQUESTS_PER_PEER: usize = 3;
+/// How long a sync waits for a snapshot offered alike to have its root certified (a few
+/// blocks after its height, seconds even on an idle chain), and how often it asks.
+const CERTIFICATION_WAIT: Duration = Duration::from_secs(30);
+const CERTIFICATION_PAUSE: Duration = Duration::from_millis(500);
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -113,6 +125,7 @@ impl Progress {
 /// An error once a restore has begun: it stays in storage for the next start.
 pub async fn run(
     network: &NetworkHandle,
+    committee: &Committee,
     storage: &Storage,
     batches: &Batches,
     trust: usize,
@@ -145,23 +158,62 @@ pub async fn run(
     // otherwise the newest snapshot so offered is restored, from scratch.
     progress.step(1);
     let unfinished = storage.resume_restore().ok();
-    let offers = trusted_offers(network, trust).await;
-    let resumable = unfinished.as_ref().and_then(|r| {
-        let digest = r.manifest().digest();
-        offers.iter().find(|(offer, _)| offer.manifest == digest)
-    });
-    let Some((offer, peers)) = resumable.or(offers.first()).cloned() else {
-        info!("state sync: no snapshot offered alike by enough peers; replaying the chain");
-        return Ok(None);
+    // A snapshot is offered before its root is certified (a few blocks after its height):
+    // one that only waits for that is asked about again for a while rather than replaying.
+    let patience = Instant::now() + CERTIFICATION_WAIT;
+    let (offer, peers, certified_round) = loop {
+        let offers = trusted_offers(network, trust).await;
+        let resumable = unfinished.as_ref().and_then(|r| {
+            let digest = r.manifest().digest();
+            offers.iter().find(|(offer, _)| offer.manifest == digest)
+        });
+        if offers.is_empty() {
+            info!("state sync: no snapshot offered alike by enough peers; replaying the chain");
+            return Ok(None);
+        }
+        // The resumable one first, then newest first: the first whose root a certificate
+        // vouches for.
+        let mut chosen = None;
+        let mut uncertified = false;
+        let others = offers.iter().filter(|o| Some(*o) != resumable);
+        for (offer, peers) in resumable.into_iter().chain(others) {
+            if offer.proof_blocks == 0 {
+                uncertified = true;
+                continue;
+            }
+            match certified(network, committee, offer, peers).await {
+                Some(round) => {
+                    chosen = Some((offer.clone(), peers.clone(), round));
+                    break;
+                }
+                None => warn!(
+                    height = offer.height,
+                    "state sync: no offering peer proved the snapshot's root certified"
+                ),
+            }
+        }
+        match chosen {
+            Some(chosen) => break chosen,
+            None if uncertified && Instant::now() < patience => {
+                info!("state sync: the snapshot offered is not certified yet; asking again");
+                tokio::time::sleep(CERTIFICATION_PAUSE).await;
+            }
+            None => {
+                warn!("state sync: no offered snapshot's root is proved certified; replaying the chain");
+                return Ok(None);
+            }
+        }
     };
     info!(
         height = offer.height,
         root = %offer.state_root.short(),
+        certified_round,
         chunks = offer.chunks,
         bytes = offer.bytes,
         peers = peers.len(),
-        "state sync: snapshot chosen"
+        "state sync: snapshot chosen, its root certified"
     );
+    metrics::gauge!("ordo_statesync_certified_round").set(certified_round as f64);
     metrics::gauge!("ordo_statesync_chunks").set(f64::from(offer.chunks));
     metrics::gauge!("ordo_statesync_target_height").set(offer.height as f64);
     progress
@@ -224,6 +276,7 @@ pub async fn run(
 /// store is then kept, and the validator cannot rejoin yet.
 pub async fn pruned_behind(
     network: &NetworkHandle,
+    consensus: &Committee,
     storage: &Storage,
     trust: usize,
     wait: Duration,
@@ -271,15 +324,23 @@ pub async fn pruned_behind(
     if pruned < trust || served > 0 {
         return Ok(false);
     }
-    // The store is emptied only for a snapshot that can replace it.
+    // The store is emptied only for a snapshot that can replace it: offered alike and its
+    // root proved certified.
     let offers = trusted_offers(network, trust).await;
-    let Some((offer, _)) = offers.first().filter(|(offer, _)| offer.height > last) else {
+    let mut proved = None;
+    for (offer, peers) in offers.iter().filter(|(offer, _)| offer.height > last) {
+        if certified(network, consensus, offer, peers).await.is_some() {
+            proved = Some(offer);
+            break;
+        }
+    }
+    let Some(offer) = proved else {
         return Err(NodeError::Other(format!(
             "{pruned} peers pruned the blocks after this validator's last commit at height \
              {last} (the oldest they keep is {oldest}), and fewer than {trust} offer a \
-             snapshot above it alike: it cannot rejoin until they do (with snapshots off, \
-             `storage.snapshot_interval_blocks = 0`, peers must keep every block: \
-             `storage.retain_blocks = 0`)"
+             snapshot above it alike whose root they prove certified: it cannot rejoin \
+             until they do (with snapshots off, `storage.snapshot_interval_blocks = 0`, \
+             peers must keep every block: `storage.retain_blocks = 0`)"
         )));
     };
     warn!(
@@ -347,6 +408,71 @@ async fn trusted_offers(
     trusted
 }
 
+/// The round of the certificate that vouches for `offer`'s root: the blocks from
+/// `offer.certified_by` down to the one after the snapshot's block, from the first
+/// offering peer whose chain proves it. A peer whose chain does not is reported.
+async fn certified(
+    network: &NetworkHandle,
+    committee: &Committee,
+    offer: &SnapshotOffer,
+    peers: &[PublicKey],
+) -> Option<u64> {
+    let wanted = usize::from(offer.proof_blocks);
+    if !(2..=MAX_SYNC_BLOCKS).contains(&wanted) {
+        return None;
+    }
+    for peer in peers {
+        // An answer may stop short (it is bounded in bytes): ask on from where it ended,
+        // a few times (an honest peer needs one or two) so that a peer dribbling one
+        // block an answer cannot hold the sync up.
+        let mut chain: Vec<Block> = Vec::new();
+        let mut next = offer.certified_by;
+        for _ in 0..PROOF_REQUESTS_PER_PEER {
+            if chain.len() >= wanted {
+                break;
+            }
+            let request = NodeRequest::Blocks {
+                block_id: next,
+                above_round: 0,
+                max: (wanted - chain.len()) as u16,
+            };
+            let Some(NodeResponse::Blocks(answer)) = ask(network, peer, &request).await else {
+                break;
+            };
+            let before = chain.len();
+            for block in answer {
+                if block.id() != next || chain.len() == wanted {
+                    break;
+                }
+                next = block.parent();
+                chain.push(block);
+            }
+            if chain.len() == before {
+                break;
+            }
+        }
+        if chain.len() < wanted {
+            // Not served here (pruned, busy, or gone): no evidence against the peer.
+            continue;
+        }
+        match verify_root_proof(
+            committee,
+            ed25519_verify,
+            &chain,
+            offer.block_hash,
+            offer.height,
+            offer.state_root,
+        ) {
+            Ok(round) => return Some(round),
+            Err(e) => {
+                warn!(%peer, height = offer.height, error = %e, "state sync: a peer's proof of the snapshot's root fails");
+                network.report_bad_message(peer);
+            }
+        }
+    }
+    None
+}
+
 /// The manifest of `offer`, from the first offering peer whose copy has its digest.
 async fn manifest(
     network: &NetworkHandle,
@@ -405,8 +531,9 @@ async fn window(
             tokio::time::sleep(RETRY_PAUSE).await;
             continue;
         };
-        // A hash chain down from the block asked for: the offered block's hash, trusted by
-        // the f + 1 offers, authenticates every block below it.
+        // A hash chain down from the block asked for: the offered block's hash (the parent
+        // of a chain a verified certificate ends, see `certified`) authenticates every
+        // block below it.
         for block in answer {
             if block.id() != wanted || height < lowest {
                 break;

@@ -96,6 +96,7 @@ mod tests {
     fn block(height: u64, txs: &[u8], timestamp_ms: u64) -> ExecutedBlock {
         ExecutedBlock {
             height,
+            block: Hash32::ZERO,
             state_root: Hash32::ZERO,
             timestamp_ms,
             transactions: Arc::new(txs.iter().map(|t| Hash32([*t; 32])).collect()),

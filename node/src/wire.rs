@@ -69,14 +69,23 @@ pub enum NodeRequest {
 }
 
 /// One state snapshot a validator offers: what a syncing peer compares across validators
-/// before it trusts any (the same height, root, block and manifest from more than f of
-/// them), then fetches by manifest and chunks.
+/// (the same height, root, block, proof and manifest from more than f of them), whose
+/// root it then checks against the chain's certificates, before it fetches the manifest
+/// and chunks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Encode, Decode)]
 pub struct SnapshotOffer {
     pub height: u64,
     pub state_root: Hash32,
     /// The committed block at `height`, whose execution the state follows.
     pub block_hash: Hash32,
+    /// A committed block whose certificate vouches for `state_root`: it certifies the
+    /// block below it, and one block from there down to the one after `block_hash`
+    /// carries the root (`ordo_consensus::verify_root_proof`).
+    pub certified_by: Hash32,
+    /// The blocks from `certified_by` down to the one after `block_hash`, at most
+    /// [`crate::block_sync::MAX_SYNC_BLOCKS`]; 0 while no committed block carries the
+    /// root yet (the offer cannot be taken before it is).
+    pub proof_blocks: u16,
     /// The manifest's digest (`SnapshotManifest::digest`).
     pub manifest: Hash32,
     pub chunks: u32,

@@ -79,8 +79,8 @@ pub fn state_cf_of(key: &[u8]) -> &'static str {
 /// version 3 stored 64-bit balances (and blocks with 64-bit amounts), version 4 batches
 /// of transactions of one kind; version 5 batches whose transactions are Ordo's or
 /// Ethereum's; version 6 added [`CF_BLOCK_HEIGHTS`], which a store of version 5 lacks
-/// entries in.
-pub const LAYOUT_VERSION: u32 = 6;
+/// entries in; version 7 stores blocks (and safety data) whose blocks carry state roots.
+pub const LAYOUT_VERSION: u32 = 7;
 
 pub const SAFETY_KEY: &[u8] = b"safety";
 pub const META_COMMITTED: &[u8] = b"committed_height";

@@ -226,10 +226,11 @@ fn a_store_of_another_layout_is_refused_at_open() {
         }
         other => panic!("expected a layout error, got {:?}", other.map(|_| ())),
     }
-    raw_put(&dir, "meta", b"layout_version", Some(&7u32.to_be_bytes()));
+    // The layout before blocks carried state roots.
+    raw_put(&dir, "meta", b"layout_version", Some(&6u32.to_be_bytes()));
     assert!(matches!(
         Storage::open(dir.path(), StorageConfig::small()),
-        Err(StorageError::Layout { found: Some(7), .. })
+        Err(StorageError::Layout { found: Some(6), .. })
     ));
     // A new store is marked, and opens again.
     let fresh = tempfile::tempdir().unwrap();

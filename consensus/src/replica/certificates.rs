@@ -20,13 +20,13 @@ use crate::messages::{timeout_digest, QuorumCert, TimeoutCert, ValidatorIndex};
 const MAX_VERIFIED_CACHE: usize = 256;
 
 /// Verifies certificates against a committee and remembers which ones passed.
-pub(super) struct Certificates {
+pub(crate) struct Certificates {
     genesis_qc: QuorumCert,
     verified: BoundedSet<Hash32>,
 }
 
 impl Certificates {
-    pub(super) fn new(genesis_qc: QuorumCert) -> Self {
+    pub(crate) fn new(genesis_qc: QuorumCert) -> Self {
         Self {
             genesis_qc,
             verified: BoundedSet::new(MAX_VERIFIED_CACHE),
@@ -39,7 +39,7 @@ impl Certificates {
     }
 
     /// Checks a QC: 2f + 1 distinct known signers whose signatures verify in one batch.
-    pub(super) fn verify_qc(
+    pub(crate) fn verify_qc(
         &mut self,
         committee: &Committee,
         verify: VerifyFn,

@@ -25,6 +25,19 @@ pub enum Event {
     /// but this replica does not propose them on this report (the node decides the order
     /// in which payload is proposed; a proposal's say-so is no evidence of it).
     PayloadAvailable(Vec<Hash32>),
+    /// We executed `block` at height `height`, and `root` is the state after it: blocks
+    /// carrying it may be voted for, and a leader may carry it once its peers executed it
+    /// (see [`crate::state_roots`]). Report every height, in order; after a restart the
+    /// heights from [`crate::Replica::roots_wanted_from`] to the executed tip (or as
+    /// [`Action::LoadRoots`] asks).
+    Executed {
+        height: u64,
+        block: Hash32,
+        root: Hash32,
+    },
+    /// 2f other validators announced our root at `height`: with us a quorum executed
+    /// every height up to it, so a block carrying them can be voted for at once.
+    PeersExecuted { height: u64 },
 }
 
 /// A payload digest reported ready, with what it takes of a block: its transactions and
@@ -75,6 +88,13 @@ pub enum Action {
     FetchPayload {
         proposer: PublicKey,
         digests: Vec<Hash32>,
+    },
+    /// Report with [`Event::Executed`] what we executed at heights `from` to
+    /// `from + count - 1` (those the store holds): the replica executed past them but
+    /// holds their roots no more (a restart, or roots evicted from memory).
+    LoadRoots {
+        from: u64,
+        count: u64,
     },
     /// Deliver [`Event::Tick`] at or after this time; replaces any earlier timer.
     SetTimer {

@@ -31,9 +31,10 @@
 //! - `votes`: votes and timeouts aggregated into QCs and TCs;
 //! - `certificates`: certificate verification and its cache;
 //! - `sync`: block requests, orphans, parked proposals and foreign blocks;
-//! - `payload`: the payload pool and the window of committed digests.
+//! - `payload`: the payload pool and the window of committed digests;
+//! - [`crate::state_roots`]: the roots a block carries, checked before a vote.
 
-mod certificates;
+pub(crate) mod certificates;
 mod events;
 mod pacemaker;
 mod payload;
@@ -44,7 +45,7 @@ mod votes;
 use std::collections::HashSet;
 
 use ordo_types::{Hash32, PublicKey};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use crate::block_tree::{BlockTree, CommitRule, Insert};
 use crate::committee::{Committee, Signer};
@@ -57,6 +58,7 @@ use crate::messages::{
     Timeout, TimeoutCert, ValidatorIndex, Vote,
 };
 use crate::safety::SafetyData;
+use crate::state_roots::{check_carried, ExecutedRoot, OwnRoots, RootCheck, MAX_ROOTS_PER_BLOCK};
 
 use certificates::Certificates;
 pub use events::{Action, Event, ReadyPayload};
@@ -89,6 +91,8 @@ pub struct Stats {
     pub catch_up_blocks: u64,
     /// The most blocks held as orphans at once.
     pub max_orphans: u64,
+    /// Blocks not voted for because they carry a root (or block) we did not execute.
+    pub root_refusals: u64,
 }
 
 /// One validator's HotStuff replica. See the module note for the protocol.
@@ -129,6 +133,10 @@ pub struct Replica<S: Signer> {
     certificates: Certificates,
     sync: BlockSync,
     payload: PayloadPool,
+    /// Our executed roots: what blocks carry and what votes check.
+    roots: OwnRoots,
+    /// The heights we last asked the node for (roots we lack), from and to exclusive.
+    roots_asked: Option<(u64, u64)>,
     stats: Stats,
 }
 
@@ -191,6 +199,8 @@ impl<S: Signer> Replica<S> {
             certificates: Certificates::new(QuorumCert::genesis(epoch)),
             sync: BlockSync::new(signer.public_key(), cfg.base_timeout_ms, cfg.sync_batch),
             payload,
+            roots: OwnRoots::default(),
+            roots_asked: None,
             stats: Stats::default(),
             safety,
             cfg,
@@ -219,10 +229,17 @@ impl<S: Signer> Replica<S> {
             Event::PayloadReady(digests) => self.on_payload(digests, &mut out),
             Event::PayloadAvailable(digests) => {
                 self.payload.add_available(digests);
-                if let Some((id, tc)) = self.waiting_vote.take() {
-                    self.try_vote(&id, tc, &mut out);
-                }
+                self.retry_vote(&mut out);
             }
+            Event::Executed {
+                height,
+                block,
+                root,
+            } => {
+                self.roots.executed(height, ExecutedRoot { block, root });
+                self.retry_vote(&mut out);
+            }
+            Event::PeersExecuted { height } => self.roots.peers_executed(height),
             Event::Message { from, message } => {
                 let kind = message.kind();
                 if let Err(e) = self.on_message(from, message, &mut out) {
@@ -247,6 +264,20 @@ impl<S: Signer> Replica<S> {
 
     pub fn round(&self) -> Round {
         self.pacemaker.round()
+    }
+
+    /// The node executed every height up to `height` before a restart: the replica asks
+    /// for their roots ([`Action::LoadRoots`]) when a block carries them or it would carry
+    /// them. Call before [`Replica::start`].
+    pub fn restore_executed(&mut self, height: u64) {
+        self.roots.executed_through(height);
+    }
+
+    /// The first height a block extending the committed root carries: the node reports
+    /// its roots from here on when it restarts (with [`Event::Executed`]).
+    pub fn roots_wanted_from(&self) -> u64 {
+        let (_, id) = self.tree.root();
+        self.tree.get(&id).map_or(1, |b| b.state.next())
     }
 
     pub fn high_qc(&self) -> &QuorumCert {
@@ -461,6 +492,7 @@ impl<S: Signer> Replica<S> {
                 parent: parent.timestamp_ms,
             });
         }
+        check_carried(b, parent)?;
         // Its certificate was learnt from before the parent arrived (a parked proposal):
         // what it commits is known only now, and the leader of this round depends on it.
         self.try_commit(p.block.qc.clone(), out);
@@ -893,6 +925,10 @@ impl<S: Signer> Replica<S> {
             self.leaders.record_commit(b);
         }
         self.payload.committed(&blocks);
+        let carried_next = blocks[blocks.len() - 1].state.next();
+        self.roots.prune_below(carried_next);
+        metrics::gauge!("ordo_consensus_certified_state_height")
+            .set(carried_next.saturating_sub(1) as f64);
         self.stats.committed_blocks += blocks.len() as u64;
         metrics::counter!("ordo_consensus_committed_blocks_total").increment(blocks.len() as u64);
         debug!(count = blocks.len(), last = %blocks[blocks.len() - 1], "committed");
@@ -1039,6 +1075,10 @@ impl<S: Signer> Replica<S> {
             return;
         };
         let parent_ts = parent.timestamp_ms;
+        let state = self.roots.carry(parent.state.next());
+        if state.roots.is_empty() {
+            self.want_roots(state.first, out);
+        }
         let mut in_flight = HashSet::new();
         let mut pending_payload = false;
         for b in self.tree.uncommitted_path(&parent_id) {
@@ -1071,6 +1111,7 @@ impl<S: Signer> Replica<S> {
             author: me,
             timestamp_ms: self.now.max(parent_ts),
             payload,
+            state,
             qc: self.high_qc.clone(),
         };
         let id = block.id();
@@ -1110,6 +1151,31 @@ impl<S: Signer> Replica<S> {
         }
     }
 
+    /// Asks the node for our roots from `height` on, if we executed it but hold no root
+    /// for it: a block's worth at once, and not again for a height just asked for (the
+    /// store may lack it too, and each root loaded retries the vote that asked).
+    fn want_roots(&mut self, height: u64, out: &mut Vec<Action>) {
+        let asked = self
+            .roots_asked
+            .is_some_and(|(from, to)| (from..to).contains(&height));
+        if asked || !self.roots.lacks(height) {
+            return;
+        }
+        let count = MAX_ROOTS_PER_BLOCK as u64;
+        self.roots_asked = Some((height, height.saturating_add(count)));
+        out.push(Action::LoadRoots {
+            from: height,
+            count,
+        });
+    }
+
+    /// Tries again the vote that waited for payload or for our roots.
+    fn retry_vote(&mut self, out: &mut Vec<Action>) {
+        if let Some((id, tc)) = self.waiting_vote.take() {
+            self.try_vote(&id, tc, out);
+        }
+    }
+
     fn try_vote(&mut self, id: &Hash32, tc: Option<TimeoutCert>, out: &mut Vec<Action>) {
         if let Some(vote) = self.prepare_vote(id, tc, out) {
             out.push(Action::Persist(self.safety.clone()));
@@ -1146,6 +1212,35 @@ impl<S: Signer> Replica<S> {
                     }
                 }
                 self.waiting_vote = Some((*id, tc));
+                return None;
+            }
+        }
+        match self.roots.check(&block.state) {
+            RootCheck::Agrees => {}
+            RootCheck::Missing { height } => {
+                // Not executed here yet (vote once it is, or never if the round ends), or
+                // executed but no longer held: the node's store has it.
+                trace!(height, block = %block, "vote waits for our state root");
+                self.waiting_vote = Some((*id, tc));
+                self.want_roots(height, out);
+                return None;
+            }
+            RootCheck::Differs {
+                height,
+                ours,
+                carried,
+            } => {
+                self.stats.root_refusals += 1;
+                metrics::counter!("ordo_consensus_state_root_refusals_total").increment(1);
+                warn!(
+                    height,
+                    our_block = %ours.block.short(),
+                    our_root = %ours.root.short(),
+                    carried_block = %carried.block.short(),
+                    carried_root = %carried.root.short(),
+                    block = %block,
+                    "block carries a state root we did not compute; not voting for it"
+                );
                 return None;
             }
         }

@@ -14,6 +14,7 @@ use tracing::warn;
 use crate::committee::VerifyFn;
 use crate::error::ConsensusError;
 use crate::messages::{proposal_digest, Epoch, Proposal, Round, ValidatorIndex};
+use crate::state_roots::MAX_ROOTS_PER_BLOCK;
 
 const MAX_REMEMBERED_PROPOSALS: usize = 64;
 
@@ -38,6 +39,9 @@ pub(super) fn check_proposal(
             got: b.payload.len(),
             max: max_payload,
         });
+    }
+    if b.state.roots.len() > MAX_ROOTS_PER_BLOCK {
+        return Err(ConsensusError::BadStateRoots("too many roots"));
     }
     if b.qc.round >= b.round {
         return Err(ConsensusError::NonIncreasingRound {

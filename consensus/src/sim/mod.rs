@@ -35,6 +35,7 @@ use crate::messages::ValidatorIndex;
 use crate::messages::{Block, Message, Round};
 use crate::replica::{Action, Event, Replica, Stats};
 use crate::safety::SafetyData;
+use crate::state_roots::ExecutedRoot;
 use crate::sync;
 
 use forger::Forger;
@@ -239,6 +240,10 @@ struct Node {
     heights: HashMap<Hash32, u64>,
     /// Whether this node forges block sync (its key is a Byzantine one).
     forges: bool,
+    /// Heights executed (durable: survives a crash, as a node's store does).
+    executed: u64,
+    /// The height last reported to the replica as executed alike by 2f others.
+    told_ready: u64,
 }
 
 enum What {
@@ -250,6 +255,13 @@ enum What {
     Payload(Vec<Hash32>),
     Crash(usize),
     Restart,
+    /// The node executes what it committed: reports each height's root to its replica.
+    Execute,
+    /// The replica asked for roots it executed but no longer holds.
+    LoadRoots {
+        from: u64,
+        count: u64,
+    },
 }
 
 struct Scheduled {
@@ -426,15 +438,19 @@ impl Sim {
                     tail.push(Block::genesis(0));
                 }
                 tail.extend(node.log[tail_from..].iter().cloned());
-                Replica::restore(
+                let mut replica = Replica::restore(
                     self.replica_cfg.clone(),
                     self.committee.clone(),
                     key,
                     safety,
                     tail,
-                )
+                );
+                // The roots it needs come back through `Action::LoadRoots`.
+                replica.restore_executed(node.executed);
+                replica
             }
         };
+        self.nodes[i].told_ready = 0;
         let actions = replica.start(self.now);
         self.nodes[i].replica = Some(replica);
         self.nodes[i].timer = None;
@@ -508,6 +524,28 @@ impl Sim {
                 }
                 self.nodes[i].timer = None;
                 Event::Tick
+            }
+            What::Execute => {
+                self.execute_committed(i);
+                return;
+            }
+            What::LoadRoots { from, count } => {
+                let now = self.now;
+                for height in from..from.saturating_add(count) {
+                    let Some(r) = self.nodes[i].executed_root(height) else {
+                        break;
+                    };
+                    let event = Event::Executed {
+                        height,
+                        block: r.block,
+                        root: r.root,
+                    };
+                    if let Some(replica) = self.nodes[i].replica.as_mut() {
+                        let actions = replica.handle(now, event);
+                        self.execute(i, actions);
+                    }
+                }
+                return;
             }
             What::Payload(d) => Event::PayloadReady(d.into_iter().map(Into::into).collect()),
             What::Deliver { from, message } => {
@@ -610,6 +648,10 @@ impl Sim {
             }
             // Every payload reaches every node (see `dispatch`): nothing to fetch.
             Action::FetchPayload { .. } => {}
+            Action::LoadRoots { from, count } => {
+                let now = self.now;
+                self.push(now, i, What::LoadRoots { from, count });
+            }
         }
     }
 
@@ -831,7 +873,59 @@ impl Sim {
         }
     }
 
+    /// Node `i` executes the heights it committed (reporting each root), and every node
+    /// learns how far 2f others executed alike with it, as the node's root tracker tells.
+    fn execute_committed(&mut self, i: usize) {
+        let now = self.now;
+        let to = self.nodes[i].log.len() as u64;
+        let from = self.nodes[i].executed + 1;
+        if self.nodes[i].replica.is_none() {
+            return;
+        }
+        for height in from..=to {
+            self.nodes[i].executed = height;
+            let Some(r) = self.nodes[i].executed_root(height) else {
+                break;
+            };
+            let event = Event::Executed {
+                height,
+                block: r.block,
+                root: r.root,
+            };
+            if let Some(replica) = self.nodes[i].replica.as_mut() {
+                let actions = replica.handle(now, event);
+                self.execute(i, actions);
+            }
+        }
+        let others_needed = self.committee.quorum() - 1;
+        for j in 0..self.nodes.len() {
+            let mut others: Vec<u64> = (0..self.nodes.len())
+                .filter(|k| self.nodes[*k].validator != self.nodes[j].validator)
+                .map(|k| self.nodes[k].executed)
+                .collect();
+            others.sort_unstable_by(|a, b| b.cmp(a));
+            let alike = if others_needed == 0 {
+                u64::MAX
+            } else {
+                others.get(others_needed - 1).copied().unwrap_or(0)
+            };
+            let ready = alike.min(self.nodes[j].executed);
+            if ready <= self.nodes[j].told_ready {
+                continue;
+            }
+            self.nodes[j].told_ready = ready;
+            if let Some(replica) = self.nodes[j].replica.as_mut() {
+                let actions = replica.handle(now, Event::PeersExecuted { height: ready });
+                self.execute(j, actions);
+            }
+        }
+    }
+
     fn observe_commit(&mut self, i: usize, blocks: Vec<Block>) {
+        if !blocks.is_empty() {
+            let delay = self.rng.gen_range(0..=self.cfg.jitter_ms + 20);
+            self.push(self.now + delay, i, What::Execute);
+        }
         for b in blocks {
             let id = b.id();
             let node = &mut self.nodes[i];
@@ -846,6 +940,18 @@ impl Sim {
                 ));
             }
             let height = node.log.len();
+            let carried_next = node.log.last().map_or(1, |p| p.state.next());
+            if node.honest && b.state.first != carried_next {
+                self.report.safety_violations.push(format!(
+                    "node {i} committed {b} whose state roots start at {}, not {carried_next}",
+                    b.state.first
+                ));
+            }
+            if node.honest && b.state.iter().any(|(h, r)| r.root != sim_root(h, true)) {
+                self.report.safety_violations.push(format!(
+                    "node {i} committed {b}, which carries a root no honest node computed"
+                ));
+            }
             node.log.push(b.clone());
             node.stored.insert(id, b.clone());
             node.heights.insert(id, height as u64 + 1);
@@ -913,6 +1019,16 @@ impl Sim {
                         node.log.len()
                     ));
                 }
+                // Roots are certified again after healing: every height committed before
+                // it is carried by the end.
+                let certified = node.log.last().map_or(0, |b| b.state.next() - 1);
+                let before = heal_height(&node.log, self.cfg.heal_at_ms) as u64;
+                if self.report.liveness_failure.is_none() && certified < before {
+                    self.report.liveness_failure = Some(format!(
+                        "node {i} committed a chain certifying roots up to height {certified}, \
+                         below the {before} blocks committed before the heal"
+                    ));
+                }
             }
         }
         if self.cfg.fault == Fault::Crash && self.chain.len() < 2 {
@@ -940,7 +1056,37 @@ impl Node {
             stored: HashMap::new(),
             heights: HashMap::new(),
             forges: false,
+            executed: 0,
+            told_ready: 0,
         }
+    }
+}
+
+/// The state root a node computes at `height`: execution is not simulated, only its
+/// reports to consensus (see `crate::state_roots`). Byzantine nodes compute another and
+/// carry it in the blocks they lead (the readiness count below counts every node's
+/// executed height, as if Byzantine ones announced copies of honest roots); honest ones
+/// must never certify it.
+fn sim_root(height: u64, honest: bool) -> Hash32 {
+    let tag: &[u8] = if honest {
+        b"ordo/sim-root\0"
+    } else {
+        b"ordo/sim-bad-root\0"
+    };
+    Hash32::digest(tag, &height.to_le_bytes())
+}
+
+impl Node {
+    /// What this node reports having executed at `height` (at most its executed height).
+    fn executed_root(&self, height: u64) -> Option<ExecutedRoot> {
+        if height == 0 || height > self.executed {
+            return None;
+        }
+        let block = self.log.get(usize::try_from(height - 1).ok()?)?.id();
+        Some(ExecutedRoot {
+            block,
+            root: sim_root(height, self.honest),
+        })
     }
 }
 
@@ -962,6 +1108,7 @@ fn add_stats(total: &mut Stats, s: &Stats) {
     total.catch_up_requests += s.catch_up_requests;
     total.catch_up_blocks += s.catch_up_blocks;
     total.max_orphans = total.max_orphans.max(s.max_orphans);
+    total.root_refusals += s.root_refusals;
 }
 
 /// Counts of scenarios per fault kind, for the summary line.

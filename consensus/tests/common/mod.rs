@@ -51,6 +51,7 @@ pub fn block(round: u64, qc: QuorumCert, tag: &[u8]) -> Block {
         author: (round % N as u64) as u16,
         timestamp_ms: round,
         payload: vec![Hash32::digest(b"sync-test\0", tag)],
+        state: Default::default(),
         qc,
     }
 }

@@ -202,6 +202,13 @@ fn block(round: u64) -> Block {
         author: 1,
         timestamp_ms: 1_700_000_000_000,
         payload: vec![hash(7), hash(8)],
+        state: ordo_consensus::StateRoots {
+            first: round,
+            roots: vec![ordo_consensus::ExecutedRoot {
+                block: hash(9),
+                root: hash(10),
+            }],
+        },
         qc: qc(round - 1),
     }
 }
@@ -356,6 +363,8 @@ pub fn node_response() -> Vec<Vec<u8>> {
             height: 500,
             state_root: hash(5),
             block_hash: hash(6),
+            certified_by: hash(8),
+            proof_blocks: 4,
             manifest: hash(7),
             chunks: 12,
             bytes: 12 << 20,
