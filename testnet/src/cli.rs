@@ -355,7 +355,7 @@ pub struct BenchArgs {
     pub senders: usize,
 
     /// Closed loop: how many transactions to sign up front at most [default: enough for
-    /// the run at a mean latency of 140 ms (80 ms ordering only), at most 3 million (6
+    /// the run at a mean latency of 140 ms (60 ms ordering only), at most 3 million (6
     /// million opaque payloads)]
     #[arg(long, value_name = "N")]
     pub max_txs: Option<u64>,
