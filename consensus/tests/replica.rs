@@ -1041,14 +1041,7 @@ fn executed_at(height: u64) -> ExecutedRoot {
 }
 
 fn report(r: &mut Replica<KeyPair>, height: u64, e: ExecutedRoot) -> Vec<Action> {
-    r.handle(
-        10,
-        Event::Executed {
-            height,
-            block: e.block,
-            root: e.root,
-        },
-    )
+    r.handle(10, Event::executed(height, e))
 }
 
 /// The proposal of round 1 by `leader`, carrying `state`.

@@ -151,13 +151,10 @@ impl Driver {
     ) -> Result<(), TaskError> {
         self.execute(actions, deadline)?;
         while !self.loaded_roots.is_empty() {
-            for (height, r) in std::mem::take(&mut self.loaded_roots) {
-                let event = Event::Executed {
-                    height,
-                    block: r.block,
-                    root: r.root,
-                };
-                let more = self.replica.handle(now_ms(), event);
+            for (height, executed) in std::mem::take(&mut self.loaded_roots) {
+                let more = self
+                    .replica
+                    .handle(now_ms(), Event::executed(height, executed));
                 self.execute(more, deadline)?;
             }
         }

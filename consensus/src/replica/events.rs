@@ -8,6 +8,7 @@ use ordo_types::{Hash32, PublicKey};
 
 use crate::messages::{Block, Message, QuorumCert};
 use crate::safety::SafetyData;
+use crate::state_roots::ExecutedRoot;
 
 /// What the driver feeds a replica.
 // Events are moved once into `handle`; boxing the common case would only add an allocation.
@@ -38,6 +39,17 @@ pub enum Event {
     /// 2f other validators announced our root at `height`: with us a quorum executed
     /// every height up to it, so a block carrying them can be voted for at once.
     PeersExecuted { height: u64 },
+}
+
+impl Event {
+    /// [`Event::Executed`] for what was executed at `height`.
+    pub fn executed(height: u64, executed: ExecutedRoot) -> Self {
+        Event::Executed {
+            height,
+            block: executed.block,
+            root: executed.root,
+        }
+    }
 }
 
 /// A payload digest reported ready, with what it takes of a block: its transactions and

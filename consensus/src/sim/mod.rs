@@ -530,19 +530,9 @@ impl Sim {
                 return;
             }
             What::LoadRoots { from, count } => {
-                let now = self.now;
                 for height in from..from.saturating_add(count) {
-                    let Some(r) = self.nodes[i].executed_root(height) else {
+                    if !self.report_root(i, height) {
                         break;
-                    };
-                    let event = Event::Executed {
-                        height,
-                        block: r.block,
-                        root: r.root,
-                    };
-                    if let Some(replica) = self.nodes[i].replica.as_mut() {
-                        let actions = replica.handle(now, event);
-                        self.execute(i, actions);
                     }
                 }
                 return;
@@ -873,6 +863,19 @@ impl Sim {
         }
     }
 
+    /// Reports what node `i` executed at `height` to its replica; false if it did not.
+    fn report_root(&mut self, i: usize, height: u64) -> bool {
+        let Some(executed) = self.nodes[i].executed_root(height) else {
+            return false;
+        };
+        let now = self.now;
+        if let Some(replica) = self.nodes[i].replica.as_mut() {
+            let actions = replica.handle(now, Event::executed(height, executed));
+            self.execute(i, actions);
+        }
+        true
+    }
+
     /// Node `i` executes the heights it committed (reporting each root), and every node
     /// learns how far 2f others executed alike with it, as the node's root tracker tells.
     fn execute_committed(&mut self, i: usize) {
@@ -884,18 +887,7 @@ impl Sim {
         }
         for height in from..=to {
             self.nodes[i].executed = height;
-            let Some(r) = self.nodes[i].executed_root(height) else {
-                break;
-            };
-            let event = Event::Executed {
-                height,
-                block: r.block,
-                root: r.root,
-            };
-            if let Some(replica) = self.nodes[i].replica.as_mut() {
-                let actions = replica.handle(now, event);
-                self.execute(i, actions);
-            }
+            self.report_root(i, height);
         }
         let others_needed = self.committee.quorum() - 1;
         for j in 0..self.nodes.len() {
