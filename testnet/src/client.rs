@@ -102,6 +102,24 @@ pub fn block_transactions(
     height: u64,
     wait_ms: u64,
 ) -> Result<Option<Vec<Hash32>>> {
+    match block_transactions_kept(addr, height, wait_ms)? {
+        Kept::Here(hashes) => Ok(Some(hashes)),
+        Kept::NotYet | Kept::Pruned => Ok(None),
+    }
+}
+
+/// What a validator says of one height's transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    Here(Vec<Hash32>),
+    /// Not committed there yet (404).
+    NotYet,
+    /// Below the oldest height it keeps (410).
+    Pruned,
+}
+
+/// [`block_transactions`], telling a height not yet committed from one pruned.
+pub fn block_transactions_kept(addr: SocketAddr, height: u64, wait_ms: u64) -> Result<Kept> {
     let path = format!("/v1/blocks/{height}/transactions?wait_ms={wait_ms}");
     let timeout = Duration::from_millis(wait_ms) + Duration::from_secs(10);
     let response = request(
@@ -113,12 +131,14 @@ pub fn block_transactions(
         timeout,
     )
     .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: {e}")))?;
-    if response.status == 404 {
-        return Ok(None);
+    match response.status {
+        404 => return Ok(Kept::NotYet),
+        410 => return Ok(Kept::Pruned),
+        _ => {}
     }
     let response = expect_ok(addr, &format!("GET {path}"), response)?;
     codec::decode::<Vec<Hash32>, { 256 << 20 }>(&response.body)
-        .map(Some)
+        .map(Kept::Here)
         .map_err(|e| TestnetError::rpc(addr, format!("GET {path}: undecodable list: {e}")))
 }
 

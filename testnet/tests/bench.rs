@@ -489,3 +489,92 @@ fn ctrl_c_stops_the_run_and_its_validators() {
     assert_eq!(status.code(), Some(130));
     assert_no_validator_left(&dir);
 }
+
+/// Stops the testnet kept in its folder when dropped (the test's end, or a failed assert).
+struct Down(std::path::PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = Command::new(tool())
+            .args(["testnet", "down", "--dir", self.0.to_str().unwrap()])
+            .output();
+    }
+}
+
+/// A run longer than the validators' retention window: the heights they prune meanwhile
+/// answer `pruned` and are not taken for lost; what the tracker saw committed there is
+/// counted apart, and everything still kept is checked as usual.
+#[test]
+fn a_run_longer_than_the_retention_window_checks_what_is_kept() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("testnet");
+    let port_base = ordo_testnet::ports::find_free_base(4).unwrap().to_string();
+    let up = || {
+        let out = Command::new(tool())
+            .args([
+                "testnet",
+                "up",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--accounts",
+                "500",
+            ])
+            .args(["--port-base", &port_base])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Made and started once, stopped to change the configs, started again.
+    up();
+    drop(Down(dir.clone()));
+    // The smallest window (512 blocks), snapshots every 100, and short empty rounds with
+    // no fsync per block, so that the chain passes the window within seconds.
+    for v in 0..4 {
+        let path = dir.join(format!("v{v}")).join("config.toml");
+        let mut config = ordo_node::config::NodeConfig::load(&path).unwrap();
+        config.storage.retain_blocks = 512;
+        config.storage.snapshot_interval_blocks = 100;
+        config.storage.sync_commits = false;
+        config.consensus.max_batch_delay_ms = 2;
+        config.mempool.max_batch_delay_ms = 2;
+        config.write(&path).unwrap();
+    }
+    up();
+    let _down = Down(dir.clone());
+    let report = tmp.path().join("report.json");
+    let out = Command::new(tool())
+        .args(["bench", "--quiet", "--dir", dir.to_str().unwrap()])
+        .args(["--rate", "300", "--duration", "20s", "--warmup", "1s"])
+        .args(["--accounts", "500", "--json", report.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let v = &r["verification"];
+    let checks = v["validators"].as_array().unwrap();
+    let pruned: u64 = checks
+        .iter()
+        .map(|c| c["pruned"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        pruned > 0,
+        "no validator pruned a height of the run: the window was not passed\n{text}"
+    );
+    assert_eq!(v["nothing_lost"], true, "{text}");
+    for c in checks {
+        assert_eq!(c["missing"], 0, "{c}");
+        assert!(c["found"].as_u64().unwrap() > 0, "{c}");
+    }
+    assert!(text.contains("were not checked there"), "{text}");
+}

@@ -319,6 +319,13 @@ impl BenchReport {
             v.from_height,
             v.to_height
         );
+        let unchecked = v.validators.iter().map(|c| c.pruned).max().unwrap_or(0);
+        if unchecked > 0 {
+            let _ = write!(
+                s,
+                "; up to {unchecked} committed in heights validators have pruned since (storage.retain_blocks) were not checked there"
+            );
+        }
         for c in v
             .validators
             .iter()

@@ -62,6 +62,8 @@ pub struct Shared {
     pub index: HashMap<Hash32, u32>,
     pub submitted_us: Vec<AtomicU64>,
     pub seen_us: Vec<AtomicU64>,
+    /// The height at which the tracker saw each item committed (0: not seen).
+    pub seen_height: Vec<AtomicU64>,
     pub outcome: Vec<AtomicU8>,
     pub counters: Counters,
     pub rejected_by: Mutex<BTreeMap<String, u64>>,
@@ -108,6 +110,7 @@ impl Shared {
             items,
             submitted_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
             seen_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            seen_height: (0..n).map(|_| AtomicU64::new(0)).collect(),
             outcome: (0..n).map(|_| AtomicU8::new(outcome::UNSENT)).collect(),
             counters: Counters::default(),
             rejected_by: Mutex::new(BTreeMap::new()),
@@ -194,8 +197,9 @@ impl Shared {
         }
     }
 
-    /// Records the items of one block as seen now; returns how many were the run's.
-    pub fn record_block(&self, hashes: &[Hash32], closed_loop: bool) -> u64 {
+    /// Records the items of the block at `height` as seen now; returns how many were the
+    /// run's.
+    pub fn record_block(&self, height: u64, hashes: &[Hash32], closed_loop: bool) -> u64 {
         let now = self.now_us();
         let mut ours = 0;
         let mut released = 0;
@@ -214,6 +218,7 @@ impl Shared {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            self.seen_height[i].store(height, Ordering::SeqCst);
             self.counters
                 .committed_distinct
                 .fetch_add(1, Ordering::Relaxed);

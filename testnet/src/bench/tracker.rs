@@ -33,7 +33,7 @@ pub fn track(shared: &Shared, addr: SocketAddr, start_height: u64, closed_loop: 
         let height = tracked.last_height + 1;
         match client::block_transactions(addr, height, POLL_MS) {
             Ok(Some(hashes)) => {
-                shared.record_block(&hashes, closed_loop);
+                shared.record_block(height, &hashes, closed_loop);
                 tracked.last_height = height;
                 shared.tracked_height.store(height, Ordering::SeqCst);
                 tracked.blocks += 1;

@@ -1,5 +1,6 @@
 //! After the run: nothing lost (every item the tracker saw committed is in the same
-//! heights' blocks of every live validator, and nothing else of the run is), the
+//! heights' blocks of every live validator, and nothing else of the run is; items the
+//! tracker saw at heights a validator has pruned since are counted apart, not checked), the
 //! validators agree on the state root at a common height, and the accounts' nonces moved
 //! by as much as the committed transactions say.
 
@@ -32,6 +33,9 @@ pub struct ValidatorCheck {
     pub missing: u64,
     /// Items in this validator's blocks that the tracker did not see.
     pub extra: u64,
+    /// Items the tracker saw committed at heights this validator pruned since (a run
+    /// longer than its `storage.retain_blocks`): not checked there.
+    pub pruned: u64,
     pub error: Option<String>,
 }
 
@@ -62,6 +66,8 @@ fn check_one(
         .map(|_| AtomicBool::new(false))
         .collect();
     let next = AtomicU64::new(from);
+    // The highest height answered `pruned` (0: none).
+    let pruned_through = AtomicU64::new(0);
     let failure = parking_lot::Mutex::new(None::<String>);
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
@@ -85,15 +91,18 @@ fn check_one(
                         DEADLINE.as_secs()
                     ));
                 }
-                match client::block_transactions(addr, height, WAIT_MS) {
-                    Ok(Some(hashes)) => {
+                match client::block_transactions_kept(addr, height, WAIT_MS) {
+                    Ok(client::Kept::Here(hashes)) => {
                         for h in hashes {
                             if let Some(&i) = shared.index.get(&h) {
                                 found[i as usize].store(true, Ordering::Relaxed);
                             }
                         }
                     }
-                    Ok(None) => {
+                    Ok(client::Kept::Pruned) => {
+                        pruned_through.fetch_max(height, Ordering::SeqCst);
+                    }
+                    Ok(client::Kept::NotYet) => {
                         return stop(format!("height {height} not there after {WAIT_MS} ms"))
                     }
                     Err(e) => return stop(e.to_string()),
@@ -107,12 +116,17 @@ fn check_one(
         found: 0,
         missing: 0,
         extra: 0,
+        pruned: 0,
         error: failure.into_inner(),
     };
+    let pruned_through = pruned_through.into_inner();
     for (i, f) in found.iter().enumerate() {
         let seen = shared.seen_us[i].load(Ordering::Relaxed) != 0;
         match (seen, f.load(Ordering::Relaxed)) {
             (true, true) => check.found += 1,
+            (true, false) if shared.seen_height[i].load(Ordering::Relaxed) <= pruned_through => {
+                check.pruned += 1
+            }
             (true, false) => check.missing += 1,
             (false, true) => check.extra += 1,
             (false, false) => {}
@@ -145,6 +159,7 @@ pub fn verify(
                     found: 0,
                     missing: 0,
                     extra: 0,
+                    pruned: 0,
                     error: Some("the check panicked".into()),
                 })
             })
