@@ -42,6 +42,17 @@ impl Drop for Process {
     }
 }
 
+/// `answer` is the RPC's error of stable code `code`, whose message says `says`.
+fn assert_api_error(answer: &Value, code: &str, says: &str) {
+    assert_eq!(answer["error"]["code"], code, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(says)),
+        "{answer}"
+    );
+}
+
 fn get(rpc: SocketAddr, path: &str) -> Option<Value> {
     http::get(rpc, path, Duration::from_secs(2))
         .ok()
@@ -475,13 +486,7 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
             let answer = answer.unwrap_or_else(|e| panic!("no status during the restore: {e}"));
             assert_eq!(answer.status, 503);
             let status = answer.json().expect("a JSON answer");
-            assert_eq!(status["error"]["code"], "syncing", "{status}");
-            assert!(
-                status["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("chunks applied")),
-                "{status}"
-            );
+            assert_api_error(&status, "syncing", "chunks applied");
             assert_eq!(status["sync"]["phase"], "restoring", "{status}");
             assert_eq!(status["sync"]["chunks"].as_f64(), Some(total), "{status}");
             assert!(
@@ -648,13 +653,10 @@ fn validators_prune_below_the_window_and_one_left_behind_restores_a_snapshot() {
     let oldest = c.metric(0, "ordo_storage_pruned_below") as u64;
     let pruned = http::get(v0.rpc, "/v1/blocks/1", Duration::from_secs(2)).unwrap();
     assert_eq!(pruned.status, 410, "{:?}", pruned.json());
-    let answer = pruned.json().unwrap();
-    assert_eq!(answer["error"]["code"], "pruned", "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("pruned; oldest height is")),
-        "{answer}"
+    assert_api_error(
+        &pruned.json().unwrap(),
+        "pruned",
+        "pruned; oldest height is",
     );
     assert!(get(v0.rpc, &format!("/v1/blocks/{}", oldest + 1)).is_some());
     let eth = http::post_json(

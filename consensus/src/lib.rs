@@ -16,7 +16,8 @@
 //! - State roots: the node reports each root it computes ([`Event::Executed`]) and how far
 //!   2f peers announced the same ([`Event::PeersExecuted`]); leaders carry them in blocks
 //!   and voters vote only for roots they computed ([`state_roots`]), so a certificate
-//!   vouches for them ([`verify_root_proof`]).
+//!   vouches for them ([`verify_root_proof`]); after a restart the node says how far it
+//!   executed ([`Replica::restore_executed`]) and answers [`Action::LoadRoots`].
 //! - [`SafetyData`] is what storage keeps (as bytes: [`SafetyData::to_bytes`]).
 //! - [`LeaderPolicy`]: round-robin or leader reputation.
 //! - [`sim`]: the deterministic network simulator with partitions, crashes, twins and
@@ -63,8 +64,9 @@ pub use config::Config;
 pub use error::ConsensusError;
 pub use leader::LeaderPolicy;
 pub use messages::{
-    Block, Epoch, Message, Proposal, QuorumCert, Round, Timeout, TimeoutCert, ValidatorIndex, Vote,
+    Block, Epoch, ExecutedRoot, Message, Proposal, QuorumCert, Round, StateRoots, Timeout,
+    TimeoutCert, ValidatorIndex, Vote,
 };
 pub use replica::{Action, Event, ReadyPayload, Replica, Stats};
 pub use safety::SafetyData;
-pub use state_roots::{verify_qc, verify_root_proof, ExecutedRoot, StateRoots};
+pub use state_roots::verify_root_proof;

@@ -11,8 +11,6 @@ use std::fmt;
 use bincode::{Decode, Encode};
 use ordo_types::{codec, Hash32, Signature};
 
-pub use crate::state_roots::StateRoots;
-
 pub type Round = u64;
 pub type Epoch = u64;
 /// A validator's position in the [`crate::Committee`].
@@ -73,6 +71,53 @@ impl QuorumCert {
     /// Identifies the certificate's content, for the verification cache.
     pub fn cache_key(&self) -> Hash32 {
         Hash32::digest(b"ordo/qc-cache\0", &codec::encode(self))
+    }
+}
+
+/// The block executed at one height and the state root after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ExecutedRoot {
+    pub block: Hash32,
+    pub root: Hash32,
+}
+
+/// The state roots a block carries: those of heights `first`, `first + 1`, ... (the
+/// rules they follow are in [`crate::state_roots`]).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct StateRoots {
+    pub first: u64,
+    pub roots: Vec<ExecutedRoot>,
+}
+
+impl Default for StateRoots {
+    /// What the genesis block carries: nothing, and height 1 next.
+    fn default() -> Self {
+        StateRoots {
+            first: 1,
+            roots: Vec::new(),
+        }
+    }
+}
+
+impl StateRoots {
+    /// The first height a child block carries.
+    pub fn next(&self) -> u64 {
+        self.first.saturating_add(self.roots.len() as u64)
+    }
+
+    /// What this block carries for `height`, if it carries it.
+    pub fn get(&self, height: u64) -> Option<ExecutedRoot> {
+        let i = usize::try_from(height.checked_sub(self.first)?).ok()?;
+        self.roots.get(i).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, ExecutedRoot)> + '_ {
+        (self.first..).zip(self.roots.iter().copied())
+    }
+
+    /// What a block id hashes of these roots.
+    pub(crate) fn id_bytes(&self) -> Vec<u8> {
+        ordo_types::codec::encode(self)
     }
 }
 
@@ -481,7 +526,7 @@ mod tests {
             payload: vec![Hash32::digest(b"t\0", b"x")],
             state: StateRoots {
                 first: 1,
-                roots: vec![crate::state_roots::ExecutedRoot {
+                roots: vec![ExecutedRoot {
                     block: Hash32([3; 32]),
                     root: Hash32([4; 32]),
                 }],
@@ -529,7 +574,7 @@ mod tests {
         f.qc.parent_round = 2;
         assert_ne!(a.id(), f.id());
         let mut g = a.clone();
-        g.state.roots.push(crate::state_roots::ExecutedRoot {
+        g.state.roots.push(ExecutedRoot {
             block: Hash32([7; 32]),
             root: Hash32([8; 32]),
         });

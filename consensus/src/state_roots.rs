@@ -29,12 +29,11 @@
 
 use std::collections::BTreeMap;
 
-use bincode::{Decode, Encode};
 use ordo_types::Hash32;
 
 use crate::committee::{Committee, VerifyFn};
 use crate::error::ConsensusError;
-use crate::messages::{Block, QuorumCert, Round};
+use crate::messages::{Block, ExecutedRoot, QuorumCert, Round, StateRoots};
 use crate::replica::certificates::Certificates;
 
 /// Roots one block may carry: at about 40 rounds a second and fewer executed heights, a
@@ -46,52 +45,6 @@ pub const MAX_ROOTS_PER_BLOCK: usize = 64;
 /// the committed block and the executed tip (a few), bounded for a chain whose claims
 /// stall.
 pub const MAX_OWN_ROOTS: usize = 65_536;
-
-/// The block executed at one height and the state root after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct ExecutedRoot {
-    pub block: Hash32,
-    pub root: Hash32,
-}
-
-/// The state roots a block carries: those of heights `first`, `first + 1`, ...
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct StateRoots {
-    pub first: u64,
-    pub roots: Vec<ExecutedRoot>,
-}
-
-impl Default for StateRoots {
-    /// What the genesis block carries: nothing, and height 1 next.
-    fn default() -> Self {
-        StateRoots {
-            first: 1,
-            roots: Vec::new(),
-        }
-    }
-}
-
-impl StateRoots {
-    /// The first height a child block carries.
-    pub fn next(&self) -> u64 {
-        self.first.saturating_add(self.roots.len() as u64)
-    }
-
-    /// What this block carries for `height`, if it carries it.
-    pub fn get(&self, height: u64) -> Option<ExecutedRoot> {
-        let i = usize::try_from(height.checked_sub(self.first)?).ok()?;
-        self.roots.get(i).copied()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (u64, ExecutedRoot)> + '_ {
-        (self.first..).zip(self.roots.iter().copied())
-    }
-
-    /// What a block id hashes of these roots.
-    pub(crate) fn id_bytes(&self) -> Vec<u8> {
-        ordo_types::codec::encode(self)
-    }
-}
 
 /// What a replica finds when it checks a block's roots against its own.
 #[derive(Debug, PartialEq, Eq)]
@@ -247,7 +200,7 @@ pub fn verify_root_proof(
 }
 
 /// Checks one QC against the committee, with no cache.
-pub fn verify_qc(
+fn verify_qc(
     committee: &Committee,
     verify: VerifyFn,
     qc: &QuorumCert,

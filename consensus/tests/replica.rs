@@ -516,12 +516,7 @@ fn hostile_messages_are_rejected_and_counted() {
     assert!(Message::decode(&[0xff; 40]).is_err());
 
     // After all that, the honest proposal still gets its vote.
-    assert!(has_vote(&deliver(
-        &mut r,
-        &keys,
-        leader,
-        Message::Proposal(p)
-    )));
+    assert!(has_vote(&propose(&mut r, &keys, leader, p)));
 }
 
 #[test]
@@ -1044,6 +1039,11 @@ fn report(r: &mut Replica<KeyPair>, height: u64, e: ExecutedRoot) -> Vec<Action>
     r.handle(10, Event::executed(height, e))
 }
 
+/// `p` delivered from its leader.
+fn propose(r: &mut Replica<KeyPair>, keys: &[KeyPair], leader: usize, p: Proposal) -> Vec<Action> {
+    deliver(r, keys, leader, Message::Proposal(p))
+}
+
 /// The proposal of round 1 by `leader`, carrying `state`.
 fn carrying(keys: &[KeyPair], leader: usize, state: StateRoots) -> Proposal {
     let mut block = proposal(keys, leader, 1, QuorumCert::genesis(0)).block;
@@ -1059,12 +1059,7 @@ fn a_vote_waits_for_the_roots_a_block_carries_and_never_goes_to_other_ones() {
         roots: vec![executed_at(1), executed_at(2)],
     };
     let p = carrying(&keys, leader, state.clone());
-    assert!(!has_vote(&deliver(
-        &mut r,
-        &keys,
-        leader,
-        Message::Proposal(p)
-    )));
+    assert!(!has_vote(&propose(&mut r, &keys, leader, p)));
     assert!(
         !has_vote(&report(&mut r, 1, executed_at(1))),
         "height 2 not executed yet"
@@ -1087,12 +1082,7 @@ fn a_vote_waits_for_the_roots_a_block_carries_and_never_goes_to_other_ones() {
         report(&mut r, 1, executed_at(1));
         report(&mut r, 2, ours);
         let p = carrying(&keys, leader, state.clone());
-        assert!(!has_vote(&deliver(
-            &mut r,
-            &keys,
-            leader,
-            Message::Proposal(p)
-        )));
+        assert!(!has_vote(&propose(&mut r, &keys, leader, p)));
         assert!(!has_vote(&report(&mut r, 3, executed_at(3))));
     }
 }
@@ -1108,7 +1098,7 @@ fn a_root_executed_but_not_held_is_asked_of_the_node() {
         roots: vec![executed_at(1), executed_at(2)],
     };
     let p = carrying(&keys, leader, state);
-    let actions = deliver(&mut r, &keys, leader, Message::Proposal(p));
+    let actions = propose(&mut r, &keys, leader, p);
     assert!(!has_vote(&actions));
     let asked: Vec<(u64, u64)> = actions
         .iter()
@@ -1141,12 +1131,7 @@ fn a_block_whose_roots_do_not_continue_its_parent_s_gets_no_vote() {
             report(&mut r, h, executed_at(h));
         }
         let p = carrying(&keys, leader, state);
-        assert!(!has_vote(&deliver(
-            &mut r,
-            &keys,
-            leader,
-            Message::Proposal(p)
-        )));
+        assert!(!has_vote(&propose(&mut r, &keys, leader, p)));
         assert_eq!(r.stats().invalid_messages, 1);
     }
 }

@@ -6,9 +6,9 @@
 
 use ordo_types::{Hash32, PublicKey};
 
+use crate::messages::ExecutedRoot;
 use crate::messages::{Block, Message, QuorumCert};
 use crate::safety::SafetyData;
-use crate::state_roots::ExecutedRoot;
 
 /// What the driver feeds a replica.
 // Events are moved once into `handle`; boxing the common case would only add an allocation.
@@ -28,9 +28,9 @@ pub enum Event {
     PayloadAvailable(Vec<Hash32>),
     /// We executed `block` at height `height`, and `root` is the state after it: blocks
     /// carrying it may be voted for, and a leader may carry it once its peers executed it
-    /// (see [`crate::state_roots`]). Report every height, in order; after a restart the
-    /// heights from [`crate::Replica::roots_wanted_from`] to the executed tip (or as
-    /// [`Action::LoadRoots`] asks).
+    /// (see [`crate::state_roots`]). Report every height as it executes, in order; after
+    /// a restart, [`crate::Replica::restore_executed`] and then what [`Action::LoadRoots`]
+    /// asks for.
     Executed {
         height: u64,
         block: Hash32,

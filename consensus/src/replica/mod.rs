@@ -53,12 +53,13 @@ use crate::config::Config;
 use crate::control::INSECURE_SYNC;
 use crate::error::ConsensusError;
 use crate::leader::LeaderElection;
+use crate::messages::ExecutedRoot;
 use crate::messages::{
     proposal_digest, timeout_digest, vote_digest, Block, Message, Proposal, QuorumCert, Round,
     Timeout, TimeoutCert, ValidatorIndex, Vote,
 };
 use crate::safety::SafetyData;
-use crate::state_roots::{check_carried, ExecutedRoot, OwnRoots, RootCheck, MAX_ROOTS_PER_BLOCK};
+use crate::state_roots::{check_carried, OwnRoots, RootCheck, MAX_ROOTS_PER_BLOCK};
 
 use certificates::Certificates;
 pub use events::{Action, Event, ReadyPayload};
@@ -271,13 +272,6 @@ impl<S: Signer> Replica<S> {
     /// them. Call before [`Replica::start`].
     pub fn restore_executed(&mut self, height: u64) {
         self.roots.executed_through(height);
-    }
-
-    /// The first height a block extending the committed root carries: the node reports
-    /// its roots from here on when it restarts (with [`Event::Executed`]).
-    pub fn roots_wanted_from(&self) -> u64 {
-        let (_, id) = self.tree.root();
-        self.tree.get(&id).map_or(1, |b| b.state.next())
     }
 
     pub fn high_qc(&self) -> &QuorumCert {

@@ -31,11 +31,11 @@ use rand::{Rng, SeedableRng};
 use crate::committee::{ed25519_verify, sim_verify, Committee, Signer, SimSigner};
 use crate::config::Config;
 use crate::leader::LeaderPolicy;
+use crate::messages::ExecutedRoot;
 use crate::messages::ValidatorIndex;
 use crate::messages::{Block, Message, Round};
 use crate::replica::{Action, Event, Replica, Stats};
 use crate::safety::SafetyData;
-use crate::state_roots::ExecutedRoot;
 use crate::sync;
 
 use forger::Forger;
