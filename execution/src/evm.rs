@@ -104,6 +104,33 @@ pub(crate) fn from_evm(address: &EvmAddress) -> Address {
 /// revm's view of the state: every read goes through the reader.
 struct Db<R: KeyReader> {
     reader: R,
+    /// The empty code of accounts without code: this EVM's own, not revm's shared
+    /// default, whose reference count every account load would otherwise change from
+    /// every worker thread (see [`crate::code::Code::unshared`]).
+    empty: Bytecode,
+    /// The sender's account as [`Runner::execute`] read it for its checks, given to revm
+    /// when it loads the sender: one read (and, in the parallel engine, one entry of the
+    /// read set to validate) instead of two of the same key. Set only while revm runs.
+    sender: Option<(Address, Option<StateValue>)>,
+}
+
+impl<R: KeyReader> Db<R> {
+    fn new(reader: R) -> Self {
+        // SAFETY: exactly the form of revm's default empty code (one STOP byte of padding,
+        // no original bytes, an empty jump table), which `new_analyzed` accepts.
+        let empty = unsafe {
+            Bytecode::new_analyzed(
+                revm::primitives::Bytes::from_static(&[0x00]),
+                0,
+                revm::bytecode::JumpTable::default(),
+            )
+        };
+        Db {
+            reader,
+            empty,
+            sender: None,
+        }
+    }
 }
 
 impl<R: KeyReader> Database for Db<R> {
@@ -111,7 +138,14 @@ impl<R: KeyReader> Database for Db<R> {
 
     fn basic(&mut self, address: EvmAddress) -> Result<Option<AccountInfo>, Stop> {
         let ours = from_evm(&address);
-        let account = match self.reader.read(&StateKey::Account(ours))? {
+        let read = match self.sender.take() {
+            Some((sender, read)) if sender == ours => read,
+            other => {
+                self.sender = other;
+                self.reader.read(&StateKey::Account(ours))?
+            }
+        };
+        let account = match read {
             Some(StateValue::Account(a)) => a,
             _ => return Ok(None),
         };
@@ -129,7 +163,7 @@ impl<R: KeyReader> Database for Db<R> {
         };
         let (code_hash, code) = match code {
             Some(c) => (c.hash(), c.bytecode().clone()),
-            None => (KECCAK_EMPTY, Bytecode::default()),
+            None => (KECCAK_EMPTY, self.empty.clone()),
         };
         Ok(Some(AccountInfo {
             balance: U256::from(account.balance),
@@ -144,7 +178,7 @@ impl<R: KeyReader> Database for Db<R> {
         // `basic` always returns the code with the account, so revm never asks by hash
         // for anything but the empty code.
         if code_hash == KECCAK_EMPTY {
-            return Ok(Bytecode::default());
+            return Ok(self.empty.clone());
         }
         Err(Stop::Failed(format!("code {code_hash} requested by hash")))
     }
@@ -174,7 +208,7 @@ pub(crate) struct Runner<R: KeyReader> {
 impl<R: KeyReader> Runner<R> {
     pub(crate) fn new(config: &ChainConfig, block: &BlockContext, reader: R) -> Self {
         Runner {
-            evm: build(config, block, Db { reader }, false),
+            evm: build(config, block, Db::new(reader), false),
         }
     }
 
@@ -227,8 +261,9 @@ impl<R: KeyReader> Runner<R> {
         if block.timestamp_ms > tx.expiry() {
             return Ok(EvmEffects::none(TxStatus::Expired));
         }
-        let account = match self.reader().read(&StateKey::Account(sender))? {
-            Some(StateValue::Account(a)) => a,
+        let sender_read = self.reader().read(&StateKey::Account(sender))?;
+        let account = match &sender_read {
+            Some(StateValue::Account(a)) => *a,
             _ => Account::default(),
         };
         if tx.nonce() != account.nonce {
@@ -279,7 +314,11 @@ impl<R: KeyReader> Runner<R> {
             chain_id: None,
             ..TxEnv::default()
         };
-        let outcome = match transact(&mut self.evm, tx_env) {
+        let db = &mut self.evm.ctx.journaled_state.database;
+        db.sender = Some((sender, sender_read));
+        let outcome = transact(&mut self.evm, tx_env);
+        self.evm.ctx.journaled_state.database.sender = None;
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(Refused::Stop(stop)) => return Err(stop),
             Err(Refused::Invalid(reason)) => {
@@ -447,14 +486,7 @@ pub fn read_only_call(
         chain_id: None,
         ..TxEnv::default()
     };
-    let mut evm = build(
-        config,
-        block,
-        Db {
-            reader: ViewReader(view),
-        },
-        true,
-    );
+    let mut evm = build(config, block, Db::new(ViewReader(view)), true);
     match transact(&mut evm, tx_env) {
         Ok(outcome) => {
             let gas_used = outcome.result.tx_gas_used();
@@ -609,7 +641,7 @@ mod tests {
         reader
             .state
             .insert(StateKey::Code(contract), StateValue::Code(code.clone()));
-        let mut db = Db { reader };
+        let mut db = Db::new(reader);
 
         let info = db.basic(to_evm(&person)).unwrap().unwrap();
         assert_eq!(info.code_hash, KECCAK_EMPTY);
@@ -626,5 +658,55 @@ mod tests {
         db.reader.asked.clear();
         assert!(db.basic(to_evm(&nobody)).unwrap().is_none());
         assert_eq!(db.reader.asked, [StateKey::Account(nobody)]);
+    }
+
+    #[test]
+    fn a_contract_call_reads_its_sender_once_and_empty_code_is_this_evms_own() {
+        let key = ordo_types::KeyPair::from_seed([4; 32]);
+        let sender = key.address();
+        let config = crate::workload::bench_config();
+        let block = BlockContext {
+            height: 1,
+            timestamp_ms: 0,
+        };
+        let mut reader = Recording::default();
+        let funded = Account {
+            balance: 1 << 64,
+            nonce: 0,
+            contract: false,
+        };
+        reader
+            .state
+            .insert(StateKey::Account(sender), StateValue::Account(funded));
+        let tx = ordo_types::Transaction {
+            chain_id: config.chain_id,
+            sender: key.public(),
+            nonce: 0,
+            expiry: u64::MAX,
+            payload: Payload::Call {
+                to: Address([9; 20]),
+                input: Vec::new(),
+                value: 5,
+                gas_limit: 100_000,
+            },
+        }
+        .sign(&key);
+        let mut runner = Runner::new(&config, &block, reader);
+        let effects = runner.execute(&config, &block, &tx, sender, true).unwrap();
+        assert_eq!(effects.receipt.status, TxStatus::Success);
+        let asked = &runner.reader().asked;
+        let sender_reads = asked
+            .iter()
+            .filter(|k| **k == StateKey::Account(sender))
+            .count();
+        assert_eq!(sender_reads, 1, "asked: {asked:?}");
+        // The hand-over ends with the transaction.
+        assert!(runner.evm.ctx.journaled_state.database.sender.is_none());
+
+        let db = &runner.evm.ctx.journaled_state.database;
+        assert!(db.empty.is_empty());
+        assert_eq!(db.empty.hash_slow(), KECCAK_EMPTY);
+        assert_eq!(db.empty, Bytecode::default());
+        assert!(!db.empty.is_default(), "revm's shared default, not our own");
     }
 }
