@@ -24,6 +24,9 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 pub const MAX_CODE_BYTES: usize = 24_576;
 
 /// A contract's runtime code, analysed once (jump destinations) and shared by reference.
+///
+/// Invariant: `bytecode` is legacy code as revm's analysis makes it (padded bytes and
+/// their jump table), made by [`Code::new`] or copied from such by [`Code::unshared`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Code {
     bytecode: Bytecode,
@@ -31,8 +34,13 @@ pub struct Code {
 }
 
 impl Code {
+    /// Analyses `bytes` as legacy code, whatever they hold. Contracts run under Cancun
+    /// rules, where no code is a delegation (EIP-7702 came later) and none starting with
+    /// 0xEF can be created (EIP-3541); revm's `new_raw` would read bytes starting 0xEF01
+    /// as a delegation and panic on a malformed one, and stored or synced bytes (a peer's
+    /// snapshot chunk) must never panic a validator.
     pub fn new(bytes: &[u8]) -> Self {
-        let bytecode = Bytecode::new_raw(Bytes::copy_from_slice(bytes));
+        let bytecode = Bytecode::new_legacy(Bytes::copy_from_slice(bytes));
         let hash = bytecode.hash_slow();
         Code { bytecode, hash }
     }
@@ -61,8 +69,8 @@ impl Code {
         let bytecode = match original.legacy_jump_table() {
             Some(jumps) if !original.is_empty() => {
                 // SAFETY: the bytes, with their padding, and the jump table are copied
-                // unchanged from code `analyze_legacy` produced (`Code::new`), which is
-                // what `new_analyzed` requires.
+                // unchanged from code revm's legacy analysis produced (the type's
+                // invariant), which is what `new_analyzed` requires.
                 unsafe {
                     Bytecode::new_analyzed(
                         Bytes::copy_from_slice(original.bytecode()),
@@ -139,6 +147,24 @@ mod tests {
         assert_eq!(decoded(&a), Code::new(&a));
         assert_eq!(decoded(&b), Code::new(&b));
         assert_ne!(decoded(&a), decoded(&b));
+    }
+
+    #[test]
+    fn any_bytes_decode_as_legacy_code_without_a_panic() {
+        // A malformed delegation prefix (revm's `new_raw` panics on it), a well-formed
+        // one, and a lone 0xEF.
+        let mut delegation = vec![0xef, 0x01, 0x00];
+        delegation.extend([7; 20]);
+        for bytes in [vec![0xef, 0x01, 0x00], delegation, vec![0xef]] {
+            // As a stored or synced value is read.
+            let key = crate::state::StateKey::Code(ordo_types::Address([1; 20]));
+            let crate::state::StateValue::Code(code) = key.decode_value(&bytes).unwrap() else {
+                panic!("code decodes as code");
+            };
+            assert_eq!(code.bytes(), &bytes[..]);
+            assert!(code.bytecode().is_legacy());
+            assert_eq!(code.hash(), revm::primitives::keccak256(&bytes));
+        }
     }
 
     #[test]

@@ -703,6 +703,48 @@ mod tests {
         // The hand-over ends with the transaction.
         assert!(runner.evm.ctx.journaled_state.database.sender.is_none());
 
+        // A transaction revm refuses before it loads the sender (too little gas for its
+        // intrinsic cost) leaves nothing behind either; the next one reads the sender
+        // afresh, once.
+        let next = |nonce, gas_limit| {
+            ordo_types::Transaction {
+                chain_id: config.chain_id,
+                sender: key.public(),
+                nonce,
+                expiry: u64::MAX,
+                payload: Payload::Call {
+                    to: Address([9; 20]),
+                    input: Vec::new(),
+                    value: 0,
+                    gas_limit,
+                },
+            }
+            .sign(&key)
+        };
+        let mut account = funded;
+        account.nonce = 1;
+        runner
+            .reader()
+            .state
+            .insert(StateKey::Account(sender), StateValue::Account(account));
+        let refused = runner
+            .execute(&config, &block, &next(1, 20_000), sender, true)
+            .unwrap();
+        assert!(matches!(refused.receipt.status, TxStatus::EvmInvalid(_)));
+        assert!(runner.evm.ctx.journaled_state.database.sender.is_none());
+        runner.reader().asked.clear();
+        let effects = runner
+            .execute(&config, &block, &next(1, 100_000), sender, true)
+            .unwrap();
+        assert_eq!(effects.receipt.status, TxStatus::Success);
+        let sender_reads = runner
+            .reader()
+            .asked
+            .iter()
+            .filter(|k| **k == StateKey::Account(sender))
+            .count();
+        assert_eq!(sender_reads, 1);
+
         let db = &runner.evm.ctx.journaled_state.database;
         assert!(db.empty.is_empty());
         assert_eq!(db.empty.hash_slow(), KECCAK_EMPTY);
