@@ -321,8 +321,22 @@ struct Reader<'e, 'a> {
     engine: &'e Engine<'a>,
     j: u32,
     reads: Vec<(StateKey, Version)>,
-    /// This worker's copies of values before the block, for keys no one has written.
-    unwritten: FxHashMap<StateKey, Option<StateValue>>,
+    /// This worker's copies of values before the block, for keys no one has written, and
+    /// whether a copy is this worker's own (see [`Reader::own_code`]).
+    unwritten: FxHashMap<StateKey, (Option<StateValue>, bool)>,
+}
+
+impl Reader<'_, '_> {
+    /// Contract code read a second time by this worker in the block becomes a copy of its
+    /// own ([`crate::code::Code::unshared`]): a contract called again and again (a token)
+    /// then costs no shared reference count per call, and one called once (one of 10,000
+    /// collections) costs no copy.
+    fn own_code(entry: &mut (Option<StateValue>, bool)) {
+        if let (Some(StateValue::Code(code)), owned @ false) = entry {
+            *code = code.unshared();
+            *owned = true;
+        }
+    }
 }
 
 type EngineRunner<'e, 'a> = Runner<Reader<'e, 'a>>;
@@ -330,14 +344,14 @@ type EngineRunner<'e, 'a> = Runner<Reader<'e, 'a>>;
 impl KeyReader for Reader<'_, '_> {
     fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
         if !self.engine.memory.written.maybe(key) {
-            let value = match self.unwritten.get(key) {
-                Some(value) => value.clone(),
+            let value = match self.unwritten.get_mut(key) {
+                Some(entry) => {
+                    Self::own_code(entry);
+                    entry.0.clone()
+                }
                 None => {
-                    let value = match self.engine.base.read(key)? {
-                        Some(StateValue::Code(code)) => Some(StateValue::Code(code.unshared())),
-                        value => value,
-                    };
-                    self.unwritten.insert(*key, value.clone());
+                    let value = self.engine.base.read(key)?;
+                    self.unwritten.insert(*key, (value.clone(), false));
                     value
                 }
             };
