@@ -284,6 +284,9 @@ fn execute_stage(
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::Sender<Executed>,
 ) -> Result<(), TaskError> {
+    // The executor runs a contract block's in-order loop on this thread (its engine and
+    // every other block on its workers): bulk work, below consensus like the workers.
+    ordo_types::lower_thread_priority();
     while let Some(job) = jobs.blocking_recv() {
         let started = Instant::now();
         metrics::histogram!("ordo_node_fetch_wait_seconds")
