@@ -175,15 +175,13 @@ impl ParallelExecutor {
         &self.options
     }
 
-    fn run(
+    /// A block without contract transactions: every key declared up front.
+    fn run_declared(
         &self,
         view: &dyn StateView,
         block: &BlockContext,
         txs: &[SignedTransaction],
     ) -> Result<ExecutedBlock> {
-        if dynamic::has_contracts(txs) {
-            return self.run_contracts(view, block, txs);
-        }
         let started = Instant::now();
         // One worker gains nothing from splitting work: the sequential executor's own path.
         let split = self.options.threads > 1;
@@ -248,7 +246,7 @@ impl ParallelExecutor {
         if dynamic::has_contracts(txs) {
             return self.run_contracts(view, block, txs);
         }
-        self.pool.install(|| self.run(view, block, txs))
+        self.pool.install(|| self.run_declared(view, block, txs))
     }
 
     /// A block with contract transactions: keys found at run time ([`dynamic`]).
