@@ -21,11 +21,13 @@ use crate::output::Output;
 
 // A validator allocates and frees small buffers at a high rate on every core (messages,
 // transactions, write sets); glibc's allocator spent about 4% of a 4-validator testnet's
-// CPU in malloc and free, plus the page faults of memory it gave back and took again.
+// CPU in malloc and free, plus the page faults of memory it gave back and took again
+// (`keep_freed_pages_mapped` in `main` keeps mimalloc from doing the same).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ordo_execution::allocator::keep_freed_pages_mapped();
     let args: Vec<OsString> = std::env::args_os().collect();
     if let Some(command) = external::delegated(&args) {
         let json = args.iter().any(|a| a == "--json");

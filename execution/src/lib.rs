@@ -36,7 +36,8 @@
 //! shared phases or the state model depending back on it. From the bottom: `error`,
 //! `receipt`, `stats`, `worker`; `state`; `vm`, `evm`, `genesis`; `prepare`; `output`
 //! (finalization); `dynamic` (contract blocks); `memory`, `executor`; `sequential` (the
-//! in-order loop); `parallel`; `workload`.
+//! in-order loop); `parallel`; `workload`. `allocator` stands apart: the binaries'
+//! allocator options.
 //!
 //! Tests: `cargo test -p ordo-execution` runs the determinism property (parallel equals
 //! sequential at 1, 2, 4 and 8 threads; `ORDO_DETERMINISM_CASES` for more cases) and the
@@ -46,6 +47,7 @@
 //!
 //! [`StateView`]: ordo_types::StateView
 
+pub mod allocator;
 mod code;
 pub mod contracts;
 mod dynamic;

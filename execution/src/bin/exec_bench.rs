@@ -133,6 +133,7 @@ struct Timed {
 }
 
 fn main() -> Result<()> {
+    ordo_execution::allocator::keep_freed_pages_mapped();
     let args = Args::parse();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = if args.threads.is_empty() {
