@@ -16,15 +16,21 @@ use std::ffi::c_long;
 /// and v3 headers that libmimalloc-sys builds; the Rust bindings do not name it).
 const MI_OPTION_PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
 
-/// The environment variable through which an operator sets the same option; when it is
-/// set, their choice stands.
-const PURGE_DECOMMITS_ENV: &str = "MIMALLOC_PURGE_DECOMMITS";
+/// The environment variables through which an operator sets the same option (its name,
+/// and its name before mimalloc 2.1; mimalloc ignores their case): when one is set, their
+/// choice stands.
+const PURGE_DECOMMITS_ENV: [&str; 2] = ["MIMALLOC_PURGE_DECOMMITS", "MIMALLOC_RESET_DECOMMITS"];
 
 /// Purge freed pages with `MADV_FREE` rather than decommitting them (see the module
 /// note). Call first thing in `main`, before any thread starts (mimalloc's option setter
 /// is not thread-safe), in a binary whose global allocator is mimalloc.
 pub fn keep_freed_pages_mapped() {
-    if std::env::var_os(PURGE_DECOMMITS_ENV).is_some() {
+    let set_by_operator = std::env::vars_os().any(|(name, _)| {
+        PURGE_DECOMMITS_ENV
+            .iter()
+            .any(|option| name.eq_ignore_ascii_case(option))
+    });
+    if set_by_operator {
         return;
     }
     // SAFETY: stores one option value; the caller runs before any other thread exists.

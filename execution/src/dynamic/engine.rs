@@ -184,11 +184,9 @@ struct Memory {
 }
 
 impl Memory {
-    fn new() -> Self {
+    fn new(txs: usize) -> Self {
         Memory {
-            shards: (0..SHARDS)
-                .map(|_| CachePadded::new(RwLock::new(FxHashMap::default())))
-                .collect(),
+            shards: new_shards(txs),
             written: Written::new(),
         }
     }
@@ -243,30 +241,48 @@ impl Memory {
         }
     }
 
-    /// Each key's last write, once every transaction is committed.
-    fn into_final(self) -> FxHashMap<StateKey, StateValue> {
-        merge_shards(self.shards, Versions::last)
+    /// Each key's last write, once every transaction is committed: a list, sized up
+    /// front, since the block's end runs on one thread (a map of them cost that thread
+    /// hashing every key again).
+    fn into_final(self) -> Vec<(StateKey, StateValue)> {
+        let shards = unwrap_shards(self.shards);
+        let keys = shards.iter().map(|s| s.len()).sum();
+        let mut out = Vec::with_capacity(keys);
+        for (key, versions) in shards.into_iter().flatten() {
+            if let Some(value) = versions.last() {
+                out.push((key, value));
+            }
+        }
+        out
     }
 }
 
-/// One map of every shard's entries, sized up front (the block's end runs on one thread),
-/// each value mapped by `keep`; `None` drops the key.
-fn merge_shards<V, W>(
+/// Keys per transaction that each shard map is sized for up front: a transaction reads and
+/// writes two to a few keys of its own (its sender's account, a slot or two), and a map
+/// grown from nothing rehashed its keys several times, on the way under its write lock.
+const KEYS_PER_TX: usize = 2;
+
+/// Empty shard maps, sized for a block of `txs` transactions (left to grow for a block
+/// too small to give each shard a key: 512 maps allocated for nothing otherwise).
+fn new_shards<V>(txs: usize) -> Vec<CachePadded<RwLock<FxHashMap<StateKey, V>>>> {
+    let keys = txs * KEYS_PER_TX / SHARDS;
+    (0..SHARDS)
+        .map(|_| {
+            CachePadded::new(RwLock::new(FxHashMap::with_capacity_and_hasher(
+                keys,
+                Default::default(),
+            )))
+        })
+        .collect()
+}
+
+fn unwrap_shards<V>(
     shards: Vec<CachePadded<RwLock<FxHashMap<StateKey, V>>>>,
-    keep: impl Fn(V) -> Option<W>,
-) -> FxHashMap<StateKey, W> {
-    let shards: Vec<FxHashMap<StateKey, V>> = shards
+) -> Vec<FxHashMap<StateKey, V>> {
+    shards
         .into_iter()
         .map(|s| s.into_inner().into_inner())
-        .collect();
-    let keys = shards.iter().map(|s| s.len()).sum();
-    let mut out = FxHashMap::with_capacity_and_hasher(keys, Default::default());
-    for (key, value) in shards.into_iter().flatten() {
-        if let Some(value) = keep(value) {
-            out.insert(key, value);
-        }
-    }
-    out
+        .collect()
 }
 
 type BaseShard = CachePadded<RwLock<FxHashMap<StateKey, Option<StateValue>>>>;
@@ -289,8 +305,19 @@ impl Base<'_> {
         Ok(value)
     }
 
-    fn into_map(self) -> FxHashMap<StateKey, Option<StateValue>> {
-        merge_shards(self.shards, Some)
+    fn into_before(self) -> Before {
+        Before(unwrap_shards(self.shards))
+    }
+}
+
+/// The values before the block of the keys the block read, by shard as [`Base`] kept
+/// them.
+pub(crate) struct Before(Vec<FxHashMap<StateKey, Option<StateValue>>>);
+
+impl Before {
+    /// `key`'s value before the block if the block read it.
+    pub(crate) fn get(&self, key: &StateKey) -> Option<Option<StateValue>> {
+        self.0[shard_of(key)].get(key).cloned()
     }
 }
 
@@ -378,8 +405,9 @@ impl KeyReader for Reader<'_, '_> {
 /// What the engine hands back once every transaction is committed.
 pub(crate) struct DynamicRun {
     pub receipts: Vec<Receipt>,
-    pub written: FxHashMap<StateKey, StateValue>,
-    pub before: FxHashMap<StateKey, Option<StateValue>>,
+    /// Each written key once, with its final value.
+    pub written: Vec<(StateKey, StateValue)>,
+    pub before: Before,
     pub reexecutions: u64,
 }
 
@@ -398,12 +426,10 @@ impl<'a> Engine<'a> {
             txs,
             senders,
             within_gas,
-            memory: Memory::new(),
+            memory: Memory::new(txs.len()),
             base: Base {
                 view,
-                shards: (0..SHARDS)
-                    .map(|_| CachePadded::new(RwLock::new(FxHashMap::default())))
-                    .collect(),
+                shards: new_shards(txs.len()),
             },
             cells: (0..txs.len())
                 .map(|_| CachePadded::new(Mutex::new(Cell::default())))
@@ -627,7 +653,7 @@ impl<'a> Engine<'a> {
         Ok(DynamicRun {
             receipts,
             written: self.memory.into_final(),
-            before: self.base.into_map(),
+            before: self.base.into_before(),
             reexecutions: self.reexecutions.into_inner(),
         })
     }

@@ -280,12 +280,13 @@ impl ParallelExecutor {
                 ..ExecutionStats::default()
             };
             stats.phases.execute = started.elapsed();
+            let before = run.before;
             dynamic::finalize(
                 view,
                 &self.config,
                 run.receipts,
                 run.written,
-                &run.before,
+                |key| before.get(key),
                 stats,
             )?
         } else {
