@@ -140,6 +140,37 @@ fn open_store(config: &NodeConfig) -> Result<(Storage, Recovery)> {
     Ok(Storage::open(&config.data_dir, storage_config)?)
 }
 
+/// Refuses a store that holds another chain's data: one whose recorded genesis hash is
+/// not this genesis file's. The store's genesis block cannot tell, since a store restored
+/// from a snapshot holds none; the recorded hash outlives restores and resyncs.
+fn check_chain_identity(
+    config: &NodeConfig,
+    storage: &Storage,
+    genesis_hash: &Hash32,
+) -> Result<()> {
+    match storage.genesis_identity()? {
+        Some(recorded) if recorded != *genesis_hash => Err(NodeError::Other(format!(
+            "{} holds another chain's data: it was written under a genesis file of hash {recorded}, \
+             and {} has hash {genesis_hash} (`ordo genesis hash`); point --genesis at that \
+             chain's file, or give this chain an empty data folder",
+            config.data_dir.display(),
+            config.genesis.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Records the genesis hash in a store that has none, once [`prepare_state`] has checked
+/// what it holds: a new store, or one written by a build from before the hash was kept.
+/// Such a store restored from a snapshot had nothing to check it against; it takes this
+/// genesis's hash from now on.
+fn record_chain_identity(storage: &Storage, genesis_hash: &Hash32) -> Result<()> {
+    if storage.genesis_identity()?.is_none() {
+        storage.record_genesis_identity(genesis_hash)?;
+    }
+    Ok(())
+}
+
 /// The executed state the validator starts from: genesis written on an empty store,
 /// otherwise what storage recovered (after checking it is this chain's).
 fn prepare_state(
@@ -301,10 +332,14 @@ fn restore_replica(
 /// listens.
 pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let genesis_file = GenesisFile::load(&config.genesis)?;
-    if let Ok(bytes) = std::fs::read(&config.genesis) {
-        // What operators compare (`ordo genesis hash`), in the log of every start.
-        info!(hash = %crate::genesis::file_hash(&bytes), chain = genesis_file.chain_id, "genesis loaded");
-    }
+    let genesis_bytes = std::fs::read(&config.genesis).map_err(|source| NodeError::Read {
+        path: config.genesis.clone(),
+        source,
+    })?;
+    // What operators compare (`ordo genesis hash`), in the log of every start; the store
+    // records it as the identity of the chain it holds.
+    let genesis_hash = crate::genesis::file_hash(&genesis_bytes);
+    info!(hash = %genesis_hash, chain = genesis_file.chain_id, "genesis loaded");
     let key = keyfile::read(&config.validator_key)?;
     let network_key = keyfile::read(&config.network_key)?;
     let consensus_committee = genesis_file.consensus_committee()?;
@@ -316,6 +351,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     }
     let prometheus = prometheus();
     let (storage, recovery) = open_store(&config)?;
+    check_chain_identity(&config, &storage, &genesis_hash)?;
     if genesis_file.ordering_only {
         warn!("ordering-only network: payloads are ordered and stored, never verified or executed");
     }
@@ -449,6 +485,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         recovery
     };
     let (tip, accumulator) = prepare_state(&config, &genesis_file, &storage, recovery)?;
+    record_chain_identity(&storage, &genesis_hash)?;
     #[cfg(feature = "byzantine")]
     let misbehaviour = config.byzantine.clone().map(|section| {
         crate::byzantine::announce(&section);
@@ -812,4 +849,40 @@ async fn inbound_consensus(
         }
     }
     Err(TaskError::closed("the network's consensus stream"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store remembers the genesis it was written under, also across an emptying for a
+    /// resync (which leaves it holding no genesis block), and refuses another.
+    #[test]
+    fn a_store_written_under_one_genesis_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "data_dir = \"data\"\ngenesis = \"genesis.json\"\n\
+            validator_key = \"validator.key\"\nnetwork_key = \"network.key\"\n\n\
+            [network]\nlisten = \"/ip4/127.0.0.1/tcp/7000\"\n\n[storage]\nsmall_caches = true\n";
+        let mut config = NodeConfig::parse(text).expect("a valid config");
+        config.data_dir = dir.path().join("data");
+        config.genesis = dir.path().join("genesis.json");
+        let (ours, theirs) = (Hash32([1; 32]), Hash32([2; 32]));
+        {
+            let (storage, _) = open_store(&config).unwrap();
+            check_chain_identity(&config, &storage, &theirs).expect("an empty store takes any");
+            record_chain_identity(&storage, &ours).unwrap();
+            check_chain_identity(&config, &storage, &ours).expect("its own genesis");
+            storage.mark_for_resync().unwrap();
+        }
+        let (storage, recovery) = open_store(&config).unwrap();
+        assert_eq!(recovery.last_executed, None, "emptied for a resync");
+        let error = check_chain_identity(&config, &storage, &theirs).unwrap_err();
+        assert!(
+            error.to_string().contains("another chain's data"),
+            "{error}"
+        );
+        // Recording again changes nothing.
+        record_chain_identity(&storage, &theirs).unwrap();
+        assert_eq!(storage.genesis_identity().unwrap(), Some(ours));
+    }
 }

@@ -92,6 +92,8 @@ pub const META_LAYOUT: &[u8] = b"layout_version";
 /// Present while the store is to be emptied for a state sync (see
 /// [`crate::Storage::mark_for_resync`]).
 pub const META_RESYNC: &[u8] = b"resync";
+/// The identity of the chain the store holds (see [`crate::Storage::genesis_identity`]).
+pub const META_GENESIS: &[u8] = b"genesis_identity";
 const META_ROOT_PREFIX: &[u8] = b"root/";
 /// The manifest of the restore under way, written before any of its state (see
 /// `snapshot::restore`); absent when none is.

@@ -190,6 +190,33 @@ impl Storage {
         self.note(result)
     }
 
+    /// The identity of the chain this store holds, as recorded by
+    /// [`Storage::record_genesis_identity`]: storage keeps it opaque (the node derives it
+    /// from its genesis). It outlives [`Storage::mark_for_resync`], like the safety data it
+    /// belongs with, so that a store restored from a snapshot, which holds no genesis
+    /// block, can still be told apart from another chain's.
+    pub fn genesis_identity(&self) -> Result<Option<Hash32>> {
+        self.get(CF_META, META_GENESIS)?
+            .map(|bytes| decode_hash("genesis identity", &bytes))
+            .transpose()
+    }
+
+    /// Records the identity of the chain this store holds; durable on return.
+    pub fn record_genesis_identity(&self, identity: &Hash32) -> Result<()> {
+        self.check_writable()?;
+        let result = self
+            .inner
+            .db
+            .put_cf_opt(
+                self.cf(CF_META),
+                META_GENESIS,
+                identity.as_bytes(),
+                &self.inner.sync_opts,
+            )
+            .map_err(|e| StorageError::from_rocks(e, Op::Write));
+        self.note(result)
+    }
+
     /// Writes consensus safety data (last voted round, highest QC, as consensus encoded
     /// them), replacing the previous value; fsynced before returning, so a vote sent
     /// after this call survives any crash.
@@ -724,8 +751,8 @@ fn recover(inner: &Inner) -> Result<Recovery> {
     })
 }
 
-/// Empties every column family but the safety data (and the layout and the mark
-/// itself) and deletes the snapshots of the old state, then drops the mark. Point deletes throughout: the state families update in
+/// Empties every column family but the safety data (and the layout, the chain's identity
+/// and the mark itself) and deletes the snapshots of the old state, then drops the mark. Point deletes throughout: the state families update in
 /// place, where RocksDB's range deletion does not work.
 fn clear_for_resync(inner: &Inner) -> Result<()> {
     const BATCH_KEYS: usize = 10_000;
@@ -740,7 +767,9 @@ fn clear_for_resync(inner: &Inner) -> Result<()> {
         let mut batch = rocksdb::WriteBatch::default();
         for item in inner.db.iterator_cf(cf, IteratorMode::Start) {
             let (key, _) = item.map_err(|e| StorageError::from_rocks(e, Op::Read))?;
-            if *name == CF_META && (*key == *META_LAYOUT || *key == *META_RESYNC) {
+            if *name == CF_META
+                && (*key == *META_LAYOUT || *key == *META_RESYNC || *key == *META_GENESIS)
+            {
                 continue;
             }
             batch.delete_cf(cf, key);

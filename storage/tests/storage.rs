@@ -686,8 +686,11 @@ fn views_are_send_sync_and_cheap_to_clone() {
 #[test]
 fn a_store_marked_for_resync_opens_empty_but_for_its_safety_data() {
     let dir = tempfile::tempdir().unwrap();
+    let identity = Hash32([7; 32]);
     {
         let (storage, _) = open(&dir);
+        assert_eq!(storage.genesis_identity().unwrap(), None);
+        storage.record_genesis_identity(&identity).unwrap();
         let mut chain = Chain::new();
         for h in 1..=3 {
             record(&storage, h);
@@ -708,6 +711,8 @@ fn a_store_marked_for_resync_opens_empty_but_for_its_safety_data() {
     assert_eq!(storage.block_at(1).unwrap(), None);
     assert_eq!(storage.receipt(&tx_hash(2, 0)).unwrap(), None);
     assert_eq!(storage.safety_data().unwrap(), Some(b"round 9".to_vec()));
+    // The chain it belongs to, too: a snapshot restored next is checked against it.
+    assert_eq!(storage.genesis_identity().unwrap(), Some(identity));
     drop(storage);
     // Emptied once: the mark is gone.
     let (storage, _) = open(&dir);
