@@ -112,15 +112,25 @@ pub struct GenesisPool {
 impl GenesisFile {
     /// Reads, parses and validates a genesis file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| NodeError::Read {
+        let bytes = std::fs::read(path).map_err(|source| NodeError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Parses and validates `bytes`, read from the genesis file at `path`: JSON if its name
+    /// ends in `.json`, TOML otherwise.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let text = std::str::from_utf8(bytes).map_err(|e| NodeError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
         let json = path.extension().is_some_and(|e| e == "json");
         let parsed = if json {
-            Self::parse_json(&text)
+            Self::parse_json(text)
         } else {
-            Self::parse_toml(&text)
+            Self::parse_toml(text)
         };
         parsed.map_err(|(field, reason)| NodeError::Genesis {
             path: path.to_path_buf(),
@@ -314,41 +324,44 @@ impl GenesisFile {
     }
 }
 
+/// A genesis of four validators, an account, a pool and a collection, for tests.
+#[cfg(test)]
+pub(crate) fn sample() -> GenesisFile {
+    use ordo_types::KeyPair;
+    GenesisFile {
+        version: GENESIS_VERSION,
+        chain_id: 9,
+        epoch: 1,
+        gas_price: 1,
+        fee_sink: Address([1; 20]),
+        block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
+        validators: (0..4u8)
+            .map(|i| GenesisValidator {
+                name: format!("v{i}"),
+                consensus_key: KeyPair::from_seed([i + 1; 32]).public(),
+                network_key: KeyPair::from_seed([i + 50; 32]).public(),
+                address: "/ip4/127.0.0.1/tcp/7000".parse().unwrap(),
+            })
+            .collect(),
+        accounts: vec![GenesisAccount {
+            address: Address([2; 20]),
+            // Wider than a u64: written and read back as a decimal string.
+            balance: 10u128.pow(27),
+        }],
+        pools: vec![GenesisPool {
+            id: 0,
+            reserve_a: 10,
+            reserve_b: 10,
+        }],
+        collections: vec![0],
+        ordering_only: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ordo_types::KeyPair;
-
-    fn sample() -> GenesisFile {
-        GenesisFile {
-            version: GENESIS_VERSION,
-            chain_id: 9,
-            epoch: 1,
-            gas_price: 1,
-            fee_sink: Address([1; 20]),
-            block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
-            validators: (0..4u8)
-                .map(|i| GenesisValidator {
-                    name: format!("v{i}"),
-                    consensus_key: KeyPair::from_seed([i + 1; 32]).public(),
-                    network_key: KeyPair::from_seed([i + 50; 32]).public(),
-                    address: "/ip4/127.0.0.1/tcp/7000".parse().unwrap(),
-                })
-                .collect(),
-            accounts: vec![GenesisAccount {
-                address: Address([2; 20]),
-                // Wider than a u64: written and read back as a decimal string.
-                balance: 10u128.pow(27),
-            }],
-            pools: vec![GenesisPool {
-                id: 0,
-                reserve_a: 10,
-                reserve_b: 10,
-            }],
-            collections: vec![0],
-            ordering_only: false,
-        }
-    }
 
     #[test]
     fn json_round_trip_and_committees() {

@@ -140,35 +140,60 @@ fn open_store(config: &NodeConfig) -> Result<(Storage, Recovery)> {
     Ok(Storage::open(&config.data_dir, storage_config)?)
 }
 
-/// Refuses a store that holds another chain's data: one whose recorded genesis hash is
-/// not this genesis file's. The store's genesis block cannot tell, since a store restored
-/// from a snapshot holds none; the recorded hash outlives restores and resyncs.
+/// Ties the store to this genesis file: refuses a store that recorded another genesis
+/// file's hash. A store without one records this file's at once, before a state sync or
+/// anything else writes to it: an empty store, or one written by a build from before the
+/// hash was kept, which is first checked by its genesis block if it still holds one (a
+/// store restored from a snapshot holds none, and cannot be checked).
 fn check_chain_identity(
     config: &NodeConfig,
+    genesis_file: &GenesisFile,
     storage: &Storage,
+    recovery: &Recovery,
     genesis_hash: &Hash32,
 ) -> Result<()> {
     match storage.genesis_identity()? {
-        Some(recorded) if recorded != *genesis_hash => Err(NodeError::Other(format!(
-            "{} holds another chain's data: it was written under a genesis file of hash {recorded}, \
-             and {} has hash {genesis_hash} (`ordo genesis hash`); point --genesis at that \
-             chain's file, or give this chain an empty data folder",
+        Some(recorded) if recorded == *genesis_hash => Ok(()),
+        Some(recorded) => Err(NodeError::Other(format!(
+            "{} holds another chain's data: it was written under a genesis file of hash \
+             {recorded}, and {} has hash {genesis_hash} (`ordo genesis hash`); set the \
+             config's `genesis` to that chain's file, or give this chain an empty data folder",
             config.data_dir.display(),
             config.genesis.display()
         ))),
-        _ => Ok(()),
+        None => {
+            let written = recovery.last_executed.is_some() || recovery.restoring.is_some();
+            if written {
+                if storage.block_hash_at(0)?.is_some() {
+                    if !holds_genesis(genesis_file, storage)? {
+                        return Err(another_genesis(config));
+                    }
+                } else {
+                    warn!(
+                        "the store was restored from a snapshot by an earlier build: it cannot \
+                         be checked against the genesis file, whose hash it records now"
+                    );
+                }
+            }
+            Ok(storage.record_genesis_identity(genesis_hash)?)
+        }
     }
 }
 
-/// Records the genesis hash in a store that has none, once [`prepare_state`] has checked
-/// what it holds: a new store, or one written by a build from before the hash was kept.
-/// Such a store restored from a snapshot had nothing to check it against; it takes this
-/// genesis's hash from now on.
-fn record_chain_identity(storage: &Storage, genesis_hash: &Hash32) -> Result<()> {
-    if storage.genesis_identity()?.is_none() {
-        storage.record_genesis_identity(genesis_hash)?;
-    }
-    Ok(())
+/// Whether the store's genesis block and state root are this genesis file's.
+fn holds_genesis(genesis_file: &GenesisFile, storage: &Storage) -> Result<bool> {
+    let initial = genesis(&genesis_file.state_spec())?;
+    let genesis_id = Block::genesis(genesis_file.epoch).id();
+    Ok(storage.state_root_at(0)? == Some(initial.state_root)
+        && storage.block_hash_at(0)? == Some(genesis_id))
+}
+
+fn another_genesis(config: &NodeConfig) -> NodeError {
+    NodeError::Other(format!(
+        "{} holds another chain's data (its genesis differs from {})",
+        config.data_dir.display(),
+        config.genesis.display()
+    ))
 }
 
 /// The executed state the validator starts from: genesis written on an empty store,
@@ -226,11 +251,7 @@ fn prepare_state(
         && (stored_genesis != Some(initial.state_root)
             || storage.block_hash_at(0)? != Some(genesis_id))
     {
-        return Err(NodeError::Other(format!(
-            "{} holds another chain's data (its genesis differs from {})",
-            config.data_dir.display(),
-            config.genesis.display()
-        )));
+        return Err(another_genesis(config));
     }
     let timestamp_ms = storage
         .block_at(last_executed)?
@@ -331,11 +352,12 @@ fn restore_replica(
 /// Starts every part of a validator, each under the supervisor, and returns once the RPC
 /// listens.
 pub async fn start(config: NodeConfig) -> Result<RunningNode> {
-    let genesis_file = GenesisFile::load(&config.genesis)?;
+    // Read once: the hash is of the bytes parsed.
     let genesis_bytes = std::fs::read(&config.genesis).map_err(|source| NodeError::Read {
         path: config.genesis.clone(),
         source,
     })?;
+    let genesis_file = GenesisFile::from_bytes(&config.genesis, &genesis_bytes)?;
     // What operators compare (`ordo genesis hash`), in the log of every start; the store
     // records it as the identity of the chain it holds.
     let genesis_hash = crate::genesis::file_hash(&genesis_bytes);
@@ -351,7 +373,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     }
     let prometheus = prometheus();
     let (storage, recovery) = open_store(&config)?;
-    check_chain_identity(&config, &storage, &genesis_hash)?;
+    check_chain_identity(&config, &genesis_file, &storage, &recovery, &genesis_hash)?;
     if genesis_file.ordering_only {
         warn!("ordering-only network: payloads are ordered and stored, never verified or executed");
     }
@@ -485,7 +507,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         recovery
     };
     let (tip, accumulator) = prepare_state(&config, &genesis_file, &storage, recovery)?;
-    record_chain_identity(&storage, &genesis_hash)?;
     #[cfg(feature = "byzantine")]
     let misbehaviour = config.byzantine.clone().map(|section| {
         crate::byzantine::announce(&section);
@@ -855,34 +876,75 @@ async fn inbound_consensus(
 mod tests {
     use super::*;
 
-    /// A store remembers the genesis it was written under, also across an emptying for a
-    /// resync (which leaves it holding no genesis block), and refuses another.
-    #[test]
-    fn a_store_written_under_one_genesis_refuses_another() {
-        let dir = tempfile::tempdir().unwrap();
+    fn config(dir: &std::path::Path) -> NodeConfig {
         let text = "data_dir = \"data\"\ngenesis = \"genesis.json\"\n\
             validator_key = \"validator.key\"\nnetwork_key = \"network.key\"\n\n\
             [network]\nlisten = \"/ip4/127.0.0.1/tcp/7000\"\n\n[storage]\nsmall_caches = true\n";
         let mut config = NodeConfig::parse(text).expect("a valid config");
-        config.data_dir = dir.path().join("data");
-        config.genesis = dir.path().join("genesis.json");
+        config.data_dir = dir.join("data");
+        config.genesis = dir.join("genesis.json");
+        config
+    }
+
+    /// An empty store records the genesis hash before anything is written to it, keeps it
+    /// across an emptying for a resync (which leaves it holding no genesis block), and
+    /// refuses another.
+    #[test]
+    fn a_store_written_under_one_genesis_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let genesis_file = crate::genesis::sample();
         let (ours, theirs) = (Hash32([1; 32]), Hash32([2; 32]));
         {
-            let (storage, _) = open_store(&config).unwrap();
-            check_chain_identity(&config, &storage, &theirs).expect("an empty store takes any");
-            record_chain_identity(&storage, &ours).unwrap();
-            check_chain_identity(&config, &storage, &ours).expect("its own genesis");
+            let (storage, recovery) = open_store(&config).unwrap();
+            check_chain_identity(&config, &genesis_file, &storage, &recovery, &ours).unwrap();
+            assert_eq!(
+                storage.genesis_identity().unwrap(),
+                Some(ours),
+                "recorded at once"
+            );
+            prepare_state(&config, &genesis_file, &storage, recovery).unwrap();
             storage.mark_for_resync().unwrap();
         }
         let (storage, recovery) = open_store(&config).unwrap();
         assert_eq!(recovery.last_executed, None, "emptied for a resync");
-        let error = check_chain_identity(&config, &storage, &theirs).unwrap_err();
+        assert_eq!(storage.block_hash_at(0).unwrap(), None);
+        let error =
+            check_chain_identity(&config, &genesis_file, &storage, &recovery, &theirs).unwrap_err();
         assert!(
             error.to_string().contains("another chain's data"),
             "{error}"
         );
-        // Recording again changes nothing.
-        record_chain_identity(&storage, &theirs).unwrap();
-        assert_eq!(storage.genesis_identity().unwrap(), Some(ours));
+        check_chain_identity(&config, &genesis_file, &storage, &recovery, &ours).unwrap();
+    }
+
+    /// A store written by a build from before the hash was kept is checked by its genesis
+    /// block, then records the hash.
+    #[test]
+    fn a_store_from_before_the_hash_is_checked_by_its_genesis_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        let ours = crate::genesis::sample();
+        let mut theirs = crate::genesis::sample();
+        theirs.accounts[0].balance += 1;
+        {
+            let (storage, recovery) = open_store(&config).unwrap();
+            prepare_state(&config, &ours, &storage, recovery).unwrap();
+            assert_eq!(storage.genesis_identity().unwrap(), None);
+        }
+        let (storage, recovery) = open_store(&config).unwrap();
+        let hash = Hash32([3; 32]);
+        let error = check_chain_identity(&config, &theirs, &storage, &recovery, &hash).unwrap_err();
+        assert!(
+            error.to_string().contains("another chain's data"),
+            "{error}"
+        );
+        assert_eq!(
+            storage.genesis_identity().unwrap(),
+            None,
+            "nothing recorded"
+        );
+        check_chain_identity(&config, &ours, &storage, &recovery, &hash).unwrap();
+        assert_eq!(storage.genesis_identity().unwrap(), Some(hash));
     }
 }

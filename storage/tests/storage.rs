@@ -711,7 +711,8 @@ fn a_store_marked_for_resync_opens_empty_but_for_its_safety_data() {
     assert_eq!(storage.block_at(1).unwrap(), None);
     assert_eq!(storage.receipt(&tx_hash(2, 0)).unwrap(), None);
     assert_eq!(storage.safety_data().unwrap(), Some(b"round 9".to_vec()));
-    // The chain it belongs to, too: a snapshot restored next is checked against it.
+    // The chain it belongs to, too: the validator checks its genesis file against it
+    // before it restores a snapshot into the emptied store.
     assert_eq!(storage.genesis_identity().unwrap(), Some(identity));
     drop(storage);
     // Emptied once: the mark is gone.
