@@ -15,6 +15,8 @@
 
 pub(crate) mod engine;
 
+use std::time::Instant;
+
 use ordo_types::{Address, Amount, SignedTransaction, StateView};
 use rustc_hash::FxHashMap;
 
@@ -147,7 +149,7 @@ pub(crate) fn run_in_order(
     txs: &[SignedTransaction],
     stats: ExecutionStats,
 ) -> Result<ExecutedBlock> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let gas = within_block_gas(config, txs);
     let state = InOrder {
         view,
@@ -171,64 +173,71 @@ pub(crate) fn run_in_order(
     let InOrder {
         before, current, ..
     } = runner.into_reader();
-    let read_before = |key: &StateKey| before.get(key).cloned();
-    finalize(view, config, receipts, current, read_before, stats)
+    let started = Instant::now();
+    let mut changes = Vec::with_capacity(current.len() + 1);
+    for (key, new) in current {
+        let old = match before.get(&key) {
+            Some(value) => value.clone(),
+            None => read_key(view, &key)?,
+        };
+        changes.push(Change { key, old, new });
+    }
+    let outcome = Outcome {
+        receipts,
+        changes,
+        sink_before: before.get(&StateKey::Account(config.fee_sink)).cloned(),
+    };
+    close(view, config, outcome, stats, started, false)
 }
 
-/// Builds the block's results from the final value of each written key (`written`, each
-/// key once), crediting the block's fees to the fee sink. `read_before` gives the value
-/// before the block of a key the block read (`None` for a key it did not read, which is
-/// read from the view here). Taking the written keys as they come, not as one map, spares
-/// the engine merging its shards on the one thread that ends the block.
-pub(crate) fn finalize<W>(
+/// A block run to its end, on either path, before fees and sorting ([`close`]).
+pub(crate) struct Outcome {
+    pub receipts: Vec<Receipt>,
+    /// One change per written key (its value before the block and its last write), in no
+    /// particular order.
+    pub changes: Vec<Change>,
+    /// The fee sink's value before the block, if the block read it.
+    pub sink_before: Option<Option<StateValue>>,
+}
+
+/// The end of a block on either path: credits the block's fees to the fee sink as one
+/// change, on top of the sink's last write if the block wrote it (else of its value before
+/// the block), and sorts the changes by key, in parallel on the current rayon pool if
+/// `parallel`. `started`: when the block's end began, for its phase time.
+pub(crate) fn close(
     view: &dyn StateView,
     config: &ChainConfig,
-    receipts: Vec<Receipt>,
-    written: W,
-    read_before: impl Fn(&StateKey) -> Option<Option<StateValue>>,
+    outcome: Outcome,
     stats: ExecutionStats,
-) -> Result<ExecutedBlock>
-where
-    W: IntoIterator<Item = (StateKey, StateValue)>,
-    W::IntoIter: ExactSizeIterator,
-{
-    let started = std::time::Instant::now();
-    let old = |key: &StateKey| -> Result<Option<StateValue>> {
-        match read_before(key) {
-            Some(value) => Ok(value),
-            None => read_key(view, key),
-        }
-    };
+    started: Instant,
+    parallel: bool,
+) -> Result<ExecutedBlock> {
+    let Outcome {
+        receipts,
+        mut changes,
+        sink_before,
+    } = outcome;
     let fees = receipts
         .iter()
         .fold(0, |sum: Amount, r| sum.saturating_add(r.fee));
-    let sink = StateKey::Account(config.fee_sink);
-    // Whether the fee sink still waits for its credit.
-    let mut to_credit = fees > 0;
-    let written = written.into_iter();
-    let mut changes = Vec::with_capacity(written.len() + 1);
-    for (key, new) in written {
-        let new = if to_credit && key == sink {
-            to_credit = false;
-            credit_fees(Some(new), fees)
-        } else {
-            new
-        };
-        changes.push(Change {
-            old: old(&key)?,
-            key,
-            new,
-        });
+    if fees > 0 {
+        let sink = StateKey::Account(config.fee_sink);
+        match changes.iter_mut().find(|c| c.key == sink) {
+            Some(change) => change.new = credit_fees(Some(change.new.clone()), fees),
+            None => {
+                let old = match sink_before {
+                    Some(value) => value,
+                    None => read_key(view, &sink)?,
+                };
+                changes.push(Change {
+                    new: credit_fees(old.clone(), fees),
+                    old,
+                    key: sink,
+                });
+            }
+        }
     }
-    if to_credit {
-        let old = old(&sink)?;
-        changes.push(Change {
-            new: credit_fees(old.clone(), fees),
-            old,
-            key: sink,
-        });
-    }
-    sort_changes(&mut changes, false);
+    sort_changes(&mut changes, parallel);
     let mut stats = stats;
     stats.phases.finalize = started.elapsed();
     Ok(ExecutedBlock {

@@ -12,6 +12,7 @@ mod plan;
 use std::time::Instant;
 
 use ordo_types::{SignedTransaction, StateAccumulator, StateView};
+use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::dynamic::{self, engine::Engine as DynamicEngine};
@@ -20,6 +21,7 @@ use crate::executor::Executor;
 use crate::output::{finalize, BlockOutput, ExecutedBlock};
 use crate::prepare::prepare;
 use crate::sequential::run_in_order;
+use crate::state::StateKey;
 use crate::stats::ExecutionStats;
 use crate::vm::{BlockContext, ChainConfig};
 
@@ -269,26 +271,25 @@ impl ParallelExecutor {
             }
         };
         let executed = if use_engine {
-            let senders = txs.iter().map(|t| t.sender_address()).collect();
+            // Each sender is a hash of a public key: on the pool, not ahead of it alone.
+            let senders = self
+                .pool
+                .install(|| txs.par_iter().map(|t| t.sender_address()).collect());
             let gas = dynamic::within_block_gas(&self.config, txs);
             let engine = DynamicEngine::new(view, &self.config, block, txs, senders, gas);
             self.pool.broadcast(|_| engine.work());
-            let run = engine.into_run().map_err(ExecutionError::from)?;
-            let mut stats = ExecutionStats {
-                parallel: true,
-                reexecutions: run.reexecutions,
-                ..ExecutionStats::default()
-            };
-            stats.phases.execute = started.elapsed();
-            let before = run.before;
-            dynamic::finalize(
-                view,
-                &self.config,
-                run.receipts,
-                run.written,
-                |key| before.get(key),
-                stats,
-            )?
+            let executed = Instant::now();
+            let sink = StateKey::Account(self.config.fee_sink);
+            self.pool.install(|| -> Result<ExecutedBlock> {
+                let run = engine.into_run(&sink)?;
+                let mut stats = ExecutionStats {
+                    parallel: true,
+                    reexecutions: run.reexecutions,
+                    ..ExecutionStats::default()
+                };
+                stats.phases.execute = executed.duration_since(started);
+                dynamic::close(view, &self.config, run.outcome, stats, executed, true)
+            })?
         } else {
             dynamic::run_in_order(view, &self.config, block, txs, ExecutionStats::default())?
         };
