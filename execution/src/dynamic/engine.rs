@@ -631,7 +631,7 @@ impl<'a> Engine<'a> {
         // A key has the same shard in the memory and in the base.
         let changes: Vec<Vec<Change>> = written
             .into_par_iter()
-            .zip(before.par_iter())
+            .zip(before.into_par_iter())
             .map(|(written, before)| {
                 let mut changes = Vec::with_capacity(written.len());
                 for (key, versions) in written {

@@ -237,8 +237,8 @@ impl ParallelExecutor {
     /// Runs a block: a contract block on the calling thread, whose own in-order loop then
     /// runs where the sequential executor's would, freeing what it allocated on the thread
     /// that allocated it (run on a worker, it measured up to a tenth slower, exec-bench
-    /// `nft`), and whose engine borrows the workers for its run only; any other block on
-    /// the workers.
+    /// `nft`), and whose engine borrows the workers for its run and the block's end; any
+    /// other block on the workers.
     fn run_here(
         &self,
         view: &dyn StateView,
