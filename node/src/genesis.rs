@@ -324,8 +324,9 @@ impl GenesisFile {
     }
 }
 
-/// A genesis of four validators, an account, a pool and a collection, for tests.
-#[cfg(test)]
+/// A genesis of four validators, an account, a pool and a collection, for tests and the
+/// fuzz targets' seeds.
+#[cfg(any(test, feature = "fuzz"))]
 pub(crate) fn sample() -> GenesisFile {
     use ordo_types::KeyPair;
     GenesisFile {

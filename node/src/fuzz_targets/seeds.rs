@@ -10,15 +10,15 @@ use ordo_network::{
     write_frames_to_vec, Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, Request, Response,
 };
 use ordo_types::{
-    codec, keyfile, Address, EthKey, EthTransaction, Hash32, KeyPair, Payload, Signature,
-    SignedTransaction, SwapDirection, Transaction,
+    codec, keyfile, EthKey, EthTransaction, Hash32, KeyPair, Payload, Signature, SignedTransaction,
+    SwapDirection, Transaction,
 };
 
 use crate::config::{
     ConsensusSection, ExecutionSection, MempoolSection, MetricsSection, NetworkSection,
     PeerOverride, RpcSection, StorageSection,
 };
-use crate::genesis::{GenesisAccount, GenesisPool, GenesisValidator};
+use crate::genesis::{GenesisAccount, GenesisPool};
 use crate::wire::{NodeMessage, NodeRequest, NodeResponse, SnapshotOffer};
 use crate::{GenesisFile, NodeConfig};
 
@@ -423,36 +423,26 @@ pub fn config() -> Vec<Vec<u8>> {
     vec![minimal.as_bytes().to_vec(), full.to_toml().into_bytes()]
 }
 
+/// The tests' sample genesis, with an address per validator, a funded account of a known
+/// key and a pool and collection of their own.
 fn genesis() -> GenesisFile {
-    GenesisFile {
-        version: crate::genesis::GENESIS_VERSION,
-        chain_id: 9,
-        epoch: 1,
-        gas_price: 1,
-        fee_sink: Address([1; 20]),
-        block_gas_limit: ordo_execution::DEFAULT_BLOCK_GAS_LIMIT,
-        validators: (0..4u8)
-            .map(|i| GenesisValidator {
-                name: format!("v{i}"),
-                consensus_key: key(i + 1).public(),
-                network_key: key(i + 50).public(),
-                address: format!("/ip4/127.0.0.1/tcp/{}", 7000 + u16::from(i))
-                    .parse()
-                    .expect("a valid multiaddr"),
-            })
-            .collect(),
-        accounts: vec![GenesisAccount {
-            address: key(1).address(),
-            balance: 1_000_000,
-        }],
-        pools: vec![GenesisPool {
-            id: 1,
-            reserve_a: 1_000,
-            reserve_b: 2_000,
-        }],
-        collections: vec![3],
-        ordering_only: false,
+    let mut g = crate::genesis::sample();
+    for (i, v) in (0u16..).zip(g.validators.iter_mut()) {
+        v.address = format!("/ip4/127.0.0.1/tcp/{}", 7000 + i)
+            .parse()
+            .expect("a valid multiaddr");
     }
+    g.accounts = vec![GenesisAccount {
+        address: key(1).address(),
+        balance: 1_000_000,
+    }];
+    g.pools = vec![GenesisPool {
+        id: 1,
+        reserve_a: 1_000,
+        reserve_b: 2_000,
+    }];
+    g.collections = vec![3];
+    g
 }
 
 pub fn genesis_json() -> Vec<Vec<u8>> {
