@@ -12,12 +12,13 @@
 //! `Busy` at once, so that peers asking in a loop cost this node a bounded share of its
 //! disk and never a task each.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ordo_consensus::messages::MAX_MESSAGE_BYTES;
 use ordo_consensus::Block;
 use ordo_network::{InboundRequest, Request, Response};
-use ordo_storage::Storage;
+use ordo_storage::{SnapshotInfo, Storage};
 use ordo_types::{codec, Hash32};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::debug;
@@ -41,6 +42,7 @@ pub enum SnapshotAsk {
 #[derive(Clone)]
 pub struct SnapshotServer {
     storage: Storage,
+    offers: Arc<OfferCache>,
     reads: Arc<Semaphore>,
     /// Fault tests: serve every chunk with one byte changed.
     #[cfg(feature = "byzantine")]
@@ -51,6 +53,7 @@ impl SnapshotServer {
     pub fn new(storage: Storage) -> Self {
         SnapshotServer {
             storage,
+            offers: Arc::new(OfferCache::default()),
             reads: Arc::new(Semaphore::new(READS_AT_ONCE)),
             #[cfg(feature = "byzantine")]
             corrupt: false,
@@ -73,12 +76,13 @@ impl SnapshotServer {
             return;
         };
         let storage = self.storage.clone();
+        let offers = self.offers.clone();
         #[cfg(feature = "byzantine")]
         let corrupt = self.corrupt;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             #[allow(unused_mut)]
-            let mut answer = answer(&storage, ask);
+            let mut answer = answer(&storage, &offers, ask);
             #[cfg(feature = "byzantine")]
             if let (true, NodeResponse::SnapshotChunk(Some(bytes))) = (corrupt, &mut answer) {
                 if let Some(last) = bytes.last_mut() {
@@ -101,9 +105,9 @@ impl SnapshotServer {
 
 /// What storage holds for `ask`; a read that fails is answered as missing (and logged):
 /// the peer asks another validator.
-pub fn answer(storage: &Storage, ask: SnapshotAsk) -> NodeResponse {
+pub fn answer(storage: &Storage, cache: &OfferCache, ask: SnapshotAsk) -> NodeResponse {
     match ask {
-        SnapshotAsk::Offers => NodeResponse::Snapshots(offers(storage)),
+        SnapshotAsk::Offers => NodeResponse::Snapshots(offers(storage, cache)),
         SnapshotAsk::Manifest(height) => NodeResponse::SnapshotManifest(
             storage
                 .snapshot_manifest(height)
@@ -122,37 +126,68 @@ pub fn answer(storage: &Storage, ask: SnapshotAsk) -> NodeResponse {
     }
 }
 
+/// Offers whose root a committed block certifies, by height. Such an offer never changes
+/// (a snapshot's files and the committed blocks do not), so the block that certifies it
+/// is looked for once rather than on every request (a few block reads and decodes for each
+/// snapshot kept). Holds at most the snapshots on disk.
+#[derive(Default)]
+pub struct OfferCache(parking_lot::Mutex<BTreeMap<u64, SnapshotOffer>>);
+
+impl OfferCache {
+    /// The offers for `snapshots` (oldest first), at most [`MAX_SNAPSHOT_OFFERS`], the
+    /// newest; `offer` computes one not known yet (`None`: not offered now). Certified
+    /// offers are kept; heights no longer on disk are forgotten.
+    fn offers(
+        &self,
+        snapshots: &[SnapshotInfo],
+        offer: impl Fn(&SnapshotInfo) -> Option<SnapshotOffer>,
+    ) -> Vec<SnapshotOffer> {
+        let mut known = self.0.lock();
+        known.retain(|height, _| snapshots.iter().any(|info| info.height == *height));
+        let mut offers = Vec::with_capacity(snapshots.len());
+        for info in snapshots {
+            if let Some(cached) = known.get(&info.height) {
+                offers.push(cached.clone());
+                continue;
+            }
+            if let Some(fresh) = offer(info) {
+                if fresh.certified_by != Hash32::ZERO {
+                    known.insert(info.height, fresh.clone());
+                }
+                offers.push(fresh);
+            }
+        }
+        if offers.len() > MAX_SNAPSHOT_OFFERS {
+            offers.drain(..offers.len() - MAX_SNAPSHOT_OFFERS);
+        }
+        offers
+    }
+}
+
 /// The complete snapshots on disk whose block this validator committed, newest last, each
 /// with the committed block whose certificate vouches for its root (none yet: 0 blocks).
-pub fn offers(storage: &Storage) -> Vec<SnapshotOffer> {
+pub fn offers(storage: &Storage, cache: &OfferCache) -> Vec<SnapshotOffer> {
     let Ok(snapshots) = storage.snapshots() else {
         return Vec::new();
     };
-    let mut offers: Vec<SnapshotOffer> = snapshots
-        .iter()
-        .filter_map(|info| {
-            let manifest = storage.snapshot_manifest(info.height).ok().flatten()?;
-            let block_hash = storage.block_hash_at(info.height).ok().flatten()?;
-            // Offered before its root is certified too, so that a syncing peer waits
-            // for it rather than replaying the chain (it never restores it before).
-            let (certified_by, proof_blocks) =
-                certifier(storage, info.height).unwrap_or((Hash32::ZERO, 0));
-            Some(SnapshotOffer {
-                height: info.height,
-                state_root: info.state_root,
-                block_hash,
-                certified_by,
-                proof_blocks,
-                manifest: manifest.digest(),
-                chunks: info.chunks,
-                bytes: info.bytes,
-            })
+    cache.offers(&snapshots, |info| {
+        let manifest = storage.snapshot_manifest(info.height).ok().flatten()?;
+        let block_hash = storage.block_hash_at(info.height).ok().flatten()?;
+        // Offered before its root is certified too, so that a syncing peer waits
+        // for it rather than replaying the chain (it never restores it before).
+        let (certified_by, proof_blocks) =
+            certifier(storage, info.height).unwrap_or((Hash32::ZERO, 0));
+        Some(SnapshotOffer {
+            height: info.height,
+            state_root: info.state_root,
+            block_hash,
+            certified_by,
+            proof_blocks,
+            manifest: manifest.digest(),
+            chunks: info.chunks,
+            bytes: info.bytes,
         })
-        .collect();
-    if offers.len() > MAX_SNAPSHOT_OFFERS {
-        offers.drain(..offers.len() - MAX_SNAPSHOT_OFFERS);
-    }
-    offers
+    })
 }
 
 /// Runs `work` while [`answer_while_syncing`] answers the peers' requests arriving on
@@ -183,6 +218,7 @@ pub async fn answer_while_syncing(
     storage: Storage,
     mut stop: oneshot::Receiver<()>,
 ) -> mpsc::Receiver<InboundRequest> {
+    let cache = OfferCache::default();
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -194,7 +230,7 @@ pub async fn answer_while_syncing(
                 );
                 if asks_offers {
                     request.respond(Response::Opaque(
-                        NodeResponse::Snapshots(offers(&storage)).encode(),
+                        NodeResponse::Snapshots(offers(&storage, &cache)).encode(),
                     ));
                 } else {
                     request.respond(Response::Busy);
@@ -219,4 +255,80 @@ fn certifier(storage: &Storage, height: u64) -> Option<(Hash32, u16)> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(height: u64) -> SnapshotInfo {
+        SnapshotInfo {
+            height,
+            state_root: Hash32([height as u8; 32]),
+            entries: 1,
+            chunks: 1,
+            bytes: 1,
+        }
+    }
+
+    fn offer(info: &SnapshotInfo, certified: bool) -> SnapshotOffer {
+        SnapshotOffer {
+            height: info.height,
+            state_root: info.state_root,
+            block_hash: Hash32([1; 32]),
+            certified_by: if certified {
+                Hash32([2; 32])
+            } else {
+                Hash32::ZERO
+            },
+            proof_blocks: u16::from(certified),
+            manifest: Hash32([3; 32]),
+            chunks: info.chunks,
+            bytes: info.bytes,
+        }
+    }
+
+    /// A certified offer is computed once; one not yet certified again at each request,
+    /// until it is; a snapshot deleted from disk is forgotten.
+    #[test]
+    fn certified_offers_are_computed_once_and_forgotten_with_their_snapshot() {
+        let cache = OfferCache::default();
+        let computed = std::cell::RefCell::new(Vec::new());
+        let ask = |snapshots: &[SnapshotInfo], certified_up_to: u64| {
+            cache.offers(snapshots, |info| {
+                computed.borrow_mut().push(info.height);
+                Some(offer(info, info.height <= certified_up_to))
+            })
+        };
+        let on_disk = [info(10), info(20)];
+        let first = ask(&on_disk, 10);
+        assert_eq!(first.iter().map(|o| o.height).collect::<Vec<_>>(), [10, 20]);
+        assert_eq!(first[1].certified_by, Hash32::ZERO);
+        assert_eq!(computed.take(), [10, 20]);
+        // 20 is certified now: looked for again, then kept.
+        let second = ask(&on_disk, 20);
+        assert_eq!(computed.take(), [20]);
+        assert_eq!(second[0], first[0], "10 from the cache");
+        assert_ne!(second[1].certified_by, Hash32::ZERO);
+        assert_eq!(ask(&on_disk, 20), second);
+        assert!(computed.take().is_empty(), "both from the cache");
+        // 10 deleted, 30 made: 10 leaves the cache, 30 is computed.
+        let on_disk = [info(20), info(30)];
+        let third = ask(&on_disk, 30);
+        assert_eq!(third.iter().map(|o| o.height).collect::<Vec<_>>(), [20, 30]);
+        assert_eq!(computed.take(), [30]);
+        assert_eq!(cache.0.lock().keys().copied().collect::<Vec<_>>(), [20, 30]);
+    }
+
+    #[test]
+    fn at_most_the_newest_offers_are_answered() {
+        let cache = OfferCache::default();
+        let on_disk: Vec<SnapshotInfo> = (1..=MAX_SNAPSHOT_OFFERS as u64 + 3).map(info).collect();
+        let offers = cache.offers(&on_disk, |info| Some(offer(info, true)));
+        assert_eq!(offers.len(), MAX_SNAPSHOT_OFFERS);
+        assert_eq!(
+            offers.last().map(|o| o.height),
+            Some(MAX_SNAPSHOT_OFFERS as u64 + 3)
+        );
+    }
 }
