@@ -126,24 +126,30 @@ pub fn answer(storage: &Storage, cache: &OfferCache, ask: SnapshotAsk) -> NodeRe
     }
 }
 
-/// Offers whose root a committed block certifies, by height. Such an offer never changes
-/// (a snapshot's files and the committed blocks do not), so the block that certifies it
-/// is looked for once rather than on every request (a few block reads and decodes for each
-/// snapshot kept). Holds at most the snapshots on disk.
+/// Offers whose root a committed block certifies, by height. Such an offer does not change
+/// while its snapshot's block is kept (a snapshot's files and the committed blocks do not;
+/// pruning removes history from the bottom, so the blocks above one kept stay too), so
+/// the block that certifies it is looked for once rather than on every request (a few
+/// block reads and decodes for each snapshot kept). Holds at most the snapshots on disk.
 #[derive(Default)]
 pub struct OfferCache(parking_lot::Mutex<BTreeMap<u64, SnapshotOffer>>);
 
 impl OfferCache {
     /// The offers for `snapshots` (oldest first), at most [`MAX_SNAPSHOT_OFFERS`], the
     /// newest; `offer` computes one not known yet (`None`: not offered now). Certified
-    /// offers are kept; heights no longer on disk are forgotten.
+    /// offers are kept while `kept` says their snapshot's block is (a validator that
+    /// stopped taking snapshots prunes below the old ones still on disk); heights no
+    /// longer on disk are forgotten.
     fn offers(
         &self,
         snapshots: &[SnapshotInfo],
         offer: impl Fn(&SnapshotInfo) -> Option<SnapshotOffer>,
+        kept: impl Fn(u64) -> bool,
     ) -> Vec<SnapshotOffer> {
         let mut known = self.0.lock();
-        known.retain(|height, _| snapshots.iter().any(|info| info.height == *height));
+        known.retain(|height, _| {
+            snapshots.iter().any(|info| info.height == *height) && kept(*height)
+        });
         let mut offers = Vec::with_capacity(snapshots.len());
         for info in snapshots {
             if let Some(cached) = known.get(&info.height) {
@@ -170,7 +176,7 @@ pub fn offers(storage: &Storage, cache: &OfferCache) -> Vec<SnapshotOffer> {
     let Ok(snapshots) = storage.snapshots() else {
         return Vec::new();
     };
-    cache.offers(&snapshots, |info| {
+    let offer = |info: &SnapshotInfo| {
         let manifest = storage.snapshot_manifest(info.height).ok().flatten()?;
         let block_hash = storage.block_hash_at(info.height).ok().flatten()?;
         // Offered before its root is certified too, so that a syncing peer waits
@@ -187,7 +193,9 @@ pub fn offers(storage: &Storage, cache: &OfferCache) -> Vec<SnapshotOffer> {
             chunks: info.chunks,
             bytes: info.bytes,
         })
-    })
+    };
+    let kept = |height| storage.block_hash_at(height).ok().flatten().is_some();
+    cache.offers(&snapshots, offer, kept)
 }
 
 /// Runs `work` while [`answer_while_syncing`] answers the peers' requests arriving on
@@ -294,11 +302,17 @@ mod tests {
     fn certified_offers_are_computed_once_and_forgotten_with_their_snapshot() {
         let cache = OfferCache::default();
         let computed = std::cell::RefCell::new(Vec::new());
+        let pruned_below = std::cell::Cell::new(0);
         let ask = |snapshots: &[SnapshotInfo], certified_up_to: u64| {
-            cache.offers(snapshots, |info| {
-                computed.borrow_mut().push(info.height);
-                Some(offer(info, info.height <= certified_up_to))
-            })
+            cache.offers(
+                snapshots,
+                |info| {
+                    computed.borrow_mut().push(info.height);
+                    (info.height >= pruned_below.get())
+                        .then(|| offer(info, info.height <= certified_up_to))
+                },
+                |height| height >= pruned_below.get(),
+            )
         };
         let on_disk = [info(10), info(20)];
         let first = ask(&on_disk, 10);
@@ -308,7 +322,7 @@ mod tests {
         // 20 is certified now: looked for again, then kept.
         let second = ask(&on_disk, 20);
         assert_eq!(computed.take(), [20]);
-        assert_eq!(second[0], first[0], "10 from the cache");
+        assert_eq!(second[0], first[0]);
         assert_ne!(second[1].certified_by, Hash32::ZERO);
         assert_eq!(ask(&on_disk, 20), second);
         assert!(computed.take().is_empty(), "both from the cache");
@@ -318,17 +332,24 @@ mod tests {
         assert_eq!(third.iter().map(|o| o.height).collect::<Vec<_>>(), [20, 30]);
         assert_eq!(computed.take(), [30]);
         assert_eq!(cache.0.lock().keys().copied().collect::<Vec<_>>(), [20, 30]);
+        // History pruned past 20 while its files stay (snapshots switched off): no longer
+        // offered.
+        pruned_below.set(25);
+        let fourth = ask(&on_disk, 30);
+        assert_eq!(fourth.iter().map(|o| o.height).collect::<Vec<_>>(), [30]);
+        assert_eq!(computed.take(), [20]);
+        assert_eq!(cache.0.lock().keys().copied().collect::<Vec<_>>(), [30]);
     }
 
     #[test]
     fn at_most_the_newest_offers_are_answered() {
         let cache = OfferCache::default();
         let on_disk: Vec<SnapshotInfo> = (1..=MAX_SNAPSHOT_OFFERS as u64 + 3).map(info).collect();
-        let offers = cache.offers(&on_disk, |info| Some(offer(info, true)));
-        assert_eq!(offers.len(), MAX_SNAPSHOT_OFFERS);
+        let offers = cache.offers(&on_disk, |info| Some(offer(info, true)), |_| true);
+        let heights: Vec<u64> = offers.iter().map(|o| o.height).collect();
         assert_eq!(
-            offers.last().map(|o| o.height),
-            Some(MAX_SNAPSHOT_OFFERS as u64 + 3)
+            heights,
+            (4..=MAX_SNAPSHOT_OFFERS as u64 + 3).collect::<Vec<_>>()
         );
     }
 }
