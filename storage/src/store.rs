@@ -752,8 +752,9 @@ fn recover(inner: &Inner) -> Result<Recovery> {
 }
 
 /// Empties every column family but the safety data (and the layout, the chain's identity
-/// and the mark itself) and deletes the snapshots of the old state, then drops the mark. Point deletes throughout: the state families update in
-/// place, where RocksDB's range deletion does not work.
+/// and the mark itself) and deletes the snapshots of the old state, then drops the mark.
+/// Point deletes throughout: the state families update in place, where RocksDB's range
+/// deletion does not work.
 fn clear_for_resync(inner: &Inner) -> Result<()> {
     const BATCH_KEYS: usize = 10_000;
     let write = |batch: rocksdb::WriteBatch| {

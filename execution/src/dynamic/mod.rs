@@ -173,7 +173,7 @@ pub(crate) fn run_in_order(
     let InOrder {
         before, current, ..
     } = runner.into_reader();
-    let started = Instant::now();
+    let ending = Instant::now();
     let mut changes = Vec::with_capacity(current.len() + 1);
     for (key, new) in current {
         let old = match before.get(&key) {
@@ -187,7 +187,7 @@ pub(crate) fn run_in_order(
         changes,
         sink_before: before.get(&StateKey::Account(config.fee_sink)).cloned(),
     };
-    close(view, config, outcome, stats, started, false)
+    close(view, config, outcome, stats, ending, false)
 }
 
 /// A block run to its end, on either path, before fees and sorting ([`close`]).
