@@ -4,7 +4,7 @@
 //! mempool ─▶ BatchMaker ─▶ disseminate ─┬─▶ store (own batch: verified at ingress)
 //!                                        ├─▶ QuorumWaiter (own ack) ─▶ proofs out
 //!                                        └─▶ broadcast to every validator
-//! network batches in ─▶ receive ─┬─ Batch: verify all signatures on rayon, store, ack
+//! network batches in ─▶ receive ─┬─ Batch: verify all signatures (bulk pool), store, ack
 //!                                └─ Ack:   QuorumWaiter
 //! network batch requests in ─▶ serve from store;   fetch(proof) ─▶ ask signers, verify, store
 //! ```
@@ -22,7 +22,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use metrics::counter;
 use ordo_types::{ChainId, Hash32, KeyPair, PublicKey, SignedTransaction};
 use parking_lot::Mutex;
-use rayon::prelude::*;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -39,10 +38,11 @@ use crate::quorum_waiter::{AvailableBatch, PendingSlot, QuorumEvent, QuorumWaite
 use crate::stats::{DisseminationSnapshot, DisseminationStats};
 use crate::verify::KeyCache;
 
-/// Signatures verified together in one rayon task: large enough to amortise batch
-/// verification (about 18.5 µs a signature in chunks of 128, 16 µs in chunks of 512 on
-/// the reference machine), small enough to spread a large batch over every core; batches
-/// arriving together already keep the cores busy.
+/// Signatures verified together: large enough to amortise batch verification (about
+/// 18.5 µs a signature in chunks of 128, 16 µs in chunks of 512 on the reference
+/// machine). One batch's chunks run one after the other on one bulk thread: batches
+/// arriving together (`max_concurrent_verifications` at once) keep the cores busy, and
+/// spreading one batch over the cores took a pool that spins when idle.
 const VERIFY_CHUNK: usize = 512;
 
 /// How long a fetch waits for a batch that is being verified after a push.
@@ -90,7 +90,7 @@ impl Default for DisseminationConfig {
             retry_interval: Duration::from_millis(50),
             resend_interval: Duration::from_secs(10),
             max_resends: 3,
-            max_concurrent_verifications: 2 * rayon::current_num_threads().max(1),
+            max_concurrent_verifications: 2 * ordo_types::bulk::threads(),
             accept_opaque: false,
             proof_queue: 1024,
             store: BatchStoreConfig::default(),
@@ -410,26 +410,28 @@ impl Dissemination {
         }
     }
 
-    /// Verifies every transaction signature of `batch` on the rayon pool.
+    /// Verifies every transaction signature of `batch` on the bulk-work pool; an opaque
+    /// batch has none, and is answered here.
     async fn verify(&self, batch: Arc<Batch>) -> Result<(), Error> {
+        if let BatchBody::Opaque(_) = &batch.body {
+            return if self.inner.config.accept_opaque {
+                Ok(())
+            } else {
+                Err(Error::InvalidBatch(
+                    "opaque batches are not accepted".into(),
+                ))
+            };
+        }
         let chain_id = self.inner.chain_id;
-        let accept_opaque = self.inner.config.accept_opaque;
         let stats = self.inner.stats.clone();
         let keys = self.inner.keys.clone();
         let (tx, rx) = oneshot::channel();
-        rayon::spawn(move || {
-            let result = match &batch.body {
-                BatchBody::Transactions(txs) => {
-                    let r = verify_transactions(txs, chain_id, &keys);
-                    stats.signatures_verified(txs.len());
-                    r
-                }
-                BatchBody::Opaque(_) if accept_opaque => Ok(()),
-                BatchBody::Opaque(_) => Err(Error::InvalidBatch(
-                    "opaque batches are not accepted".into(),
-                )),
-            };
-            let _ = tx.send(result);
+        ordo_types::bulk::spawn(move || {
+            if let BatchBody::Transactions(txs) = &batch.body {
+                let result = verify_transactions(txs, chain_id, &keys);
+                stats.signatures_verified(txs.len());
+                let _ = tx.send(result);
+            }
         });
         rx.await.unwrap_or(Err(Error::Shutdown))
     }
@@ -567,7 +569,8 @@ fn batch_message_wire(batch_bytes: &[u8]) -> Vec<u8> {
     wire
 }
 
-/// Chain ids and signatures of every transaction; signatures in parallel chunks.
+/// Chain ids and signatures of every transaction; signatures in chunks, on the caller's
+/// thread.
 pub(crate) fn verify_transactions(
     txs: &[SignedTransaction],
     chain_id: ChainId,
@@ -579,7 +582,7 @@ pub(crate) fn verify_transactions(
             got: t.chain_id(),
         });
     }
-    txs.par_chunks(VERIFY_CHUNK)
+    txs.chunks(VERIFY_CHUNK)
         .try_for_each(|chunk| keys.verify_many(chunk).map_err(|_| Error::BadSignature))
 }
 

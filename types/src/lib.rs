@@ -16,13 +16,15 @@
 //! - [`BoundedSet`]: the one "seen" window, a set that forgets its oldest members;
 //!   [`now_ms`]: the one wall clock; [`SeededRng`]: the one seeded generator of tests
 //!   and workloads; [`lower_thread_priority`]: how threads doing bulk work (signature
-//!   checks, execution) yield the cores to consensus.
+//!   checks, execution) yield the cores to consensus; [`bulk`]: the pool of such threads
+//!   that async tasks hand their signature checks to.
 //!
 //! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
 //! to the crate that owns that behaviour.
 
 pub mod amount;
 mod bounded;
+pub mod bulk;
 mod clock;
 pub mod codec;
 mod crypto;

@@ -17,10 +17,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .init();
-    // The global rayon pool checks every signature (admission, incoming and fetched
-    // batches) below consensus's priority; named threads make a profile readable.
+    // Signature checks run on `ordo_types::bulk`; the global rayon pool is left the
+    // parallel loops inside them (Ethereum senders), below consensus's priority too;
+    // named threads make a profile readable.
     rayon::ThreadPoolBuilder::new()
-        .thread_name(|i| format!("ordo-verify-{i}"))
+        .thread_name(|i| format!("ordo-par-{i}"))
         .start_handler(|_| ordo_types::lower_thread_priority())
         .build_global()
         .context("cannot start the signature-verification pool")?;
