@@ -433,7 +433,8 @@ impl Dissemination {
                 let _ = tx.send(result);
             }
         });
-        rx.await.unwrap_or(Err(Error::Shutdown))
+        rx.await
+            .unwrap_or_else(|_| Err(Error::InvalidBatch("its signature check panicked".into())))
     }
 
     async fn receive(

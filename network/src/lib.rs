@@ -8,7 +8,7 @@
 //!   only validators are served; every queue and frame is bounded.
 //! - [`Mempool`]: verified transactions with caps (count, bytes, per sender), a nonce
 //!   window, deduplication and expiry.
-//! - [`Dissemination::spawn`]: batch maker, receiver (verifies every signature on rayon,
+//! - [`Dissemination::spawn`]: batch maker, receiver (verifies every signature on the bulk pool,
 //!   stores, acknowledges), quorum waiter (f + 1 acks into a [`ProofOfAvailability`]),
 //!   batch server and [`Dissemination::fetch`] of missing batches.
 //!

@@ -771,7 +771,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         prometheus,
         max_body_bytes: config.rpc.max_body_bytes,
         max_wait_ms: config.rpc.max_wait_ms,
-        concurrency: Semaphore::new(config.rpc.max_concurrency),
+        concurrency: Arc::new(Semaphore::new(config.rpc.max_concurrency)),
         fault_injection: config.rpc.fault_injection,
     });
     let listener = rpc::bind(config.rpc.listen).await?;

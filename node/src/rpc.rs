@@ -102,7 +102,9 @@ pub struct RpcState {
     pub prometheus: Option<PrometheusHandle>,
     pub max_body_bytes: usize,
     pub max_wait_ms: u64,
-    pub concurrency: Semaphore,
+    /// Requests served at once; a submission's permit also covers its signature check,
+    /// which outlives the request if the client goes away.
+    pub concurrency: Arc<Semaphore>,
     /// Serve `/v1/admin/partition` (config `rpc.fault_injection`, loopback only).
     pub fault_injection: bool,
 }
@@ -465,7 +467,11 @@ async fn submit_batch(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
+    let permit = state
+        .concurrency
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| busy())?;
     let started = Instant::now();
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
     let _room = admit(&state, claimed_items(&bytes)?)?;
@@ -475,7 +481,10 @@ async fn submit_batch(
     let mempool = state.mempool.clone();
     let expiries: Vec<u64> = txs.iter().map(SignedTransaction::expiry).collect();
     // Batch signature verification is bulk CPU work: below consensus, off the async workers.
+    // The permit goes with the job: a client that disconnects drops this handler, not
+    // the queued check, which must still count against the bound.
     let results = crate::bulk::verify(move || {
+        let _permit = permit;
         mempool.insert_many(txs, |k| account_nonce(&shared, k), now_ms())
     })
     .await

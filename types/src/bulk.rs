@@ -24,18 +24,16 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 struct Pool {
     queue: Mutex<VecDeque<Job>>,
     ready: Condvar,
-    threads: usize,
 }
 
 static POOL: OnceLock<&'static Pool> = OnceLock::new();
 
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = threads();
         let pool: &'static Pool = Box::leak(Box::new(Pool {
             queue: Mutex::new(VecDeque::new()),
             ready: Condvar::new(),
-            threads,
         }));
         for i in 0..threads {
             std::thread::Builder::new()
@@ -74,9 +72,9 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) {
     pool.ready.notify_one();
 }
 
-/// The pool's threads: one per core.
+/// The pool's threads: one per core (read without starting the pool).
 pub fn threads() -> usize {
-    pool().threads
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@
 //!   that async tasks hand their signature checks to.
 //!
 //! Keep this crate small: anything with behaviour beyond encoding and cryptography belongs
-//! to the crate that owns that behaviour.
+//! to the crate that owns that behaviour. The bulk pool is here because the network and
+//! the node both hand it their signature checks, and it must be one pool.
 
 pub mod amount;
 mod bounded;

@@ -24,7 +24,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .thread_name(|i| format!("ordo-par-{i}"))
         .start_handler(|_| ordo_types::lower_thread_priority())
         .build_global()
-        .context("cannot start the signature-verification pool")?;
+        .context("cannot start the parallel-loop pool")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ordo-rt")
