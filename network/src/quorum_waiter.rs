@@ -262,3 +262,108 @@ impl QuorumWaiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use ordo_types::KeyPair;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::batch_store::BatchStoreConfig;
+    use crate::committee::{network_keypair_from_seed, network_public_key, ValidatorInfo};
+    use crate::network::{start, NetworkConfig};
+
+    const CHAIN: u64 = 7;
+
+    /// An acknowledgement whose signature does not verify never goes into a proof, though
+    /// acknowledgements that come after the proof are no longer verified.
+    #[tokio::test]
+    async fn a_forged_acknowledgement_before_the_proof_stays_out_of_it() {
+        let keys: Vec<KeyPair> = (0..4u8).map(|i| KeyPair::from_seed([i + 1; 32])).collect();
+        let validators = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let net = network_keypair_from_seed([i as u8 + 101; 32]);
+                ValidatorInfo::new(
+                    k.public(),
+                    network_public_key(&net).unwrap(),
+                    "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+                )
+                .unwrap()
+            })
+            .collect();
+        let committee = Arc::new(Committee::new(CHAIN, validators).unwrap());
+        // Validator 0 alone, on a real endpoint: its pushes to the others go nowhere.
+        let (network, _inbound) = start(NetworkConfig::new(
+            network_keypair_from_seed([101; 32]),
+            "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            committee.clone(),
+        ))
+        .await
+        .unwrap();
+        let (proofs_tx, mut proofs) = mpsc::channel(8);
+        let waiter = QuorumWaiter {
+            committee: committee.clone(),
+            network,
+            store: Arc::new(BatchStore::new(BatchStoreConfig::default())),
+            proofs: proofs_tx,
+            stats: Arc::new(DisseminationStats::default()),
+            resend_interval: Duration::from_secs(600),
+            max_resends: 0,
+            retry_interval: Duration::from_secs(600),
+        };
+        let (events, events_rx) = mpsc::channel(8);
+        let (_stop, shutdown) = watch::channel(false);
+        tokio::spawn(waiter.run(events_rx, shutdown));
+
+        let info = BatchInfo {
+            author: keys[0].public(),
+            seq: 1,
+            digest: Hash32::digest(b"ordo/test/batch\0", b"one"),
+            num_txs: 1,
+            bytes: 100,
+            gas: 0,
+        };
+        let slot = PendingSlot::new(
+            Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(),
+            1,
+            Arc::new(AtomicU64::new(0)),
+        );
+        events
+            .send(QuorumEvent::Own {
+                info,
+                own_ack: BatchAck::sign(CHAIN, info, &keys[0]),
+                created: Instant::now(),
+                permit: slot,
+                unsent: Vec::new(),
+                wire: Arc::new(Vec::new()),
+            })
+            .await
+            .unwrap();
+        // Validator 1's acknowledgement carries a signature by another key: with the
+        // author's own it would make f + 1, so a proof formed now would not verify.
+        let mut forged = BatchAck::sign(CHAIN, info, &keys[3]);
+        forged.signer = keys[1].public();
+        events
+            .send(QuorumEvent::Ack(keys[1].public(), forged))
+            .await
+            .unwrap();
+        events
+            .send(QuorumEvent::Ack(
+                keys[2].public(),
+                BatchAck::sign(CHAIN, info, &keys[2]),
+            ))
+            .await
+            .unwrap();
+        let available = tokio::time::timeout(Duration::from_secs(30), proofs.recv())
+            .await
+            .expect("a proof forms from the two valid acknowledgements")
+            .unwrap();
+        available.proof.verify(&committee).unwrap();
+        let signers: HashSet<PublicKey> = available.proof.signers().copied().collect();
+        assert_eq!(signers, HashSet::from([keys[0].public(), keys[2].public()]));
+    }
+}
