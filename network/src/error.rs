@@ -69,4 +69,6 @@ pub enum Error {
     InvalidProof(String),
     #[error("batch rejected: {0}")]
     InvalidBatch(String),
+    #[error("payloads not put into a batch: {0}")]
+    NotBatched(String),
 }

@@ -8,7 +8,7 @@
 //!   only validators are served; every queue and frame is bounded.
 //! - [`Mempool`]: verified transactions with caps (count, bytes, per sender), a nonce
 //!   window, deduplication and expiry.
-//! - [`Dissemination::spawn`]: batch maker, receiver (verifies every signature on the bulk pool,
+//! - [`Dissemination::spawn`]: batch maker, opaque payload maker, receiver (verifies every signature on the bulk pool,
 //!   stores, acknowledges), quorum waiter (f + 1 acks into a [`ProofOfAvailability`]),
 //!   batch server and [`Dissemination::fetch`] of missing batches.
 //!
@@ -41,6 +41,7 @@ mod error;
 mod framing;
 mod mempool;
 mod network;
+mod payload_maker;
 mod protocol;
 mod quorum_waiter;
 mod send_queue;

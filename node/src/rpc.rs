@@ -840,8 +840,9 @@ pub fn payload_hash(payload: &[u8]) -> Hash32 {
     Hash32::digest(b"ordo/payload\0", payload)
 }
 
-/// Ordering-only networks: opaque payloads go straight into batches, as many as the
-/// batch limits allow each, without a mempool (there is nothing to check).
+/// Ordering-only networks: opaque payloads go into batches without a mempool (there is
+/// nothing to check), in chunks that fit a batch, sharing batches with other submissions
+/// (`Dissemination::submit_opaque`). Answered once every chunk is in a batch.
 async fn submit_payloads(
     State(state): State<Arc<RpcState>>,
     headers: HeaderMap,
@@ -874,33 +875,28 @@ async fn submit_payloads(
     let max_txs = state.dissemination.config().max_batch_txs.max(1);
     // Room for the batch's author, sequence number and length prefixes.
     let max_bytes = MAX_BATCH_MESSAGE_BYTES / 2;
-    let mut chunk = Vec::new();
+    let mut chunks = vec![Vec::new()];
     let mut chunk_bytes = 0usize;
     for payload in payloads {
+        let chunk = chunks.last_mut().expect("never empty");
         if !chunk.is_empty()
             && (chunk.len() >= max_txs || chunk_bytes + payload.len() + 8 > max_bytes)
         {
-            disseminate_payloads(&state, std::mem::take(&mut chunk)).await?;
+            chunks.push(Vec::new());
             chunk_bytes = 0;
         }
         chunk_bytes += payload.len() + 8;
-        chunk.push(payload);
+        chunks.last_mut().expect("never empty").push(payload);
     }
-    if !chunk.is_empty() {
-        disseminate_payloads(&state, chunk).await?;
-    }
+    chunks.retain(|c| !c.is_empty());
+    state
+        .dissemination
+        .submit_opaque(chunks)
+        .await
+        .map_err(|e| ApiError::internal(format!("making a batch: {e}")))?;
     metrics::histogram!("ordo_node_rpc_seconds", "endpoint" => "submit_payloads")
         .record(started.elapsed().as_secs_f64());
     Ok(Json(json!({ "accepted": accepted })))
-}
-
-async fn disseminate_payloads(state: &RpcState, payloads: Vec<Vec<u8>>) -> ApiResult<()> {
-    state
-        .dissemination
-        .disseminate(BatchBody::Opaque(payloads))
-        .await
-        .map(|_| ())
-        .map_err(|e| ApiError::internal(format!("making a batch: {e}")))
 }
 
 /// The hashes of the transactions block `height` executed, in order (opaque payloads'
