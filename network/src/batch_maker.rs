@@ -51,6 +51,10 @@ pub(crate) struct BatchMaker<S> {
 impl<S: BatchSink> BatchMaker<S> {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let limits = &self.limits;
+        self.mempool.wake_at(
+            limits.max_txs,
+            limits.max_bytes.saturating_sub(BATCH_OVERHEAD),
+        );
         loop {
             loop {
                 let (count, bytes, oldest) = self.mempool.status();

@@ -95,6 +95,9 @@ pub struct Mempool {
     keys: KeyCache,
     inner: Mutex<Inner>,
     arrivals: Notify,
+    /// When an insertion wakes [`Mempool::arrival`]'s waiter besides into an empty pool:
+    /// the batch maker's cut size (transactions, bytes), set by it.
+    wake_at: parking_lot::RwLock<(usize, usize)>,
 }
 
 /// What [`Mempool::take`] hands out.
@@ -129,6 +132,7 @@ impl Mempool {
             }),
             config,
             arrivals: Notify::new(),
+            wake_at: parking_lot::RwLock::new((usize::MAX, usize::MAX)),
         }
     }
 
@@ -210,8 +214,9 @@ impl Mempool {
         };
         drop(survivors);
         let mut admitted = 0;
-        {
+        let wake = {
             let mut inner = self.inner.lock();
+            let was_empty = inner.entries.is_empty();
             for (k, (i, tx, hash, bytes)) in screened.into_iter().enumerate() {
                 results[i] = Some(if bad.contains(&k) {
                     reject("bad_signature");
@@ -223,8 +228,9 @@ impl Mempool {
                 });
             }
             publish_size(&inner);
-        }
-        if admitted > 0 {
+            admitted > 0 && (was_empty || self.fills_a_batch(&inner))
+        };
+        if wake {
             self.arrivals.notify_one();
         }
         results
@@ -241,12 +247,16 @@ impl Mempool {
         now_ms: u64,
     ) -> Result<Hash32, Error> {
         let (hash, bytes) = self.screen(&tx, account_nonce, now_ms)?;
-        {
+        let wake = {
             let mut inner = self.inner.lock();
+            let was_empty = inner.entries.is_empty();
             self.admit(&mut inner, tx, hash, bytes, now_ms)?;
             publish_size(&inner);
+            was_empty || self.fills_a_batch(&inner)
+        };
+        if wake {
+            self.arrivals.notify_one();
         }
-        self.arrivals.notify_one();
         Ok(hash)
     }
 
@@ -483,9 +493,23 @@ impl Mempool {
         self.inner.lock().entries.get(hash).map(|e| e.tx.clone())
     }
 
-    /// Resolves after at least one insertion since the last call returned.
+    /// Resolves after an insertion, since the last call returned, into an empty pool or
+    /// one that it brought to the cut size of [`Mempool::wake_at`]. Other insertions wake
+    /// nobody: the batch maker, waiting for its oldest transaction's age, has no use for
+    /// them, and one wake-up per submission cost a cross-thread wake each.
     pub async fn arrival(&self) {
         self.arrivals.notified().await
+    }
+
+    /// Insertions that bring the pool to `txs` transactions or `bytes` encoded bytes wake
+    /// [`Mempool::arrival`]'s waiter too.
+    pub fn wake_at(&self, txs: usize, bytes: usize) {
+        *self.wake_at.write() = (txs, bytes);
+    }
+
+    fn fills_a_batch(&self, inner: &Inner) -> bool {
+        let (txs, bytes) = *self.wake_at.read();
+        inner.entries.len() >= txs || inner.bytes >= bytes
     }
 }
 
@@ -544,6 +568,38 @@ mod tests {
             .insert_many(forged, |_| 1, NOW)
             .iter()
             .all(|r| matches!(r, Err(Error::MempoolFull(_)))));
+    }
+
+    /// The batch maker is woken by the first transaction into an empty pool and by the
+    /// one that fills a batch, not by those in between.
+    #[test]
+    fn only_an_empty_pool_or_a_full_batch_wakes_the_batch_maker() {
+        use futures::FutureExt;
+        let pool = Mempool::new(MempoolConfig::new(7));
+        pool.wake_at(3, usize::MAX);
+        let keys: Vec<KeyPair> = (0..4u8).map(|i| KeyPair::from_seed([i + 1; 32])).collect();
+        assert!(
+            pool.arrival().now_or_never().is_none(),
+            "nothing inserted yet"
+        );
+        pool.insert(tx(&keys[0], 0, NOW + 10), 0, NOW).unwrap();
+        assert!(
+            pool.arrival().now_or_never().is_some(),
+            "into an empty pool"
+        );
+        pool.insert(tx(&keys[1], 0, NOW + 10), 0, NOW).unwrap();
+        assert!(pool.arrival().now_or_never().is_none(), "one of two");
+        let results = pool.insert_many(vec![tx(&keys[2], 0, NOW + 10)], |_| 0, NOW);
+        assert!(results[0].is_ok());
+        assert!(
+            pool.arrival().now_or_never().is_some(),
+            "the third fills a batch"
+        );
+        let taken = pool.take(usize::MAX, 3, u64::MAX, NOW);
+        assert_eq!(taken.transactions.len(), 3);
+        let results = pool.insert_many(vec![tx(&keys[3], 0, NOW + 10)], |_| 0, NOW);
+        assert!(results[0].is_ok());
+        assert!(pool.arrival().now_or_never().is_some(), "empty again");
     }
 
     #[test]
