@@ -34,7 +34,7 @@ use crate::batch_store::{BatchStore, BatchStoreConfig};
 use crate::error::Error;
 use crate::mempool::Mempool;
 use crate::network::{InboundRequest, NetworkHandle};
-use crate::payload_maker::{Chunk, OpaqueLimits, PayloadMaker};
+use crate::payload_maker::{split, Chunk, OpaqueLimits, PayloadMaker, Queued, PAYLOAD_OVERHEAD};
 use crate::protocol::{Request, Response, MAX_BATCH_MESSAGE_BYTES};
 use crate::quorum_waiter::{AvailableBatch, PendingSlot, QuorumEvent, QuorumWaiter};
 use crate::stats::{DisseminationSnapshot, DisseminationStats};
@@ -73,7 +73,7 @@ pub struct DisseminationConfig {
     /// Received batches verified at the same time.
     pub max_concurrent_verifications: usize,
     /// Acknowledge opaque batches, and make them from submitted payloads (ordering-only
-    /// networks and the dissemination benchmark).
+    /// networks; the dissemination benchmark makes its own).
     pub accept_opaque: bool,
     /// The least time between two opaque batches that are not full
     /// ([`Dissemination::submit_opaque`]): below one submission an interval nothing
@@ -153,9 +153,28 @@ struct DInner {
     opaque: Option<mpsc::Sender<Chunk>>,
 }
 
-/// Submissions' chunks waiting for the payload maker; each submitter waits for its own
-/// answer, so the RPC's concurrency bound keeps this far from full.
+/// Submissions' chunks waiting for the payload maker. Their payloads count as unproven
+/// while they wait, so admission control bounds what this queue holds in items; this
+/// bounds it in chunks (each at most half a batch message) when a caller does not.
 const OPAQUE_QUEUE: usize = 1_024;
+
+/// Answers, one per chunk, that a submission's opaque payloads are in batches.
+pub struct OpaqueReceipt {
+    answers: Vec<oneshot::Receiver<Result<(), String>>>,
+}
+
+impl OpaqueReceipt {
+    /// Waits until every chunk is in a batch on its way.
+    pub async fn batched(self) -> Result<(), Error> {
+        for answer in self.answers {
+            answer
+                .await
+                .map_err(|_| Error::Shutdown)?
+                .map_err(Error::NotBatched)?;
+        }
+        Ok(())
+    }
+}
 
 impl Dissemination {
     /// Starts the batch maker, receiver, quorum waiter and batch server of one validator,
@@ -237,16 +256,7 @@ impl Dissemination {
             ),
         ];
         if d.inner.opaque.is_some() {
-            let limits = OpaqueLimits {
-                max_bytes: MAX_BATCH_MESSAGE_BYTES / 2,
-                cut_bytes: d
-                    .inner
-                    .config
-                    .max_batch_bytes
-                    .min(MAX_BATCH_MESSAGE_BYTES / 2),
-                max_payloads: d.inner.config.max_batch_txs.max(1),
-                interval: d.inner.config.opaque_batch_interval,
-            };
+            let limits = d.opaque_limits();
             let maker = PayloadMaker {
                 sink: d.clone(),
                 limits,
@@ -340,32 +350,48 @@ impl Dissemination {
         Ok(info)
     }
 
-    /// Puts opaque payloads into batches, sharing them with other submissions' payloads
-    /// (see [`DisseminationConfig::opaque_batch_interval`]); returns once every chunk is in
-    /// a batch on its way. Each chunk must fit a batch: at most `max_batch_txs` payloads and
-    /// half of [`MAX_BATCH_MESSAGE_BYTES`], counting 8 bytes a payload besides its own.
-    pub async fn submit_opaque(&self, chunks: Vec<Vec<Vec<u8>>>) -> Result<(), Error> {
+    /// Queues one submission's opaque payloads for batches, which they share with other
+    /// submissions' (see [`DisseminationConfig::opaque_batch_interval`]), split into
+    /// chunks that each fit a batch. From here until their batch is made they count as
+    /// unproven items ([`Dissemination::unproven_items`]), whether or not the caller
+    /// waits on the receipt. If dissemination fails (it is shutting down), every
+    /// submission sharing the batch is told so.
+    pub async fn submit_opaque(&self, payloads: Vec<Vec<u8>>) -> Result<OpaqueReceipt, Error> {
         let Some(maker) = &self.inner.opaque else {
             return Err(Error::InvalidBatch(
                 "opaque batches are not accepted".into(),
             ));
         };
+        let limits = self.opaque_limits();
+        let chunks = split(payloads, &limits).map_err(|len| Error::TooLarge {
+            len,
+            max: limits.max_bytes - PAYLOAD_OVERHEAD,
+        })?;
         let mut answers = Vec::with_capacity(chunks.len());
         for payloads in chunks {
             let (done, answer) = oneshot::channel();
+            let queued = Queued::new(payloads.len() as u64, self.inner.unproven.clone());
             maker
-                .send(Chunk { payloads, done })
+                .send(Chunk {
+                    payloads,
+                    done,
+                    queued,
+                })
                 .await
                 .map_err(|_| Error::Shutdown)?;
             answers.push(answer);
         }
-        for answer in answers {
-            answer
-                .await
-                .map_err(|_| Error::Shutdown)?
-                .map_err(Error::NotBatched)?;
+        Ok(OpaqueReceipt { answers })
+    }
+
+    fn opaque_limits(&self) -> OpaqueLimits {
+        let config = &self.inner.config;
+        OpaqueLimits {
+            max_bytes: MAX_BATCH_MESSAGE_BYTES / 2,
+            cut_bytes: config.max_batch_bytes.min(MAX_BATCH_MESSAGE_BYTES / 2),
+            max_payloads: config.max_batch_txs.max(1),
+            interval: config.opaque_batch_interval,
         }
-        Ok(())
     }
 
     /// Queues `wire` for every other validator; returns those whose queue was full.

@@ -15,6 +15,7 @@
 //!   which nonce to sign next while the previous one is not executed yet.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use metrics::{counter, gauge};
@@ -96,8 +97,9 @@ pub struct Mempool {
     inner: Mutex<Inner>,
     arrivals: Notify,
     /// When an insertion wakes [`Mempool::arrival`]'s waiter besides into an empty pool:
-    /// the batch maker's cut size (transactions, bytes), set by it.
-    wake_at: parking_lot::RwLock<(usize, usize)>,
+    /// the batch maker's cut size in transactions and in bytes, set by it.
+    wake_at_txs: AtomicUsize,
+    wake_at_bytes: AtomicUsize,
 }
 
 /// What [`Mempool::take`] hands out.
@@ -132,7 +134,8 @@ impl Mempool {
             }),
             config,
             arrivals: Notify::new(),
-            wake_at: parking_lot::RwLock::new((usize::MAX, usize::MAX)),
+            wake_at_txs: AtomicUsize::new(usize::MAX),
+            wake_at_bytes: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -493,10 +496,11 @@ impl Mempool {
         self.inner.lock().entries.get(hash).map(|e| e.tx.clone())
     }
 
-    /// Resolves after an insertion, since the last call returned, into an empty pool or
-    /// one that it brought to the cut size of [`Mempool::wake_at`]. Other insertions wake
-    /// nobody: the batch maker, waiting for its oldest transaction's age, has no use for
-    /// them, and one wake-up per submission cost a cross-thread wake each.
+    /// Resolves after an insertion into an empty pool, or one that leaves the pool at or
+    /// above the cut size of [`Mempool::wake_at`] (at once if such an insertion came while
+    /// nobody waited: one is remembered). Other insertions wake nobody: the batch maker,
+    /// waiting for its oldest transaction's age, has no use for them, and a wake-up per
+    /// submission cost a cross-thread wake each.
     pub async fn arrival(&self) {
         self.arrivals.notified().await
     }
@@ -504,12 +508,13 @@ impl Mempool {
     /// Insertions that bring the pool to `txs` transactions or `bytes` encoded bytes wake
     /// [`Mempool::arrival`]'s waiter too.
     pub fn wake_at(&self, txs: usize, bytes: usize) {
-        *self.wake_at.write() = (txs, bytes);
+        self.wake_at_txs.store(txs, Ordering::Relaxed);
+        self.wake_at_bytes.store(bytes, Ordering::Relaxed);
     }
 
     fn fills_a_batch(&self, inner: &Inner) -> bool {
-        let (txs, bytes) = *self.wake_at.read();
-        inner.entries.len() >= txs || inner.bytes >= bytes
+        inner.entries.len() >= self.wake_at_txs.load(Ordering::Relaxed)
+            || inner.bytes >= self.wake_at_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -600,6 +605,13 @@ mod tests {
         let results = pool.insert_many(vec![tx(&keys[3], 0, NOW + 10)], |_| 0, NOW);
         assert!(results[0].is_ok());
         assert!(pool.arrival().now_or_never().is_some(), "empty again");
+        // The byte size counts too, through the single-transaction path as well.
+        pool.wake_at(usize::MAX, 1);
+        pool.insert(tx(&keys[0], 1, NOW + 10), 1, NOW).unwrap();
+        assert!(
+            pool.arrival().now_or_never().is_some(),
+            "over the byte size"
+        );
     }
 
     #[test]

@@ -13,10 +13,15 @@
 //! - the open batch is cut when full, and otherwise as soon as [`OpaqueLimits::interval`]
 //!   has passed since the last cut, at once when it has already passed: below one batch
 //!   per interval nothing waits, above it each validator cuts about one batch per interval;
-//! - a submission is answered when its chunk has been handed to dissemination (which holds
-//!   it back while too many of our batches lack a proof), so admission control counts its
-//!   payloads until they are counted as unproven there.
+//! - a submission's payloads are split into chunks that each fit a batch
+//!   ([`split`]); a chunk's payloads count as unproven from the moment it is queued
+//!   ([`Queued`]) until dissemination counts them itself (the batch is handed on), so
+//!   admission control sees them even if their submitter goes away meanwhile;
+//! - a submission is answered when its chunks have been handed to dissemination (which
+//!   holds them back while too many of our batches lack a proof).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,10 +33,62 @@ use crate::batch_maker::BatchSink;
 /// Bytes counted for a payload besides its contents (its length prefix in the batch).
 pub(crate) const PAYLOAD_OVERHEAD: usize = 8;
 
-/// One submission's payloads and where to say that they are in a batch.
+/// Items counted in a shared count while they wait for a batch; given back on drop.
+pub(crate) struct Queued {
+    items: u64,
+    count: Arc<AtomicU64>,
+}
+
+impl Queued {
+    pub(crate) fn new(items: u64, count: Arc<AtomicU64>) -> Self {
+        count.fetch_add(items, Ordering::Relaxed);
+        Queued { items, count }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.count.fetch_sub(self.items, Ordering::Relaxed);
+    }
+}
+
+/// Where to say that a chunk is in a batch (or why not), and its count while it waits.
+pub(crate) type Waiter = (oneshot::Sender<Result<(), String>>, Queued);
+
+/// Part of one submission's payloads, and where to say that they are in a batch.
 pub(crate) struct Chunk {
     pub payloads: Vec<Vec<u8>>,
     pub done: oneshot::Sender<Result<(), String>>,
+    pub queued: Queued,
+}
+
+/// Splits one submission's payloads, in order, into chunks that each fit a batch; the
+/// length of a payload that alone is larger than a batch may be, if there is one.
+pub(crate) fn split(
+    payloads: Vec<Vec<u8>>,
+    limits: &OpaqueLimits,
+) -> Result<Vec<Vec<Vec<u8>>>, usize> {
+    let mut chunks: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut bytes = 0;
+    for payload in payloads {
+        let size = payload.len() + PAYLOAD_OVERHEAD;
+        if size > limits.max_bytes {
+            return Err(payload.len());
+        }
+        match chunks.last_mut() {
+            Some(chunk)
+                if chunk.len() < limits.max_payloads && bytes + size <= limits.max_bytes =>
+            {
+                bytes += size;
+                chunk.push(payload);
+            }
+            _ => {
+                bytes = size;
+                chunks.push(vec![payload]);
+            }
+        }
+    }
+    Ok(chunks)
 }
 
 /// When the open batch is cut.
@@ -52,14 +109,14 @@ pub(crate) struct Coalescer {
     limits: OpaqueLimits,
     payloads: Vec<Vec<u8>>,
     bytes: usize,
-    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    waiters: Vec<Waiter>,
     last_cut: Option<Instant>,
 }
 
 /// A cut batch's payloads and the submissions to answer once it is handed on.
 pub(crate) struct Cut {
     pub payloads: Vec<Vec<u8>>,
-    pub waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    pub waiters: Vec<Waiter>,
 }
 
 impl Coalescer {
@@ -90,8 +147,13 @@ impl Coalescer {
         };
         self.bytes += bytes;
         self.payloads.extend(chunk.payloads);
-        self.waiters.push(chunk.done);
+        self.waiters.push((chunk.done, chunk.queued));
         cut
+    }
+
+    /// The open batch has reached its cut size or payload count.
+    pub(crate) fn full(&self) -> bool {
+        self.bytes >= self.limits.cut_bytes || self.payloads.len() >= self.limits.max_payloads
     }
 
     /// When the open batch must be cut: `None` while it is empty; a time at or before
@@ -100,7 +162,7 @@ impl Coalescer {
         if self.payloads.is_empty() {
             return None;
         }
-        if self.bytes >= self.limits.cut_bytes || self.payloads.len() >= self.limits.max_payloads {
+        if self.full() {
             return Some(now);
         }
         Some(self.last_cut.map_or(now, |at| at + self.limits.interval))
@@ -152,9 +214,14 @@ impl<S: BatchSink> PayloadMaker<S> {
                     let Some(chunk) = chunk else { return };
                     let mut next = Some(chunk);
                     // Take in whatever else has arrived, so that a burst of submissions
-                    // makes one batch rather than one for its first submission.
+                    // makes full batches rather than one for its first submission.
                     while let Some(chunk) = next {
-                        if let Some(cut) = open.push(chunk, Instant::now()) {
+                        let now = Instant::now();
+                        let mut cut = open.push(chunk, now);
+                        if cut.is_none() && open.full() {
+                            cut = Some(open.cut(now));
+                        }
+                        if let Some(cut) = cut {
                             tokio::select! {
                                 _ = self.hand_on(cut) => {}
                                 _ = shutdown.changed() => return,
@@ -180,7 +247,8 @@ impl<S: BatchSink> PayloadMaker<S> {
                 Err(e.to_string())
             }
         };
-        for waiter in cut.waiters {
+        // Dissemination counts the items now (or they failed): their queued count goes.
+        for (waiter, _queued) in cut.waiters {
             // A submitter that went away has nothing to be told.
             let _ = waiter.send(answer.clone());
         }
@@ -199,9 +267,48 @@ mod tests {
     };
 
     fn chunk(n: usize, size: usize) -> (Chunk, oneshot::Receiver<Result<(), String>>) {
+        counted_chunk(n, size, &Arc::default())
+    }
+
+    fn counted_chunk(
+        n: usize,
+        size: usize,
+        count: &Arc<AtomicU64>,
+    ) -> (Chunk, oneshot::Receiver<Result<(), String>>) {
         let (done, rx) = oneshot::channel();
         let payloads = (0..n).map(|i| vec![i as u8; size]).collect();
-        (Chunk { payloads, done }, rx)
+        let queued = Queued::new(n as u64, count.clone());
+        (
+            Chunk {
+                payloads,
+                done,
+                queued,
+            },
+            rx,
+        )
+    }
+
+    #[test]
+    fn a_submission_is_split_in_order_into_chunks_that_fit() {
+        let payloads: Vec<Vec<u8>> = (0..25u8).map(|i| vec![i; 92]).collect();
+        // 100 bytes each with the overhead: 10 a chunk by count (20 would fit by bytes).
+        let chunks = split(payloads.clone(), &LIMITS).unwrap();
+        let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![10, 10, 5]);
+        assert_eq!(chunks.concat(), payloads, "in order, nothing lost");
+        // 250 bytes a batch: two a chunk by bytes.
+        let tight = OpaqueLimits {
+            max_bytes: 250,
+            ..LIMITS
+        };
+        let sizes: Vec<usize> = split(payloads, &tight)
+            .unwrap()
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [vec![2; 12], vec![1]].concat());
+        assert_eq!(split(vec![vec![0; 1_993]], &LIMITS), Err(1_993));
+        assert!(split(Vec::new(), &LIMITS).unwrap().is_empty());
     }
 
     #[test]
@@ -259,17 +366,28 @@ mod tests {
         assert_eq!(c.due(t0), Some(t0), "10 payloads fill a batch");
     }
 
-    /// Records the batches it is handed.
+    /// Records the batches it is handed; fails the first one.
     #[derive(Clone, Default)]
-    struct Recorder(std::sync::Arc<parking_lot::Mutex<Vec<usize>>>);
+    struct Recorder(Arc<parking_lot::Mutex<Vec<usize>>>);
 
     impl BatchSink for Recorder {
         async fn disseminate(
             &self,
             body: BatchBody,
         ) -> Result<crate::batch::BatchInfo, crate::error::Error> {
-            self.0.lock().push(body.len());
-            Err(crate::error::Error::Shutdown)
+            let mut seen = self.0.lock();
+            seen.push(body.len());
+            if seen.len() == 1 {
+                return Err(crate::error::Error::Shutdown);
+            }
+            Ok(crate::batch::BatchInfo {
+                author: ordo_types::KeyPair::from_seed([1; 32]).public(),
+                seq: seen.len() as u64,
+                digest: ordo_types::Hash32::ZERO,
+                num_txs: body.len() as u32,
+                bytes: 0,
+                gas: 0,
+            })
         }
     }
 
@@ -292,8 +410,9 @@ mod tests {
             .run(rx, stop),
         );
         let bound = Duration::from_secs(30);
+        let count = Arc::new(AtomicU64::new(0));
 
-        let (a, a_done) = chunk(1, 10);
+        let (a, a_done) = counted_chunk(1, 10, &count);
         tx.send(a).await.unwrap();
         let answer = tokio::time::timeout(bound, a_done)
             .await
@@ -301,32 +420,68 @@ mod tests {
             .unwrap();
         assert!(answer.is_err(), "the sink's failure reaches the submitter");
         assert_eq!(*sink.0.lock(), vec![1]);
+        assert_eq!(count.load(Ordering::Relaxed), 0);
 
         let sent = Instant::now();
-        let (b, mut b_done) = chunk(2, 10);
-        let (c, c_done) = chunk(3, 10);
+        let (b, mut b_done) = counted_chunk(2, 10, &count);
+        let (c, c_done) = counted_chunk(3, 10, &count);
         tx.send(b).await.unwrap();
         tx.send(c).await.unwrap();
+        // A tenth of the interval: the maker has taken both in and cut nothing.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(
             b_done.try_recv().is_err(),
             "not answered before its batch is cut"
         );
-        tokio::time::timeout(bound, c_done)
+        assert_eq!(count.load(Ordering::Relaxed), 5, "counted while they wait");
+        let answer = tokio::time::timeout(bound, c_done)
             .await
             .expect("bounded")
-            .unwrap()
-            .unwrap_err();
-        assert!(b_done.try_recv().is_ok());
+            .unwrap();
+        assert_eq!(answer, Ok(()));
+        assert_eq!(b_done.try_recv(), Ok(Ok(())));
         assert!(
             sent.elapsed() >= Duration::from_millis(900),
             "cut at the interval"
         );
         assert_eq!(*sink.0.lock(), vec![1, 5]);
+        assert_eq!(count.load(Ordering::Relaxed), 0, "handed on: counted there");
 
         drop(tx);
         tokio::time::timeout(bound, task)
             .await
             .expect("ends with its queue")
+            .unwrap();
+    }
+
+    /// Chunks queued before the maker runs fill batches up to the cut size, not up to the
+    /// largest batch allowed.
+    #[tokio::test]
+    async fn a_burst_is_cut_at_the_cut_size() {
+        let sink = Recorder::default();
+        let (tx, rx) = mpsc::channel(16);
+        let mut answers = Vec::new();
+        // 408 bytes a chunk: the third reaches the 1,000-byte cut size.
+        for _ in 0..6 {
+            let (c, done) = chunk(1, 400);
+            tx.send(c).await.unwrap();
+            answers.push(done);
+        }
+        let (_stop, stop) = watch::channel(false);
+        let maker = PayloadMaker {
+            sink: sink.clone(),
+            limits: LIMITS,
+        };
+        let task = tokio::spawn(maker.run(rx, stop));
+        for done in answers {
+            let answer = tokio::time::timeout(Duration::from_secs(30), done).await;
+            answer.expect("bounded").expect("answered").ok();
+        }
+        assert_eq!(*sink.0.lock(), vec![3, 3]);
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("ends")
             .unwrap();
     }
 

@@ -856,7 +856,7 @@ async fn submit_payloads(
     let _permit = state.concurrency.try_acquire().map_err(|_| busy())?;
     let started = Instant::now();
     let bytes = read_body(&headers, body, state.max_body_bytes).await?;
-    let _room = admit(&state, claimed_items(&bytes)?)?;
+    let room = admit(&state, claimed_items(&bytes)?)?;
     let payloads: Vec<Vec<u8>> = decode_batch(&bytes, state.max_body_bytes)?;
     if state.shared.overloaded() {
         return Err(ApiError::new(
@@ -872,28 +872,15 @@ async fn submit_payloads(
         return Err(ApiError::too_large(big.len(), MAX_TRANSACTION_BYTES));
     }
     let accepted = payloads.len();
-    let max_txs = state.dissemination.config().max_batch_txs.max(1);
-    // Room for the batch's author, sequence number and length prefixes.
-    let max_bytes = MAX_BATCH_MESSAGE_BYTES / 2;
-    let mut chunks = vec![Vec::new()];
-    let mut chunk_bytes = 0usize;
-    for payload in payloads {
-        let chunk = chunks.last_mut().expect("never empty");
-        if !chunk.is_empty()
-            && (chunk.len() >= max_txs || chunk_bytes + payload.len() + 8 > max_bytes)
-        {
-            chunks.push(Vec::new());
-            chunk_bytes = 0;
-        }
-        chunk_bytes += payload.len() + 8;
-        chunks.last_mut().expect("never empty").push(payload);
-    }
-    chunks.retain(|c| !c.is_empty());
-    state
+    let making = |e| ApiError::internal(format!("making a batch: {e}"));
+    let receipt = state
         .dissemination
-        .submit_opaque(chunks)
+        .submit_opaque(payloads)
         .await
-        .map_err(|e| ApiError::internal(format!("making a batch: {e}")))?;
+        .map_err(making)?;
+    // Queued, the payloads count as unproven: this request's room is no longer needed.
+    drop(room);
+    receipt.batched().await.map_err(making)?;
     metrics::histogram!("ordo_node_rpc_seconds", "endpoint" => "submit_payloads")
         .record(started.elapsed().as_secs_f64());
     Ok(Json(json!({ "accepted": accepted })))
