@@ -137,7 +137,8 @@ struct DInner {
     store: Arc<BatchStore>,
     mempool: Arc<Mempool>,
     pending: Arc<Semaphore>,
-    /// Items (transactions or payloads) of own batches made and not proven yet.
+    /// Items (transactions or payloads) of own batches made and not proven yet, and opaque
+    /// payloads queued for a batch.
     unproven: Arc<AtomicU64>,
     first_seq: u64,
     next_seq: AtomicU64,
@@ -298,7 +299,8 @@ impl Dissemination {
     }
 
     /// Items (transactions or payloads) in this validator's batches that have no proof of
-    /// availability yet: part of what its ingress has admitted and not seen ordered.
+    /// availability yet, and opaque payloads queued for a batch: part of what its ingress
+    /// has admitted and not seen ordered.
     pub fn unproven_items(&self) -> u64 {
         self.inner.unproven.load(Ordering::Relaxed)
     }

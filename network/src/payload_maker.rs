@@ -217,11 +217,10 @@ impl<S: BatchSink> PayloadMaker<S> {
                     // makes full batches rather than one for its first submission.
                     while let Some(chunk) = next {
                         let now = Instant::now();
-                        let mut cut = open.push(chunk, now);
-                        if cut.is_none() && open.full() {
-                            cut = Some(open.cut(now));
-                        }
-                        if let Some(cut) = cut {
+                        // The chunk may close the open batch, fill the next one, or both.
+                        let made_room = open.push(chunk, now);
+                        let full = open.full().then(|| open.cut(now));
+                        for cut in made_room.into_iter().chain(full) {
                             tokio::select! {
                                 _ = self.hand_on(cut) => {}
                                 _ = shutdown.changed() => return,
@@ -247,8 +246,10 @@ impl<S: BatchSink> PayloadMaker<S> {
                 Err(e.to_string())
             }
         };
-        // Dissemination counts the items now (or they failed): their queued count goes.
-        for (waiter, _queued) in cut.waiters {
+        // Dissemination counts the items now (or they failed): their queued count goes
+        // before the submitters hear of it.
+        for (waiter, queued) in cut.waiters {
+            drop(queued);
             // A submitter that went away has nothing to be told.
             let _ = waiter.send(answer.clone());
         }
@@ -412,6 +413,7 @@ mod tests {
         let bound = Duration::from_secs(30);
         let count = Arc::new(AtomicU64::new(0));
 
+        let t0 = Instant::now();
         let (a, a_done) = counted_chunk(1, 10, &count);
         tx.send(a).await.unwrap();
         let answer = tokio::time::timeout(bound, a_done)
@@ -422,7 +424,6 @@ mod tests {
         assert_eq!(*sink.0.lock(), vec![1]);
         assert_eq!(count.load(Ordering::Relaxed), 0);
 
-        let sent = Instant::now();
         let (b, mut b_done) = counted_chunk(2, 10, &count);
         let (c, c_done) = counted_chunk(3, 10, &count);
         tx.send(b).await.unwrap();
@@ -440,10 +441,8 @@ mod tests {
             .unwrap();
         assert_eq!(answer, Ok(()));
         assert_eq!(b_done.try_recv(), Ok(Ok(())));
-        assert!(
-            sent.elapsed() >= Duration::from_millis(900),
-            "cut at the interval"
-        );
+        // Cut at the interval after a's cut, which came after t0.
+        assert!(t0.elapsed() >= limits.interval, "cut at the interval");
         assert_eq!(*sink.0.lock(), vec![1, 5]);
         assert_eq!(count.load(Ordering::Relaxed), 0, "handed on: counted there");
 
@@ -478,6 +477,36 @@ mod tests {
             answer.expect("bounded").expect("answered").ok();
         }
         assert_eq!(*sink.0.lock(), vec![3, 3]);
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("ends")
+            .unwrap();
+    }
+
+    /// A chunk that does not fit the open batch closes it, and is cut at once itself when
+    /// it fills the next one.
+    #[tokio::test]
+    async fn a_chunk_that_fills_the_next_batch_is_cut_too() {
+        let sink = Recorder::default();
+        let (tx, rx) = mpsc::channel(16);
+        let mut answers = Vec::new();
+        for size in [900, 1_200, 400] {
+            let (c, done) = chunk(1, size);
+            tx.send(c).await.unwrap();
+            answers.push(done);
+        }
+        let (_stop, stop) = watch::channel(false);
+        let maker = PayloadMaker {
+            sink: sink.clone(),
+            limits: LIMITS,
+        };
+        let task = tokio::spawn(maker.run(rx, stop));
+        for done in answers {
+            let answer = tokio::time::timeout(Duration::from_secs(30), done).await;
+            answer.expect("bounded").expect("answered").ok();
+        }
+        assert_eq!(*sink.0.lock(), vec![1, 1, 1]);
         drop(tx);
         tokio::time::timeout(Duration::from_secs(30), task)
             .await

@@ -73,7 +73,7 @@ pub struct Shared {
     pub lane_target: Vec<AtomicUsize>,
     pub dead: Vec<AtomicBool>,
     pub stop_sending: AtomicBool,
-    /// The last height the tracker has read.
+    /// The height up to which the tracker has read every height.
     pub tracked_height: AtomicU64,
     pub stop_tracking: AtomicBool,
     /// Closed loop: items sent (or being sent) and not yet seen committed or rejected.

@@ -5,7 +5,8 @@
 //! [`FETCHERS`] threads read the heights in turn (thread k reads start + 1 + k, then
 //! every `FETCHERS`-th height after it), so that a validator slow to answer one request
 //! does not make the tracker fall behind the chain. `tracked_height` is the highest height
-//! up to which every height has been read.
+//! up to which every height has been read; when the threads stop, the gaps below the
+//! highest height read are filled, so that the report's range holds everything recorded.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -90,7 +91,28 @@ pub fn track(shared: &Shared, addr: SocketAddr, start_height: u64, closed_loop: 
             });
         }
     });
-    let progress = progress.into_inner();
+    let mut progress = progress.into_inner();
+    // A thread may have read a height above one that another stopped before reading: read
+    // the gap, so that every item recorded lies at or below `last_height` (the range the
+    // report checks on the validators).
+    let deadline = Instant::now() + GIVE_UP_AFTER;
+    while !progress.above.is_empty() && Instant::now() < deadline {
+        let gap = progress.through + 1;
+        match client::block_transactions(addr, gap, POLL_MS) {
+            Ok(Some(hashes)) => {
+                shared.record_block(gap, &hashes, closed_loop);
+                let through = progress.read(gap);
+                shared.tracked_height.fetch_max(through, Ordering::SeqCst);
+            }
+            Ok(None) | Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    if !progress.above.is_empty() {
+        progress.error.get_or_insert(format!(
+            "height {} could not be read; items seen above it are reported as not found",
+            progress.through + 1
+        ));
+    }
     Tracked {
         last_height: progress.through,
         error: progress.error,
