@@ -34,9 +34,9 @@ use crate::batch_store::{BatchStore, BatchStoreConfig};
 use crate::error::Error;
 use crate::mempool::Mempool;
 use crate::network::{InboundRequest, NetworkHandle};
-use crate::payload_maker::{split, Chunk, OpaqueLimits, PayloadMaker, Queued, PAYLOAD_OVERHEAD};
+use crate::payload_maker::{split, Chunk, OpaqueLimits, PayloadMaker, PAYLOAD_OVERHEAD};
 use crate::protocol::{Request, Response, MAX_BATCH_MESSAGE_BYTES};
-use crate::quorum_waiter::{AvailableBatch, PendingSlot, QuorumEvent, QuorumWaiter};
+use crate::quorum_waiter::{AvailableBatch, PendingSlot, QuorumEvent, QuorumWaiter, Unproven};
 use crate::stats::{DisseminationSnapshot, DisseminationStats};
 use crate::verify::KeyCache;
 
@@ -372,7 +372,7 @@ impl Dissemination {
         let mut answers = Vec::with_capacity(chunks.len());
         for payloads in chunks {
             let (done, answer) = oneshot::channel();
-            let queued = Queued::new(payloads.len() as u64, self.inner.unproven.clone());
+            let queued = Unproven::new(payloads.len() as u64, self.inner.unproven.clone());
             maker
                 .send(Chunk {
                     payloads,

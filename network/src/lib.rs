@@ -65,7 +65,7 @@ pub use protocol::{
     Protocol, Request, Response, MAX_BATCH_MESSAGE_BYTES, MAX_CONSENSUS_MESSAGE_BYTES,
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
-pub use quorum_waiter::AvailableBatch;
+pub use quorum_waiter::{AvailableBatch, Unproven};
 pub use stats::{DisseminationSnapshot, StatsSnapshot};
 
 /// The result type of this crate.

@@ -15,13 +15,11 @@
 //!   per interval nothing waits, above it each validator cuts about one batch per interval;
 //! - a submission's payloads are split into chunks that each fit a batch
 //!   ([`split`]); a chunk's payloads count as unproven from the moment it is queued
-//!   ([`Queued`]) until dissemination counts them itself (the batch is handed on), so
+//!   ([`Unproven`]) until dissemination counts them itself (the batch is handed on), so
 //!   admission control sees them even if their submitter goes away meanwhile;
 //! - a submission is answered when its chunks have been handed to dissemination (which
 //!   holds them back while too many of our batches lack a proof).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,37 +27,19 @@ use tracing::warn;
 
 use crate::batch::BatchBody;
 use crate::batch_maker::BatchSink;
+use crate::quorum_waiter::Unproven;
 
 /// Bytes counted for a payload besides its contents (its length prefix in the batch).
 pub(crate) const PAYLOAD_OVERHEAD: usize = 8;
 
-/// Items counted in a shared count while they wait for a batch; given back on drop.
-pub(crate) struct Queued {
-    items: u64,
-    count: Arc<AtomicU64>,
-}
-
-impl Queued {
-    pub(crate) fn new(items: u64, count: Arc<AtomicU64>) -> Self {
-        count.fetch_add(items, Ordering::Relaxed);
-        Queued { items, count }
-    }
-}
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        self.count.fetch_sub(self.items, Ordering::Relaxed);
-    }
-}
-
 /// Where to say that a chunk is in a batch (or why not), and its count while it waits.
-pub(crate) type Waiter = (oneshot::Sender<Result<(), String>>, Queued);
+pub(crate) type Waiter = (oneshot::Sender<Result<(), String>>, Unproven);
 
 /// Part of one submission's payloads, and where to say that they are in a batch.
 pub(crate) struct Chunk {
     pub payloads: Vec<Vec<u8>>,
     pub done: oneshot::Sender<Result<(), String>>,
-    pub queued: Queued,
+    pub queued: Unproven,
 }
 
 /// Splits one submission's payloads, in order, into chunks that each fit a batch; the
@@ -258,6 +238,9 @@ impl<S: BatchSink> PayloadMaker<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
     use super::*;
 
     const LIMITS: OpaqueLimits = OpaqueLimits {
@@ -278,7 +261,7 @@ mod tests {
     ) -> (Chunk, oneshot::Receiver<Result<(), String>>) {
         let (done, rx) = oneshot::channel();
         let payloads = (0..n).map(|i| vec![i as u8; size]).collect();
-        let queued = Queued::new(n as u64, count.clone());
+        let queued = Unproven::new(n as u64, count.clone());
         (
             Chunk {
                 payloads,

@@ -37,36 +37,51 @@ use crate::stats::DisseminationStats;
 const MAX_TRACKED: usize = 4096;
 
 /// A batch of ours that has its proof of availability.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AvailableBatch {
     pub proof: ProofOfAvailability,
     /// From the batch's creation to its f + 1-th acknowledgement.
     pub latency: Duration,
+    /// The batch's items, still counted as unproven until the receiver has counted them
+    /// as proven (admission control reads both counts), and drops this.
+    pub unproven: Unproven,
+}
+
+/// Own items counted in the dissemination's count of items without a proof
+/// ([`crate::Dissemination::unproven_items`]) for as long as this lives.
+#[derive(Debug)]
+pub struct Unproven {
+    items: u64,
+    count: Arc<AtomicU64>,
+}
+
+impl Unproven {
+    pub(crate) fn new(items: u64, count: Arc<AtomicU64>) -> Self {
+        count.fetch_add(items, Ordering::Relaxed);
+        Unproven { items, count }
+    }
+}
+
+impl Drop for Unproven {
+    fn drop(&mut self) {
+        self.count.fetch_sub(self.items, Ordering::Relaxed);
+    }
 }
 
 /// One of this validator's batches awaiting its proof: its slot among the pending batches,
-/// and its items in the count of own items without a proof, both given back when the proof
-/// forms or the batch is forgotten (on drop).
+/// given back when the proof forms or the batch is forgotten, and its items in the count of
+/// own items without a proof, which go with the proof to the node.
 pub(crate) struct PendingSlot {
-    _permit: OwnedSemaphorePermit,
-    items: u64,
-    unproven: Arc<AtomicU64>,
+    permit: OwnedSemaphorePermit,
+    unproven: Unproven,
 }
 
 impl PendingSlot {
     pub(crate) fn new(permit: OwnedSemaphorePermit, items: u64, unproven: Arc<AtomicU64>) -> Self {
-        unproven.fetch_add(items, Ordering::Relaxed);
         PendingSlot {
-            _permit: permit,
-            items,
-            unproven,
+            permit,
+            unproven: Unproven::new(items, unproven),
         }
-    }
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        self.unproven.fetch_sub(self.items, Ordering::Relaxed);
     }
 }
 
@@ -195,7 +210,8 @@ impl QuorumWaiter {
         };
         let acks = entry.signatures.len();
         if entry.permit.is_some() && acks >= self.committee.availability_threshold() {
-            entry.permit = None;
+            let PendingSlot { permit, unproven } = entry.permit.take().expect("checked");
+            drop(permit);
             let latency = entry.created.elapsed();
             histogram!("ordo_network_batch_poa_seconds").record(latency.as_secs_f64());
             counter!("ordo_network_proofs_total").increment(1);
@@ -206,7 +222,12 @@ impl QuorumWaiter {
                 signatures: entry.signatures.clone(),
             };
             // The node may not listen (tests of the network alone); nothing is lost then.
-            let _ = self.proofs.send(AvailableBatch { proof, latency }).await;
+            let available = AvailableBatch {
+                proof,
+                latency,
+                unproven,
+            };
+            let _ = self.proofs.send(available).await;
         }
         if acks >= self.committee.size() {
             tracked.remove(&digest);
@@ -327,10 +348,11 @@ mod tests {
             bytes: 100,
             gas: 0,
         };
+        let unproven = Arc::new(AtomicU64::new(0));
         let slot = PendingSlot::new(
             Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(),
             1,
-            Arc::new(AtomicU64::new(0)),
+            unproven.clone(),
         );
         events
             .send(QuorumEvent::Own {
@@ -365,5 +387,9 @@ mod tests {
         available.proof.verify(&committee).unwrap();
         let signers: HashSet<PublicKey> = available.proof.signers().copied().collect();
         assert_eq!(signers, HashSet::from([keys[0].public(), keys[2].public()]));
+        // Its item stays counted as unproven until the receiver lets go of it.
+        assert_eq!(unproven.load(Ordering::Relaxed), 1);
+        drop(available);
+        assert_eq!(unproven.load(Ordering::Relaxed), 0);
     }
 }

@@ -102,6 +102,8 @@ pub async fn run(
             }
         };
         let mut proposer = None;
+        // An own proof's items, counted as unproven until admission counts them as proven.
+        let mut unproven = None;
         let input = tokio::select! {
             Some(p) = inputs.own_proofs.recv() => {
                 metrics::histogram!("ordo_node_batch_availability_seconds")
@@ -110,7 +112,9 @@ pub async fn run(
                 let info = &p.proof.info;
                 inputs.admission.proven(info.seq, u64::from(info.num_txs), now);
                 sizes.learn(info.digest, u64::from(info.num_txs), info.gas);
-                Input::OwnProof { seq: info.seq, digest: info.digest }
+                let input = Input::OwnProof { seq: info.seq, digest: info.digest };
+                unproven = Some(p.unproven);
+                input
             }
             Some(info) = inputs.stored.recv() => {
                 sizes.learn(info.digest, u64::from(info.num_txs), info.gas);
@@ -150,6 +154,7 @@ pub async fn run(
         // After every input, not only own proofs and commits: the measured rate decays
         // while nothing of ours commits, and ingress must see the limit it gives now.
         inputs.gate.publish(&mut inputs.admission, now);
+        drop(unproven);
         let mut out = order.handle(now, input);
         let ready = std::mem::take(&mut out.ready);
         if !ready.is_empty() {
