@@ -436,45 +436,13 @@ mod tests {
             .unwrap();
     }
 
-    /// Chunks queued before the maker runs fill batches up to the cut size, not up to the
-    /// largest batch allowed.
-    #[tokio::test]
-    async fn a_burst_is_cut_at_the_cut_size() {
+    /// Queues one-payload chunks of `sizes` before the maker runs, lets it hand them all
+    /// on, and returns the payload counts of the batches it made.
+    async fn batches_of_a_burst(sizes: &[usize]) -> Vec<usize> {
         let sink = Recorder::default();
         let (tx, rx) = mpsc::channel(16);
         let mut answers = Vec::new();
-        // 408 bytes a chunk: the third reaches the 1,000-byte cut size.
-        for _ in 0..6 {
-            let (c, done) = chunk(1, 400);
-            tx.send(c).await.unwrap();
-            answers.push(done);
-        }
-        let (_stop, stop) = watch::channel(false);
-        let maker = PayloadMaker {
-            sink: sink.clone(),
-            limits: LIMITS,
-        };
-        let task = tokio::spawn(maker.run(rx, stop));
-        for done in answers {
-            let answer = tokio::time::timeout(Duration::from_secs(30), done).await;
-            answer.expect("bounded").expect("answered").ok();
-        }
-        assert_eq!(*sink.0.lock(), vec![3, 3]);
-        drop(tx);
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("ends")
-            .unwrap();
-    }
-
-    /// A chunk that does not fit the open batch closes it, and is cut at once itself when
-    /// it fills the next one.
-    #[tokio::test]
-    async fn a_chunk_that_fills_the_next_batch_is_cut_too() {
-        let sink = Recorder::default();
-        let (tx, rx) = mpsc::channel(16);
-        let mut answers = Vec::new();
-        for size in [900, 1_200, 400] {
+        for &size in sizes {
             let (c, done) = chunk(1, size);
             tx.send(c).await.unwrap();
             answers.push(done);
@@ -485,16 +453,32 @@ mod tests {
             limits: LIMITS,
         };
         let task = tokio::spawn(maker.run(rx, stop));
+        let bound = Duration::from_secs(30);
         for done in answers {
-            let answer = tokio::time::timeout(Duration::from_secs(30), done).await;
+            let answer = tokio::time::timeout(bound, done).await;
             answer.expect("bounded").expect("answered").ok();
         }
-        assert_eq!(*sink.0.lock(), vec![1, 1, 1]);
         drop(tx);
-        tokio::time::timeout(Duration::from_secs(30), task)
+        tokio::time::timeout(bound, task)
             .await
             .expect("ends")
             .unwrap();
+        let batches = sink.0.lock().clone();
+        batches
+    }
+
+    /// Chunks queued before the maker runs fill batches up to the cut size, not up to the
+    /// largest batch allowed: 408 bytes a chunk, the third reaches the 1,000-byte cut size.
+    #[tokio::test]
+    async fn a_burst_is_cut_at_the_cut_size() {
+        assert_eq!(batches_of_a_burst(&[400; 6]).await, vec![3, 3]);
+    }
+
+    /// A chunk that does not fit the open batch closes it, and is cut at once itself when
+    /// it fills the next one.
+    #[tokio::test]
+    async fn a_chunk_that_fills_the_next_batch_is_cut_too() {
+        assert_eq!(batches_of_a_burst(&[900, 1_200, 400]).await, vec![1, 1, 1]);
     }
 
     #[test]
