@@ -203,24 +203,11 @@ impl fmt::Display for ProofOfAvailability {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::committee::{network_keypair_from_seed, network_public_key, ValidatorInfo};
+    use crate::committee::test_committee;
 
     fn setup() -> (Vec<KeyPair>, Committee, BatchInfo) {
         let keys: Vec<KeyPair> = (0..4).map(|i| KeyPair::from_seed([i + 1; 32])).collect();
-        let validators = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let net = network_keypair_from_seed([i as u8 + 50; 32]);
-                ValidatorInfo::new(
-                    k.public(),
-                    network_public_key(&net).unwrap(),
-                    "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
-                )
-                .unwrap()
-            })
-            .collect();
-        let committee = Committee::new(9, validators).unwrap();
+        let committee = test_committee(9, &keys, 50);
         let batch = Batch {
             author: keys[0].public(),
             seq: 1,

@@ -130,6 +130,30 @@ impl Committee {
     }
 }
 
+/// A committee for tests: validator i has consensus key `keys[i]` and the network key of
+/// seed `[net_seed + i; 32]`, and an address nothing listens on.
+#[cfg(test)]
+pub(crate) fn test_committee(
+    chain_id: u64,
+    keys: &[ordo_types::KeyPair],
+    net_seed: u8,
+) -> Committee {
+    let validators = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let net = network_keypair_from_seed([net_seed + i as u8; 32]);
+            ValidatorInfo::new(
+                k.public(),
+                network_public_key(&net).expect("an ed25519 network key"),
+                "/ip4/127.0.0.1/tcp/1".parse().expect("an address"),
+            )
+            .expect("a valid validator")
+        })
+        .collect();
+    Committee::new(chain_id, validators).expect("a valid committee")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

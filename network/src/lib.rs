@@ -8,9 +8,9 @@
 //!   only validators are served; every queue and frame is bounded.
 //! - [`Mempool`]: verified transactions with caps (count, bytes, per sender), a nonce
 //!   window, deduplication and expiry.
-//! - [`Dissemination::spawn`]: batch maker, opaque payload maker, receiver (verifies every signature on the bulk pool,
-//!   stores, acknowledges), quorum waiter (f + 1 acks into a [`ProofOfAvailability`]),
-//!   batch server and [`Dissemination::fetch`] of missing batches.
+//! - [`Dissemination::spawn`]: batch maker, opaque payload maker, receiver (verifies every
+//!   signature on the bulk pool, stores, acknowledges), quorum waiter (f + 1 acks into a
+//!   [`ProofOfAvailability`]), batch server and [`Dissemination::fetch`] of missing batches.
 //!
 //! Wiring in a node, in short:
 //!

@@ -272,6 +272,15 @@ mod tests {
         )
     }
 
+    /// A coalescer that has just cut a batch, and when.
+    fn just_cut() -> (Coalescer, Instant) {
+        let mut c = Coalescer::new(LIMITS);
+        let t0 = Instant::now();
+        c.push(chunk(1, 10).0, t0);
+        c.cut(t0);
+        (c, t0)
+    }
+
     #[test]
     fn a_submission_is_split_in_order_into_chunks_that_fit() {
         let payloads: Vec<Vec<u8>> = (0..25u8).map(|i| vec![i; 92]).collect();
@@ -312,10 +321,7 @@ mod tests {
 
     #[test]
     fn chunks_within_an_interval_of_the_last_cut_wait_for_it_together() {
-        let mut c = Coalescer::new(LIMITS);
-        let t0 = Instant::now();
-        c.push(chunk(1, 10).0, t0);
-        c.cut(t0);
+        let (mut c, t0) = just_cut();
         let t1 = t0 + Duration::from_millis(3);
         c.push(chunk(2, 10).0, t1);
         c.push(chunk(3, 10).0, t1 + Duration::from_millis(2));
@@ -327,10 +333,7 @@ mod tests {
 
     #[test]
     fn a_full_batch_is_cut_at_once_and_a_chunk_is_never_split() {
-        let mut c = Coalescer::new(LIMITS);
-        let t0 = Instant::now();
-        c.push(chunk(1, 10).0, t0);
-        c.cut(t0);
+        let (mut c, t0) = just_cut();
         // 600 + 8 bytes: not yet at the cut size, due at the interval.
         c.push(chunk(1, 600).0, t0);
         assert_eq!(c.due(t0), Some(t0 + LIMITS.interval));

@@ -293,7 +293,7 @@ mod tests {
 
     use super::*;
     use crate::batch_store::BatchStoreConfig;
-    use crate::committee::{network_keypair_from_seed, network_public_key, ValidatorInfo};
+    use crate::committee::{network_keypair_from_seed, test_committee};
     use crate::network::{start, NetworkConfig};
 
     const CHAIN: u64 = 7;
@@ -303,20 +303,7 @@ mod tests {
     #[tokio::test]
     async fn a_forged_acknowledgement_before_the_proof_stays_out_of_it() {
         let keys: Vec<KeyPair> = (0..4u8).map(|i| KeyPair::from_seed([i + 1; 32])).collect();
-        let validators = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let net = network_keypair_from_seed([i as u8 + 101; 32]);
-                ValidatorInfo::new(
-                    k.public(),
-                    network_public_key(&net).unwrap(),
-                    "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
-                )
-                .unwrap()
-            })
-            .collect();
-        let committee = Arc::new(Committee::new(CHAIN, validators).unwrap());
+        let committee = Arc::new(test_committee(CHAIN, &keys, 101));
         // Validator 0 alone, on a real endpoint: its pushes to the others go nowhere.
         let (network, _inbound) = start(NetworkConfig::new(
             network_keypair_from_seed([101; 32]),

@@ -872,7 +872,10 @@ async fn submit_payloads(
         return Err(ApiError::too_large(big.len(), MAX_TRANSACTION_BYTES));
     }
     let accepted = payloads.len();
-    let making = |e| ApiError::internal(format!("making a batch: {e}"));
+    let making = |e| match e {
+        ordo_network::Error::TooLarge { len, max } => ApiError::too_large(len, max),
+        e => ApiError::internal(format!("making a batch: {e}")),
+    };
     let receipt = state
         .dissemination
         .submit_opaque(payloads)
