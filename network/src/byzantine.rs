@@ -52,3 +52,30 @@ pub(crate) fn corrupted(batch: &Batch) -> Option<Batch> {
         body: BatchBody::Transactions(txs),
     })
 }
+
+/// The supervision test's fault hook, as the node's: `ORDO_FAULT_PANIC_TASK=<name>` makes
+/// the dissemination task of that name panic a second after it starts, so that a test can
+/// watch the validator stop and name it.
+pub(crate) fn panic_hook(
+    name: &'static str,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    if std::env::var("ORDO_FAULT_PANIC_TASK").ok().as_deref() != Some(name) {
+        return Box::pin(task);
+    }
+    warn!(
+        task = name,
+        "FAULT INJECTION: this task will panic in a second"
+    );
+    Box::pin(async move {
+        // Borrowed into the select: the task's channels stay alive until the panic, as
+        // with a real bug.
+        let mut task = std::pin::pin!(task);
+        tokio::select! {
+            () = &mut task => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                panic!("injected fault (ORDO_FAULT_PANIC_TASK={name})")
+            }
+        }
+    })
+}

@@ -121,6 +121,45 @@ pub struct DisseminationOutputs {
     /// author field nobody vouches for), nor a push of one fetched before. Dropped when
     /// the node falls behind reading them (`ordo_network_stored_notices_dropped_total`).
     pub stored: mpsc::Receiver<BatchInfo>,
+    /// Each dissemination task's end, as it ends. Before [`Dissemination::shutdown`] any
+    /// end is a failure (the tasks run for the life of the validator), which the node's
+    /// supervisor reads here.
+    pub ended: mpsc::UnboundedReceiver<TaskEnded>,
+}
+
+/// A dissemination task that ended: which, and its panic's message if it panicked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEnded {
+    pub task: &'static str,
+    pub panic: Option<String>,
+}
+
+/// Runs `task` and reports its end, a panic included, on `ended`; the handle returned
+/// resolves after the report.
+fn spawn_reported(
+    name: &'static str,
+    task: impl Future<Output = ()> + Send + 'static,
+    ended: &mpsc::UnboundedSender<TaskEnded>,
+) -> JoinHandle<()> {
+    #[cfg(feature = "byzantine")]
+    let task = crate::byzantine::panic_hook(name, task);
+    let task = tokio::spawn(task);
+    let ended = ended.clone();
+    tokio::spawn(async move {
+        let panic = match task.await {
+            Ok(()) => None,
+            Err(e) => Some(match e.try_into_panic() {
+                Ok(payload) => payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_string()),
+                Err(_) => "cancelled".to_string(),
+            }),
+        };
+        // Nobody listening (the node is gone) is fine.
+        let _ = ended.send(TaskEnded { task: name, panic });
+    })
 }
 
 /// A cloneable handle on a validator's dissemination layer.
@@ -237,11 +276,26 @@ impl Dissemination {
             stats,
             resend_interval: d.inner.config.resend_interval,
         };
+        let (ended_tx, ended_rx) = mpsc::unbounded_channel();
+        let ended = &ended_tx;
         let mut tasks = vec![
-            tokio::spawn(waiter.run(quorum_rx, shutdown_rx.clone())),
-            tokio::spawn(d.clone().receive(batches, shutdown_rx.clone())),
-            tokio::spawn(d.clone().serve(batch_requests, shutdown_rx.clone())),
-            tokio::spawn(
+            spawn_reported(
+                "quorum-waiter",
+                waiter.run(quorum_rx, shutdown_rx.clone()),
+                ended,
+            ),
+            spawn_reported(
+                "batch-receiver",
+                d.clone().receive(batches, shutdown_rx.clone()),
+                ended,
+            ),
+            spawn_reported(
+                "batch-server",
+                d.clone().serve(batch_requests, shutdown_rx.clone()),
+                ended,
+            ),
+            spawn_reported(
+                "batch-maker",
                 BatchMaker {
                     limits: BatchLimits {
                         max_bytes: d.inner.config.max_batch_bytes,
@@ -254,6 +308,7 @@ impl Dissemination {
                     expired: expired_tx,
                 }
                 .run(shutdown_rx.clone()),
+                ended,
             ),
         ];
         if d.inner.opaque.is_some() {
@@ -262,13 +317,18 @@ impl Dissemination {
                 sink: d.clone(),
                 limits,
             };
-            tasks.push(tokio::spawn(maker.run(opaque_rx, shutdown_rx)));
+            tasks.push(spawn_reported(
+                "payload-maker",
+                maker.run(opaque_rx, shutdown_rx),
+                ended,
+            ));
         }
         *d.inner.tasks.lock() = tasks;
         let outputs = DisseminationOutputs {
             proofs: proofs_rx,
             expired: expired_rx,
             stored: stored_rx,
+            ended: ended_rx,
         };
         (d, outputs)
     }
@@ -695,6 +755,33 @@ mod tests {
         assert_eq!(
             batch_message_wire(&bytes),
             codec::encode(&BatchMessage::Batch(batch))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ends_or_panics_is_reported_by_name() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        spawn_reported("returns", async {}, &tx).await.unwrap();
+        assert_eq!(
+            rx.recv().await,
+            Some(TaskEnded {
+                task: "returns",
+                panic: None
+            })
+        );
+        spawn_reported("panics", async { panic!("a bug in the task") }, &tx)
+            .await
+            .unwrap();
+        let ended = rx.recv().await.unwrap();
+        assert_eq!(ended.task, "panics");
+        assert_eq!(ended.panic.as_deref(), Some("a bug in the task"));
+        let n = 7;
+        spawn_reported("formats", async move { panic!("bad input {n}") }, &tx)
+            .await
+            .unwrap();
+        assert_eq!(
+            rx.recv().await.unwrap().panic.as_deref(),
+            Some("bad input 7")
         );
     }
 }

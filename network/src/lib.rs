@@ -51,7 +51,9 @@ mod verify;
 pub use batch::{Batch, BatchAck, BatchBody, BatchInfo, BatchMessage, ProofOfAvailability};
 pub use batch_store::{BatchStore, BatchStoreConfig};
 pub use committee::{network_keypair_from_seed, network_public_key, Committee, ValidatorInfo};
-pub use dissemination::{Dissemination, DisseminationConfig, DisseminationOutputs, OpaqueReceipt};
+pub use dissemination::{
+    Dissemination, DisseminationConfig, DisseminationOutputs, OpaqueReceipt, TaskEnded,
+};
 pub use error::{Error, MempoolCap};
 /// The frame reader over a byte slice, for the fuzz targets (`ordo_node::fuzz_targets`).
 #[doc(hidden)]

@@ -30,6 +30,7 @@ use ordo_consensus::{
 use ordo_execution::{genesis, ParallelExecutor, ParallelOptions};
 use ordo_network::{
     Dissemination, DisseminationConfig, Mempool, MempoolConfig, NetworkConfig, NetworkHandle,
+    TaskEnded,
 };
 use ordo_storage::{BlockCommit, Recovery, Storage, StorageConfig};
 use ordo_types::{codec, keyfile, Hash32, PublicKey, StateAccumulator};
@@ -668,6 +669,17 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
             driver_tx.clone(),
         ),
     );
+    // The dissemination layer's own tasks (batch and payload makers, receiver, quorum
+    // waiter, batch server) run on the runtime beside these; their ends come here.
+    let mut ended = outputs.ended;
+    let mut stop = shutdown_rx.clone();
+    supervisor.spawn("dissemination", async move {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => Ok(()),
+            end = ended.recv() => Err(dissemination_failure(end)),
+        }
+    });
     let mut expired = outputs.expired;
     supervisor.spawn("expired-transactions", async move {
         // Expired transactions are answered from the index's expiry; only counted here.
@@ -809,6 +821,20 @@ async fn serve(
     rpc::serve(listener, router, stopped)
         .await
         .map_err(|e| TaskError::Invariant(format!("HTTP server stopped: {e}")))
+}
+
+/// What a dissemination task's end means while the validator runs: always a failure.
+fn dissemination_failure(end: Option<TaskEnded>) -> TaskError {
+    match end {
+        Some(TaskEnded {
+            task,
+            panic: Some(message),
+        }) => TaskError::Panicked(format!("{task}: {message}")),
+        Some(TaskEnded { task, panic: None }) => {
+            TaskError::Invariant(format!("the dissemination task {task} ended"))
+        }
+        None => TaskError::closed("the dissemination layer's task reports"),
+    }
 }
 
 impl RunningNode {

@@ -80,14 +80,22 @@ fn run_with_dying(task: &str) -> (std::process::ExitStatus, String) {
 
 #[test]
 fn a_dead_task_stops_the_validator_which_names_it() {
-    for task in ["payload", "roots"] {
+    // (the task that dies, the supervised task the validator names): the dissemination
+    // layer's tasks are reported through the node's "dissemination" task.
+    for (task, named) in [
+        ("payload", "payload"),
+        ("roots", "roots"),
+        ("quorum-waiter", "dissemination"),
+    ] {
         let (status, log) = run_with_dying(task);
         assert!(
             !status.success(),
             "exited {status} with task '{task}' dead:\n{log}"
         );
         assert!(
-            log.contains("FAULT INJECTION") && log.contains(&format!("task '{task}' failed")),
+            log.contains("FAULT INJECTION")
+                && log.contains(&format!("task '{named}' failed"))
+                && log.contains(task),
             "the log does not name the dead task '{task}':\n{log}"
         );
     }
