@@ -2,7 +2,8 @@
 //! feature: fault tests run a validator that breaks the batch protocol on purpose, so that
 //! the honest validators' defences are exercised by real traffic.
 //!
-//! Nothing here runs unless a [`ByzantineBatches`] switch is on; a default build does not
+//! Nothing here runs unless a [`ByzantineBatches`] switch is on, or, for the supervision
+//! test's fault hook, `ORDO_FAULT_PANIC_TASK` names a task; a default build does not
 //! contain this module at all.
 
 use ordo_types::{Signature, SignedTransaction};

@@ -674,11 +674,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
     let mut ended = outputs.ended;
     let mut stop = shutdown_rx.clone();
     supervisor.spawn("dissemination", async move {
-        tokio::select! {
+        let first = tokio::select! {
             biased;
-            _ = stop.changed() => Ok(()),
-            end = ended.recv() => Err(dissemination_failure(end)),
-        }
+            _ = stop.changed() => return Ok(()),
+            end = ended.recv() => end,
+        };
+        Err(dissemination_failure(first_cause(first, &mut ended).await))
     });
     let mut expired = outputs.expired;
     supervisor.spawn("expired-transactions", async move {
@@ -823,6 +824,30 @@ async fn serve(
         .map_err(|e| TaskError::Invariant(format!("HTTP server stopped: {e}")))
 }
 
+/// The end to name, given the first reported: one task's end ends others (a panicking
+/// quorum waiter closes the channel the receiver feeds), so after a plain end a panic
+/// reported within [`crate::supervisor::CASCADE_GRACE`] is named instead.
+async fn first_cause(
+    first: Option<TaskEnded>,
+    ended: &mut mpsc::UnboundedReceiver<TaskEnded>,
+) -> Option<TaskEnded> {
+    if !matches!(&first, Some(e) if e.panic.is_none()) {
+        return first;
+    }
+    let grace = tokio::time::sleep(crate::supervisor::CASCADE_GRACE);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            _ = &mut grace => return first,
+            more = ended.recv() => match more {
+                Some(e) if e.panic.is_some() => return Some(e),
+                Some(_) => {}
+                None => return first,
+            },
+        }
+    }
+}
+
 /// What a dissemination task's end means while the validator runs: always a failure.
 fn dissemination_failure(end: Option<TaskEnded>) -> TaskError {
     match end {
@@ -901,6 +926,28 @@ async fn inbound_consensus(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn end(task: &'static str, panic: Option<&str>) -> TaskEnded {
+        TaskEnded {
+            task,
+            panic: panic.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_after_a_plain_end_is_named_as_the_cause() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(end("batch-server", None)).unwrap();
+        tx.send(end("quorum-waiter", Some("a bug"))).unwrap();
+        let cause = first_cause(Some(end("batch-receiver", None)), &mut rx).await;
+        assert_eq!(cause, Some(end("quorum-waiter", Some("a bug"))));
+        // A panic reported first is named at once; a plain end alone, once the reports end.
+        let first = Some(end("batch-maker", Some("another bug")));
+        assert_eq!(first_cause(first.clone(), &mut rx).await, first);
+        drop(tx);
+        let plain = Some(end("batch-receiver", None));
+        assert_eq!(first_cause(plain.clone(), &mut rx).await, plain);
+    }
 
     fn config(dir: &std::path::Path) -> NodeConfig {
         let text = "data_dir = \"data\"\ngenesis = \"genesis.json\"\n\

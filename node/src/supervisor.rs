@@ -65,7 +65,7 @@ type Ended = (&'static str, Result<(), TaskError>);
 /// task whose end closed it: the cause is named, not its first consequence.
 /// A second: a panic's backtrace, printed before the task unwinds, can take half of it
 /// on a loaded machine.
-const CASCADE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const CASCADE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct Supervisor {
     tasks: JoinSet<Ended>,

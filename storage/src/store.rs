@@ -489,7 +489,10 @@ fn open_db(path: &Path, config: &StorageConfig) -> std::result::Result<DB, rocks
     // single burst at normal priority, taking a third of the cores for over a second on
     // a 4-validator testnet, whose validators compact together, and committed rounds
     // stalled behind it (README, Overload). Flushes keep their priority: a memtable that
-    // cannot be flushed stops writes.
+    // cannot be flushed stops writes. Compactions did keep up: 150 s at twice capacity
+    // never left more than 4 files in level 0 (writes slow down at 20). This is the
+    // process's default environment, so every store it opens, and manual compactions (a
+    // resync's at start-up) run at nice 19 too.
     let mut env = Env::new()?;
     env.lower_thread_pool_cpu_priority();
     db_opts.set_env(&env);
@@ -883,6 +886,14 @@ mod tests {
             db.flush_cf(cf).unwrap();
         }
         db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        // Threads start at the nice value of the process (a test run under `nice` starts
+        // higher): only below 19 does the lowering show.
+        // SAFETY: getpriority only reads its integer arguments.
+        let base = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        if base >= 19 {
+            eprintln!("the test process runs at nice {base}: nothing to lower");
+            return;
+        }
         // A pool thread lowers its own priority when it takes its first job.
         let nice = nice_of_threads("rocksdb:low");
         assert!(
@@ -890,8 +901,8 @@ mod tests {
             "no compaction thread at nice 19: {nice:?}"
         );
         assert!(
-            nice_of_threads("rocksdb:high").iter().all(|&n| n < 19),
-            "flushes must keep their priority"
+            nice_of_threads("rocksdb:high").iter().all(|&n| n == base),
+            "flushes must keep the process's priority"
         );
     }
 }

@@ -80,12 +80,15 @@ fn run_with_dying(task: &str) -> (std::process::ExitStatus, String) {
 
 #[test]
 fn a_dead_task_stops_the_validator_which_names_it() {
-    // (the task that dies, the supervised task the validator names): the dissemination
+    // (the task that dies, how the validator's failure names it): the dissemination
     // layer's tasks are reported through the node's "dissemination" task.
     for (task, named) in [
-        ("payload", "payload"),
-        ("roots", "roots"),
-        ("quorum-waiter", "dissemination"),
+        ("payload", "task 'payload' failed: panicked: injected fault"),
+        ("roots", "task 'roots' failed: panicked: injected fault"),
+        (
+            "quorum-waiter",
+            "task 'dissemination' failed: panicked: quorum-waiter: injected fault",
+        ),
     ] {
         let (status, log) = run_with_dying(task);
         assert!(
@@ -93,10 +96,8 @@ fn a_dead_task_stops_the_validator_which_names_it() {
             "exited {status} with task '{task}' dead:\n{log}"
         );
         assert!(
-            log.contains("FAULT INJECTION")
-                && log.contains(&format!("task '{named}' failed"))
-                && log.contains(task),
-            "the log does not name the dead task '{task}':\n{log}"
+            log.contains("FAULT INJECTION") && log.contains(named),
+            "the log does not name the dead task '{task}' as \"{named}\":\n{log}"
         );
     }
 }
