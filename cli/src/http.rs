@@ -1,5 +1,7 @@
-//! A minimal blocking HTTP/1.1 client: one request per connection (`Connection: close`),
-//! enough for tests, the CLI and load tools to talk to the RPC without a client stack.
+//! A minimal blocking HTTP/1.1 client, enough for tests, the CLI and load tools to talk to
+//! the RPC without a client stack: one request per connection (`Connection: close`), or
+//! several in turn on one kept-alive [`Connection`] (a load generator's sender, which
+//! would otherwise cost the node an accepted connection per request).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -182,6 +184,158 @@ pub fn post_bytes(
     )
 }
 
+/// Longest response head read on a kept-alive connection: the node's are a few hundred
+/// bytes.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// A kept-alive connection to one address, opened on first use and again whenever the
+/// server closed it. Requests go one at a time, each answered before the next is sent.
+pub struct Connection {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+}
+
+impl Connection {
+    pub fn new(addr: SocketAddr) -> Self {
+        Connection { addr, stream: None }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends one request and reads its answer. A kept-alive connection that the server
+    /// has closed meanwhile (idle too long, say) is seen closed before the request goes,
+    /// and a new one is opened. Once sent, a request is never sent again here: a failure
+    /// after that point (the server killed while it handled the request, say) leaves the
+    /// caller not knowing whether it was taken, as with a connection per request.
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<HttpResponse, HttpError> {
+        if self.stream.as_ref().is_some_and(|s| !still_open(s)) {
+            self.stream = None;
+        }
+        let mut stream = match self.stream.take() {
+            Some(s) => s,
+            None => {
+                let s = TcpStream::connect_timeout(&self.addr, timeout.min(CONNECT_TIMEOUT))
+                    .map_err(HttpError::Connect)?;
+                s.set_nodelay(true).map_err(HttpError::Exchange)?;
+                s
+            }
+        };
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .map_err(HttpError::Exchange)?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut message = head.into_bytes();
+        message.extend_from_slice(body);
+        // The server may answer (`too_large`, say) and close before reading everything:
+        // its answer counts, and a failed write is the error only if none came.
+        let written = stream.write_all(&message);
+        match read_response(&mut stream) {
+            Ok((response, keep)) => {
+                if keep && written.is_ok() {
+                    self.stream = Some(stream);
+                }
+                Ok(response)
+            }
+            Err((e, got)) => Err(HttpError::Exchange(
+                written.err().filter(|_| !got).unwrap_or(e),
+            )),
+        }
+    }
+}
+
+/// Whether a kept-alive connection is still open: a server that closed it has sent its
+/// end (or a reset), which a look without waiting finds; an open idle one has nothing to
+/// read.
+fn still_open(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let idle =
+        matches!(stream.peek(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).is_ok() && idle
+}
+
+/// Reads one response from a kept-alive connection: by its length, its chunks, or to the
+/// connection's end. Also whether the connection can carry another request. On failure,
+/// whether any byte had arrived.
+fn read_response(stream: &mut TcpStream) -> Result<(HttpResponse, bool), (std::io::Error, bool)> {
+    let mut raw = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 16 << 10];
+    let split = loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        if raw.len() > MAX_HEAD_BYTES {
+            return Err((bad("response head too long"), true));
+        }
+        let n = stream.read(&mut chunk).map_err(|e| (e, !raw.is_empty()))?;
+        if n == 0 {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the connection closed before the answer",
+            );
+            return Err((e, !raw.is_empty()));
+        }
+        raw.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&raw[..split])
+        .map_err(|_| (bad("headers not UTF-8"), true))?
+        .to_ascii_lowercase();
+    let header = |name: &str| {
+        head.split("\r\n")
+            .skip(1)
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    let close = header("connection:").is_some_and(|v| v.contains("close"));
+    let chunked = header("transfer-encoding:").is_some_and(|v| v.contains("chunked"));
+    let length = header("content-length:").and_then(|v| v.parse::<usize>().ok());
+    let body_start = split + 4;
+    let complete = |raw: &[u8]| -> bool {
+        match (length, chunked) {
+            (Some(n), _) => raw.len() >= body_start + n,
+            (None, true) => raw[body_start..].ends_with(b"0\r\n\r\n"),
+            (None, false) => false,
+        }
+    };
+    let mut ended = false;
+    while !complete(&raw) {
+        let n = stream.read(&mut chunk).map_err(|e| (e, true))?;
+        if n == 0 {
+            ended = true;
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    if ended && (length.is_some() || chunked) {
+        let e = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "truncated answer");
+        return Err((e, true));
+    }
+    if let Some(n) = length {
+        raw.truncate(body_start + n);
+    }
+    let response = parse(&raw).map_err(|e| (e, true))?;
+    Ok((response, !close && !ended && (length.is_some() || chunked)))
+}
+
 fn bad(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }
@@ -248,6 +402,81 @@ mod tests {
             .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (404, &b"abcd"[..]));
         assert!(parse(b"garbage").is_err());
+    }
+
+    /// A server on 127.0.0.1 that answers each request it reads with `answers`' next (a
+    /// whole response, or nothing), closing the connection after those marked to close
+    /// and saying so on the channel returned; it counts the connections it accepted.
+    fn server(
+        answers: Vec<(&'static str, bool)>,
+    ) -> (
+        SocketAddr,
+        std::sync::mpsc::Receiver<()>,
+        std::thread::JoinHandle<usize>,
+    ) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (closed_tx, closed) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let mut answers = answers.into_iter();
+            let mut accepted = 0;
+            'connections: while let Some(mut next) = answers.next() {
+                let (mut stream, _) = listener.accept().unwrap();
+                accepted += 1;
+                loop {
+                    // Each test request is one small write: head and body together.
+                    let mut buf = [0u8; 4096];
+                    assert!(stream.read(&mut buf).unwrap() > 0, "a request");
+                    stream.write_all(next.0.as_bytes()).unwrap();
+                    if next.1 {
+                        drop(stream);
+                        closed_tx.send(()).unwrap();
+                        continue 'connections;
+                    }
+                    match answers.next() {
+                        Some(a) => next = a,
+                        None => break 'connections,
+                    }
+                }
+            }
+            accepted
+        });
+        (addr, closed, handle)
+    }
+
+    #[test]
+    fn a_kept_alive_connection_carries_requests_and_reopens_when_closed() {
+        let a = "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na";
+        let b = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 1\r\n\r\nb";
+        let c = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n1\r\nc\r\n0\r\n\r\n";
+        let d = "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nd";
+        let (addr, closed, server) = server(vec![
+            (a, false),
+            // The server closes the connection after this answer, as after an idle spell.
+            (b, true),
+            // This answer says the connection closes.
+            (c, true),
+            // Read and closed without an answer, as by a server killed meanwhile.
+            ("", true),
+            (d, false),
+        ]);
+        let mut conn = Connection::new(addr);
+        let t = Duration::from_secs(10);
+        let get = |conn: &mut Connection| {
+            let r = conn.request("POST", "/x", &[], b"body", t).unwrap();
+            (r.status, String::from_utf8(r.body).unwrap())
+        };
+        assert_eq!(get(&mut conn), (200, "a".to_string()));
+        assert_eq!(get(&mut conn), (503, "b".to_string()));
+        closed.recv().unwrap();
+        // Seen closed before sending: a new connection.
+        assert_eq!(get(&mut conn), (200, "c".to_string()));
+        closed.recv().unwrap();
+        // A request sent and not answered is an error, never sent again.
+        assert!(conn.request("POST", "/x", &[], b"body", t).is_err());
+        closed.recv().unwrap();
+        assert_eq!(get(&mut conn), (200, "d".to_string()));
+        assert_eq!(server.join().unwrap(), 4, "connections accepted");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! validator before anything new, as a client would. Copies of items that do commit are
 //! dropped by the validators, and the tracker counts each item once.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use super::config::Load;
 use super::shared::{outcome, Shared};
 use super::workload::batch_body;
 use crate::client;
+use ordo_cli::http;
 
 /// How long the oldest due item waits for a fuller batch.
 const FLUSH: Duration = Duration::from_millis(10);
@@ -40,6 +41,9 @@ pub struct Lane<'a> {
     path: &'static str,
     /// The validator this lane last sent to.
     last_target: Cell<Option<usize>>,
+    /// The kept-alive connection to it, as a client library keeps one: a new connection
+    /// per request cost each validator an accept and a connection task per request.
+    connection: RefCell<Option<http::Connection>>,
 }
 
 impl<'a> Lane<'a> {
@@ -59,6 +63,7 @@ impl<'a> Lane<'a> {
             batch_size,
             path,
             last_target: Cell::new(None),
+            connection: RefCell::new(None),
         }
     }
 
@@ -156,14 +161,22 @@ impl<'a> Lane<'a> {
                 shared.submitted_us[i as usize].store(now, Ordering::SeqCst);
             }
             shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let response = client::request(
-                addr,
-                "POST",
-                self.path,
-                &[("Content-Type", "application/octet-stream")],
-                &body,
-                REQUEST_TIMEOUT,
-            );
+            let response = {
+                let mut connection = self.connection.borrow_mut();
+                let connection = match connection.as_mut() {
+                    Some(c) if c.addr() == addr => c,
+                    _ => connection.insert(http::Connection::new(addr)),
+                };
+                connection
+                    .request(
+                        "POST",
+                        self.path,
+                        &[("Content-Type", "application/octet-stream")],
+                        &body,
+                        REQUEST_TIMEOUT,
+                    )
+                    .map_err(http::HttpError::into_io)
+            };
             let retry = match response {
                 Ok(r) if r.status == 200 => {
                     self.record_answer(batch, r.json());
