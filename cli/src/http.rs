@@ -205,10 +205,11 @@ impl Connection {
     }
 
     /// Sends one request and reads its answer. A kept-alive connection that the server
-    /// has closed meanwhile (idle too long, say) is seen closed before the request goes,
-    /// and a new one is opened. Once sent, a request is never sent again here: a failure
-    /// after that point (the server killed while it handled the request, say) leaves the
-    /// caller not knowing whether it was taken, as with a connection per request.
+    /// has closed meanwhile (idle too long, say) is usually seen closed before the
+    /// request goes, and a new one is opened; a close that crosses the request on the
+    /// wire is a failure. Once sent, a request is never sent again here: a failure after
+    /// that point (the server killed while it handled the request, say) leaves the caller
+    /// not knowing whether it was taken, as with a connection per request.
     pub fn request(
         &mut self,
         method: &str,
@@ -247,7 +248,7 @@ impl Connection {
         // The server may answer (`too_large`, say) and close before reading everything:
         // its answer counts, and a failed write is the error only if none came.
         let written = stream.write_all(&message);
-        match read_response(&mut stream) {
+        match read_response(&mut stream, method == "HEAD") {
             Ok((response, keep)) => {
                 if keep && written.is_ok() {
                     self.stream = Some(stream);
@@ -277,7 +278,10 @@ fn still_open(stream: &TcpStream) -> bool {
 /// Reads one response from a kept-alive connection: by its length, its chunks, or to the
 /// connection's end. Also whether the connection can carry another request. On failure,
 /// whether any byte had arrived.
-fn read_response(stream: &mut TcpStream) -> Result<(HttpResponse, bool), (std::io::Error, bool)> {
+fn read_response(
+    stream: &mut TcpStream,
+    head_request: bool,
+) -> Result<(HttpResponse, bool), (std::io::Error, bool)> {
     let mut raw = Vec::with_capacity(1024);
     let mut chunk = [0u8; 16 << 10];
     let split = loop {
@@ -300,6 +304,12 @@ fn read_response(stream: &mut TcpStream) -> Result<(HttpResponse, bool), (std::i
     let head = std::str::from_utf8(&raw[..split])
         .map_err(|_| (bad("headers not UTF-8"), true))?
         .to_ascii_lowercase();
+    let status: u16 = head
+        .split("\r\n")
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| (bad("no status line"), true))?;
     let header = |name: &str| {
         head.split("\r\n")
             .skip(1)
@@ -307,14 +317,30 @@ fn read_response(stream: &mut TcpStream) -> Result<(HttpResponse, bool), (std::i
     };
     let close = header("connection:").is_some_and(|v| v.contains("close"));
     let chunked = header("transfer-encoding:").is_some_and(|v| v.contains("chunked"));
-    let length = header("content-length:").and_then(|v| v.parse::<usize>().ok());
+    let length = header("content-length:")
+        .map(|v| v.parse::<usize>())
+        .transpose()
+        .map_err(|_| (bad("content-length is not a number"), true))?;
     let body_start = split + 4;
-    let complete = |raw: &[u8]| -> bool {
-        match (length, chunked) {
-            (Some(n), _) => raw.len() >= body_start + n,
-            (None, true) => raw[body_start..].ends_with(b"0\r\n\r\n"),
-            (None, false) => false,
-        }
+    // How the body ends (RFC 9112, 6.3): there is none, or its chunks end it (whatever a
+    // length says), or its length, or the connection's end.
+    let framing = if head_request || status < 200 || status == 204 || status == 304 {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        let end = body_start
+            .checked_add(n)
+            .ok_or_else(|| (bad("content-length too large"), true))?;
+        Framing::Length(end)
+    } else {
+        Framing::ToEnd
+    };
+    let complete = |raw: &[u8]| match framing {
+        Framing::Empty => true,
+        Framing::Chunked => dechunk(&raw[body_start..]).is_ok(),
+        Framing::Length(end) => raw.len() >= end,
+        Framing::ToEnd => false,
     };
     let mut ended = false;
     while !complete(&raw) {
@@ -325,15 +351,29 @@ fn read_response(stream: &mut TcpStream) -> Result<(HttpResponse, bool), (std::i
         }
         raw.extend_from_slice(&chunk[..n]);
     }
-    if ended && (length.is_some() || chunked) {
+    if ended && framing != Framing::ToEnd {
         let e = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "truncated answer");
         return Err((e, true));
     }
-    if let Some(n) = length {
-        raw.truncate(body_start + n);
-    }
-    let response = parse(&raw).map_err(|e| (e, true))?;
-    Ok((response, !close && !ended && (length.is_some() || chunked)))
+    let body = match framing {
+        Framing::Empty => Vec::new(),
+        Framing::Chunked => dechunk(&raw[body_start..]).map_err(|e| (e, true))?,
+        Framing::Length(end) => raw[body_start..end].to_vec(),
+        Framing::ToEnd => raw[body_start..].to_vec(),
+    };
+    // Only a length-framed or empty final answer leaves the connection at the start of the
+    // next (a chunked one may be followed by trailers this reader does not read).
+    let keep = !close && status >= 200 && matches!(framing, Framing::Empty | Framing::Length(_));
+    Ok((HttpResponse { status, body }, keep))
+}
+
+/// How a response's body ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Empty,
+    Chunked,
+    Length(usize),
+    ToEnd,
 }
 
 fn bad(what: &str) -> std::io::Error {
@@ -444,20 +484,33 @@ mod tests {
         (addr, closed, handle)
     }
 
+    /// Waits until the client end of a kept connection sees the server's close.
+    fn until_seen_closed(conn: &Connection) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while conn.stream.as_ref().is_some_and(still_open) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the close never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn a_kept_alive_connection_carries_requests_and_reopens_when_closed() {
         let a = "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na";
-        let b = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 1\r\n\r\nb";
-        let c = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n1\r\nc\r\n0\r\n\r\n";
-        let d = "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nd";
+        let b = "HTTP/1.1 503 Service Unavailable\r\nContent-Length:  1 \r\n\r\nb";
+        let c = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nc\r\n0\r\n\r\n";
+        let d = "HTTP/1.1 204 No Content\r\n\r\n";
         let (addr, closed, server) = server(vec![
             (a, false),
+            // On the same connection: read and closed without an answer, as by a server
+            // killed meanwhile. Sent again, it would get the next answer.
+            ("", true),
             // The server closes the connection after this answer, as after an idle spell.
             (b, true),
-            // This answer says the connection closes.
+            // A chunked answer is the connection's last on the client's side.
             (c, true),
-            // Read and closed without an answer, as by a server killed meanwhile.
-            ("", true),
             (d, false),
         ]);
         let mut conn = Connection::new(addr);
@@ -467,15 +520,18 @@ mod tests {
             (r.status, String::from_utf8(r.body).unwrap())
         };
         assert_eq!(get(&mut conn), (200, "a".to_string()));
+        // A request sent on a kept connection and not answered is an error, never sent
+        // again.
+        assert!(conn.request("POST", "/x", &[], b"body", t).is_err());
+        closed.recv().unwrap();
         assert_eq!(get(&mut conn), (503, "b".to_string()));
         closed.recv().unwrap();
+        until_seen_closed(&conn);
         // Seen closed before sending: a new connection.
         assert_eq!(get(&mut conn), (200, "c".to_string()));
         closed.recv().unwrap();
-        // A request sent and not answered is an error, never sent again.
-        assert!(conn.request("POST", "/x", &[], b"body", t).is_err());
-        closed.recv().unwrap();
-        assert_eq!(get(&mut conn), (200, "d".to_string()));
+        // A 204 has no body to wait for.
+        assert_eq!(get(&mut conn), (204, String::new()));
         assert_eq!(server.join().unwrap(), 4, "connections accepted");
     }
 
