@@ -120,20 +120,30 @@ fn exchange(
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
+    let close = [("Connection", "close")];
+    let head = request_head(addr, method, path, close.iter().chain(headers), body.len());
     stream.write_all(head.as_bytes())?;
     // The server may answer (e.g. `too_large`) and close before reading everything.
     let _ = stream.write_all(body);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     parse(&raw)
+}
+
+/// A request's head: request line, `Host`, `headers` and the body's length.
+fn request_head<'a>(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: impl Iterator<Item = &'a (&'a str, &'a str)>,
+    body_len: usize,
+) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {body_len}\r\n\r\n"));
+    head
 }
 
 /// [`send`] with both failures as one `io::Error`.
@@ -234,15 +244,7 @@ impl Connection {
             .set_read_timeout(Some(timeout))
             .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .map_err(HttpError::Exchange)?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
+        let head = request_head(self.addr, method, path, headers.iter(), body.len());
         let mut message = head.into_bytes();
         message.extend_from_slice(body);
         // The server may answer (`too_large`, say) and close before reading everything:
