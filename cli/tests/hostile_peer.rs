@@ -48,9 +48,11 @@ fn counter(metrics: SocketAddr, name: &str, label: &str) -> f64 {
 
 /// Validator 0 as a real process, and validator 1's keys on a real endpoint in this
 /// test, connected to it.
+/// Fields drop in declaration order: the process is killed (and waited for) before its
+/// folder is removed, or a validator still writing there leaves part of it behind.
 struct Setup {
-    _dir: tempfile::TempDir,
     _node: Process,
+    _dir: tempfile::TempDir,
     v0: localnet::LocalValidator,
     v0_key: ordo_types::PublicKey,
     v1_key: ordo_types::KeyPair,

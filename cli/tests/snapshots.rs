@@ -277,10 +277,13 @@ fn submit_transfers(rpc: SocketAddr, chain: u64, senders: u32, first: u64, count
 /// Four validators of one chain, generated in a folder of their own, each with `tweak`
 /// applied to its config (small caches, one execution thread and a snapshot every
 /// `interval` blocks before it).
+///
+/// Fields drop in declaration order: the processes are killed (and waited for) before
+/// their folder is removed, or a validator still writing there leaves part of it behind.
 struct Cluster {
+    processes: Vec<Option<Process>>,
     _dir: tempfile::TempDir,
     net: localnet::Localnet,
-    processes: Vec<Option<Process>>,
 }
 
 impl Cluster {
