@@ -500,15 +500,18 @@ impl<S: Signer> Replica<S> {
         let id = b.id();
         let round = b.round;
         let first = self.proposals.note(round, sender, id);
-        match self.add_block(id, p.block, out) {
-            Insert::Added => self.adopt_orphans(id, out),
+        let added = match self.add_block(id, p.block, out) {
+            Insert::Added => {
+                self.adopt_orphans(id, out);
+                true
+            }
             Insert::Inconsistent => {
                 return Err(ConsensusError::MalformedCertificate(
                     "block's QC does not name its parent's round",
                 ))
             }
-            _ => {}
-        }
+            _ => false,
+        };
         // Only the round's first proposal gets our vote. The safety rules already refuse a
         // second vote, but a vote still waiting for its payload would otherwise move to
         // the twin, splitting the honest votes so that neither block is certified.
@@ -517,7 +520,27 @@ impl<S: Signer> Replica<S> {
         }
         // We may be the next leader, holding a QC for this block but not the block.
         self.try_propose(out);
+        if added {
+            self.adopt_parked(id, out);
+        }
         Ok(())
+    }
+
+    /// Takes up the proposals parked for `parent`, which has just arrived as a proposal of
+    /// its own. Proposals of successive rounds come from different leaders over different
+    /// connections, so a child often arrives first; waiting for the answer to its parent's
+    /// fetch instead (the only other way out of the parking) cost a round whenever that
+    /// answer was empty, lost or throttled, and a next leader holding its round's block
+    /// parked could not propose. Bounded: at most the parked proposals, each taken once.
+    fn adopt_parked(&mut self, parent: Hash32, out: &mut Vec<Action>) {
+        for (from, p) in self.sync.take_parked_children(&parent) {
+            let Some(sender) = self.committee.index_of(&from) else {
+                continue;
+            };
+            if let Err(e) = self.accept_proposal(from, sender, p, out) {
+                debug!(error = %e, "parked proposal rejected");
+            }
+        }
     }
 
     fn on_vote(

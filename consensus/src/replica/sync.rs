@@ -319,6 +319,16 @@ impl BlockSync {
         }
     }
 
+    /// Takes the parked proposals whose parent is `parent`, oldest first.
+    pub(super) fn take_parked_children(&mut self, parent: &Hash32) -> Vec<(PublicKey, Proposal)> {
+        let (taken, kept): (Vec<_>, Vec<_>) = self
+            .parked
+            .drain(..)
+            .partition(|(_, p)| p.block.parent() == *parent);
+        self.parked = kept.into();
+        taken
+    }
+
     /// Takes every parked proposal, oldest first.
     pub(super) fn take_parked(&mut self) -> Vec<(PublicKey, Proposal)> {
         self.parked.drain(..).collect()
