@@ -123,3 +123,50 @@ fn a_next_leader_takes_up_a_parked_proposal_when_its_parent_arrives_as_a_proposa
     actions.extend(deliver(&mut r, &keys, 2, vote(&keys, 2, &b3)));
     assert_eq!(proposed(&actions), vec![(4, b3.id())]);
 }
+
+/// Two proposals parked in a chain (rounds 2 and 3, before round 1's): both are taken up
+/// as soon as round 1's arrives, and the replica votes in round 3.
+#[test]
+fn a_chain_of_parked_proposals_is_taken_up_when_its_first_parent_arrives() {
+    let keys = keys();
+    let committee = Committee::new(0, keys.iter().map(KeyPair::public).collect()).unwrap();
+    let mut r = Replica::new(config(), committee, keys[0].clone());
+    r.start(0);
+    let b1 = block(1, QuorumCert::genesis(0), b"b1");
+    let b2 = block(2, certify(&keys, &b1, &[0, 1, 2]), b"b2");
+    let b3 = block(3, certify(&keys, &b2, &[1, 2, 3]), b"b3");
+    let mut early = deliver(
+        &mut r,
+        &keys,
+        2,
+        Message::Proposal(propose(&keys, b2.clone())),
+    );
+    early.extend(deliver(
+        &mut r,
+        &keys,
+        3,
+        Message::Proposal(propose(&keys, b3.clone())),
+    ));
+    assert_eq!(kept(&early), vec![]);
+    assert_eq!(voted_through(&early), None);
+
+    let late = deliver(
+        &mut r,
+        &keys,
+        1,
+        Message::Proposal(propose(&keys, b1.clone())),
+    );
+    assert_eq!(kept(&late), vec![b1.id(), b2.id(), b3.id()]);
+    assert_eq!(voted_through(&late), Some(3));
+}
+
+/// The blocks `actions` ask the node to keep: the ones that joined the tree.
+fn kept(actions: &[Action]) -> Vec<Hash32> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::KeepBlock(b) => Some(b.id()),
+            _ => None,
+        })
+        .collect()
+}

@@ -500,17 +500,20 @@ impl<S: Signer> Replica<S> {
         let id = b.id();
         let round = b.round;
         let first = self.proposals.note(round, sender, id);
-        let added = match self.add_block(id, p.block, out) {
+        // The blocks that join the tree with this one: it, and the synced orphans that
+        // waited for it.
+        let joined = match self.add_block(id, p.block, out) {
             Insert::Added => {
-                self.adopt_orphans(id, out);
-                true
+                let mut joined = vec![id];
+                joined.extend(self.adopt_orphans(id, out));
+                joined
             }
             Insert::Inconsistent => {
                 return Err(ConsensusError::MalformedCertificate(
                     "block's QC does not name its parent's round",
                 ))
             }
-            _ => false,
+            _ => Vec::new(),
         };
         // Only the round's first proposal gets our vote. The safety rules already refuse a
         // second vote, but a vote still waiting for its payload would otherwise move to
@@ -520,14 +523,14 @@ impl<S: Signer> Replica<S> {
         }
         // We may be the next leader, holding a QC for this block but not the block.
         self.try_propose(out);
-        if added {
-            self.adopt_parked(id, out);
+        for block in joined {
+            self.adopt_parked(block, out);
         }
         Ok(())
     }
 
-    /// Takes up the proposals parked for `parent`, which has just arrived as a proposal of
-    /// its own. Proposals of successive rounds come from different leaders over different
+    /// Takes up the proposals parked for `parent`, which has just joined the tree with a
+    /// proposal (its own, or a child's whose orphans it completes). Proposals of successive rounds come from different leaders over different
     /// connections, so a child often arrives first; waiting for the answer to its parent's
     /// fetch instead (the only other way out of the parking) cost a round whenever that
     /// answer was empty, lost or throttled, and a next leader holding its round's block
@@ -757,7 +760,9 @@ impl<S: Signer> Replica<S> {
     }
 
     /// `parent` joined the tree: so do the orphans waiting for it, and theirs in turn.
-    fn adopt_orphans(&mut self, parent: Hash32, out: &mut Vec<Action>) {
+    /// Returns the blocks that joined.
+    fn adopt_orphans(&mut self, parent: Hash32, out: &mut Vec<Action>) -> Vec<Hash32> {
+        let mut joined = Vec::new();
         let mut stack = vec![parent];
         while let Some(p) = stack.pop() {
             for child in self.sync.take_children(&p) {
@@ -766,9 +771,11 @@ impl<S: Signer> Replica<S> {
                 if self.add_block(id, child, out) == Insert::Added {
                     self.note_certified(&qc, out);
                     stack.push(id);
+                    joined.push(id);
                 }
             }
         }
+        joined
     }
 
     /// A QC carried inside an authenticated block: update the high QC and try to commit.

@@ -321,6 +321,9 @@ impl BlockSync {
 
     /// Takes the parked proposals whose parent is `parent`, oldest first.
     pub(super) fn take_parked_children(&mut self, parent: &Hash32) -> Vec<(PublicKey, Proposal)> {
+        if self.parked.is_empty() {
+            return Vec::new();
+        }
         let (taken, kept): (Vec<_>, Vec<_>) = self
             .parked
             .drain(..)
