@@ -78,18 +78,24 @@ fn vote(keys: &[KeyPair], author: usize, block: &Block) -> Message {
     })
 }
 
-/// Validator 0, the leader of round 4, gets round 3's proposal before round 2's.
-#[test]
-fn a_next_leader_takes_up_a_parked_proposal_when_its_parent_arrives_as_a_proposal() {
+/// The committee's keys, validator 0's replica (the leader of round 4: round-robin
+/// leaders, validator k leads round k mod 4), and the honest chain B1 <- B2 <- B3.
+fn setup() -> (Vec<KeyPair>, Replica<KeyPair>, [Block; 3]) {
     let keys = keys();
     let committee = Committee::new(0, keys.iter().map(KeyPair::public).collect()).unwrap();
     let mut r = Replica::new(config(), committee, keys[0].clone());
     r.start(0);
-    r.handle(5, Event::PayloadReady(vec![Hash32([9; 32]).into()]));
-    // Round-robin leaders: validator k leads round k (mod 4).
     let b1 = block(1, QuorumCert::genesis(0), b"b1");
     let b2 = block(2, certify(&keys, &b1, &[0, 1, 2]), b"b2");
     let b3 = block(3, certify(&keys, &b2, &[1, 2, 3]), b"b3");
+    (keys, r, [b1, b2, b3])
+}
+
+/// Validator 0, the leader of round 4, gets round 3's proposal before round 2's.
+#[test]
+fn a_next_leader_takes_up_a_parked_proposal_when_its_parent_arrives_as_a_proposal() {
+    let (keys, mut r, [b1, b2, b3]) = setup();
+    r.handle(5, Event::PayloadReady(vec![Hash32([9; 32]).into()]));
     let first = deliver(
         &mut r,
         &keys,
@@ -128,13 +134,7 @@ fn a_next_leader_takes_up_a_parked_proposal_when_its_parent_arrives_as_a_proposa
 /// as soon as round 1's arrives, and the replica votes in round 3.
 #[test]
 fn a_chain_of_parked_proposals_is_taken_up_when_its_first_parent_arrives() {
-    let keys = keys();
-    let committee = Committee::new(0, keys.iter().map(KeyPair::public).collect()).unwrap();
-    let mut r = Replica::new(config(), committee, keys[0].clone());
-    r.start(0);
-    let b1 = block(1, QuorumCert::genesis(0), b"b1");
-    let b2 = block(2, certify(&keys, &b1, &[0, 1, 2]), b"b2");
-    let b3 = block(3, certify(&keys, &b2, &[1, 2, 3]), b"b3");
+    let (keys, mut r, [b1, b2, b3]) = setup();
     let mut early = deliver(
         &mut r,
         &keys,

@@ -198,10 +198,10 @@ impl Default for MempoolSection {
             nonce_window: 1_024,
             max_batch_txs: 4_000,
             max_batch_delay_ms: 20,
-            // Under twice the closed-loop capacity (2 cores, 7 December, 60 s): p99 652 ms
-            // (ordering only) and 765 ms (transfers) against 873 to 1,171 and 930 at 300,
-            // for a few per cent of a closed loop that keeps more in flight than the
-            // budget allows (README, Overload).
+            // Under twice the closed-loop capacity (2 cores, night of 6 December, 60 s):
+            // p99 652 ms (ordering only) and 765 ms (transfers) against 873 to 1,171 and
+            // 930 at 300, for a few per cent of a closed loop that keeps more in flight
+            // than the budget allows (README, Overload).
             latency_budget_ms: 200,
             min_in_flight: 1_000,
         }

@@ -529,12 +529,13 @@ impl<S: Signer> Replica<S> {
         Ok(())
     }
 
-    /// Takes up the proposals parked for `parent`, which has just joined the tree with a
-    /// proposal (its own, or a child's whose orphans it completes). Proposals of successive rounds come from different leaders over different
-    /// connections, so a child often arrives first; waiting for the answer to its parent's
-    /// fetch instead (the only other way out of the parking) cost a round whenever that
-    /// answer was empty, lost or throttled, and a next leader holding its round's block
-    /// parked could not propose. Bounded: at most the parked proposals, each taken once.
+    /// Takes up the proposals parked for `parent`, which has just joined the tree through
+    /// a proposal (the proposal's own block, or a synced orphan that block completed).
+    /// Proposals of successive rounds come from different leaders over different
+    /// connections, so a child often arrives first; before, a parked child left the
+    /// parking only when a block-sync answer came, which cost a round whenever that answer
+    /// was empty, lost or throttled, and a next leader holding its round's block parked
+    /// could not propose. Bounded: at most the parked proposals, each taken once.
     fn adopt_parked(&mut self, parent: Hash32, out: &mut Vec<Action>) {
         for (from, p) in self.sync.take_parked_children(&parent) {
             let Some(sender) = self.committee.index_of(&from) else {
