@@ -37,7 +37,7 @@ use ordo_types::{codec, Hash32, PublicKey, SignedTransaction, StateAccumulator};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::batches::{Batches, Source};
+use crate::batches::{push_deadline, Batches, Source};
 use crate::dedup::DuplicateFilter;
 use crate::events::{ExecutedBlock, Publisher};
 use crate::shared::{ExecutedTip, Shared};
@@ -189,10 +189,13 @@ async fn fetch_stage(
         let mut hashes = Vec::new();
         let mut sequences = Vec::with_capacity(block.payload.len());
         let mut unstored = Vec::new();
+        // A validator outside the quorum that ordered the block may still be receiving or
+        // checking some of its batches' pushes (a few milliseconds at the median).
+        let push_until = push_deadline(block.timestamp_ms);
         for digest in &block.payload {
             let mut delay = Duration::from_millis(50);
             let batch = loop {
-                if let Some(found) = batches.get(digest, author).await {
+                if let Some(found) = batches.get_pushed(digest, author, push_until).await {
                     break found;
                 }
                 warn!(height, batch = %digest.short(), "batch of a committed block unavailable; retrying");

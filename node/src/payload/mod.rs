@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 use crate::admission::{Admission, IngressGate};
-use crate::batches::Batches;
+use crate::batches::{Batches, PUSH_GRACE};
 use crate::driver_input::DriverInput;
 use crate::shared::ExecutedTip;
 use crate::supervisor::TaskError;
@@ -49,8 +49,6 @@ use order::{Input, Output, PayloadOrder};
 /// a block by default). An honest leader's next proposal comes a round later, when its
 /// last one's lookups are long done.
 pub const MAX_LOOKUPS_PER_PROPOSER: usize = 2_048;
-/// How long a lookup waits for a batch's push before asking peers for it.
-const PUSH_GRACE: Duration = Duration::from_millis(300);
 /// Commit notices queued for the owner; a lost one costs nothing lasting (the next
 /// commit of the same authors says as much).
 pub const COMMITTED_QUEUE: usize = 4_096;
@@ -218,9 +216,11 @@ async fn carry_out(
                 sent: false,
             };
             tokio::spawn(async move {
-                let found = batches.store().contains(&digest)
-                    || batches.store().wait_for(&digest, PUSH_GRACE).await
-                    || batches.get(&digest, Some(proposer)).await.is_some();
+                let push_until = tokio::time::Instant::now() + PUSH_GRACE;
+                let found = batches
+                    .get_pushed(&digest, Some(proposer), push_until)
+                    .await
+                    .is_some();
                 if !found {
                     debug!(batch = %digest.short(), "proposed batch not found");
                 }
