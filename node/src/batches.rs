@@ -1,17 +1,24 @@
 //! Where the node gets a batch it needs, and how it serves batches to peers.
 //!
-//! Lookup order: the dissemination layer's memory store, then RocksDB, then the peers
-//! (the block's author first), through the node's own request on the sync protocol so
-//! that peers can answer from RocksDB as well as from memory. A batch from a peer is
-//! accepted only if its digest is the one asked for and every signature in it verifies;
-//! it is then stored, so each batch is verified once per validator.
+//! Lookup order: the dissemination layer's memory store, then RocksDB, then (for a recent
+//! block's batch, [`Batches::get_pushed`]) its author's push until [`PUSH_GRACE`] after
+//! the proposal, then the peers (the block's author first), through the node's own
+//! request on the sync protocol so that peers can answer from RocksDB as well as from
+//! memory. A batch from a peer is accepted only if its digest is the one asked for and
+//! every signature in it verifies; it is then stored. One fetch of a digest runs at a
+//! time: a second asker waits for the first's answer, so a fetched batch is checked once.
 //!
 //! What consensus learns about payload, and in what order, is not decided here but by
-//! [`crate::payload`], which looks batches up through [`Batches::get`].
+//! [`crate::payload`], which looks batches up through [`Batches::get_pushed`].
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use ordo_network::{
@@ -29,7 +36,7 @@ use crate::supervisor::TaskError;
 use crate::wire::{NodeRequest, NodeResponse};
 
 /// How long after a block's proposal its batches' pushes are waited for before they are
-/// fetched from peers. A batch's proof needs f + 1 acknowledgements, so up to f other
+/// fetched from peers. A batch's proof needs f + 1 acknowledgements, so up to 2f other
 /// validators may still be receiving or checking its push when it is proposed (3 to 5 ms
 /// later at the median, up to about 270 ms at 8,000 transfers/s on 2 cores); a push that
 /// has not come by then most likely never will (a full queue, a lost connection).
@@ -37,7 +44,8 @@ pub const PUSH_GRACE: Duration = Duration::from_millis(300);
 
 /// When the pushes of a block proposed at `proposed_ms` (its timestamp) stop being
 /// waited for: [`PUSH_GRACE`] after the proposal, and never later than that from now (a
-/// timestamp ahead of this clock waits no longer than a fresh proposal's).
+/// timestamp ahead of this clock waits no longer than a fresh proposal's; a caller that
+/// meets many such blocks in a row bounds their waits together, see the fetch stage).
 pub fn push_deadline(proposed_ms: u64) -> Instant {
     let since = Duration::from_millis(ordo_types::now_ms().saturating_sub(proposed_ms));
     Instant::now() + PUSH_GRACE.saturating_sub(since)
@@ -51,9 +59,78 @@ pub struct Batches {
     /// Ordering-only networks carry opaque payloads, which have nothing to verify.
     ordering_only: bool,
     me: Option<PublicKey>,
+    /// Fetches from peers in flight, by digest (see the module note).
+    fetching: OneAtATime<Hash32, Option<Arc<Batch>>>,
     /// Byzantine: answer every batch request with "not here" (fault tests only).
     #[cfg(feature = "byzantine")]
     withhold: std::sync::atomic::AtomicBool,
+}
+
+/// One run of a job at a time per key: whoever asks for a key while its job runs waits
+/// for that run's answer instead of running it again.
+struct OneAtATime<K, V> {
+    /// Each running job's answer, `None` until it comes.
+    running: Mutex<HashMap<K, watch::Receiver<Option<V>>>>,
+}
+
+impl<K, V> Default for OneAtATime<K, V> {
+    fn default() -> Self {
+        OneAtATime {
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Copy, V: Clone> OneAtATime<K, V> {
+    async fn run<F: Future<Output = V>>(&self, key: K, job: impl Fn() -> F) -> V {
+        loop {
+            let mine = {
+                let mut running = self.running.lock();
+                match running.get(&key) {
+                    Some(answer) => Err(answer.clone()),
+                    None => {
+                        let (tx, rx) = watch::channel(None);
+                        running.insert(key, rx);
+                        Ok(Running {
+                            running: &self.running,
+                            key,
+                            tx,
+                        })
+                    }
+                }
+            };
+            let mut answer = match mine {
+                Ok(run) => {
+                    let value = job().await;
+                    run.tx.send_replace(Some(value.clone()));
+                    return value;
+                }
+                Err(answer) => answer,
+            };
+            // An error: the run was dropped unanswered (its caller went away); run it
+            // here instead.
+            let answered = answer
+                .wait_for(Option::is_some)
+                .await
+                .map(|value| value.clone());
+            if let Ok(Some(value)) = answered {
+                return value;
+            }
+        }
+    }
+}
+
+/// A job running: leaves the map however it ends, answered or dropped.
+struct Running<'m, K: Hash + Eq, V> {
+    running: &'m Mutex<HashMap<K, watch::Receiver<Option<V>>>>,
+    key: K,
+    tx: watch::Sender<Option<V>>,
+}
+
+impl<K: Hash + Eq, V> Drop for Running<'_, K, V> {
+    fn drop(&mut self) {
+        self.running.lock().remove(&self.key);
+    }
 }
 
 /// Where a batch came from.
@@ -77,6 +154,7 @@ impl Batches {
             store,
             storage,
             network,
+            fetching: OneAtATime::default(),
             #[cfg(feature = "byzantine")]
             withhold: Default::default(),
         })
@@ -108,8 +186,8 @@ impl Batches {
         }
     }
 
-    /// The batch `digest` of a recent block, whose author pushed it to every validator
-    /// before it was proposed: from memory or disk, else from its push if that arrives
+    /// The batch `digest` of a recent block, whose author sent its push to every validator
+    /// before proposing it: from memory or disk, else from its push if that arrives
     /// before `push_until`, else from peers. Fetching a batch whose push is on its way
     /// costs a round trip and a second check of every signature in it, and delays what
     /// waits for it by both.
@@ -123,12 +201,9 @@ impl Batches {
             return Some(found);
         }
         let grace = push_until.saturating_duration_since(Instant::now());
-        let outcome = if !grace.is_zero() && self.store.wait_for(digest, grace).await {
-            "pushed"
-        } else {
-            "peers"
-        };
-        metrics::counter!("ordo_node_batch_lookups_total", "outcome" => outcome).increment(1);
+        if !grace.is_zero() && self.store.wait_for(digest, grace).await {
+            metrics::counter!("ordo_node_batch_pushes_awaited_total").increment(1);
+        }
         match self.store.get(digest) {
             Some(b) => Some((b, Source::Memory)),
             None => self.fetch(digest, prefer).await,
@@ -151,13 +226,25 @@ impl Batches {
         None
     }
 
-    /// The batch `digest` from the first peer that serves it (`prefer` first), checked and
-    /// stored in memory.
+    /// The batch `digest` from peers, fetched once however many ask at a time.
     async fn fetch(
         &self,
         digest: &Hash32,
         prefer: Option<PublicKey>,
     ) -> Option<(Arc<Batch>, Source)> {
+        self.fetching
+            .run(*digest, || self.fetch_from_peers(digest, prefer))
+            .await
+            .map(|b| (b, Source::Peer))
+    }
+
+    /// The batch `digest` from the first peer that serves it (`prefer` first), checked and
+    /// stored in memory.
+    async fn fetch_from_peers(
+        &self,
+        digest: &Hash32,
+        prefer: Option<PublicKey>,
+    ) -> Option<Arc<Batch>> {
         let mut peers: Vec<PublicKey> = prefer.into_iter().collect();
         for v in self.network.committee().validators() {
             if !peers.contains(&v.consensus_key) {
@@ -196,7 +283,7 @@ impl Batches {
                 debug!(error = %e, "fetched batch not kept in memory");
             }
             metrics::counter!("ordo_node_batches_fetched_total").increment(1);
-            return Some((batch, Source::Peer));
+            return Some(batch);
         }
         None
     }
@@ -317,16 +404,23 @@ mod tests {
         Batches::new(store, storage, network, true)
     }
 
-    #[tokio::test]
-    async fn a_committed_batch_whose_push_is_on_its_way_is_taken_from_the_push() {
-        let dir = tempfile::tempdir().unwrap();
-        let batches = lone_validator(dir.path()).await;
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn opaque_batch() -> (Arc<Batch>, ordo_network::BatchInfo) {
         let batch = Arc::new(Batch {
             author: KeyPair::from_seed([9; 32]).public(),
             seq: 1,
             body: BatchBody::Opaque(vec![vec![1; 64]]),
         });
         let (_, info) = batch.encode_with_info();
+        (batch, info)
+    }
+
+    #[tokio::test]
+    async fn a_committed_batch_whose_push_is_on_its_way_is_taken_from_the_push() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches = lone_validator(dir.path()).await;
+        let (batch, info) = opaque_batch();
         // Asked now, nobody has it: the fetch stage used to ask the peers at once.
         assert!(batches.get(&info.digest, None).await.is_none());
         let store = batches.store.clone();
@@ -357,11 +451,71 @@ mod tests {
             ahead <= Instant::now() + PUSH_GRACE,
             "a timestamp ahead waits a grace"
         );
-        // A block past its grace is not waited for: nobody has the batch, so it is missing.
+        // A block past its grace is not waited for: a push that comes once the lookup
+        // yields is not seen (it would be, had the lookup waited), so the batch is missing.
         let dir = tempfile::tempdir().unwrap();
         let batches = lone_validator(dir.path()).await;
-        let digest = Hash32([3; 32]);
+        let (batch, info) = opaque_batch();
+        let store = batches.store.clone();
+        tokio::spawn(async move {
+            store.insert(info, batch).unwrap();
+        });
         let deadline = push_deadline(now_ms.saturating_sub(1_000));
-        assert!(batches.get_pushed(&digest, None, deadline).await.is_none());
+        assert!(batches
+            .get_pushed(&info.digest, None, deadline)
+            .await
+            .is_none());
+        assert!(batches.store.wait_for(&info.digest, WAIT).await, "pushed");
+    }
+
+    #[tokio::test]
+    async fn a_job_asked_for_while_it_runs_runs_once_and_both_askers_get_its_answer() {
+        let jobs = OneAtATime::<u8, u32>::default();
+        let runs = std::sync::atomic::AtomicU32::new(0);
+        let (release, released) = watch::channel(false);
+        let job = || {
+            let mut released = released.clone();
+            let runs = &runs;
+            async move {
+                let n = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                released.wait_for(|r| *r).await.unwrap();
+                n * 10
+            }
+        };
+        let first = jobs.run(1, job);
+        let second = jobs.run(1, job);
+        let other_key = jobs.run(2, job);
+        // Joined futures are polled in order: all three have asked before the release.
+        let release = async {
+            tokio::task::yield_now().await;
+            release.send_replace(true);
+        };
+        let answers = futures::future::join4(first, second, other_key, release);
+        let (a, b, c, ()) = tokio::time::timeout(WAIT, answers).await.unwrap();
+        assert_eq!(runs.into_inner(), 2, "one run per key");
+        assert_eq!(a, b, "the second asker got the first run's answer");
+        assert_ne!(a, c);
+        assert!(jobs.running.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_runner_went_away_is_run_by_the_one_waiting() {
+        let jobs = OneAtATime::<u8, u32>::default();
+        let (runner_started, mut started) = watch::channel(false);
+        let abandoned = jobs.run(1, || {
+            runner_started.send_replace(true);
+            std::future::pending::<u32>()
+        });
+        let waiter = jobs.run(1, || async { 7 });
+        let answer = async {
+            tokio::select! {
+                _ = abandoned => unreachable!("the first run never ends"),
+                _ = started.wait_for(|s| *s) => {}
+            }
+            // The first run is dropped here, unanswered.
+            waiter.await
+        };
+        assert_eq!(tokio::time::timeout(WAIT, answer).await.unwrap(), 7);
+        assert!(jobs.running.lock().is_empty());
     }
 }

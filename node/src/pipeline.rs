@@ -2,9 +2,10 @@
 //! working on its block while the next stage finishes the previous one.
 //!
 //! ```text
-//! committed height (watch) ─▶ fetch: block from RocksDB, its batches (memory, disk or
-//!                             peers, verified once), duplicates dropped (transaction
-//!                             index, and the blocks fetched but not yet written)
+//! committed height (watch) ─▶ fetch: block from RocksDB, its batches (memory, disk, a
+//!                             recent block's push, or peers; verified once), duplicates
+//!                             dropped (transaction index, and the blocks fetched but not
+//!                             yet written)
 //!                          ─▶ execute: ParallelExecutor on the latest state (staged
 //!                             overlay included), stage the results
 //!                          ─▶ commit: one atomic RocksDB write batch, raise the executed
@@ -37,7 +38,7 @@ use ordo_types::{codec, Hash32, PublicKey, SignedTransaction, StateAccumulator};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use crate::batches::{push_deadline, Batches, Source};
+use crate::batches::{push_deadline, Batches, Source, PUSH_GRACE};
 use crate::dedup::DuplicateFilter;
 use crate::events::{ExecutedBlock, Publisher};
 use crate::shared::{ExecutedTip, Shared};
@@ -163,8 +164,13 @@ async fn fetch_stage(
 ) -> Result<(), TaskError> {
     let mut committed = shared.committed.subscribe();
     let mut filter = DuplicateFilter::new();
+    // When this stage last caught up: the end of its last wait for a commit. Blocks met
+    // since, one after another (a backlog, or timestamps ahead of this clock), wait for
+    // pushes together, until one grace after then at most: never one grace each.
+    let mut caught_up = tokio::time::Instant::now();
     loop {
         // Wait until consensus has committed `height`.
+        let already = *committed.borrow() >= height;
         while *committed.borrow_and_update() < height {
             tokio::select! {
                 changed = committed.changed() => if changed.is_err() {
@@ -175,6 +181,9 @@ async fn fetch_stage(
         }
         if *shutdown.borrow() {
             return Ok(());
+        }
+        if !already {
+            caught_up = tokio::time::Instant::now();
         }
         let Some((block_hash, bytes)) = shared.storage.block_at(height)? else {
             return Err(TaskError::Invariant(format!(
@@ -191,7 +200,7 @@ async fn fetch_stage(
         let mut unstored = Vec::new();
         // A validator outside the quorum that ordered the block may still be receiving or
         // checking some of its batches' pushes (a few milliseconds at the median).
-        let push_until = push_deadline(block.timestamp_ms);
+        let push_until = push_deadline(block.timestamp_ms).min(caught_up + PUSH_GRACE);
         for digest in &block.payload {
             let mut delay = Duration::from_millis(50);
             let batch = loop {
