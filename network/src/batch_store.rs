@@ -7,6 +7,12 @@
 //! store refuses new batches (no acknowledgement) instead of evicting acknowledged ones;
 //! the node removes batches once they are committed and persisted elsewhere. Each author
 //! may use at most its share of the bytes, so one validator cannot crowd out the others.
+//!
+//! Waiting for a batch ([`BatchStore::wait_for`]) registers under the store's lock, so no
+//! insert is missed, and an insert wakes only its own digest's waiters: a lagging
+//! validator may wait on a thousand digests of one proposal while hundreds of batches a
+//! second arrive, and waking every waiter at every insert cost each of them a turn on
+//! this lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +20,7 @@ use std::sync::Arc;
 use metrics::gauge;
 use ordo_types::{Hash32, PublicKey};
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use crate::batch::{Batch, BatchInfo};
 use crate::error::Error;
@@ -42,12 +48,13 @@ struct Inner {
     batches: HashMap<Hash32, (BatchInfo, Arc<Batch>)>,
     bytes: usize,
     per_author: HashMap<PublicKey, usize>,
+    /// Who waits for which digest not stored yet.
+    waiters: HashMap<Hash32, Vec<oneshot::Sender<()>>>,
 }
 
 pub struct BatchStore {
     config: BatchStoreConfig,
     inner: Mutex<Inner>,
-    inserted: Notify,
 }
 
 impl BatchStore {
@@ -55,7 +62,6 @@ impl BatchStore {
         BatchStore {
             config,
             inner: Mutex::new(Inner::default()),
-            inserted: Notify::new(),
         }
     }
 
@@ -107,8 +113,10 @@ impl BatchStore {
             inner.batches.insert(info.digest, (info, batch));
             gauge!("ordo_network_batch_store_bytes").set(inner.bytes as f64);
             gauge!("ordo_network_batch_store_batches").set(inner.batches.len() as f64);
+            for waiter in inner.waiters.remove(&info.digest).unwrap_or_default() {
+                let _ = waiter.send(());
+            }
         }
-        self.inserted.notify_waiters();
         Ok(true)
     }
 
@@ -153,18 +161,52 @@ impl BatchStore {
 
     /// Waits until `digest` is stored or `within` passes; true if stored.
     pub async fn wait_for(&self, digest: &Hash32, within: std::time::Duration) -> bool {
-        let wait = async {
-            loop {
-                let notified = self.inserted.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if self.contains(digest) {
-                    return;
-                }
-                notified.await;
+        let stored = {
+            let mut inner = self.inner.lock();
+            if inner.batches.contains_key(digest) {
+                return true;
             }
+            let (tx, rx) = oneshot::channel();
+            inner.waiters.entry(*digest).or_default().push(tx);
+            rx
         };
-        tokio::time::timeout(within, wait).await.is_ok()
+        let mut waiting = Waiting {
+            store: self,
+            digest: *digest,
+            stored,
+        };
+        let woken = matches!(
+            tokio::time::timeout(within, &mut waiting.stored).await,
+            Ok(Ok(()))
+        );
+        drop(waiting);
+        woken || self.contains(digest)
+    }
+
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.inner.lock().waiters.values().map(Vec::len).sum()
+    }
+}
+
+/// A wait in progress: however it ends (stored, timed out, or dropped), the waits given
+/// up on its digest leave the store.
+struct Waiting<'s> {
+    store: &'s BatchStore,
+    digest: Hash32,
+    stored: oneshot::Receiver<()>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.stored.close();
+        let mut inner = self.store.inner.lock();
+        if let Some(waiters) = inner.waiters.get_mut(&self.digest) {
+            waiters.retain(|w| !w.is_closed());
+            if waiters.is_empty() {
+                inner.waiters.remove(&self.digest);
+            }
+        }
     }
 }
 
@@ -215,5 +257,52 @@ mod tests {
         // The validator's own batches are never refused: the permits bound them.
         assert!(store.insert_own(i5, b5));
         assert_eq!(store.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_wait_ends_when_its_own_digest_is_stored_and_leaves_nothing_behind() {
+        use std::time::Duration;
+        let store = Arc::new(BatchStore::new(BatchStoreConfig::default()));
+        let (wanted, wanted_batch) = batch(1, 1, 10);
+        let (other, other_batch) = batch(1, 2, 10);
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .wait_for(&wanted.digest, Duration::from_secs(10))
+                        .await
+                })
+            })
+            .collect();
+        while store.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        store.insert(other, other_batch).unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(store.waiting(), 2, "another digest woke nobody");
+        store.insert(wanted, wanted_batch).unwrap();
+        for w in waiters {
+            assert!(w.await.unwrap());
+        }
+        assert_eq!(store.waiting(), 0);
+        // Stored already: no wait at all.
+        assert!(store.wait_for(&wanted.digest, Duration::ZERO).await);
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_leaves_nothing_behind() {
+        use std::time::Duration;
+        let store = BatchStore::new(BatchStoreConfig::default());
+        let (info, _) = batch(1, 1, 10);
+        assert!(!store.wait_for(&info.digest, Duration::from_millis(1)).await);
+        assert_eq!(store.waiting(), 0, "timed out");
+        let abandoned = store.wait_for(&info.digest, Duration::from_secs(10));
+        tokio::select! {
+            biased;
+            _ = abandoned => unreachable!("nothing is stored"),
+            _ = tokio::task::yield_now() => {}
+        }
+        assert_eq!(store.waiting(), 0, "dropped while waiting");
     }
 }
