@@ -295,12 +295,11 @@ fn an_injected_round_trip_time_slows_commits_and_validators_still_agree() {
 
 /// Overload: a burst far above what two shared cores order (tens of thousands a second,
 /// while the validators order a few thousand here). Admission control refuses the excess
-/// `busy` at ingress, consensus keeps committing, and everything admitted commits.
-///
-/// View changes: at most two rounds' worth of timeouts (one per validator a round). A
-/// lone round is still lost now and then (in 3 of 18 such runs on 5 December: one
-/// validator's timer once, twice; every validator's once, once), cause not yet known;
-/// without admission control, 60-s runs at twice capacity timed out 76 and 89 times.
+/// `busy` at ingress, consensus keeps committing, and everything admitted commits, with
+/// no view change: without admission control, 60-s runs at twice capacity timed out 76
+/// and 89 times. (A lone round was still lost in 3 of 18 such runs on 5 December; none in
+/// 40 on 7 December, after c5dc5f1 took a parked proposal up when its parent arrives as
+/// a proposal.)
 #[test]
 fn a_burst_above_capacity_is_refused_busy_and_what_is_admitted_commits() {
     let (_, r, _tmp) = bench(&[
@@ -332,7 +331,7 @@ fn a_burst_above_capacity_is_refused_busy_and_what_is_admitted_commits() {
     let timeouts = r["stages"]["view_change_timeouts"]
         .as_u64()
         .expect("the validators export their timeouts");
-    assert!(timeouts <= 2 * 4, "{:#}", r["stages"]);
+    assert_eq!(timeouts, 0, "{:#}", r["stages"]);
 }
 
 #[test]
