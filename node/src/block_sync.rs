@@ -465,10 +465,13 @@ async fn fetch_loop(fetcher: Fetcher) -> Result<(), TaskError> {
                     return;
                 }
             };
-            metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "answered").increment(1);
             if blocks.is_empty() {
+                // The replica asks again only after a base timeout: count these apart.
+                metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "empty")
+                    .increment(1);
                 return;
             }
+            metrics::counter!("ordo_node_sync_fetches_total", "outcome" => "answered").increment(1);
             let message = match after {
                 Some(after) => {
                     metrics::counter!("ordo_node_catch_up_blocks_fetched_total")
