@@ -13,7 +13,8 @@
 //! committed, so that run is final. A re-run's writes replace the earlier ones: keys it no
 //! longer writes leave the memory, so that readers above see the lower version, and their
 //! own validation catches the change. Invariant: once `committed` passes `j`, `j`'s cell
-//! holds the output that [`super::run_in_order`] computes for `j`.
+//! holds the receipt that [`super::run_in_order`] computes for `j`, and the memory its
+//! writes; its read set and its own copy of the writes are freed then ([`Engine::release`]).
 //!
 //! Keys no one wrote. Most of a contract call's reads are of keys no transaction of the
 //! block writes (the contract's code and account, the sender's code). A filter of the keys
@@ -301,6 +302,7 @@ struct Cell {
     claimed: bool,
     executed: bool,
     incarnation: u32,
+    /// The latest run's; its writes are emptied once `j` is committed.
     effects: Option<TxEffects>,
     reads: Vec<(StateKey, Version)>,
 }
@@ -623,8 +625,9 @@ impl<'a> Engine<'a> {
     /// first failed read if a read failed. Runs on the current rayon pool, cell by cell and
     /// shard by shard: on one thread, this end of the block (collecting receipts, pairing
     /// each written key's last write with its value before the block, freeing what the
-    /// workers allocated) took a fifth of the engine's time with two workers (perf,
-    /// `erc20` at 10,000 accounts), while the other worker idled.
+    /// workers allocated, read sets and writes included until they were freed at commit)
+    /// took a fifth of the engine's time with two workers (perf, `erc20` at 10,000
+    /// accounts), while the other worker idled.
     pub(crate) fn into_run(self, fee_sink: &StateKey) -> Result<DynamicRun, ExecutionError> {
         if let Some(stop) = self.failure.into_inner() {
             return Err(stop.into());
