@@ -501,21 +501,16 @@ mod tests {
     #[tokio::test]
     async fn a_job_whose_runner_went_away_is_run_by_the_one_waiting() {
         let jobs = OneAtATime::<u8, u32>::default();
-        let (runner_started, mut started) = watch::channel(false);
-        let abandoned = jobs.run(1, || {
-            runner_started.send_replace(true);
-            std::future::pending::<u32>()
-        });
-        let waiter = jobs.run(1, || async { 7 });
-        let answer = async {
-            tokio::select! {
-                _ = abandoned => unreachable!("the first run never ends"),
-                _ = started.wait_for(|s| *s) => {}
-            }
-            // The first run is dropped here, unanswered.
-            waiter.await
-        };
-        assert_eq!(tokio::time::timeout(WAIT, answer).await.unwrap(), 7);
+        let mut abandoned = Box::pin(jobs.run(1, std::future::pending::<u32>));
+        let mut waiter = Box::pin(jobs.run(1, || async { 7 }));
+        assert!(futures::poll!(abandoned.as_mut()).is_pending(), "running");
+        assert!(
+            futures::poll!(waiter.as_mut()).is_pending(),
+            "waiting for the run"
+        );
+        // The run is dropped unanswered, while the other asker waits for its answer.
+        drop(abandoned);
+        assert_eq!(tokio::time::timeout(WAIT, waiter).await.unwrap(), 7);
         assert!(jobs.running.lock().is_empty());
     }
 }
