@@ -329,6 +329,32 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP (`true`) or SIGCONT (`false`): a validator that stops running for a while
+    /// and goes on where it was, as under a debugger or a stalled machine.
+    fn freeze(&self, v: usize, frozen: bool) {
+        let pid = self.processes[v]
+            .as_ref()
+            .expect("a running validator")
+            .0
+            .id();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
+    /// Whether validator `v` still has its snapshot of `height` on disk.
+    fn has_snapshot(&self, v: usize, height: u64) -> bool {
+        let config = &self.validator(v).config;
+        config
+            .data_dir
+            .join("snapshots")
+            .join(height.to_string())
+            .exists()
+    }
+
     fn wipe(&self, v: usize) {
         std::fs::remove_dir_all(&self.validator(v).config.data_dir).unwrap();
     }
@@ -528,6 +554,77 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
     assert!(
         applied_after < total,
         "the restart fetched {applied_after} of {total} chunks: it did not resume"
+    );
+    let top = c.executed(3).min(c.executed(0));
+    c.assert_roots_agree(3, 0, restored..=top);
+}
+
+/// A syncing validator whose peers delete the snapshot it is restoring (they took two
+/// newer ones meanwhile, and keep two) gives that one up and restores a newer one, in
+/// the same run: it used to ask for the missing chunks until its tries ran out and then
+/// stop, asking its operator to start it again.
+#[test]
+fn a_validator_whose_snapshot_its_peers_delete_mid_sync_restores_a_newer_one() {
+    // About 35 chunks of 1 MiB: a restore long enough to be caught in the middle.
+    let mut c = Cluster::new(5454, 300_000, 2 * INTERVAL, |config| {
+        config.storage.snapshots_kept = 2;
+    });
+    for v in 0..4 {
+        c.start(v);
+    }
+    assert!(
+        wait_for(Duration::from_secs(180), || (0..3).all(|v| c
+            .metric(v, "ordo_storage_snapshots_created_total")
+            >= 2.0)),
+        "the validators wrote no snapshots\n{}",
+        c.logs()
+    );
+    c.kill(3);
+    let wiped_at = c.executed(0);
+    c.wipe(3);
+    c.start(3);
+    // Frozen once some chunks are applied and some are not.
+    let mut target = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let total = c.metric(3, "ordo_statesync_chunks");
+        let applied = c.metric(3, "ordo_statesync_chunks_applied");
+        if applied >= 1.0 && applied + 4.0 <= total {
+            let height = c.metric(3, "ordo_statesync_target_height") as u64;
+            c.freeze(3, true);
+            target = Some(height);
+            break;
+        }
+        if c.metric(3, "ordo_statesync_restored_height") > 0.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let target =
+        target.unwrap_or_else(|| panic!("the restore was not caught in the middle\n{}", c.logs()));
+    assert!(target > 0, "no snapshot height while restoring");
+    // The peers go on, and take newer snapshots until none keeps the one being restored.
+    let gone = wait_for(Duration::from_secs(180), || {
+        (0..3).all(|v| !c.has_snapshot(v, target))
+    });
+    c.freeze(3, false);
+    assert!(
+        gone,
+        "the peers still keep the snapshot of height {target}\n{}",
+        c.logs()
+    );
+    assert!(
+        wait_for(Duration::from_secs(180), || c.executed(3) >= wiped_at + 3),
+        "the validator whose snapshot was deleted mid-sync did not rejoin\n{}",
+        c.logs()
+    );
+    let restored = c.metric(3, "ordo_statesync_restored_height") as u64;
+    eprintln!(
+        "restoring the snapshot of height {target} when its peers deleted it; restored {restored}"
+    );
+    assert!(
+        restored > target,
+        "restored height {restored}, the deleted snapshot was of height {target}"
     );
     let top = c.executed(3).min(c.executed(0));
     c.assert_roots_agree(3, 0, restored..=top);

@@ -24,7 +24,10 @@
 //! chunk from a lying peer fails its hash, is counted, the peer reported, and the chunk
 //! asked of another. Storage makes the restore durable chunk by chunk: a validator killed
 //! mid-sync resumes the same snapshot if peers still offer it, and otherwise aborts it and
-//! syncs anew (or replays the chain), never running on part of a snapshot.
+//! syncs anew (or replays the chain), never running on part of a snapshot. A snapshot
+//! whose chunks stop being served mid-sync (its peers keep only their newest few, and
+//! deleted it for newer ones) is given up in the same run for the newest offered then,
+//! up to [`SNAPSHOT_CHOICES`] snapshots.
 //!
 //! Memory is bounded by [`CHUNKS_IN_FLIGHT`] chunks, the window's blocks (256) and the
 //! batches fetched for them (held by the caller's batch fetcher, bounded by its store).
@@ -66,6 +69,11 @@ const CERTIFICATION_WAIT: Duration = Duration::from_secs(30);
 const CERTIFICATION_PAUSE: Duration = Duration::from_millis(500);
 /// How long one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Snapshots one sync may choose, one after another: a validator keeps only its newest
+/// few (`storage.snapshots_kept`), so a restore slower than a few snapshot intervals
+/// finds the one it began deleted, and goes on with a newer one; a fourth failure in a
+/// row is more than deletions explain, and stops the sync with an error instead.
+const SNAPSHOT_CHOICES: usize = 4;
 
 /// Where a state sync is, for `/v1/status` while it runs (the RPC proper starts after).
 #[derive(Debug)]
@@ -156,24 +164,145 @@ pub async fn run(
         .await;
     // A restore a killed sync left is resumed while its snapshot is still offered alike;
     // otherwise the newest snapshot so offered is restored, from scratch.
-    progress.step(1);
-    let unfinished = storage.resume_restore().ok();
+    let mut unfinished = storage.resume_restore().ok();
+    let mut given_up: Option<u64> = None;
+    let mut choice = 0;
+    loop {
+        choice += 1;
+        progress.step(1);
+        let chosen = choose(network, committee, trust, unfinished.as_ref()).await;
+        let manifest = match &chosen {
+            Some((offer, peers, _)) => {
+                let manifest = manifest(network, offer, peers).await;
+                if manifest.is_none() {
+                    warn!(
+                        height = offer.height,
+                        "state sync: no peer served the chosen manifest"
+                    );
+                }
+                manifest
+            }
+            None => None,
+        };
+        let (Some((offer, peers, certified_round)), Some(manifest)) = (chosen, manifest) else {
+            return match (given_up, &unfinished) {
+                (Some(height), Some(restore)) => Err(NodeError::Other(format!(
+                    "state sync: the snapshot of height {height} could not be fetched and no \
+                     snapshot is offered alike and served now ({} of {} chunks of the one \
+                     begun missing); start again to resume",
+                    restore.missing().len(),
+                    restore.manifest().chunks.len()
+                ))),
+                _ => {
+                    info!("state sync: no snapshot to restore; replaying the chain");
+                    Ok(None)
+                }
+            };
+        };
+        info!(
+            height = offer.height,
+            root = %offer.state_root.short(),
+            certified_round,
+            chunks = offer.chunks,
+            bytes = offer.bytes,
+            peers = peers.len(),
+            choice,
+            "state sync: snapshot chosen, its root certified"
+        );
+        metrics::gauge!("ordo_statesync_certified_round").set(certified_round as f64);
+        metrics::gauge!("ordo_statesync_chunks").set(f64::from(offer.chunks));
+        metrics::gauge!("ordo_statesync_target_height").set(offer.height as f64);
+        progress
+            .target_height
+            .store(offer.height, Ordering::Relaxed);
+        progress
+            .chunks
+            .store(u64::from(offer.chunks), Ordering::Relaxed);
+
+        let restore = match unfinished.take() {
+            Some(r) if r.manifest().digest() == offer.manifest => {
+                info!(
+                    missing = r.missing().len(),
+                    "state sync: resuming an unfinished restore"
+                );
+                r
+            }
+            Some(r) => {
+                drop(r);
+                storage.abort_restore()?;
+                storage.begin_restore(&manifest)?
+            }
+            None => storage.begin_restore(&manifest)?,
+        };
+        // From here on a failure stops the validator: the restore begun stays in storage,
+        // and the next start resumes it (or, if no peer offers it any more, aborts it).
+        progress.step(2);
+        window(network, storage, batches, &offer, &peers).await?;
+        progress.step(3);
+        match chunks(network, &restore, &offer, &peers, trust, progress).await {
+            Fetched::All => {
+                progress.step(4);
+                let recovery = restore.finish(offer.block_hash)?;
+                metrics::gauge!("ordo_statesync_restored_height").set(offer.height as f64);
+                info!(
+                    height = offer.height,
+                    root = %recovery.state_root.short(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "state sync: snapshot restored"
+                );
+                return Ok(Some(recovery));
+            }
+            fetched if choice == SNAPSHOT_CHOICES => {
+                return Err(NodeError::Other(format!(
+                    "state sync: {} of {} chunks of the snapshot of height {} could not be \
+                     fetched ({}), the {SNAPSHOT_CHOICES}th snapshot chosen; start again to \
+                     resume",
+                    restore.missing().len(),
+                    offer.chunks,
+                    offer.height,
+                    fetched.why()
+                )));
+            }
+            fetched => {
+                warn!(
+                    height = offer.height,
+                    missing = restore.missing().len(),
+                    chunks = offer.chunks,
+                    why = fetched.why(),
+                    "state sync: the snapshot's chunks cannot be fetched now; choosing again"
+                );
+                metrics::counter!("ordo_statesync_snapshots_given_up_total").increment(1);
+                given_up = Some(offer.height);
+                unfinished = Some(restore);
+            }
+        }
+    }
+}
+
+/// The snapshot to restore and its offering peers, with the round of the certificate
+/// that vouches for its root: `unfinished`'s while it is still offered alike, otherwise
+/// the newest offered alike whose root is proved certified. `None` (logged): none is.
+async fn choose(
+    network: &NetworkHandle,
+    committee: &Committee,
+    trust: usize,
+    unfinished: Option<&Restore>,
+) -> Option<(SnapshotOffer, Vec<PublicKey>, u64)> {
     // A snapshot is offered before its root is certified (a few blocks after its height):
     // one that only waits for that is asked about again for a while rather than replaying.
     let patience = Instant::now() + CERTIFICATION_WAIT;
-    let (offer, peers, certified_round) = loop {
+    loop {
         let offers = trusted_offers(network, trust).await;
-        let resumable = unfinished.as_ref().and_then(|r| {
+        let resumable = unfinished.and_then(|r| {
             let digest = r.manifest().digest();
             offers.iter().find(|(offer, _)| offer.manifest == digest)
         });
         if offers.is_empty() {
-            info!("state sync: no snapshot offered alike by enough peers; replaying the chain");
-            return Ok(None);
+            info!("state sync: no snapshot offered alike by enough peers");
+            return None;
         }
         // The resumable one first, then newest first: the first whose root a certificate
         // vouches for.
-        let mut chosen = None;
         let mut uncertified = false;
         let others = offers.iter().filter(|o| Some(*o) != resumable);
         for (offer, peers) in resumable.into_iter().chain(others) {
@@ -182,90 +311,21 @@ pub async fn run(
                 continue;
             }
             match certified(network, committee, offer, peers).await {
-                Some(round) => {
-                    chosen = Some((offer.clone(), peers.clone(), round));
-                    break;
-                }
+                Some(round) => return Some((offer.clone(), peers.clone(), round)),
                 None => warn!(
                     height = offer.height,
                     "state sync: no offering peer proved the snapshot's root certified"
                 ),
             }
         }
-        match chosen {
-            Some(chosen) => break chosen,
-            None if uncertified && Instant::now() < patience => {
-                info!("state sync: the snapshot offered is not certified yet; asking again");
-                tokio::time::sleep(CERTIFICATION_PAUSE).await;
-            }
-            None => {
-                warn!("state sync: no offered snapshot's root is proved certified; replaying the chain");
-                return Ok(None);
-            }
+        if uncertified && Instant::now() < patience {
+            info!("state sync: the snapshot offered is not certified yet; asking again");
+            tokio::time::sleep(CERTIFICATION_PAUSE).await;
+        } else {
+            warn!("state sync: no offered snapshot's root is proved certified");
+            return None;
         }
-    };
-    info!(
-        height = offer.height,
-        root = %offer.state_root.short(),
-        certified_round,
-        chunks = offer.chunks,
-        bytes = offer.bytes,
-        peers = peers.len(),
-        "state sync: snapshot chosen, its root certified"
-    );
-    metrics::gauge!("ordo_statesync_certified_round").set(certified_round as f64);
-    metrics::gauge!("ordo_statesync_chunks").set(f64::from(offer.chunks));
-    metrics::gauge!("ordo_statesync_target_height").set(offer.height as f64);
-    progress
-        .target_height
-        .store(offer.height, Ordering::Relaxed);
-    progress
-        .chunks
-        .store(u64::from(offer.chunks), Ordering::Relaxed);
-    let Some(manifest) = manifest(network, &offer, &peers).await else {
-        warn!("state sync: no peer served the chosen manifest; replaying the chain");
-        return Ok(None);
-    };
-
-    let restore = match unfinished {
-        Some(r) if r.manifest().digest() == offer.manifest => {
-            info!(
-                missing = r.missing().len(),
-                "state sync: resuming an unfinished restore"
-            );
-            r
-        }
-        Some(r) => {
-            drop(r);
-            storage.abort_restore()?;
-            storage.begin_restore(&manifest)?
-        }
-        None => storage.begin_restore(&manifest)?,
-    };
-    // From here on a failure stops the validator: the restore begun stays in storage,
-    // and the next start resumes it (or, if no peer offers it any more, aborts it).
-    progress.step(2);
-    window(network, storage, batches, &offer, &peers).await?;
-    progress.step(3);
-    if !chunks(network, &restore, &offer, &peers, progress).await {
-        return Err(NodeError::Other(format!(
-            "state sync: {} of {} chunks of the snapshot of height {} could not be fetched; \
-             start again to resume",
-            restore.missing().len(),
-            offer.chunks,
-            offer.height
-        )));
     }
-    progress.step(4);
-    let recovery = restore.finish(offer.block_hash)?;
-    metrics::gauge!("ordo_statesync_restored_height").set(offer.height as f64);
-    info!(
-        height = offer.height,
-        root = %recovery.state_root.short(),
-        seconds = started.elapsed().as_secs_f64(),
-        "state sync: snapshot restored"
-    );
-    Ok(Some(recovery))
 }
 
 /// Whether at least `trust` (f + 1) peers pruned the blocks after this store's last
@@ -569,19 +629,48 @@ async fn window(
     Ok(())
 }
 
+/// How a fetch of a snapshot's chunks ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetched {
+    /// Every chunk applied.
+    All,
+    /// More than f offering peers answered that they no longer have a chunk: they
+    /// deleted the snapshot (they keep a few, and took newer ones meanwhile).
+    Withdrawn,
+    /// A chunk was asked [`CHUNK_TRIES`] times without being served.
+    Unavailable,
+}
+
+impl Fetched {
+    fn why(self) -> &'static str {
+        match self {
+            Fetched::All => "all applied",
+            Fetched::Withdrawn => "the offering peers deleted the snapshot",
+            Fetched::Unavailable => "a chunk was not served in its tries",
+        }
+    }
+}
+
 /// Fetches and applies every chunk `restore` misses, [`CHUNKS_IN_FLIGHT`] at once, each
 /// from the next offering peer in turn; a chunk that fails its hash reports the peer.
-/// Whether every chunk was applied.
+/// Stops early once `trust` (f + 1) peers said they no longer have one chunk: at least one
+/// of them is honest, and the snapshot is being deleted.
 async fn chunks(
     network: &NetworkHandle,
     restore: &Restore,
     offer: &SnapshotOffer,
     peers: &[PublicKey],
+    trust: usize,
     progress: &Progress,
-) -> bool {
+) -> Fetched {
     let mut missing: Vec<(u32, usize)> = restore.missing().into_iter().map(|i| (i, 0)).collect();
     missing.reverse();
     let total = u64::from(offer.chunks);
+    let applied = total.saturating_sub(missing.len() as u64);
+    metrics::gauge!("ordo_statesync_chunks_applied").set(applied as f64);
+    progress.chunks_applied.store(applied, Ordering::Relaxed);
+    // Per chunk, the peers that answered they do not have it.
+    let mut lacking: HashMap<u32, Vec<PublicKey>> = HashMap::new();
     let mut fetching = JoinSet::new();
     loop {
         while fetching.len() < CHUNKS_IN_FLIGHT {
@@ -589,7 +678,7 @@ async fn chunks(
                 break;
             };
             if tries >= CHUNK_TRIES {
-                return false;
+                return Fetched::Unavailable;
             }
             let peer = peers[(index as usize + tries) % peers.len()];
             let network = network.clone();
@@ -629,6 +718,18 @@ async fn chunks(
                     }
                 }
             }
+            Some(NodeResponse::SnapshotChunk(None)) => {
+                metrics::counter!("ordo_statesync_chunks_total", "outcome" => "deleted")
+                    .increment(1);
+                let lacking = lacking.entry(index).or_default();
+                if !lacking.contains(&peer) {
+                    lacking.push(peer);
+                }
+                if lacking.len() >= trust {
+                    return Fetched::Withdrawn;
+                }
+                missing.push((index, tries + 1));
+            }
             _ => {
                 metrics::counter!("ordo_statesync_chunks_total", "outcome" => "unavailable")
                     .increment(1);
@@ -636,5 +737,9 @@ async fn chunks(
             }
         }
     }
-    restore.missing().is_empty()
+    if restore.missing().is_empty() {
+        Fetched::All
+    } else {
+        Fetched::Unavailable
+    }
 }

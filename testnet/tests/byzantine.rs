@@ -314,7 +314,7 @@ fn a_wiped_validator_restores_a_snapshot_past_a_peer_that_corrupts_chunks() {
         (0..VALIDATORS)
             .map(|i| {
                 let log = std::fs::read_to_string(run.net.log_file(i)).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
                 format!(
                     "validator {i}:\n{}",
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
