@@ -619,9 +619,13 @@ fn a_validator_whose_snapshot_its_peers_delete_mid_sync_restores_a_newer_one() {
         c.logs()
     );
     let restored = c.metric(3, "ordo_statesync_restored_height") as u64;
+    let given_up = c.metric(3, "ordo_statesync_snapshots_given_up_total");
     eprintln!(
-        "restoring the snapshot of height {target} when its peers deleted it; restored {restored}"
+        "restoring the snapshot of height {target} when its peers deleted it; gave up \
+         {given_up}, restored {restored}"
     );
+    // Not a restore that finished before it was frozen.
+    assert!(given_up >= 1.0, "no snapshot given up");
     assert!(
         restored > target,
         "restored height {restored}, the deleted snapshot was of height {target}"

@@ -166,6 +166,8 @@ pub async fn run(
     // otherwise the newest snapshot so offered is restored, from scratch.
     let mut unfinished = storage.resume_restore().ok();
     let mut given_up: Option<u64> = None;
+    // The snapshot whose window of blocks this run fetched: chosen again, it needs none.
+    let mut windowed = None;
     let mut choice = 0;
     loop {
         choice += 1;
@@ -218,6 +220,9 @@ pub async fn run(
         progress
             .chunks
             .store(u64::from(offer.chunks), Ordering::Relaxed);
+        let applied = restore_applied(unfinished.as_ref(), &offer);
+        progress.chunks_applied.store(applied, Ordering::Relaxed);
+        metrics::gauge!("ordo_statesync_chunks_applied").set(applied as f64);
 
         let restore = match unfinished.take() {
             Some(r) if r.manifest().digest() == offer.manifest => {
@@ -234,10 +239,14 @@ pub async fn run(
             }
             None => storage.begin_restore(&manifest)?,
         };
-        // From here on a failure stops the validator: the restore begun stays in storage,
-        // and the next start resumes it (or, if no peer offers it any more, aborts it).
+        // From here on the restore begun stays in storage: chunks that cannot be fetched
+        // make the sync choose again (above), any other failure stops the validator, and
+        // its next start resumes the restore (or, if no peer offers it any more, aborts it).
         progress.step(2);
-        window(network, storage, batches, &offer, &peers).await?;
+        if windowed != Some(offer.manifest) {
+            window(network, storage, batches, &offer, &peers).await?;
+            windowed = Some(offer.manifest);
+        }
         progress.step(3);
         match chunks(network, &restore, &offer, &peers, trust, progress).await {
             Fetched::All => {
@@ -255,8 +264,8 @@ pub async fn run(
             fetched if choice == SNAPSHOT_CHOICES => {
                 return Err(NodeError::Other(format!(
                     "state sync: {} of {} chunks of the snapshot of height {} could not be \
-                     fetched ({}), the {SNAPSHOT_CHOICES}th snapshot chosen; start again to \
-                     resume",
+                     fetched ({}), after {SNAPSHOT_CHOICES} tries at a snapshot; start again \
+                     to resume",
                     restore.missing().len(),
                     offer.chunks,
                     offer.height,
@@ -276,6 +285,17 @@ pub async fn run(
                 unfinished = Some(restore);
             }
         }
+    }
+}
+
+/// Chunks of `offer` already applied: those of `unfinished` if it restores `offer`, else
+/// none (a restore of another snapshot is aborted).
+fn restore_applied(unfinished: Option<&Restore>, offer: &SnapshotOffer) -> u64 {
+    match unfinished {
+        Some(r) if r.manifest().digest() == offer.manifest => {
+            u64::from(offer.chunks).saturating_sub(r.missing().len() as u64)
+        }
+        _ => 0,
     }
 }
 
@@ -653,8 +673,10 @@ impl Fetched {
 
 /// Fetches and applies every chunk `restore` misses, [`CHUNKS_IN_FLIGHT`] at once, each
 /// from the next offering peer in turn; a chunk that fails its hash reports the peer.
-/// Stops early once `trust` (f + 1) peers said they no longer have one chunk: at least one
-/// of them is honest, and the snapshot is being deleted.
+/// Once `trust` (f + 1) peers said they no longer have one chunk (at least one of them
+/// honest), asks who offers the snapshot now: no longer offered alike, it is being deleted
+/// and the fetch stops; still offered (a peer that deleted it a little before the others,
+/// or failed to read it), the fetch goes on with the peers that offer it now.
 async fn chunks(
     network: &NetworkHandle,
     restore: &Restore,
@@ -665,6 +687,7 @@ async fn chunks(
 ) -> Fetched {
     let mut missing: Vec<(u32, usize)> = restore.missing().into_iter().map(|i| (i, 0)).collect();
     missing.reverse();
+    let mut peers = peers.to_vec();
     let total = u64::from(offer.chunks);
     let applied = total.saturating_sub(missing.len() as u64);
     metrics::gauge!("ordo_statesync_chunks_applied").set(applied as f64);
@@ -726,7 +749,12 @@ async fn chunks(
                     lacking.push(peer);
                 }
                 if lacking.len() >= trust {
-                    return Fetched::Withdrawn;
+                    let offers = trusted_offers(network, trust).await;
+                    let Some((_, offering)) = offers.into_iter().find(|(o, _)| o == offer) else {
+                        return Fetched::Withdrawn;
+                    };
+                    lacking.clear();
+                    peers = offering;
                 }
                 missing.push((index, tries + 1));
             }
