@@ -33,13 +33,14 @@
 //! transactions and the committer runs the rest in order itself: never much slower than
 //! the sequential loop.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::CachePadded;
 use ordo_types::{Address, SignedTransaction, StateView};
 use parking_lot::{Mutex, RwLock};
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
 
 use rayon::prelude::*;
 
@@ -87,9 +88,11 @@ struct Write {
 }
 
 /// A key's writes, sorted by writer: a few dozen at most in practice, where a sorted
-/// vector beats a tree.
+/// vector beats a tree. Most keys of a block have one writer (a sender's account, a
+/// holder's balance slot), kept in the map's own entry: a vector on the heap cost an
+/// allocation of four writes per key, and a reader one more cache miss.
 #[derive(Default)]
-struct Versions(Vec<Write>);
+struct Versions(SmallVec<[Write; 1]>);
 
 impl Versions {
     /// The write of the highest transaction below `j`. Readers run near the top of what
@@ -139,13 +142,60 @@ impl Versions {
     }
 }
 
-/// A key's shard: middle bits of its hash. A shard's map places keys by the hash's low
-/// bits and tags them with its top seven, so shard bits taken from either end would be
-/// the same for every key of a shard and, once a shard holds more than a hundred keys or
-/// so, pile them into a few buckets or one tag.
-fn shard_of(key: &StateKey) -> usize {
-    (FxBuildHasher.hash_one(key) >> 32) as usize % SHARDS
+/// A key with its hash, computed once where the key enters the engine: the shard, the
+/// written-keys filter and the shard's map all use it (each hashed the key itself before,
+/// three hashes of a 56-byte key per access, on every read, write and validation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hashed {
+    hash: u64,
+    key: StateKey,
 }
+
+impl Hashed {
+    fn new(key: &StateKey) -> Self {
+        Hashed {
+            hash: FxBuildHasher.hash_one(key),
+            key: *key,
+        }
+    }
+
+    /// The key's shard: middle bits of its hash. A shard's map places keys by the hash's
+    /// low bits and tags them with its top seven, so shard bits taken from either end
+    /// would be the same for every key of a shard and, once a shard holds more than a
+    /// hundred keys or so, pile them into a few buckets or one tag.
+    fn shard(&self) -> usize {
+        (self.hash >> 32) as usize % SHARDS
+    }
+}
+
+impl Hash for Hashed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The hasher of maps keyed by [`Hashed`]: hands the key's hash on.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is called for a `Hashed`; anything else still gets a hash.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeyMap<V> = std::collections::HashMap<Hashed, V, BuildHasherDefault<Prehashed>>;
 
 /// Which keys some transaction of the block has written (or may have: a Bloom filter with
 /// one hash). Bits are only ever set.
@@ -161,12 +211,12 @@ impl Written {
     }
 
     /// The word and bit of `key`: the hash's top bits, which the shard index does not use.
-    fn bit(key: &StateKey) -> (usize, u64) {
-        let bit = (FxBuildHasher.hash_one(key) >> (64 - WRITTEN_BITS.trailing_zeros())) as usize;
+    fn bit(key: &Hashed) -> (usize, u64) {
+        let bit = (key.hash >> (64 - WRITTEN_BITS.trailing_zeros())) as usize;
         (bit / 64, 1 << (bit % 64))
     }
 
-    fn mark(&self, key: &StateKey) {
+    fn mark(&self, key: &Hashed) {
         let (word, mask) = Self::bit(key);
         // Reading first keeps the word's cache line shared once its bits are set.
         if self.words[word].load(Ordering::Relaxed) & mask == 0 {
@@ -176,7 +226,7 @@ impl Written {
 
     /// False only if no write of `key` has entered the memory (as far as this thread can
     /// see).
-    fn maybe(&self, key: &StateKey) -> bool {
+    fn maybe(&self, key: &Hashed) -> bool {
         let (word, mask) = Self::bit(key);
         self.words[word].load(Ordering::Acquire) & mask != 0
     }
@@ -184,7 +234,7 @@ impl Written {
 
 /// The multi-version memory.
 struct Memory {
-    shards: Vec<CachePadded<RwLock<FxHashMap<StateKey, Versions>>>>,
+    shards: Vec<CachePadded<RwLock<KeyMap<Versions>>>>,
     written: Written,
 }
 
@@ -197,8 +247,8 @@ impl Memory {
     }
 
     /// The highest write below `j`.
-    fn read(&self, key: &StateKey, j: u32) -> Option<(Version, StateValue)> {
-        let shard = self.shards[shard_of(key)].read();
+    fn read(&self, key: &Hashed, j: u32) -> Option<(Version, StateValue)> {
+        let shard = self.shards[key.shard()].read();
         let write = shard.get(key)?.below(j)?;
         let version = Version::Tx {
             writer: write.writer,
@@ -207,11 +257,11 @@ impl Memory {
         Some((version, write.value.clone()))
     }
 
-    fn version(&self, key: &StateKey, j: u32) -> Version {
+    fn version(&self, key: &Hashed, j: u32) -> Version {
         if !self.written.maybe(key) {
             return Version::Base;
         }
-        let shard = self.shards[shard_of(key)].read();
+        let shard = self.shards[key.shard()].read();
         match shard.get(key).and_then(|v| v.below(j)) {
             Some(write) => Version::Tx {
                 writer: write.writer,
@@ -224,10 +274,11 @@ impl Memory {
     /// Enters `j`'s writes; `floor`: transactions below it are committed.
     fn write(&self, j: u32, incarnation: u32, writes: &[(StateKey, StateValue)], floor: u32) {
         for (key, value) in writes {
-            self.written.mark(key);
-            self.shards[shard_of(key)]
+            let key = Hashed::new(key);
+            self.written.mark(&key);
+            self.shards[key.shard()]
                 .write()
-                .entry(*key)
+                .entry(key)
                 .or_default()
                 .insert(
                     Write {
@@ -241,7 +292,8 @@ impl Memory {
     }
 
     fn remove(&self, j: u32, key: &StateKey) {
-        if let Some(versions) = self.shards[shard_of(key)].write().get_mut(key) {
+        let key = Hashed::new(key);
+        if let Some(versions) = self.shards[key.shard()].write().get_mut(&key) {
             versions.remove(j);
         }
     }
@@ -254,11 +306,11 @@ const KEYS_PER_TX: usize = 2;
 
 /// Empty shard maps, sized for a block of `txs` transactions (left to grow for a block
 /// too small to give each shard a key: 512 maps allocated for nothing otherwise).
-fn new_shards<V>(txs: usize) -> Vec<CachePadded<RwLock<FxHashMap<StateKey, V>>>> {
+fn new_shards<V>(txs: usize) -> Vec<CachePadded<RwLock<KeyMap<V>>>> {
     let keys = txs * KEYS_PER_TX / SHARDS;
     (0..SHARDS)
         .map(|_| {
-            CachePadded::new(RwLock::new(FxHashMap::with_capacity_and_hasher(
+            CachePadded::new(RwLock::new(KeyMap::with_capacity_and_hasher(
                 keys,
                 Default::default(),
             )))
@@ -266,16 +318,14 @@ fn new_shards<V>(txs: usize) -> Vec<CachePadded<RwLock<FxHashMap<StateKey, V>>>>
         .collect()
 }
 
-fn unwrap_shards<V>(
-    shards: Vec<CachePadded<RwLock<FxHashMap<StateKey, V>>>>,
-) -> Vec<FxHashMap<StateKey, V>> {
+fn unwrap_shards<V>(shards: Vec<CachePadded<RwLock<KeyMap<V>>>>) -> Vec<KeyMap<V>> {
     shards
         .into_iter()
         .map(|s| s.into_inner().into_inner())
         .collect()
 }
 
-type BaseShard = CachePadded<RwLock<FxHashMap<StateKey, Option<StateValue>>>>;
+type BaseShard = CachePadded<RwLock<KeyMap<Option<StateValue>>>>;
 
 /// Values before the block, read from the view once per key.
 struct Base<'v> {
@@ -284,13 +334,13 @@ struct Base<'v> {
 }
 
 impl Base<'_> {
-    fn read(&self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
-        let shard = &self.shards[shard_of(key)];
+    fn read(&self, key: &Hashed) -> Result<Option<StateValue>, Stop> {
+        let shard = &self.shards[key.shard()];
         if let Some(value) = shard.read().get(key) {
             return Ok(value.clone());
         }
         // Read outside the lock: two workers may both read a key, and get the same value.
-        let value = read_base(self.view, key)?;
+        let value = read_base(self.view, &key.key)?;
         shard.write().insert(*key, value.clone());
         Ok(value)
     }
@@ -304,7 +354,7 @@ struct Cell {
     incarnation: u32,
     /// The latest run's; its writes are emptied once `j` is committed.
     effects: Option<TxEffects>,
-    reads: Vec<(StateKey, Version)>,
+    reads: Vec<(Hashed, Version)>,
 }
 
 pub(crate) struct Engine<'a> {
@@ -330,10 +380,10 @@ pub(crate) struct Engine<'a> {
 struct Reader<'e, 'a> {
     engine: &'e Engine<'a>,
     j: u32,
-    reads: Vec<(StateKey, Version)>,
+    reads: Vec<(Hashed, Version)>,
     /// This worker's copies of values before the block, for keys no one has written, and
     /// whether a copy is this worker's own (see [`Reader::own_code`]).
-    unwritten: FxHashMap<StateKey, (Option<StateValue>, bool)>,
+    unwritten: KeyMap<(Option<StateValue>, bool)>,
 }
 
 impl Reader<'_, '_> {
@@ -353,27 +403,28 @@ type EngineRunner<'e, 'a> = Runner<Reader<'e, 'a>>;
 
 impl KeyReader for Reader<'_, '_> {
     fn read(&mut self, key: &StateKey) -> Result<Option<StateValue>, Stop> {
-        if !self.engine.memory.written.maybe(key) {
-            let value = match self.unwritten.get_mut(key) {
+        let key = Hashed::new(key);
+        if !self.engine.memory.written.maybe(&key) {
+            let value = match self.unwritten.get_mut(&key) {
                 Some(entry) => {
                     Self::own_code(entry);
                     entry.0.clone()
                 }
                 None => {
-                    let value = self.engine.base.read(key)?;
-                    self.unwritten.insert(*key, (value.clone(), false));
+                    let value = self.engine.base.read(&key)?;
+                    self.unwritten.insert(key, (value.clone(), false));
                     value
                 }
             };
-            self.reads.push((*key, Version::Base));
+            self.reads.push((key, Version::Base));
             return Ok(value);
         }
-        if let Some((version, value)) = self.engine.memory.read(key, self.j) {
-            self.reads.push((*key, version));
+        if let Some((version, value)) = self.engine.memory.read(&key, self.j) {
+            self.reads.push((key, version));
             return Ok(Some(value));
         }
-        let value = self.engine.base.read(key)?;
-        self.reads.push((*key, Version::Base));
+        let value = self.engine.base.read(&key)?;
+        self.reads.push((key, Version::Base));
         Ok(value)
     }
 }
@@ -426,7 +477,13 @@ impl<'a> Engine<'a> {
                 engine: self,
                 j: 0,
                 reads: Vec::with_capacity(16),
-                unwritten: FxHashMap::default(),
+                // Grown from nothing, this map rehashed its way to thousands of keys (a
+                // worker's first read of every key lands here), on fresh pages each time:
+                // a twentieth of the workers' time (perf, `erc20` at 10,000 accounts).
+                unwritten: KeyMap::with_capacity_and_hasher(
+                    self.txs.len() * KEYS_PER_TX,
+                    Default::default(),
+                ),
             },
         )
     }
@@ -435,7 +492,7 @@ impl<'a> Engine<'a> {
         &self,
         runner: &mut EngineRunner<'_, 'a>,
         j: u32,
-    ) -> Result<(TxEffects, Vec<(StateKey, Version)>), Stop> {
+    ) -> Result<(TxEffects, Vec<(Hashed, Version)>), Stop> {
         let reader = runner.reader();
         reader.j = j;
         reader.reads.clear();
@@ -643,7 +700,8 @@ impl<'a> Engine<'a> {
         let view = self.base.view;
         let written = unwrap_shards(self.memory.shards);
         let before = unwrap_shards(self.base.shards);
-        let sink_before = before[shard_of(fee_sink)].get(fee_sink).cloned();
+        let sink = Hashed::new(fee_sink);
+        let sink_before = before[sink.shard()].get(&sink).cloned();
         // A key has the same shard in the memory and in the base.
         let changes: Vec<Vec<Change>> = written
             .into_par_iter()
@@ -656,17 +714,25 @@ impl<'a> Engine<'a> {
                     };
                     let old = match before.get(&key) {
                         Some(old) => old.clone(),
-                        None => read_key(view, &key)?,
+                        None => read_key(view, &key.key)?,
                     };
-                    changes.push(Change { key, old, new });
+                    changes.push(Change {
+                        key: key.key,
+                        old,
+                        new,
+                    });
                 }
                 Ok(changes)
             })
             .collect::<Result<_, ExecutionError>>()?;
+        // One slot more than the changes: the block's end adds the fee sink's credit, and
+        // a vector collected to the exact size grew (copied, on fresh pages) for it.
+        let mut all = Vec::with_capacity(changes.iter().map(Vec::len).sum::<usize>() + 1);
+        all.par_extend(changes.into_par_iter().flatten());
         Ok(DynamicRun {
             outcome: Outcome {
                 receipts: receipts.into_iter().flatten().collect(),
-                changes: changes.into_par_iter().flatten().collect(),
+                changes: all,
                 sink_before,
             },
             reexecutions: self.reexecutions.into_inner(),
