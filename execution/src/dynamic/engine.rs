@@ -299,10 +299,15 @@ impl Memory {
     }
 }
 
-/// Keys per transaction that each shard map is sized for up front: a transaction reads and
-/// writes two to a few keys of its own (its sender's account, a slot or two), and a map
-/// grown from nothing rehashed its keys several times, on the way under its write lock.
+/// Keys per transaction that the shard maps and each worker's map of unwritten keys are
+/// sized for up front: a transaction reads and writes two to a few keys of its own (its
+/// sender's account, a slot or two), and a map grown from nothing rehashed its keys
+/// several times (the shard maps under their write lock).
 const KEYS_PER_TX: usize = 2;
+/// At most this many keys presized in a worker's map of unwritten keys (about 10 MiB): a
+/// block limit raised far above 10,000 transactions must not reserve memory per worker in
+/// proportion.
+const MAX_PRESIZED_KEYS: usize = 1 << 16;
 
 /// Empty shard maps, sized for a block of `txs` transactions (left to grow for a block
 /// too small to give each shard a key: 512 maps allocated for nothing otherwise).
@@ -481,7 +486,7 @@ impl<'a> Engine<'a> {
                 // worker's first read of every key lands here), on fresh pages each time:
                 // a twentieth of the workers' time (perf, `erc20` at 10,000 accounts).
                 unwritten: KeyMap::with_capacity_and_hasher(
-                    self.txs.len() * KEYS_PER_TX,
+                    (self.txs.len() * KEYS_PER_TX).min(MAX_PRESIZED_KEYS),
                     Default::default(),
                 ),
             },

@@ -91,10 +91,12 @@ pub struct ParallelExecutor {
 /// starts on cold caches and on allocator pages the system has taken back. Counted, the
 /// in-order loop's rare runs looked slower than it is, and the executor kept running the
 /// engine where it was slower (exec-bench `nft` at 2 to 100 collections: 0.83 to 0.90x).
-/// The second replaces the path's average rather than moving it: that average is as old
-/// as the path's last run, and the workload may have changed since.
+/// A path's average last counted more than [`STALE_AFTER`] blocks ago is replaced by its
+/// next counted block rather than moved by it: the workload may have changed since. A
+/// return from an exploration finds its average fresh, and moves it as usual (replaced,
+/// one outlier block there handed the slower path the next thirty blocks).
 ///
-/// A change of workload shows as the running path's time moving far from its average
+/// A change of workload shows as the running path's time rising far above its average
 /// ([`PACE_SHIFT`]): the other path is tried at once rather than at its next turn. Without
 /// that, a path judged on an old workload could keep losing for up to [`EXPLORE_EVERY`]
 /// blocks (exec-bench `nft` at 2 collections right after `amm`: the engine kept running
@@ -109,6 +111,9 @@ struct ContractPace {
     streak: u32,
     /// A path being tried (the engine: `true`), and for how many more blocks.
     exploring: Option<(bool, u64)>,
+    /// The block each path was last counted in.
+    engine_at: u64,
+    in_order_at: u64,
 }
 
 /// Every this many contract blocks, the path that is currently slower runs again ...
@@ -117,9 +122,12 @@ const EXPLORE_EVERY: u64 = 32;
 const EXPLORE_RUN: u64 = 2;
 /// Weight of the newest block in each path's moving average.
 const PACE_WEIGHT: f64 = 0.25;
-/// A block of the running path this many times slower or faster than its average is a
-/// change of workload, not noise (blocks of one workload vary by a few tens of per cent).
+/// A block of the running path this many times slower than its average is a change of
+/// workload, not noise (blocks of one workload vary by a few tens of per cent).
 const PACE_SHIFT: f64 = 1.5;
+/// A path's average older than this many blocks is stale: longer than an exploration
+/// and the uncounted block after it.
+const STALE_AFTER: u64 = EXPLORE_RUN + 2;
 
 impl ContractPace {
     fn use_engine(&mut self) -> bool {
@@ -153,20 +161,22 @@ impl ContractPace {
         if self.streak <= 1 {
             return;
         }
-        let slot = if engine {
-            &mut self.engine_ns
+        let (slot, at) = if engine {
+            (&mut self.engine_ns, &mut self.engine_at)
         } else {
-            &mut self.in_order_ns
+            (&mut self.in_order_ns, &mut self.in_order_at)
         };
-        let first_of_run = self.streak == 2;
-        let shifted = slot.is_some_and(|avg| {
-            !first_of_run && (ns_per_tx > avg * PACE_SHIFT || ns_per_tx * PACE_SHIFT < avg)
-        });
+        let stale = self.blocks.saturating_sub(*at) > STALE_AFTER;
+        *at = self.blocks;
+        // Only a slowdown: the other path may now be the faster one. (A path that got
+        // faster is still the one to run; and after one slow block, its usual blocks
+        // read as much faster than the average that block raised.)
+        let shifted = slot.is_some_and(|avg| !stale && ns_per_tx > avg * PACE_SHIFT);
         // A shifted block moves the average like any other: one slow block (a page fault
         // storm, another process) must not hand the other path the next 32 blocks; the
         // other path's fresh block decides.
         *slot = Some(match *slot {
-            Some(avg) if !first_of_run => avg + PACE_WEIGHT * (ns_per_tx - avg),
+            Some(avg) if !stale => avg + PACE_WEIGHT * (ns_per_tx - avg),
             _ => ns_per_tx,
         });
         if shifted && self.exploring.is_none() {
@@ -423,6 +433,22 @@ mod tests {
         // And back.
         let choices: Vec<bool> = (0..6).map(|_| block(&mut pace, 300.0, 900.0)).collect();
         assert_eq!(choices, [false, true, true, true, true, true], "{pace:?}");
+    }
+
+    /// One slow block of the faster path right after an exploration moves its average
+    /// but does not hand the slower path the blocks up to the next exploration.
+    #[test]
+    fn one_outlier_after_an_exploration_does_not_switch_paths() {
+        let mut pace = ContractPace::default();
+        for _ in 0..(EXPLORE_EVERY + 2) {
+            block(&mut pace, 300.0, 600.0);
+        }
+        // Back on the engine after the exploration at block 32: its first block (34) is
+        // not counted, the next is an outlier.
+        assert_eq!(pace.streak, 1, "{pace:?}");
+        assert!(block(&mut pace, 1_000.0, 600.0));
+        let engine = (0..8).filter(|_| block(&mut pace, 300.0, 600.0)).count();
+        assert!(engine >= 6, "the engine ran {engine} of 8 blocks: {pace:?}");
     }
 
     #[test]
