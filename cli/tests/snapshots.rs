@@ -32,6 +32,8 @@ const INTERVAL: u64 = 5;
 /// Accounts in genesis beyond the development ones: state of a few megabytes, several
 /// chunks of 1 MiB.
 const ACCOUNTS: u32 = 40_000;
+/// Accounts for the tests that catch a restore in the middle: about 35 chunks of 1 MiB.
+const RESTORE_ACCOUNTS: u32 = 300_000;
 
 struct Process(Child);
 
@@ -345,6 +347,50 @@ impl Cluster {
         assert!(status.success(), "kill {signal} {pid} failed");
     }
 
+    /// A cluster of `RESTORE_ACCOUNTS` accounts (a restore of about 35 chunks of 1 MiB, long
+    /// enough to be caught in the middle) whose validator 3 was wiped and restarted once
+    /// its peers had two snapshots; with the height validator 0 had executed then.
+    fn with_a_restore_begun(chain: u64, snapshots_kept: usize) -> (Cluster, u64) {
+        let mut c = Cluster::new(chain, RESTORE_ACCOUNTS, 2 * INTERVAL, |config| {
+            config.storage.snapshots_kept = snapshots_kept;
+        });
+        for v in 0..4 {
+            c.start(v);
+        }
+        // Snapshots of this state take seconds to write: wait until its peers have some.
+        assert!(
+            wait_for(Duration::from_secs(180), || (0..3).all(|v| c
+                .metric(v, "ordo_storage_snapshots_created_total")
+                >= 2.0)),
+            "the validators wrote no snapshots\n{}",
+            c.logs()
+        );
+        c.kill(3);
+        let wiped_at = c.executed(0);
+        c.wipe(3);
+        c.start(3);
+        (c, wiped_at)
+    }
+
+    /// Waits until validator 3's restore has applied some chunks and still lacks at least
+    /// `left`; then the chunks applied and the total. Fails the test if the restore ends
+    /// or does not get there within two minutes.
+    fn mid_restore(&self, left: f64) -> (f64, f64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            let total = self.metric(3, "ordo_statesync_chunks");
+            let applied = self.metric(3, "ordo_statesync_chunks_applied");
+            if applied >= 1.0 && applied + left <= total {
+                return (applied, total);
+            }
+            if self.metric(3, "ordo_statesync_restored_height") > 0.0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("the restore was not caught in the middle\n{}", self.logs())
+    }
+
     /// Whether validator `v` still has its snapshot of `height` on disk.
     fn has_snapshot(&self, v: usize, height: u64) -> bool {
         let config = &self.validator(v).config;
@@ -481,58 +527,24 @@ fn a_wiped_validator_rejoins_from_a_snapshot_and_executes_only_what_follows() {
 /// and ends in agreement with the others.
 #[test]
 fn a_validator_killed_mid_sync_resumes_the_restore() {
-    // About 35 chunks of 1 MiB: a restore long enough to be interrupted.
-    let mut c = Cluster::new(5353, 300_000, 2 * INTERVAL, |config| {
-        // Still offered when the killed validator comes back.
-        config.storage.snapshots_kept = 6;
-    });
-    for v in 0..4 {
-        c.start(v);
-    }
-    // Snapshots of this state take seconds to write: wait until its peers have some.
-    assert!(
-        wait_for(Duration::from_secs(180), || (0..3).all(|v| c
-            .metric(v, "ordo_storage_snapshots_created_total")
-            >= 2.0)),
-        "the validators wrote no snapshots\n{}",
-        c.logs()
-    );
-    c.kill(3);
-    let wiped_at = c.executed(0);
-    c.wipe(3);
-    c.start(3);
+    // Still offered when the killed validator comes back.
+    let (mut c, wiped_at) = Cluster::with_a_restore_begun(5353, 6);
     // Killed once some chunks are applied and some are not.
-    let mut caught = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
-        let total = c.metric(3, "ordo_statesync_chunks");
-        let applied = c.metric(3, "ordo_statesync_chunks_applied");
-        if applied >= 1.0 && applied + 2.0 <= total {
-            // What `ordo status` reads meanwhile: `syncing` (503, so that nobody takes
-            // the validator for ready) with the restore's progress.
-            let answer = http::get(c.validator(3).rpc, "/v1/status", Duration::from_secs(2));
-            c.kill(3);
-            let answer = answer.unwrap_or_else(|e| panic!("no status during the restore: {e}"));
-            assert_eq!(answer.status, 503);
-            let status = answer.json().expect("a JSON answer");
-            assert_api_error(&status, "syncing", "chunks applied");
-            assert_eq!(status["sync"]["phase"], "restoring", "{status}");
-            assert_eq!(status["sync"]["chunks"].as_f64(), Some(total), "{status}");
-            assert!(
-                status["sync"]["chunks_applied"].as_f64() >= Some(applied),
-                "{status}"
-            );
-            caught = Some((applied, total));
-            break;
-        }
-        if c.metric(3, "ordo_statesync_restored_height") > 0.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let (applied_before, total) =
-        caught.unwrap_or_else(|| panic!("the restore was not caught in the middle\n{}", c.logs()));
+    let (applied_before, total) = c.mid_restore(2.0);
+    // What `ordo status` reads meanwhile: `syncing` (503, so that nobody takes the
+    // validator for ready) with the restore's progress.
+    let answer = http::get(c.validator(3).rpc, "/v1/status", Duration::from_secs(2));
     c.kill(3);
+    let answer = answer.unwrap_or_else(|e| panic!("no status during the restore: {e}"));
+    assert_eq!(answer.status, 503);
+    let status = answer.json().expect("a JSON answer");
+    assert_api_error(&status, "syncing", "chunks applied");
+    assert_eq!(status["sync"]["phase"], "restoring", "{status}");
+    assert_eq!(status["sync"]["chunks"].as_f64(), Some(total), "{status}");
+    assert!(
+        status["sync"]["chunks_applied"].as_f64() >= Some(applied_before),
+        "{status}"
+    );
     c.start(3);
     assert!(
         wait_for(Duration::from_secs(120), || c.executed(3) >= wiped_at + 3),
@@ -565,43 +577,11 @@ fn a_validator_killed_mid_sync_resumes_the_restore() {
 /// stop, asking its operator to start it again.
 #[test]
 fn a_validator_whose_snapshot_its_peers_delete_mid_sync_restores_a_newer_one() {
-    // About 35 chunks of 1 MiB: a restore long enough to be caught in the middle.
-    let mut c = Cluster::new(5454, 300_000, 2 * INTERVAL, |config| {
-        config.storage.snapshots_kept = 2;
-    });
-    for v in 0..4 {
-        c.start(v);
-    }
-    assert!(
-        wait_for(Duration::from_secs(180), || (0..3).all(|v| c
-            .metric(v, "ordo_storage_snapshots_created_total")
-            >= 2.0)),
-        "the validators wrote no snapshots\n{}",
-        c.logs()
-    );
-    c.kill(3);
-    let wiped_at = c.executed(0);
-    c.wipe(3);
-    c.start(3);
+    let (c, wiped_at) = Cluster::with_a_restore_begun(5454, 2);
     // Frozen once some chunks are applied and some are not.
-    let mut target = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
-        let total = c.metric(3, "ordo_statesync_chunks");
-        let applied = c.metric(3, "ordo_statesync_chunks_applied");
-        if applied >= 1.0 && applied + 4.0 <= total {
-            let height = c.metric(3, "ordo_statesync_target_height") as u64;
-            c.freeze(3, true);
-            target = Some(height);
-            break;
-        }
-        if c.metric(3, "ordo_statesync_restored_height") > 0.0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let target =
-        target.unwrap_or_else(|| panic!("the restore was not caught in the middle\n{}", c.logs()));
+    c.mid_restore(4.0);
+    let target = c.metric(3, "ordo_statesync_target_height") as u64;
+    c.freeze(3, true);
     assert!(target > 0, "no snapshot height while restoring");
     // The peers go on, and take newer snapshots until none keeps the one being restored.
     let gone = wait_for(Duration::from_secs(180), || {
