@@ -20,7 +20,8 @@
 //! block writes (the contract's code and account, the sender's code). A filter of the keys
 //! written so far ([`Written`], set before a write enters the memory, never cleared) lets
 //! such a read skip the shared memory: the worker serves it from its own copy of the value
-//! before the block. A read racing with a first write of its key records `Base` and is
+//! before the block, made the second time the block reads the key (the first read of
+//! most keys is their only one). A read racing with a first write of its key records `Base` and is
 //! caught at validation, like any stale read; validation runs where every lower
 //! transaction's writes are visible, so its use of the filter is exact.
 //!
@@ -299,15 +300,10 @@ impl Memory {
     }
 }
 
-/// Keys per transaction that the shard maps and each worker's map of unwritten keys are
-/// sized for up front: a transaction reads and writes two to a few keys of its own (its
-/// sender's account, a slot or two), and a map grown from nothing rehashed its keys
-/// several times (the shard maps under their write lock).
+/// Keys per transaction that each shard map is sized for up front: a transaction reads and
+/// writes two to a few keys of its own (its sender's account, a slot or two), and a map
+/// grown from nothing rehashed its keys several times, on the way under its write lock.
 const KEYS_PER_TX: usize = 2;
-/// At most this many keys presized in a worker's map of unwritten keys (about 10 MiB): a
-/// block limit raised far above 10,000 transactions must not reserve memory per worker in
-/// proportion.
-const MAX_PRESIZED_KEYS: usize = 1 << 16;
 
 /// Empty shard maps, sized for a block of `txs` transactions (left to grow for a block
 /// too small to give each shard a key: 512 maps allocated for nothing otherwise).
@@ -339,15 +335,16 @@ struct Base<'v> {
 }
 
 impl Base<'_> {
-    fn read(&self, key: &Hashed) -> Result<Option<StateValue>, Stop> {
+    /// The value, and whether some worker had read it before in this block.
+    fn read(&self, key: &Hashed) -> Result<(Option<StateValue>, bool), Stop> {
         let shard = &self.shards[key.shard()];
         if let Some(value) = shard.read().get(key) {
-            return Ok(value.clone());
+            return Ok((value.clone(), true));
         }
         // Read outside the lock: two workers may both read a key, and get the same value.
         let value = read_base(self.view, &key.key)?;
         shard.write().insert(*key, value.clone());
-        Ok(value)
+        Ok((value, false))
     }
 }
 
@@ -386,16 +383,17 @@ struct Reader<'e, 'a> {
     engine: &'e Engine<'a>,
     j: u32,
     reads: Vec<(Hashed, Version)>,
-    /// This worker's copies of values before the block, for keys no one has written, and
+    /// This worker's copies of values before the block, for keys no one has written and
+    /// that were read before in the block (the hot ones: a token's code and account), and
     /// whether a copy is this worker's own (see [`Reader::own_code`]).
     unwritten: KeyMap<(Option<StateValue>, bool)>,
 }
 
 impl Reader<'_, '_> {
-    /// Contract code read a second time by this worker in the block becomes a copy of its
-    /// own ([`crate::code::Code::unshared`]): a contract called again and again (a token)
-    /// then costs no shared reference count per call, and one called once (one of 10,000
-    /// collections) costs no copy.
+    /// Contract code read again by this worker from its copies becomes a copy of its own
+    /// ([`crate::code::Code::unshared`]): a contract called again and again (a token) then
+    /// costs no shared reference count per call, and one called once or twice (one of
+    /// 10,000 collections) costs no copy.
     fn own_code(entry: &mut (Option<StateValue>, bool)) {
         if let (Some(StateValue::Code(code)), owned @ false) = entry {
             *code = code.unshared();
@@ -416,8 +414,13 @@ impl KeyReader for Reader<'_, '_> {
                     entry.0.clone()
                 }
                 None => {
-                    let value = self.engine.base.read(&key)?;
-                    self.unwritten.insert(key, (value.clone(), false));
+                    // Only a key read before in the block is copied: most keys are read
+                    // once (an account, a balance), and copying each of them into a map
+                    // the size of the block touched megabytes of fresh pages per worker.
+                    let (value, seen) = self.engine.base.read(&key)?;
+                    if seen {
+                        self.unwritten.insert(key, (value.clone(), false));
+                    }
                     value
                 }
             };
@@ -428,7 +431,7 @@ impl KeyReader for Reader<'_, '_> {
             self.reads.push((key, version));
             return Ok(Some(value));
         }
-        let value = self.engine.base.read(&key)?;
+        let (value, _) = self.engine.base.read(&key)?;
         self.reads.push((key, Version::Base));
         Ok(value)
     }
@@ -485,10 +488,7 @@ impl<'a> Engine<'a> {
                 // Grown from nothing, this map rehashed its way to thousands of keys (a
                 // worker's first read of every key lands here), on fresh pages each time:
                 // a twentieth of the workers' time (perf, `erc20` at 10,000 accounts).
-                unwritten: KeyMap::with_capacity_and_hasher(
-                    (self.txs.len() * KEYS_PER_TX).min(MAX_PRESIZED_KEYS),
-                    Default::default(),
-                ),
+                unwritten: KeyMap::default(),
             },
         )
     }
