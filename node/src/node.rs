@@ -398,12 +398,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode> {
         "network listening"
     );
 
-    // A store that has executed nothing joins from a snapshot when peers offer one; so
-    // does one whose peers pruned what it lacks, emptied first (its votes kept).
     // Present from the start, at 0 until a restore sets them (the dashboard's panel).
     metrics::gauge!("ordo_statesync_restored_height").set(0.0);
     metrics::gauge!("ordo_statesync_chunks").set(0.0);
     metrics::gauge!("ordo_statesync_chunks_applied").set(0.0);
+    // A store that has executed nothing joins from a snapshot when peers offer one; so
+    // does one whose peers pruned what it lacks, emptied first (its votes kept).
     let trust = consensus_committee.max_faulty() + 1;
     let resync = if config.storage.state_sync
         && consensus_committee.size() > 1

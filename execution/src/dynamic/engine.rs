@@ -19,11 +19,12 @@
 //! Keys no one wrote. Most of a contract call's reads are of keys no transaction of the
 //! block writes (the contract's code and account, the sender's code). A filter of the keys
 //! written so far ([`Written`], set before a write enters the memory, never cleared) lets
-//! such a read skip the shared memory: the worker serves it from its own copy of the value
-//! before the block, made the second time the block reads the key (the first read of
-//! most keys is their only one). A read racing with a first write of its key records `Base` and is
-//! caught at validation, like any stale read; validation runs where every lower
-//! transaction's writes are visible, so its use of the filter is exact.
+//! such a read skip the multi-version memory: the value before the block comes from the
+//! shared cache of such values ([`Base`]), or from the worker's own copy, made the second
+//! time the block reads the key (the first read of most keys is their only one). A read
+//! racing with a first write of its key records `Base` and is caught at validation, like
+//! any stale read; validation runs where every lower transaction's writes are visible, so
+//! its use of the filter is exact.
 //!
 //! No estimates. Which keys a contract touches is unknown before it runs, so readers never
 //! wait; a read of a key a lower transaction will write is caught at validation.
@@ -415,8 +416,8 @@ impl KeyReader for Reader<'_, '_> {
                 }
                 None => {
                     // Only a key read before in the block is copied: most keys are read
-                    // once (an account, a balance), and copying each of them into a map
-                    // the size of the block touched megabytes of fresh pages per worker.
+                    // once (an account, a balance), and a copy of each of them filled a
+                    // map of the block's size per worker, megabytes of fresh pages.
                     let (value, seen) = self.engine.base.read(&key)?;
                     if seen {
                         self.unwritten.insert(key, (value.clone(), false));
