@@ -114,8 +114,10 @@ impl DuplicateFilter {
         let floor = height.saturating_sub(DUPLICATE_WINDOW);
         let mut keep = vec![false; hashes.len()];
         for (position, at) in positions.into_iter().zip(ordered) {
-            // A record at or above `height` is not history of this height (state sync
-            // recorded it for a snapshot above, later abandoned).
+            // A record at or above `height` is not history of this height. Only a
+            // window recorded for a snapshot above, then abandoned, could leave one, and
+            // aborting a restore deletes its records (a record keeps a hash's highest
+            // height, so one left would hide an earlier index entry from this check).
             keep[position] = !at.is_some_and(|at| at >= floor && at < height);
         }
         for hash in &distinct {

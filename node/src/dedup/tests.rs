@@ -92,6 +92,19 @@ fn write_skipping(storage: &Storage, height: u64, hashes: &[Hash32], skipped: &[
         .unwrap();
 }
 
+/// The manifest of a snapshot of an empty state at `height`, from a store that executed
+/// every height up to it.
+fn snapshot_manifest(height: u64) -> ordo_storage::SnapshotManifest {
+    let source_dir = tempfile::tempdir().unwrap();
+    let source = open(source_dir.path());
+    for h in 0..=height {
+        write(&source, h, &[]);
+    }
+    let info = source.start_snapshot().unwrap().unwrap().join().unwrap();
+    assert_eq!(info.height, height);
+    source.snapshot_manifest(height).unwrap().unwrap()
+}
+
 #[test]
 fn a_block_skips_what_an_earlier_height_or_itself_included() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,26 +206,7 @@ fn a_restored_store_decides_from_the_recorded_inclusions() {
     let dir = tempfile::tempdir().unwrap();
     let storage = open(dir.path());
     let snapshot = 300;
-    let manifest = {
-        // The snapshot of an empty state at height 300, from a store that executed it.
-        let source_dir = tempfile::tempdir().unwrap();
-        let source = Storage::open(
-            source_dir.path(),
-            StorageConfig {
-                sync_commits: false,
-                ..StorageConfig::small()
-            },
-        )
-        .unwrap()
-        .0;
-        for height in 0..=snapshot {
-            write(&source, height, &[]);
-        }
-        let info = source.start_snapshot().unwrap().unwrap().join().unwrap();
-        assert_eq!(info.height, snapshot);
-        source.snapshot_manifest(snapshot).unwrap().unwrap()
-    };
-    let restore = storage.begin_restore(&manifest).unwrap();
+    let restore = storage.begin_restore(&snapshot_manifest(snapshot)).unwrap();
     // Hash 1 was included 10 heights below the snapshot, hash 2 far below the window.
     storage
         .record_ordered(&[(hash(1), snapshot - 10), (hash(2), 10)])
@@ -224,6 +218,35 @@ fn a_restored_store_decides_from_the_recorded_inclusions() {
             .admit(&storage, snapshot + 1, &[hash(1), hash(2), hash(3)])
             .unwrap(),
         [false, true, true]
+    );
+}
+
+/// A restore abandoned after its window was recorded (no peer offers its snapshot at the
+/// next start, so the chain is replayed from genesis) leaves nothing the duplicate rule
+/// reads: a copy of a transaction ordered again two heights after it executed is skipped,
+/// as on a validator that never began a restore.
+#[test]
+fn an_aborted_restore_leaves_no_record_the_replay_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    let snapshot = 300;
+    let restore = storage.begin_restore(&snapshot_manifest(snapshot)).unwrap();
+    // The window below the snapshot ordered hash 1 at height 290.
+    storage.record_ordered(&[(hash(1), snapshot - 10)]).unwrap();
+    drop(restore);
+    storage.abort_restore().unwrap();
+    assert_eq!(storage.ordered_at(&[hash(1)]).unwrap(), [None]);
+
+    write(&storage, 0, &[]);
+    let mut filter = DuplicateFilter::new();
+    assert_eq!(filter.admit(&storage, 1, &[hash(1)]).unwrap(), [true]);
+    write(&storage, 1, &[hash(1)]);
+    assert_eq!(filter.admit(&storage, 2, &[]).unwrap(), Vec::<bool>::new());
+    write(&storage, 2, &[]);
+    assert_eq!(
+        filter.admit(&storage, 3, &[hash(1), hash(2)]).unwrap(),
+        [false, true],
+        "the copy of hash 1 executed at height 1 must be skipped"
     );
 }
 

@@ -297,8 +297,9 @@ impl Storage {
         })
     }
 
-    /// Abandons the restore under way: deletes every state entry, then its records, and
-    /// leaves an empty store. Not while a [`Restore`] handle is alive.
+    /// Abandons the restore under way: deletes every state entry, the `ordered/` records
+    /// of the window below its snapshot, then its records, and leaves an empty store. Not
+    /// while a [`Restore`] handle is alive.
     pub fn abort_restore(&self) -> Result<()> {
         self.check_writable()?;
         let inner = &self.inner;
@@ -348,8 +349,33 @@ impl Storage {
             }
             self.write(batch, false)?;
         }
+        self.wipe_ordered_records()?;
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_META), META_RESTORE_MANIFEST);
         self.write(batch, true)
+    }
+
+    /// Deletes every `ordered/` record: in a store that has executed nothing, each came
+    /// from a window below a snapshot being restored ([`Storage::record_ordered`]). Left
+    /// behind, the one abandoned here would answer the duplicate rule for heights that a
+    /// replay from genesis, or another snapshot's restore, executes: a record keeps a
+    /// hash's highest height, so one above the height asked about hid the index entry of
+    /// an earlier copy, and the copy ordered again executed where every other validator
+    /// skipped it.
+    fn wipe_ordered_records(&self) -> Result<()> {
+        let cf = self.cf(CF_META);
+        let mut batch = WriteBatch::default();
+        let from = IteratorMode::From(META_ORDERED_PREFIX, rocksdb::Direction::Forward);
+        for item in self.inner.db.iterator_cf(cf, from) {
+            let (key, _) = item.map_err(|e| self.fail(StorageError::from_rocks(e, Op::Read)))?;
+            if !key.starts_with(META_ORDERED_PREFIX) {
+                break;
+            }
+            batch.delete_cf(cf, key);
+            if batch.len() == ABORT_BATCH_KEYS {
+                self.write(std::mem::take(&mut batch), false)?;
+            }
+        }
+        self.write(batch, false)
     }
 }
