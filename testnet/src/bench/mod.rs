@@ -659,6 +659,8 @@ pub fn run(cfg: &BenchConfig, progress: &mut dyn FnMut(&str)) -> Result<BenchRep
             committed: s.committed,
             p50_ms: (!s.latency.is_empty())
                 .then(|| s.latency.value_at_quantile(0.5) as f64 / 1000.0),
+            p99_ms: (!s.latency.is_empty())
+                .then(|| s.latency.value_at_quantile(0.99) as f64 / 1000.0),
         })
         .collect();
     let latency = Latency::from_histogram(&shared.latency.lock());

@@ -216,6 +216,7 @@ mod tests {
                 t,
                 committed: 1000 * t,
                 p50_ms: Some(100.0 + t as f64),
+                p99_ms: Some(200.0 + t as f64),
             })
             .collect();
         let doc = svg(

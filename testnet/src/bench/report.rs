@@ -91,7 +91,9 @@ pub struct PerSecond {
     pub t: u64,
     /// Items first seen committed during this second.
     pub committed: u64,
+    /// Latency of those items: where in a run a tail comes from.
     pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
