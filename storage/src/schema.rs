@@ -103,7 +103,8 @@ pub const META_RESTORE_MANIFEST: &[u8] = b"restore/manifest";
 pub const META_RESTORE_CHUNK_PREFIX: &[u8] = b"restore/chunk/";
 /// `ordered/<transaction hash>` to the latest height (8 bytes, big-endian) that ordered
 /// it without its execution being indexed: a copy the duplicate rule skipped, or what
-/// state sync recorded below a snapshot (see [`crate::Storage::ordered_at`]).
+/// state sync recorded below a snapshot (see [`crate::Storage::ordered_at`]; aborting
+/// that snapshot's restore deletes them).
 pub const META_ORDERED_PREFIX: &[u8] = b"ordered/";
 
 pub fn ordered_key(hash: &Hash32) -> Vec<u8> {

@@ -272,7 +272,7 @@ impl Storage {
     /// Records that each transaction hash was ordered at its height, where the
     /// transaction index cannot say: for the heights just below a snapshot this store was
     /// restored from, which the duplicate rule still looks back on. A hash given twice
-    /// keeps its highest height. Idempotent.
+    /// keeps its highest height. Idempotent. [`Storage::abort_restore`] deletes them.
     pub fn record_ordered(&self, ordered: &[(Hash32, u64)]) -> Result<()> {
         self.check_writable()?;
         let mut latest: std::collections::HashMap<Hash32, u64> = Default::default();

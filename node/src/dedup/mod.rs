@@ -112,13 +112,15 @@ impl DuplicateFilter {
         }
         let ordered = ordered_at(storage, &candidates)?;
         let floor = height.saturating_sub(DUPLICATE_WINDOW);
+        // A height at or above `height` is not history of this height: only a window
+        // recorded for a snapshot above, then abandoned, could leave one (aborting a
+        // restore deletes its records since 7 December; a store aborted before may still
+        // hold some). Each source is judged on its own, so that such a record, which
+        // keeps a hash's highest height, cannot hide an index entry inside the window.
+        let within = |at: Option<u64>| at.is_some_and(|at| at >= floor && at < height);
         let mut keep = vec![false; hashes.len()];
-        for (position, at) in positions.into_iter().zip(ordered) {
-            // A record at or above `height` is not history of this height. Only a
-            // window recorded for a snapshot above, then abandoned, could leave one, and
-            // aborting a restore deletes its records (a record keeps a hash's highest
-            // height, so one left would hide an earlier index entry from this check).
-            keep[position] = !at.is_some_and(|at| at >= floor && at < height);
+        for (position, (indexed, recorded)) in positions.into_iter().zip(ordered) {
+            keep[position] = !(within(indexed) || within(recorded));
         }
         for hash in &distinct {
             *self.in_flight_hashes.entry(*hash).or_insert(0) += 1;
@@ -143,10 +145,12 @@ impl DuplicateFilter {
     }
 }
 
-/// The latest height below which storage says each hash was ordered: the transaction
-/// index (executed there) or the record of heights that ordered it without executing it
-/// (or that state sync recorded), whichever is later.
-fn ordered_at(storage: &Storage, hashes: &[Hash32]) -> ordo_storage::Result<Vec<Option<u64>>> {
+/// Where storage says each hash was ordered: the latest height of the transaction index
+/// (executed there), and the latest recorded height that ordered it without executing it
+/// (or that state sync recorded).
+type Ordered = (Option<u64>, Option<u64>);
+
+fn ordered_at(storage: &Storage, hashes: &[Hash32]) -> ordo_storage::Result<Vec<Ordered>> {
     if hashes.is_empty() {
         return Ok(Vec::new());
     }
@@ -154,8 +158,8 @@ fn ordered_at(storage: &Storage, hashes: &[Hash32]) -> ordo_storage::Result<Vec<
     let recorded = storage.ordered_at(hashes)?;
     Ok(indexed
         .into_iter()
+        .map(|l| l.map(|l| l.height))
         .zip(recorded)
-        .map(|(l, r)| l.map(|l| l.height).max(r))
         .collect())
 }
 

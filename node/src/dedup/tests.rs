@@ -250,6 +250,22 @@ fn an_aborted_restore_leaves_no_record_the_replay_reads() {
     );
 }
 
+/// A store aborted by a build before that deletion can still hold a record above the
+/// height asked about; it does not hide an index entry inside the window.
+#[test]
+fn a_record_above_the_height_does_not_hide_an_earlier_index_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path());
+    write(&storage, 0, &[]);
+    write(&storage, 1, &[hash(1)]);
+    storage.record_ordered(&[(hash(1), 300)]).unwrap();
+    let mut filter = DuplicateFilter::new();
+    assert_eq!(
+        filter.admit(&storage, 2, &[hash(1), hash(2)]).unwrap(),
+        [false, true]
+    );
+}
+
 #[test]
 fn a_restarted_filter_answers_as_the_running_one() {
     let dir = tempfile::tempdir().unwrap();

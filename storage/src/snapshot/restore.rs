@@ -297,8 +297,9 @@ impl Storage {
         })
     }
 
-    /// Abandons the restore under way: deletes every state entry, the `ordered/` records
-    /// of the window below its snapshot, then its records, and leaves an empty store. Not
+    /// Abandons the restore under way: deletes its applied-chunk records, every state
+    /// entry and every `ordered/` record (in a store that has executed nothing, each came
+    /// from a window below a snapshot), then its manifest, and leaves an empty store. Not
     /// while a [`Restore`] handle is alive.
     pub fn abort_restore(&self) -> Result<()> {
         self.check_writable()?;
@@ -328,7 +329,9 @@ impl Storage {
     }
 
     /// The applied-chunk records go first: if a crash cuts the wipe short, the restore
-    /// is still stored with no chunk applied, and resuming it rewrites every entry.
+    /// is still stored with no chunk applied, and resuming it rewrites every entry. It
+    /// may also have lost part of its `ordered/` records, which is why a resumed restore
+    /// records the window below its snapshot again (state sync does, at every start).
     fn wipe_restore(&self, applied: Vec<u32>) -> Result<()> {
         let mut batch = WriteBatch::default();
         for index in applied {
