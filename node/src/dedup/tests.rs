@@ -198,19 +198,32 @@ fn a_skipped_copy_counts_as_ordered() {
     );
 }
 
+/// A store in `dir` restoring the snapshot of an empty state at `snapshot`, with what the
+/// window below it ordered recorded.
+fn restoring(
+    dir: &Path,
+    snapshot: u64,
+    ordered: &[(Hash32, u64)],
+) -> (Storage, ordo_storage::Restore) {
+    let storage = open(dir);
+    let restore = storage.begin_restore(&snapshot_manifest(snapshot)).unwrap();
+    storage.record_ordered(ordered).unwrap();
+    (storage, restore)
+}
+
 /// A store restored from a snapshot of height H lacks the transaction index below H; the
 /// hashes state sync recorded as ordered at the window's heights stand in for it, so that
 /// it decides like a store that executed every height.
 #[test]
 fn a_restored_store_decides_from_the_recorded_inclusions() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = open(dir.path());
     let snapshot = 300;
-    let restore = storage.begin_restore(&snapshot_manifest(snapshot)).unwrap();
     // Hash 1 was included 10 heights below the snapshot, hash 2 far below the window.
-    storage
-        .record_ordered(&[(hash(1), snapshot - 10), (hash(2), 10)])
-        .unwrap();
+    let (storage, restore) = restoring(
+        dir.path(),
+        snapshot,
+        &[(hash(1), snapshot - 10), (hash(2), 10)],
+    );
     restore.finish(block_hash(snapshot)).unwrap();
     let mut filter = DuplicateFilter::new();
     assert_eq!(
@@ -228,11 +241,8 @@ fn a_restored_store_decides_from_the_recorded_inclusions() {
 #[test]
 fn an_aborted_restore_leaves_no_record_the_replay_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = open(dir.path());
-    let snapshot = 300;
-    let restore = storage.begin_restore(&snapshot_manifest(snapshot)).unwrap();
-    // The window below the snapshot ordered hash 1 at height 290.
-    storage.record_ordered(&[(hash(1), snapshot - 10)]).unwrap();
+    // The window below the snapshot of height 300 ordered hash 1 at height 290.
+    let (storage, restore) = restoring(dir.path(), 300, &[(hash(1), 290)]);
     drop(restore);
     storage.abort_restore().unwrap();
     assert_eq!(storage.ordered_at(&[hash(1)]).unwrap(), [None]);
