@@ -260,6 +260,7 @@ pub(crate) fn sort_changes(changes: &mut [Change], parallel: bool) {
 mod tests {
     use super::*;
     use crate::receipt::TxStatus;
+    use ordo_types::{codec, Address};
 
     /// Sorting moves every change to its place by key, in any starting order (fixed
     /// points, long cycles, many short ones), alike on one thread and on several.
@@ -311,7 +312,6 @@ mod tests {
             }
         }
     }
-    use ordo_types::{codec, Address};
 
     #[test]
     fn receipts_and_write_sets_round_trip_through_the_codec() {
